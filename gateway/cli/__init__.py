@@ -1,0 +1,28 @@
+"""The `consentry` command line: one Typer app, one sub-app per actor or library.
+
+Sub-apps live in their own modules (`ledger`, `policy`, `consent`, `zk`, …) and are mounted here,
+so each command group reads on its own.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from gateway.cli.bench import bench
+
+app = typer.Typer(
+    name="consentry",
+    help="Consentry: consent ledger, policy decisions and the data-sovereignty gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("bench")(bench)
+
+
+@app.callback()
+def _root() -> None:
+    """Consentry: consent ledger, policy decisions and the data-sovereignty gateway."""
+
+
+def main() -> None:
+    app()
