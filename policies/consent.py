@@ -1,0 +1,180 @@
+"""Consent records (ISO/IEC TS 27560 information structure, W3C DPV consent statuses) as pure values.
+
+A record's current state is the fold of its event history (`apply_event`); the store keeps both, writing the folded
+state in the same transaction as each event, so the state is by construction what the history says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from policies.errors import ConsentError
+
+ANY_RECIPIENT = "any"
+ALL_CATEGORIES = "*"
+
+
+class ConsentStatus(StrEnum):
+    """DPV consent statuses (dpv:ConsentGiven, ConsentRenewed, ConsentRefused, ConsentWithdrawn, ConsentExpired,
+    ConsentInvalidated)."""
+
+    GIVEN = "given"
+    RENEWED = "renewed"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    INVALIDATED = "invalidated"
+
+
+class RecordKind(StrEnum):
+    """`consent` is permission; `objection` (GDPR Art. 21) and `opt_out` (CCPA sale/share) are refusals of a
+    processing that needs no consent. All three share the record structure and the given/withdrawn lifecycle."""
+
+    CONSENT = "consent"
+    OBJECTION = "objection"
+    OPT_OUT = "opt_out"
+
+
+class CollectionMethod(StrEnum):
+    PORTAL = "portal"
+    API = "api"
+    WALLET = "wallet"
+    IMPORT = "import"
+
+
+class GivenBy(StrEnum):
+    SUBJECT = "subject"
+    GUARDIAN = "guardian"
+
+
+ACTIVE = frozenset({ConsentStatus.GIVEN, ConsentStatus.RENEWED})
+_NEXT: Mapping[ConsentStatus | None, frozenset[ConsentStatus]] = {
+    None: frozenset({ConsentStatus.GIVEN, ConsentStatus.REFUSED}),
+    ConsentStatus.GIVEN: frozenset(
+        {ConsentStatus.RENEWED, ConsentStatus.WITHDRAWN, ConsentStatus.EXPIRED, ConsentStatus.INVALIDATED}
+    ),
+    ConsentStatus.RENEWED: frozenset(
+        {ConsentStatus.RENEWED, ConsentStatus.WITHDRAWN, ConsentStatus.EXPIRED, ConsentStatus.INVALIDATED}
+    ),
+    ConsentStatus.REFUSED: frozenset({ConsentStatus.GIVEN, ConsentStatus.INVALIDATED}),
+    ConsentStatus.WITHDRAWN: frozenset({ConsentStatus.GIVEN, ConsentStatus.INVALIDATED}),
+    ConsentStatus.EXPIRED: frozenset({ConsentStatus.GIVEN, ConsentStatus.INVALIDATED}),
+    ConsentStatus.INVALIDATED: frozenset(),
+}
+# Fields a (re-)given or renewed event may set; the record's scope (subject, purposes, categories, recipients,
+# kind) is fixed at creation: a different scope is a different consent (PIPL Art. 14).
+_MUTABLE = frozenset({"notice", "method", "given_by", "valid_until", "purpose_revisions", "separate", "cross_border"})
+
+
+@dataclass(frozen=True)
+class Notice:
+    """The notice the customer saw: its id, version and the SHA-256 of its exact text."""
+
+    id: str
+    version: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """The current state of one record, with the ledger index of the event that produced it."""
+
+    record_id: str
+    subject_id: str
+    controller: str
+    kind: RecordKind
+    purposes: tuple[str, ...]
+    categories: tuple[str, ...]
+    recipients: tuple[str, ...]
+    jurisdiction: str
+    legal_basis: str
+    notice: Notice | None
+    method: CollectionMethod
+    given_by: GivenBy
+    separate: bool
+    cross_border: bool
+    purpose_revisions: Mapping[str, int]
+    status: ConsentStatus
+    valid_from: datetime
+    valid_until: datetime | None
+    event_time: datetime
+    seq: int = 0
+    ledger_index: int | None = None
+
+    def active_at(self, at: datetime) -> bool:
+        return self.status in ACTIVE and self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
+
+    def status_at(self, at: datetime) -> ConsentStatus:
+        """The status as a decision sees it: a given consent past its validity is expired."""
+        if self.status in ACTIVE and self.valid_until is not None and at >= self.valid_until:
+            return ConsentStatus.EXPIRED
+        return self.status
+
+    def covers_category(self, lineage: Sequence[str]) -> bool:
+        return any(c == ALL_CATEGORIES or c in lineage for c in self.categories)
+
+    def covers_recipient(self, recipient_id: str, role: str) -> bool:
+        return any(r in (ANY_RECIPIENT, f"org:{recipient_id}", f"role:{role}") for r in self.recipients)
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One entry of a record's history. `changes` holds the full scope for the first event, the changed fields
+    otherwise."""
+
+    record_id: str
+    seq: int
+    status: ConsentStatus
+    time: datetime
+    actor: str
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    ledger_index: int | None = None
+
+
+def apply_event(state: ConsentRecord | None, event: ConsentEvent) -> ConsentRecord:
+    """The record after `event`; raises `ConsentError` for a transition the lifecycle forbids."""
+    current = state.status if state is not None else None
+    if event.status not in _NEXT[current]:
+        where = "a new record" if current is None else f"a {current.value} record"
+        raise ConsentError("status", f"cannot move {where} to {event.status.value}")
+    if state is None:
+        try:
+            return ConsentRecord(
+                record_id=event.record_id,
+                status=event.status,
+                event_time=event.time,
+                seq=event.seq,
+                ledger_index=event.ledger_index,
+                **event.changes,
+            )
+        except TypeError as exc:
+            raise ConsentError("changes", f"incomplete first event: {exc}") from exc
+    unknown = set(event.changes) - _MUTABLE
+    if unknown:
+        raise ConsentError(sorted(unknown)[0], "is fixed when the record is created")
+    if event.time < state.event_time:
+        raise ConsentError("time", "an event cannot precede the record's latest event")
+    updates: dict[str, Any] = dict(event.changes)
+    if event.status is ConsentStatus.GIVEN:
+        updates.setdefault("valid_from", event.time)
+    return replace(
+        state, status=event.status, event_time=event.time, seq=event.seq, ledger_index=event.ledger_index, **updates
+    )
+
+
+def fold(events: Iterable[ConsentEvent]) -> ConsentRecord:
+    """Derive the current state from a record's full history."""
+    state: ConsentRecord | None = None
+    for event in events:
+        state = apply_event(state, event)
+    if state is None:
+        raise ConsentError("history", "a record needs at least one event")
+    return state
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,235 @@
+"""The decision: enterprise matrix AND legal basis AND the special rules, per data category, with reasons.
+
+Fast path: the matrix's answer depends only on (role, customer type, category, purpose, mode) and the matrix
+version, so it is cached per version. Consents are never cached: each decision reads the subject's records for the
+purpose and the current matrix version in ONE indexed query, so a withdrawal or a policy change committed by any
+process sharing the database is seen by the very next decision (no stale allow, no invalidation messages).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+from policies.consent import ConsentRecord, ConsentStatus, GivenBy, RecordKind
+from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, SubjectContext
+from policies.enforcer import IndexedEnforcer, MatrixOutcome
+from policies.errors import PolicyError
+from policies.matrix import MatrixRule
+from policies.taxonomy import DEFAULT_TAXONOMY, CustomerType, Jurisdiction, LegalBasis, Purpose, Recipient, Taxonomy
+
+_STATUS_REASON = {
+    ConsentStatus.REFUSED: Reason.CONSENT_REFUSED,
+    ConsentStatus.WITHDRAWN: Reason.CONSENT_WITHDRAWN,
+    ConsentStatus.EXPIRED: Reason.CONSENT_EXPIRED,
+    ConsentStatus.INVALIDATED: Reason.CONSENT_INVALIDATED,
+}
+
+
+class StateSource(Protocol):
+    """Where decisions read consents and the matrix (the SQL store in production)."""
+
+    def read(self, subject_id: str, purpose: str) -> tuple[int, Sequence[ConsentRecord]]:
+        """The current matrix version and every record of the subject that names the purpose, read together."""
+        ...
+
+    def matrix_rules(self, version: int) -> Sequence[MatrixRule]: ...
+
+
+@dataclass
+class _Snapshot:
+    version: int
+    enforcer: IndexedEnforcer
+    outcomes: dict[tuple[str, str, str, str, str], MatrixOutcome]
+
+
+@dataclass(frozen=True)
+class _Context:
+    recipient: Recipient
+    customer_type: CustomerType
+    jurisdiction: Jurisdiction
+    purpose: Purpose
+    basis: LegalBasis | None
+    cross_border: bool
+    at: datetime
+
+
+class DecisionEngine:
+    """Thread-safe; one per process is enough. `decide` is what the gateway calls on every request."""
+
+    def __init__(self, taxonomy: Taxonomy, state: StateSource, *, cache_size: int = 262_144) -> None:
+        self.taxonomy = taxonomy
+        self._state = state
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+
+    @classmethod
+    def open(cls, url: str, taxonomy: Taxonomy | Path | str = DEFAULT_TAXONOMY) -> DecisionEngine:
+        """An engine over the policies tables at `url` (run `policies.upgrade` first)."""
+        from sqlalchemy import create_engine
+
+        from policies.store import SqlState
+        from policies.taxonomy import load_taxonomy
+
+        tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
+        return cls(tax, SqlState(create_engine(url)))
+
+    def decide(
+        self,
+        recipient: str,
+        subject: SubjectContext,
+        categories: Sequence[str],
+        purpose: str,
+        *,
+        mode: Literal["release", "predicate"] = "release",
+        at: datetime | None = None,
+    ) -> Decision:
+        """Decide each category; raises `UnknownNameError` for an unknown recipient, purpose, customer type or
+        jurisdiction (a malformed request), while an unknown category is simply refused."""
+        if mode not in ("release", "predicate"):
+            raise PolicyError(f"mode must be 'release' or 'predicate', got {mode!r}")
+        tax = self.taxonomy
+        rec = tax.recipient(recipient)
+        ctype = tax.customer_type(subject.customer_type)
+        jur = tax.jurisdiction(subject.jurisdiction)
+        pur = tax.purpose(purpose)
+        when = at if at is not None else datetime.now(UTC)
+        if when.tzinfo is None:
+            raise PolicyError("'at' must be timezone-aware (UTC)")
+        version, records = self._state.read(subject.id, purpose)
+        snap = self._matrix(version)
+        ctx = _Context(
+            recipient=rec,
+            customer_type=ctype,
+            jurisdiction=jur,
+            purpose=pur,
+            basis=pur.legal_basis.get(jur.id),
+            cross_border=jur.separate_consent_for_cross_border and rec.jurisdiction != jur.id,
+            at=when,
+        )
+        out = tuple(self._category(snap, ctx, records, c, mode) for c in categories)
+        return Decision(recipient, purpose, mode, when, snap.version, out)
+
+    def matrix_version(self) -> int:
+        """The version the last decision used (0 before any decision or when no matrix is stored)."""
+        snap = self._snapshot
+        return snap.version if snap is not None else 0
+
+    def _matrix(self, version: int) -> _Snapshot:
+        snap = self._snapshot
+        if snap is not None and snap.version >= version:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.version < version:
+                snap = _Snapshot(version, IndexedEnforcer(self._state.matrix_rules(version)), {})
+                self._snapshot = snap
+        return snap
+
+    def _matrix_outcome(self, snap: _Snapshot, ctx: _Context, category: str, mode: str) -> MatrixOutcome:
+        key = (ctx.recipient.role, ctx.customer_type.id, category, ctx.purpose.id, mode)
+        outcome = snap.outcomes.get(key)
+        if outcome is None:
+            lineage = self.taxonomy.lineage(category)
+            outcome = snap.enforcer.evaluate(key[0], key[1], lineage, key[3], mode)
+            if len(snap.outcomes) >= self._cache_size:
+                snap.outcomes.clear()
+            snap.outcomes[key] = outcome
+        return outcome
+
+    def _category(
+        self, snap: _Snapshot, ctx: _Context, records: Sequence[ConsentRecord], category: str, mode: str
+    ) -> CategoryDecision:
+        if category not in self.taxonomy.categories:
+            return CategoryDecision(category, False, (Reason.UNKNOWN_CATEGORY,))
+        matrix = self._matrix_outcome(snap, ctx, category, mode)
+        reasons: list[Reason] = [Reason(matrix.reason)]
+        rule = matrix.rule.id if matrix.rule is not None else None
+        basis = ctx.basis
+        if basis is None:
+            reasons.append(Reason.NO_LEGAL_BASIS)
+            return CategoryDecision(category, False, tuple(reasons), rule)
+        lineage = self.taxonomy.lineage(category)
+        mine = [r for r in records if r.covers_category(lineage)]
+        consent: ConsentRecord | None = None
+        if basis is LegalBasis.CONSENT:
+            consent, failures = self._consent(ctx, mine, category)
+        else:
+            failures = self._refusals(ctx, mine, basis)
+            if not failures and ctx.cross_border:
+                consent, failures = self._cross_border(ctx, mine)
+        ok = matrix.allowed and not failures
+        if ok:
+            reasons.append(Reason.CONSENT if basis is LegalBasis.CONSENT else Reason.LEGAL_BASIS)
+        reasons.extend(failures)
+        ref = ConsentRef(consent.record_id, consent.ledger_index) if consent is not None else None
+        return CategoryDecision(category, ok, tuple(reasons), rule, basis.value, ref)
+
+    def _consent(
+        self, ctx: _Context, records: Sequence[ConsentRecord], category: str
+    ) -> tuple[ConsentRecord | None, list[Reason]]:
+        covering = [r for r in records if r.kind is RecordKind.CONSENT and self._for_recipient(ctx, r)]
+        if not covering:
+            return None, [Reason.NO_CONSENT]
+        valid = [r for r in covering if r.active_at(ctx.at)]
+        if not valid:
+            latest = max(covering, key=lambda r: r.event_time)
+            return None, [_STATUS_REASON.get(latest.status_at(ctx.at), Reason.NO_CONSENT)]
+        cat = self.taxonomy.category(category)
+        jur = ctx.jurisdiction
+        sensitive = cat.sensitive or (ctx.customer_type.minor and jur.minors_data_sensitive)
+        best: tuple[ConsentRecord, list[Reason]] | None = None
+        for record in sorted(valid, key=lambda r: r.event_time, reverse=True):
+            failures = []
+            if (
+                sensitive
+                and jur.separate_consent_for_sensitive
+                and not (record.separate and category in record.categories)
+            ):
+                failures.append(Reason.SEPARATE_CONSENT_REQUIRED)
+            if ctx.cross_border and not _cross_border_ok(ctx, record):
+                failures.append(Reason.CROSS_BORDER_CONSENT_REQUIRED)
+            if ctx.customer_type.minor and record.given_by is not GivenBy.GUARDIAN:
+                failures.append(Reason.GUARDIAN_CONSENT_REQUIRED)
+            if jur.fresh_consent_on_change and record.purpose_revisions.get(ctx.purpose.id, 0) < ctx.purpose.revision:
+                failures.append(Reason.FRESH_CONSENT_REQUIRED)
+            if not failures:
+                return record, []
+            if best is None or len(failures) < len(best[1]):
+                best = (record, failures)
+        assert best is not None
+        return None, best[1]
+
+    def _refusals(self, ctx: _Context, records: Sequence[ConsentRecord], basis: LegalBasis) -> list[Reason]:
+        """Objection (GDPR Art. 21) and opt-out of sale/share (CCPA) defeat a basis that needs no consent."""
+        jur = ctx.jurisdiction
+        failures = []
+        active = [r for r in records if r.active_at(ctx.at) and self._for_recipient(ctx, r)]
+        if basis in jur.objection_to and any(r.kind is RecordKind.OBJECTION for r in active):
+            failures.append(Reason.OBJECTION)
+        if ctx.purpose.sale_or_share and jur.opt_out_of_sale and any(r.kind is RecordKind.OPT_OUT for r in active):
+            failures.append(Reason.OPT_OUT_OF_SALE)
+        return failures
+
+    def _cross_border(
+        self, ctx: _Context, records: Sequence[ConsentRecord]
+    ) -> tuple[ConsentRecord | None, list[Reason]]:
+        for record in records:
+            if record.kind is RecordKind.CONSENT and record.active_at(ctx.at) and _cross_border_ok(ctx, record):
+                return record, []
+        return None, [Reason.CROSS_BORDER_CONSENT_REQUIRED]
+
+    @staticmethod
+    def _for_recipient(ctx: _Context, record: ConsentRecord) -> bool:
+        return record.covers_recipient(ctx.recipient.id, ctx.recipient.role)
+
+
+def _cross_border_ok(ctx: _Context, record: ConsentRecord) -> bool:
+    """PIPL Art. 39: the customer must have been told the foreign recipient's name, so the separate consent names
+    that organisation, not a role."""
+    return record.cross_border and f"org:{ctx.recipient.id}" in record.recipients

@@ -1,0 +1,1 @@
+"""Alembic chain of the policies tables (version table alembic_version_policies)."""

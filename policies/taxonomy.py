@@ -1,0 +1,497 @@
+"""The enterprise's data taxonomy: categories, purposes, jurisdictions, customer types and recipients.
+
+Loaded from a YAML file the enterprise edits and validated whole: every problem is reported with its file and
+line, and a file with any problem is refused (nothing half-loaded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+import rfc8785
+
+from policies.errors import Problem, UnknownNameError, ValidationError
+from policies.yamlfile import Located, load_file, load_text
+
+T = TypeVar("T")
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_TAXONOMY = Path(__file__).parent / "data" / "taxonomy.yaml"
+
+
+class Sensitivity(StrEnum):
+    """`sensitive` is PIPL Art. 28 sensitive personal information; `special` is a GDPR Art. 9 special category
+    (every special category is also PIPL-sensitive, so `special` implies `sensitive`)."""
+
+    NORMAL = "normal"
+    SENSITIVE = "sensitive"
+    SPECIAL = "special"
+
+
+class LegalBasis(StrEnum):
+    """Lawful bases across PIPL Art. 13, GDPR Art. 6 and CCPA (where processing rests on notice + opt-out)."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    VITAL_INTEREST = "vital_interest"
+    PUBLIC_INTEREST = "public_interest"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+    NOTICE = "notice"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A label or description in every supported language."""
+
+    zh_cn: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.zh_cn if lang == "zh-CN" else self.en
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    id: str
+    law: str
+    name: Text
+    legal_bases: frozenset[LegalBasis]
+    separate_consent_for_sensitive: bool
+    separate_consent_for_cross_border: bool
+    fresh_consent_on_change: bool
+    minors_data_sensitive: bool
+    objection_to: frozenset[LegalBasis]
+    opt_out_of_sale: bool
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    label: Text
+    sensitivity: Sensitivity
+    dpv: str | None
+    high_risk: bool
+    line: int
+
+    @property
+    def parent(self) -> str | None:
+        return self.id.rsplit(".", 1)[0] if "." in self.id else None
+
+    @property
+    def sensitive(self) -> bool:
+        return self.sensitivity is not Sensitivity.NORMAL
+
+
+@dataclass(frozen=True)
+class ValueOffer:
+    """What the customer receives in return for the use of their data ("value for data")."""
+
+    points_per_use: int
+    description: Text
+
+
+@dataclass(frozen=True)
+class Purpose:
+    id: str
+    label: Text
+    description: Text
+    dpv: str | None
+    revision: int
+    legal_basis: Mapping[str, LegalBasis]
+    retention_days: int | None
+    sale_or_share: bool
+    value_offer: ValueOffer | None
+    line: int
+
+
+@dataclass(frozen=True)
+class CustomerType:
+    id: str
+    label: Text
+    minor: bool
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: str
+    name: Text
+    role: str
+    jurisdiction: str
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """A validated taxonomy; lookups raise `UnknownNameError` naming what was unknown."""
+
+    version: int
+    controller: str
+    controller_name: Text
+    controller_jurisdiction: str
+    jurisdictions: Mapping[str, Jurisdiction]
+    categories: Mapping[str, Category]
+    purposes: Mapping[str, Purpose]
+    customer_types: Mapping[str, CustomerType]
+    roles: Mapping[str, Text]
+    recipients: Mapping[str, Recipient]
+    source: str = "<memory>"
+    digest: str = field(default="", compare=False)
+
+    def category(self, name: str) -> Category:
+        return _lookup(self.categories, "category", name)
+
+    def purpose(self, name: str) -> Purpose:
+        return _lookup(self.purposes, "purpose", name)
+
+    def customer_type(self, name: str) -> CustomerType:
+        return _lookup(self.customer_types, "customer type", name)
+
+    def recipient(self, name: str) -> Recipient:
+        return _lookup(self.recipients, "recipient", name)
+
+    def jurisdiction(self, name: str) -> Jurisdiction:
+        return _lookup(self.jurisdictions, "jurisdiction", name)
+
+    def lineage(self, category: str) -> tuple[str, ...]:
+        """The category and its ancestors, nearest first: a consent or rule on any of them covers it."""
+        return self._lineages[category]
+
+    def descendants(self, category: str) -> Iterator[Category]:
+        prefix = category + "."
+        for c in self.categories.values():
+            if c.id == category or c.id.startswith(prefix):
+                yield c
+
+    @cached_property
+    def _lineages(self) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for cid in self.categories:
+            parts = cid.split(".")
+            out[cid] = tuple(".".join(parts[:i]) for i in range(len(parts), 0, -1))
+        return out
+
+
+def _lookup(table: Mapping[str, T], kind: str, name: str) -> T:
+    try:
+        return table[name]
+    except KeyError:
+        raise UnknownNameError(kind, name) from None
+
+
+def load_taxonomy(path: Path | str = DEFAULT_TAXONOMY) -> Taxonomy:
+    """Load and validate a taxonomy file; raise `ValidationError` listing every file:line problem."""
+    path = Path(path)
+    return _parse(load_file(path), str(path))
+
+
+def parse_taxonomy(text: str, name: str = "<taxonomy>") -> Taxonomy:
+    return _parse(load_text(text, name), name)
+
+
+class _Checker:
+    """Collects problems so one run reports all of them, not just the first."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.problems.append(Problem(self.file, line, message))
+
+    def mapping(self, node: Any, where: Located, key: str) -> Located | None:
+        if not isinstance(node, Located):
+            self.add(where.line_of(key), f"{key!r} must be a mapping")
+            return None
+        return node
+
+    def string(self, node: Located, key: str, *, required: bool = True) -> str | None:
+        value = node.get(key)
+        if value is None:
+            if required:
+                self.add(node.line, f"missing {key!r}")
+            return None
+        if not isinstance(value, str) or not value:
+            self.add(node.line_of(key), f"{key!r} must be a non-empty string")
+            return None
+        return value
+
+    def boolean(self, node: Located, key: str, default: bool = False) -> bool:
+        value = node.get(key, default)
+        if not isinstance(value, bool):
+            self.add(node.line_of(key), f"{key!r} must be true or false")
+            return default
+        return value
+
+    def integer(self, node: Located, key: str, *, minimum: int = 0) -> int | None:
+        value = node.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.add(node.line_of(key), f"{key!r} must be an integer >= {minimum}")
+            return None
+        return value
+
+    def text(self, node: Located, key: str) -> Text:
+        value = node.get(key)
+        if not isinstance(value, Located):
+            self.add(node.line_of(key), f"{key!r} must map each language ({', '.join(LANGUAGES)}) to text")
+            return Text("", "")
+        missing = [lang for lang in LANGUAGES if not isinstance(value.get(lang), str) or not value.get(lang)]
+        if missing:
+            self.add(value.line, f"{key!r} lacks text for {', '.join(missing)}")
+        extra = sorted(set(value) - set(LANGUAGES))
+        if extra:
+            self.add(value.line, f"{key!r} has unsupported language(s) {', '.join(extra)}")
+        return Text(str(value.get("zh-CN", "")), str(value.get("en", "")))
+
+    def items(self, root: Located, key: str) -> list[Located]:
+        value = root.get(key)
+        if not isinstance(value, list) or not value:
+            self.add(root.line_of(key), f"{key!r} must be a non-empty list")
+            return []
+        out = []
+        for item in value:
+            if isinstance(item, Located):
+                out.append(item)
+            else:
+                self.add(root.line_of(key), f"every entry of {key!r} must be a mapping, got {item!r}")
+        return out
+
+    def unknown_keys(self, node: Located, allowed: set[str]) -> None:
+        for key in sorted(set(node) - allowed):
+            self.add(node.line_of(key), f"unknown field {key!r}")
+
+    def unique(self, seen: dict[str, int], name: str, line: int, kind: str) -> bool:
+        if name in seen:
+            self.add(line, f"duplicate {kind} {name!r} (first defined at line {seen[name]})")
+            return False
+        seen[name] = line
+        return True
+
+
+def _basis(ck: _Checker, node: Located, key: str, value: Any) -> LegalBasis | None:
+    try:
+        return LegalBasis(value)
+    except ValueError:
+        ck.add(node.line_of(key), f"unknown legal basis {value!r} (one of {', '.join(b.value for b in LegalBasis)})")
+        return None
+
+
+def _parse(root: Located, file: str) -> Taxonomy:
+    ck = _Checker(file)
+    ck.unknown_keys(
+        root,
+        {"version", "controller", "jurisdictions", "categories", "purposes", "customer_types", "roles", "recipients"},
+    )
+    version = ck.integer(root, "version", minimum=1)
+    if version is None and "version" not in root:
+        ck.add(root.line, "missing 'version'")
+
+    jurisdictions: dict[str, Jurisdiction] = {}
+    jnode = ck.mapping(root.get("jurisdictions"), root, "jurisdictions")
+    for jid, body in (jnode or {}).items():
+        assert jnode is not None
+        if not isinstance(body, Located):
+            ck.add(jnode.line_of(jid), f"jurisdiction {jid!r} must be a mapping")
+            continue
+        ck.unknown_keys(
+            body,
+            {
+                "law",
+                "name",
+                "legal_bases",
+                "separate_consent_for_sensitive",
+                "separate_consent_for_cross_border",
+                "fresh_consent_on_change",
+                "minors_data_sensitive",
+                "objection_to",
+                "opt_out_of_sale",
+            },
+        )
+        allowed = [_basis(ck, body, "legal_bases", b) for b in body.get("legal_bases") or []]
+        objection = [_basis(ck, body, "objection_to", b) for b in body.get("objection_to") or []]
+        if not allowed:
+            ck.add(body.line, f"jurisdiction {jid!r} lists no legal_bases")
+        jurisdictions[jid] = Jurisdiction(
+            id=jid,
+            law=ck.string(body, "law") or "",
+            name=ck.text(body, "name"),
+            legal_bases=frozenset(b for b in allowed if b is not None),
+            separate_consent_for_sensitive=ck.boolean(body, "separate_consent_for_sensitive"),
+            separate_consent_for_cross_border=ck.boolean(body, "separate_consent_for_cross_border"),
+            fresh_consent_on_change=ck.boolean(body, "fresh_consent_on_change"),
+            minors_data_sensitive=ck.boolean(body, "minors_data_sensitive"),
+            objection_to=frozenset(b for b in objection if b is not None),
+            opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
+        )
+
+    controller = ck.mapping(root.get("controller"), root, "controller")
+    controller_id = controller_jur = ""
+    controller_name = Text("", "")
+    if controller is not None:
+        ck.unknown_keys(controller, {"id", "name", "jurisdiction"})
+        controller_id = ck.string(controller, "id") or ""
+        controller_name = ck.text(controller, "name")
+        controller_jur = ck.string(controller, "jurisdiction") or ""
+        if controller_jur and controller_jur not in jurisdictions:
+            ck.add(controller.line_of("jurisdiction"), f"unknown jurisdiction {controller_jur!r}")
+
+    categories: dict[str, Category] = {}
+    seen: dict[str, int] = {}
+    for node in ck.items(root, "categories"):
+        ck.unknown_keys(node, {"id", "label", "sensitivity", "dpv", "high_risk"})
+        cid = ck.string(node, "id")
+        if cid is None or not ck.unique(seen, cid, node.line, "category"):
+            continue
+        if not all(part.isidentifier() for part in cid.split(".")):
+            ck.add(node.line_of("id"), f"category id {cid!r} must be dot-separated identifiers")
+        raw = node.get("sensitivity", "normal")
+        try:
+            sensitivity = Sensitivity(raw)
+        except ValueError:
+            ck.add(node.line_of("sensitivity"), f"sensitivity must be normal, sensitive or special, got {raw!r}")
+            sensitivity = Sensitivity.NORMAL
+        categories[cid] = Category(
+            id=cid,
+            label=ck.text(node, "label"),
+            sensitivity=sensitivity,
+            dpv=ck.string(node, "dpv", required=False),
+            high_risk=ck.boolean(node, "high_risk"),
+            line=node.line,
+        )
+    for cat in categories.values():
+        if cat.parent is not None and cat.parent not in categories:
+            ck.add(cat.line, f"category {cat.id!r} has no parent category {cat.parent!r}")
+
+    purposes: dict[str, Purpose] = {}
+    seen = {}
+    for node in ck.items(root, "purposes"):
+        ck.unknown_keys(
+            node,
+            {
+                "id",
+                "label",
+                "description",
+                "dpv",
+                "revision",
+                "legal_basis",
+                "retention_days",
+                "sale_or_share",
+                "value_offer",
+            },
+        )
+        pid = ck.string(node, "id")
+        if pid is None or not ck.unique(seen, pid, node.line, "purpose"):
+            continue
+        bases: dict[str, LegalBasis] = {}
+        bnode = node.get("legal_basis")
+        if not isinstance(bnode, Located) or not bnode:
+            ck.add(node.line_of("legal_basis"), f"purpose {pid!r} needs a legal_basis per jurisdiction")
+        else:
+            for jid, raw_basis in bnode.items():
+                basis = _basis(ck, bnode, jid, raw_basis)
+                if jid not in jurisdictions:
+                    ck.add(bnode.line_of(jid), f"unknown jurisdiction {jid!r}")
+                elif basis is not None and basis not in jurisdictions[jid].legal_bases:
+                    ck.add(bnode.line_of(jid), f"{basis.value!r} is not a legal basis under {jurisdictions[jid].law}")
+                if basis is not None:
+                    bases[jid] = basis
+        offer = None
+        onode = node.get("value_offer")
+        if onode is not None:
+            if not isinstance(onode, Located):
+                ck.add(node.line_of("value_offer"), "'value_offer' must be a mapping")
+            else:
+                ck.unknown_keys(onode, {"points_per_use", "description"})
+                points = ck.integer(onode, "points_per_use", minimum=1)
+                if points is None:
+                    ck.add(onode.line, "'value_offer' needs points_per_use >= 1")
+                offer = ValueOffer(points or 0, ck.text(onode, "description"))
+        revision = ck.integer(node, "revision", minimum=1)
+        purposes[pid] = Purpose(
+            id=pid,
+            label=ck.text(node, "label"),
+            description=ck.text(node, "description"),
+            dpv=ck.string(node, "dpv", required=False),
+            revision=revision or 1,
+            legal_basis=bases,
+            retention_days=ck.integer(node, "retention_days", minimum=1),
+            sale_or_share=ck.boolean(node, "sale_or_share"),
+            value_offer=offer,
+            line=node.line,
+        )
+
+    customer_types: dict[str, CustomerType] = {}
+    seen = {}
+    for node in ck.items(root, "customer_types"):
+        ck.unknown_keys(node, {"id", "label", "minor"})
+        tid = ck.string(node, "id")
+        if tid is None or not ck.unique(seen, tid, node.line, "customer type"):
+            continue
+        customer_types[tid] = CustomerType(tid, ck.text(node, "label"), ck.boolean(node, "minor"))
+
+    roles: dict[str, Text] = {}
+    seen = {}
+    for node in ck.items(root, "roles"):
+        ck.unknown_keys(node, {"id", "label"})
+        rid = ck.string(node, "id")
+        if rid is None or not ck.unique(seen, rid, node.line, "role"):
+            continue
+        roles[rid] = ck.text(node, "label")
+
+    recipients: dict[str, Recipient] = {}
+    seen = {}
+    for node in ck.items(root, "recipients"):
+        ck.unknown_keys(node, {"id", "name", "role", "jurisdiction"})
+        rid = ck.string(node, "id")
+        if rid is None or not ck.unique(seen, rid, node.line, "recipient"):
+            continue
+        role = ck.string(node, "role") or ""
+        jur = ck.string(node, "jurisdiction") or ""
+        if role and role not in roles:
+            ck.add(node.line_of("role"), f"unknown role {role!r}")
+        if jur and jur not in jurisdictions:
+            ck.add(node.line_of("jurisdiction"), f"unknown jurisdiction {jur!r}")
+        recipients[rid] = Recipient(rid, ck.text(node, "name"), role, jur)
+
+    for name in ("*", "any"):
+        for table, kind in ((categories, "category"), (purposes, "purpose"), (roles, "role")):
+            if name in table:
+                ck.add(root.line, f"{name!r} is reserved and cannot name a {kind}")
+
+    if ck.problems:
+        raise ValidationError(ck.problems)
+    taxonomy = Taxonomy(
+        version=version or 1,
+        controller=controller_id,
+        controller_name=controller_name,
+        controller_jurisdiction=controller_jur,
+        jurisdictions=jurisdictions,
+        categories=categories,
+        purposes=purposes,
+        customer_types=customer_types,
+        roles=roles,
+        recipients=recipients,
+        source=file,
+    )
+    object.__setattr__(taxonomy, "digest", _digest(root))
+    return taxonomy
+
+
+def _digest(root: Located) -> str:
+    """SHA-256 of the file's canonical JSON: a notice or policy version can cite exactly what it was built from."""
+    return hashlib.sha256(rfc8785.dumps(_plain(root))).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,139 @@
+"""The matrix in Casbin: validation, deny by default, explicit deny wins, and the index agrees with stock Casbin."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies import Effect, IndexedEnforcer, MatrixRule, ValidationError, load_matrix, load_taxonomy, parse_matrix
+from policies.enforcer import MODEL_PATH, category_match, mode_match, new_casbin_enforcer
+
+TAX = load_taxonomy()
+
+
+def test_demo_matrix_is_valid() -> None:
+    assert len(load_matrix(TAX).rules) > 30
+
+
+def test_stock_deny_override_effect_allows_an_unmatched_request_and_ours_denies_it() -> None:
+    """The issue's warning, demonstrated: `!some(where (p.eft == deny))` says yes when no rule matches."""
+    import casbin
+
+    model = casbin.Enforcer.new_model(
+        text=MODEL_PATH.read_text().replace(
+            "some(where (p.eft == allow)) && !some(where (p.eft == deny))", "!some(where (p.eft == deny))"
+        )
+    )
+    stock = casbin.Enforcer(model)
+    stock.add_function("categoryMatch", category_match)
+    stock.add_function("modeMatch", mode_match)
+    stock.add_policy("dealer", "*", "vehicle", "repair_prediction", "release", "allow", "r1")
+    request = ("marketing", "standard", "identity.name", "marketing", "release")
+    assert stock.enforce(*request) is True
+    ours = IndexedEnforcer([MatrixRule("r1", Effect.ALLOW, "dealer", "*", "vehicle", "repair_prediction")])
+    outcome = ours.evaluate("marketing", "standard", ("identity.name", "identity"), "marketing", "release")
+    assert (outcome.allowed, outcome.reason, outcome.rule) == (False, "no_matching_rule", None)
+    assert IndexedEnforcer([]).evaluate("dealer", "vip", ("vehicle",), "marketing", "release").allowed is False
+
+
+def test_explicit_deny_beats_a_more_specific_allow_and_is_cited() -> None:
+    rules = [
+        MatrixRule("allow-vin", Effect.ALLOW, "dealer", "vip", "vehicle.vin", "repair_prediction"),
+        MatrixRule("deny-vehicle", Effect.DENY, "*", "*", "vehicle", "*", "*"),
+    ]
+    outcome = IndexedEnforcer(rules).evaluate(
+        "dealer", "vip", ("vehicle.vin", "vehicle"), "repair_prediction", "release"
+    )
+    assert (outcome.allowed, outcome.reason, outcome.rule and outcome.rule.id) == (False, "matrix_deny", "deny-vehicle")
+
+
+def test_predicate_mode_allows_proving_what_may_never_be_released() -> None:
+    matrix = IndexedEnforcer(load_matrix(TAX).rules)
+    lineage = TAX.lineage("financial.income")
+    release = matrix.evaluate("finance", "standard", lineage, "financial_product_recommendation", "release")
+    predicate = matrix.evaluate("finance", "standard", lineage, "financial_product_recommendation", "predicate")
+    assert not release.allowed and release.reason == "no_matching_rule"
+    assert predicate.allowed and predicate.rule is not None and predicate.rule.id == "finance-income-predicate"
+    nid = TAX.lineage("identity.national_id")
+    assert (
+        matrix.evaluate("finance", "standard", nid, "financial_product_recommendation", "release").reason
+        == "matrix_deny"
+    )
+    assert matrix.evaluate("finance", "standard", nid, "financial_product_recommendation", "predicate").allowed
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("{id: a, effect: allow, role: pilot}", "rule 'a': unknown role 'pilot'"),
+        ("{id: a, effect: permit}", "unknown effect 'permit'"),
+        ("{id: a, effect: allow, category: vehicle.colour}", "unknown category 'vehicle.colour'"),
+        ("{id: a, effect: allow, purpose: resale}", "unknown purpose 'resale'"),
+        ("{id: a, effect: allow, mode: peek}", "unknown mode 'peek'"),
+        ("{id: 'a,b', effect: allow}", "may hold only"),
+        ("{id: a, effect: allow, when: never}", "unknown field 'when'"),
+    ],
+)
+def test_bad_rules_are_refused_with_line(rule: str, message: str) -> None:
+    text = f"version: 1\nrules:\n  - {{id: ok, effect: allow, role: dealer}}\n  - {rule}\n"
+    with pytest.raises(ValidationError) as info:
+        parse_matrix(TAX, text, "m.yaml")
+    assert any(str(p).startswith("m.yaml:4: ") and message in str(p) for p in info.value.problems), info.value
+
+
+def test_contradictory_and_duplicate_rules_are_refused() -> None:
+    text = (
+        "version: 1\nrules:\n"
+        "  - {id: a, effect: allow, role: dealer, category: vehicle}\n"
+        "  - {id: b, effect: deny, role: dealer, category: vehicle}\n"
+        "  - {id: a, effect: allow, role: crm}\n"
+    )
+    with pytest.raises(ValidationError) as info:
+        parse_matrix(TAX, text, "m.yaml")
+    messages = [str(p) for p in info.value.problems]
+    assert "m.yaml:4: rule 'b' contradicts rule 'a' (line 3)" in messages
+    assert "m.yaml:5: duplicate rule id 'a' (line 3)" in messages
+
+
+ROLES = [*TAX.roles, "*"]
+CTYPES = [*TAX.customer_types, "*"]
+CATS = [*TAX.categories, "*"]
+PURPOSES = [*TAX.purposes, "*"]
+MODES = ["release", "predicate", "*"]
+
+rule_strategy = st.builds(
+    lambda i, eft, role, ct, cat, p, mode: MatrixRule(f"r{i}", Effect(eft), role, ct, cat, p, mode),
+    st.integers(0, 10**6),
+    st.sampled_from(["allow", "deny"]),
+    st.sampled_from(ROLES),
+    st.sampled_from(CTYPES),
+    st.sampled_from(CATS),
+    st.sampled_from(PURPOSES),
+    st.sampled_from(MODES),
+)
+request_strategy = st.tuples(
+    st.sampled_from(list(TAX.roles)),
+    st.sampled_from(list(TAX.customer_types)),
+    st.sampled_from(list(TAX.categories)),
+    st.sampled_from(list(TAX.purposes)),
+    st.sampled_from(["release", "predicate"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(rule_strategy, max_size=25), st.lists(request_strategy, min_size=1, max_size=5))
+def test_indexed_evaluation_equals_stock_casbin_scanning_every_rule(
+    rules: list[MatrixRule], requests: list[tuple[str, str, str, str, str]]
+) -> None:
+    """The index only prunes rules that cannot match: the answer is the stock enforcer's on the full list."""
+    stock = new_casbin_enforcer()
+    for rule in rules:
+        stock.add_policy(*rule.casbin_row())
+    indexed = IndexedEnforcer(rules)
+    for role, ctype, cat, purpose, mode in requests:
+        outcome = indexed.evaluate(role, ctype, TAX.lineage(cat), purpose, mode)
+        assert outcome.allowed == stock.enforce(role, ctype, cat, purpose, mode)
+        if outcome.rule is not None:
+            row = outcome.rule.casbin_row()
+            assert category_match(cat, row[2]) and mode_match(mode, row[4], row[5])
