@@ -3,6 +3,7 @@
 Verification (`verify_inclusion`, `verify_consistency`, `verify_note`) is pure so auditors can use it alone.
 """
 
+from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
 from ledger.note import (
     NoteError,
     SignerKey,
@@ -32,6 +33,8 @@ from ledger.rfc9162 import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "Checkpoint",
+    "CheckpointError",
     "NoteError",
     "ProofError",
     "SignerKey",
@@ -48,8 +51,10 @@ __all__ = [
     "parse_verifier_key",
     "root_from_hashes",
     "root_hash",
+    "sign_checkpoint",
     "sign_note",
     "verifier_key_from_signer",
+    "verify_checkpoint",
     "verify_consistency",
     "verify_inclusion",
     "verify_note",
