@@ -51,13 +51,13 @@ def _require_utf8(text: str, what: str) -> None:
         raise NoteError(f"{what} is not valid UTF-8 (unpaired surrogate at offset {exc.start})") from None
 
 
-def is_valid_key_name(name: str) -> bool:
+def _is_valid_key_name(name: str) -> bool:
     """Key names are non-empty and carry no Unicode space, plus sign or control character."""
     return bool(name) and "+" not in name and not any(c.isspace() or ord(c) < 0x20 for c in name)
 
 
 def _check_name(name: str, what: str) -> None:
-    if not is_valid_key_name(name):
+    if not _is_valid_key_name(name):
         raise NoteError(f"{what}: invalid key name {name!r} (must be non-empty, without spaces or '+')")
 
 
