@@ -114,17 +114,20 @@ def prove_range(
     for scalar in (t_hat, tau_x, mu):
         writer.scalar(scalar)
 
-    y_inv = _powers(inverse(y), size)
-    g_vec = list(gs)
-    h_vec = [hs[i] * y_inv[i] for i in range(size)]
+    # The argument runs over h'_i = y^(-i)·h_i; the factors are kept as scalars until the first fold,
+    # which saves n·m scalar multiplications.
+    h_scale = _powers(inverse(y), size)
+    g_vec, h_vec = list(gs), list(hs)
     a_vec, b_vec = l_vec, r_vec
     rounds = 0
     while len(a_vec) > 1:
         half = len(a_vec) // 2
         c_l = _inner(a_vec[:half], b_vec[half:])
         c_r = _inner(a_vec[half:], b_vec[:half])
-        big_l = multi_exp([*a_vec[:half], *b_vec[half:], c_l], [*g_vec[half:], *h_vec[:half], big_u])
-        big_r = multi_exp([*a_vec[half:], *b_vec[:half], c_r], [*g_vec[:half], *h_vec[half:], big_u])
+        b_l = [b_vec[half + i] * h_scale[i] for i in range(half)]
+        b_r = [b_vec[i] * h_scale[half + i] for i in range(half)]
+        big_l = multi_exp([*a_vec[:half], *b_l, c_l], [*g_vec[half:], *h_vec[:half], big_u])
+        big_r = multi_exp([*a_vec[half:], *b_r, c_r], [*g_vec[:half], *h_vec[half:], big_u])
         transcript.append_point(f"{label}/L{rounds}", big_l)
         transcript.append_point(f"{label}/R{rounds}", big_r)
         writer.point(big_l)
@@ -132,7 +135,10 @@ def prove_range(
         e = transcript.challenge_scalar(f"{label}/e{rounds}")
         e_inv = inverse(e)
         g_vec = [multi_exp([e_inv, e], [g_vec[i], g_vec[half + i]]) for i in range(half)]
-        h_vec = [multi_exp([e, e_inv], [h_vec[i], h_vec[half + i]]) for i in range(half)]
+        h_vec = [
+            multi_exp([e * h_scale[i], e_inv * h_scale[half + i]], [h_vec[i], h_vec[half + i]]) for i in range(half)
+        ]
+        h_scale = [1] * half
         a_vec = [(a_vec[i] * e + a_vec[half + i] * e_inv) % ORDER for i in range(half)]
         b_vec = [(b_vec[i] * e_inv + b_vec[half + i] * e) % ORDER for i in range(half)]
         rounds += 1
