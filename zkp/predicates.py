@@ -59,11 +59,16 @@ def _outside_span(statement: Statement) -> int:
     return statement.attribute.max_value - (high - low + 1)
 
 
+def _operand_scalars(statement: Statement) -> list[int]:
+    """The committed-scalar form of each operand (categories hashed with the attribute name)."""
+    name = statement.attribute.name
+    return [category_scalar(name, o) if isinstance(o, str) else o for o in statement.predicate.operands]
+
+
 def _targets(statement: Statement) -> list[Point]:
-    """C − s·G for every operand s (equality-style operators)."""
-    schema, c = statement.attribute, statement.commitment.point
-    scalars = [category_scalar(schema.name, o) if isinstance(o, str) else o for o in statement.predicate.operands]
-    return [c - s % ORDER * G for s in scalars]
+    """C − s·G for every operand s: a commitment to zero exactly when the value equals that operand."""
+    c = statement.commitment.point
+    return [c - s % ORDER * G for s in _operand_scalars(statement)]
 
 
 def prove_statement(transcript: Transcript, writer: ProofWriter, statement: Statement, v: int, r: int) -> None:
@@ -74,11 +79,9 @@ def prove_statement(transcript: Transcript, writer: ProofWriter, statement: Stat
         if op is Operator.EQ:
             prove_zero(transcript, writer, "eq", targets[0], r)
         elif op is Operator.IN:
-            scalars = [category_scalar(schema.name, str(o)) for o in statement.predicate.operands]
-            prove_one_of_zero(transcript, writer, "in", targets, scalars.index(v), r)
+            prove_one_of_zero(transcript, writer, "in", targets, _operand_scalars(statement).index(v), r)
         else:
-            scalars = [category_scalar(schema.name, str(o)) for o in statement.predicate.operands]
-            for i, (target, s) in enumerate(zip(targets, scalars, strict=True)):
+            for i, (target, s) in enumerate(zip(targets, _operand_scalars(statement), strict=True)):
                 prove_nonzero(transcript, writer, f"ne{i}", target, v - s, r)
         return
     n, top = range_bits(schema), schema.max_value

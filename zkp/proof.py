@@ -72,6 +72,8 @@ def verify(statement: Statement, proof: Proof, context: Context, *, now: datetim
         reader.finish()
     except EncodingError as exc:
         raise VerificationError(f"malformed proof: {exc}") from exc
+    except ArithmeticError as exc:  # a zero challenge (probability 2^-256): fail closed
+        raise VerificationError(f"proof rejected: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,13 @@ class Predicate:
     op: Operator
     operands: tuple[int | str, ...]
 
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "op", Operator(self.op))
+        except ValueError as exc:
+            raise SchemaError(f"unknown predicate operator {self.op!r}") from exc
+        object.__setattr__(self, "operands", tuple(self.operands))
+
     def negated(self) -> Predicate:
         return Predicate(NEGATION[self.op], self.operands)
 

@@ -4,6 +4,8 @@ prover's refusals (false statements, values outside the bit width, unsatisfiable
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from zkp_schemas import AGE, BIRTH_DAY, CITY, FAULT_CODE, INCOME_CENTS
 
 from zkp import (
@@ -23,6 +25,7 @@ from zkp import (
     verify_answer,
 )
 from zkp.pedersen import Opening
+from zkp.statement import INTEGER_OPERATORS
 
 MAX_AGE = AGE.max_value
 
@@ -203,3 +206,35 @@ def test_expired_context_is_refused_when_the_verifier_gives_the_time(context: Co
     verify(statement, proof, context, now=datetime(2029, 12, 31, tzinfo=UTC))
     with pytest.raises(VerificationError, match="expired"):
         verify(statement, proof, context, now=datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def test_operators_given_as_strings_are_parsed_and_unknown_ones_refused() -> None:
+    assert Predicate(">=", [18]) == Predicate(Operator.GE, (18,))  # type: ignore[arg-type]
+    with pytest.raises(SchemaError, match="unknown predicate operator"):
+        Predicate("≥", (18,))  # type: ignore[arg-type]
+
+
+_WIDTH = AttributeSchema.integer("small", 5)
+_values = st.integers(0, _WIDTH.max_value)
+
+
+@st.composite
+def _integer_predicates(draw: st.DrawFn) -> Predicate:
+    op = draw(st.sampled_from(sorted(INTEGER_OPERATORS)))
+    if op in (Operator.WITHIN, Operator.OUTSIDE):
+        low, high = sorted((draw(_values), draw(_values)))
+        return Predicate(op, (low, high))
+    return Predicate(op, (draw(_values),))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_values, _integer_predicates())
+def test_any_answer_matches_plain_evaluation_and_verifies(value: int, predicate: Predicate) -> None:
+    context = Context("n", "c", "p", "2030-01-01T00:00:00Z")
+    commitment, opening = commit(_WIDTH, value)
+    statement = Statement(_WIDTH, commitment, predicate)
+    result = answer(statement, opening, context)
+    assert result.holds is predicate.holds(_WIDTH, value)
+    verify_answer(result, context)
+    with pytest.raises(ProofRefused):
+        prove(statement.negated() if result.holds else statement, opening, context)
