@@ -23,7 +23,12 @@ PROOF_FORMAT = PROTOCOL_VERSION.to_bytes(1, "big")
 
 @dataclass(frozen=True)
 class Proof:
-    """Opaque proof bytes: a format byte, then points and scalars in the order the statement implies."""
+    """Proof bytes as sent (base64url in JSON).
+
+    Wire format: byte 0 is the format version (1); then, in the order the verifier reads them,
+    33-byte SEC 1 compressed points and 32-byte big-endian scalars below the group order. The layout
+    is fixed by the statement (operator, bit width, set size), so the bytes carry no tags or lengths
+    and anything missing or left over is rejected."""
 
     data: bytes
 
