@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from zkp_schemas import AGE, CITY
 
+from tests.zkp.zkp_schemas import AGE, CITY
 from zkp import Commitment, EncodingError, Opening, SchemaError, commit
 from zkp.group import G, H
 from zkp.schema import category_scalar

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zkp_schemas import AGE, BIRTH_DAY, CITY, FAULT_CODE, INCOME_CENTS
 
+from tests.zkp.zkp_schemas import AGE, BIRTH_DAY, CITY, FAULT_CODE, INCOME_CENTS
 from zkp import (
     Answer,
     AttributeSchema,

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from zkp_schemas import AGE, FAULT_CODE
 
+from tests.zkp.zkp_schemas import AGE, FAULT_CODE
 from zkp import (
     Answer,
     AttributeSchema,

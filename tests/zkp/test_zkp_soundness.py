@@ -12,8 +12,8 @@ import dataclasses
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from zkp_schemas import AGE, CITY
 
+from tests.zkp.zkp_schemas import AGE, CITY
 from zkp import Context, Operator, Predicate, Proof, Statement, VerificationError, bulletproofs, commit, prove, verify
 from zkp.encoding import ProofReader, ProofWriter
 from zkp.group import FIELD_PRIME, POINT_SIZE, G, H, random_scalar
