@@ -13,7 +13,8 @@ processes or hosts queue on the database rather than fork the tree.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def make_engine(url: str, *, create: bool) -> Engine:
     elif parsed.get_backend_name() != "postgresql":
         raise LedgerError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
     try:
-        engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() == "postgresql")
+        engine = create_engine(parsed)
     except (ArgumentError, ImportError) as exc:
         raise LedgerError(f"cannot use database URL {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
@@ -130,3 +131,28 @@ def open_engine(url: str, *, create: bool) -> Engine:
         engine.dispose()
         raise NotALedgerError(f"cannot open a ledger at {url!r}: {exc}") from exc
     return engine
+
+
+@functools.lru_cache(maxsize=512)
+def _nodes_sql(count: int, paramstyle: str) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    match = " OR ".join([f"(level = {mark} AND idx = {mark})"] * count)
+    return f"SELECT level, idx, hash FROM {schema.nodes.name} WHERE {match}"  # noqa: S608 - no values in the text
+
+
+def read_nodes(conn: Connection, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Fetch tree nodes by (level, index) in one query; LedgerError names the first missing one.
+
+    Spelled as an OR of primary-key equalities: SQLite plans `(level, idx) IN (…)` as a table scan
+    but this as one primary-key search per node (PostgreSQL: a bitmap OR of index scans). The SQL is
+    cached per key count and sent straight to the driver: building expressions cost more than the query.
+    """
+    if not keys:
+        return {}
+    sql = _nodes_sql(len(keys), conn.dialect.paramstyle)
+    rows = conn.exec_driver_sql(sql, tuple(v for key in keys for v in key)).all()
+    found = {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
+    for key in keys:
+        if key not in found:
+            raise LedgerError(f"stored tree is damaged: node (level {key[0]}, index {key[1]}) is missing")
+    return found

@@ -8,7 +8,14 @@ class LedgerError(Exception):
 
 
 class EventError(LedgerError, ValueError):
-    """An event cannot become a ledger entry (missing field, naive time, payload that is not JSON)."""
+    """An event cannot become a ledger entry (missing field, naive time, payload that is not JSON).
+
+    `position` is the event's place in an `append_many` batch, so a bulk import can name its line.
+    """
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class NotALedgerError(LedgerError):

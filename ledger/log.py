@@ -11,15 +11,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, tuple_
+from sqlalchemy import Connection, Engine, delete, select
 
 from ledger import schema
-from ledger.database import open_engine
+from ledger.database import open_engine, read_nodes
 from ledger.envelope import ERASURE_TYPE, Event, prepare
-from ledger.errors import LedgerError
+from ledger.errors import EventError, LedgerError
 from ledger.rfc9162 import ProofError
 from ledger.sequencer import Effects, Sequencer
-from ledger.tree import NodeKey, Range, assemble, consistency_ranges, inclusion_ranges, keys_for
+from ledger.tree import Range, assemble, consistency_ranges, inclusion_ranges, keys_for
 
 
 def origin_of(signer_key: str) -> str:
@@ -28,21 +28,6 @@ def origin_of(signer_key: str) -> str:
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or not parts[2]:
         raise LedgerError("the signer key is not a signed-note private key (PRIVATE+KEY+name+id+key)")
     return parts[2]
-
-
-def read_nodes(conn: Connection, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-    if not keys:
-        return {}
-    rows = conn.execute(
-        select(schema.nodes.c.level, schema.nodes.c.idx, schema.nodes.c.hash).where(
-            tuple_(schema.nodes.c.level, schema.nodes.c.idx).in_(keys)
-        )
-    ).all()
-    found = {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
-    for key in keys:
-        if key not in found:
-            raise LedgerError(f"stored tree is damaged: node (level {key[0]}, index {key[1]}) is missing")
-    return found
 
 
 def hashes_for(conn: Connection, ranges: Sequence[Range]) -> list[bytes]:
@@ -81,7 +66,12 @@ class Ledger:
 
     def append_many(self, events: Sequence[Event]) -> list[int]:
         """Append all events atomically (one transaction, contiguous indices), or none of them."""
-        prepared = [prepare(event) for event in events]
+        prepared = []
+        for position, event in enumerate(events):
+            try:
+                prepared.append(prepare(event))
+            except EventError as exc:
+                raise EventError(f"event {position}: {exc}", position) from exc
         if not prepared:
             return []
         return self._sequencer.submit(prepared, None).result()

@@ -17,10 +17,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, insert, update
 
 from ledger import schema
-from ledger.database import write_transaction
+from ledger.database import read_nodes, write_transaction
 from ledger.envelope import PreparedEntry
 from ledger.errors import LedgerError
 from ledger.rfc9162 import leaf_hash
@@ -43,17 +43,7 @@ _STOP = object()
 def load_frontier(conn: Connection, size: int) -> Frontier:
     """Read the right edge of the stored tree (popcount(size) nodes) in one query."""
     keys = range_nodes(0, size)
-    if not keys:
-        return Frontier(0, [])
-    rows = conn.execute(
-        select(schema.nodes.c.level, schema.nodes.c.idx, schema.nodes.c.hash).where(
-            tuple_(schema.nodes.c.level, schema.nodes.c.idx).in_(keys)
-        )
-    ).all()
-    found = {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
-    missing = [k for k in keys if k not in found]
-    if missing:
-        raise LedgerError(f"stored tree is damaged: node (level {missing[0][0]}, index {missing[0][1]}) is missing")
+    found = read_nodes(conn, keys)
     return Frontier(size, [found[k] for k in keys])
 
 

@@ -62,7 +62,7 @@ def test_append_many_is_atomic_and_contiguous(sqlite_url: str) -> None:
         ledger.append(Event(type="test.first", actor="system"))
         assert ledger.append_many([Event(type="test.bulk", actor="system")] * 5) == [1, 2, 3, 4, 5]
         bad = [Event(type="test.bulk", actor="system"), Event(type="", actor="system")]
-        with pytest.raises(EventError, match="type must be a non-empty string"):
+        with pytest.raises(EventError, match="event 1: event type must be a non-empty string"):
             ledger.append_many(bad)
         assert ledger.size() == 6
 
