@@ -5,6 +5,9 @@ whether the enterprise matrix AND a legal basis AND the special rules (sensitive
 changed purposes) allow it — and why.
 """
 
+from policies.agreement import Agreement, render_agreement
+from policies.compliance import Finding
+from policies.compliance import check as check_compliance
 from policies.consent import (
     CollectionMethod,
     ConsentEvent,
@@ -17,10 +20,14 @@ from policies.consent import (
     fold,
 )
 from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, SubjectContext
+from policies.dpia import RiskFlow, impact_overview
 from policies.enforcer import IndexedEnforcer, MatrixOutcome, new_casbin_enforcer
 from policies.engine import DecisionEngine, StateSource
 from policies.errors import ConsentError, PolicyError, Problem, UnknownNameError, ValidationError
 from policies.matrix import DEFAULT_MATRIX, Effect, Matrix, MatrixRule, Mode, load_matrix, parse_matrix, validate_rules
+from policies.migrate import upgrade
+from policies.runtime import PolicyRuntime, open_policies
+from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
 from policies.taxonomy import (
     DEFAULT_TAXONOMY,
     Category,
@@ -38,6 +45,7 @@ from policies.taxonomy import (
 __all__ = [
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
+    "Agreement",
     "Category",
     "CategoryDecision",
     "CollectionMethod",
@@ -46,10 +54,12 @@ __all__ = [
     "ConsentRecord",
     "ConsentRef",
     "ConsentStatus",
+    "ConsentStore",
     "CustomerType",
     "Decision",
     "DecisionEngine",
     "Effect",
+    "Finding",
     "GivenBy",
     "IndexedEnforcer",
     "Jurisdiction",
@@ -59,24 +69,35 @@ __all__ = [
     "MatrixRule",
     "Mode",
     "Notice",
+    "PolicyChange",
+    "PolicyConflictError",
     "PolicyError",
+    "PolicyRuntime",
+    "PolicyStore",
     "Problem",
     "Purpose",
     "Reason",
     "Recipient",
     "RecordKind",
+    "RiskFlow",
     "Sensitivity",
+    "SqlState",
     "StateSource",
     "SubjectContext",
     "Taxonomy",
     "UnknownNameError",
     "ValidationError",
     "apply_event",
+    "check_compliance",
     "fold",
+    "impact_overview",
     "load_matrix",
     "load_taxonomy",
     "new_casbin_enforcer",
+    "open_policies",
     "parse_matrix",
     "parse_taxonomy",
+    "render_agreement",
+    "upgrade",
     "validate_rules",
 ]

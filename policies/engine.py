@@ -39,6 +39,8 @@ class StateSource(Protocol):
 
     def matrix_rules(self, version: int) -> Sequence[MatrixRule]: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass
 class _Snapshot:
@@ -77,7 +79,7 @@ class DecisionEngine:
         from policies.taxonomy import load_taxonomy
 
         tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
-        return cls(tax, SqlState(create_engine(url)))
+        return cls(tax, SqlState(create_engine(url), owned=True))
 
     def decide(
         self,
@@ -114,6 +116,10 @@ class DecisionEngine:
         )
         out = tuple(self._category(snap, ctx, records, c, mode) for c in categories)
         return Decision(recipient, purpose, mode, when, snap.version, out)
+
+    def close(self) -> None:
+        """Release the state source's connections (the engine is unusable afterwards)."""
+        self._state.close()
 
     def matrix_version(self) -> int:
         """The version the last decision used (0 before any decision or when no matrix is stored)."""

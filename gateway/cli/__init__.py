@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from gateway.cli import consent, policy
 from gateway.cli.bench import bench
 
 app = typer.Typer(
@@ -17,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("bench")(bench)
+app.add_typer(policy.app, name="policy")
+app.add_typer(consent.app, name="consent")
 
 
 @app.callback()

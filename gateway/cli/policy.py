@@ -1,0 +1,198 @@
+"""`consentry policy`: validate, explain, render agreements, review impact, and change the matrix."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gateway.cli.policy_common import DATABASE_URL, JSON, MATRIX, TAXONOMY, fail, guarded, parse_time, runtime
+from policies import SubjectContext, ValidationError, load_matrix, load_taxonomy
+from policies.agreement import render_agreement
+from policies.compliance import check as compliance_check
+from policies.dpia import impact_overview
+
+app = typer.Typer(help="The data taxonomy and the authorization matrix.", no_args_is_help=True)
+READ_ONLY_KEY = b"\0" * 32  # read commands never pseudonymise: no ledger entry is written
+
+
+def _dump(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+@app.command("check")
+def check(
+    taxonomy: Path = TAXONOMY,
+    matrix: Path = MATRIX,
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when the compliance checker finds conflicts."),
+    as_json: bool = JSON,
+) -> None:
+    """Validate the taxonomy and matrix (each problem as file:line on stderr, exit 2), then list conflicts."""
+    try:
+        tax = load_taxonomy(taxonomy)
+        mat = load_matrix(tax, matrix)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(2) from None
+    findings = compliance_check(tax, mat.rules)
+    if as_json:
+        _dump(
+            {
+                "taxonomy": {"path": str(taxonomy), "version": tax.version, "sha256": tax.digest},
+                "matrix": {"path": str(matrix), "version": mat.version, "rules": len(mat.rules)},
+                "findings": [{"code": f.code, "message": f.message, "line": f.line} for f in findings],
+            }
+        )
+    else:
+        typer.echo(
+            f"ok: {taxonomy} (version {tax.version}: {len(tax.categories)} categories, {len(tax.purposes)} purposes, "
+            f"{len(tax.recipients)} recipients) and {matrix} ({len(mat.rules)} rules)"
+        )
+        for f in findings:
+            typer.echo(f"warning: {f}")
+    if strict and findings:
+        raise typer.Exit(1)
+
+
+@app.command("explain")
+def explain(
+    recipient: str = typer.Option(..., "--recipient", help="Recipient id from the taxonomy."),
+    subject: str = typer.Option(..., "--subject", help="The customer's id."),
+    category: list[str] = typer.Option(..., "--category", help="Data category (repeat for several)."),
+    purpose: str = typer.Option(..., "--purpose"),
+    customer_type: str = typer.Option("standard", "--customer-type"),
+    jurisdiction: str = typer.Option("CN", "--jurisdiction", help="The subject's jurisdiction."),
+    mode: str = typer.Option("release", "--mode", help="release or predicate"),
+    at: str | None = typer.Option(None, "--at", help="Decide as of this RFC 3339 time (default: now)."),
+    url: str | None = DATABASE_URL,
+    taxonomy: Path = TAXONOMY,
+    as_json: bool = JSON,
+) -> None:
+    """Decide one request against the stored matrix and consents, and say why."""
+    when = parse_time(at, "--at")
+    if mode not in ("release", "predicate"):
+        raise fail(f"--mode must be release or predicate, got {mode!r}")
+    with runtime(url, taxonomy, key=READ_ONLY_KEY, create=False) as rt, guarded():
+        decision = rt.engine.decide(
+            recipient,
+            SubjectContext(subject, customer_type, jurisdiction),
+            category,
+            purpose,
+            mode="predicate" if mode == "predicate" else "release",
+            at=when,
+        )
+    if as_json:
+        _dump(decision.to_dict())
+        return
+    typer.echo(f"{recipient} / {purpose} / {mode} (matrix version {decision.matrix_version}):")
+    for c in decision.categories:
+        verdict = "ALLOW" if c.allowed else "DENY "
+        via = f" rule={c.rule}" if c.rule else ""
+        if c.consent is not None:
+            via += f" consent={c.consent.record_id} ledger_index={c.consent.ledger_index}"
+        elif c.legal_basis and c.allowed:
+            via += f" basis={c.legal_basis}"
+        typer.echo(f"  {verdict} {c.category}: {', '.join(r.value for r in c.reasons)}{via}")
+
+
+@app.command("agreement")
+def agreement(
+    jurisdiction: str = typer.Option(..., "--jurisdiction"),
+    lang: str = typer.Option("en", "--lang", help="zh-CN or en"),
+    customer_type: str = typer.Option("standard", "--customer-type"),
+    taxonomy: Path = TAXONOMY,
+    matrix: Path = MATRIX,
+    as_json: bool = JSON,
+) -> None:
+    """Render the consent notice for a jurisdiction and language, with its version, hash and implied rules."""
+    with guarded():
+        tax = load_taxonomy(taxonomy)
+        mat = load_matrix(tax, matrix)
+        doc = render_agreement(
+            tax,
+            mat.rules,
+            jurisdiction=jurisdiction,
+            lang=lang,
+            matrix_version=mat.version,
+            customer_type=customer_type,
+        )
+    if as_json:
+        _dump(
+            {
+                "jurisdiction": doc.jurisdiction,
+                "lang": doc.lang,
+                "version": doc.version,
+                "sha256": doc.sha256,
+                "rules": list(doc.rules),
+                "text": doc.text,
+            }
+        )
+        return
+    typer.echo(doc.text, nl=False)
+    typer.echo(f"\n-- version {doc.version}, sha256 {doc.sha256}, implied rules: {', '.join(doc.rules)}")
+
+
+@app.command("dpia")
+def dpia(taxonomy: Path = TAXONOMY, matrix: Path = MATRIX, as_json: bool = JSON) -> None:
+    """Data-protection impact overview: high-risk categories, their recipients and purposes."""
+    with guarded():
+        tax = load_taxonomy(taxonomy)
+        flows = impact_overview(tax, load_matrix(tax, matrix).rules)
+    if as_json:
+        _dump([f.__dict__ | {"customer_types": list(f.customer_types)} for f in flows])
+        return
+    for f in flows:
+        typer.echo(
+            f"{f.category} ({f.sensitivity}) -> {f.recipient} [{f.recipient_jurisdiction}] for {f.purpose} "
+            f"({f.mode}; {', '.join(f.customer_types)}; rule {f.rule})"
+        )
+
+
+@app.command("apply")
+def apply(
+    matrix: Path = typer.Argument(..., help="The new matrix YAML file."),
+    actor: str = typer.Option(..., "--actor", help="Who makes the change, e.g. admin:alice."),
+    note: str | None = typer.Option(None, "--note"),
+    url: str | None = DATABASE_URL,
+    taxonomy: Path = TAXONOMY,
+    as_json: bool = JSON,
+) -> None:
+    """Replace the stored matrix: validated whole, diffed, appended to the ledger, applied atomically."""
+    try:
+        tax = load_taxonomy(taxonomy)
+        mat = load_matrix(tax, matrix)
+    except ValidationError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(2) from None
+    with runtime(url, taxonomy, key=READ_ONLY_KEY, create=True) as rt, guarded():
+        change = rt.matrix.apply(mat, actor=actor, note=note)
+    if as_json:
+        _dump({"version": change.version, "ledger_index": change.ledger_index, "diff": change.diff})
+        return
+    d = change.diff
+    typer.echo(
+        f"matrix version {change.version} (ledger index {change.ledger_index}): "
+        f"{len(d['added'])} added, {len(d['removed'])} removed, {len(d['changed'])} changed"
+    )
+
+
+@app.command("history")
+def history(url: str | None = DATABASE_URL, taxonomy: Path = TAXONOMY, as_json: bool = JSON) -> None:
+    """Every matrix version: who, when, why, the diff and its ledger index."""
+    with runtime(url, taxonomy, key=READ_ONLY_KEY, create=False) as rt, guarded():
+        versions = rt.matrix.history()
+    if as_json:
+        _dump(versions)
+        return
+    for v in versions:
+        d = v["diff"]
+        typer.echo(
+            f"v{v['version']} {v['created_at']} by {v['actor']} (ledger index {v['ledger_index']}): "
+            f"+{len(d['added'])} -{len(d['removed'])} ~{len(d['changed'])} {v['note'] or ''}".rstrip()
+        )

@@ -1,0 +1,86 @@
+"""Options and error handling shared by `consentry policy` and `consentry consent`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+from ledger import Ledger, LedgerError
+from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyError
+from policies.runtime import PolicyRuntime, open_policies
+
+TAXONOMY = typer.Option(DEFAULT_TAXONOMY, "--taxonomy", envvar="CONSENTRY_TAXONOMY", help="Taxonomy YAML file.")
+MATRIX = typer.Option(DEFAULT_MATRIX, "--matrix", help="Matrix YAML file.")
+DATABASE_URL = typer.Option(
+    None,
+    "--database-url",
+    envvar="CONSENTRY_DATABASE_URL",
+    help="SQLAlchemy URL; default: SQLite consentry.db in $CONSENTRY_DATA_DIR (or ./data).",
+)
+JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def database_url(url: str | None) -> str:
+    if url:
+        return url
+    data_dir = Path(os.environ.get("CONSENTRY_DATA_DIR", "data"))
+    return f"sqlite:///{(data_dir / 'consentry.db').resolve()}"
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(f"{name}: {value!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise fail(f"{name}: {value!r} has no UTC offset")
+    return moment
+
+
+def pseudonym_key(value: str | None) -> bytes:
+    if not value:
+        raise fail("a pseudonym key is required: set CONSENTRY_PSEUDONYM_KEY (base64url) or pass --pseudonym-key")
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise fail("the pseudonym key is not base64url") from None
+    if len(key) < 16:
+        raise fail("the pseudonym key must be at least 16 bytes")
+    return key
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Library errors become one line on stderr and exit 2, never a traceback."""
+    try:
+        yield
+    except (PolicyError, LedgerError) as exc:
+        raise fail(str(exc)) from None
+
+
+@contextlib.contextmanager
+def runtime(url: str | None, taxonomy: Path, *, key: bytes, create: bool) -> Iterator[PolicyRuntime]:
+    with guarded():
+        ledger = Ledger.open(database_url(url), create=create)
+        try:
+            rt = open_policies(database_url(url), pseudonym_key=key, taxonomy=taxonomy, ledger=ledger, actor="system")
+            try:
+                yield rt
+            finally:
+                rt.close()
+        finally:
+            ledger.close()

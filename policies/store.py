@@ -1,0 +1,572 @@
+"""SQL persistence: consent records and matrix versions, each change committed atomically with its ledger entry.
+
+Every write goes through `Ledger.append(event, effects=...)`: the row changes run inside the append's transaction,
+so either both the ledger entry and the rows exist or neither does, and the caller is acknowledged only once both
+are durable. Subjects reach the ledger only as keyed pseudonyms; the raw subject id stays in these tables.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, select, update
+
+from ledger import Event, Ledger, pseudonym
+from policies import schema
+from policies.adapter import load_rules
+from policies.consent import (
+    ALL_CATEGORIES,
+    ANY_RECIPIENT,
+    CollectionMethod,
+    ConsentEvent,
+    ConsentRecord,
+    ConsentStatus,
+    GivenBy,
+    Notice,
+    RecordKind,
+    apply_event,
+    utcnow,
+)
+from policies.errors import ConsentError, PolicyError, Problem, ValidationError
+from policies.matrix import Matrix, MatrixRule, validate_rules
+from policies.taxonomy import Taxonomy
+from policies.timeutil import from_micros, to_micros
+
+E = TypeVar("E", bound=StrEnum)
+_READ = (
+    select(schema.head.c.matrix_version, *schema.consent_records.c)
+    .select_from(
+        schema.head.outerjoin(
+            schema.consent_scope,
+            and_(
+                schema.consent_scope.c.subject_id == bindparam("subject"),
+                schema.consent_scope.c.purpose == bindparam("purpose"),
+            ),
+        ).outerjoin(schema.consent_records, schema.consent_records.c.record_id == schema.consent_scope.c.record_id)
+    )
+    .where(schema.head.c.id == schema.HEAD_ID)
+)
+
+
+class PolicyConflictError(PolicyError):
+    """Another change was committed since the one being applied was prepared; nothing was applied."""
+
+
+def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
+    notice = json.loads(row["notice"]) if row["notice"] else None
+    return ConsentRecord(
+        record_id=row["record_id"],
+        subject_id=row["subject_id"],
+        controller=row["controller"],
+        kind=RecordKind(row["kind"]),
+        purposes=tuple(json.loads(row["purposes"])),
+        categories=tuple(json.loads(row["categories"])),
+        recipients=tuple(json.loads(row["recipients"])),
+        jurisdiction=row["jurisdiction"],
+        legal_basis=row["legal_basis"],
+        notice=Notice(**notice) if notice else None,
+        method=CollectionMethod(row["method"]),
+        given_by=GivenBy(row["given_by"]),
+        separate=bool(row["separate"]),
+        cross_border=bool(row["cross_border"]),
+        purpose_revisions=json.loads(row["purpose_revisions"]),
+        status=ConsentStatus(row["status"]),
+        valid_from=from_micros(row["valid_from"]),
+        valid_until=from_micros(row["valid_until"]) if row["valid_until"] is not None else None,
+        event_time=from_micros(row["event_time"]),
+        seq=row["seq"],
+        ledger_index=row["ledger_index"],
+    )
+
+
+def _record_to_row(record: ConsentRecord) -> dict[str, Any]:
+    return {
+        "record_id": record.record_id,
+        "subject_id": record.subject_id,
+        "controller": record.controller,
+        "kind": record.kind.value,
+        "purposes": json.dumps(list(record.purposes)),
+        "categories": json.dumps(list(record.categories)),
+        "recipients": json.dumps(list(record.recipients)),
+        "jurisdiction": record.jurisdiction,
+        "legal_basis": record.legal_basis,
+        "notice": json.dumps(record.notice.__dict__) if record.notice else None,
+        "method": record.method.value,
+        "given_by": record.given_by.value,
+        "separate": record.separate,
+        "cross_border": record.cross_border,
+        "purpose_revisions": json.dumps(dict(record.purpose_revisions), sort_keys=True),
+        "status": record.status.value,
+        "valid_from": to_micros(record.valid_from),
+        "valid_until": to_micros(record.valid_until) if record.valid_until is not None else None,
+        "event_time": to_micros(record.event_time),
+        "seq": record.seq,
+        "ledger_index": record.ledger_index,
+    }
+
+
+class SqlState:
+    """The decision engine's reads: one round trip returns the matrix version and the subject's records."""
+
+    def __init__(self, engine: Engine, *, owned: bool = False) -> None:
+        self.engine = engine
+        self._owned = owned
+
+    def close(self) -> None:
+        if self._owned:
+            self.engine.dispose()
+
+    def read(self, subject_id: str, purpose: str) -> tuple[int, list[ConsentRecord]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(_READ, {"subject": subject_id, "purpose": purpose}).mappings().all()
+        if not rows:
+            raise PolicyError("the policies head row is missing (run the policies migrations)")
+        version = int(rows[0]["matrix_version"])
+        return version, [_record_from_row(r) for r in rows if r["record_id"] is not None]
+
+    def matrix_rules(self, version: int) -> list[MatrixRule]:
+        return load_rules(self.engine, version)
+
+
+def _json_changes(changes: Mapping[str, Any]) -> str:
+    def encode(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, Notice):
+            return value.__dict__
+        if isinstance(value, tuple):
+            return list(value)
+        return value
+
+    return json.dumps({k: encode(v) for k, v in changes.items()}, sort_keys=True, ensure_ascii=False)
+
+
+class ConsentStore:
+    """Records consent events (administrative use, imports, the portal) and answers history queries."""
+
+    def __init__(self, ledger: Ledger, taxonomy: Taxonomy, *, pseudonym_key: bytes) -> None:
+        self.ledger = ledger
+        self.engine = ledger.engine
+        self.taxonomy = taxonomy
+        self._key = pseudonym_key
+
+    def pseudonym(self, subject_id: str) -> str:
+        return pseudonym(self._key, subject_id)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def grant(
+        self,
+        *,
+        subject_id: str,
+        purposes: Sequence[str],
+        categories: Sequence[str],
+        jurisdiction: str,
+        actor: str,
+        recipients: Sequence[str] = (ANY_RECIPIENT,),
+        kind: RecordKind | str = RecordKind.CONSENT,
+        method: CollectionMethod | str = CollectionMethod.PORTAL,
+        given_by: GivenBy | str = GivenBy.SUBJECT,
+        separate: bool = False,
+        cross_border: bool = False,
+        notice: Notice | None = None,
+        valid_until: datetime | None = None,
+        refused: bool = False,
+        at: datetime | None = None,
+    ) -> ConsentRecord:
+        """Create a record (status `given`, or `refused`); every field is validated before anything is written."""
+        when = _when(at)
+        record_kind = _enum(RecordKind, kind, "kind")
+        changes: dict[str, Any] = {
+            "subject_id": _nonempty(subject_id, "subject_id"),
+            "controller": self.taxonomy.controller,
+            "kind": record_kind,
+            "purposes": self._purposes(purposes),
+            "categories": self._categories(categories, record_kind),
+            "recipients": self._recipients(recipients),
+            "jurisdiction": self._jurisdiction(jurisdiction),
+            "legal_basis": "consent" if record_kind is RecordKind.CONSENT else record_kind.value,
+            "notice": notice,
+            "method": _enum(CollectionMethod, method, "method"),
+            "given_by": _enum(GivenBy, given_by, "given_by"),
+            "separate": separate,
+            "cross_border": cross_border,
+            "purpose_revisions": {p: self.taxonomy.purposes[p].revision for p in purposes},
+            "valid_from": when,
+            "valid_until": _future(valid_until, when),
+        }
+        status = ConsentStatus.REFUSED if refused else ConsentStatus.GIVEN
+        record_id = str(uuid.uuid4())
+        return self._append(record_id, subject_id, record_kind, status, actor, changes, when, new=True)
+
+    def give_again(
+        self,
+        record_id: str,
+        *,
+        actor: str,
+        notice: Notice | None = None,
+        valid_until: datetime | None = None,
+        given_by: GivenBy | str | None = None,
+        at: datetime | None = None,
+    ) -> ConsentRecord:
+        """A withdrawn, refused or expired record given again, against the taxonomy's current purpose revisions."""
+        when = _when(at)
+        record = self.get(record_id)
+        changes: dict[str, Any] = {
+            "purpose_revisions": {p: self.taxonomy.purposes[p].revision for p in record.purposes},
+            "valid_until": _future(valid_until, when),
+        }
+        if notice is not None:
+            changes["notice"] = notice
+        if given_by is not None:
+            changes["given_by"] = _enum(GivenBy, given_by, "given_by")
+        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.GIVEN, actor, changes, when)
+
+    def renew(
+        self, record_id: str, *, actor: str, valid_until: datetime | None = None, at: datetime | None = None
+    ) -> ConsentRecord:
+        when = _when(at)
+        record = self.get(record_id)
+        changes = {"valid_until": _future(valid_until, when)}
+        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.RENEWED, actor, changes, when)
+
+    def withdraw(self, record_id: str, *, actor: str, at: datetime | None = None) -> ConsentRecord:
+        """GDPR Art. 7(3): as easy as giving — one call, effective for the very next decision."""
+        record = self.get(record_id)
+        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.WITHDRAWN, actor, {}, _when(at))
+
+    def invalidate(self, record_id: str, *, actor: str, at: datetime | None = None) -> ConsentRecord:
+        record = self.get(record_id)
+        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.INVALIDATED, actor, {}, _when(at))
+
+    def expire(self, record_id: str, *, actor: str, at: datetime | None = None) -> ConsentRecord:
+        """Record that a record ran out; refused while it is still within its validity."""
+        when = _when(at)
+        record = self.get(record_id)
+        if record.valid_until is None or when < record.valid_until:
+            raise ConsentError("valid_until", f"record {record_id} has not expired")
+        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.EXPIRED, actor, {}, when)
+
+    def _append(
+        self,
+        record_id: str,
+        subject_id: str,
+        kind: RecordKind,
+        status: ConsentStatus,
+        actor: str,
+        changes: Mapping[str, Any],
+        when: datetime,
+        *,
+        new: bool = False,
+    ) -> ConsentRecord:
+        _nonempty(actor, "actor")
+        result: list[ConsentRecord] = []
+
+        def effects(conn: Connection, index: int) -> None:
+            # Re-read inside the append's transaction (which holds the ledger's write lock), so two concurrent
+            # events on one record cannot both apply to the same prior state.
+            previous = None if new else self._load(conn, record_id)
+            seq = 1 if previous is None else previous.seq + 1
+            event = ConsentEvent(record_id, seq, status, when, actor, dict(changes), index)
+            state = apply_event(previous, event)
+            row = _record_to_row(state)
+            if previous is None:
+                conn.execute(insert(schema.consent_records).values(row))
+                conn.execute(
+                    insert(schema.consent_scope),
+                    [{"subject_id": subject_id, "purpose": p, "record_id": record_id} for p in state.purposes],
+                )
+            else:
+                conn.execute(
+                    update(schema.consent_records).where(schema.consent_records.c.record_id == record_id).values(row)
+                )
+            conn.execute(
+                insert(schema.consent_events).values(
+                    record_id=record_id,
+                    seq=seq,
+                    status=status.value,
+                    time=to_micros(when),
+                    actor=actor,
+                    changes=_json_changes(changes),
+                    ledger_index=index,
+                )
+            )
+            result.append(state)
+
+        payload = {"record_id": record_id, "status": status.value, **json.loads(_json_changes(changes))}
+        payload.pop("subject_id", None)
+        event = Event(
+            type=f"{kind.value}.{status.value}",
+            actor=actor,
+            subject=self.pseudonym(subject_id),
+            payload=payload,
+            time=when,
+        )
+        self.ledger.append(event, effects=effects)
+        return result[0]
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _load(conn: Connection, record_id: str) -> ConsentRecord:
+        row = (
+            conn.execute(select(schema.consent_records).where(schema.consent_records.c.record_id == record_id))
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            raise ConsentError("record_id", f"no consent record {record_id!r}")
+        return _record_from_row(row)
+
+    def get(self, record_id: str) -> ConsentRecord:
+        with self.engine.connect() as conn:
+            return self._load(conn, record_id)
+
+    def records(self, subject_id: str) -> list[ConsentRecord]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(schema.consent_records)
+                    .where(schema.consent_records.c.subject_id == subject_id)
+                    .order_by(schema.consent_records.c.event_time)
+                )
+                .mappings()
+                .all()
+            )
+        return [_record_from_row(r) for r in rows]
+
+    def history(self, subject_id: str) -> list[ConsentEvent]:
+        """Every event of every record of the subject, in time order (ties: record, then sequence)."""
+        e = schema.consent_events
+        r = schema.consent_records
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(e)
+                .join(r, r.c.record_id == e.c.record_id)
+                .where(r.c.subject_id == subject_id)
+                .order_by(e.c.time, e.c.ledger_index)
+            ).mappings()
+            return [
+                ConsentEvent(
+                    record_id=row["record_id"],
+                    seq=row["seq"],
+                    status=ConsentStatus(row["status"]),
+                    time=from_micros(row["time"]),
+                    actor=row["actor"],
+                    changes=json.loads(row["changes"]),
+                    ledger_index=row["ledger_index"],
+                )
+                for row in rows
+            ]
+
+    # -- validation ------------------------------------------------------------------------------
+
+    def _purposes(self, purposes: Sequence[str]) -> tuple[str, ...]:
+        if not purposes:
+            raise ConsentError("purposes", "at least one purpose is required")
+        for p in purposes:
+            if p not in self.taxonomy.purposes:
+                raise ConsentError("purposes", f"unknown purpose {p!r}")
+        return tuple(dict.fromkeys(purposes))
+
+    def _categories(self, categories: Sequence[str], kind: RecordKind) -> tuple[str, ...]:
+        if not categories:
+            raise ConsentError("categories", "at least one category is required")
+        for c in categories:
+            if c == ALL_CATEGORIES and kind is not RecordKind.CONSENT:
+                continue
+            if c not in self.taxonomy.categories:
+                raise ConsentError("categories", f"unknown category {c!r}")
+        return tuple(dict.fromkeys(categories))
+
+    def _recipients(self, recipients: Sequence[str]) -> tuple[str, ...]:
+        if not recipients:
+            raise ConsentError("recipients", "at least one recipient (org:ID, role:ROLE or any) is required")
+        for r in recipients:
+            if r == ANY_RECIPIENT:
+                continue
+            kind, _, name = r.partition(":")
+            if kind == "org" and name in self.taxonomy.recipients:
+                continue
+            if kind == "role" and name in self.taxonomy.roles:
+                continue
+            raise ConsentError("recipients", f"unknown recipient {r!r} (use org:ID, role:ROLE or any)")
+        return tuple(dict.fromkeys(recipients))
+
+    def _jurisdiction(self, jurisdiction: str) -> str:
+        if jurisdiction not in self.taxonomy.jurisdictions:
+            raise ConsentError("jurisdiction", f"unknown jurisdiction {jurisdiction!r}")
+        return jurisdiction
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    version: int
+    ledger_index: int
+    diff: Mapping[str, Any]
+
+
+def diff_rules(before: Sequence[MatrixRule], after: Sequence[MatrixRule]) -> dict[str, Any]:
+    """Who changed what: rules added, removed and changed, by rule id."""
+    old = {r.id: r.as_dict() for r in before}
+    new = {r.id: r.as_dict() for r in after}
+    return {
+        "added": [new[i] for i in new if i not in old],
+        "removed": [old[i] for i in old if i not in new],
+        "changed": [{"id": i, "before": old[i], "after": new[i]} for i in new if i in old and old[i] != new[i]],
+    }
+
+
+class PolicyStore:
+    """Matrix versions in the database: each change validated whole, diffed, ledgered and applied atomically."""
+
+    def __init__(self, ledger: Ledger, taxonomy: Taxonomy) -> None:
+        self.ledger = ledger
+        self.engine = ledger.engine
+        self.taxonomy = taxonomy
+
+    def version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(schema.head.c.matrix_version).where(schema.head.c.id == schema.HEAD_ID)
+                ).scalar_one()
+            )
+
+    def rules(self, version: int | None = None) -> list[MatrixRule]:
+        return load_rules(self.engine, version)
+
+    def apply(self, matrix: Matrix | Sequence[MatrixRule], *, actor: str, note: str | None = None) -> PolicyChange:
+        """Replace the matrix with `matrix` (validated against the taxonomy); raises if it changes nothing."""
+        rules = matrix.rules if isinstance(matrix, Matrix) else tuple(matrix)
+        validate_rules(self.taxonomy, [r.as_dict() for r in rules], "<change>")
+        base = self.version()
+        return self._commit(base, rules, actor=actor, note=note)
+
+    def change(
+        self,
+        *,
+        actor: str,
+        add: Sequence[Mapping[str, Any]] = (),
+        remove: Sequence[str] = (),
+        note: str | None = None,
+    ) -> PolicyChange:
+        """Add and/or remove rules by id; the resulting matrix is validated whole, so a bad change applies nothing."""
+        base = self.version()
+        current = self.rules(base)
+        ids = {r.id for r in current}
+        missing = [i for i in remove if i not in ids]
+        if missing:
+            raise ValidationError([Problem("<change>", 0, f"cannot remove unknown rule {i!r}") for i in missing])
+        kept = [r.as_dict() for r in current if r.id not in set(remove)]
+        rules = validate_rules(self.taxonomy, [*kept, *add], "<change>")
+        return self._commit(base, rules, actor=actor, note=note)
+
+    def _commit(self, base: int, rules: Sequence[MatrixRule], *, actor: str, note: str | None) -> PolicyChange:
+        _nonempty(actor, "actor")
+        diff = diff_rules(self.rules(base), rules)
+        if not any(diff.values()):
+            raise ValidationError([Problem("<change>", 0, "the change leaves the matrix as it is")])
+        version = base + 1
+        now = utcnow()
+
+        def effects(conn: Connection, index: int) -> None:
+            head = schema.head
+            moved = conn.execute(
+                update(head)
+                .where(head.c.id == schema.HEAD_ID, head.c.matrix_version == base)
+                .values(matrix_version=version)
+            )
+            if moved.rowcount != 1:
+                raise PolicyConflictError(f"the matrix changed since version {base}; prepare the change again")
+            conn.execute(
+                insert(schema.matrix_versions).values(
+                    version=version,
+                    created_at=to_micros(now),
+                    actor=actor,
+                    note=note,
+                    taxonomy_digest=self.taxonomy.digest,
+                    diff=json.dumps(diff, sort_keys=True),
+                    ledger_index=index,
+                )
+            )
+            conn.execute(
+                insert(schema.matrix_rules),
+                [
+                    {
+                        "version": version,
+                        "position": i,
+                        "rule_id": r.id,
+                        "effect": r.effect.value,
+                        "role": r.role,
+                        "customer_type": r.customer_type,
+                        "category": r.category,
+                        "purpose": r.purpose,
+                        "mode": r.mode,
+                    }
+                    for i, r in enumerate(rules)
+                ],
+            )
+
+        payload = {
+            "version": version,
+            "base": base,
+            "note": note,
+            "taxonomy_digest": self.taxonomy.digest,
+            "diff": diff,
+        }
+        index = self.ledger.append(Event(type="policy.change", actor=actor, payload=payload, time=now), effects=effects)
+        return PolicyChange(version, index, diff)
+
+    def history(self) -> list[dict[str, Any]]:
+        t = schema.matrix_versions
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).order_by(t.c.version)).mappings().all()
+        return [
+            {
+                "version": r["version"],
+                "created_at": from_micros(r["created_at"]).isoformat(),
+                "actor": r["actor"],
+                "note": r["note"],
+                "ledger_index": r["ledger_index"],
+                "diff": json.loads(r["diff"]),
+            }
+            for r in rows
+        ]
+
+
+def _when(at: datetime | None) -> datetime:
+    if at is None:
+        return utcnow()
+    if at.tzinfo is None:
+        raise ConsentError("at", "must be timezone-aware (UTC)")
+    return at
+
+
+def _future(valid_until: datetime | None, when: datetime) -> datetime | None:
+    if valid_until is None:
+        return None
+    if valid_until.tzinfo is None:
+        raise ConsentError("valid_until", "must be timezone-aware (UTC)")
+    if valid_until <= when:
+        raise ConsentError("valid_until", f"expiry {valid_until.isoformat()} is not after {when.isoformat()}")
+    return valid_until
+
+
+def _nonempty(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConsentError(field, "must be a non-empty string")
+    return value
+
+
+def _enum(kind: type[E], value: object, field: str) -> E:
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise ConsentError(field, f"unknown value {value!r}") from None
