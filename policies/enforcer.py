@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import casbin
 
@@ -34,9 +35,37 @@ def mode_match(requested: str, ruled: str, effect: str) -> bool:
     return effect == Effect.DENY and ruled == "predicate" and requested == "release"
 
 
-def new_casbin_enforcer() -> casbin.Enforcer:
-    """A Casbin enforcer on model.conf with the matcher functions registered (no rules loaded)."""
-    enforcer = casbin.Enforcer(str(MODEL_PATH))
+# CPython 3.11 can corrupt `ast.parse` run concurrently in two threads ("AST constructor recursion depth
+# mismatch"); stock Casbin parses the matcher on every request, so parses are serialised here and done once.
+_PARSE_LOCK = threading.Lock()
+
+
+class _ParsedOnceEnforcer(casbin.Enforcer):  # type: ignore[misc]
+    """Stock Casbin, except that each thread parses the matcher once and keeps its own evaluator
+    (a SimpleEval object holds per-evaluation state, so one may not be shared between threads)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(model)
+        self._evaluators = threading.local()
+
+    def _get_expression(self, expr: str, functions: Any = None) -> Any:
+        cache: dict[str, Any] | None = getattr(self._evaluators, "cache", None)
+        if cache is None:
+            cache = self._evaluators.cache = {}
+        evaluator = cache.get(expr)
+        if evaluator is None:
+            with _PARSE_LOCK:
+                evaluator = casbin.Enforcer._get_expression(expr, functions)
+            cache[expr] = evaluator
+        return evaluator
+
+
+def new_casbin_enforcer(*, stock: bool = True) -> casbin.Enforcer:
+    """A Casbin enforcer on model.conf with the matcher functions registered (no rules loaded).
+
+    `stock=False` gives the thread-safe variant that parses the matcher once per thread.
+    """
+    enforcer = casbin.Enforcer(str(MODEL_PATH)) if stock else _ParsedOnceEnforcer(str(MODEL_PATH))
     enforcer.add_function("categoryMatch", category_match)
     enforcer.add_function("modeMatch", mode_match)
     return enforcer
@@ -89,7 +118,7 @@ class IndexedEnforcer:
             key = (rule.role, rule.customer_type, rule.category, rule.purpose)
             buckets.setdefault(key, []).append(rule.casbin_row())
         self._buckets = {k: tuple(v) for k, v in buckets.items()}
-        self._enforcer = new_casbin_enforcer()
+        self._enforcer = new_casbin_enforcer(stock=False)
         self._view = _ThreadView()
         self._enforcer.get_model()["p"]["p"].policy = self._view
 

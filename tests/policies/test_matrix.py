@@ -137,3 +137,19 @@ def test_indexed_evaluation_equals_stock_casbin_scanning_every_rule(
         if outcome.rule is not None:
             row = outcome.rule.casbin_row()
             assert category_match(cat, row[2]) and mode_match(mode, row[4], row[5])
+
+
+def test_concurrent_evaluations_each_see_only_their_own_candidate_rules() -> None:
+    """Eight threads share one evaluator; every answer equals the single-threaded one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    matrix = IndexedEnforcer(load_matrix(TAX).rules)
+    cats = ["vehicle.vin", "identity.national_id", "contact.phone", "location.precise", "vehicle.fault_codes"]
+    expected = {c: matrix.evaluate("dealer", "standard", TAX.lineage(c), "repair_prediction", "release") for c in cats}
+
+    def ask(i: int) -> bool:
+        c = cats[i % len(cats)]
+        return matrix.evaluate("dealer", "standard", TAX.lineage(c), "repair_prediction", "release") == expected[c]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(ask, range(2000)))
