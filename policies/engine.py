@@ -64,6 +64,7 @@ class DecisionEngine:
     """Thread-safe; one per process is enough. `decide` is what the gateway calls on every request."""
 
     def __init__(self, taxonomy: Taxonomy, state: StateSource, *, cache_size: int = 262_144) -> None:
+        """`cache_size` bounds the per-version matrix-outcome cache; 0 evaluates Casbin on every decision."""
         self.taxonomy = taxonomy
         self._state = state
         self._cache_size = cache_size
@@ -143,9 +144,10 @@ class DecisionEngine:
         if outcome is None:
             lineage = self.taxonomy.lineage(category)
             outcome = snap.enforcer.evaluate(key[0], key[1], lineage, key[3], mode)
-            if len(snap.outcomes) >= self._cache_size:
-                snap.outcomes.clear()
-            snap.outcomes[key] = outcome
+            if self._cache_size > 0:
+                if len(snap.outcomes) >= self._cache_size:
+                    snap.outcomes.clear()
+                snap.outcomes[key] = outcome
         return outcome
 
     def _category(

@@ -6,6 +6,8 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import create_engine
+
 from ledger import Ledger
 from policies.engine import DecisionEngine
 from policies.matrix import DEFAULT_MATRIX, Matrix, load_matrix
@@ -57,6 +59,6 @@ def open_policies(
         taxonomy=tax,
         consents=ConsentStore(led, tax, pseudonym_key=pseudonym_key),
         matrix=store,
-        engine=DecisionEngine(tax, SqlState(led.engine)),
+        engine=DecisionEngine(tax, SqlState(create_engine(led.engine.url), owned=True)),
         owns_ledger=own,
     )

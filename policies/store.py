@@ -111,12 +111,22 @@ def _record_to_row(record: ConsentRecord) -> dict[str, Any]:
     }
 
 
-class SqlState:
-    """The decision engine's reads: one round trip returns the matrix version and the subject's records."""
+_RECORD_FIELDS = tuple(c.name for c in schema.consent_records.c)
+_SEQ = _RECORD_FIELDS.index("seq")
 
-    def __init__(self, engine: Engine, *, owned: bool = False) -> None:
+
+class SqlState:
+    """The decision engine's reads: one round trip returns the matrix version and the subject's records.
+
+    Parsed records are memoised by (record id, sequence number): a record's row for a given sequence number never
+    changes, and the row is still read on every decision, so the memo can never serve a withdrawn consent.
+    """
+
+    def __init__(self, engine: Engine, *, owned: bool = False, memo_size: int = 65_536) -> None:
         self.engine = engine
         self._owned = owned
+        self._memo: dict[tuple[str, int], ConsentRecord] = {}
+        self._memo_size = memo_size
 
     def close(self) -> None:
         if self._owned:
@@ -124,11 +134,23 @@ class SqlState:
 
     def read(self, subject_id: str, purpose: str) -> tuple[int, list[ConsentRecord]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(_READ, {"subject": subject_id, "purpose": purpose}).mappings().all()
+            rows = conn.execute(_READ, {"subject": subject_id, "purpose": purpose}).all()
         if not rows:
             raise PolicyError("the policies head row is missing (run the policies migrations)")
-        version = int(rows[0]["matrix_version"])
-        return version, [_record_from_row(r) for r in rows if r["record_id"] is not None]
+        records = []
+        memo = self._memo
+        for row in rows:
+            if row[1] is None:
+                continue
+            key = (row[1], row[1 + _SEQ])
+            record = memo.get(key)
+            if record is None:
+                record = _record_from_row(dict(zip(_RECORD_FIELDS, row[1:], strict=True)))
+                if len(memo) >= self._memo_size:
+                    memo.clear()
+                memo[key] = record
+            records.append(record)
+        return int(rows[0][0]), records
 
     def matrix_rules(self, version: int) -> list[MatrixRule]:
         return load_rules(self.engine, version)

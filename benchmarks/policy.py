@@ -1,0 +1,250 @@
+"""`consentry bench policy`: a full decision (matrix + consent + special rules) at 1k/10k/100k matrix rules with
+1,000,000 consent records (50,000 with --quick), against the stock pycasbin enforcer in the same run.
+
+Setup: a synthetic taxonomy (50 roles, 120 leaf categories under 20 parents, 20 purposes), random non-contradictory
+rules stored as a matrix version through `PolicyStore` (one ledger entry), and consent rows bulk-loaded into the
+policies tables of a SQLite file (consent *appends* are the ledger benchmark's subject; here they are loaded with
+synthetic ledger indices). Each decision asks for one category of a random subject; `cold` disables the
+matrix-outcome cache so Casbin evaluates the indexed candidates every time, `warm` is the steady state.
+The stock enforcer (same model, same rules, loaded through the SQLAlchemy adapter) answers the matrix part only and
+must agree with ours on every sampled request.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import casbin
+from sqlalchemy import create_engine, insert
+
+from ledger import Ledger
+from policies import DecisionEngine, Effect, IndexedEnforcer, MatrixRule, SubjectContext, parse_taxonomy, upgrade
+from policies.adapter import SqlAlchemyAdapter
+from policies.enforcer import MODEL_PATH, category_match, mode_match
+from policies.schema import consent_records, consent_scope
+from policies.store import PolicyStore, SqlState
+from policies.taxonomy import Taxonomy
+
+ROLES = [f"role{i}" for i in range(50)]
+PARENTS = [f"group{i}" for i in range(20)]
+LEAVES = [f"{p}.item{j}" for p in PARENTS for j in range(6)]
+PURPOSES = [f"purpose{i}" for i in range(20)]
+CTYPES = ["standard", "vip", "minor", "enterprise_contact"]
+MICROS_2026 = 1_767_225_600_000_000
+
+
+def _taxonomy() -> Taxonomy:
+    text = {"en": "x", "zh-CN": "x"}
+    doc = {
+        "version": 1,
+        "controller": {"id": "bench", "name": text, "jurisdiction": "CN"},
+        "jurisdictions": {
+            "CN": {
+                "law": "PIPL",
+                "name": text,
+                "legal_bases": ["consent", "contract", "legal_obligation"],
+                "separate_consent_for_sensitive": True,
+                "separate_consent_for_cross_border": True,
+                "fresh_consent_on_change": True,
+                "minors_data_sensitive": True,
+            },
+            "DE": {"law": "GDPR", "name": text, "legal_bases": ["consent", "contract", "legitimate_interest"]},
+        },
+        "categories": [{"id": c, "label": text, "sensitivity": "normal"} for c in PARENTS]
+        + [{"id": c, "label": text, "sensitivity": "sensitive" if c.endswith("item5") else "normal"} for c in LEAVES],
+        "purposes": [
+            {
+                "id": p,
+                "label": text,
+                "description": text,
+                "retention_days": 365,
+                "legal_basis": {"CN": "contract" if i % 5 == 0 else "consent", "DE": "consent"},
+            }
+            for i, p in enumerate(PURPOSES)
+        ],
+        "customer_types": [{"id": t, "label": text, "minor": t == "minor"} for t in CTYPES],
+        "roles": [{"id": r, "label": text} for r in ROLES],
+        "recipients": [
+            {"id": f"org-{r}", "name": text, "role": r, "jurisdiction": "DE" if i % 10 == 9 else "CN"}
+            for i, r in enumerate(ROLES)
+        ],
+    }
+    return parse_taxonomy(json.dumps(doc), "<bench taxonomy>")
+
+
+def _rules(count: int, rng: random.Random) -> list[MatrixRule]:
+    """`count` rules with distinct scopes (so none repeats or contradicts another)."""
+    seen: set[tuple[str, ...]] = set()
+    rules: list[MatrixRule] = []
+    while len(rules) < count:
+        cat = rng.choice(PARENTS) if rng.random() < 0.5 else rng.choice(LEAVES)
+        scope = (
+            rng.choice(ROLES),
+            "*" if rng.random() < 0.6 else rng.choice(CTYPES),
+            cat,
+            rng.choice(PURPOSES),
+            "release" if rng.random() < 0.8 else "predicate",
+        )
+        if scope in seen:
+            continue
+        seen.add(scope)
+        effect = Effect.DENY if rng.random() < 0.1 else Effect.ALLOW
+        rules.append(MatrixRule(f"r{len(rules)}", effect, *scope))
+    return rules
+
+
+def _load_consents(url: str, count: int, rng: random.Random) -> int:
+    """`count` consent records, two per subject; returns the number of subjects."""
+    engine = create_engine(url)
+    subjects = count // 2
+    batch_records: list[dict[str, Any]] = []
+    batch_scope: list[dict[str, Any]] = []
+    with engine.begin() as conn:
+        for i in range(count):
+            subject = f"s{i // 2}"
+            purposes = rng.sample(PURPOSES, 3)
+            categories = [rng.choice(PARENTS), rng.choice(LEAVES)]
+            recipients = ["any"] if rng.random() < 0.5 else [f"role:{rng.choice(ROLES)}"]
+            batch_records.append(
+                {
+                    "record_id": f"c{i}",
+                    "subject_id": subject,
+                    "controller": "bench",
+                    "kind": "consent",
+                    "purposes": json.dumps(purposes),
+                    "categories": json.dumps(categories),
+                    "recipients": json.dumps(recipients),
+                    "jurisdiction": "CN",
+                    "legal_basis": "consent",
+                    "notice": None,
+                    "method": "import",
+                    "given_by": "subject",
+                    "separate": rng.random() < 0.5,
+                    "cross_border": False,
+                    "purpose_revisions": json.dumps(dict.fromkeys(purposes, 1)),
+                    "status": "given" if rng.random() < 0.9 else "withdrawn",
+                    "valid_from": MICROS_2026,
+                    "valid_until": None,
+                    "event_time": MICROS_2026,
+                    "seq": 1,
+                    "ledger_index": 1_000 + i,
+                }
+            )
+            batch_scope.extend({"subject_id": subject, "purpose": p, "record_id": f"c{i}"} for p in purposes)
+            if len(batch_records) >= 20_000:
+                conn.execute(insert(consent_records), batch_records)
+                conn.execute(insert(consent_scope), batch_scope)
+                batch_records, batch_scope = [], []
+        if batch_records:
+            conn.execute(insert(consent_records), batch_records)
+            conn.execute(insert(consent_scope), batch_scope)
+    engine.dispose()
+    return subjects
+
+
+def _percentiles(samples_ns: list[int]) -> dict[str, float]:
+    ordered = sorted(samples_ns)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return {
+        "p50_ms": round(statistics.median(ordered) / 1e6, 4),
+        "p99_ms": round(p99 / 1e6, 4),
+        "samples": len(ordered),
+    }
+
+
+def _measure(engine: DecisionEngine, requests: list[tuple[Any, ...]]) -> list[int]:
+    """Latency of each decision; the set-up garbage is collected and frozen first so it does not pause the run."""
+    gc.collect()
+    gc.freeze()
+    samples = []
+    try:
+        for recipient, subject, category, purpose, mode in requests:
+            start = time.perf_counter_ns()
+            engine.decide(recipient, subject, [category], purpose, mode=mode)
+            samples.append(time.perf_counter_ns() - start)
+    finally:
+        gc.unfreeze()
+    return samples
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    rng = random.Random(20261121)
+    consents = 50_000 if quick else 1_000_000
+    decisions = 3_000 if quick else 20_000
+    tax = _taxonomy()
+    out: dict[str, Any] = {
+        "consent_records": consents,
+        "categories_per_decision": 1,
+        "database": "sqlite (file, WAL)",
+        "quick": quick,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        ledger = Ledger.open(url)
+        upgrade(ledger.engine)
+        subjects = _load_consents(url, consents, rng)
+        store = PolicyStore(ledger, tax)
+        for count in (1_000, 10_000, 100_000):
+            rules = _rules(count, rng)
+            store.apply(rules, actor="bench")
+            requests = [
+                (
+                    f"org-{rng.choice(ROLES)}",
+                    SubjectContext(f"s{rng.randrange(subjects)}", rng.choice(CTYPES), "CN"),
+                    rng.choice(LEAVES),
+                    rng.choice(PURPOSES),
+                    "release" if rng.random() < 0.8 else "predicate",
+                )
+                for _ in range(decisions)
+            ]
+            row: dict[str, Any] = {}
+            for regime, cache in (("cold", 0), ("warm", 262_144)):
+                engine = DecisionEngine(tax, SqlState(create_engine(url), owned=True), cache_size=cache)
+                for r, s, c, p, m in requests[: decisions // 3]:  # warm connections (and, when warm, the cache)
+                    engine.decide(r, s, [c], p, mode=m)  # type: ignore[arg-type]
+                samples = _measure(engine, requests)
+                row[f"ours_full_decision_{regime}"] = _percentiles(samples)
+                engine.close()
+            checker = DecisionEngine(tax, SqlState(create_engine(url), owned=True))
+            allowed = sum(
+                checker.decide(r, s, [c], p, mode=m).categories[0].allowed  # type: ignore[arg-type]
+                for r, s, c, p, m in requests[:500]
+            )
+            checker.close()
+            row["allowed_fraction"] = round(allowed / 500, 3)
+            row.update(_stock_comparison(tax, ledger, rules, requests, count, quick))
+            row["ratio_stock_p50_over_ours_cold_p50"] = round(
+                row["stock_casbin_matrix_only"]["p50_ms"] / row["ours_full_decision_cold"]["p50_ms"], 1
+            )
+            row["ratio_stock_p50_over_ours_warm_p50"] = round(
+                row["stock_casbin_matrix_only"]["p50_ms"] / row["ours_full_decision_warm"]["p50_ms"], 1
+            )
+            out[f"rules_{count}"] = row
+        ledger.close()
+    return out
+
+
+def _stock_comparison(
+    tax: Taxonomy, ledger: Ledger, rules: list[MatrixRule], requests: list[tuple[Any, ...]], count: int, quick: bool
+) -> dict[str, Any]:
+    """Stock pycasbin (full scan per request) on the same model and rules, and our matrix answer for each."""
+    stock = casbin.Enforcer(str(MODEL_PATH), SqlAlchemyAdapter(ledger.engine))
+    stock.add_function("categoryMatch", category_match)
+    stock.add_function("modeMatch", mode_match)
+    samples_wanted = {1_000: 200, 10_000: 40, 100_000: 8}[count] // (2 if quick else 1)
+    ours = IndexedEnforcer(rules)
+    samples, disagreements = [], 0
+    for r, s, c, p, m in requests[:samples_wanted]:
+        role = tax.recipient(r).role
+        start = time.perf_counter_ns()
+        answer = stock.enforce(role, s.customer_type, c, p, m)
+        samples.append(time.perf_counter_ns() - start)
+        disagreements += ours.evaluate(role, s.customer_type, tax.lineage(c), p, m).allowed != answer
+    return {"stock_casbin_matrix_only": _percentiles(samples), "stock_disagreements": disagreements}
