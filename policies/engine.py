@@ -93,7 +93,11 @@ class DecisionEngine:
         at: datetime | None = None,
     ) -> Decision:
         """Decide each category; raises `UnknownNameError` for an unknown recipient, purpose, customer type or
-        jurisdiction (a malformed request), while an unknown category is simply refused."""
+        jurisdiction (a malformed request), while an unknown category is simply refused.
+
+        `at` (default now, timezone-aware) is the instant validity windows are judged at, against the records'
+        current states: it answers "is this consent still valid then?", not a replay of past withdrawals.
+        """
         if mode not in ("release", "predicate"):
             raise PolicyError(f"mode must be 'release' or 'predicate', got {mode!r}")
         tax = self.taxonomy

@@ -394,3 +394,42 @@ def test_withdrawal_takes_effect_at_once_in_every_engine(runtime: PolicyRuntime)
         got = engine.decide(DEALER_SH, subject, ["vehicle.vin"], "repair_prediction").of("vehicle.vin")
         assert (got.allowed, got.reasons) == (False, (R.MATRIX_ALLOW, R.CONSENT_WITHDRAWN))
     other.close()
+
+
+def test_another_process_sees_withdrawals_and_policy_changes_at_once(runtime: PolicyRuntime) -> None:
+    """A real second process with its own engine and connections, warmed on an allow before each change."""
+    import json
+    import subprocess
+    import sys
+
+    url = str(runtime.ledger.engine.url)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.policies.decider_process", url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert child.stdin is not None and child.stdout is not None
+
+    def ask(category: str = "vehicle.vin") -> dict[str, object]:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(f"{DEALER_SH} erin {category} repair_prediction\n")
+        child.stdin.flush()
+        return dict(json.loads(child.stdout.readline()))
+
+    try:
+        record = runtime.consents.grant(
+            subject_id="erin", purposes=["repair_prediction"], categories=["vehicle"], jurisdiction="CN", actor="e"
+        )
+        assert ask()["allowed"] and ask("vehicle.fault_codes")["allowed"]
+        runtime.consents.withdraw(record.record_id, actor="customer:erin")
+        assert ask()["reasons"] == ["matrix_allow", "consent_withdrawn"]
+        runtime.consents.give_again(record.record_id, actor="customer:erin")
+        assert ask()["allowed"]
+        runtime.matrix.change(actor="admin:alice", remove=["dealer-vehicle-repair"])
+        assert ask()["reasons"] == ["no_matching_rule"]
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+    assert child.returncode == 0

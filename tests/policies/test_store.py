@@ -237,3 +237,23 @@ def test_the_store_and_engine_on_postgresql(pg_runtime: PolicyRuntime) -> None:
     rt.matrix.change(actor="admin:a", remove=["dealer-vehicle-repair"])
     got = rt.engine.decide("dealer-sh-4s", subject, ["vehicle.vin"], "repair_prediction").of("vehicle.vin")
     assert got.reasons[0] == "no_matching_rule"
+
+
+def test_stock_casbin_loads_a_stored_version_through_the_sqlalchemy_adapter(runtime: PolicyRuntime) -> None:
+    """The adapter lets any Casbin enforcer read the stored matrix; its answers match the indexed evaluator."""
+    from policies import IndexedEnforcer, new_casbin_enforcer
+    from policies.adapter import SqlAlchemyAdapter
+
+    stock = new_casbin_enforcer()
+    stock.set_adapter(SqlAlchemyAdapter(runtime.ledger.engine))
+    stock.load_policy()
+    rules = runtime.matrix.rules()
+    assert len(stock.get_policy()) == len(rules)
+    ours = IndexedEnforcer(rules)
+    tax = runtime.taxonomy
+    for role in tax.roles:
+        for category in tax.categories:
+            for purpose in tax.purposes:
+                for mode in ("release", "predicate"):
+                    want = stock.enforce(role, "vip", category, purpose, mode)
+                    assert ours.evaluate(role, "vip", tax.lineage(category), purpose, mode).allowed == want
