@@ -23,7 +23,14 @@ from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, Su
 from policies.dpia import RiskFlow, impact_overview
 from policies.enforcer import IndexedEnforcer, MatrixOutcome, new_casbin_enforcer
 from policies.engine import DecisionEngine, StateSource
-from policies.errors import ConsentError, PolicyError, Problem, UnknownNameError, ValidationError
+from policies.errors import (
+    ConsentError,
+    PolicyError,
+    Problem,
+    StateUnavailableError,
+    UnknownNameError,
+    ValidationError,
+)
 from policies.matrix import DEFAULT_MATRIX, Effect, Matrix, MatrixRule, Mode, load_matrix, parse_matrix, validate_rules
 from policies.migrate import upgrade
 from policies.runtime import PolicyRuntime, open_policies
@@ -83,6 +90,7 @@ __all__ = [
     "Sensitivity",
     "SqlState",
     "StateSource",
+    "StateUnavailableError",
     "SubjectContext",
     "Taxonomy",
     "UnknownNameError",

@@ -50,6 +50,9 @@ class ConsentRef:
 
 @dataclass(frozen=True)
 class CategoryDecision:
+    """`reasons[0]` is the matrix's answer; the rest are the legal basis's (`consent` or `legal_basis` when
+    allowed, every failed requirement when not). `consent` cites the record and ledger entry relied on."""
+
     category: str
     allowed: bool
     reasons: tuple[Reason, ...]

@@ -45,3 +45,7 @@ class ConsentError(PolicyError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+class StateUnavailableError(PolicyError):
+    """The consent and matrix state could not be read: the caller must fail closed (release nothing)."""

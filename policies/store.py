@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import Event, Ledger, pseudonym
 from policies import schema
@@ -33,7 +34,7 @@ from policies.consent import (
     apply_event,
     utcnow,
 )
-from policies.errors import ConsentError, PolicyError, Problem, ValidationError
+from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
 from policies.matrix import Matrix, MatrixRule, validate_rules
 from policies.taxonomy import Taxonomy
 from policies.timeutil import from_micros, to_micros
@@ -133,10 +134,13 @@ class SqlState:
             self.engine.dispose()
 
     def read(self, subject_id: str, purpose: str) -> tuple[int, list[ConsentRecord]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(_READ, {"subject": subject_id, "purpose": purpose}).all()
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(_READ, {"subject": subject_id, "purpose": purpose}).all()
+        except SQLAlchemyError as exc:
+            raise StateUnavailableError(f"cannot read consents and matrix version: {exc.__class__.__name__}") from exc
         if not rows:
-            raise PolicyError("the policies head row is missing (run the policies migrations)")
+            raise StateUnavailableError("the policies head row is missing (run the policies migrations)")
         records = []
         memo = self._memo
         for row in rows:
@@ -153,7 +157,10 @@ class SqlState:
         return int(rows[0][0]), records
 
     def matrix_rules(self, version: int) -> list[MatrixRule]:
-        return load_rules(self.engine, version)
+        try:
+            return load_rules(self.engine, version)
+        except SQLAlchemyError as exc:
+            raise StateUnavailableError(f"cannot read matrix version {version}: {exc.__class__.__name__}") from exc
 
 
 def _json_changes(changes: Mapping[str, Any]) -> str:

@@ -433,3 +433,12 @@ def test_another_process_sees_withdrawals_and_policy_changes_at_once(runtime: Po
         child.stdin.close()
         child.wait(timeout=30)
     assert child.returncode == 0
+
+
+def test_an_unreadable_state_fails_closed_with_a_named_error(tmp_path: Path) -> None:
+    from policies import DecisionEngine, StateUnavailableError
+
+    engine = DecisionEngine.open(f"sqlite:///{tmp_path / 'empty.db'}")  # no policies tables at all
+    with pytest.raises(StateUnavailableError, match="cannot read consents and matrix version"):
+        engine.decide(DEALER_SH, SubjectContext("x", "standard", "CN"), ["vehicle.vin"], "repair_prediction")
+    engine.close()
