@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from gateway.cli.bench import bench
+from gateway.cli.demo import demo
+from gateway.cli.ledger import app as ledger_app
 
 app = typer.Typer(
     name="consentry",
@@ -17,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("bench")(bench)
+app.add_typer(ledger_app, name="ledger")
+app.command("demo")(demo)
 
 
 @app.callback()
