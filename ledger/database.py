@@ -32,6 +32,8 @@ VERSION_TABLE = "alembic_version_ledger"
 WRITE = "ledger_write"  # execution option: this connection's transaction will write
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 MIGRATION_LOCK = 0x4C45444745520001  # PostgreSQL advisory lock id: "LEDGER" + 1
+HEAD_SELECT = "SELECT size, checkpoints FROM ledger_head WHERE id = 1"
+HEAD_FOR_UPDATE = HEAD_SELECT + " FOR UPDATE"
 
 
 def make_engine(url: str, *, create: bool) -> Engine:
@@ -78,17 +80,21 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
+def driver_sql(conn: Connection, sql: str) -> str:
+    """Hot-path SQL goes straight to the driver (SQLAlchemy's per-statement overhead exceeded the work);
+    it is written with `?` and adapted to the driver's paramstyle."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[tuple[Connection, int, int]]:
     """A transaction holding the ledger's write lock; yields (connection, size, checkpoint count)."""
+    postgres = engine.dialect.name == "postgresql"
     with engine.connect() as raw, raw.execution_options(**{WRITE: True}) as conn, conn.begin():
-        query = select(schema.head.c.size, schema.head.c.checkpoints).where(schema.head.c.id == schema.HEAD_ID)
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).one_or_none()
+        row = conn.exec_driver_sql(HEAD_FOR_UPDATE if postgres else HEAD_SELECT).one_or_none()
         if row is None:
             raise NotALedgerError("the ledger head row is missing")
-        yield conn, int(row.size), int(row.checkpoints)
+        yield conn, int(row[0]), int(row[1])
 
 
 def migrate(engine: Engine) -> None:
