@@ -36,12 +36,17 @@ HEAD_SELECT = "SELECT size, checkpoints FROM ledger_head WHERE id = 1"
 HEAD_FOR_UPDATE = HEAD_SELECT + " FOR UPDATE"
 
 
+def safe_url(url: str) -> str:
+    """The URL for messages, with any password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(url: str, *, create: bool) -> Engine:
     """An engine with the ledger's durability settings; refuses URLs that cannot hold a durable ledger."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise LedgerError(f"not a database URL: {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise LedgerError("not a database URL (expected sqlite:///PATH or postgresql+psycopg://HOST/DB)") from exc
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file::memory:"):
@@ -56,7 +61,7 @@ def make_engine(url: str, *, create: bool) -> Engine:
     try:
         engine = create_engine(parsed)
     except (ArgumentError, ImportError) as exc:
-        raise LedgerError(f"cannot use database URL {url!r}: {exc}") from exc
+        raise LedgerError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
@@ -135,7 +140,7 @@ def open_engine(url: str, *, create: bool) -> Engine:
         raise
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise NotALedgerError(f"cannot open a ledger at {url!r}: {exc}") from exc
+        raise NotALedgerError(f"cannot open a ledger at {safe_url(url)}: {exc}") from exc
     return engine
 
 

@@ -50,6 +50,12 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
             Ledger.open(f"sqlite:///{path}", create=create)
 
 
+def test_an_unreachable_server_is_refused_without_echoing_the_password() -> None:
+    with pytest.raises(NotALedgerError, match="cannot open a ledger") as caught:
+        Ledger.open("postgresql+psycopg://postgres:s3cret@127.0.0.1:1/none")
+    assert "s3cret" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -57,6 +63,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
         ("sqlite:///:memory:", "in-memory"),
         ("mysql://u@h/db", "unsupported database 'mysql'"),
         ("not a url", "not a database URL"),
+        ("postgresql+psycopg://u:pw@h:notaport/db", "not a database URL"),
     ],
 )
 def test_urls_that_cannot_hold_a_durable_ledger_are_refused(url: str, message: str) -> None:
