@@ -139,17 +139,17 @@ class Sequencer:
     def _gather(self, first: Request | object) -> tuple[list[Request], bool]:
         """Collect a batch behind `first`; returns (requests, stop requested).
 
-        When the last batch had several appenders, linger while they keep arriving (each gap at most
-        GATHER_GAP_S, in all at most GATHER_MAX_S): otherwise concurrent appenders split into two
-        groups that alternate, each paying a whole fsync. A lone appender never waits.
+        When the last batch had several appenders, linger until as many have arrived again, or no
+        new one for GATHER_GAP_S, or GATHER_MAX_S in all: otherwise concurrent appenders split into
+        two groups that alternate, each paying a whole fsync. A lone appender never waits.
         """
         batch = [first]
         count = len(first.entries) if isinstance(first, Request) else 0
-        linger = self._last_batch > 1
+        expected = self._last_batch if self._last_batch > 1 else 0
         deadline = time.monotonic() + GATHER_MAX_S
         while count < MAX_BATCH_ENTRIES:
             try:
-                if linger:
+                if len(batch) < expected:
                     more = self._queue.get(timeout=max(0.0, min(GATHER_GAP_S, deadline - time.monotonic())))
                 else:
                     more = self._queue.get_nowait()
