@@ -185,13 +185,11 @@ class Sequencer:
                 cached = self._frontier
                 frontier = cached.copy() if cached is not None and cached.size == size else load_frontier(conn, size)
                 assigned = write_batch(conn, size, frontier, requests)
-        except BaseException as exc:
+        except BaseException as exc:  # every waiter learns why; the worker lives on for later appends
             self._frontier = None
             for request in requests:
                 if not request.future.done():
                     request.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
             return
         self._frontier = frontier
         for number, indices in assigned.items():
