@@ -26,10 +26,9 @@ class ServerStartError(RuntimeError):
     """The server did not start accepting connections in time."""
 
 
-def _wait_for_port(host: str, port: int, deadline: float, alive: threading.Thread | subprocess.Popen[bytes]) -> None:
+def _wait_for_port(host: str, port: int, deadline: float, process: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
-        running = alive.is_alive() if isinstance(alive, threading.Thread) else alive.poll() is None
-        if not running:
+        if process.poll() is not None:
             raise ServerStartError(f"server on {host}:{port} exited before accepting connections")
         try:
             with socket.create_connection((host, port), timeout=0.2):
@@ -49,19 +48,32 @@ class BackgroundServer:
         self._startup_timeout = startup_timeout
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"uvicorn-{port}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{port}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:
+            # uvicorn exits when it cannot bind; start() reports that as ServerStartError
+            return
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> BackgroundServer:
+        """Start serving (once; later calls return at once) and wait until uvicorn has bound the port."""
+        if self._thread.ident is not None:
+            return self
         self._thread.start()
-        try:
-            _wait_for_port(self.host, self.port, time.monotonic() + self._startup_timeout, self._thread)
-        except ServerStartError:
-            self.stop()
-            raise
+        deadline = time.monotonic() + self._startup_timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise ServerStartError(f"server on {self.host}:{self.port} failed to start (port in use?)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerStartError(f"server on {self.host}:{self.port} did not start in time")
+            time.sleep(0.01)
         return self
 
     def stop(self) -> None:
@@ -97,6 +109,14 @@ class VehicleCloudProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> VehicleCloudProcess:
+        """Start the process (once) and wait until it accepts connections; the port must be free."""
+        if self._process is not None:
+            return self
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.2):
+                raise ServerStartError(f"port {self.host}:{self.port} is already in use")
+        except OSError:
+            pass
         command = [sys.executable, "-m", "gateway.demo.vehicle_cloud", "--host", self.host, "--port", str(self.port)]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603 (our own module)
         try:
