@@ -96,7 +96,7 @@ def run_vehicle_cloud(port: int, host: str = "127.0.0.1") -> BackgroundServer:
 
 
 class VehicleCloudProcess:
-    """The demo vehicle cloud in its own Python process (``python -m gateway.demo.vehicle_cloud``)."""
+    """The demo vehicle cloud in its own Python process (``python -m gateway.demo``)."""
 
     def __init__(self, *, port: int, host: str = "127.0.0.1", startup_timeout: float = 20.0) -> None:
         self.host = host
@@ -117,7 +117,7 @@ class VehicleCloudProcess:
                 raise ServerStartError(f"port {self.host}:{self.port} is already in use")
         except OSError:
             pass
-        command = [sys.executable, "-m", "gateway.demo.vehicle_cloud", "--host", self.host, "--port", str(self.port)]
+        command = [sys.executable, "-m", "gateway.demo", "--host", self.host, "--port", str(self.port)]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603 (our own module)
         try:
             _wait_for_port(self.host, self.port, time.monotonic() + self._startup_timeout, self._process)

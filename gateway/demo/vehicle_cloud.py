@@ -6,7 +6,7 @@ so it speaks plain HTTP and JSON like one: ``GET /customers/{id}`` returns a rec
 copy of the demo records, so erasing in one test cannot affect another, and counts the requests it
 served (``app.state.hits``) so tests can see exactly how often the gateway called it.
 
-Run it alone with ``python -m gateway.demo.vehicle_cloud --port 8701``.
+Run it alone with ``python -m gateway.demo --port 8701``.
 """
 
 from __future__ import annotations
@@ -173,7 +173,3 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8701)
     args = parser.parse_args(argv)
     uvicorn.run(create_vehicle_cloud_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
-
-
-if __name__ == "__main__":
-    main()

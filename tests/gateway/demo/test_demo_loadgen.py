@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from benchmarks._loadgen import LoadgenError, measure, percentile
 from gateway.demo import BackgroundServer, run_vehicle_cloud
@@ -53,6 +57,7 @@ def test_connection_failures_are_errors_without_latency(free_port: int) -> None:
     ("url", "kwargs", "message"),
     [
         ("http://198.51.100.7/", {"concurrency": 1, "requests": 1}, "loopback only"),
+        ("https://127.0.0.1/", {"concurrency": 1, "requests": 1}, "only plain http"),
         ("http://example.com/", {"concurrency": 1, "requests": 1}, "loopback only"),
         ("http://127.0.0.1:1/", {"concurrency": 0, "requests": 1}, "concurrency"),
         ("http://127.0.0.1:1/", {"concurrency": 2000, "requests": 1}, "concurrency"),
@@ -72,3 +77,34 @@ def test_nearest_rank_percentiles() -> None:
     assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (50.0, 99.0, 100.0)
     assert percentile([7.0], 99) == 7.0
     assert percentile([], 50) == 0.0
+
+
+async def _chunks() -> AsyncIterator[bytes]:
+    for part in (b'{"a": ', b"1", b"}"):
+        yield part
+
+
+FRAMING_APP = Starlette(
+    routes=[
+        Route("/chunked", lambda r: StreamingResponse(_chunks(), media_type="application/json"), methods=["GET"]),
+        Route("/close", lambda r: Response("bye", headers={"connection": "close"}), methods=["GET"]),
+        Route("/echo", lambda r: Response(b"", status_code=201), methods=["POST"]),
+        Route("/head", lambda r: Response("x" * 10), methods=["GET", "HEAD"]),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/chunked", {}),
+        ("/close", {}),
+        ("/echo", {"method": "POST", "content": b'{"x": 1}', "headers": {"content-type": "application/json"},
+                   "ok_statuses": [201]}),
+        ("/head", {"method": "HEAD"}),
+    ],
+)  # fmt: skip
+def test_responses_are_framed_by_chunks_length_or_close(free_port: int, path: str, kwargs: dict[str, Any]) -> None:
+    with BackgroundServer(FRAMING_APP, port=free_port) as server:
+        result = measure(f"{server.url}{path}", concurrency=3, requests=12, timeout=5.0, **kwargs)
+    assert (result.requests, result.errors) == (12, 0)
