@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,8 +56,12 @@ HOP_BY_HOP_HEADERS = frozenset(
         "upgrade",
     }
 )
-# The client's credentials for the gateway are not the upstream's business; lengths are recomputed.
-_REQUEST_DROP = HOP_BY_HOP_HEADERS | {"host", "content-length", "authorization", "cookie", "expect"}
+# The client's credentials for the gateway are not the upstream's business; lengths are recomputed; the
+# gateway itself decodes the body, so it (httpx) chooses the content codings it can decode.
+_REQUEST_DROP = HOP_BY_HOP_HEADERS | {"host", "content-length", "authorization", "cookie", "expect", "accept-encoding"}
+# RFC 9110 §5.1 token and §5.5 field-value without CR, LF or NUL: anything else could smuggle a header.
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE = re.compile(r"[^\r\n\x00]*")
 # The body is re-encoded after filtering, so headers that describe the original bytes would lie.
 _RESPONSE_DROP = HOP_BY_HOP_HEADERS | {
     "content-length",
@@ -73,8 +78,12 @@ _RESPONSE_DROP = HOP_BY_HOP_HEADERS | {
 
 
 def forwardable_headers(headers: Iterable[tuple[str, str]], drop: frozenset[str]) -> list[tuple[str, str]]:
-    """Remove hop-by-hop fields, the fields a ``Connection`` header names, and those in ``drop``."""
-    pairs = [(name.lower(), value) for name, value in headers]
+    """Remove hop-by-hop fields, the fields a ``Connection`` header names, those in ``drop``, and malformed ones."""
+    pairs = [
+        (name.lower(), value)
+        for name, value in headers
+        if _FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)
+    ]
     named = {token.strip().lower() for name, value in pairs if name == "connection" for token in value.split(",")}
     return [(name, value) for name, value in pairs if name not in drop and name not in named]
 
@@ -235,6 +244,10 @@ class UpstreamClient:
                 # our own pool is saturated: not the upstream's fault, so not a breaker failure
                 self.breaker.record_abandoned()
                 raise UpstreamTimeout(self.config.name, "no free connection in the pool in time") from exc
+            except httpx.LocalProtocolError as exc:
+                # a request we could not even write is our side's fault, never the upstream's
+                self.breaker.record_abandoned()
+                raise UpstreamUnavailable(self.config.name, f"request could not be sent: {exc}") from exc
             except httpx.TimeoutException as exc:
                 self.breaker.record_failure()
                 failure = UpstreamTimeout(self.config.name, f"timed out ({type(exc).__name__})")
@@ -246,6 +259,12 @@ class UpstreamClient:
             except UpstreamResponseRefused:
                 self.breaker.record_success()
                 raise
+            except httpx.DecodingError as exc:
+                self.breaker.record_success()
+                raise UpstreamResponseRefused(self.config.name, f"body could not be decoded: {exc}") from exc
+            except httpx.HTTPError as exc:
+                self.breaker.record_failure()
+                raise UpstreamUnavailable(self.config.name, f"failed ({type(exc).__name__}: {exc})") from exc
             except BaseException:
                 self.breaker.record_abandoned()
                 raise

@@ -65,6 +65,10 @@ ROUTES = [
     Route("/nan", lambda r: Response('{"a": NaN}', media_type="application/json"), methods=["GET"]),
     Route("/broken", lambda r: Response('{"a": ', media_type="application/json"), methods=["GET"]),
     Route("/problem", lambda r: Response('{"title": "x"}', media_type="application/problem+json")),
+    Route(
+        "/bad-gzip",
+        lambda r: Response(b"not gzip", headers={"content-encoding": "gzip"}, media_type="application/json"),
+    ),
     Route("/big", big, methods=["GET"]),
     Route("/big-chunked", big_chunked, methods=["GET"]),
     Route("/redirect", lambda r: RedirectResponse("http://198.51.100.1/elsewhere", status_code=302)),

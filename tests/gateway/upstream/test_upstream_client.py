@@ -205,6 +205,14 @@ async def test_anything_but_strict_json_is_refused(vehicle_cloud: BackgroundServ
     assert (caught.value.status_code, caught.value.problem_type) == (502, "upstream-response-refused")
 
 
+async def test_a_body_that_cannot_be_decoded_is_refused(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        with pytest.raises(UpstreamResponseRefused, match="could not be decoded"):
+            await client.request("GET", "/bad-gzip")
+        assert client.breaker.state is BreakerState.CLOSED
+    assert hits(vehicle_cloud, "GET", "/bad-gzip") == 1
+
+
 async def test_problem_json_media_type_is_json(vehicle_cloud: BackgroundServer) -> None:
     async with client_for(config(vehicle_cloud.url)) as client:
         assert (await client.request("GET", "/problem")).json() == {"title": "x"}
@@ -247,13 +255,18 @@ async def test_hop_by_hop_and_credential_headers_do_not_cross_the_gateway(vehicl
         ("TE", "trailers"),
         ("Upgrade", "h2c"),
         ("Proxy-Authorization", "Basic eA=="),
+        ("Accept-Encoding", "x-unknown-coding"),
+        ("X-Smuggle", "a\r\nX-Injected: 1"),
+        ("Bad Name", "x"),
         ("X-Request-Id", "req-1"),
     ]
     async with client_for(config(vehicle_cloud.url)) as client:
         response = await client.request("GET", "/echo-headers", headers=outgoing)
     received = response.json()["received"]
-    for name in ("authorization", "cookie", "x-client-private", "keep-alive", "te", "upgrade", "proxy-authorization"):
+    dropped = ("authorization", "cookie", "x-client-private", "keep-alive", "te", "upgrade", "proxy-authorization")
+    for name in (*dropped, "x-smuggle", "x-injected", "bad name"):
         assert name not in received
+    assert "x-unknown-coding" not in received["accept-encoding"]
     assert received["x-request-id"] == "req-1"
     assert received["accept"] == "application/json"
     names = {name for name, _ in response.headers}
