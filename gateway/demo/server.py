@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -41,12 +42,20 @@ def _wait_for_port(host: str, port: int, deadline: float, process: subprocess.Po
 class BackgroundServer:
     """uvicorn serving ``app`` on ``host:port`` in a daemon thread; use as a context manager."""
 
-    def __init__(self, app: ASGIApp, *, port: int, host: str = "127.0.0.1", startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        port: int,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 10.0,
+        lifespan: Literal["auto", "on", "off"] = "auto",
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self._startup_timeout = startup_timeout
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan=lifespan)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{port}", daemon=True)
 

@@ -49,6 +49,7 @@ _NAME = r"^[a-z][a-z0-9-]{0,62}$"
 _CATEGORY = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$"
 _SEGMENT = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 _QUERY_NAME = r"^[A-Za-z0-9._~-]{1,64}$"
+_UNSAFE_SUBJECT = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 class UpstreamConfigError(ValueError):
@@ -248,8 +249,12 @@ class UpstreamConfig(_Model):
         return self.erasure is not None
 
     def check_subject(self, subject: str) -> str:
-        """Return ``subject`` if it matches this upstream's pattern, else raise ``InvalidSubject``."""
-        if subject in ("", ".", "..") or not self._subject_re.fullmatch(subject):
+        """Return ``subject`` if it matches this upstream's pattern, else raise ``InvalidSubject``.
+
+        Whatever the configured pattern, a subject is never a dot segment and never holds a slash,
+        backslash or control character: an upstream that decodes ``%2F`` must not be walked out of its path.
+        """
+        if subject in ("", ".", "..") or _UNSAFE_SUBJECT.search(subject) or not self._subject_re.fullmatch(subject):
             raise InvalidSubject(f"{subject!r} is not a valid subject identifier for upstream {self.name!r}")
         return subject
 

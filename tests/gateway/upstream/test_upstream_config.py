@@ -173,6 +173,14 @@ def test_custom_subject_pattern_is_percent_encoded_as_one_segment() -> None:
     assert config.record_request("li@example.cn").path == "/u/li%40example.cn"
 
 
+@pytest.mark.parametrize("subject", ["a/b", "a\\b", "..", "a\nb", "a\x7fb"])
+def test_no_pattern_admits_slashes_dot_segments_or_control_characters(subject: str) -> None:
+    config = UpstreamConfig.model_validate(entry(subject={"paths": ["/u/{subject}"], "pattern": ".*"}))
+    with pytest.raises(InvalidSubject):
+        config.record_request(subject)
+    assert config.record_request("a b").path == "/u/a%20b"
+
+
 def test_query_subjects_forward_only_the_subject_parameter() -> None:
     config = UpstreamConfig.model_validate(entry(subject={"paths": ["/customers"], "query": "id"}))
     resolved = config.resolve("/customers", {"id": "cust-1001", "include": "everything"})
