@@ -26,7 +26,7 @@ Everything here is pure: plain JSON values in, plain JSON values out.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -113,29 +113,38 @@ _DROP = object()
 _State = tuple[int, int]  # (mapping number, steps already matched)
 
 
-@dataclass
 class _Walk:
-    mappings: tuple[FieldMapping, ...]
-    released: frozenset[str]
-    max_depth: int
-    seen: set[str] = field(default_factory=set)
-    unmapped: list[str] = field(default_factory=list)
-    released_leaves: int = 0
-    withheld_leaves: int = 0
+    """One filtering pass. States are (mapping, steps matched so far): an NFA run over all selectors at once."""
 
-    def node(
-        self, value: Any, path: tuple[str | int, ...], states: frozenset[_State], inherited: frozenset[str]
-    ) -> Any:
+    def __init__(self, mappings: tuple[FieldMapping, ...], released: frozenset[str], max_depth: int) -> None:
+        self.steps = [m.selector.steps for m in mappings]
+        self.lengths = [len(steps) for steps in self.steps]
+        self.categories = [m.category for m in mappings]
+        self.subtree = [m.subtree for m in mappings]
+        self.released = released
+        self.max_depth = max_depth
+        self.seen: set[str] = set()
+        self.unmapped: list[str] = []
+        self.released_leaves = 0
+        self.withheld_leaves = 0
+
+    def node(self, value: Any, path: tuple[str | int, ...], states: set[_State], inherited: frozenset[str]) -> Any:
         if len(path) > self.max_depth:
             raise DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {format_pointer(path)!r}")
-        selected = [self.mappings[m] for m, done in states if done == len(self.mappings[m].selector.steps)]
-        own = inherited | {m.category for m in selected if m.subtree}
+        own = inherited
+        exact: set[str] = set()
+        for m, done in states:
+            if done == self.lengths[m]:
+                if self.subtree[m]:
+                    own = own | {self.categories[m]}
+                else:
+                    exact.add(self.categories[m])
         if isinstance(value, dict) and value:
             return self._object(value, path, states, own)
         if isinstance(value, list) and value:
             return self._array(value, path, states, own)
         _check_leaf(value, path)
-        return self._leaf(value, path, own | {m.category for m in selected})
+        return self._leaf(value, path, own | exact)
 
     def _leaf(self, value: Any, path: tuple[str | int, ...], categories: frozenset[str]) -> Any:
         if not categories:
@@ -149,39 +158,39 @@ class _Walk:
         return _DROP
 
     def _object(
-        self, value: dict[Any, Any], path: tuple[str | int, ...], states: frozenset[_State], own: frozenset[str]
+        self, value: dict[Any, Any], path: tuple[str | int, ...], states: set[_State], own: frozenset[str]
     ) -> Any:
         out: dict[str, Any] = {}
+        size = len(value)
         for key, child in value.items():
             if not isinstance(key, str):
                 raise InvalidDocument(f"object member names must be strings, found {key!r} at {format_pointer(path)!r}")
-            kept = self.node(child, (*path, key), self._advance(states, key, len(value)), own)
+            kept = self.node(child, (*path, key), self._advance(states, key, size), own)
             if kept is not _DROP:
                 out[key] = kept
         return out if out else _DROP
 
-    def _array(
-        self, value: list[Any], path: tuple[str | int, ...], states: frozenset[_State], own: frozenset[str]
-    ) -> Any:
+    def _array(self, value: list[Any], path: tuple[str | int, ...], states: set[_State], own: frozenset[str]) -> Any:
         out = []
+        size = len(value)
         for index, child in enumerate(value):
-            kept = self.node(child, (*path, index), self._advance(states, index, len(value)), own)
+            kept = self.node(child, (*path, index), self._advance(states, index, size), own)
             if kept is not _DROP:
                 out.append(kept)
         return out if out else _DROP
 
-    def _advance(self, states: frozenset[_State], key: str | int, size: int) -> frozenset[_State]:
+    def _advance(self, states: set[_State], key: str | int, size: int) -> set[_State]:
         nxt: set[_State] = set()
+        lengths, all_steps = self.lengths, self.steps
         for m, done in states:
-            steps = self.mappings[m].selector.steps
-            if done == len(steps):
+            if done == lengths[m]:
                 continue
-            step = steps[done]
+            step = all_steps[m][done]
             if step.selects(key, size):
                 nxt.add((m, done + 1))
             if step.descendant:
                 nxt.add((m, done))
-        return frozenset(nxt)
+        return nxt
 
 
 def _check_leaf(value: Any, path: tuple[str | int, ...]) -> None:
@@ -202,7 +211,7 @@ def filter_document(
         # an empty root holds no data: nothing to release, withhold or report
         return FilterResult(type(document)(), {}, (), 0, 0)
     walk = _Walk(field_map.mappings, frozenset(released), max_depth)
-    start = frozenset((m, 0) for m in range(len(field_map.mappings)))
+    start = {(m, 0) for m in range(len(field_map.mappings))}
     filtered = walk.node(document, (), start, frozenset())
     if filtered is _DROP:
         filtered = {} if isinstance(document, dict) else [] if isinstance(document, list) else None
