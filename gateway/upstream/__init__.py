@@ -1,9 +1,9 @@
 """Upstreams: registration, the pooled client with retries and a circuit breaker, and the field filter.
 
-The proxy route uses this package as: ``registry.config(source).resolve(path, query)`` to find the subject
-and the exact upstream request, ``registry.client(source).fetch(...)`` to call it, ``response.json()`` to
-parse (fail closed), and ``filter_document(document, config.field_map, released)`` to drop everything not
-released and everything unmapped.
+The proxy route uses this package in two steps: ``registry.config(source).resolve(path, query)`` names the
+subject (for the policy decision) and the exact upstream request; then
+``registry.client(source).fetch_filtered(resolved, released)`` calls the upstream, refuses anything that is
+not JSON, and drops everything not released and everything unmapped.
 """
 
 from gateway.upstream.breaker import BreakerState, CircuitBreaker, CircuitOpen
@@ -11,6 +11,7 @@ from gateway.upstream.client import (
     HOP_BY_HOP_HEADERS,
     IDEMPOTENT_METHODS,
     ErasureOutcome,
+    FilteredRead,
     UpstreamClient,
     UpstreamResponse,
     forwardable_headers,
@@ -58,6 +59,7 @@ __all__ = [
     "FieldMap",
     "FieldMapping",
     "FilterResult",
+    "FilteredRead",
     "InvalidDocument",
     "InvalidSubject",
     "RequestTooLarge",

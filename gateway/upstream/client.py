@@ -15,7 +15,7 @@ import asyncio
 import json
 import random
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,11 +31,13 @@ from gateway.upstream.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.upstream.fieldmap import FilterResult, InvalidDocument, filter_document
 
 __all__ = [
     "HOP_BY_HOP_HEADERS",
     "IDEMPOTENT_METHODS",
     "ErasureOutcome",
+    "FilteredRead",
     "UpstreamClient",
     "UpstreamResponse",
     "forwardable_headers",
@@ -133,6 +135,19 @@ class UpstreamResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class FilteredRead:
+    """A proxied read: the upstream's status and forwardable headers, and the filter's verdict.
+
+    ``result`` is ``None`` when the upstream answered 4xx: its body is not the subject's data and is
+    never passed on (the gateway answers with its own problem document).
+    """
+
+    status_code: int
+    headers: tuple[tuple[str, str], ...]
+    result: FilterResult | None
+
+
+@dataclass(frozen=True, slots=True)
 class ErasureOutcome:
     upstream: str
     subject: str
@@ -192,6 +207,25 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Send a request resolved by ``UpstreamConfig.resolve``; returns 2xx and 4xx answers."""
         return await self.request(method, resolved.path, params=resolved.params, headers=headers, content=content)
+
+    async def fetch_filtered(
+        self,
+        resolved: ResolvedRequest,
+        released: Collection[str],
+        *,
+        method: str = "GET",
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> FilteredRead:
+        """Fetch and keep only what ``released`` allows: the whole fail-closed path in one call."""
+        response = await self.fetch(resolved, method=method, headers=headers)
+        if response.status_code >= 400:
+            return FilteredRead(response.status_code, response.headers, None)
+        document = response.json()
+        try:
+            result = filter_document(document, self.config.field_map, released)
+        except InvalidDocument as exc:
+            raise UpstreamResponseRefused(self.config.name, str(exc)) from exc
+        return FilteredRead(response.status_code, response.headers, result)
 
     async def fetch_record(self, subject: str) -> UpstreamResponse:
         """GET the subject's main record (portability exports)."""

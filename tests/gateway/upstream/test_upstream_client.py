@@ -65,6 +65,28 @@ async def test_reads_a_customer_record_and_filters_it(vehicle_cloud: BackgroundS
     assert result.document == {"name": "Li Wei"}
 
 
+async def test_fetch_filtered_releases_only_released_categories(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url)
+    async with client_for(cfg) as client:
+        released = await client.fetch_filtered(cfg.resolve("customers/cust-1001"), {"identity.name"})
+        withheld = await client.fetch_filtered(cfg.resolve("customers/cust-1001"), set())
+        missing = await client.fetch_filtered(cfg.resolve("customers/cust-0000"), {"identity.name"})
+    assert released.result is not None and released.result.document == {"name": "Li Wei"}
+    assert "/phone" in released.result.unmapped
+    assert withheld.result is not None and withheld.result.document == {}
+    assert withheld.result.withheld_categories == ("identity.name",)
+    assert (missing.status_code, missing.result) == (404, None)
+
+
+async def test_fetch_filtered_refuses_non_json_and_hostile_nesting(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url, subject={"paths": ["/text", "/deep"], "query": "id"})
+    async with client_for(cfg) as client:
+        with pytest.raises(UpstreamResponseRefused, match="not JSON"):
+            await client.fetch_filtered(cfg.resolve("/text", {"id": "cust-1"}), {"identity.name"})
+        with pytest.raises(UpstreamResponseRefused, match="deeper than 64"):
+            await client.fetch_filtered(cfg.resolve("/deep", {"id": "cust-1"}), {"identity.name"})
+
+
 async def test_a_404_is_the_upstreams_answer_not_a_failure(vehicle_cloud: BackgroundServer) -> None:
     cfg = config(vehicle_cloud.url)
     async with client_for(cfg) as client:
