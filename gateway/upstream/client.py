@@ -138,8 +138,8 @@ class UpstreamResponse:
 class FilteredRead:
     """A proxied read: the upstream's status and forwardable headers, and the filter's verdict.
 
-    ``result`` is ``None`` when the upstream answered 4xx: its body is not the subject's data and is
-    never passed on (the gateway answers with its own problem document).
+    ``result`` is ``None`` when the upstream answered 404 or 410 (no such subject there): that body is not
+    the subject's data and is never passed on; the gateway answers with its own problem document.
     """
 
     status_code: int
@@ -218,8 +218,11 @@ class UpstreamClient:
     ) -> FilteredRead:
         """Fetch and keep only what ``released`` allows: the whole fail-closed path in one call."""
         response = await self.fetch(resolved, method=method, headers=headers)
-        if response.status_code >= 400:
+        if response.status_code in (404, 410):
             return FilteredRead(response.status_code, response.headers, None)
+        if response.status_code >= 400:
+            # the request was built from the registration, so any other refusal is a gateway-side problem
+            raise UpstreamError(self.config.name, response.status_code)
         document = response.json()
         try:
             result = filter_document(document, self.config.field_map, released)

@@ -70,6 +70,7 @@ ROUTES = [
         lambda r: Response(b"not gzip", headers={"content-encoding": "gzip"}, media_type="application/json"),
     ),
     Route("/deep", lambda r: Response("[" * 100 + "]" * 100, media_type="application/json"), methods=["GET"]),
+    Route("/forbidden", lambda r: JSONResponse({"error": "no"}, status_code=403), methods=["GET"]),
     Route("/big", big, methods=["GET"]),
     Route("/big-chunked", big_chunked, methods=["GET"]),
     Route("/redirect", lambda r: RedirectResponse("http://198.51.100.1/elsewhere", status_code=302)),

@@ -78,9 +78,12 @@ async def test_fetch_filtered_releases_only_released_categories(vehicle_cloud: B
     assert (missing.status_code, missing.result) == (404, None)
 
 
-async def test_fetch_filtered_refuses_non_json_and_hostile_nesting(vehicle_cloud: BackgroundServer) -> None:
-    cfg = config(vehicle_cloud.url, subject={"paths": ["/text", "/deep"], "query": "id"})
+async def test_fetch_filtered_refuses_other_4xx_non_json_and_hostile_nesting(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url, subject={"paths": ["/text", "/deep", "/forbidden"], "query": "id"})
     async with client_for(cfg) as client:
+        with pytest.raises(UpstreamError) as caught:
+            await client.fetch_filtered(cfg.resolve("/forbidden", {"id": "cust-1"}), {"identity.name"})
+        assert caught.value.status == 403
         with pytest.raises(UpstreamResponseRefused, match="not JSON"):
             await client.fetch_filtered(cfg.resolve("/text", {"id": "cust-1"}), {"identity.name"})
         with pytest.raises(UpstreamResponseRefused, match="deeper than 64"):
