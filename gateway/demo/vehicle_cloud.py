@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the demo vehicle cloud in the foreground (for ``make demo`` and manual poking)."""
     import uvicorn
 
-    parser = argparse.ArgumentParser(description="The Consentry demo vehicle cloud (a demo upstream).")
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.demo", description="The Consentry demo vehicle cloud (a demo upstream)."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8701)
     args = parser.parse_args(argv)
