@@ -113,7 +113,7 @@ class Sequencer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._last_batch = 0
+        self._expected = 0  # appenders active around the last commit
 
     def submit(self, entries: Sequence[PreparedEntry], effects: Effects | None) -> Future[list[int]]:
         if threading.current_thread() is self._thread:
@@ -139,13 +139,14 @@ class Sequencer:
     def _gather(self, first: Request | object) -> tuple[list[Request], bool]:
         """Collect a batch behind `first`; returns (requests, stop requested).
 
-        When the last batch had several appenders, linger until as many have arrived again, or no
-        new one for GATHER_GAP_S, or GATHER_MAX_S in all: otherwise concurrent appenders split into
-        two groups that alternate, each paying a whole fsync. A lone appender never waits.
+        Concurrent appenders otherwise split into two groups that alternate, each paying a whole
+        fsync: while one group commits the other queues up. So after a commit the sequencer expects
+        that group plus the one it just acknowledged, and lingers until that many requests arrived,
+        or none for GATHER_GAP_S, or GATHER_MAX_S passed. A lone appender never waits.
         """
         batch = [first]
         count = len(first.entries) if isinstance(first, Request) else 0
-        expected = self._last_batch if self._last_batch > 1 else 0
+        expected = self._expected if self._expected > 1 else 0
         deadline = time.monotonic() + GATHER_MAX_S
         while count < MAX_BATCH_ENTRIES:
             try:
@@ -172,8 +173,8 @@ class Sequencer:
             if item is _STOP:
                 return
             requests, stop = self._gather(item)
-            self._last_batch = len(requests)
             self._commit(requests)
+            self._expected = len(requests) + self._queue.qsize()
             if stop:
                 return
 
