@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def make_engine(url: str, *, create: bool) -> Engine:
             raise NotALedgerError(f"no ledger database at {path}")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # payloads are personal data: owner-only from birth
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     elif parsed.get_backend_name() != "postgresql":
         raise LedgerError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
     try:

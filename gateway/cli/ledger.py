@@ -70,6 +70,9 @@ def clean_errors() -> Iterator[None]:
         fail(str(exc))
     except SQLAlchemyError as exc:
         fail(f"database error: {getattr(exc, 'orig', None) or exc}")
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
 
@@ -107,7 +110,7 @@ def init(
         signer = read_signer_key(key_file)
         created_key = False
         if signer is None:
-            data_dir().mkdir(parents=True, exist_ok=True)
+            data_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
             signer, _ = generate_signer_key(origin)
             write_secret(data_dir() / SIGNER_FILE, signer)
             created_key = True
