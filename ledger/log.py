@@ -37,7 +37,14 @@ def hashes_for(conn: Connection, ranges: Sequence[Range]) -> list[bytes]:
 
 
 class Ledger:
-    """A tamper-evident Merkle log in a SQL database; safe to share between threads and asyncio tasks."""
+    """A tamper-evident Merkle log in a SQL database; safe to share between threads and asyncio tasks.
+
+    Other packages keep their tables in the same database through `engine`. On SQLite their
+    transactions begin deferred (a reader never blocks the sequencer); one that will write should
+    take the write lock up front with `engine.connect().execution_options(ledger_write=True)`
+    (BEGIN IMMEDIATE), or SQLite may refuse its first write with SQLITE_BUSY after a ledger commit.
+    Work that must commit with an entry belongs in `append(..., effects=...)` instead.
+    """
 
     engine: Engine
 
