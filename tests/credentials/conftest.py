@@ -59,6 +59,6 @@ def claims(holder: tuple[str, str, str]) -> ConsentReceiptClaims:
         notice_version="2026-03",
         notice_hash="sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         given_at="2026-01-01T08:00:00Z",
-        valid_until="2027-01-01T08:00:00Z",
+        valid_until="2036-01-01T08:00:00Z",
         ledger_index=41,
     )
