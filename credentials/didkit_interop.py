@@ -2,26 +2,28 @@
 
 didkit 0.3 knows VC 1.1 only (no VC 2.0 / DataIntegrityProof), so receipts are offered to it as VC 1.1
 credentials with our vocabulary inlined as a context object (it cannot load our context URL).
-didkit's functions are coroutines; the `_sync` helpers run them for non-async callers.
+didkit runs in one spawned child process (see didkit_worker); the async functions await it without
+blocking the event loop, the `_sync` helpers wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 from collections.abc import Mapping
-from typing import Any, cast
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
-import didkit
-
+from credentials import didkit_worker
 from credentials.contexts import CONSENTRY_V1, VC_V1, load_context
 from credentials.data_integrity import VerificationResult
 from credentials.errors import InteropError
 from credentials.keys import private_jwk
 from credentials.receipts import RECEIPT_TYPE, ConsentReceiptClaims
 
-# didkit's stub declares the exception as an instance; at run time it is the class.
-_DIDKIT_ERROR = cast(type[Exception], didkit.DIDKitException)
+_POOL: ProcessPoolExecutor | None = None
+_TIMEOUT = 60
 
 
 def receipt_v11(claims: ConsentReceiptClaims, *, issuer: str, credential_id: str, issuance_date: str) -> dict[str, Any]:
@@ -40,6 +42,54 @@ def receipt_v11(claims: ConsentReceiptClaims, *, issuer: str, credential_id: str
     return credential
 
 
+def _pool() -> ProcessPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=didkit_worker.initialize
+        )
+    return _POOL
+
+
+def _issue_args(
+    credential: Mapping[str, Any],
+    private_key_multibase: str,
+    verification_method: str,
+    proof_format: str,
+    proof_type: str,
+) -> tuple[str, str, str]:
+    options: dict[str, Any] = {
+        "proofFormat": proof_format,
+        "verificationMethod": verification_method,
+        "proofPurpose": "assertionMethod",
+    }
+    if proof_format == "ldp":
+        options["type"] = proof_type
+    return json.dumps(credential), json.dumps(options), json.dumps(private_jwk(private_key_multibase))
+
+
+def _issued(raw: str, proof_format: str) -> dict[str, Any] | str:
+    if proof_format == "jwt":
+        return raw
+    result: dict[str, Any] = json.loads(raw)
+    return result
+
+
+def _verdict(raw: str) -> VerificationResult:
+    verdict = json.loads(raw)
+    result = VerificationResult(
+        checks=[str(c) for c in verdict.get("checks", [])], warnings=[str(w) for w in verdict.get("warnings", [])]
+    )
+    for error in verdict.get("errors", []):
+        result.fail("didkit", str(error))
+    return result
+
+
+def _verify_args(credential: Mapping[str, Any] | str, proof_format: str) -> tuple[str, str]:
+    payload = credential if isinstance(credential, str) else json.dumps(credential)
+    return payload, json.dumps({"proofFormat": proof_format})
+
+
 async def didkit_issue(
     credential: Mapping[str, Any],
     *,
@@ -49,43 +99,57 @@ async def didkit_issue(
     proof_type: str = "Ed25519Signature2018",
 ) -> dict[str, Any] | str:
     """A VC 1.1 credential secured by didkit: an LD proof (dict) or a JWT-VC (str)."""
-    options: dict[str, Any] = {
-        "proofFormat": proof_format,
-        "verificationMethod": verification_method,
-        "proofPurpose": "assertionMethod",
-    }
-    if proof_format == "ldp":
-        options["type"] = proof_type
+    args = _issue_args(credential, private_key_multibase, verification_method, proof_format, proof_type)
     try:
-        issued = await didkit.issue_credential(
-            json.dumps(credential), json.dumps(options), json.dumps(private_jwk(private_key_multibase))
-        )
-    except _DIDKIT_ERROR as exc:
+        raw = await asyncio.wrap_future(_pool().submit(didkit_worker.issue, *args))
+    except didkit_worker.DidkitFailure as exc:
         raise InteropError(f"didkit refused to issue: {exc}") from None
-    if proof_format == "jwt":
-        return str(issued)
-    result: dict[str, Any] = json.loads(issued)
-    return result
+    return _issued(raw, proof_format)
 
 
 async def didkit_verify(credential: Mapping[str, Any] | str, *, proof_format: str = "ldp") -> VerificationResult:
     """didkit's verdict, in our result type, so tests compare both implementations directly."""
-    payload = credential if isinstance(credential, str) else json.dumps(credential)
     try:
-        raw = json.loads(await didkit.verify_credential(payload, json.dumps({"proofFormat": proof_format})))
-    except _DIDKIT_ERROR as exc:
+        raw = await asyncio.wrap_future(_pool().submit(didkit_worker.verify, *_verify_args(credential, proof_format)))
+    except didkit_worker.DidkitFailure as exc:
         raise InteropError(f"didkit could not verify: {exc}") from None
-    result = VerificationResult(
-        checks=[str(c) for c in raw.get("checks", [])], warnings=[str(w) for w in raw.get("warnings", [])]
-    )
-    for error in raw.get("errors", []):
-        result.fail("didkit", str(error))
-    return result
+    return _verdict(raw)
 
 
-def didkit_issue_sync(credential: Mapping[str, Any], **kwargs: Any) -> dict[str, Any] | str:
-    return asyncio.run(didkit_issue(credential, **kwargs))
+def didkit_issue_sync(
+    credential: Mapping[str, Any],
+    *,
+    private_key_multibase: str,
+    verification_method: str,
+    proof_format: str = "ldp",
+    proof_type: str = "Ed25519Signature2018",
+) -> dict[str, Any] | str:
+    args = _issue_args(credential, private_key_multibase, verification_method, proof_format, proof_type)
+    try:
+        raw = _pool().submit(didkit_worker.issue, *args).result(timeout=_TIMEOUT)
+    except didkit_worker.DidkitFailure as exc:
+        raise InteropError(f"didkit refused to issue: {exc}") from None
+    return _issued(raw, proof_format)
 
 
 def didkit_verify_sync(credential: Mapping[str, Any] | str, *, proof_format: str = "ldp") -> VerificationResult:
-    return asyncio.run(didkit_verify(credential, proof_format=proof_format))
+    try:
+        raw = _pool().submit(didkit_worker.verify, *_verify_args(credential, proof_format)).result(timeout=_TIMEOUT)
+    except didkit_worker.DidkitFailure as exc:
+        raise InteropError(f"didkit could not verify: {exc}") from None
+    return _verdict(raw)
+
+
+def didkit_benchmark(
+    credential: Mapping[str, Any],
+    *,
+    private_key_multibase: str,
+    verification_method: str,
+    count: int,
+    rounds: int,
+    cpu: int | None,
+) -> dict[str, float]:
+    """didkit's Ed25519Signature2018 rates measured inside the worker (no IPC in the timings)."""
+    args = _issue_args(credential, private_key_multibase, verification_method, "ldp", "Ed25519Signature2018")
+    result: dict[str, float] = _pool().submit(didkit_worker.benchmark, *args, count, rounds, cpu).result()
+    return result

@@ -39,6 +39,7 @@ DEFAULT_LIMITS = Limits()
 # Our own cache of processed contexts, never pyld's process-wide one: another caller's loader could
 # have put a different document under the same URL there.
 _CONTEXT_CACHE: LRUCache[str, Any] = LRUCache(maxsize=64)
+_PROCESSED: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=512)
 
 
 def _options() -> dict[str, Any]:
@@ -61,6 +62,48 @@ class _BoundedURDNA2015(URDNA2015):  # type: ignore[misc]
         if self._remaining < 0:
             raise LimitExceededError("canonicalization work limit exceeded (Hash N-Degree Quads calls)")
         return super().hash_n_degree_quads(id_, issuer)
+
+
+class _MemoizingProcessor(jsonld.JsonLdProcessor):  # type: ignore[misc]
+    """pyld processor that remembers processed contexts across documents.
+
+    pyld caches a processed context by the identity (`_uuid`) of the active context it was applied to,
+    but type-scoped contexts are applied to a fresh clone each time, so the cache misses and every
+    receipt re-processes the VC, status and consent contexts. The memo key is that uuid plus the
+    *content* of the local context (JSON with sorted keys) and the flags: never object identity, so a
+    caller mutating a dict between calls cannot get a stale answer. Processed contexts are treated as
+    immutable by pyld itself, which already shares them through its own caches.
+    """
+
+    def _process_context(
+        self,
+        active_ctx: Any,
+        local_ctx: Any,
+        options: Any,
+        override_protected: bool = False,
+        propagate: bool = True,
+        validate_scoped: bool = True,
+        cycles: Any = None,
+    ) -> Any:
+        uuid_ = active_ctx.get("_uuid")
+        if uuid_ is None or cycles:
+            return super()._process_context(
+                active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles
+            )
+        try:
+            content = json.dumps(local_ctx, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError):
+            return super()._process_context(
+                active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles
+            )
+        key = (uuid_, content, override_protected, propagate, validate_scoped)
+        cached = _PROCESSED.get(key)
+        if cached is None:
+            cached = super()._process_context(
+                active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles
+            )
+            _PROCESSED[key] = cached
+        return cached
 
 
 def check_size(document: Any, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -117,7 +160,7 @@ def expand_strict(document: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> 
     """Expand with bundled contexts only; raise DataLossError instead of dropping anything."""
     check_size(document, limits)
     dropped: list[str | None] = []
-    processor = jsonld.JsonLdProcessor(on_property_dropped=dropped.append)
+    processor = _MemoizingProcessor(on_property_dropped=dropped.append)
     try:
         expanded: list[Any] = processor.expand(document, _options())
     except jsonld.JsonLdError as exc:

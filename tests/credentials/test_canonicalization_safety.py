@@ -170,3 +170,14 @@ def test_warm_context_cache_never_yields_a_wrong_verdict(issuer: IssuerKey, reso
     swapped["@context"] = [V2]
     assert not verify_proof(swapped, resolver=resolver).verified
     assert verify_proof(secured, resolver=resolver).verified
+
+
+def test_memoized_context_processing_follows_a_mutated_inline_context() -> None:
+    inline = {"favouriteColour": "https://example.org/v1#colour"}
+    document = _credential()
+    document["@context"] = [V2, inline]
+    document["credentialSubject"]["favouriteColour"] = "blue"
+    assert "<https://example.org/v1#colour>" in canonicalize(document)
+    inline["favouriteColour"] = "https://example.org/v2#colour"
+    second = canonicalize(document)
+    assert "<https://example.org/v2#colour>" in second and "v1#colour" not in second
