@@ -175,7 +175,7 @@ def test_warm_context_cache_never_yields_a_wrong_verdict(issuer: IssuerKey, reso
 def test_memoized_context_processing_follows_a_mutated_inline_context() -> None:
     inline = {"favouriteColour": "https://example.org/v1#colour"}
     document = _credential()
-    document["@context"] = [V2, inline]
+    document["@context"] = [V2, "https://consentry.dev/ns/consent/v1", inline]
     document["credentialSubject"]["favouriteColour"] = "blue"
     assert "<https://example.org/v1#colour>" in canonicalize(document)
     inline["favouriteColour"] = "https://example.org/v2#colour"
