@@ -44,6 +44,7 @@ from credentials.errors import (
     StatusListError,
     ValidationError,
 )
+from credentials.keyring import IssuerKeyring
 from credentials.keys import Ed25519KeyPair, generate_key_pair, public_key_from_multibase
 from credentials.rdfc import DEFAULT_LIMITS, Limits, canonicalize
 from credentials.receipts import ConsentReceiptClaims, IssuerKey, build_consent_receipt, issue_consent_receipt
@@ -73,6 +74,7 @@ __all__ = [
     "InteropError",
     "Issue",
     "IssuerKey",
+    "IssuerKeyring",
     "KeyFormatError",
     "LimitExceededError",
     "Limits",

@@ -10,6 +10,7 @@ drive URDNA2015 into exponential work, so input size, quad count and hash-n-degr
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +37,31 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+
+class _LockedLRU(LRUCache):  # type: ignore[type-arg]
+    """LRUCache reorders itself on every read; the gateway verifies from several threads at once."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize=maxsize)
+        self._lock = threading.RLock()
+
+    def __getitem__(self, key: Any) -> Any:
+        with self._lock:
+            return super().__getitem__(key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self._lock:
+            super().__setitem__(key, value)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        with self._lock:
+            return super().get(key, default)
+
+
 # Our own cache of processed contexts, never pyld's process-wide one: another caller's loader could
 # have put a different document under the same URL there.
-_CONTEXT_CACHE: LRUCache[str, Any] = LRUCache(maxsize=64)
-_PROCESSED: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=512)
+_CONTEXT_CACHE = _LockedLRU(maxsize=64)
+_PROCESSED = _LockedLRU(maxsize=512)
 
 
 def _options() -> dict[str, Any]:
