@@ -8,9 +8,8 @@ are drawn at random, so a list's bits reveal nothing about issuance order or vol
 from __future__ import annotations
 
 import gzip
-import secrets
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from credentials.contexts import VC_V2
@@ -70,16 +69,6 @@ def decode_list(encoded: str) -> bytes:
     if len(bits) * 8 < MIN_LIST_SIZE:
         raise StatusListError(f"status list has {len(bits) * 8} entries; at least {MIN_LIST_SIZE} are required")
     return bits
-
-
-def random_index(size: int, taken: Collection[int] = ()) -> int:
-    """A uniformly random free index; callers retry on a storage conflict."""
-    if len(taken) >= size:
-        raise StatusListError("status list is full")
-    while True:
-        index = secrets.randbelow(size)
-        if index not in taken:
-            return index
 
 
 def status_entry(list_credential_url: str, index: int, purpose: str = "revocation") -> dict[str, str]:

@@ -120,7 +120,8 @@ def issue_jwt_vc(credential: Mapping[str, Any], *, private_key_multibase: str, k
     issuer = credential["issuer"]
     issuer_id = issuer.get("id") if isinstance(issuer, Mapping) else issuer
     issued = parse_datetime(credential["issuanceDate"])
-    assert issued is not None
+    if issued is None:
+        raise ProofError("issuanceDate must be an XML Schema dateTime")
     claims: dict[str, Any] = {"iss": issuer_id, "nbf": int(issued.timestamp()), "vc": dict(credential)}
     subject = credential.get("credentialSubject")
     if isinstance(subject, Mapping) and "id" in subject:

@@ -101,3 +101,24 @@ def test_a_key_missing_from_the_document_does_not_verify() -> None:
     )
     resolver = DidResolver({ISSUER_DID: did_web_document(ISSUER_DID, [listed.public_key_multibase])})
     assert [e.rule for e in verify_proof(signed, resolver=resolver).errors] == ["did-resolution"]
+
+
+def test_a_proof_set_needs_every_proof_to_verify() -> None:
+    first, second = generate_key_pair(), generate_key_pair()
+    signed = add_proof(
+        _doc(),
+        private_key_multibase=first.private_key_multibase,
+        verification_method=f"{ISSUER_DID}#{first.public_key_multibase}",
+    )
+    both = add_proof(
+        signed,
+        private_key_multibase=second.private_key_multibase,
+        verification_method=f"{ISSUER_DID}#{second.public_key_multibase}",
+    )
+    assert isinstance(both["proof"], list) and len(both["proof"]) == 2
+    resolver = DidResolver(
+        {ISSUER_DID: did_web_document(ISSUER_DID, [first.public_key_multibase, second.public_key_multibase])}
+    )
+    assert verify_proof(both, resolver=resolver).verified
+    only_first = DidResolver({ISSUER_DID: did_web_document(ISSUER_DID, [first.public_key_multibase])})
+    assert [e.rule for e in verify_proof(both, resolver=only_first).errors] == ["did-resolution"]
