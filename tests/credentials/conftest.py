@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from cred_constants import ISSUER_DID
 
 from credentials import (
     ConsentReceiptClaims,
@@ -12,12 +13,6 @@ from credentials import (
     did_web_document,
     generate_key_pair,
 )
-
-# vc-di-eddsa TestVectors/keyPair.json
-VECTOR_PUBLIC = "z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2"
-VECTOR_PRIVATE = "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq"
-ISSUER_DID = "did:web:consentry.example"
-DOMAIN = "consentry.example"
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import ISSUER_DID
+from cred_constants import ISSUER_DID
 
 from credentials import (
     ContextError,

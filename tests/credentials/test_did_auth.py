@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import DOMAIN
+from cred_constants import DOMAIN
 
 from credentials import (
     DidAuthError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ISSUER_DID, VECTOR_PUBLIC
+from cred_constants import ISSUER_DID, VECTOR_PUBLIC
 
 from credentials import (
     DidResolutionError,

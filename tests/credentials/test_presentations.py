@@ -6,7 +6,7 @@ import copy
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from conftest import DOMAIN
+from cred_constants import DOMAIN
 
 from credentials import (
     ConsentReceiptClaims,

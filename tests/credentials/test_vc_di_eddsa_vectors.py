@@ -6,7 +6,7 @@ import copy
 import hashlib
 
 import rfc8785
-from conftest import VECTOR_PRIVATE, VECTOR_PUBLIC
+from cred_constants import VECTOR_PRIVATE, VECTOR_PUBLIC
 
 from credentials import DidResolver, add_proof, canonicalize, verify_proof
 from credentials.data_integrity import hash_data

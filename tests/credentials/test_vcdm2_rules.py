@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import DOMAIN
+from cred_constants import DOMAIN
 
 from credentials import (
     DidResolver,
