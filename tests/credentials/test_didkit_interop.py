@@ -85,3 +85,18 @@ def test_didkit_verifies_our_jwt_vc(receipt: dict[str, Any], key: IssuerKey) -> 
     other = IssuerKey.did_key(generate_key_pair().private_key_multibase)
     wrong_key = issue_jwt_vc(receipt, private_key_multibase=other.private_key_multibase, kid=key.verification_method)
     assert not didkit_verify_sync(wrong_key, proof_format="jwt").verified
+
+
+def test_ed25519_signature_2020_is_didkit_only_and_we_refuse_it_by_name(
+    receipt: dict[str, Any], key: IssuerKey
+) -> None:
+    issued = didkit_issue_sync(
+        receipt,
+        private_key_multibase=key.private_key_multibase,
+        verification_method=key.verification_method,
+        proof_type="Ed25519Signature2020",
+    )
+    assert isinstance(issued, dict) and issued["proof"]["type"] == "Ed25519Signature2020"
+    assert didkit_verify_sync(issued).verified
+    ours = verify_ed25519_signature_2018(issued)
+    assert not ours.verified and "Ed25519Signature2018" in ours.errors[0].message
