@@ -29,10 +29,6 @@ class Ed25519KeyPair:
     def __repr__(self) -> str:
         return f"Ed25519KeyPair(public_key_multibase={self.public_key_multibase!r})"
 
-    @property
-    def private_key(self) -> Ed25519PrivateKey:
-        return private_key_from_multibase(self.private_key_multibase)
-
 
 def generate_key_pair() -> Ed25519KeyPair:
     key = Ed25519PrivateKey.generate()
@@ -60,10 +56,6 @@ def public_key_from_multibase(value: str) -> Ed25519PublicKey:
     if not value.startswith("z") or raw[:2] != ED25519_PUB_PREFIX or len(raw) != 34:
         raise KeyFormatError("publicKeyMultibase must be base58btc 0xed01 (ed25519-pub) + 32-byte key")
     return Ed25519PublicKey.from_public_bytes(raw[2:])
-
-
-def public_key_multibase(key: Ed25519PublicKey) -> str:
-    return multibase_encode(ED25519_PUB_PREFIX + key.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
 def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:

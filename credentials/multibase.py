@@ -1,4 +1,4 @@
-"""Multibase (base58btc `z`, base64url `u`) and multicodec prefixes for Ed25519 keys.
+"""Multibase base58btc (`z`), base64url, and multicodec prefixes for Ed25519 keys.
 
 Small and local because only these two encodings and two codecs are ever accepted.
 """
@@ -51,19 +51,12 @@ def b64url_decode(text: str) -> bytes:
         raise KeyFormatError(f"invalid base64url: {exc}") from None
 
 
-def multibase_encode(data: bytes, base: str = "z") -> str:
-    if base == "z":
-        return "z" + b58encode(data)
-    if base == "u":
-        return "u" + b64url_encode(data)
-    raise KeyFormatError(f"unsupported multibase prefix {base!r}")
+def multibase_encode(data: bytes) -> str:
+    """Multibase base58btc (`z`), the encoding of Multikey values and proofValue."""
+    return "z" + b58encode(data)
 
 
 def multibase_decode(text: str) -> bytes:
-    if not isinstance(text, str) or not text:
-        raise KeyFormatError("multibase value must be a non-empty string")
-    if text[0] == "z":
-        return b58decode(text[1:])
-    if text[0] == "u":
-        return b64url_decode(text[1:])
-    raise KeyFormatError(f"unsupported multibase prefix {text[0]!r} (only 'z' and 'u')")
+    if not isinstance(text, str) or not text.startswith("z"):
+        raise KeyFormatError("unsupported multibase prefix: keys and proofs use base58btc ('z')")
+    return b58decode(text[1:])

@@ -19,7 +19,6 @@ from credentials.errors import ContextError
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
 VC_V1 = "https://www.w3.org/2018/credentials/v1"
 CONSENTRY_V1 = "https://consentry.dev/ns/consent/v1"
-EXAMPLES_V2 = "https://www.w3.org/ns/credentials/examples/v2"
 
 
 @cache

@@ -48,6 +48,8 @@ def test_multikey_must_be_ed25519_base58btc() -> None:
         public_key_from_multibase("z" + "1" * 40)
     with pytest.raises(KeyFormatError, match="prefix"):
         public_key_from_multibase("m" + VECTOR_PUBLIC[1:])
+    with pytest.raises(KeyFormatError, match="base58btc character"):
+        public_key_from_multibase("z0OIl")
     with pytest.raises(DidResolutionError):
         did_key_document("did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme")
 
