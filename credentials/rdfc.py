@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import LRUCache
 from pyld import jsonld
 from pyld.canon import URDNA2015
 from pyld.context_resolver import ContextResolver
@@ -38,24 +38,30 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class _LockedLRU(LRUCache):  # type: ignore[type-arg]
-    """LRUCache reorders itself on every read; the gateway verifies from several threads at once."""
+class _LockedLRU:
+    """A small thread-safe LRU map: the gateway verifies from several threads at once.
+
+    pyld's ContextResolver only calls `get` and item assignment on its shared cache.
+    """
 
     def __init__(self, maxsize: int) -> None:
-        super().__init__(maxsize=maxsize)
-        self._lock = threading.RLock()
-
-    def __getitem__(self, key: Any) -> Any:
-        with self._lock:
-            return super().__getitem__(key)
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        with self._lock:
-            super().__setitem__(key, value)
+        self._maxsize = maxsize
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: Any, default: Any = None) -> Any:
         with self._lock:
-            return super().get(key, default)
+            if key not in self._data:
+                return default
+            self._data.move_to_end(key)
+            return self._data[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._maxsize:
+                self._data.popitem(last=False)
 
 
 # Our own cache of processed contexts, never pyld's process-wide one: another caller's loader could

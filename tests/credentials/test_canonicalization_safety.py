@@ -181,3 +181,13 @@ def test_memoized_context_processing_follows_a_mutated_inline_context() -> None:
     inline["favouriteColour"] = "https://example.org/v2#colour"
     second = canonicalize(document)
     assert "<https://example.org/v2#colour>" in second and "v1#colour" not in second
+
+
+def test_context_caches_are_bounded_and_evict_the_least_recently_used() -> None:
+    from credentials.rdfc import _LockedLRU
+
+    cache = _LockedLRU(maxsize=2)
+    cache["a"], cache["b"] = 1, 2
+    assert cache.get("a") == 1
+    cache["c"] = 3
+    assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3
