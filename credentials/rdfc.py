@@ -4,13 +4,15 @@ pyld's defaults are wrong for signing: its `normalize` defaults to URGNA2012 and
 from the input, and its expansion silently drops terms and types that do not expand to absolute IRIs.
 We pass URDNA2015 and `base=None` explicitly, expand once with a drop handler, walk the expanded form
 for relative IRIs, and refuse the document when anything would vanish. Crafted blank-node graphs can
-drive URDNA2015 into exponential work, so input size, quad count and hash-n-degree calls are capped.
+drive URDNA2015 into exponential work, so input size, quad count, hash-n-degree calls and wall time
+are capped.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ class Limits:
     max_quads: int = 5_000
     max_blank_nodes: int = 1_000
     max_n_degree_calls: int = 2_000
+    max_seconds: float = 2.0
 
 
 DEFAULT_LIMITS = Limits()
@@ -81,14 +84,17 @@ def _options() -> dict[str, Any]:
 class _BoundedURDNA2015(URDNA2015):  # type: ignore[misc]
     """URDNA2015 that counts Hash N-Degree Quads calls, the step that explodes on symmetric graphs."""
 
-    def __init__(self, max_calls: int) -> None:
+    def __init__(self, max_calls: int, deadline: float) -> None:
         super().__init__()
         self._remaining = max_calls
+        self._deadline = deadline
 
     def hash_n_degree_quads(self, id_: str, issuer: Any) -> Any:
         self._remaining -= 1
         if self._remaining < 0:
             raise LimitExceededError("canonicalization work limit exceeded (Hash N-Degree Quads calls)")
+        if time.monotonic() > self._deadline:
+            raise LimitExceededError("canonicalization time limit exceeded")
         return super().hash_n_degree_quads(id_, issuer)
 
 
@@ -232,7 +238,7 @@ def canonicalize_expanded(expanded: list[Any], limits: Limits = DEFAULT_LIMITS) 
     }
     if len(blank) > limits.max_blank_nodes:
         raise LimitExceededError(f"document has {len(blank)} blank nodes; the limit is {limits.max_blank_nodes}")
-    canon = _BoundedURDNA2015(limits.max_n_degree_calls)
+    canon = _BoundedURDNA2015(limits.max_n_degree_calls, time.monotonic() + limits.max_seconds)
     result: str = canon.main(dataset, {"algorithm": "URDNA2015", "format": "application/n-quads"})
     return result
 

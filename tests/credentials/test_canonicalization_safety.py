@@ -191,3 +191,8 @@ def test_context_caches_are_bounded_and_evict_the_least_recently_used() -> None:
     assert cache.get("a") == 1
     cache["c"] = 3
     assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3
+
+
+def test_canonicalization_time_is_capped() -> None:
+    with pytest.raises(LimitExceededError, match="time limit"):
+        canonicalize(_symmetric_blank_node_graph(24), Limits(max_seconds=0.0))
