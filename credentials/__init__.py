@@ -47,6 +47,7 @@ from credentials.keyring import IssuerKeyring
 from credentials.keys import Ed25519KeyPair, generate_key_pair, public_key_from_multibase
 from credentials.rdfc import DEFAULT_LIMITS, Limits, canonicalize
 from credentials.receipts import ConsentReceiptClaims, IssuerKey, build_consent_receipt, issue_consent_receipt
+from credentials.service import CredentialService
 from credentials.status_list_service import publish_status_list
 from credentials.status_store import StatusList, StatusListRepository
 from credentials.vc11 import add_ed25519_signature_2018, issue_jwt_vc, verify_ed25519_signature_2018, verify_jwt_vc
@@ -65,6 +66,7 @@ __all__ = [
     "ConsentReceiptClaims",
     "ContextError",
     "CredentialError",
+    "CredentialService",
     "DataLossError",
     "DidAuthError",
     "DidResolutionError",

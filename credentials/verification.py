@@ -63,7 +63,7 @@ def verify_credential(
         result.fail("expired", f"credential expired at {credential['validUntil']}")
     else:
         result.checks.append("validity-period")
-    _check_statuses(credential, issuer, result, resolver, status_list_lookup, moment, limits)
+    _check_statuses(credential, issuer, result, resolver, status_list_lookup, now, limits)
     return result
 
 
@@ -73,9 +73,11 @@ def _check_statuses(
     result: VerificationResult,
     resolver: DidResolver,
     lookup: StatusListLookup | None,
-    moment: datetime,
+    now: datetime | None,
     limits: Limits,
 ) -> None:
+    # The list is looked up after our clock was read and may have been signed since, so it is checked
+    # against a fresh reading unless the caller pinned the time.
     raw = credential.get("credentialStatus")
     if raw is None:
         return
@@ -93,7 +95,7 @@ def _check_statuses(
         except CredentialError as exc:
             result.fail("status-unavailable", f"status list {url}: {exc}")
             continue
-        listed = verify_credential(list_credential, resolver=resolver, now=moment, limits=limits)
+        listed = verify_credential(list_credential, resolver=resolver, now=now, limits=limits)
         if not listed.verified:
             result.fail("status-list-invalid", "; ".join(str(e) for e in listed.errors))
             continue
