@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from cred_constants import ISSUER_DID
 
 from credentials import (
     ConsentReceiptClaims,
@@ -13,6 +12,7 @@ from credentials import (
     did_web_document,
     generate_key_pair,
 )
+from tests.credentials.cred_constants import ISSUER_DID
 
 
 @pytest.fixture(scope="session")

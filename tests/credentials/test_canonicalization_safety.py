@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from cred_constants import ISSUER_DID
 
 from credentials import (
     ContextError,
@@ -22,6 +21,7 @@ from credentials import (
     verify_proof,
 )
 from credentials import contexts as contexts_module
+from tests.credentials.cred_constants import ISSUER_DID
 
 V2 = "https://www.w3.org/ns/credentials/v2"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from cred_constants import DOMAIN
 
 from credentials import (
     DidAuthError,
@@ -15,6 +14,7 @@ from credentials import (
     new_challenge,
     verify_did_auth,
 )
+from tests.credentials.cred_constants import DOMAIN
 
 
 def test_challenges_are_unpredictable_and_url_safe() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cred_constants import ISSUER_DID, VECTOR_PUBLIC
 
 from credentials import (
     DidResolutionError,
@@ -21,6 +20,7 @@ from credentials import (
     public_key_from_multibase,
     verify_proof,
 )
+from tests.credentials.cred_constants import ISSUER_DID, VECTOR_PUBLIC
 
 
 def _doc() -> dict[str, Any]:

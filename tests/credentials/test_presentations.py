@@ -6,8 +6,6 @@ import copy
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cred_constants import DOMAIN
-
 from credentials import (
     ConsentReceiptClaims,
     DidResolver,
@@ -17,6 +15,7 @@ from credentials import (
     verify_presentation,
     verify_proof,
 )
+from tests.credentials.cred_constants import DOMAIN
 
 
 def _present(receipt: dict[str, Any], holder: tuple[str, str, str], challenge: str) -> dict[str, Any]:

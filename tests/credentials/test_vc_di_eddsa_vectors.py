@@ -6,11 +6,11 @@ import copy
 import hashlib
 
 import rfc8785
-from cred_constants import VECTOR_PRIVATE, VECTOR_PUBLIC
 
 from credentials import DidResolver, add_proof, canonicalize, verify_proof
 from credentials.data_integrity import hash_data
 from credentials.keys import key_pair_from_private, private_key_from_multibase
+from tests.credentials.cred_constants import VECTOR_PRIVATE, VECTOR_PUBLIC
 
 ISSUER = "https://vc.example/issuers/5678"
 VM_HTTPS = f"{ISSUER}#{VECTOR_PUBLIC}"

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cred_constants import DOMAIN
 
 from credentials import (
     DidResolver,
@@ -21,6 +20,7 @@ from credentials import (
     verify_presentation,
     verify_proof,
 )
+from tests.credentials.cred_constants import DOMAIN
 
 V2 = "https://www.w3.org/ns/credentials/v2"
 
