@@ -11,12 +11,13 @@ import base64
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import typer
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import Event, EventError, Ledger, LedgerError, ProofError, TamperError, audit, leaf_hash
@@ -42,6 +43,11 @@ def db_url(db: str | None) -> str:
     return db if db else f"sqlite:///{data_dir() / 'ledger.db'}"
 
 
+def shown(url: str) -> str:
+    """A URL fit for the terminal: any password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
@@ -64,9 +70,7 @@ def clean_errors() -> Iterator[None]:
     """Map every expected failure to a one-line message: bad input exits 2, never a traceback."""
     try:
         yield
-    except (EventError, ProofError, NoteError) as exc:
-        fail(str(exc))
-    except LedgerError as exc:
+    except (LedgerError, ProofError, NoteError) as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
         fail(f"database error: {getattr(exc, 'orig', None) or exc}")
@@ -121,12 +125,12 @@ def init(
             size = ledger.size()
     emit(
         as_json,
-        {"db": db_url(db), "size": size, "verifier_key": verifier, "created_signer_key": created_key},
-        [f"ledger ready at {db_url(db)} ({size} entries)", f"verifier key: {verifier}"],
+        {"db": shown(db_url(db)), "size": size, "verifier_key": verifier, "created_signer_key": created_key},
+        [f"ledger ready at {shown(db_url(db))} ({size} entries)", f"verifier key: {verifier}"],
     )
 
 
-def read_lines(source: TextIO | Any) -> list[tuple[int, Event]]:
+def read_lines(source: Iterable[bytes]) -> list[tuple[int, Event]]:
     """Parse every line before writing anything: one bad line rejects the whole import."""
     events: list[tuple[int, Event]] = []
     for number, raw in enumerate(source, start=1):

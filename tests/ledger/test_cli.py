@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from ledger import generate_signer_key, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion
 from tests.ledger.cli_support import events_jsonl, run
@@ -158,3 +159,13 @@ def test_checkpoint_without_a_signer_key_is_refused(tmp_path: Path) -> None:
     result = run(tmp_path / "d", "checkpoint")
     assert result.exit_code == 2
     assert "no signer key" in result.stderr
+
+
+def test_the_cli_works_on_postgresql_and_never_prints_the_password(postgres_url: str, tmp_path: Path) -> None:
+    url = make_url(postgres_url).set(password="s3cret").render_as_string(hide_password=False)  # trust auth ignores it
+    result = run(tmp_path / "d", "init", "--db", url)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert run(tmp_path / "d", "append", "--db", url, stdin=events_jsonl(3)).stdout.split() == ["0", "1", "2"]
+    assert run(tmp_path / "d", "checkpoint", "--db", url).exit_code == 0
+    assert run(tmp_path / "d", "verify", "--db", url).exit_code == 0
