@@ -69,7 +69,12 @@ class Ledger:
         return self._sequencer.submit([prepare(event)], effects).result()[0]
 
     async def append_async(self, event: Event, *, effects: Effects | None = None) -> int:
-        """`append` for asyncio: concurrent tasks are group-committed together."""
+        """`append` for asyncio: concurrent tasks are group-committed together.
+
+        `effects` run on the sequencer's thread, not the event loop: they may use the connection they
+        are given but must not touch loop-bound objects. Cancelling the task before the entry is
+        sequenced withdraws it; once sequenced it is appended regardless.
+        """
         future = self._sequencer.submit([prepare(event)], effects)
         return (await asyncio.wrap_future(future))[0]
 

@@ -117,3 +117,17 @@ def test_kill_9_loses_no_acknowledged_append(db_url: str) -> None:
         assert audit(ledger, []).size == size  # every entry, payload and node re-derives
         ledger.append(Event(type="test.after-crash", actor="system"))
         assert ledger.root() == root_hash(ledger.entries(0, size + 1))
+
+
+def test_effects_of_async_appends_run_on_the_sequencer_thread_not_the_event_loop(sqlite_url: str) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    def effect(conn: object, index: int) -> None:
+        seen.append((index, threading.current_thread() is threading.main_thread()))
+
+    async def main() -> int:
+        with Ledger.open(sqlite_url) as ledger:
+            return await ledger.append_async(Event(type="test.task", actor="a"), effects=effect)
+
+    assert asyncio.run(main()) == 0
+    assert seen == [(0, False)]
