@@ -2,8 +2,8 @@
 
 Durability: an append is acknowledged after COMMIT returns. SQLite runs `synchronous=FULL` in WAL
 mode, so COMMIT returns only after the WAL is fsynced: an acknowledged entry survives a process
-crash AND a power cut (NORMAL would survive only the former). PostgreSQL keeps its default
-`synchronous_commit=on`.
+crash AND a power cut (NORMAL would survive only the former). Every PostgreSQL session sets
+`synchronous_commit=on`, whatever the server default, so COMMIT returns after the WAL flush.
 
 Serialisation: every writer first locks the single `ledger_head` row (`SELECT … FOR UPDATE` on
 PostgreSQL; `BEGIN IMMEDIATE` takes SQLite's one write lock up front), so writers in other threads,
@@ -67,7 +67,19 @@ def make_engine(url: str, *, create: bool) -> Engine:
         raise LedgerError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    else:
+        _configure_postgresql(engine)
     return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    """Insist on durable commits even where the server's default was relaxed for speed."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO on")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:

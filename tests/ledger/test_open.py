@@ -27,6 +27,19 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
 
 
+@pytest.mark.postgres
+def test_postgresql_sessions_commit_durably_whatever_the_server_default(postgres_url: str) -> None:
+    relaxed = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with relaxed.connect() as conn:
+        name = conn.exec_driver_sql("SELECT current_database()").scalar()
+        conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    with relaxed.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    relaxed.dispose()
+    with Ledger.open(postgres_url) as ledger, ledger.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+
+
 def test_a_database_without_a_ledger_is_refused_without_create(db_url: str) -> None:
     engine = create_engine(db_url)
     with engine.begin() as conn:
