@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.pool import NullPool
 
 from ledger import Event, Ledger, LedgerError, NotALedgerError
 
@@ -29,7 +30,7 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
 
 @pytest.mark.postgres
 def test_postgresql_sessions_commit_durably_whatever_the_server_default(postgres_url: str) -> None:
-    relaxed = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    relaxed = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with relaxed.connect() as conn:
         name = conn.exec_driver_sql("SELECT current_database()").scalar()
         conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
