@@ -10,6 +10,8 @@ import typer
 
 from gateway.cli import consent, policy
 from gateway.cli.bench import bench
+from gateway.cli.demo import demo
+from gateway.cli.ledger import app as ledger_app
 
 app = typer.Typer(
     name="consentry",
@@ -18,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("bench")(bench)
+app.add_typer(ledger_app, name="ledger")
+app.command("demo")(demo)
 app.add_typer(policy.app, name="policy")
 app.add_typer(consent.app, name="consent")
 
