@@ -2,7 +2,12 @@
 
 `DecisionEngine.decide(recipient, subject, categories, purpose, mode=..., at=...)` answers, per data category,
 whether the enterprise matrix AND a legal basis AND the special rules (sensitive data, minors, cross-border,
-changed purposes) allow it — and why.
+changed purposes) allow it — and why. A process wires it up with
+
+    rt = open_policies(url, pseudonym_key=key, taxonomy=path, ledger=ledger)   # migrates; seeds the demo matrix
+    rt.engine.decide("dealer-sh-4s", SubjectContext(id, "standard", "CN"), ["vehicle.vin"], "repair_prediction")
+
+or, for decisions only, `DecisionEngine.open(url, taxonomy_path)` on an already migrated database.
 """
 
 from policies.agreement import Agreement, render_agreement
