@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import typer
 
+from gateway.cli import clients, customers, db, keys
 from gateway.cli.bench import bench
+from gateway.cli.openapi import openapi
+from gateway.cli.serve import serve
 
 app = typer.Typer(
     name="consentry",
@@ -17,6 +20,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("bench")(bench)
+app.command("serve")(serve)
+app.add_typer(db.app, name="db")
+app.add_typer(clients.app, name="client")
+app.add_typer(customers.app, name="customer")
+app.add_typer(keys.app, name="keys")
+app.command("openapi")(openapi)
 
 
 @app.callback()

@@ -1,0 +1,111 @@
+"""Everything a running gateway holds: settings, database, keys, stores and the authorization server.
+
+Built once by `create_app` (or a CLI command) and reached from routes through `get_runtime`, so routes
+never construct infrastructure and tests can build a runtime around any database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from gateway.auth.authorization_server import GatewayAuthorizationServer
+from gateway.auth.clients import ClientRegistry
+from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
+from gateway.auth.tokens import RevocationList
+from gateway.idempotency import IdempotencyStore
+from gateway.keys import KeyStore
+from gateway.observability import Metrics
+from gateway.settings import Settings
+from gateway.store.database import create_db_engine
+from gateway.store.migrate import upgrade_all
+
+
+def key_store(settings: Settings) -> KeyStore:
+    return KeyStore(
+        settings.data_dir / "keys",
+        {
+            "token": settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
+            "issuer": settings.issuer_key.get_secret_value() if settings.issuer_key else None,
+            "checkpoint": settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None,
+            "pseudonym": settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None,
+        },
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    keys: KeyStore
+    metrics: Metrics
+    clients: ClientRegistry
+    customers: CustomerStore
+    sessions: SessionStore
+    throttle: LoginThrottle
+    revocations: RevocationList
+    verifier: AccessTokenVerifier
+    oauth: GatewayAuthorizationServer
+    idempotency: IdempotencyStore
+    migrated: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        """Create the data directory and keys if missing, migrate every chain, and wire the stores."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = key_store(settings)
+        for ring in ("token", "issuer", "checkpoint"):
+            keys.ring(ring)
+        keys.secret("pseudonym")
+        engine = create_db_engine(settings.db_url)
+        migrated = upgrade_all(engine)
+        started = cls.assemble(settings, engine, keys)
+        started.migrated = migrated
+        return started
+
+    @classmethod
+    def assemble(cls, settings: Settings, engine: Engine, keys: KeyStore) -> Runtime:
+        clients = ClientRegistry(engine)
+        revocations = RevocationList(engine)
+        verifier = AccessTokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+        generator = AccessTokenGenerator(
+            keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            keys=keys,
+            metrics=Metrics(),
+            clients=clients,
+            customers=CustomerStore(engine),
+            sessions=SessionStore(engine, timedelta(seconds=settings.session_ttl_seconds)),
+            throttle=LoginThrottle(
+                engine,
+                settings.login_max_failures,
+                timedelta(seconds=settings.login_window_seconds),
+                timedelta(seconds=settings.login_lockout_seconds),
+            ),
+            revocations=revocations,
+            verifier=verifier,
+            oauth=GatewayAuthorizationServer(
+                registry=clients,
+                generator=generator,
+                verifier=verifier,
+                revocations=revocations,
+                issuer=settings.issuer,
+            ),
+            idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the runtime of the app serving this request."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
