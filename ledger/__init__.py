@@ -1,8 +1,23 @@
 """The tamper-evident ledger: RFC 9162 Merkle hashing and proofs, C2SP checkpoints, SQL storage.
 
-Verification (`verify_inclusion`, `verify_consistency`) is pure so auditors can use it alone.
+Verification (`verify_inclusion`, `verify_consistency`, `verify_note`) is pure so auditors can use it alone.
 """
 
+from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
+from ledger.note import (
+    NoteError,
+    SignerKey,
+    VerifierKey,
+    add_signature,
+    ed25519_verifier_key,
+    generate_signer_key,
+    note_key_id,
+    parse_signer_key,
+    parse_verifier_key,
+    sign_note,
+    verifier_key_from_signer,
+    verify_note,
+)
 from ledger.rfc9162 import (
     EMPTY_ROOT,
     ProofError,
@@ -18,13 +33,29 @@ from ledger.rfc9162 import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "Checkpoint",
+    "CheckpointError",
+    "NoteError",
     "ProofError",
+    "SignerKey",
+    "VerifierKey",
+    "add_signature",
     "consistency_proof",
+    "ed25519_verifier_key",
+    "generate_signer_key",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "note_key_id",
+    "parse_signer_key",
+    "parse_verifier_key",
     "root_from_hashes",
     "root_hash",
+    "sign_checkpoint",
+    "sign_note",
+    "verifier_key_from_signer",
+    "verify_checkpoint",
     "verify_consistency",
     "verify_inclusion",
+    "verify_note",
 ]

@@ -102,7 +102,7 @@ def inclusion_proof(leaves: Sequence[bytes], index: int, tree_size: int) -> list
 
 
 def consistency_proof(leaves: Sequence[bytes], size1: int, size2: int) -> list[bytes]:
-    """PROOF(size1, D[0:size2]) of §2.1.4.1; empty for size1 in (0, size2)."""
+    """PROOF(size1, D[0:size2]) of §2.1.4.1; empty when size1 is 0 or equals size2."""
     _check_size(leaves, size2)
     if not 0 <= size1 <= size2:
         raise ProofError(f"size1 {size1} is not within 0..size2 ({size2})")

@@ -9,10 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 REQUIRE_ALL = os.environ.get("CONSENTRY_REQUIRE_ALL") == "1"
+
+# Shared, noisy machines: no test may depend on wall-clock speed, hypothesis deadlines included.
+settings.register_profile("consentry", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.load_profile("consentry")
 
 
 @pytest.hookimpl(hookwrapper=True)
