@@ -173,7 +173,15 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A 5xx is a bug: log it with its traceback server-side, tell the client only the request id."""
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
-    return problem_response(request, 500, "internal", "An internal error occurred; quote the request id.")
+    # This answer is sent by the outermost middleware, outside the one that adds the request id header.
+    request_id = getattr(request.state, "request_id", None)
+    return problem_response(
+        request,
+        500,
+        "internal",
+        "An internal error occurred; quote the request id.",
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
