@@ -4,6 +4,9 @@ Verification (`verify_inclusion`, `verify_consistency`, `verify_note`) is pure s
 """
 
 from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
+from ledger.envelope import Event, parse_envelope, pseudonym
+from ledger.errors import EventError, LedgerError, NotALedgerError, TamperError
+from ledger.log import Ledger
 from ledger.note import (
     NoteError,
     SignerKey,
@@ -35,9 +38,15 @@ __all__ = [
     "EMPTY_ROOT",
     "Checkpoint",
     "CheckpointError",
+    "Event",
+    "EventError",
+    "Ledger",
+    "LedgerError",
+    "NotALedgerError",
     "NoteError",
     "ProofError",
     "SignerKey",
+    "TamperError",
     "VerifierKey",
     "add_signature",
     "consistency_proof",
@@ -47,8 +56,10 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "note_key_id",
+    "parse_envelope",
     "parse_signer_key",
     "parse_verifier_key",
+    "pseudonym",
     "root_from_hashes",
     "root_hash",
     "sign_checkpoint",

@@ -1,0 +1,194 @@
+"""The ledger benchmark: durable appends/s, proof latency at a million leaves, storage, and pymerkle 7.
+
+Figures (one JSON object):
+- `appends_per_s`: durable (acknowledged = fsynced) appends per second on SQLite and PostgreSQL with
+  1 and 8 concurrent appender threads, each waiting for its own acknowledgement before the next;
+- `proofs`: p50/p99 milliseconds to build an inclusion and a consistency proof from the SQLite
+  database at `leaves` leaves, for random sizes and indices, with the same figures for pymerkle 7's
+  SQLite-backed tree on the same leaf data, and the ratios pymerkle / ours (> 1: we are faster);
+- `root`: milliseconds to compute the root of the full tree, ours and pymerkle's (cold);
+- `tree_bytes_per_leaf`: on-disk bytes of the node table per leaf (SQLite dbstat).
+The tree is filled through `Ledger.append_many` — the same node-computing code every append uses.
+Set `CONSENTRY_TEST_POSTGRES_URL` for the PostgreSQL figures.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pymerkle import SqliteTree
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ledger import Event, Ledger, ProofError, consistency_proof, inclusion_proof, verify_inclusion
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 4),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 4),
+    }
+
+
+@contextmanager
+def _postgres_database() -> Iterator[str | None]:
+    url = os.environ.get("CONSENTRY_TEST_POSTGRES_URL")
+    if not url:
+        yield None
+        return
+    admin = create_engine(make_url(url), isolation_level="AUTOCOMMIT")
+    name = f"consentry_bench_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _appends_per_second(url: str, appenders: int, seconds: float) -> dict[str, float]:
+    ledger = Ledger.open(url)
+    counts = [0] * appenders
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def work(worker: int) -> None:
+        mine: list[float] = []
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            ledger.append(Event(type="bench.append", actor=f"appender:{worker}", payload={"n": counts[worker]}))
+            mine.append(time.perf_counter() - began)
+            counts[worker] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(appenders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    ledger.close()
+    return {"appends_per_s": round(sum(counts) / elapsed, 1), **_percentiles(latencies)}
+
+
+def _fill(ledger: Ledger, count: int) -> float:
+    began = time.perf_counter()
+    chunk = 50_000
+    for start in range(0, count, chunk):
+        ledger.append_many(
+            [
+                Event(type="bench.fill", actor="system", payload={"n": n})
+                for n in range(start, min(count, start + chunk))
+            ]
+        )
+    return time.perf_counter() - began
+
+
+def _time_each(calls: list[Callable[[], object]]) -> list[float]:
+    out = []
+    for call in calls:
+        began = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - began)
+    return out
+
+
+def _proofs(tmp: Path, leaves: int, samples: int, peer_samples: int) -> dict[str, Any]:
+    url = f"sqlite:///{tmp / 'proofs.db'}"
+    ledger = Ledger.open(url)
+    fill_s = _fill(ledger, leaves)
+    rng = random.Random(9162)
+    inclusion_args = []
+    for _ in range(samples):
+        size = rng.randint(leaves // 2, leaves)
+        inclusion_args.append((rng.randrange(size), size))
+    consistency_args = []
+    for _ in range(samples):
+        size2 = rng.randint(leaves // 2, leaves)
+        consistency_args.append((rng.randint(1, size2 - 1), size2))
+
+    began = time.perf_counter()
+    our_root = ledger.root(leaves)
+    root_ms = (time.perf_counter() - began) * 1000
+    ours_inclusion = _time_each([partial(ledger.inclusion_proof, *a) for a in inclusion_args])
+    ours_consistency = _time_each([partial(ledger.consistency_proof, *a) for a in consistency_args])
+    entries = ledger.entries(0, leaves)
+    # Spot-check correctness on a prefix small enough for the in-memory reference builders.
+    small = entries[:1000]
+    for index, size in ((0, 1), (5, 1000), (999, 1000), (511, 513)):
+        assert ledger.inclusion_proof(index, size) == inclusion_proof(small, index, size)
+    assert ledger.consistency_proof(300, 1000) == consistency_proof(small, 300, 1000)
+    with ledger.engine.connect() as conn:
+        node_bytes = conn.exec_driver_sql("SELECT SUM(pgsize) FROM dbstat WHERE name = 'ledger_nodes'").scalar_one()
+    ledger.close()
+
+    peer = SqliteTree(str(tmp / "pymerkle.db"))
+    began = time.perf_counter()
+    peer.append_entries(entries)
+    peer_fill_s = time.perf_counter() - began
+    began = time.perf_counter()
+    peer_root = peer.get_root(leaves)
+    peer_root_ms = (time.perf_counter() - began) * 1000
+    if peer_root != our_root:
+        raise ProofError("pymerkle's root differs from ours on the same leaves")
+    peer_inclusion = _time_each([partial(peer.prove_inclusion, i + 1, n) for i, n in inclusion_args[:peer_samples]])
+    peer_consistency = _time_each([partial(peer.prove_consistency, *a) for a in consistency_args[:peer_samples]])
+    index, size = inclusion_args[0]
+    path = peer.prove_inclusion(index + 1, size).path
+    verify_inclusion(path[0], index, size, path[1:], peer.get_root(size))
+    peer.close()
+
+    def ratio(theirs: list[float], ours: list[float]) -> float:
+        return round(statistics.median(theirs) / statistics.median(ours), 1)
+
+    return {
+        "leaves": leaves,
+        "fill_s": {"ours": round(fill_s, 1), "pymerkle": round(peer_fill_s, 1)},
+        "root_ms": {"ours": round(root_ms, 3), "pymerkle": round(peer_root_ms, 3)},
+        "inclusion": {"ours": _percentiles(ours_inclusion), "pymerkle": _percentiles(peer_inclusion)},
+        "consistency": {"ours": _percentiles(ours_consistency), "pymerkle": _percentiles(peer_consistency)},
+        "ratio_pymerkle_over_ours": {
+            "inclusion_p50": ratio(peer_inclusion, ours_inclusion),
+            "consistency_p50": ratio(peer_consistency, ours_consistency),
+            "root": round(peer_root_ms / root_ms, 1),
+        },
+        "samples": {"ours": samples, "pymerkle": peer_samples},
+        "tree_bytes_per_leaf": round(int(node_bytes) / leaves, 1),
+    }
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    seconds = 2.0 if quick else 6.0
+    leaves = 100_000 if quick else 1_000_000
+    result: dict[str, Any] = {"quick": quick, "appends_per_s": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        for appenders in (1, 8):
+            result["appends_per_s"][f"sqlite_{appenders}"] = _appends_per_second(
+                f"sqlite:///{base / f'appends{appenders}.db'}", appenders, seconds
+            )
+            with _postgres_database() as pg:
+                key = f"postgresql_{appenders}"
+                if pg is None:
+                    result["appends_per_s"][key] = "skipped: set CONSENTRY_TEST_POSTGRES_URL"
+                else:
+                    result["appends_per_s"][key] = _appends_per_second(pg, appenders, seconds)
+        result["proofs"] = _proofs(base, leaves, samples=300 if quick else 2000, peer_samples=30 if quick else 100)
+    return result

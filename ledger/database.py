@@ -1,0 +1,158 @@
+"""Engines the ledger can trust: SQLite in WAL with full fsync, or PostgreSQL; migrations and the head lock.
+
+Durability: an append is acknowledged after COMMIT returns. SQLite runs `synchronous=FULL` in WAL
+mode, so COMMIT returns only after the WAL is fsynced: an acknowledged entry survives a process
+crash AND a power cut (NORMAL would survive only the former). PostgreSQL keeps its default
+`synchronous_commit=on`.
+
+Serialisation: every writer first locks the single `ledger_head` row (`SELECT … FOR UPDATE` on
+PostgreSQL; `BEGIN IMMEDIATE` takes SQLite's one write lock up front), so writers in other threads,
+processes or hosts queue on the database rather than fork the tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from ledger import schema
+from ledger.errors import LedgerError, NotALedgerError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version_ledger"
+WRITE = "ledger_write"  # execution option: this connection's transaction will write
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+MIGRATION_LOCK = 0x4C45444745520001  # PostgreSQL advisory lock id: "LEDGER" + 1
+
+
+def make_engine(url: str, *, create: bool) -> Engine:
+    """An engine with the ledger's durability settings; refuses URLs that cannot hold a durable ledger."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise LedgerError(f"not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            raise LedgerError("an in-memory SQLite database cannot hold a durable ledger; give a file path")
+        path = Path(database)
+        if not create and not path.exists():
+            raise NotALedgerError(f"no ledger database at {path}")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    elif parsed.get_backend_name() != "postgresql":
+        raise LedgerError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+    try:
+        engine = create_engine(parsed)
+    except (ArgumentError, ImportError) as exc:
+        raise LedgerError(f"cannot use database URL {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Take transaction control from pysqlite so a writer can say BEGIN IMMEDIATE (SQLAlchemy's recipe)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[tuple[Connection, int, int]]:
+    """A transaction holding the ledger's write lock; yields (connection, size, checkpoint count)."""
+    with engine.connect() as raw, raw.execution_options(**{WRITE: True}) as conn, conn.begin():
+        query = select(schema.head.c.size, schema.head.c.checkpoints).where(schema.head.c.id == schema.HEAD_ID)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).one_or_none()
+        if row is None:
+            raise NotALedgerError("the ledger head row is missing")
+        yield conn, int(row.size), int(row.checkpoints)
+
+
+def migrate(engine: Engine) -> None:
+    """Run the ledger's Alembic chain to head, serialised against other processes doing the same."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("version_table", VERSION_TABLE)
+    with engine.connect() as raw, raw.execution_options(**{WRITE: True}) as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def check_is_ledger(engine: Engine) -> None:
+    """Refuse a database without the ledger's tables and head row, with a message saying so."""
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            needed = {VERSION_TABLE, *schema.metadata.tables}
+            if not needed <= tables:
+                raise NotALedgerError("the database holds no ledger (run `consentry ledger init`)")
+            head = conn.execute(select(schema.head.c.size).where(schema.head.c.id == schema.HEAD_ID)).one_or_none()
+            if head is None:
+                raise NotALedgerError("the ledger head row is missing")
+    except DBAPIError as exc:
+        raise NotALedgerError(f"not a ledger database: {exc.orig}") from exc
+
+
+def open_engine(url: str, *, create: bool) -> Engine:
+    engine = make_engine(url, create=create)
+    try:
+        if create:
+            migrate(engine)
+        check_is_ledger(engine)
+    except LedgerError:
+        engine.dispose()
+        raise
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise NotALedgerError(f"cannot open a ledger at {url!r}: {exc}") from exc
+    return engine
+
+
+@functools.lru_cache(maxsize=512)
+def _nodes_sql(count: int, paramstyle: str) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    match = " OR ".join([f"(level = {mark} AND idx = {mark})"] * count)
+    return f"SELECT level, idx, hash FROM {schema.nodes.name} WHERE {match}"  # noqa: S608 - no values in the text
+
+
+def read_nodes(conn: Connection, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Fetch tree nodes by (level, index) in one query; LedgerError names the first missing one.
+
+    Spelled as an OR of primary-key equalities: SQLite plans `(level, idx) IN (…)` as a table scan
+    but this as one primary-key search per node (PostgreSQL: a bitmap OR of index scans). The SQL is
+    cached per key count and sent straight to the driver: building expressions cost more than the query.
+    """
+    if not keys:
+        return {}
+    sql = _nodes_sql(len(keys), conn.dialect.paramstyle)
+    rows = conn.exec_driver_sql(sql, tuple(v for key in keys for v in key)).all()
+    found = {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
+    for key in keys:
+        if key not in found:
+            raise LedgerError(f"stored tree is damaged: node (level {key[0]}, index {key[1]}) is missing")
+    return found

@@ -1,0 +1,165 @@
+"""Ledger entries: the RFC 8785 canonical JSON envelope that becomes a leaf, and the event it records.
+
+The leaf commits to the payload only through a salted hash, so the payload (which may hold personal
+data) can be erased later (GDPR Art. 17) without changing a single leaf, node or checkpoint. Subjects
+appear only as keyed pseudonyms (`pseudonym`), never as raw identifiers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from ledger.errors import EventError
+
+ENVELOPE_VERSION = 1
+ENVELOPE_KEYS = frozenset({"v", "type", "time", "actor", "subject", "payload_hash"})
+EVENT_KEYS = frozenset({"type", "actor", "subject", "payload", "time"})
+SALT_SIZE = 32
+ERASURE_TYPE = "ledger.erasure"
+
+
+def pseudonym(key: bytes, subject_id: str) -> str:
+    """Keyed HMAC-SHA256 of the subject id, hex: stable per key, unlinkable without it."""
+    if len(key) < 16:
+        raise EventError("pseudonym key must be at least 16 bytes")
+    return hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and `Z`: one spelling per instant, so the leaf is canonical."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise EventError("event time must be timezone-aware (UTC)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise EventError(f"time {text!r} is not RFC 3339") from exc
+    if moment.tzinfo is None:
+        raise EventError(f"time {text!r} has no UTC offset")
+    return moment.astimezone(UTC)
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes, with every refusal of the canonicaliser turned into an EventError."""
+    try:
+        return rfc8785.dumps(value)
+    except Exception as exc:  # rfc8785 raises several types (domain errors, TypeError) for non-JSON values
+        raise EventError(f"not representable as RFC 8785 JSON: {exc}") from exc
+
+
+def payload_hash(salt: bytes, payload_json: bytes) -> str:
+    """base64(SHA-256(salt || RFC 8785 payload)): the salt stops guessing a small payload from its hash."""
+    return base64.b64encode(hashlib.sha256(salt + payload_json).digest()).decode("ascii")
+
+
+def _text(name: str, value: object, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise EventError(f"event {name} must be a non-empty string")
+    return value
+
+
+@dataclass(frozen=True)
+class Event:
+    """What happened, by whom, about which pseudonymous subject; the payload stays beside the log."""
+
+    type: str
+    actor: str
+    subject: str | None = None
+    payload: Mapping[str, Any] | None = None
+    time: datetime | None = None
+
+    @classmethod
+    def from_mapping(cls, obj: object) -> Event:
+        """An event from decoded JSON (`time` as RFC 3339); unknown keys are refused, not ignored."""
+        if not isinstance(obj, Mapping):
+            raise EventError("an event must be a JSON object")
+        unknown = set(obj) - EVENT_KEYS
+        if unknown:
+            raise EventError(f"unknown event field(s): {', '.join(sorted(map(str, unknown)))}")
+        for key in ("type", "actor"):
+            if key not in obj:
+                raise EventError(f"event field {key!r} is missing")
+        payload = obj.get("payload")
+        if payload is not None and not isinstance(payload, Mapping):
+            raise EventError("event payload must be a JSON object or null")
+        time = obj.get("time")
+        if time is not None and not isinstance(time, str):
+            raise EventError("event time must be an RFC 3339 string")
+        return cls(
+            type=obj["type"],
+            actor=obj["actor"],
+            subject=obj.get("subject"),
+            payload=payload,
+            time=parse_time(time) if time is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class PreparedEntry:
+    """An event turned into leaf bytes plus the side-table row that erasure may later delete."""
+
+    data: bytes
+    subject: str | None
+    salt: bytes | None
+    payload_json: bytes | None
+
+
+def prepare(event: Event) -> PreparedEntry:
+    """Validate and canonicalise in the caller's thread, so bad events never reach the sequencer."""
+    kind = _text("type", event.type)
+    actor = _text("actor", event.actor)
+    subject = _text("subject", event.subject, optional=True)
+    moment = format_time(event.time if event.time is not None else datetime.now(UTC))
+    salt: bytes | None = None
+    payload_json: bytes | None = None
+    digest: str | None = None
+    if event.payload is not None:
+        if not isinstance(event.payload, Mapping):
+            raise EventError("event payload must be a mapping")
+        payload_json = canonical_json(dict(event.payload))
+        salt = secrets.token_bytes(SALT_SIZE)
+        digest = payload_hash(salt, payload_json)
+    envelope = {
+        "v": ENVELOPE_VERSION,
+        "type": kind,
+        "time": moment,
+        "actor": actor,
+        "subject": subject,
+        "payload_hash": digest,
+    }
+    return PreparedEntry(canonical_json(envelope), subject, salt, payload_json)
+
+
+def parse_envelope(data: bytes) -> dict[str, Any]:
+    """Decode leaf bytes and insist they are exactly the canonical envelope a ledger writes."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventError(f"entry is not UTF-8 JSON: {exc}") from exc
+    if not isinstance(obj, dict) or set(obj) != ENVELOPE_KEYS:
+        raise EventError("entry is not a ledger envelope (wrong fields)")
+    if obj["v"] != ENVELOPE_VERSION:
+        raise EventError(f"unknown envelope version {obj['v']!r}")
+    if canonical_json(obj) != data:
+        raise EventError("entry is not in RFC 8785 canonical form")
+    for key in ("type", "actor", "time"):
+        _text(key, obj[key])
+    _text("subject", obj["subject"], optional=True)
+    if obj["payload_hash"] is not None and not isinstance(obj["payload_hash"], str):
+        raise EventError("payload_hash must be a string or null")
+    return obj

@@ -1,0 +1,172 @@
+"""`Ledger`: the storage API other packages code against (see the contract in the issue).
+
+Appends go through the sequencer (group commit, durable before return); reads build roots and RFC
+9162 proofs from the stored complete-subtree nodes in one keyed query each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select
+
+from ledger import schema
+from ledger.database import open_engine, read_nodes
+from ledger.envelope import ERASURE_TYPE, Event, prepare
+from ledger.errors import EventError, LedgerError
+from ledger.rfc9162 import ProofError
+from ledger.sequencer import Effects, Sequencer
+from ledger.tree import Range, assemble, consistency_ranges, inclusion_ranges, keys_for
+
+
+def origin_of(signer_key: str) -> str:
+    """The checkpoint origin is the signer key's name (`PRIVATE+KEY+<name>+<id>+<key>`)."""
+    parts = signer_key.split("+")
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or not parts[2]:
+        raise LedgerError("the signer key is not a signed-note private key (PRIVATE+KEY+name+id+key)")
+    return parts[2]
+
+
+def hashes_for(conn: Connection, ranges: Sequence[Range]) -> list[bytes]:
+    return assemble(ranges, read_nodes(conn, keys_for(ranges)))
+
+
+class Ledger:
+    """A tamper-evident Merkle log in a SQL database; safe to share between threads and asyncio tasks."""
+
+    engine: Engine
+
+    def __init__(self, engine: Engine, signer_key: str | None) -> None:
+        self.engine = engine
+        self._signer_key = signer_key
+        self._origin = origin_of(signer_key) if signer_key is not None else None
+        self._sequencer = Sequencer(engine)
+        self._known_size = 0  # sizes only grow: a size below this needs no head read
+
+    @classmethod
+    def open(cls, url: str, *, signer_key: str | None = None, create: bool = True) -> Ledger:
+        """Open (and with `create`, migrate) the ledger at a SQLAlchemy URL; NotALedgerError otherwise."""
+        if signer_key is not None:
+            origin_of(signer_key)
+        return cls(open_engine(url, create=create), signer_key)
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def append(self, event: Event, *, effects: Effects | None = None) -> int:
+        """Append one event; returns its index once durable. `effects(conn, index)` share its transaction."""
+        return self._sequencer.submit([prepare(event)], effects).result()[0]
+
+    async def append_async(self, event: Event, *, effects: Effects | None = None) -> int:
+        """`append` for asyncio: concurrent tasks are group-committed together."""
+        future = self._sequencer.submit([prepare(event)], effects)
+        return (await asyncio.wrap_future(future))[0]
+
+    def append_many(self, events: Sequence[Event]) -> list[int]:
+        """Append all events atomically (one transaction, contiguous indices), or none of them."""
+        prepared = []
+        for position, event in enumerate(events):
+            try:
+                prepared.append(prepare(event))
+            except EventError as exc:
+                raise EventError(f"event {position}: {exc}", position) from exc
+        if not prepared:
+            return []
+        return self._sequencer.submit(prepared, None).result()
+
+    def erase_subject(self, subject: str, *, actor: str) -> int:
+        """GDPR Art. 17: delete the subject's payloads and salts and record the erasure, atomically."""
+
+        def forget(conn: Connection, index: int) -> None:
+            conn.execute(
+                delete(schema.payloads).where(schema.payloads.c.subject == subject, schema.payloads.c.idx < index)
+            )
+
+        return self.append(Event(type=ERASURE_TYPE, actor=actor, subject=subject), effects=forget)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.engine.connect() as conn:
+            size = conn.execute(select(schema.head.c.size).where(schema.head.c.id == schema.HEAD_ID)).scalar_one()
+        self._known_size = max(self._known_size, int(size))
+        return int(size)
+
+    def _check_size(self, tree_size: int) -> None:
+        if tree_size < 0:
+            raise ProofError(f"tree size {tree_size} is negative")
+        if tree_size > self._known_size and tree_size > self.size():
+            raise ProofError(f"tree size {tree_size} is beyond the log's size {self._known_size}")
+
+    def entry(self, index: int) -> bytes:
+        """The canonical leaf data at `index`."""
+        found = self.entries(index, index + 1)
+        if not found:
+            raise LedgerError(f"no entry at index {index}")
+        return found[0]
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """Leaf data for indices [start, end), clipped to the log."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.entries.c.data)
+                .where(schema.entries.c.idx >= start, schema.entries.c.idx < end)
+                .order_by(schema.entries.c.idx)
+            ).scalars()
+            return [bytes(data) for data in rows]
+
+    def payload(self, index: int) -> Mapping[str, Any] | None:
+        """The payload recorded with the entry, or None when it had none or it was erased."""
+        with self.engine.connect() as conn:
+            data = conn.execute(select(schema.payloads.c.payload).where(schema.payloads.c.idx == index)).scalar()
+        if data is None:
+            return None
+        value = json.loads(bytes(data))
+        if not isinstance(value, dict):
+            raise LedgerError(f"stored payload of entry {index} is not a JSON object")
+        return value
+
+    def root(self, tree_size: int | None = None) -> bytes:
+        """RFC 9162 Merkle Tree Hash of the first `tree_size` entries (default: all)."""
+        size = self.size() if tree_size is None else tree_size
+        self._check_size(size)
+        with self.engine.connect() as conn:
+            return hashes_for(conn, [(0, size)])[0]
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        """The RFC 9162 audit path of `index` in the tree of `tree_size`."""
+        self._check_size(tree_size)
+        ranges = inclusion_ranges(index, tree_size)
+        with self.engine.connect() as conn:
+            return hashes_for(conn, ranges)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """The RFC 9162 consistency proof that the tree of `size1` is a prefix of the tree of `size2`."""
+        self._check_size(size2)
+        ranges = consistency_ranges(size1, size2)
+        with self.engine.connect() as conn:
+            return hashes_for(conn, ranges)
+
+    def checkpoints(self) -> list[str]:
+        """Every checkpoint ever published, oldest first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(schema.checkpoints.c.note).order_by(schema.checkpoints.c.seq)).scalars())
+
+    def latest_checkpoint(self) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(schema.checkpoints.c.note).order_by(schema.checkpoints.c.seq.desc()).limit(1)
+            ).scalar()
+
+    def close(self) -> None:
+        """Finish queued appends, stop the sequencer and release connections."""
+        self._sequencer.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,54 @@
+"""GDPR Art. 17 erasure: payloads and salts go, the erasure is itself an entry, every proof stays valid."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+import rfc8785
+
+from ledger import Event, EventError, Ledger, leaf_hash, parse_envelope, pseudonym, verify_inclusion
+
+KEY = b"k" * 32
+
+
+def test_payload_hash_commits_to_salt_and_canonical_payload(sqlite_url: str) -> None:
+    with Ledger.open(sqlite_url) as ledger:
+        index = ledger.append(Event(type="consent.given", actor="system", payload={"b": 1, "a": "alice@example.com"}))
+        envelope = parse_envelope(ledger.entry(index))
+        assert set(envelope) == {"v", "type", "time", "actor", "subject", "payload_hash"}
+        assert "alice@example.com" not in ledger.entry(index).decode()  # the payload never enters the leaf
+        assert ledger.payload(index) == {"a": "alice@example.com", "b": 1}
+        with ledger.engine.connect() as conn:
+            salt = conn.exec_driver_sql("SELECT salt FROM ledger_payloads").scalar_one()
+        digest = hashlib.sha256(bytes(salt) + rfc8785.dumps({"a": "alice@example.com", "b": 1})).digest()
+        assert envelope["payload_hash"] == base64.b64encode(digest).decode()
+
+
+def test_erasing_a_subject_removes_its_payloads_and_keeps_every_proof_valid(ledger: Ledger) -> None:
+    alice, bob = pseudonym(KEY, "alice"), pseudonym(KEY, "bob")
+    for n in range(6):
+        ledger.append(Event(type="consent.given", actor="system", subject=(alice, bob)[n % 2], payload={"n": n}))
+    root_before = ledger.root(6)
+    erasure = ledger.erase_subject(alice, actor="admin:dpo")
+    assert erasure == 6
+    entry = parse_envelope(ledger.entry(erasure))
+    assert (entry["type"], entry["subject"], entry["actor"]) == ("ledger.erasure", alice, "admin:dpo")
+    assert [ledger.payload(i) for i in range(6)] == [None, {"n": 1}, None, {"n": 3}, None, {"n": 5}]
+    with ledger.engine.connect() as conn:
+        salts = conn.exec_driver_sql("SELECT COUNT(*) FROM ledger_payloads").scalar_one()
+    assert salts == 3
+    assert ledger.root(6) == root_before
+    for index in (0, 2, 4):
+        proof = ledger.inclusion_proof(index, 7)
+        verify_inclusion(leaf_hash(ledger.entry(index)), index, 7, proof, ledger.root(7))
+
+
+def test_pseudonyms_are_stable_per_key_and_differ_between_keys() -> None:
+    assert pseudonym(KEY, "alice") == pseudonym(KEY, "alice")
+    assert pseudonym(KEY, "alice") != pseudonym(b"j" * 32, "alice")
+    assert pseudonym(KEY, "alice") != pseudonym(KEY, "bob")
+    assert len(pseudonym(KEY, "alice")) == 64
+    with pytest.raises(EventError, match="at least 16 bytes"):
+        pseudonym(b"short", "alice")

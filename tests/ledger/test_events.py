@@ -1,0 +1,71 @@
+"""Events become canonical envelopes, and malformed events are refused before they reach the log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from ledger import Event, EventError, Ledger, parse_envelope
+
+
+def test_time_is_normalised_to_utc_with_microseconds(sqlite_url: str) -> None:
+    moment = datetime(2026, 1, 2, 11, 4, 5, 6, tzinfo=timezone(timedelta(hours=8)))
+    with Ledger.open(sqlite_url) as ledger:
+        index = ledger.append(Event(type="access", actor="crm", time=moment))
+        assert parse_envelope(ledger.entry(index))["time"] == "2026-01-02T03:04:05.000006Z"
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (Event(type="", actor="a"), "type must be a non-empty string"),
+        (Event(type="t", actor=""), "actor must be a non-empty string"),
+        (Event(type="t", actor="a", subject=""), "subject must be a non-empty string"),
+        (Event(type="t", actor="a", time=datetime(2026, 1, 1)), "timezone-aware"),
+        (Event(type="t", actor="a", payload={"x": float("nan")}), "RFC 8785"),
+        (Event(type="t", actor="a", payload={"x": object()}), "RFC 8785"),
+    ],
+)
+def test_malformed_events_are_refused_and_nothing_is_written(sqlite_url: str, event: Event, message: str) -> None:
+    with Ledger.open(sqlite_url) as ledger:
+        with pytest.raises(EventError, match=message):
+            ledger.append(event)
+        assert ledger.size() == 0
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ([], "must be a JSON object"),
+        ({"actor": "a"}, "'type' is missing"),
+        ({"type": "t", "actor": "a", "extra": 1}, "unknown event field"),
+        ({"type": "t", "actor": "a", "payload": [1]}, "payload must be a JSON object"),
+        ({"type": "t", "actor": "a", "time": "yesterday"}, "not RFC 3339"),
+        ({"type": "t", "actor": "a", "time": "2026-01-01T00:00:00"}, "no UTC offset"),
+    ],
+)
+def test_events_from_json_refuse_bad_fields(obj: object, message: str) -> None:
+    with pytest.raises(EventError, match=message):
+        Event.from_mapping(obj)
+
+
+def test_events_from_json_read_every_field() -> None:
+    event = Event.from_mapping(
+        {"type": "t", "actor": "a", "subject": "s", "payload": {"k": 1}, "time": "2026-01-01T00:00:00Z"}
+    )
+    assert event == Event("t", "a", "s", {"k": 1}, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff",
+        b"[]",
+        b'{"actor":"a","payload_hash":null,"subject":null,"time":"t","type":"t","v":2}',
+        b'{"v":1,"actor":"a","payload_hash":null,"subject":null,"time":"t","type":"t"}',
+    ],
+)
+def test_only_canonical_version_1_envelopes_parse(data: bytes) -> None:
+    with pytest.raises(EventError):
+        parse_envelope(data)

@@ -1,0 +1,117 @@
+"""One sequencer: concurrent appenders never fork, skip or reuse an index; appends arriving together
+share one transaction; an acknowledged append survives kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from ledger import Event, EventError, Ledger, parse_envelope, root_hash
+
+APPENDER = Path(__file__).with_name("appender.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_threads_get_contiguous_unique_indices(ledger: Ledger) -> None:
+    got: dict[int, str] = {}
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        for _ in range(25):
+            index = ledger.append(Event(type="test.thread", actor=name))
+            with lock:
+                assert index not in got, f"index {index} handed out twice"
+                got[index] = name
+
+    threads = [threading.Thread(target=work, args=(f"thread-{t}",)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(200))
+    assert ledger.size() == 200
+    for index, name in got.items():  # each index holds the entry of the thread it was returned to
+        assert parse_envelope(ledger.entry(index))["actor"] == name
+    assert ledger.root() == root_hash(ledger.entries(0, 200))
+
+
+def test_asyncio_tasks_are_group_committed(ledger: Ledger) -> None:
+    commits: list[None] = []
+    event.listen(ledger.engine, "commit", lambda conn: commits.append(None))
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(ledger.append_async(Event(type="test.task", actor=f"t{i}")) for i in range(64)))
+
+    indices = asyncio.run(main())
+    assert sorted(indices) == list(range(64))
+    assert len(commits) < 64, "appends arriving together must share transactions"
+    for i, index in enumerate(indices):
+        assert parse_envelope(ledger.entry(index))["actor"] == f"t{i}"
+
+
+def test_append_many_is_atomic_and_contiguous(sqlite_url: str) -> None:
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.append(Event(type="test.first", actor="system"))
+        assert ledger.append_many([Event(type="test.bulk", actor="system")] * 5) == [1, 2, 3, 4, 5]
+        bad = [Event(type="test.bulk", actor="system"), Event(type="", actor="system")]
+        with pytest.raises(EventError, match="event 1: event type must be a non-empty string"):
+            ledger.append_many(bad)
+        assert ledger.size() == 6
+
+
+def _appender(url: str, count: int, threads: int, tag: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, str(APPENDER), url, str(count), str(threads), tag],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.postgres
+def test_two_processes_on_one_postgresql_never_fork_or_skip(postgres_url: str) -> None:
+    Ledger.open(postgres_url).close()  # migrate once; both processes then open the same ledger
+    procs = [_appender(postgres_url, 60, 4, tag) for tag in ("a", "b")]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    per_process = [[int(line) for line in out.split()] for out, _ in outputs]
+    assert not set(per_process[0]) & set(per_process[1]), "an index was given to both processes"
+    assert sorted(per_process[0] + per_process[1]) == list(range(480))
+    with Ledger.open(postgres_url, create=False) as ledger:
+        assert ledger.size() == 480
+        assert ledger.root() == root_hash(ledger.entries(0, 480))
+
+
+def test_kill_9_loses_no_acknowledged_append(db_url: str) -> None:
+    Ledger.open(db_url).close()
+    proc = _appender(db_url, 0, 4, "crash")
+    assert proc.stdout is not None
+    acknowledged: list[int] = []
+    for line in proc.stdout:
+        acknowledged.append(int(line))
+        if len(acknowledged) >= 150:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=30)
+    acknowledged += [int(line) for line in rest.split()]
+    with Ledger.open(db_url, create=False) as ledger:
+        size = ledger.size()
+        assert max(acknowledged) < size
+        entries = ledger.entries(0, size)
+        assert len(entries) == size
+        for index in acknowledged:
+            assert parse_envelope(entries[index])["type"] == "test.append"
+        assert ledger.root() == root_hash(entries)
+        ledger.append(Event(type="test.after-crash", actor="system"))
+        assert ledger.root() == root_hash(ledger.entries(0, size + 1))
