@@ -1,0 +1,155 @@
+"""Run an ASGI app with uvicorn on a loopback port, in a background thread or in a child process.
+
+A thread is cheapest for tests (the app object, and its hit counters, stay reachable). A separate process
+is what a benchmark needs, so the upstream does not share the load generator's interpreter lock.
+Both wait until the server accepts connections before returning, and both stop only what they started.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Literal
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from gateway.demo.vehicle_cloud import create_vehicle_cloud_app
+
+__all__ = ["BackgroundServer", "ServerStartError", "VehicleCloudProcess", "run_vehicle_cloud"]
+
+
+class ServerStartError(RuntimeError):
+    """The server did not start accepting connections in time."""
+
+
+def _wait_for_port(host: str, port: int, deadline: float, process: subprocess.Popen[bytes]) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerStartError(f"server on {host}:{port} exited before accepting connections")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise ServerStartError(f"server on {host}:{port} did not accept connections in time")
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` on ``host:port`` in a daemon thread; use as a context manager."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        port: int,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 10.0,
+        lifespan: Literal["auto", "on", "off"] = "auto",
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._startup_timeout = startup_timeout
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan=lifespan)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{port}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except SystemExit:
+            # uvicorn exits when it cannot bind; start() reports that as ServerStartError
+            return
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> BackgroundServer:
+        """Start serving (once; later calls return at once) and wait until uvicorn has bound the port."""
+        if self._thread.ident is not None:
+            return self
+        self._thread.start()
+        deadline = time.monotonic() + self._startup_timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise ServerStartError(f"server on {self.host}:{self.port} failed to start (port in use?)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerStartError(f"server on {self.host}:{self.port} did not start in time")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def run_vehicle_cloud(port: int, host: str = "127.0.0.1") -> BackgroundServer:
+    """Start a fresh demo vehicle cloud in a background thread; its app is ``server.app``."""
+    return BackgroundServer(create_vehicle_cloud_app(), port=port, host=host).start()
+
+
+class VehicleCloudProcess:
+    """The demo vehicle cloud in its own Python process (``python -m gateway.demo``)."""
+
+    def __init__(self, *, port: int, host: str = "127.0.0.1", startup_timeout: float = 20.0) -> None:
+        self.host = host
+        self.port = port
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> VehicleCloudProcess:
+        """Start the process (once) and wait until it accepts connections; the port must be free."""
+        if self._process is not None:
+            return self
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.2):
+                raise ServerStartError(f"port {self.host}:{self.port} is already in use")
+        except OSError:
+            pass
+        command = [sys.executable, "-m", "gateway.demo", "--host", self.host, "--port", str(self.port)]
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603 (our own module)
+        try:
+            _wait_for_port(self.host, self.port, time.monotonic() + self._startup_timeout, self._process)
+        except ServerStartError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def __enter__(self) -> VehicleCloudProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,177 @@
+"""The bundled demo upstream: a "vehicle cloud" holding customer records, as a small Starlette app.
+
+It stands in for a real source system in ``consentry demo``, the end-to-end tests and the proxy benchmark,
+so it speaks plain HTTP and JSON like one: ``GET /customers/{id}`` returns a record, ``DELETE
+/customers/{id}`` erases it (the target of forwarded erasure requests). Each app instance holds its own
+copy of the demo records, so erasing in one test cannot affect another, and counts the requests it
+served (``app.state.hits``) so tests can see exactly how often the gateway called it.
+
+Run it alone with ``python -m gateway.demo --port 8701``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["DEMO_CUSTOMERS", "create_vehicle_cloud_app", "main"]
+
+PROBLEM_JSON = "application/problem+json"
+
+DEMO_CUSTOMERS: Mapping[str, Mapping[str, Any]] = {
+    "cust-1001": {
+        "name": "Li Wei",
+        "phone": "+86 138 0013 8001",
+        "email": "li.wei@example.cn",
+        "national_id": "11010519900307451X",
+        "birth_date": "1990-03-07",
+        "annual_income": {"amount": 420000, "currency": "CNY"},
+        "vehicle": {"vin": "LSVAU2180N2183294", "mileage_km": 38210, "fault_codes": ["P0301", "P0420"]},
+        "location": {"lat": 31.230416, "lon": 121.473701, "city": "Shanghai", "recorded_at": "2026-11-20T08:15:00Z"},
+        "driving": {
+            "scores": {"overall": 82, "braking": 77, "speeding": 90, "cornering": 79},
+            "trips": [
+                {
+                    "started_at": "2026-11-19T07:42:00Z",
+                    "distance_km": 18.4,
+                    "duration_min": 31,
+                    "harsh_brakes": 1,
+                    "start": {"lat": 31.2304, "lon": 121.4737},
+                    "end": {"lat": 31.1443, "lon": 121.8083},
+                },
+                {
+                    "started_at": "2026-11-19T18:05:00Z",
+                    "distance_km": 17.9,
+                    "duration_min": 44,
+                    "harsh_brakes": 3,
+                    "start": {"lat": 31.1443, "lon": 121.8083},
+                    "end": {"lat": 31.2304, "lon": 121.4737},
+                },
+            ],
+        },
+        "telematics_unit": {"imei": "356938035643809", "firmware": "4.2.1"},
+    },
+    "cust-1002": {
+        "name": "Anna Schmidt",
+        "phone": "+49 151 2345 6789",
+        "email": "anna.schmidt@example.de",
+        "national_id": "T22000129",
+        "birth_date": "1984-11-02",
+        "annual_income": {"amount": 68000, "currency": "EUR"},
+        "vehicle": {"vin": "WVWZZZ1KZAW000123", "mileage_km": 112040, "fault_codes": []},
+        "location": {"lat": 52.520008, "lon": 13.404954, "city": "Berlin", "recorded_at": "2026-11-20T17:40:00Z"},
+        "driving": {
+            "scores": {"overall": 91, "braking": 93, "speeding": 88, "cornering": 92},
+            "trips": [
+                {
+                    "started_at": "2026-11-20T16:55:00Z",
+                    "distance_km": 12.1,
+                    "duration_min": 27,
+                    "harsh_brakes": 0,
+                    "start": {"lat": 52.4862, "lon": 13.4245},
+                    "end": {"lat": 52.5200, "lon": 13.4050},
+                }
+            ],
+        },
+        "telematics_unit": {"imei": "490154203237518", "firmware": "4.1.9"},
+    },
+    "cust-1003": {
+        "name": "Zhang Min",
+        "phone": "+86 139 1088 2003",
+        "email": "zhang.min@example.cn",
+        "national_id": "440305198812120027",
+        "birth_date": "1988-12-12",
+        "annual_income": {"amount": 960000, "currency": "CNY"},
+        "vehicle": {"vin": "LFV2A21K7E4000789", "mileage_km": 5120, "fault_codes": ["U0100"]},
+        "location": {"lat": 22.543096, "lon": 114.057865, "city": "Shenzhen", "recorded_at": "2026-11-21T02:10:00Z"},
+        "driving": {"scores": {"overall": 74, "braking": 70, "speeding": 65, "cornering": 86}, "trips": []},
+        "telematics_unit": {"imei": "357805023984942", "firmware": "4.2.1"},
+    },
+    "cust-1004": {
+        "name": "Wang Xiaoming",
+        "phone": "+86 137 0000 1004",
+        "email": "xiaoming.wang@example.cn",
+        "national_id": "310104201005150036",
+        "birth_date": "2010-05-15",
+        "annual_income": {"amount": 0, "currency": "CNY"},
+        "vehicle": {"vin": "LSGBF53M8FS000456", "mileage_km": 64300, "fault_codes": ["P0171", "P0300", "C1201"]},
+        "location": {"lat": 30.572815, "lon": 104.066801, "city": "Chengdu", "recorded_at": "2026-11-21T09:30:00Z"},
+        "driving": {"scores": {"overall": 88, "braking": 85, "speeding": 92, "cornering": 87}, "trips": []},
+        "telematics_unit": {"imei": "353918057329981", "firmware": "3.9.0"},
+    },
+}
+
+
+def _not_found(customer_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": "Not Found", "status": 404, "detail": f"no customer {customer_id!r}"},
+        status_code=404,
+        media_type=PROBLEM_JSON,
+    )
+
+
+class _HitCounter:
+    """Counts ``"METHOD /path"`` per request, so tests see retries and forwarded erasures as the server did."""
+
+    def __init__(self, app: ASGIApp, hits: Counter[str]) -> None:
+        self.app = app
+        self.hits = hits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.hits[f"{scope['method']} {scope['path']}"] += 1
+        await self.app(scope, receive, send)
+
+
+def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] = DEMO_CUSTOMERS) -> Starlette:
+    """A fresh vehicle cloud holding its own deep copy of ``customers``."""
+    store: dict[str, dict[str, Any]] = {cid: copy.deepcopy(dict(record)) for cid, record in customers.items()}
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def read_customer(request: Request) -> Response:
+        customer_id = request.path_params["customer_id"]
+        record = store.get(customer_id)
+        return _not_found(customer_id) if record is None else JSONResponse(record)
+
+    async def erase_customer(request: Request) -> Response:
+        customer_id = request.path_params["customer_id"]
+        if store.pop(customer_id, None) is None:
+            return _not_found(customer_id)
+        return Response(status_code=204)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/customers/{customer_id}", read_customer, methods=["GET"]),
+            Route("/customers/{customer_id}", erase_customer, methods=["DELETE"]),
+        ]
+    )
+    hits: Counter[str] = Counter()
+    app.state.hits = hits
+    app.state.customers = store
+    app.add_middleware(_HitCounter, hits=hits)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the demo vehicle cloud in the foreground (for ``make demo`` and manual poking)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.demo", description="The Consentry demo vehicle cloud (a demo upstream)."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8701)
+    args = parser.parse_args(argv)
+    uvicorn.run(create_vehicle_cloud_app(), host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -1,0 +1,345 @@
+"""The asynchronous HTTP client the proxy uses to call one registered upstream.
+
+One pooled ``httpx.AsyncClient`` per upstream (connections are reused across requests), every phase under
+a timeout, and a circuit breaker in front. Retries happen only for methods RFC 9110 §9.2.2 defines as
+idempotent: repeating a POST or PATCH could make the source system act twice, so those are tried once.
+
+The client fails closed: a body beyond the size cap, a redirect, a 5xx or a response that is not JSON
+never reaches the field filter, so the gateway cannot accidentally release something it did not parse.
+Environment proxies (``HTTP_PROXY``…) are ignored: upstream traffic goes only where it was registered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from gateway.upstream.breaker import CircuitBreaker
+from gateway.upstream.config import ResolvedRequest, UpstreamConfig
+from gateway.upstream.errors import (
+    RequestTooLarge,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamResponseRefused,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.upstream.fieldmap import FilterResult, InvalidDocument, filter_document
+
+__all__ = [
+    "HOP_BY_HOP_HEADERS",
+    "IDEMPOTENT_METHODS",
+    "ErasureOutcome",
+    "FilteredRead",
+    "UpstreamClient",
+    "UpstreamResponse",
+    "forwardable_headers",
+]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# RFC 9110 §7.6.1 (Connection and the fields it names) plus the legacy ones RFC 9112 and proxies still send.
+HOP_BY_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# The client's credentials for the gateway are not the upstream's business; lengths are recomputed; the
+# gateway itself decodes the body, so it (httpx) chooses the content codings it can decode.
+_REQUEST_DROP = HOP_BY_HOP_HEADERS | {"host", "content-length", "authorization", "cookie", "expect", "accept-encoding"}
+# RFC 9110 §5.1 token and §5.5 field-value without CR, LF or NUL: anything else could smuggle a header.
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE = re.compile(r"[^\r\n\x00]*")
+# The body is re-encoded after filtering, so headers that describe the original bytes would lie.
+_RESPONSE_DROP = HOP_BY_HOP_HEADERS | {
+    "content-length",
+    "content-encoding",
+    "content-md5",
+    "content-digest",
+    "repr-digest",
+    "digest",
+    "etag",
+    "content-range",
+    "accept-ranges",
+    "set-cookie",
+}
+
+
+def forwardable_headers(headers: Iterable[tuple[str, str]], drop: frozenset[str]) -> list[tuple[str, str]]:
+    """Remove hop-by-hop fields, the fields a ``Connection`` header names, those in ``drop``, and malformed ones."""
+    pairs = [
+        (name.lower(), value)
+        for name, value in headers
+        if _FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)
+    ]
+    named = {token.strip().lower() for name, value in pairs if name == "connection" for token in value.split(",")}
+    return [(name, value) for name, value in pairs if name not in drop and name not in named]
+
+
+def _is_json_media_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media, _, params = content_type.partition(";")
+    media = media.strip().lower()
+    if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
+        return False
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """An upstream's answer: status, headers safe to forward, and the complete (size-capped) body."""
+
+    upstream: str
+    status_code: int
+    headers: tuple[tuple[str, str], ...]
+    content: bytes
+    attempts: int
+
+    @property
+    def content_type(self) -> str | None:
+        return next((value for name, value in self.headers if name == "content-type"), None)
+
+    def json(self) -> Any:
+        """The parsed JSON body; ``UpstreamResponseRefused`` if it is not strictly JSON (fail closed)."""
+        if not _is_json_media_type(self.content_type):
+            raise UpstreamResponseRefused(
+                self.upstream, f"answered with {self.content_type or 'no content type'}, not JSON; nothing released"
+            )
+        try:
+            return json.loads(self.content, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise UpstreamResponseRefused(self.upstream, f"answered with malformed JSON: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class FilteredRead:
+    """A proxied read: the upstream's status and forwardable headers, and the filter's verdict.
+
+    ``result`` is ``None`` when the upstream answered 404 or 410 (no such subject there): that body is not
+    the subject's data and is never passed on; the gateway answers with its own problem document.
+    """
+
+    status_code: int
+    headers: tuple[tuple[str, str], ...]
+    result: FilterResult | None
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureOutcome:
+    upstream: str
+    subject: str
+    status: Literal["erased", "already-absent"]
+    upstream_status: int
+
+
+class UpstreamClient:
+    """Calls one upstream. Create once per upstream and share it; close it with ``aclose``."""
+
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        *,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.breaker = breaker or CircuitBreaker(
+            config.name,
+            failure_threshold=config.breaker.failure_threshold,
+            reset_timeout=config.breaker.reset_timeout,
+        )
+        self._sleep = sleep
+        self._jitter = jitter
+        t = config.timeouts
+        limits = config.limits
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool),
+            limits=httpx.Limits(
+                max_connections=limits.max_connections, max_keepalive_connections=limits.max_keepalive_connections
+            ),
+            follow_redirects=False,
+            trust_env=False,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def fetch(
+        self,
+        resolved: ResolvedRequest,
+        *,
+        method: str = "GET",
+        headers: Iterable[tuple[str, str]] = (),
+        content: bytes | None = None,
+    ) -> UpstreamResponse:
+        """Send a request resolved by ``UpstreamConfig.resolve``; returns 2xx and 4xx answers."""
+        return await self.request(method, resolved.path, params=resolved.params, headers=headers, content=content)
+
+    async def fetch_filtered(
+        self,
+        resolved: ResolvedRequest,
+        released: Collection[str],
+        *,
+        method: str = "GET",
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> FilteredRead:
+        """Fetch and keep only what ``released`` allows: the whole fail-closed path in one call."""
+        response = await self.fetch(resolved, method=method, headers=headers)
+        if response.status_code in (404, 410):
+            return FilteredRead(response.status_code, response.headers, None)
+        if response.status_code >= 400:
+            # the request was built from the registration, so any other refusal is a gateway-side problem
+            raise UpstreamError(self.config.name, response.status_code)
+        document = response.json()
+        try:
+            result = filter_document(document, self.config.field_map, released)
+        except InvalidDocument as exc:
+            raise UpstreamResponseRefused(self.config.name, str(exc)) from exc
+        return FilteredRead(response.status_code, response.headers, result)
+
+    async def fetch_record(self, subject: str) -> UpstreamResponse:
+        """GET the subject's main record (portability exports)."""
+        return await self.fetch(self.config.record_request(subject))
+
+    async def erase(self, subject: str) -> ErasureOutcome:
+        """Forward an erasure; a 404 or 410 means already gone, which is the goal of erasure too."""
+        method, resolved = self.config.erasure_request(subject)
+        response = await self.fetch(resolved, method=method)
+        if 200 <= response.status_code < 300:
+            return ErasureOutcome(self.config.name, subject, "erased", response.status_code)
+        if response.status_code in (404, 410):
+            return ErasureOutcome(self.config.name, subject, "already-absent", response.status_code)
+        raise UpstreamError(self.config.name, response.status_code)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        content: bytes | None = None,
+    ) -> UpstreamResponse:
+        """Send with retries (idempotent methods only) behind the breaker.
+
+        Returns 2xx and 4xx answers (a 404 is the upstream's truthful answer); raises ``UpstreamError``
+        for anything else, ``UpstreamTimeout``, ``UpstreamUnavailable``, ``UpstreamResponseRefused``,
+        ``CircuitOpen`` or ``RequestTooLarge``.
+        """
+        method = method.upper()
+        if content is not None and len(content) > self.config.limits.max_request_bytes:
+            raise RequestTooLarge(
+                f"request body of {len(content)} bytes exceeds the {self.config.limits.max_request_bytes}-byte "
+                f"limit of upstream {self.config.name!r}"
+            )
+        outgoing = forwardable_headers(headers, _REQUEST_DROP)
+        if not any(name == "accept" for name, _ in outgoing):
+            outgoing.append(("accept", "application/json"))
+        policy = self.config.retries
+        attempts = policy.attempts if method in IDEMPOTENT_METHODS else 1
+        failure: UpstreamFailure | None = None
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                await self._sleep(min(policy.backoff_max, policy.backoff_initial * 2 ** (attempt - 2)) * self._jitter())
+            self.breaker.before_call()
+            try:
+                response = await self._send(method, path, params, outgoing, content, attempt)
+            except httpx.PoolTimeout as exc:
+                # our own pool is saturated: not the upstream's fault, so not a breaker failure
+                self.breaker.record_abandoned()
+                raise UpstreamTimeout(self.config.name, "no free connection in the pool in time") from exc
+            except httpx.LocalProtocolError as exc:
+                # a request we could not even write is our side's fault, never the upstream's
+                self.breaker.record_abandoned()
+                raise UpstreamUnavailable(self.config.name, f"request could not be sent: {exc}") from exc
+            except httpx.TimeoutException as exc:
+                self.breaker.record_failure()
+                failure = UpstreamTimeout(self.config.name, f"timed out ({type(exc).__name__})")
+                continue
+            except httpx.TransportError as exc:
+                self.breaker.record_failure()
+                failure = UpstreamUnavailable(self.config.name, f"unreachable ({type(exc).__name__}: {exc})")
+                continue
+            except UpstreamResponseRefused:
+                self.breaker.record_success()
+                raise
+            except httpx.DecodingError as exc:
+                self.breaker.record_success()
+                raise UpstreamResponseRefused(self.config.name, f"body could not be decoded: {exc}") from exc
+            except httpx.HTTPError as exc:
+                self.breaker.record_failure()
+                raise UpstreamUnavailable(self.config.name, f"failed ({type(exc).__name__}: {exc})") from exc
+            except BaseException:
+                self.breaker.record_abandoned()
+                raise
+            if response.status_code >= 500:
+                self.breaker.record_failure()
+                failure = UpstreamError(self.config.name, response.status_code)
+                if response.status_code in policy.on_status:
+                    continue
+                raise failure
+            self.breaker.record_success()
+            if not (200 <= response.status_code < 300 or 400 <= response.status_code < 500):
+                raise UpstreamError(self.config.name, response.status_code)
+            return response
+        assert failure is not None
+        raise failure
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        headers: list[tuple[str, str]],
+        content: bytes | None,
+        attempt: int,
+    ) -> UpstreamResponse:
+        cap = self.config.limits.max_response_bytes
+        request = self._http.build_request(method, path, params=params, headers=headers, content=content)
+        response = await self._http.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > cap:
+                raise UpstreamResponseRefused(self.config.name, f"response of {declared} bytes exceeds {cap} bytes")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > cap:
+                    raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
+        finally:
+            await response.aclose()
+        kept = tuple(forwardable_headers(response.headers.multi_items(), _RESPONSE_DROP))
+        return UpstreamResponse(self.config.name, response.status_code, kept, bytes(body), attempt)

@@ -1,0 +1,221 @@
+"""Deny-by-default filtering of an upstream's JSON response by data category.
+
+The gateway never forwards a value it cannot name. A field map is a list of mappings, each a selector
+(an RFC 6901 JSON Pointer or a JSONPath of the subset in :mod:`gateway.upstream.selectors`) and the data
+category of what it selects. Given the categories released for this client, subject and purpose:
+
+1. **Leaves carry the data.** A leaf is a scalar (string, number, boolean, null) or an *empty* object or
+   array. Non-empty objects and arrays are structure: they are kept exactly as far as they still hold a
+   released leaf, and removed when filtering empties them (so withheld data does not leave its shape
+   behind). The root is the exception: an object or array root is always returned, possibly empty.
+2. **A leaf's categories** are those of every mapping that selects the leaf itself, plus those of every
+   mapping marked ``subtree`` that selects one of its ancestors. A mapping without ``subtree`` that selects
+   a non-empty object or array categorises nothing: releasing a whole subtree must be said explicitly,
+   because an upstream that later adds a field under it would otherwise leak that field silently.
+3. **Unmapped leaves are removed** (deny by default) and reported by their RFC 6901 pointer.
+4. **Deny wins.** A leaf is released only when *all* its categories are released; one withheld category
+   removes it. Overlapping mappings therefore can only narrow what is released, never widen it.
+5. **Arrays filter element-wise**, at any nesting depth (arrays of objects, arrays of arrays): removed
+   elements are dropped and the survivors keep their order, so indices in the output may shift.
+6. The per-category status covers every category that categorised at least one leaf of this document:
+   ``released`` when the category is in the released set, ``withheld`` otherwise.
+
+Everything here is pure: plain JSON values in, plain JSON values out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from gateway.upstream.selectors import Selector, format_pointer, parse_selector
+
+__all__ = [
+    "CategoryStatus",
+    "DocumentTooDeep",
+    "FieldMap",
+    "FieldMapping",
+    "FilterResult",
+    "InvalidDocument",
+    "filter_document",
+]
+
+DEFAULT_MAX_DEPTH = 64
+
+
+class CategoryStatus(StrEnum):
+    RELEASED = "released"
+    WITHHELD = "withheld"
+
+
+class InvalidDocument(ValueError):
+    """The value to filter is not a JSON document (a non-string key, a set, bytes, a NaN from elsewhere…)."""
+
+
+class DocumentTooDeep(InvalidDocument):
+    """Nesting beyond the limit: refused rather than walked, so a hostile upstream cannot exhaust the stack."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMapping:
+    """One rule of a field map: what ``selector`` selects is data of ``category``."""
+
+    selector: Selector
+    category: str
+    subtree: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    """An ordered, immutable list of mappings (order does not change the outcome: deny wins)."""
+
+    mappings: tuple[FieldMapping, ...]
+
+    @classmethod
+    def of(cls, rules: Iterable[tuple[str, str] | tuple[str, str, bool]]) -> FieldMap:
+        """Compile ``(selector, category[, subtree])`` rules; a bad selector raises ``SelectorSyntaxError``."""
+        mappings = []
+        for rule in rules:
+            subtree = bool(rule[2]) if len(rule) == 3 else False
+            mappings.append(FieldMapping(parse_selector(rule[0]), rule[1], subtree))
+        return cls(tuple(mappings))
+
+    @property
+    def categories(self) -> frozenset[str]:
+        return frozenset(m.category for m in self.mappings)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterResult:
+    """The filtered document and what the client needs to be told about what it does not see.
+
+    ``document`` is ``None`` only when the root is a scalar that was not released.
+    """
+
+    document: Any
+    categories: Mapping[str, CategoryStatus]
+    unmapped: tuple[str, ...]
+    released_leaves: int
+    withheld_leaves: int
+
+    @property
+    def released_categories(self) -> tuple[str, ...]:
+        return tuple(sorted(c for c, s in self.categories.items() if s is CategoryStatus.RELEASED))
+
+    @property
+    def withheld_categories(self) -> tuple[str, ...]:
+        return tuple(sorted(c for c, s in self.categories.items() if s is CategoryStatus.WITHHELD))
+
+
+_DROP = object()
+_State = tuple[int, int]  # (mapping number, steps already matched)
+
+
+class _Walk:
+    """One filtering pass. States are (mapping, steps matched so far): an NFA run over all selectors at once."""
+
+    def __init__(self, mappings: tuple[FieldMapping, ...], released: frozenset[str], max_depth: int) -> None:
+        self.steps = [m.selector.steps for m in mappings]
+        self.lengths = [len(steps) for steps in self.steps]
+        self.categories = [m.category for m in mappings]
+        self.subtree = [m.subtree for m in mappings]
+        self.released = released
+        self.max_depth = max_depth
+        self.seen: set[str] = set()
+        self.unmapped: list[str] = []
+        self.released_leaves = 0
+        self.withheld_leaves = 0
+
+    def node(self, value: Any, path: tuple[str | int, ...], states: set[_State], inherited: frozenset[str]) -> Any:
+        if len(path) > self.max_depth:
+            raise DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {format_pointer(path)!r}")
+        own = inherited
+        exact: set[str] = set()
+        for m, done in states:
+            if done == self.lengths[m]:
+                if self.subtree[m]:
+                    own = own | {self.categories[m]}
+                else:
+                    exact.add(self.categories[m])
+        if isinstance(value, dict) and value:
+            return self._object(value, path, states, own)
+        if isinstance(value, list) and value:
+            return self._array(value, path, states, own)
+        _check_leaf(value, path)
+        return self._leaf(value, path, own | exact)
+
+    def _leaf(self, value: Any, path: tuple[str | int, ...], categories: frozenset[str]) -> Any:
+        if not categories:
+            self.unmapped.append(format_pointer(path))
+            return _DROP
+        self.seen |= categories
+        if categories <= self.released:
+            self.released_leaves += 1
+            return value
+        self.withheld_leaves += 1
+        return _DROP
+
+    def _object(
+        self, value: dict[Any, Any], path: tuple[str | int, ...], states: set[_State], own: frozenset[str]
+    ) -> Any:
+        out: dict[str, Any] = {}
+        size = len(value)
+        for key, child in value.items():
+            if not isinstance(key, str):
+                raise InvalidDocument(f"object member names must be strings, found {key!r} at {format_pointer(path)!r}")
+            kept = self.node(child, (*path, key), self._advance(states, key, size), own)
+            if kept is not _DROP:
+                out[key] = kept
+        return out if out else _DROP
+
+    def _array(self, value: list[Any], path: tuple[str | int, ...], states: set[_State], own: frozenset[str]) -> Any:
+        out = []
+        size = len(value)
+        for index, child in enumerate(value):
+            kept = self.node(child, (*path, index), self._advance(states, index, size), own)
+            if kept is not _DROP:
+                out.append(kept)
+        return out if out else _DROP
+
+    def _advance(self, states: set[_State], key: str | int, size: int) -> set[_State]:
+        nxt: set[_State] = set()
+        lengths, all_steps = self.lengths, self.steps
+        for m, done in states:
+            if done == lengths[m]:
+                continue
+            step = all_steps[m][done]
+            if step.selects(key, size):
+                nxt.add((m, done + 1))
+            if step.descendant:
+                nxt.add((m, done))
+        return nxt
+
+
+def _check_leaf(value: Any, path: tuple[str | int, ...]) -> None:
+    if value is None or isinstance(value, str | bool | int | dict | list):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidDocument(f"NaN and infinities are not JSON, found one at {format_pointer(path)!r}")
+        return
+    raise InvalidDocument(f"{type(value).__name__} is not a JSON value, found one at {format_pointer(path)!r}")
+
+
+def filter_document(
+    document: Any, field_map: FieldMap, released: Collection[str], *, max_depth: int = DEFAULT_MAX_DEPTH
+) -> FilterResult:
+    """Keep exactly the leaves whose categories are all released; see the module docstring for the rules."""
+    if isinstance(document, dict | list) and not document:
+        # an empty root holds no data: nothing to release, withhold or report
+        return FilterResult(type(document)(), {}, (), 0, 0)
+    walk = _Walk(field_map.mappings, frozenset(released), max_depth)
+    start = {(m, 0) for m in range(len(field_map.mappings))}
+    filtered = walk.node(document, (), start, frozenset())
+    if filtered is _DROP:
+        filtered = {} if isinstance(document, dict) else [] if isinstance(document, list) else None
+    statuses = {
+        c: CategoryStatus.RELEASED if c in walk.released else CategoryStatus.WITHHELD for c in sorted(walk.seen)
+    }
+    return FilterResult(filtered, statuses, tuple(walk.unmapped), walk.released_leaves, walk.withheld_leaves)

@@ -1,0 +1,324 @@
+"""The upstream client against the real demo vehicle cloud over real HTTP on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.demo import BackgroundServer
+from gateway.upstream import (
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpen,
+    ErasureNotSupported,
+    RequestTooLarge,
+    UpstreamClient,
+    UpstreamConfig,
+    UpstreamError,
+    UpstreamResponseRefused,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    filter_document,
+)
+
+from .conftest import hits
+
+pytestmark = pytest.mark.anyio
+
+
+def config(base_url: str, **overrides: Any) -> UpstreamConfig:
+    data: dict[str, Any] = {
+        "name": "vehicle-cloud",
+        "base_url": base_url,
+        "subject": "/customers/{subject}",
+        "timeouts": {"connect": 1.0, "read": 2.0, "write": 2.0, "pool": 1.0},
+        "retries": {"attempts": 3, "backoff_initial": 0.05, "backoff_max": 0.08},
+        "breaker": {"failure_threshold": 100, "reset_timeout": 30},
+        "erasure": {"path": "/customers/{subject}"},
+        "fields": [{"selector": "/name", "category": "identity.name"}],
+    }
+    data.update(overrides)
+    return UpstreamConfig.model_validate(data)
+
+
+class Sleeps:
+    """Records backoff delays instead of sleeping, so retry tests are fast and exact."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def client_for(cfg: UpstreamConfig, sleeps: Sleeps | None = None, **kwargs: Any) -> UpstreamClient:
+    return UpstreamClient(cfg, sleep=sleeps or Sleeps(), jitter=lambda: 1.0, **kwargs)
+
+
+async def test_reads_a_customer_record_and_filters_it(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url)
+    async with client_for(cfg) as client:
+        response = await client.fetch(cfg.resolve("customers/cust-1001"))
+    assert (response.status_code, response.attempts) == (200, 1)
+    result = filter_document(response.json(), cfg.field_map, {"identity.name"})
+    assert result.document == {"name": "Li Wei"}
+
+
+async def test_fetch_filtered_releases_only_released_categories(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url)
+    async with client_for(cfg) as client:
+        released = await client.fetch_filtered(cfg.resolve("customers/cust-1001"), {"identity.name"})
+        withheld = await client.fetch_filtered(cfg.resolve("customers/cust-1001"), set())
+        missing = await client.fetch_filtered(cfg.resolve("customers/cust-0000"), {"identity.name"})
+    assert released.result is not None and released.result.document == {"name": "Li Wei"}
+    assert "/phone" in released.result.unmapped
+    assert withheld.result is not None and withheld.result.document == {}
+    assert withheld.result.withheld_categories == ("identity.name",)
+    assert (missing.status_code, missing.result) == (404, None)
+
+
+async def test_fetch_filtered_refuses_other_4xx_non_json_and_hostile_nesting(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url, subject={"paths": ["/text", "/deep", "/forbidden"], "query": "id"})
+    async with client_for(cfg) as client:
+        with pytest.raises(UpstreamError) as caught:
+            await client.fetch_filtered(cfg.resolve("/forbidden", {"id": "cust-1"}), {"identity.name"})
+        assert caught.value.status == 403
+        with pytest.raises(UpstreamResponseRefused, match="not JSON"):
+            await client.fetch_filtered(cfg.resolve("/text", {"id": "cust-1"}), {"identity.name"})
+        with pytest.raises(UpstreamResponseRefused, match="deeper than 64"):
+            await client.fetch_filtered(cfg.resolve("/deep", {"id": "cust-1"}), {"identity.name"})
+
+
+async def test_a_404_is_the_upstreams_answer_not_a_failure(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url)
+    async with client_for(cfg) as client:
+        response = await client.fetch(cfg.resolve("/customers/cust-9999"))
+    assert response.status_code == 404
+    assert response.json()["status"] == 404  # application/problem+json is JSON too
+    assert client.breaker.state is BreakerState.CLOSED
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
+async def test_idempotent_methods_are_retried_with_exponential_backoff(
+    vehicle_cloud: BackgroundServer, method: str
+) -> None:
+    sleeps = Sleeps()
+    async with client_for(config(vehicle_cloud.url), sleeps) as client:
+        response = await client.request(method, "/flaky/2")
+    assert (response.status_code, response.attempts) == (200, 3)
+    assert hits(vehicle_cloud, method, "/flaky/2") == 3
+    assert sleeps.delays == [0.05, 0.08]  # initial, then doubled but capped at backoff_max
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_non_idempotent_methods_are_never_retried(vehicle_cloud: BackgroundServer, method: str) -> None:
+    sleeps = Sleeps()
+    async with client_for(config(vehicle_cloud.url), sleeps) as client:
+        with pytest.raises(UpstreamError) as caught:
+            await client.request(method, "/flaky/1", content=b"{}")
+    assert caught.value.status == 503
+    assert hits(vehicle_cloud, method, "/flaky/1") == 1
+    assert sleeps.delays == []
+
+
+async def test_retries_stop_after_the_configured_attempts(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        with pytest.raises(UpstreamError) as caught:
+            await client.request("GET", "/flaky/10")
+    assert (caught.value.status, caught.value.status_code, caught.value.problem_type) == (503, 502, "upstream-error")
+    assert hits(vehicle_cloud, "GET", "/flaky/10") == 3
+
+
+async def test_a_500_is_not_in_the_retry_statuses_and_fails_at_once(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        with pytest.raises(UpstreamError, match="HTTP 500"):
+            await client.request("GET", "/boom")
+    assert hits(vehicle_cloud, "GET", "/boom") == 1
+
+
+async def test_read_timeout_raises_upstream_timeout_after_retries(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url, timeouts={"read": 0.2}, retries={"attempts": 2, "backoff_initial": 0})
+    async with client_for(cfg) as client:
+        with pytest.raises(UpstreamTimeout) as caught:
+            await client.request("GET", "/slow", params={"seconds": "1"})
+    assert (caught.value.status_code, caught.value.problem_type) == (504, "upstream-timeout")
+    assert hits(vehicle_cloud, "GET", "/slow") == 2
+
+
+async def test_post_timeout_is_not_retried(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url, timeouts={"read": 0.2})
+    async with client_for(cfg) as client:
+        with pytest.raises(UpstreamTimeout):
+            await client.request("POST", "/slow", params={"seconds": "1"})
+    assert hits(vehicle_cloud, "POST", "/slow") == 1
+
+
+async def test_upstream_down_raises_unavailable(free_port: int) -> None:
+    sleeps = Sleeps()
+    async with client_for(config(f"http://127.0.0.1:{free_port}"), sleeps) as client:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            await client.request("GET", "/customers/cust-1001")
+    assert (caught.value.status_code, caught.value.problem_type) == (502, "upstream-unavailable")
+    assert len(sleeps.delays) == 2  # connection refused is retried for GET, then reported
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_breaker_opens_after_failures_and_half_opens_after_reset(vehicle_cloud: BackgroundServer) -> None:
+    clock = Clock()
+    cfg = config(vehicle_cloud.url, retries={"attempts": 1})
+    breaker = CircuitBreaker(cfg.name, failure_threshold=2, reset_timeout=5, clock=clock)
+    async with client_for(cfg, breaker=breaker) as client:
+        for _ in range(2):
+            with pytest.raises(UpstreamError):
+                await client.request("GET", "/flaky/2")
+        assert breaker.state is BreakerState.OPEN
+        with pytest.raises(CircuitOpen) as caught:
+            await client.request("GET", "/flaky/2")
+        assert caught.value.status_code == 503
+        assert hits(vehicle_cloud, "GET", "/flaky/2") == 2  # refused without calling the upstream
+        clock.now += 5
+        assert breaker.state is BreakerState.HALF_OPEN
+        response = await client.request("GET", "/flaky/2")
+        assert response.status_code == 200
+        assert breaker.state is BreakerState.CLOSED
+
+
+async def test_breaker_counts_an_upstream_that_is_down(free_port: int) -> None:
+    clock = Clock()
+    cfg = config(f"http://127.0.0.1:{free_port}", retries={"attempts": 1})
+    breaker = CircuitBreaker(cfg.name, failure_threshold=3, reset_timeout=5, clock=clock)
+    async with client_for(cfg, breaker=breaker) as client:
+        for _ in range(3):
+            with pytest.raises(UpstreamUnavailable):
+                await client.request("GET", "/customers/cust-1001")
+        with pytest.raises(CircuitOpen):
+            await client.request("GET", "/customers/cust-1001")
+
+
+async def test_open_circuit_interrupts_retries(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url, retries={"attempts": 5, "backoff_initial": 0})
+    breaker = CircuitBreaker(cfg.name, failure_threshold=2, reset_timeout=60)
+    async with client_for(cfg, breaker=breaker) as client:
+        with pytest.raises(CircuitOpen):
+            await client.request("GET", "/flaky/10")
+    assert hits(vehicle_cloud, "GET", "/flaky/10") == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/text", "text/plain"),
+        ("/html-json", "text/html"),
+        ("/latin1", "charset=iso-8859-1"),
+        ("/nan", "malformed JSON"),
+        ("/broken", "malformed JSON"),
+    ],
+)
+async def test_anything_but_strict_json_is_refused(vehicle_cloud: BackgroundServer, path: str, reason: str) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        response = await client.request("GET", path)
+        with pytest.raises(UpstreamResponseRefused, match=reason) as caught:
+            response.json()
+    assert (caught.value.status_code, caught.value.problem_type) == (502, "upstream-response-refused")
+
+
+async def test_a_body_that_cannot_be_decoded_is_refused(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        with pytest.raises(UpstreamResponseRefused, match="could not be decoded"):
+            await client.request("GET", "/bad-gzip")
+        assert client.breaker.state is BreakerState.CLOSED
+    assert hits(vehicle_cloud, "GET", "/bad-gzip") == 1
+
+
+async def test_problem_json_media_type_is_json(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        assert (await client.request("GET", "/problem")).json() == {"title": "x"}
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-chunked"])
+async def test_responses_over_the_size_cap_are_refused(vehicle_cloud: BackgroundServer, path: str) -> None:
+    cfg = config(vehicle_cloud.url, limits={"max_response_bytes": 1000})
+    async with client_for(cfg) as client:
+        assert (await client.request("GET", path, params={"size": "900"})).status_code == 200
+        with pytest.raises(UpstreamResponseRefused, match="exceeds 1000 bytes"):
+            await client.request("GET", path, params={"size": "1200"})
+        assert client.breaker.state is BreakerState.CLOSED  # the upstream is up; its answer is just unusable
+    assert hits(vehicle_cloud, "GET", path) == 2  # refusal is not retried
+
+
+async def test_request_bodies_over_the_cap_are_not_sent(vehicle_cloud: BackgroundServer) -> None:
+    cfg = config(vehicle_cloud.url, limits={"max_request_bytes": 10})
+    async with client_for(cfg) as client:
+        with pytest.raises(RequestTooLarge) as caught:
+            await client.request("POST", "/echo-headers", content=b"x" * 11)
+    assert caught.value.status_code == 413
+    assert hits(vehicle_cloud, "POST", "/echo-headers") == 0
+
+
+async def test_redirects_are_not_followed(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        with pytest.raises(UpstreamError) as caught:
+            await client.request("GET", "/redirect")
+    assert caught.value.status == 302
+
+
+async def test_hop_by_hop_and_credential_headers_do_not_cross_the_gateway(vehicle_cloud: BackgroundServer) -> None:
+    outgoing = [
+        ("Authorization", "Bearer gateway-token"),
+        ("Cookie", "portal=1"),
+        ("Connection", "X-Client-Private"),
+        ("X-Client-Private", "secret"),
+        ("Keep-Alive", "timeout=5"),
+        ("TE", "trailers"),
+        ("Upgrade", "h2c"),
+        ("Proxy-Authorization", "Basic eA=="),
+        ("Accept-Encoding", "x-unknown-coding"),
+        ("X-Smuggle", "a\r\nX-Injected: 1"),
+        ("Bad Name", "x"),
+        ("X-Request-Id", "req-1"),
+    ]
+    async with client_for(config(vehicle_cloud.url)) as client:
+        response = await client.request("GET", "/echo-headers", headers=outgoing)
+    received = response.json()["received"]
+    dropped = ("authorization", "cookie", "x-client-private", "keep-alive", "te", "upgrade", "proxy-authorization")
+    for name in (*dropped, "x-smuggle", "x-injected", "bad name"):
+        assert name not in received
+    assert "x-unknown-coding" not in received["accept-encoding"]
+    assert received["x-request-id"] == "req-1"
+    assert received["accept"] == "application/json"
+    names = {name for name, _ in response.headers}
+    assert "x-kept" in names
+    assert not names & {"connection", "x-upstream-private", "set-cookie", "etag", "content-length"}
+
+
+async def test_erasure_is_forwarded_and_is_idempotent(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        first = await client.erase("cust-1002")
+        second = await client.erase("cust-1002")
+        gone = await client.fetch_record("cust-1002")
+    assert (first.status, first.upstream_status) == ("erased", 204)
+    assert (second.status, second.upstream_status) == ("already-absent", 404)
+    assert gone.status_code == 404
+    assert hits(vehicle_cloud, "DELETE", "/customers/cust-1002") == 2
+
+
+async def test_erasure_needs_a_registered_endpoint(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url, erasure=None)) as client:
+        with pytest.raises(ErasureNotSupported, match="does not support erasure"):
+            await client.erase("cust-1001")
+    assert hits(vehicle_cloud, "DELETE", "/customers/cust-1001") == 0
+
+
+async def test_connections_are_pooled_across_requests(vehicle_cloud: BackgroundServer) -> None:
+    """One AsyncClient per upstream: sequential requests reuse one keep-alive connection (one client port)."""
+    async with client_for(config(vehicle_cloud.url)) as client:
+        ports = {(await client.request("GET", "/peer")).json()["port"] for _ in range(5)}
+    assert len(ports) == 1
