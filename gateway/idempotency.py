@@ -143,7 +143,11 @@ class IdempotencyMiddleware:
         self.store_getter = store_getter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or not any(name == b"idempotency-key" for name, _ in scope["headers"])
+        ):
             await self.app(scope, receive, send)
             return
         status: list[int] = []
