@@ -3,6 +3,7 @@
 Verification (`verify_inclusion`, `verify_consistency`, `verify_note`) is pure so auditors can use it alone.
 """
 
+from ledger.audit import AuditReport, audit
 from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
 from ledger.envelope import Event, parse_envelope, pseudonym
 from ledger.errors import EventError, LedgerError, NotALedgerError, TamperError
@@ -36,6 +37,7 @@ from ledger.rfc9162 import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "AuditReport",
     "Checkpoint",
     "CheckpointError",
     "Event",
@@ -49,6 +51,7 @@ __all__ = [
     "TamperError",
     "VerifierKey",
     "add_signature",
+    "audit",
     "consistency_proof",
     "ed25519_verifier_key",
     "generate_signer_key",

@@ -2,8 +2,8 @@
 
 Durability: an append is acknowledged after COMMIT returns. SQLite runs `synchronous=FULL` in WAL
 mode, so COMMIT returns only after the WAL is fsynced: an acknowledged entry survives a process
-crash AND a power cut (NORMAL would survive only the former). PostgreSQL keeps its default
-`synchronous_commit=on`.
+crash AND a power cut (NORMAL would survive only the former). Every PostgreSQL session sets
+`synchronous_commit=on`, whatever the server default, so COMMIT returns after the WAL flush.
 
 Serialisation: every writer first locks the single `ledger_head` row (`SELECT … FOR UPDATE` on
 PostgreSQL; `BEGIN IMMEDIATE` takes SQLite's one write lock up front), so writers in other threads,
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,21 @@ VERSION_TABLE = "alembic_version_ledger"
 WRITE = "ledger_write"  # execution option: this connection's transaction will write
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 MIGRATION_LOCK = 0x4C45444745520001  # PostgreSQL advisory lock id: "LEDGER" + 1
+HEAD_SELECT = "SELECT size, checkpoints FROM ledger_head WHERE id = 1"
+HEAD_FOR_UPDATE = HEAD_SELECT + " FOR UPDATE"
+
+
+def safe_url(url: str) -> str:
+    """The URL for messages, with any password masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def make_engine(url: str, *, create: bool) -> Engine:
     """An engine with the ledger's durability settings; refuses URLs that cannot hold a durable ledger."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise LedgerError(f"not a database URL: {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:
+        raise LedgerError("not a database URL (expected sqlite:///PATH or postgresql+psycopg://HOST/DB)") from exc
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:") or database.startswith("file::memory:"):
@@ -49,15 +57,29 @@ def make_engine(url: str, *, create: bool) -> Engine:
             raise NotALedgerError(f"no ledger database at {path}")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # payloads are personal data: owner-only from birth
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     elif parsed.get_backend_name() != "postgresql":
         raise LedgerError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
     try:
         engine = create_engine(parsed)
     except (ArgumentError, ImportError) as exc:
-        raise LedgerError(f"cannot use database URL {url!r}: {exc}") from exc
+        raise LedgerError(f"cannot use database URL {safe_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+    else:
+        _configure_postgresql(engine)
     return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    """Insist on durable commits even where the server's default was relaxed for speed."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO on")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -78,17 +100,21 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
+def driver_sql(conn: Connection, sql: str) -> str:
+    """Hot-path SQL goes straight to the driver (SQLAlchemy's per-statement overhead exceeded the work);
+    it is written with `?` and adapted to the driver's paramstyle."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[tuple[Connection, int, int]]:
     """A transaction holding the ledger's write lock; yields (connection, size, checkpoint count)."""
+    postgres = engine.dialect.name == "postgresql"
     with engine.connect() as raw, raw.execution_options(**{WRITE: True}) as conn, conn.begin():
-        query = select(schema.head.c.size, schema.head.c.checkpoints).where(schema.head.c.id == schema.HEAD_ID)
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).one_or_none()
+        row = conn.exec_driver_sql(HEAD_FOR_UPDATE if postgres else HEAD_SELECT).one_or_none()
         if row is None:
             raise NotALedgerError("the ledger head row is missing")
-        yield conn, int(row.size), int(row.checkpoints)
+        yield conn, int(row[0]), int(row[1])
 
 
 def migrate(engine: Engine) -> None:
@@ -129,7 +155,7 @@ def open_engine(url: str, *, create: bool) -> Engine:
         raise
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise NotALedgerError(f"cannot open a ledger at {url!r}: {exc}") from exc
+        raise NotALedgerError(f"cannot open a ledger at {safe_url(url)}: {exc}") from exc
     return engine
 
 

@@ -11,23 +11,25 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from ledger import schema
-from ledger.database import open_engine, read_nodes
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.database import open_engine, read_nodes, write_transaction
 from ledger.envelope import ERASURE_TYPE, Event, prepare
 from ledger.errors import EventError, LedgerError
+from ledger.note import NoteError, parse_signer_key
 from ledger.rfc9162 import ProofError
 from ledger.sequencer import Effects, Sequencer
 from ledger.tree import Range, assemble, consistency_ranges, inclusion_ranges, keys_for
 
 
 def origin_of(signer_key: str) -> str:
-    """The checkpoint origin is the signer key's name (`PRIVATE+KEY+<name>+<id>+<key>`)."""
-    parts = signer_key.split("+")
-    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"] or not parts[2]:
-        raise LedgerError("the signer key is not a signed-note private key (PRIVATE+KEY+name+id+key)")
-    return parts[2]
+    """The checkpoint origin is the signer key's name, as C2SP checkpoints signed by the log itself require."""
+    try:
+        return parse_signer_key(signer_key).name
+    except NoteError as exc:
+        raise LedgerError(f"the checkpoint signer key is unusable: {exc}") from exc
 
 
 def hashes_for(conn: Connection, ranges: Sequence[Range]) -> list[bytes]:
@@ -35,7 +37,14 @@ def hashes_for(conn: Connection, ranges: Sequence[Range]) -> list[bytes]:
 
 
 class Ledger:
-    """A tamper-evident Merkle log in a SQL database; safe to share between threads and asyncio tasks."""
+    """A tamper-evident Merkle log in a SQL database; safe to share between threads and asyncio tasks.
+
+    Other packages keep their tables in the same database through `engine`. On SQLite their
+    transactions begin deferred (a reader never blocks the sequencer); one that will write should
+    take the write lock up front with `engine.connect().execution_options(ledger_write=True)`
+    (BEGIN IMMEDIATE), or SQLite may refuse its first write with SQLITE_BUSY after a ledger commit.
+    Work that must commit with an entry belongs in `append(..., effects=...)` instead.
+    """
 
     engine: Engine
 
@@ -60,7 +69,12 @@ class Ledger:
         return self._sequencer.submit([prepare(event)], effects).result()[0]
 
     async def append_async(self, event: Event, *, effects: Effects | None = None) -> int:
-        """`append` for asyncio: concurrent tasks are group-committed together."""
+        """`append` for asyncio: concurrent tasks are group-committed together.
+
+        `effects` run on the sequencer's thread, not the event loop: they may use the connection they
+        are given but must not touch loop-bound objects. Cancelling the task before the entry is
+        sequenced withdraws it; once sequenced it is appended regardless.
+        """
         future = self._sequencer.submit([prepare(event)], effects)
         return (await asyncio.wrap_future(future))[0]
 
@@ -85,6 +99,17 @@ class Ledger:
             )
 
         return self.append(Event(type=ERASURE_TYPE, actor=actor, subject=subject), effects=forget)
+
+    def checkpoint(self) -> str:
+        """Sign and store a checkpoint of the current size; every one is kept for later consistency proofs."""
+        if self._signer_key is None or self._origin is None:
+            raise LedgerError("no signer key: open the ledger with signer_key= to publish checkpoints")
+        with write_transaction(self.engine) as (conn, size, count):
+            root = hashes_for(conn, [(0, size)])[0]
+            note = sign_checkpoint(Checkpoint(self._origin, size, root, ()), self._signer_key)
+            conn.execute(insert(schema.checkpoints).values(seq=count, size=size, note=note))
+            conn.execute(update(schema.head).where(schema.head.c.id == schema.HEAD_ID).values(checkpoints=count + 1))
+        return note
 
     # -- reading -------------------------------------------------------------------------------------
 

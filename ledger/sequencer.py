@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine
 
-from ledger import schema
-from ledger.database import read_nodes, write_transaction
+from ledger.database import driver_sql, read_nodes, write_transaction
 from ledger.envelope import PreparedEntry
 from ledger.errors import LedgerError
 from ledger.rfc9162 import leaf_hash
@@ -28,6 +28,8 @@ from ledger.tree import Frontier, range_nodes
 
 Effects = Callable[[Connection, int], None]
 MAX_BATCH_ENTRIES = 5_000
+GATHER_GAP_S = 0.0003
+GATHER_MAX_S = 0.001
 
 
 @dataclass
@@ -47,11 +49,15 @@ def load_frontier(conn: Connection, size: int) -> Frontier:
     return Frontier(size, [found[k] for k in keys])
 
 
-def entry_rows(index: int, entry: PreparedEntry) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    row = {"idx": index, "data": entry.data}
-    if entry.payload_json is None or entry.salt is None:
-        return row, None
-    return row, {"idx": index, "subject": entry.subject, "salt": entry.salt, "payload": entry.payload_json}
+INSERT_ENTRY = "INSERT INTO ledger_entries (idx, data) VALUES (?, ?)"
+INSERT_PAYLOAD = "INSERT INTO ledger_payloads (idx, subject, salt, payload) VALUES (?, ?, ?, ?)"
+INSERT_NODE = "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)"
+UPDATE_SIZE = "UPDATE ledger_head SET size = ? WHERE id = 1"
+
+
+def _insert(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.exec_driver_sql(driver_sql(conn, sql), rows if len(rows) > 1 else rows[0])
 
 
 def write_batch(conn: Connection, size: int, frontier: Frontier, requests: Sequence[Request]) -> dict[int, list[int]]:
@@ -61,43 +67,39 @@ def write_batch(conn: Connection, size: int, frontier: Frontier, requests: Seque
     The frontier is advanced in place; the caller keeps it only once the transaction commits.
     """
     assigned: dict[int, list[int]] = {}
-    entry_batch: list[dict[str, Any]] = []
-    payload_batch: list[dict[str, Any]] = []
-    node_batch: list[dict[str, Any]] = []
+    entry_rows: list[tuple[Any, ...]] = []
+    payload_rows: list[tuple[Any, ...]] = []
+    node_rows: list[tuple[Any, ...]] = []
     next_index = size
     for number, request in enumerate(requests):
         indices = list(range(next_index, next_index + len(request.entries)))
+        mine = [(i, e.data) for i, e in zip(indices, request.entries, strict=True)]
+        theirs = [
+            (i, e.subject, e.salt, e.payload_json)
+            for i, e in zip(indices, request.entries, strict=True)
+            if e.payload_json is not None
+        ]
         if request.effects is not None:
             try:
-                with conn.begin_nested():
-                    for index, entry in zip(indices, request.entries, strict=True):
-                        row, payload = entry_rows(index, entry)
-                        conn.execute(insert(schema.entries), row)
-                        if payload is not None:
-                            conn.execute(insert(schema.payloads), payload)
+                with conn.begin_nested():  # the entry exists before its effects run (they may reference it)
+                    _insert(conn, INSERT_ENTRY, mine)
+                    _insert(conn, INSERT_PAYLOAD, theirs)
                     request.effects(conn, indices[0])
             except Exception as exc:  # the effect's own failure: reject this entry only
                 request.future.set_exception(exc)
                 continue
         else:
-            for index, entry in zip(indices, request.entries, strict=True):
-                row, payload = entry_rows(index, entry)
-                entry_batch.append(row)
-                if payload is not None:
-                    payload_batch.append(payload)
+            entry_rows += mine
+            payload_rows += theirs
         for entry in request.entries:
-            for level, idx, digest in frontier.append(leaf_hash(entry.data)):
-                node_batch.append({"level": level, "idx": idx, "hash": digest})
+            node_rows += frontier.append(leaf_hash(entry.data))
         assigned[number] = indices
         next_index += len(indices)
-    if entry_batch:
-        conn.execute(insert(schema.entries), entry_batch)
-    if payload_batch:
-        conn.execute(insert(schema.payloads), payload_batch)
-    if node_batch:
-        conn.execute(insert(schema.nodes), node_batch)
+    _insert(conn, INSERT_ENTRY, entry_rows)
+    _insert(conn, INSERT_PAYLOAD, payload_rows)
+    _insert(conn, INSERT_NODE, node_rows)
     if next_index != size:
-        conn.execute(update(schema.head).where(schema.head.c.id == schema.HEAD_ID).values(size=next_index))
+        conn.exec_driver_sql(driver_sql(conn, UPDATE_SIZE), (next_index,))
     return assigned
 
 
@@ -111,6 +113,7 @@ class Sequencer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._expected = 0  # appenders active around the last commit
 
     def submit(self, entries: Sequence[PreparedEntry], effects: Effects | None) -> Future[list[int]]:
         if threading.current_thread() is self._thread:
@@ -133,25 +136,45 @@ class Sequencer:
         if thread is not None:
             thread.join()
 
+    def _gather(self, first: Request | object) -> tuple[list[Request], bool]:
+        """Collect a batch behind `first`; returns (requests, stop requested).
+
+        Concurrent appenders otherwise split into two groups that alternate, each paying a whole
+        fsync: while one group commits the other queues up. So after a commit the sequencer expects
+        that group plus the one it just acknowledged, and lingers until that many requests arrived,
+        or none for GATHER_GAP_S, or GATHER_MAX_S passed. A lone appender never waits.
+        """
+        batch = [first]
+        count = len(first.entries) if isinstance(first, Request) else 0
+        expected = self._expected if self._expected > 1 else 0
+        deadline = time.monotonic() + GATHER_MAX_S
+        while count < MAX_BATCH_ENTRIES:
+            try:
+                if len(batch) < expected:
+                    more = self._queue.get(timeout=max(0.0, min(GATHER_GAP_S, deadline - time.monotonic())))
+                else:
+                    more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is _STOP:
+                return self._runnable(batch), True
+            batch.append(more)
+            count += len(more.entries) if isinstance(more, Request) else 0
+        return self._runnable(batch), False
+
+    @staticmethod
+    def _runnable(batch: list[Request | object]) -> list[Request]:
+        """Drop requests whose caller cancelled them before they were sequenced."""
+        return [r for r in batch if isinstance(r, Request) and r.future.set_running_or_notify_cancel()]
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
-            batch = [item]
-            count = len(item.entries) if isinstance(item, Request) else 0
-            stop = False
-            while count < MAX_BATCH_ENTRIES:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                batch.append(more)
-                count += len(more.entries) if isinstance(more, Request) else 0
-            self._commit([r for r in batch if isinstance(r, Request) and r.future.set_running_or_notify_cancel()])
+            requests, stop = self._gather(item)
+            self._commit(requests)
+            self._expected = len(requests) + self._queue.qsize()
             if stop:
                 return
 
@@ -163,13 +186,11 @@ class Sequencer:
                 cached = self._frontier
                 frontier = cached.copy() if cached is not None and cached.size == size else load_frontier(conn, size)
                 assigned = write_batch(conn, size, frontier, requests)
-        except BaseException as exc:
+        except BaseException as exc:  # every waiter learns why; the worker lives on for later appends
             self._frontier = None
             for request in requests:
                 if not request.future.done():
                     request.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
             return
         self._frontier = frontier
         for number, indices in assigned.items():

@@ -10,6 +10,8 @@ import typer
 
 from gateway.cli import clients, customers, db, keys
 from gateway.cli.bench import bench
+from gateway.cli.demo import demo
+from gateway.cli.ledger import app as ledger_app
 from gateway.cli.openapi import openapi
 from gateway.cli.serve import serve
 
@@ -20,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("bench")(bench)
+app.add_typer(ledger_app, name="ledger")
+app.command("demo")(demo)
 app.command("serve")(serve)
 app.add_typer(db.app, name="db")
 app.add_typer(clients.app, name="client")

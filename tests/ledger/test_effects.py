@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from ledger import Event, Ledger, LedgerError
 
@@ -86,3 +87,16 @@ def test_appending_from_inside_effects_is_refused(sqlite_url: str) -> None:
         with pytest.raises(LedgerError, match="inside an effects callback"):
             ledger.append(Event(type="outer", actor="system"), effects=nested)
         assert ledger.size() == 0
+
+
+def test_a_batch_whose_writes_fail_rejects_its_appends_and_the_sequencer_survives(sqlite_url: str) -> None:
+    with Ledger.open(sqlite_url) as ledger:
+        with ledger.engine.begin() as conn:  # a stray row where leaf 0's node must go
+            conn.execute(text("INSERT INTO ledger_nodes (level, idx, hash) VALUES (0, 0, :h)"), {"h": b"x" * 32})
+        with pytest.raises(IntegrityError):
+            ledger.append(Event(type="t", actor="a"))
+        assert ledger.size() == 0
+        assert ledger.entries(0, 1) == []
+        with ledger.engine.begin() as conn:
+            conn.execute(text("DELETE FROM ledger_nodes"))
+        assert ledger.append(Event(type="t", actor="a")) == 0

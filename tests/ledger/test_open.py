@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.pool import NullPool
 
 from ledger import Event, Ledger, LedgerError, NotALedgerError
 
@@ -25,6 +26,19 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
     with Ledger.open(sqlite_url) as ledger, ledger.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+@pytest.mark.postgres
+def test_postgresql_sessions_commit_durably_whatever_the_server_default(postgres_url: str) -> None:
+    relaxed = create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with relaxed.connect() as conn:
+        name = conn.exec_driver_sql("SELECT current_database()").scalar()
+        conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    with relaxed.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    relaxed.dispose()
+    with Ledger.open(postgres_url) as ledger, ledger.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
 
 
 def test_a_database_without_a_ledger_is_refused_without_create(db_url: str) -> None:
@@ -50,6 +64,12 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
             Ledger.open(f"sqlite:///{path}", create=create)
 
 
+def test_an_unreachable_server_is_refused_without_echoing_the_password() -> None:
+    with pytest.raises(NotALedgerError, match="cannot open a ledger") as caught:
+        Ledger.open("postgresql+psycopg://postgres:s3cret@127.0.0.1:1/none")
+    assert "s3cret" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -57,6 +77,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
         ("sqlite:///:memory:", "in-memory"),
         ("mysql://u@h/db", "unsupported database 'mysql'"),
         ("not a url", "not a database URL"),
+        ("postgresql+psycopg://u:pw@h:notaport/db", "not a database URL"),
     ],
 )
 def test_urls_that_cannot_hold_a_durable_ledger_are_refused(url: str, message: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from ledger import Event, EventError, Ledger, parse_envelope, root_hash
+from ledger import Event, EventError, Ledger, audit, parse_envelope, root_hash
 
 APPENDER = Path(__file__).with_name("appender.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +91,7 @@ def test_two_processes_on_one_postgresql_never_fork_or_skip(postgres_url: str) -
     with Ledger.open(postgres_url, create=False) as ledger:
         assert ledger.size() == 480
         assert ledger.root() == root_hash(ledger.entries(0, 480))
+        assert audit(ledger, []).size == 480
 
 
 def test_kill_9_loses_no_acknowledged_append(db_url: str) -> None:
@@ -113,5 +114,20 @@ def test_kill_9_loses_no_acknowledged_append(db_url: str) -> None:
         for index in acknowledged:
             assert parse_envelope(entries[index])["type"] == "test.append"
         assert ledger.root() == root_hash(entries)
+        assert audit(ledger, []).size == size  # every entry, payload and node re-derives
         ledger.append(Event(type="test.after-crash", actor="system"))
         assert ledger.root() == root_hash(ledger.entries(0, size + 1))
+
+
+def test_effects_of_async_appends_run_on_the_sequencer_thread_not_the_event_loop(sqlite_url: str) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    def effect(conn: object, index: int) -> None:
+        seen.append((index, threading.current_thread() is threading.main_thread()))
+
+    async def main() -> int:
+        with Ledger.open(sqlite_url) as ledger:
+            return await ledger.append_async(Event(type="test.task", actor="a"), effects=effect)
+
+    assert asyncio.run(main()) == 0
+    assert seen == [(0, False)]

@@ -1,0 +1,131 @@
+"""Verifiable consent credentials: DIDs, Data Integrity EdDSA, VC 2.0 receipts, status lists, SD-JWT.
+
+Everything here runs offline: contexts are bundled and pinned, did:web resolves only from documents
+we are given. The gateway calls these functions; nothing here imports the gateway.
+"""
+
+from credentials.bitstring_status_list import (
+    MIN_LIST_SIZE,
+    check_status,
+    decode_list,
+    encode_list,
+    get_bit,
+    new_bitstring,
+    set_bit,
+    status_entry,
+    status_list_credential,
+)
+from credentials.contexts import CONSENTRY_V1, VC_V1, VC_V2, bundled_urls, document_loader
+from credentials.data_integrity import JCS, RDFC, Issue, VerificationResult, add_proof, verify_proof
+from credentials.did_auth import DidAuthError, create_did_auth_presentation, new_challenge, verify_did_auth
+from credentials.didkit_interop import didkit_issue, didkit_issue_sync, didkit_verify, didkit_verify_sync, receipt_v11
+from credentials.dids import (
+    DidResolver,
+    VerificationMethod,
+    did_key_document,
+    did_key_from_multibase,
+    did_key_verification_method,
+    did_web_document,
+    did_web_document_url,
+    did_web_from_domain,
+)
+from credentials.errors import (
+    CanonicalizationError,
+    ContextError,
+    CredentialError,
+    DataLossError,
+    DidResolutionError,
+    InteropError,
+    KeyFormatError,
+    LimitExceededError,
+    ProofError,
+    SdJwtError,
+    StatusListError,
+    ValidationError,
+)
+from credentials.keyring import IssuerKeyring
+from credentials.keys import Ed25519KeyPair, generate_key_pair, public_key_from_multibase
+from credentials.rdfc import DEFAULT_LIMITS, Limits, canonicalize
+from credentials.receipts import ConsentReceiptClaims, IssuerKey, build_consent_receipt, issue_consent_receipt
+from credentials.service import CredentialService
+from credentials.status_list_service import publish_status_list
+from credentials.status_store import StatusList, StatusListRepository
+from credentials.vc11 import add_ed25519_signature_2018, issue_jwt_vc, verify_ed25519_signature_2018, verify_jwt_vc
+from credentials.vcdm2 import validate_credential, validate_presentation
+from credentials.verification import StatusListLookup, verify_credential, verify_presentation
+
+__all__ = [
+    "CONSENTRY_V1",
+    "DEFAULT_LIMITS",
+    "JCS",
+    "MIN_LIST_SIZE",
+    "RDFC",
+    "VC_V1",
+    "VC_V2",
+    "CanonicalizationError",
+    "ConsentReceiptClaims",
+    "ContextError",
+    "CredentialError",
+    "CredentialService",
+    "DataLossError",
+    "DidAuthError",
+    "DidResolutionError",
+    "DidResolver",
+    "Ed25519KeyPair",
+    "InteropError",
+    "Issue",
+    "IssuerKey",
+    "IssuerKeyring",
+    "KeyFormatError",
+    "LimitExceededError",
+    "Limits",
+    "ProofError",
+    "SdJwtError",
+    "StatusList",
+    "StatusListError",
+    "StatusListLookup",
+    "StatusListRepository",
+    "ValidationError",
+    "VerificationMethod",
+    "VerificationResult",
+    "add_ed25519_signature_2018",
+    "add_proof",
+    "build_consent_receipt",
+    "bundled_urls",
+    "canonicalize",
+    "check_status",
+    "create_did_auth_presentation",
+    "decode_list",
+    "did_key_document",
+    "did_key_from_multibase",
+    "did_key_verification_method",
+    "did_web_document",
+    "did_web_document_url",
+    "did_web_from_domain",
+    "didkit_issue",
+    "didkit_issue_sync",
+    "didkit_verify",
+    "didkit_verify_sync",
+    "document_loader",
+    "encode_list",
+    "generate_key_pair",
+    "get_bit",
+    "issue_consent_receipt",
+    "issue_jwt_vc",
+    "new_bitstring",
+    "new_challenge",
+    "public_key_from_multibase",
+    "publish_status_list",
+    "receipt_v11",
+    "set_bit",
+    "status_entry",
+    "status_list_credential",
+    "validate_credential",
+    "validate_presentation",
+    "verify_credential",
+    "verify_did_auth",
+    "verify_ed25519_signature_2018",
+    "verify_jwt_vc",
+    "verify_presentation",
+    "verify_proof",
+]
