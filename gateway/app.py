@@ -1,7 +1,7 @@
 """The application factory: one `create_app(settings)` that builds the whole service.
 
 Adding a router: write `gateway/routers/<actor>.py` with an `APIRouter` whose routes declare their caller
-through the dependencies in `gateway.auth.dependencies`, and include it in `ROUTERS` below (or pass
+through the dependencies in `gateway.dependencies`, and include it in `ROUTERS` below (or pass
 `extra_routers=` to `create_app`).
 """
 
@@ -17,7 +17,7 @@ from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, Idempotent
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, customer, health, oauth, wellknown
+from gateway.routers import admin, auditor, customer, health, oauth, wellknown
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -27,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth.router,
     customer.router,
     admin.router,
+    auditor.router,
 )
 
 DESCRIPTION = """\

@@ -17,12 +17,14 @@ from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
+from gateway.event_index import EventIndex
 from gateway.idempotency import IdempotencyStore
 from gateway.keys import KeyStore
+from gateway.ledger_access import CheckpointBook, note_verifier_keys, open_ledger
 from gateway.observability import Metrics
 from gateway.settings import Settings
-from gateway.store.database import create_db_engine
 from gateway.store.migrate import upgrade_all
+from ledger import Ledger, pseudonym
 
 
 def key_store(settings: Settings) -> KeyStore:
@@ -40,6 +42,7 @@ def key_store(settings: Settings) -> KeyStore:
 @dataclass
 class Runtime:
     settings: Settings
+    ledger: Ledger
     engine: Engine
     keys: KeyStore
     metrics: Metrics
@@ -51,32 +54,46 @@ class Runtime:
     verifier: AccessTokenVerifier
     oauth: GatewayAuthorizationServer
     idempotency: IdempotencyStore
+    checkpoints: CheckpointBook
+    events: EventIndex
+    pseudonym_key: bytes = field(default=b"", repr=False)
     migrated: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, settings: Settings) -> Runtime:
-        """Create the data directory and keys if missing, migrate every chain, and wire the stores."""
+        """Create the data directory and keys if missing, migrate every chain, and wire the stores.
+
+        The ledger opens first (it runs its own migrations and owns the engine); the libraries and the
+        gateway then migrate their tables into the same database.
+        """
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = key_store(settings)
         for ring in ("token", "issuer", "checkpoint"):
             keys.ring(ring)
         keys.secret("pseudonym")
-        engine = create_db_engine(settings.db_url)
-        migrated = upgrade_all(engine)
-        started = cls.assemble(settings, engine, keys)
+        ledger = open_ledger(settings.db_url, settings.checkpoint_origin, keys.ring("checkpoint"))
+        try:
+            migrated = ["ledger", *upgrade_all(ledger.engine)]
+            started = cls.assemble(settings, ledger, keys)
+        except BaseException:
+            ledger.close()
+            raise
         started.migrated = migrated
         return started
 
     @classmethod
-    def assemble(cls, settings: Settings, engine: Engine, keys: KeyStore) -> Runtime:
+    def assemble(cls, settings: Settings, ledger: Ledger, keys: KeyStore) -> Runtime:
+        engine = ledger.engine
         clients = ClientRegistry(engine)
         revocations = RevocationList(engine)
         verifier = AccessTokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
         generator = AccessTokenGenerator(
             keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
         )
+        origin = settings.checkpoint_origin
         return cls(
             settings=settings,
+            ledger=ledger,
             engine=engine,
             keys=keys,
             metrics=Metrics(),
@@ -99,13 +116,21 @@ class Runtime:
                 issuer=settings.issuer,
             ),
             idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
+            checkpoints=CheckpointBook(ledger, note_verifier_keys(origin, keys.ring("checkpoint")), origin),
+            events=EventIndex(engine, ledger),
+            pseudonym_key=keys.secret("pseudonym"),
         )
 
+    def subject_pseudonym(self, subject_id: str) -> str:
+        """The ledger subject for a customer id: keyed HMAC, so the ledger never holds the raw id."""
+        return pseudonym(self.pseudonym_key, subject_id)
+
     def close(self) -> None:
-        self.engine.dispose()
+        """Finish queued ledger appends, then release the database."""
+        self.ledger.close()
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     """FastAPI dependency: the runtime of the app serving this request."""
     runtime: Runtime = request.app.state.runtime
     return runtime

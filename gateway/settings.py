@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Public base URL of this gateway: the OAuth `iss`, the token audience and the did:web domain.",
     )
+    ledger_origin: str | None = Field(
+        default=None, description="Checkpoint origin line (and note key name); default: `<issuer host>/ledger`."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="Requests with a larger body get 413.")
@@ -71,6 +74,11 @@ class Settings(BaseSettings):
     def issuer_domain(self) -> str:
         """Host (and port when not default) of the issuer, as did:web and presentation `domain` use it."""
         return urlsplit(self.issuer).netloc
+
+    @property
+    def checkpoint_origin(self) -> str:
+        """C2SP checkpoints name their log; ours is named after the public host unless configured."""
+        return self.ledger_origin or f"{self.issuer_domain}/ledger"
 
     @property
     def audience(self) -> str:

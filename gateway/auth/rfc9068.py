@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
-from gateway.keys import KeyStore
+from gateway.keys import KeyRing, KeyStore
 
 ALGORITHM = "ES256"
 CLOCK_SKEW_SECONDS = 30
@@ -63,10 +63,20 @@ class AccessTokenVerifier:
         self._keys = keys
         self.issuer = issuer
         self.audience = audience
+        self._cached: tuple[KeyRing, KeySet] | None = None
+
+    def _verification_keys(self) -> KeySet:
+        """Parsed once per ring version: importing JWKs costs more than the signature check itself."""
+        ring = self._keys.ring("token")
+        cached = self._cached
+        if cached is None or cached[0] is not ring:
+            cached = (ring, _key_set(self._keys, current_only=False))
+            self._cached = cached
+        return cached[1]
 
     def verify(self, token: str, *, check_expiry: bool = True) -> dict[str, Any]:
         try:
-            decoded = jwt.decode(token, _key_set(self._keys, current_only=False), algorithms=[ALGORITHM])
+            decoded = jwt.decode(token, self._verification_keys(), algorithms=[ALGORITHM])
         except (JoseError, ValueError) as exc:
             raise AccessTokenError(f"signature or format: {exc}") from exc
         if str(decoded.header.get("typ", "")).lower() not in ("at+jwt", "application/at+jwt"):

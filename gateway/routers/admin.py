@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.clients import ClientRegistrationError
 from gateway.auth.customers import CustomerExistsError, InvalidCustomerError
-from gateway.auth.dependencies import require_admin
 from gateway.auth.passwords import WeakPasswordError
 from gateway.auth.principals import ClientPrincipal
+from gateway.dependencies import require_admin
 from gateway.idempotency import idempotent
 from gateway.keys import KeyFileError
 from gateway.problems import Problem, problem_responses
@@ -275,13 +275,14 @@ def list_customers(
 @router.post(
     "/keys/{ring}/rotate",
     summary="Rotate a signing key",
-    description="Adds a fresh key to the ring (`token`, `issuer` or `checkpoint`) and makes it current. Earlier "
-    "keys stay in the ring and in the JWKS, so everything signed before keeps verifying.",
+    description="Adds a fresh key to the ring (`token` or `issuer`) and makes it current. Earlier keys stay in the "
+    "ring and in the JWKS, so everything signed before keeps verifying. The ledger's checkpoint key is rotated "
+    "with `consentry keys rotate checkpoint` and a restart, since the running ledger holds its signer.",
     response_model=RotatedKey,
     responses=problem_responses(409, 422),
 )
 def rotate_key(
-    ring: Literal["token", "issuer", "checkpoint"] = Path(description="Which key ring.", examples=["token"]),
+    ring: Literal["token", "issuer"] = Path(description="Which key ring.", examples=["token"]),
     _: ClientPrincipal = Depends(require_admin),
     runtime: Runtime = Depends(get_runtime),
 ) -> RotatedKey:

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.customers import LoginLockedError
-from gateway.auth.dependencies import SESSION_COOKIE, require_customer, session_scheme
 from gateway.auth.principals import CustomerPrincipal
+from gateway.dependencies import SESSION_COOKIE, require_customer, session_scheme
 from gateway.problems import Problem, problem_responses
 from gateway.runtime import Runtime, get_runtime
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, false
 from starlette.concurrency import run_in_threadpool
 
-from gateway.problems import with_problems
+from gateway.problems import problem_response, problem_responses, with_problems
 from gateway.runtime import Runtime, get_runtime
 from gateway.store.tables import idempotency_keys
 
@@ -52,24 +52,37 @@ def _check_database(runtime: Runtime) -> str:
     return "ok"
 
 
+def _check_ledger(runtime: Runtime) -> str:
+    """The ledger's head and tree answer: an append would find its state (writes share the database check)."""
+    try:
+        runtime.ledger.root(runtime.ledger.size())
+    except Exception as exc:  # readiness reports the failure instead of raising it
+        return f"failed: {type(exc).__name__}"
+    return "ok"
+
+
 def readiness_checks(runtime: Runtime) -> dict[str, str]:
     """Every dependency a request may need; the gateway fails closed, so a failing one means not ready."""
-    return {"database": _check_database(runtime)}
+    return {"database": _check_database(runtime), "ledger": _check_ledger(runtime)}
 
 
 @router.get(
     "/readyz",
     summary="Readiness",
-    description="Checks that the database answers a write transaction and the ledger is writable; 503 with "
-    "the failing check otherwise, so a load balancer stops routing to an instance that would fail closed.",
+    description="Checks that the database accepts a write transaction and the ledger's tree answers; otherwise "
+    "503 problem+json whose `checks` member names the failing dependency, so a load balancer stops routing to an "
+    "instance that would fail closed.",
     response_model=Readiness,
-    responses={503: {"description": "A dependency is down.", "model": Readiness}},
+    responses=problem_responses(503),
 )
-async def readyz(runtime: Runtime = Depends(get_runtime)) -> Any:
+async def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> Any:
     checks = await run_in_threadpool(readiness_checks, runtime)
-    ok = all(value == "ok" for value in checks.values())
-    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    if all(value == "ok" for value in checks.values()):
+        return Readiness(status="ok", checks=checks)
+    failing = ", ".join(name for name, value in checks.items() if value != "ok")
+    return problem_response(
+        request, 503, "unavailable", f"Not ready: {failing} unavailable.", extensions={"checks": checks}
+    )
 
 
 @router.get(

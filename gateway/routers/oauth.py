@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.authorization_server import FormRequest, OAuthResult
-from gateway.auth.dependencies import REALM
+from gateway.dependencies import REALM
 from gateway.problems import Problem, problem_response, with_problems
 from gateway.runtime import Runtime, get_runtime
 

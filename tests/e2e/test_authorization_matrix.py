@@ -16,6 +16,10 @@ PUBLIC = dict.fromkeys(CALLERS, 200)
 CUSTOMER_ONLY = {"anonymous": 401, "customer": 200, "crm": 401, "auditor": 401, "admin": 401}
 
 
+def auditors(success: int) -> dict[str, int]:
+    return {"anonymous": 401, "customer": 401, "crm": 403, "auditor": success, "admin": success}
+
+
 def admin_only(success: int) -> dict[str, int]:
     return {"anonymous": 401, "customer": 401, "crm": 403, "auditor": 403, "admin": success}
 
@@ -41,6 +45,12 @@ ROUTES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/v1/admin/customers", None, admin_only(200)),
     ("POST", "/v1/admin/customers", {}, admin_only(422)),
     ("POST", "/v1/admin/keys/no-such-ring/rotate", None, admin_only(422)),
+    ("GET", "/v1/ledger/checkpoint", None, auditors(200)),
+    ("GET", "/v1/ledger/keys", None, auditors(200)),
+    ("GET", "/v1/ledger/entries?start=0&end=10", None, auditors(200)),
+    ("GET", "/v1/ledger/proofs/inclusion?index=0&tree_size=99999", None, auditors(404)),
+    ("GET", "/v1/ledger/proofs/consistency?first=0&second=99999", None, auditors(404)),
+    ("GET", "/v1/ledger/events?subject=nobody", None, auditors(200)),
 ]
 
 

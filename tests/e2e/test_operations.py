@@ -14,7 +14,7 @@ def test_healthz_and_readyz(actors: Actors) -> None:
         ready = http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ok"
-    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"] == {"database": "ok", "ledger": "ok"}
 
 
 def test_metrics_count_requests_by_route_template(actors: Actors) -> None:
@@ -42,5 +42,7 @@ def test_logs_are_json_lines_carrying_the_request_id_and_no_secrets(actors: Acto
     assert probe[0]["route"] == "/healthz"
     assert probe[0]["status"] == 200
     logs = gateway.logs()
+    for line in logs.splitlines():
+        assert json.loads(line)["event"], line  # uvicorn's and alembic's lines are JSON too
     assert gateway.secrets["admin"] not in logs
     assert actors.admin not in logs

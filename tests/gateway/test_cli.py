@@ -34,7 +34,7 @@ def test_db_upgrade_creates_keys_and_the_gateway_tables(cli: CliRunner, tmp_path
     assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0  # idempotent
 
 
-def test_client_add_prints_the_secret_once(cli: CliRunner) -> None:
+def test_client_add_prints_the_secret_once(cli: CliRunner, tmp_path: Path) -> None:
     result = cli.invoke(
         app,
         [
@@ -64,6 +64,8 @@ def test_client_add_prints_the_secret_once(cli: CliRunner) -> None:
     assert listed[0]["client_id"] == "dealer"
     assert "client_secret" not in listed[0]
     assert created["client_secret"] not in cli.invoke(app, ["client", "list"]).stdout
+    database = (tmp_path / "data" / "consentry.db").read_bytes()
+    assert created["client_secret"].encode() not in database  # only its SHA-256 is stored
 
 
 def test_client_add_with_a_jwks_registers_a_private_key_jwt_client(cli: CliRunner, tmp_path: Path) -> None:

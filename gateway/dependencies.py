@@ -1,6 +1,6 @@
 """FastAPI dependencies that authenticate the caller and check its role and scopes.
 
-Routes declare who may call them with one of:
+Routes declare who may call them with one of (and reach the runtime through `get_runtime`):
 
 - `require_client(scopes=..., roles=...)` — an OAuth client with a valid RFC 9068 bearer token;
 - `require_customer` — a customer with a live session cookie.
@@ -11,7 +11,7 @@ authenticated caller lacks the role or scope (RFC 6750 §3.1 `insufficient_scope
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +20,18 @@ from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.problems import Problem
 from gateway.runtime import Runtime, get_runtime
+
+__all__ = [
+    "SESSION_COOKIE",
+    "current_client",
+    "get_runtime",
+    "require_admin",
+    "require_auditor",
+    "require_client",
+    "require_customer",
+    "require_proxy_client",
+    "require_zk_client",
+]
 
 SESSION_COOKIE = "consentry_session"
 REALM = "consentry"
@@ -61,9 +73,9 @@ def current_client(
         claims = runtime.verifier.verify(credentials.credentials)
     except AccessTokenError as exc:
         raise _invalid_token(str(exc).split(":")[0]) from exc
-    if runtime.revocations.is_revoked(str(claims["jti"])):
+    client, revoked = runtime.clients.get_for_token(str(claims["client_id"]), str(claims["jti"]))
+    if revoked:
         raise _invalid_token("revoked")
-    client = runtime.clients.get(str(claims["client_id"]))
     if client is None or client.disabled:
         raise _invalid_token("client disabled")
     token_scopes = frozenset(str(claims.get("scope") or "").split()) & client.scopes
@@ -83,12 +95,12 @@ def current_client(
 
 def require_client(
     *, scopes: Iterable[str] = (), roles: Iterable[Role] = ()
-) -> Callable[[ClientPrincipal], ClientPrincipal]:
+) -> Callable[[ClientPrincipal], Awaitable[ClientPrincipal]]:
     """A dependency admitting clients whose token holds every scope and who have one of the roles."""
     needed_scopes = frozenset(scopes)
     admitted_roles = frozenset(roles)
 
-    def dependency(principal: ClientPrincipal = Depends(current_client)) -> ClientPrincipal:
+    async def dependency(principal: ClientPrincipal = Depends(current_client)) -> ClientPrincipal:
         missing = needed_scopes - principal.scopes
         if missing:
             scope = " ".join(sorted(needed_scopes))
