@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 VERSION_TABLE = "alembic_version_gateway"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
-# Libraries that own tables, in dependency order after the ledger; each may export `upgrade(engine)`.
+# Libraries that own tables, in dependency order after the ledger; each exports `upgrade(engine)` from the
+# package or its `migrations` module.
 LIBRARY_MIGRATIONS = ("policies", "credentials")
 
 
@@ -32,18 +33,27 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def library_upgraders() -> list[tuple[str, Callable[[Engine], None]]]:
-    """The `upgrade(engine)` functions of the libraries that are installed and have one."""
-    found: list[tuple[str, Callable[[Engine], None]]] = []
-    for name in LIBRARY_MIGRATIONS:
+def _find_upgrader(package: str) -> Callable[[Engine], None] | None:
+    """`<package>.upgrade`, or `<package>.migrations.upgrade`; None when the package is not installed."""
+    for module_name in (package, f"{package}.migrations"):
         try:
-            module = importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            if exc.name not in (package, module_name):
                 raise
             continue
         upgrader = getattr(module, "upgrade", None)
         if callable(upgrader):
+            return upgrader  # type: ignore[no-any-return]
+    return None
+
+
+def library_upgraders() -> list[tuple[str, Callable[[Engine], None]]]:
+    """The migration entry points of the libraries that are installed and have one, in dependency order."""
+    found: list[tuple[str, Callable[[Engine], None]]] = []
+    for name in LIBRARY_MIGRATIONS:
+        upgrader = _find_upgrader(name)
+        if upgrader is not None:
             found.append((name, upgrader))
     return found
 

@@ -39,6 +39,16 @@ def test_postgresql_upgrade(postgres_url: str) -> None:
         engine.dispose()
 
 
+def test_the_credentials_chain_runs_with_its_own_version_table(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        assert "credentials" in upgrade_all(engine)
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"alembic_version_credentials", "alembic_version_gateway"} <= tables
+
+
 def test_libraries_with_an_upgrade_function_migrate_first_in_dependency_order(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
