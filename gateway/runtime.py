@@ -13,6 +13,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from gateway.auth.authorization_server import GatewayAuthorizationServer
+from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
@@ -52,6 +53,7 @@ class Runtime:
     throttle: LoginThrottle
     revocations: RevocationList
     verifier: AccessTokenVerifier
+    bearer: BearerAuthenticator
     oauth: GatewayAuthorizationServer
     idempotency: IdempotencyStore
     checkpoints: CheckpointBook
@@ -108,6 +110,7 @@ class Runtime:
             ),
             revocations=revocations,
             verifier=verifier,
+            bearer=BearerAuthenticator(verifier, clients, revocations, settings.auth_cache_seconds),
             oauth=GatewayAuthorizationServer(
                 registry=clients,
                 generator=generator,

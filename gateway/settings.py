@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="Requests with a larger body get 413.")
     access_token_ttl_seconds: int = Field(default=900, gt=0, le=86_400)
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How stale a cached client registration or revocation list may be (other processes' "
+        "changes apply within this time); 0 reads the database on every request.",
+    )
     session_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     login_max_failures: int = Field(default=5, gt=0, description="Failed logins within the window before lockout.")
     login_window_seconds: int = Field(default=900, gt=0)

@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -141,6 +141,12 @@ class ClientRegistry:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Called with a client id after its registration changed (disabled, new secret), to drop caches.
+        self.listeners: list[Callable[[str], None]] = []
+
+    def _changed(self, client_id: str) -> None:
+        for listener in self.listeners:
+            listener(client_id)
 
     def register(
         self,
@@ -241,6 +247,7 @@ class ClientRegistry:
             result = conn.execute(
                 update(oauth_clients).where(oauth_clients.c.client_id == client_id).values(disabled=disabled)
             )
+        self._changed(client_id)
         return result.rowcount == 1
 
     def rotate_secret(self, client_id: str) -> str | None:
@@ -254,4 +261,5 @@ class ClientRegistry:
                 .where(oauth_clients.c.client_id == client_id)
                 .values(secret_hash=hash_client_secret(secret))
             )
+        self._changed(client_id)
         return secret

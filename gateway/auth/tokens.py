@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, insert, select
@@ -15,6 +16,7 @@ class RevocationList:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.listeners: list[Callable[[str], None]] = []
 
     def revoke(self, jti: str, client_id: str, expires_at: int) -> None:
         now = datetime.now(UTC)
@@ -31,7 +33,18 @@ class RevocationList:
                         )
                     )
             except IntegrityError:
-                return  # already revoked: revocation is idempotent (RFC 7009 §2.2)
+                pass  # already revoked: revocation is idempotent (RFC 7009 §2.2)
+        for listener in self.listeners:
+            listener(jti)
+
+    def active(self) -> list[str]:
+        """Revoked ids of tokens that have not expired yet (expired ones are refused anyway)."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(revoked_tokens.c.jti).where(revoked_tokens.c.expires_at > datetime.now(UTC))
+                ).scalars()
+            )
 
     def is_revoked(self, jti: str) -> bool:
         with self.engine.connect() as conn:
