@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.keys import KeyFileError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from ledger import LedgerError
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -28,12 +29,12 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def runtime() -> Iterator[Runtime]:
+def runtime(settings: Settings | None = None) -> Iterator[Runtime]:
     """A started runtime (keys created, database migrated) for one command."""
-    settings = load_settings()
+    settings = settings or load_settings()
     try:
         started = Runtime.start(settings)
-    except KeyFileError as exc:
+    except (KeyFileError, LedgerError) as exc:
         raise fail(str(exc)) from exc
     except SQLAlchemyError as exc:
         raise fail(f"database {settings.db_url.split('@')[-1]}: {type(exc).__name__}: {exc.args[0]}", 1) from exc

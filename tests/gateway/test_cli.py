@@ -180,3 +180,19 @@ def test_openapi_prints_the_document(cli: CliRunner) -> None:
     document = json.loads(cli.invoke(app, ["openapi"]).stdout)
     assert document["info"]["title"] == "Consentry gateway"
     assert "/oauth/token" in document["paths"]
+
+
+def test_serve_refuses_to_start_with_a_key_file_others_can_read(cli: CliRunner, tmp_path: Path) -> None:
+    assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
+    (tmp_path / "data" / "keys" / "token.json").chmod(0o644)
+    result = cli.invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 2
+    assert "chmod 600" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_database_that_is_not_a_ledger(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSENTRY_DATABASE_URL", "mysql://nobody@127.0.0.1/nothing")
+    result = cli.invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 2
+    assert "unsupported database" in result.stderr
