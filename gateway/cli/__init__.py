@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import consent, policy
+from gateway.cli import clients, consent, customers, db, keys, policy
 from gateway.cli.bench import bench
 from gateway.cli.demo import demo
 from gateway.cli.ledger import app as ledger_app
+from gateway.cli.openapi import openapi
+from gateway.cli.serve import serve
 
 app = typer.Typer(
     name="consentry",
@@ -24,6 +26,12 @@ app.add_typer(ledger_app, name="ledger")
 app.command("demo")(demo)
 app.add_typer(policy.app, name="policy")
 app.add_typer(consent.app, name="consent")
+app.command("serve")(serve)
+app.add_typer(db.app, name="db")
+app.add_typer(clients.app, name="client")
+app.add_typer(customers.app, name="customer")
+app.add_typer(keys.app, name="keys")
+app.command("openapi")(openapi)
 
 
 @app.callback()

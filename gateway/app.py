@@ -1,0 +1,115 @@
+"""The application factory: one `create_app(settings)` that builds the whole service.
+
+Adding a router: write `gateway/routers/<actor>.py` with an `APIRouter` whose routes declare their caller
+through the dependencies in `gateway.dependencies`, and include it in `ROUTERS` below (or pass
+`extra_routers=` to `create_app`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+
+from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
+from gateway.limits import BodySizeLimitMiddleware
+from gateway.observability import RequestContextMiddleware, configure_logging
+from gateway.problems import ProblemDetails, install_problem_handlers
+from gateway.routers import admin, auditor, customer, health, oauth, wellknown
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    wellknown.router,
+    oauth.router,
+    customer.router,
+    admin.router,
+    auditor.router,
+)
+
+DESCRIPTION = """\
+Consentry sits between the systems that hold customer data and the systems that want it, and releases
+only what the enterprise's authorization matrix and the customer's consents both allow.
+
+* **CRM and partner systems** authenticate with OAuth 2.0 client credentials (`/oauth/token`).
+* **Customers** sign in with a password (`/v1/session`) and see only their own records.
+* **Auditors** read signed checkpoints and Merkle proofs of the ledger.
+* **Administrators** register clients and customers.
+
+Every error is an RFC 9457 `application/problem+json` document whose `type` is a stable URI under
+`https://consentry.dev/problems/`.
+"""
+
+
+async def _on_replay(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    stored = exc.response
+    return Response(
+        stored.body, status_code=stored.status_code, media_type=stored.content_type, headers={REPLAY_HEADER: "true"}
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    extra_routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """Build the gateway. The runtime (database, keys, migrations) starts with the app's lifespan unless
+    one is handed in, so importing or generating OpenAPI never touches a database."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        if owned:
+            app.state.runtime = Runtime.start(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.runtime.close()
+
+    app = FastAPI(
+        title="Consentry gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.add_exception_handler(IdempotentReplay, _on_replay)
+    for router in (*ROUTERS, *extra_routers):
+        app.include_router(router)
+
+    # Starlette runs the last-added middleware first: request context, then body limit, then idempotency.
+    app.add_middleware(IdempotencyMiddleware, store_getter=lambda: app.state.runtime.idempotency)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics_getter=lambda: app.state.runtime.metrics)
+
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Make `ProblemDetails` a named component so every documented error response can reference it."""
+    original = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault(
+            "ProblemDetails", ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

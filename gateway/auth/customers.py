@@ -1,0 +1,194 @@
+"""Customer accounts, their browser sessions and the login throttle.
+
+Sessions are random 256-bit tokens in a cookie; only their SHA-256 is stored, and each expires. The
+throttle is keyed by the submitted username whether or not an account exists, so a lockout answer never
+tells an attacker which usernames are real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from gateway.auth.passwords import hash_password, needs_rehash, verify_password
+from gateway.auth.principals import CustomerPrincipal
+from gateway.store.tables import customer_sessions, customers, login_throttle
+
+_USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{3,200}$")
+
+
+class CustomerExistsError(ValueError):
+    """The username is taken."""
+
+
+class InvalidCustomerError(ValueError):
+    """A field of a new customer breaks a rule; the message names it."""
+
+
+class LoginLockedError(Exception):
+    """Too many failed logins for this username; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"locked for {retry_after} s")
+        self.retry_after = retry_after
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _principal(row: Any) -> CustomerPrincipal:
+    return CustomerPrincipal(
+        customer_id=row["customer_id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        jurisdiction=row["jurisdiction"],
+        did=row["did"],
+    )
+
+
+class CustomerStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, *, username: str, password: str, display_name: str, jurisdiction: str) -> CustomerPrincipal:
+        if not _USERNAME.match(username):
+            raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
+        if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
+            raise InvalidCustomerError("jurisdiction: an ISO 3166-1 alpha-2 code such as CN or DE")
+        values = {
+            "customer_id": str(uuid.uuid4()),
+            "username": username,
+            "password_hash": hash_password(password),
+            "display_name": display_name.strip() or username,
+            "jurisdiction": jurisdiction,
+            "did": None,
+            "created_at": datetime.now(UTC),
+        }
+        with self.engine.begin() as conn:
+            if conn.execute(select(customers.c.customer_id).where(customers.c.username == username)).first():
+                raise CustomerExistsError(f"username {username!r} is taken")
+            conn.execute(insert(customers).values(**values))
+        return _principal(values)
+
+    def get(self, customer_id: str) -> CustomerPrincipal | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(customers).where(customers.c.customer_id == customer_id)).mappings().first()
+        return _principal(row) if row else None
+
+    def list(self) -> list[CustomerPrincipal]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(customers).order_by(customers.c.created_at)).mappings().all()
+        return [_principal(row) for row in rows]
+
+    def set_did(self, customer_id: str, did: str) -> None:
+        """Wave 2: the credentials package creates the customer's did:key at enrolment."""
+        with self.engine.begin() as conn:
+            conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
+
+    def authenticate(self, username: str, password: str) -> CustomerPrincipal | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(customers).where(customers.c.username == username)).mappings().first()
+        if not verify_password(row["password_hash"] if row else None, password) or row is None:
+            return None
+        if needs_rehash(row["password_hash"]):
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(customers)
+                    .where(customers.c.customer_id == row["customer_id"])
+                    .values(password_hash=hash_password(password))
+                )
+        return _principal(row)
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """N failures within a window lock the username for a while."""
+
+    engine: Engine
+    max_failures: int
+    window: timedelta
+    lockout: timedelta
+
+    def check(self, username: str) -> None:
+        now = datetime.now(UTC)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(login_throttle).where(login_throttle.c.username == username)).mappings().first()
+        if row and row["locked_until"] and _aware(row["locked_until"]) > now:
+            raise LoginLockedError(int((_aware(row["locked_until"]) - now).total_seconds()) + 1)
+
+    def failed(self, username: str) -> None:
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            row = (
+                conn.execute(select(login_throttle).where(login_throttle.c.username == username).with_for_update())
+                .mappings()
+                .first()
+            )
+            if row is None:
+                conn.execute(insert(login_throttle).values(username=username, failures=1, window_start=now))
+                failures = 1
+            else:
+                fresh_window = _aware(row["window_start"]) + self.window < now
+                failures = 1 if fresh_window else row["failures"] + 1
+                conn.execute(
+                    update(login_throttle)
+                    .where(login_throttle.c.username == username)
+                    .values(failures=failures, window_start=now if fresh_window else row["window_start"])
+                )
+            if failures >= self.max_failures:
+                conn.execute(
+                    update(login_throttle)
+                    .where(login_throttle.c.username == username)
+                    .values(locked_until=now + self.lockout, failures=0, window_start=now)
+                )
+
+    def succeeded(self, username: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_throttle).where(login_throttle.c.username == username))
+
+
+class SessionStore:
+    def __init__(self, engine: Engine, ttl: timedelta) -> None:
+        self.engine = engine
+        self.ttl = ttl
+
+    @staticmethod
+    def _hash(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def create(self, customer_id: str) -> tuple[str, datetime]:
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        expires = now + self.ttl
+        with self.engine.begin() as conn:
+            conn.execute(delete(customer_sessions).where(customer_sessions.c.expires_at < now))
+            conn.execute(
+                insert(customer_sessions).values(
+                    session_hash=self._hash(token), customer_id=customer_id, created_at=now, expires_at=expires
+                )
+            )
+        return token, expires
+
+    def resolve(self, token: str) -> str | None:
+        """The customer id of a live session, or None (unknown or expired)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(customer_sessions.c.customer_id, customer_sessions.c.expires_at).where(
+                    customer_sessions.c.session_hash == self._hash(token)
+                )
+            ).first()
+        if row is None or _aware(row.expires_at) <= datetime.now(UTC):
+            return None
+        return str(row.customer_id)
+
+    def end(self, token: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(customer_sessions).where(customer_sessions.c.session_hash == self._hash(token)))

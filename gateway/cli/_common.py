@@ -1,0 +1,44 @@
+"""Helpers shared by the gateway's CLI commands: settings, runtime, and errors as messages not tracebacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.keys import KeyFileError
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from ledger import LedgerError
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"CONSENTRY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise fail(f"bad configuration: {problems}") from exc
+
+
+@contextmanager
+def runtime(settings: Settings | None = None) -> Iterator[Runtime]:
+    """A started runtime (keys created, database migrated) for one command."""
+    settings = settings or load_settings()
+    try:
+        started = Runtime.start(settings)
+    except (KeyFileError, LedgerError) as exc:
+        raise fail(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise fail(f"database {settings.db_url.split('@')[-1]}: {type(exc).__name__}: {exc.args[0]}", 1) from exc
+    try:
+        yield started
+    finally:
+        started.close()

@@ -1,0 +1,41 @@
+"""`consentry customer add|list`: customer enrolment from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from gateway.auth.customers import CustomerExistsError, InvalidCustomerError
+from gateway.auth.passwords import WeakPasswordError
+from gateway.cli._common import fail, runtime
+
+app = typer.Typer(help="Customer accounts.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    username: str = typer.Option(..., help="Sign-in name."),
+    jurisdiction: str = typer.Option(..., help="ISO 3166-1 alpha-2 code, e.g. CN or DE."),
+    display_name: str = typer.Option("", help="Shown in the portal."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="CONSENTRY_NEW_CUSTOMER_PASSWORD"
+    ),
+) -> None:
+    """Enrol a customer (argon2id password hash) and print the account as JSON."""
+    with runtime() as started:
+        try:
+            customer = started.customers.create(
+                username=username, password=password, display_name=display_name, jurisdiction=jurisdiction
+            )
+        except (CustomerExistsError, InvalidCustomerError, WeakPasswordError) as exc:
+            raise fail(str(exc)) from exc
+    typer.echo(json.dumps({"customer_id": customer.customer_id, "username": customer.username}, indent=2))
+
+
+@app.command("list")
+def list_customers() -> None:
+    """Print every customer account as JSON."""
+    with runtime() as started:
+        rows = [{"customer_id": c.customer_id, "username": c.username, "did": c.did} for c in started.customers.list()]
+    typer.echo(json.dumps(rows, indent=2))

@@ -1,0 +1,181 @@
+"""`Idempotency-Key` for writes a client may retry (IETF draft-ietf-httpapi-idempotency-key-header).
+
+The first request with a key claims it (principal, key) and records a hash of method, path and body; the
+middleware stores the final response once it is complete. A retry with the same key and body gets the
+stored response again without re-executing; the same key with a different body is a 422; a retry while
+the first is still running is a 409. A 5xx or a crash releases the claim so the client can retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import Engine, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.problems import Problem
+from gateway.store.tables import idempotency_keys
+
+HEADER = "Idempotency-Key"
+STATE_KEY = "idempotency_claim"
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 200
+
+
+class HasActor(Protocol):
+    @property
+    def actor(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    content_type: str | None
+
+
+class IdempotentReplay(Exception):
+    """Raised by the dependency to answer with the stored response instead of running the route again."""
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+class IdempotencyStore:
+    def __init__(self, engine: Engine, ttl: timedelta) -> None:
+        self.engine = engine
+        self.ttl = ttl
+
+    def claim(self, principal: str, key: str, method: str, path: str, request_hash: bytes) -> StoredResponse | None:
+        """Claim the key, or return the response stored under it; raises Problem on a conflicting reuse."""
+        now = datetime.now(UTC)
+        where = and_(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
+        with self.engine.begin() as conn:
+            conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < now - self.ttl))
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(idempotency_keys).values(
+                            principal=principal,
+                            key=key,
+                            method=method,
+                            path=path,
+                            request_hash=request_hash,
+                            created_at=now,
+                        )
+                    )
+                return None
+            except IntegrityError:
+                row = conn.execute(select(idempotency_keys).where(where)).mappings().first()
+        if row is None:  # released between our insert and read: the client may simply retry
+            raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is in progress.")
+        if bytes(row["request_hash"]) != request_hash:
+            raise Problem(
+                422,
+                "idempotency-key-reused",
+                "This Idempotency-Key was used with a different request; use a new key for a new request.",
+            )
+        if row["status_code"] is None:
+            raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is in progress.")
+        return StoredResponse(int(row["status_code"]), bytes(row["response_body"] or b""), row["content_type"])
+
+    def complete(self, principal: str, key: str, response: StoredResponse) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(idempotency_keys)
+                .where(and_(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key))
+                .values(
+                    status_code=response.status_code, response_body=response.body, content_type=response.content_type
+                )
+            )
+
+    def release(self, principal: str, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(idempotency_keys).where(
+                    and_(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
+                )
+            )
+
+
+def idempotent(principal_dependency: Callable[..., Any]) -> Callable[..., Any]:
+    """A route dependency making the route idempotent per principal; the key header is optional."""
+
+    async def dependency(
+        request: Request,
+        principal: HasActor = Depends(principal_dependency),
+        idempotency_key: str | None = Header(
+            None,
+            alias=HEADER,
+            max_length=MAX_KEY_LENGTH,
+            description="Unique per logical write; a retry with the same key returns the first response.",
+            examples=["0b7f2c1e-7a52-4f0e-9d4b-6c1f0f1e2a3b"],
+        ),
+    ) -> None:
+        if idempotency_key is None:
+            return
+        body = await request.body()
+        digest = hashlib.sha256(b"\n".join([request.method.encode(), request.url.path.encode(), body])).digest()
+        store: IdempotencyStore = request.app.state.runtime.idempotency
+        stored = await run_in_threadpool(
+            store.claim, principal.actor, idempotency_key, request.method, request.url.path, digest
+        )
+        if stored is not None:
+            raise IdempotentReplay(stored)
+        request.state.idempotency_claim = (principal.actor, idempotency_key)
+
+    return dependency
+
+
+class IdempotencyMiddleware:
+    """Records the response of a request whose route claimed an Idempotency-Key."""
+
+    def __init__(self, app: ASGIApp, store_getter: Callable[[], IdempotencyStore]) -> None:
+        self.app = app
+        self.store_getter = store_getter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or not any(name == b"idempotency-key" for name, _ in scope["headers"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+        content_type: list[str] = []
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        content_type.append(value.decode("latin-1"))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        except BaseException:
+            claim = scope.get("state", {}).get(STATE_KEY)
+            if claim:
+                await run_in_threadpool(self.store_getter().release, claim[0], claim[1])
+            raise
+        claim = scope.get("state", {}).get(STATE_KEY)
+        if not claim:
+            return
+        if not status or status[0] >= 500:
+            await run_in_threadpool(self.store_getter().release, claim[0], claim[1])
+            return
+        stored = StoredResponse(status[0], b"".join(chunks), content_type[0] if content_type else None)
+        await run_in_threadpool(self.store_getter().complete, claim[0], claim[1], stored)

@@ -1,0 +1,196 @@
+"""RFC 9457 problem details: the one shape every error of the gateway takes.
+
+Every failure a client can cause or observe leaves through this module, so the `type` URIs stay stable
+(`https://consentry.dev/problems/<kind>`) and nothing internal (a stack trace, a SQL statement, an echoed
+secret) ever reaches a response body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_BASE = "https://consentry.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+log = structlog.get_logger("gateway.problems")
+
+# The kind used for a bare HTTP status raised by the framework (routing, method, media type).
+_STATUS_KINDS: dict[int, str] = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    422: "validation",
+    429: "rate-limited",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 §3 members; extension members (`errors`, `request_id`, OAuth `error`) may follow."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://consentry.dev/problems/not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "No such record.",
+                    "instance": "/v1/customers/me/consents/123",
+                    "request_id": "01J9Z0C5Y8QW4M9V6K3T2R1P0N",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="Stable URI naming the kind of problem.")
+    title: str = Field(description="Short summary of the kind; the same for every occurrence.")
+    status: int = Field(description="The HTTP status code of this response.")
+    detail: str | None = Field(None, description="What went wrong in this occurrence.")
+    instance: str | None = Field(None, description="The request path this problem occurred on.")
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with problem+json.
+
+    `kind` becomes the last segment of the `type` URI; keep it stable, clients switch on it.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        detail: str | None = None,
+        *,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or kind)
+        self.status = status
+        self.kind = kind
+        self.title = title or HTTPStatus(status).phrase
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+def problem_type(kind: str) -> str:
+    return PROBLEM_BASE + kind
+
+
+def problem_response(
+    request: Request | None,
+    status: int,
+    kind: str,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """Build the problem+json response; also used by middleware that answers before routing."""
+    body: dict[str, Any] = {
+        "type": problem_type(kind),
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    if extensions:
+        body.update(extensions)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=MEDIA_TYPE)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the problem+json answers of a route."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "model": ProblemDetails,
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+        }
+        for status in statuses
+    }
+
+
+def _safe_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Location, message and error type only: the offending input may be a password or a token."""
+    return [
+        {"loc": [str(part) for part in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(
+        request, exc.status, exc.kind, exc.detail, title=exc.title, headers=exc.headers, extensions=exc.extensions
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    kind = _STATUS_KINDS.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase else None
+    return problem_response(request, exc.status_code, kind, detail, headers=exc.headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        request,
+        422,
+        "validation",
+        "The request does not match the schema.",
+        title="Invalid request",
+        extensions={"errors": _safe_validation_errors(exc)},
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A 5xx is a bug: log it with its traceback server-side, tell the client only the request id."""
+    log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+    # This answer is sent by the outermost middleware, outside the one that adds the request id header.
+    request_id = getattr(request.state, "request_id", None)
+    return problem_response(
+        request,
+        500,
+        "internal",
+        "An internal error occurred; quote the request id.",
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+def with_problems(documented: dict[int | str, dict[str, Any]], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's documented success responses plus the problem+json answers it can give."""
+    return {**documented, **problem_responses(*statuses)}

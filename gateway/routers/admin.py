@@ -1,0 +1,293 @@
+"""Administration: register OAuth clients, enrol customers, rotate keys. Admin clients only."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.clients import ClientRegistrationError
+from gateway.auth.customers import CustomerExistsError, InvalidCustomerError
+from gateway.auth.passwords import WeakPasswordError
+from gateway.auth.principals import ClientPrincipal
+from gateway.dependencies import require_admin
+from gateway.idempotency import idempotent
+from gateway.keys import KeyFileError
+from gateway.problems import Problem, problem_responses
+from gateway.routers.customer import CustomerProfile
+from gateway.runtime import Runtime, get_runtime
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403))
+
+_CLIENT_EXAMPLE: dict[str, Any] = {
+    "client_id": "crm-dealer-4s",
+    "name": "4S dealership CRM",
+    "organization": "Shanghai 4S Dealer Ltd.",
+    "roles": ["crm"],
+    "scopes": ["proxy", "zk"],
+    "allowed_purposes": ["service-reminder", "warranty"],
+    "jurisdiction": "CN",
+    "token_endpoint_auth_method": "client_secret_basic",
+}
+
+
+class ClientRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CLIENT_EXAMPLE]})
+
+    client_id: str | None = Field(None, description="Chosen id; a random one when absent.")
+    name: str = Field(min_length=1, max_length=200)
+    organization: str = Field(min_length=1, max_length=200, description="The recipient organization.")
+    roles: list[Literal["crm", "auditor", "admin"]] = Field(min_length=1)
+    scopes: list[Literal["proxy", "zk", "ledger:read", "admin"]] = Field(min_length=1)
+    allowed_purposes: list[str] = Field(default_factory=list, description="Purposes this client may declare.")
+    jurisdiction: str = Field(description="ISO 3166 code of where the client processes data (e.g. CN, DE, EU).")
+    token_endpoint_auth_method: Literal["client_secret_basic", "private_key_jwt"] = "client_secret_basic"  # noqa: S105
+    jwks: dict[str, Any] | None = Field(None, description="Public JWK Set, for private_key_jwt clients.")
+
+
+class ClientView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {**_CLIENT_EXAMPLE, "jwks": None, "disabled": False, "created_at": "2026-01-01T00:00:00+00:00"}
+            ]
+        }
+    )
+
+    client_id: str
+    name: str
+    organization: str
+    roles: list[str]
+    scopes: list[str]
+    allowed_purposes: list[str]
+    jurisdiction: str
+    token_endpoint_auth_method: str
+    jwks: dict[str, Any] | None
+    disabled: bool
+    created_at: str
+
+
+class ClientCreated(ClientView):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_CLIENT_EXAMPLE,
+                    "jwks": None,
+                    "disabled": False,
+                    "created_at": "2026-01-01T00:00:00+00:00",
+                    "client_secret": "kq3…",
+                }
+            ]
+        }
+    )
+    client_secret: str | None = Field(description="Shown once; only its hash is stored.")
+
+
+class ClientUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"disabled": True}]})
+    disabled: bool = Field(description="A disabled client gets no tokens and its tokens stop working at once.")
+
+
+class ClientSecret(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"client_id": "crm-dealer-4s", "client_secret": "kq3…"}]})
+    client_id: str
+    client_secret: str
+
+
+class CustomerEnrolment(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "li.wei",
+                    "password": "correct horse battery",
+                    "display_name": "Li Wei",
+                    "jurisdiction": "CN",
+                }
+            ]
+        },
+    )
+    username: str = Field(min_length=3, max_length=200)
+    password: str = Field(min_length=10, max_length=1024)
+    display_name: str = Field("", max_length=200)
+    jurisdiction: str = Field(min_length=2, max_length=2)
+
+
+class RotatedKey(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"ring": "token", "kid": "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "keys": 2}]
+        }
+    )
+    ring: str
+    kid: str = Field(description="The new current key; earlier keys keep verifying.")
+    keys: int = Field(description="How many keys the ring now holds.")
+
+
+_ClientId = Path(description="The client's id.", examples=["crm-dealer-4s"])
+
+
+@router.post(
+    "/clients",
+    status_code=201,
+    summary="Register an OAuth client",
+    description="Admits a CRM, auditor or admin client with its organization, roles, scopes, allowed purposes "
+    "and jurisdiction. A `client_secret_basic` client gets a generated secret, shown only in this response; a "
+    "`private_key_jwt` client registers its public JWK Set. Scopes must suit the roles (`proxy`/`zk` need "
+    "`crm`, `ledger:read` needs `auditor` or `admin`, `admin` needs `admin`).",
+    response_model=ClientCreated,
+    responses=problem_responses(409, 422),
+    dependencies=[Depends(idempotent(require_admin))],
+)
+async def register_client(
+    body: ClientRegistration,
+    _: ClientPrincipal = Depends(require_admin),
+    runtime: Runtime = Depends(get_runtime),
+) -> ClientCreated:
+    try:
+        client, secret = await run_in_threadpool(
+            lambda: runtime.clients.register(
+                client_id=body.client_id,
+                name=body.name,
+                organization=body.organization,
+                roles=body.roles,
+                scopes=body.scopes,
+                allowed_purposes=body.allowed_purposes,
+                jurisdiction=body.jurisdiction,
+                auth_method=body.token_endpoint_auth_method,
+                jwks=body.jwks,
+            )
+        )
+    except ClientRegistrationError as exc:
+        status, kind = (409, "conflict") if "already registered" in str(exc) else (422, "invalid-client-metadata")
+        raise Problem(status, kind, str(exc)) from exc
+    return ClientCreated(**client.public_view(), client_secret=secret)
+
+
+@router.get(
+    "/clients",
+    summary="List OAuth clients",
+    description="Every registered client, enabled or not, without secrets.",
+    response_model=list[ClientView],
+)
+def list_clients(
+    _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+) -> list[ClientView]:
+    return [ClientView(**client.public_view()) for client in runtime.clients.list()]
+
+
+@router.get(
+    "/clients/{client_id}",
+    summary="Show one OAuth client",
+    description="The client's registration, without its secret.",
+    response_model=ClientView,
+    responses=problem_responses(404),
+)
+def get_client(
+    client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+) -> ClientView:
+    client = runtime.clients.get(client_id)
+    if client is None:
+        raise Problem(404, "not-found", "No such client.")
+    return ClientView(**client.public_view())
+
+
+@router.patch(
+    "/clients/{client_id}",
+    summary="Enable or disable an OAuth client",
+    description="Disabling takes effect on the next request: the bearer check loads the client every time.",
+    response_model=ClientView,
+    responses=problem_responses(404, 422),
+)
+def update_client(
+    body: ClientUpdate,
+    client_id: str = _ClientId,
+    _: ClientPrincipal = Depends(require_admin),
+    runtime: Runtime = Depends(get_runtime),
+) -> ClientView:
+    if not runtime.clients.set_disabled(client_id, body.disabled):
+        raise Problem(404, "not-found", "No such client.")
+    client = runtime.clients.get(client_id)
+    assert client is not None
+    return ClientView(**client.public_view())
+
+
+@router.post(
+    "/clients/{client_id}/secret",
+    summary="Issue a new client secret",
+    description="Replaces the secret of a `client_secret_basic` client; the old one stops working at once.",
+    response_model=ClientSecret,
+    responses=problem_responses(404),
+)
+def rotate_client_secret(
+    client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+) -> ClientSecret:
+    secret = runtime.clients.rotate_secret(client_id)
+    if secret is None:
+        raise Problem(404, "not-found", "No client with a secret under this id.")
+    return ClientSecret(client_id=client_id, client_secret=secret)
+
+
+@router.post(
+    "/customers",
+    status_code=201,
+    summary="Enrol a customer",
+    description="Creates a customer account (argon2id password hash). The customer signs in at `POST /v1/session`.",
+    response_model=CustomerProfile,
+    responses=problem_responses(409, 422),
+    dependencies=[Depends(idempotent(require_admin))],
+)
+async def enrol_customer(
+    body: CustomerEnrolment, _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+) -> CustomerProfile:
+    try:
+        customer = await run_in_threadpool(
+            lambda: runtime.customers.create(
+                username=body.username,
+                password=body.password,
+                display_name=body.display_name,
+                jurisdiction=body.jurisdiction,
+            )
+        )
+    except CustomerExistsError as exc:
+        raise Problem(409, "conflict", str(exc)) from exc
+    except (InvalidCustomerError, WeakPasswordError) as exc:
+        raise Problem(422, "validation", str(exc)) from exc
+    return CustomerProfile.of(customer)
+
+
+@router.get(
+    "/customers",
+    summary="List customers",
+    description="Every customer account (no password hashes).",
+    response_model=list[CustomerProfile],
+)
+def list_customers(
+    _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+) -> list[CustomerProfile]:
+    return [CustomerProfile.of(customer) for customer in runtime.customers.list()]
+
+
+@router.post(
+    "/keys/{ring}/rotate",
+    summary="Rotate a signing key",
+    description="Adds a fresh key to the ring (`token` or `issuer`) and makes it current. Earlier keys stay in the "
+    "ring and in the JWKS, so everything signed before keeps verifying. The ledger's checkpoint key is rotated "
+    "with `consentry keys rotate checkpoint` and a restart, since the running ledger holds its signer.",
+    response_model=RotatedKey,
+    responses=problem_responses(409, 422),
+)
+def rotate_key(
+    ring: Literal["token", "issuer"] = Path(description="Which key ring.", examples=["token"]),
+    _: ClientPrincipal = Depends(require_admin),
+    runtime: Runtime = Depends(get_runtime),
+) -> RotatedKey:
+    try:
+        fresh = runtime.keys.rotate(ring)
+    except KeyFileError as exc:
+        raise Problem(409, "conflict", str(exc)) from exc
+    return RotatedKey(ring=ring, kid=fresh.kid, keys=len(runtime.keys.ring(ring).keys))

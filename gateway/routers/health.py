@@ -1,0 +1,99 @@
+"""Liveness, readiness and Prometheus metrics: for the orchestrator and the monitoring system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, false
+from starlette.concurrency import run_in_threadpool
+
+from gateway.problems import problem_response, problem_responses, with_problems
+from gateway.runtime import Runtime, get_runtime
+from gateway.store.tables import idempotency_keys
+
+router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+    status: str = Field(description="`ok` when the check passed.")
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "checks": {"database": "ok", "ledger": "ok"}}]}
+    )
+    status: str = Field(description="`ok` when every dependency answered, else `unavailable`.")
+    checks: dict[str, str] = Field(description="Per dependency: `ok`, or why it failed.")
+
+
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    description="Answers as long as the process serves HTTP; it checks no dependency, so a restart is "
+    "only triggered when the process itself is stuck.",
+    response_model=Health,
+)
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+def _check_database(runtime: Runtime) -> str:
+    try:
+        with runtime.engine.begin() as conn:
+            # A write that matches nothing: proves the database accepts writes, leaves no trace.
+            conn.execute(delete(idempotency_keys).where(false()))
+    except Exception as exc:  # readiness reports the failure instead of raising it
+        return f"failed: {type(exc).__name__}"
+    return "ok"
+
+
+def _check_ledger(runtime: Runtime) -> str:
+    """The ledger's head and tree answer: an append would find its state (writes share the database check)."""
+    try:
+        runtime.ledger.root(runtime.ledger.size())
+    except Exception as exc:  # readiness reports the failure instead of raising it
+        return f"failed: {type(exc).__name__}"
+    return "ok"
+
+
+def readiness_checks(runtime: Runtime) -> dict[str, str]:
+    """Every dependency a request may need; the gateway fails closed, so a failing one means not ready."""
+    return {"database": _check_database(runtime), "ledger": _check_ledger(runtime)}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    description="Checks that the database accepts a write transaction and the ledger's tree answers; otherwise "
+    "503 problem+json whose `checks` member names the failing dependency, so a load balancer stops routing to an "
+    "instance that would fail closed.",
+    response_model=Readiness,
+    responses=problem_responses(503),
+)
+async def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> Any:
+    checks = await run_in_threadpool(readiness_checks, runtime)
+    if all(value == "ok" for value in checks.values()):
+        return Readiness(status="ok", checks=checks)
+    failing = ", ".join(name for name, value in checks.items() if value != "ok")
+    return problem_response(
+        request, 503, "unavailable", f"Not ready: {failing} unavailable.", extensions={"checks": checks}
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="Request counts and latency histograms by route template, and token issuance, in the "
+    "Prometheus text exposition format.",
+    response_class=Response,
+    responses=with_problems(
+        {200: {"content": {CONTENT_TYPE_LATEST: {"example": "consentry_http_requests_total{...} 3.0"}}}}
+    ),
+)
+def metrics(runtime: Runtime = Depends(get_runtime)) -> Response:
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

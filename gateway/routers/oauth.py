@@ -1,0 +1,202 @@
+"""The OAuth 2.0 endpoints: token (RFC 6749 §4.4), introspection (RFC 7662) and revocation (RFC 7009).
+
+Bodies are `application/x-www-form-urlencoded` as the RFCs require. OAuth errors come back as
+problem+json that also carries the RFC 6749 §5.2 members `error` and `error_description`, so a standard
+OAuth client library reads them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.authorization_server import FormRequest, OAuthResult
+from gateway.dependencies import REALM
+from gateway.problems import Problem, problem_response, with_problems
+from gateway.runtime import Runtime, get_runtime
+
+router = APIRouter(prefix="/oauth", tags=["oauth"])
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _form_body(properties: dict[str, Any], required: list[str], example: dict[str, str]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {
+                    "schema": {"type": "object", "properties": properties, "required": required},
+                    "example": example,
+                }
+            },
+        }
+    }
+
+
+_CLIENT_ASSERTION = {
+    "client_assertion_type": {
+        "type": "string",
+        "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+        "description": "For private_key_jwt (RFC 7523 §2.2).",
+    },
+    "client_assertion": {"type": "string", "description": "A JWT signed with the client's registered key."},
+}
+_TOKEN_PARAM = {
+    "token": {"type": "string", "description": "The access token."},
+    "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
+}
+
+
+async def _oauth_request(request: Request, runtime: Runtime) -> FormRequest:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+        raise Problem(415, "unsupported-media-type", f"OAuth endpoints take {FORM} bodies.")
+    form = await request.form()
+    fields: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise Problem(400, "invalid-request", "OAuth parameters are plain strings, not files.")
+        if name in fields:
+            # RFC 6749 §3.2: request and response parameters MUST NOT be included more than once.
+            raise Problem(400, "invalid-request", f"Parameter {name!r} is repeated.", error="invalid_request")
+        fields[name] = value
+    return FormRequest(request.method, runtime.oauth.token_uri(), request.headers, fields)
+
+
+def _respond(request: Request, result: OAuthResult) -> JSONResponse:
+    if result.error is None:
+        headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
+        return JSONResponse(result.body, status_code=result.status, headers=headers)
+    error = result.error
+    status = result.status
+    headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
+    if error.error == "invalid_client":
+        # RFC 6749 §5.2 lets us answer 401 for every failed client authentication; we always do.
+        status = 401
+        headers["WWW-Authenticate"] = f'Basic realm="{REALM}", error="invalid_client"'
+    extensions = {"error": error.error}
+    if error.description:
+        extensions["error_description"] = error.description
+    return problem_response(
+        request,
+        status,
+        error.error.replace("_", "-"),
+        error.description or None,
+        headers=headers,
+        extensions=extensions,
+    )
+
+
+@router.post(
+    "/token",
+    summary="Issue an access token (client credentials)",
+    description="RFC 6749 §4.4 client credentials grant. Authenticate with HTTP Basic (`client_secret_basic`) "
+    "or a signed JWT (`private_key_jwt`, RFC 7523). The token is an RFC 9068 JWT signed with ES256; `scope` "
+    "defaults to every scope the client holds, and asking for one it does not hold is `invalid_scope`.",
+    openapi_extra=_form_body(
+        {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "scope": {"type": "string", "description": "Space-separated: proxy zk ledger:read admin."},
+            **_CLIENT_ASSERTION,
+        },
+        ["grant_type"],
+        {"grant_type": "client_credentials", "scope": "proxy"},
+    ),
+    responses=with_problems(
+        {
+            200: {
+                "description": "The access token (RFC 6749 §5.1).",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "access_token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9...",
+                            "token_type": "Bearer",
+                            "expires_in": 900,
+                            "scope": "proxy",
+                        }
+                    }
+                },
+            }
+        },
+        400,
+        401,
+        413,
+        415,
+    ),
+)
+async def token(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    oauth_request = await _oauth_request(request, runtime)
+    result: OAuthResult = await run_in_threadpool(runtime.oauth.create_token_response, oauth_request)
+    if result.error is None:
+        runtime.metrics.tokens_issued.labels(oauth_request.client.client_id).inc()
+    return _respond(request, result)
+
+
+@router.post(
+    "/introspect",
+    summary="Introspect a token (RFC 7662)",
+    description="Whether a token is active, with its claims. A client may introspect the tokens issued to it; "
+    "a client with the `admin` scope any token. Expired, revoked, foreign or malformed tokens all answer "
+    '`{"active": false}`.',
+    openapi_extra=_form_body({**_TOKEN_PARAM, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}),
+    responses=with_problems(
+        {
+            200: {
+                "description": "RFC 7662 §2.2 introspection response.",
+                "content": {
+                    "application/json": {
+                        "examples": {
+                            "active": {
+                                "value": {
+                                    "active": True,
+                                    "client_id": "crm-dealer",
+                                    "scope": "proxy",
+                                    "sub": "crm-dealer",
+                                    "exp": 1767225600,
+                                    "iat": 1767224700,
+                                    "iss": "https://gateway.example.com",
+                                    "aud": "https://gateway.example.com",
+                                    "jti": "6f1c…",
+                                    "token_type": "Bearer",
+                                }
+                            },
+                            "inactive": {"value": {"active": False}},
+                        }
+                    }
+                },
+            }
+        },
+        400,
+        401,
+        413,
+        415,
+    ),
+)
+async def introspect(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    oauth_request = await _oauth_request(request, runtime)
+    result = await run_in_threadpool(runtime.oauth.create_endpoint_response, "introspection", oauth_request)
+    return _respond(request, result)
+
+
+@router.post(
+    "/revoke",
+    summary="Revoke a token (RFC 7009)",
+    description="Revokes an access token issued to the calling client; from then on the bearer check refuses "
+    "it and introspection calls it inactive. Revoking an unknown or already revoked token also answers 200 "
+    "(RFC 7009 §2.2).",
+    openapi_extra=_form_body({**_TOKEN_PARAM, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}),
+    responses=with_problems(
+        {200: {"description": "Revoked (or nothing to revoke).", "content": {"application/json": {"example": {}}}}},
+        400,
+        401,
+        413,
+        415,
+    ),
+)
+async def revoke(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
+    oauth_request = await _oauth_request(request, runtime)
+    result = await run_in_threadpool(runtime.oauth.create_endpoint_response, "revocation", oauth_request)
+    return _respond(request, result)

@@ -1,0 +1,139 @@
+"""Everything a running gateway holds: settings, database, keys, stores and the authorization server.
+
+Built once by `create_app` (or a CLI command) and reached from routes through `get_runtime`, so routes
+never construct infrastructure and tests can build a runtime around any database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from gateway.auth.authorization_server import GatewayAuthorizationServer
+from gateway.auth.bearer import BearerAuthenticator
+from gateway.auth.clients import ClientRegistry
+from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
+from gateway.auth.tokens import RevocationList
+from gateway.event_index import EventIndex
+from gateway.idempotency import IdempotencyStore
+from gateway.keys import KeyStore
+from gateway.ledger_access import CheckpointBook, note_verifier_keys, open_ledger
+from gateway.observability import Metrics
+from gateway.settings import Settings
+from gateway.store.migrate import upgrade_all
+from ledger import Ledger, pseudonym
+
+
+def key_store(settings: Settings) -> KeyStore:
+    return KeyStore(
+        settings.data_dir / "keys",
+        {
+            "token": settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
+            "issuer": settings.issuer_key.get_secret_value() if settings.issuer_key else None,
+            "checkpoint": settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None,
+            "pseudonym": settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None,
+        },
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    ledger: Ledger
+    engine: Engine
+    keys: KeyStore
+    metrics: Metrics
+    clients: ClientRegistry
+    customers: CustomerStore
+    sessions: SessionStore
+    throttle: LoginThrottle
+    revocations: RevocationList
+    verifier: AccessTokenVerifier
+    bearer: BearerAuthenticator
+    oauth: GatewayAuthorizationServer
+    idempotency: IdempotencyStore
+    checkpoints: CheckpointBook
+    events: EventIndex
+    pseudonym_key: bytes = field(default=b"", repr=False)
+    migrated: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        """Create the data directory and keys if missing, migrate every chain, and wire the stores.
+
+        The ledger opens first (it runs its own migrations and owns the engine); the libraries and the
+        gateway then migrate their tables into the same database.
+        """
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = key_store(settings)
+        for ring in ("token", "issuer", "checkpoint"):
+            keys.ring(ring)
+        keys.secret("pseudonym")
+        ledger = open_ledger(settings.db_url, settings.checkpoint_origin, keys.ring("checkpoint"))
+        try:
+            migrated = ["ledger", *upgrade_all(ledger.engine)]
+            started = cls.assemble(settings, ledger, keys)
+        except BaseException:
+            ledger.close()
+            raise
+        started.migrated = migrated
+        return started
+
+    @classmethod
+    def assemble(cls, settings: Settings, ledger: Ledger, keys: KeyStore) -> Runtime:
+        engine = ledger.engine
+        clients = ClientRegistry(engine)
+        revocations = RevocationList(engine)
+        verifier = AccessTokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+        generator = AccessTokenGenerator(
+            keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
+        )
+        origin = settings.checkpoint_origin
+        return cls(
+            settings=settings,
+            ledger=ledger,
+            engine=engine,
+            keys=keys,
+            metrics=Metrics(),
+            clients=clients,
+            customers=CustomerStore(engine),
+            sessions=SessionStore(engine, timedelta(seconds=settings.session_ttl_seconds)),
+            throttle=LoginThrottle(
+                engine,
+                settings.login_max_failures,
+                timedelta(seconds=settings.login_window_seconds),
+                timedelta(seconds=settings.login_lockout_seconds),
+            ),
+            revocations=revocations,
+            verifier=verifier,
+            bearer=BearerAuthenticator(verifier, clients, revocations, settings.auth_cache_seconds),
+            oauth=GatewayAuthorizationServer(
+                registry=clients,
+                generator=generator,
+                verifier=verifier,
+                revocations=revocations,
+                issuer=settings.issuer,
+            ),
+            idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
+            checkpoints=CheckpointBook(ledger, note_verifier_keys(origin, keys.ring("checkpoint")), origin),
+            events=EventIndex(engine, ledger),
+            pseudonym_key=keys.secret("pseudonym"),
+        )
+
+    def subject_pseudonym(self, subject_id: str) -> str:
+        """The ledger subject for a customer id: keyed HMAC, so the ledger never holds the raw id."""
+        return pseudonym(self.pseudonym_key, subject_id)
+
+    def close(self) -> None:
+        """Finish queued ledger appends, then release the database."""
+        self.ledger.close()
+
+
+async def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the runtime of the app serving this request."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime

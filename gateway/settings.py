@@ -1,0 +1,98 @@
+"""All configuration in one object, read from `CONSENTRY_*` environment variables.
+
+One object so that the CLI, the app factory and the tests agree on defaults, and so a deployment can be
+described by its environment alone (twelve-factor). Secrets are `SecretStr` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The gateway's configuration; every field maps to `CONSENTRY_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSENTRY_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path("data"), description="Holds the embedded database and the key files (mode 0600)."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: embedded SQLite `consentry.db` in the data directory."
+    )
+    issuer: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public base URL of this gateway: the OAuth `iss`, the token audience and the did:web domain.",
+    )
+    ledger_origin: str | None = Field(
+        default=None, description="Checkpoint origin line (and note key name); default: `<issuer host>/ledger`."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, gt=0, description="Requests with a larger body get 413.")
+    access_token_ttl_seconds: int = Field(default=900, gt=0, le=86_400)
+    auth_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How stale a cached client registration or revocation list may be (other processes' "
+        "changes apply within this time); 0 reads the database on every request.",
+    )
+    session_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    login_max_failures: int = Field(default=5, gt=0, description="Failed logins within the window before lockout.")
+    login_window_seconds: int = Field(default=900, gt=0)
+    login_lockout_seconds: int = Field(default=900, gt=0)
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    token_signing_key: SecretStr | None = Field(
+        default=None,
+        description="P-256 private JWK (JSON) for ES256 access tokens; default: generated in the data directory.",
+    )
+    issuer_key: SecretStr | None = Field(
+        default=None, description="Ed25519 private JWK (JSON) for credential issuance."
+    )
+    checkpoint_key: SecretStr | None = Field(
+        default=None, description="Ed25519 private JWK (JSON) for ledger checkpoints."
+    )
+    pseudonym_key: SecretStr | None = Field(default=None, description="Base64url HMAC key for subject pseudonyms.")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_a_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("issuer must be an http(s) base URL without query or fragment")
+        return value.rstrip("/")
+
+    @cached_property
+    def db_url(self) -> str:
+        """The database URL in effect: explicit, or SQLite inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'consentry.db').resolve()}"
+
+    @property
+    def issuer_domain(self) -> str:
+        """Host (and port when not default) of the issuer, as did:web and presentation `domain` use it."""
+        return urlsplit(self.issuer).netloc
+
+    @property
+    def checkpoint_origin(self) -> str:
+        """C2SP checkpoints name their log; ours is named after the public host unless configured."""
+        return self.ledger_origin or f"{self.issuer_domain}/ledger"
+
+    @property
+    def audience(self) -> str:
+        """Access tokens are minted for this gateway only (RFC 9068 §3 `aud`)."""
+        return self.issuer
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry `Secure` whenever the public URL is https."""
+        return urlsplit(self.issuer).scheme == "https"

@@ -1,0 +1,7 @@
+"""The gateway's own tables (its own MetaData and Alembic chain) and the database wiring."""
+
+from gateway.store.database import create_db_engine
+from gateway.store.migrate import upgrade, upgrade_all
+from gateway.store.tables import metadata
+
+__all__ = ["create_db_engine", "metadata", "upgrade", "upgrade_all"]

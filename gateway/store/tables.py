@@ -1,0 +1,131 @@
+"""Tables owned by the gateway. Other packages keep their own MetaData in the same database.
+
+Timestamps are timezone-aware UTC. JSON columns hold small lists (roles, scopes, purposes).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+oauth_clients = Table(
+    "gw_oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("organization", String(200), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("allowed_purposes", JSON, nullable=False),
+    Column("jurisdiction", String(16), nullable=False),
+    Column("auth_method", String(32), nullable=False),
+    # SHA-256 of a server-generated 256-bit secret: hashing defeats a stolen table, and a secret with
+    # that much entropy needs no slow KDF.
+    Column("secret_hash", LargeBinary(32), nullable=True),
+    Column("jwks", JSON, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+revoked_tokens = Table(
+    "gw_revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=False),
+)
+
+used_client_assertions = Table(
+    "gw_used_client_assertions",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(200), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+customers = Table(
+    "gw_customers",
+    metadata,
+    Column("customer_id", String(36), primary_key=True),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("jurisdiction", String(16), nullable=False),
+    Column("did", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+customer_sessions = Table(
+    "gw_customer_sessions",
+    metadata,
+    # SHA-256 of the cookie value: a leaked table does not yield live sessions.
+    Column("session_hash", LargeBinary(32), primary_key=True),
+    Column("customer_id", String(36), ForeignKey("gw_customers.customer_id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_customer_sessions_customer", "customer_id"),
+)
+
+login_throttle = Table(
+    "gw_login_throttle",
+    metadata,
+    # Keyed by the submitted username whether or not it exists, so lockout does not reveal accounts.
+    Column("username", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+)
+
+idempotency_keys = Table(
+    "gw_idempotency_keys",
+    metadata,
+    Column("principal", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("method", String(10), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("request_hash", LargeBinary(32), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("content_type", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+ledger_event_index = Table(
+    "gw_ledger_event_index",
+    metadata,
+    # One row per ledger entry, derived from the leaf and its payload, so auditors can search without
+    # a full scan. Rebuildable from the ledger at any time.
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(100), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("subject", String(200), nullable=True),
+    Column("recipient", String(200), nullable=True),
+    Column("purpose", String(200), nullable=True),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_ledger_event_index_subject", "subject", "entry_index"),
+    Index("ix_gw_ledger_event_index_type", "type", "entry_index"),
+    Index("ix_gw_ledger_event_index_time", "time"),
+)

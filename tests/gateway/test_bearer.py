@@ -1,0 +1,97 @@
+"""The bearer check's caches: changes through this process apply at once, another process's within the
+configured staleness bound, never with `auth_cache_seconds=0`; cached claims still expire."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import pytest
+from starlette.datastructures import Headers
+
+from gateway.auth.authorization_server import FormRequest
+from gateway.auth.clients import ClientRegistry
+from gateway.auth.rfc9068 import AccessTokenError
+from gateway.auth.tokens import RevocationList
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+
+def issue(runtime: Runtime, client_id: str, secret: str) -> str:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    request = FormRequest(
+        "POST",
+        runtime.oauth.token_uri(),
+        Headers({"authorization": f"Basic {basic}"}),
+        {"grant_type": "client_credentials"},
+    )
+    result = runtime.oauth.create_token_response(request)
+    assert result.error is None
+    return str(result.body["access_token"])
+
+
+def started(tmp_path: Path, **settings: object) -> tuple[Runtime, str]:
+    runtime = Runtime.start(Settings(data_dir=tmp_path, **settings))  # type: ignore[arg-type]
+    _, secret = runtime.clients.register(
+        client_id="crm", name="crm", organization="o", roles=["crm"], scopes=["proxy"], jurisdiction="CN"
+    )
+    assert secret is not None
+    return runtime, issue(runtime, "crm", secret)
+
+
+def check(runtime: Runtime, token: str) -> tuple[bool, bool]:
+    """(client disabled or missing, token revoked) as the bearer dependency sees them."""
+    claims = runtime.bearer.claims(token)
+    result = runtime.bearer.cached(claims) or runtime.bearer.resolve(claims)
+    return (result.client is None or result.client.disabled), result.revoked
+
+
+def test_changes_through_this_process_apply_at_once(tmp_path: Path) -> None:
+    runtime, token = started(tmp_path, auth_cache_seconds=30)
+    try:
+        assert check(runtime, token) == (False, False)
+        claims = runtime.bearer.claims(token)
+        runtime.revocations.revoke(claims["jti"], "crm", claims["exp"])
+        assert check(runtime, token) == (False, True)
+        runtime.clients.set_disabled("crm", True)
+        assert check(runtime, token)[0] is True
+    finally:
+        runtime.close()
+
+
+def test_another_process_changes_apply_within_the_staleness_bound(tmp_path: Path) -> None:
+    runtime, token = started(tmp_path, auth_cache_seconds=0.5)
+    try:
+        assert check(runtime, token) == (False, False)
+        other_process = ClientRegistry(runtime.engine)  # no listeners: like another gateway
+        claims = runtime.bearer.claims(token)
+        RevocationList(runtime.engine).revoke(claims["jti"], "crm", claims["exp"])
+        other_process.set_disabled("crm", True)
+        assert check(runtime, token) == (False, False)  # still cached, as documented
+        time.sleep(0.6)
+        assert check(runtime, token) == (True, True)
+    finally:
+        runtime.close()
+
+
+def test_zero_staleness_reads_the_database_every_time(tmp_path: Path) -> None:
+    runtime, token = started(tmp_path, auth_cache_seconds=0)
+    try:
+        assert check(runtime, token) == (False, False)
+        claims = runtime.bearer.claims(token)
+        RevocationList(runtime.engine).revoke(claims["jti"], "crm", claims["exp"])
+        assert check(runtime, token) == (False, True)
+    finally:
+        runtime.close()
+
+
+def test_cached_claims_still_expire(tmp_path: Path) -> None:
+    runtime, token = started(tmp_path, access_token_ttl_seconds=1)
+    try:
+        runtime.bearer.claims(token)
+        time.sleep(1.1)
+        with pytest.raises(AccessTokenError, match="expired"):
+            runtime.bearer.claims(token)
+    finally:
+        runtime.close()

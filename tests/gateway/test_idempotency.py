@@ -1,0 +1,72 @@
+"""Idempotency-Key claims: a key in flight is a 409, a failed (5xx) attempt releases the key so the retry
+runs, and stored responses expire after the TTL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi import APIRouter, Depends
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.dependencies import require_admin
+from gateway.idempotency import IdempotencyStore, StoredResponse, idempotent
+from gateway.problems import Problem
+from gateway.runtime import Runtime
+
+HASH = b"\x01" * 32
+
+
+def test_a_key_still_in_flight_is_409_and_released_keys_can_be_claimed_again(runtime: Runtime) -> None:
+    store = runtime.idempotency
+    assert store.claim("client:a", "k", "POST", "/x", HASH) is None
+    with pytest.raises(Problem) as in_flight:
+        store.claim("client:a", "k", "POST", "/x", HASH)
+    assert in_flight.value.status == 409
+    assert in_flight.value.kind == "idempotency-key-in-use"
+    store.release("client:a", "k")
+    assert store.claim("client:a", "k", "POST", "/x", HASH) is None
+
+
+def test_completed_keys_replay_until_they_expire(runtime: Runtime) -> None:
+    store = runtime.idempotency
+    store.claim("client:a", "k", "POST", "/x", HASH)
+    store.complete("client:a", "k", StoredResponse(201, b'{"ok":true}', "application/json"))
+    assert store.claim("client:a", "k", "POST", "/x", HASH) == StoredResponse(201, b'{"ok":true}', "application/json")
+    expired = IdempotencyStore(runtime.engine, timedelta(seconds=-1))
+    assert expired.claim("client:a", "k", "POST", "/x", HASH) is None
+
+
+def test_a_failed_attempt_releases_the_key_so_the_retry_runs(runtime: Runtime) -> None:
+    attempts: list[int] = []
+    router = APIRouter()
+
+    @router.post(
+        "/flaky",
+        summary="Fails once",
+        description="Raises on the first call.",
+        dependencies=[Depends(idempotent(require_admin))],
+    )
+    def flaky() -> dict[str, int]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("transient")
+        return {"attempt": len(attempts)}
+
+    _, secret = runtime.clients.register(
+        client_id="admin-x", name="a", organization="o", roles=["admin"], scopes=["admin"], jurisdiction="CN"
+    )
+    app = create_app(runtime.settings, runtime=runtime, extra_routers=[router])
+    with TestClient(app, base_url="http://127.0.0.1:8000", raise_server_exceptions=False) as http:
+        assert secret is not None
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin-x", secret)).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}", "Idempotency-Key": "retry-me"}
+        assert http.post("/flaky", headers=headers).status_code == 500
+        second = http.post("/flaky", headers=headers)
+        third = http.post("/flaky", headers=headers)
+    assert second.status_code == 200
+    assert second.json() == {"attempt": 2}
+    assert third.json() == {"attempt": 2}
+    assert third.headers["idempotent-replayed"] == "true"
+    assert len(attempts) == 2
