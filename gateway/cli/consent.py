@@ -12,7 +12,9 @@ from gateway.cli.policy_common import DATABASE_URL, JSON, TAXONOMY, guarded, par
 from policies import ConsentRecord, Notice
 
 app = typer.Typer(help="Consent records (ISO/IEC TS 27560): grant, withdraw, history.", no_args_is_help=True)
-KEY = typer.Option(None, "--pseudonym-key", envvar="CONSENTRY_PSEUDONYM_KEY", help="Base64url HMAC key.")
+KEY = typer.Option(
+    None, "--pseudonym-key", help="Base64url HMAC key; default: the gateway's (CONSENTRY_PSEUDONYM_KEY or key file)."
+)
 
 
 def _record(r: ConsentRecord) -> dict[str, object]:

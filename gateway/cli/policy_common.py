@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError as PydanticValidationError
 
+from gateway.keys import KeyFileError
+from gateway.runtime import key_store
+from gateway.settings import Settings
 from ledger import Ledger, LedgerError
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyError
 from policies.runtime import PolicyRuntime, open_policies
@@ -22,7 +25,7 @@ DATABASE_URL = typer.Option(
     None,
     "--database-url",
     envvar="CONSENTRY_DATABASE_URL",
-    help="SQLAlchemy URL; default: SQLite consentry.db in $CONSENTRY_DATA_DIR (or ./data).",
+    help="SQLAlchemy URL; default: the gateway's (SQLite consentry.db in $CONSENTRY_DATA_DIR).",
 )
 JSON = typer.Option(False, "--json", help="Print one JSON object.")
 
@@ -32,11 +35,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except PydanticValidationError as exc:
+        raise fail(f"bad CONSENTRY_* configuration: {exc.errors()[0]['msg']}") from None
+
+
 def database_url(url: str | None) -> str:
-    if url:
-        return url
-    data_dir = Path(os.environ.get("CONSENTRY_DATA_DIR", "data"))
-    return f"sqlite:///{(data_dir / 'consentry.db').resolve()}"
+    """The given URL, or the gateway's own (CONSENTRY_DATABASE_URL, else SQLite in the data directory)."""
+    return url or _settings().db_url
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
@@ -52,8 +60,13 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 
 
 def pseudonym_key(value: str | None) -> bytes:
+    """The given key, or the gateway's (CONSENTRY_PSEUDONYM_KEY, else the key file in the data directory), so
+    consents recorded here carry the same pseudonyms as the gateway's own ledger entries."""
     if not value:
-        raise fail("a pseudonym key is required: set CONSENTRY_PSEUDONYM_KEY (base64url) or pass --pseudonym-key")
+        try:
+            return key_store(_settings()).secret("pseudonym")
+        except KeyFileError as exc:
+            raise fail(str(exc)) from None
     try:
         key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except (binascii.Error, ValueError):

@@ -19,7 +19,8 @@ KEY = base64.urlsafe_b64encode(b"k" * 32).decode().rstrip("=")
 
 
 @pytest.fixture
-def cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    monkeypatch.setenv("CONSENTRY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CONSENTRY_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("CONSENTRY_PSEUDONYM_KEY", KEY)
     return CliRunner()
@@ -101,9 +102,27 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(cli: CliRunner, monkeypatch:
         [*EXPLAIN_NOBODY, "--category", "vehicle.vin", "--purpose", "marketing"],
     )
     assert (result.exit_code, result.stderr.strip()) == (2, "error: unknown recipient 'nobody'")
+    result = cli.invoke(app, [*grant, "--purpose", "marketing", "--pseudonym-key", "c2hvcnQ"])
+    assert (result.exit_code, result.stderr.strip()) == (2, "error: the pseudonym key must be at least 16 bytes")
+
+
+def test_without_a_key_consents_use_the_gateways_pseudonym_key_file(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str
+) -> None:
+    """Consents recorded from the CLI must carry the same pseudonyms as the gateway's own ledger entries."""
+    from gateway.runtime import key_store
+    from gateway.settings import Settings
+    from ledger import Ledger, parse_envelope, pseudonym
+
     monkeypatch.delenv("CONSENTRY_PSEUDONYM_KEY")
-    result = cli.invoke(app, [*grant, "--purpose", "marketing"])
-    assert result.exit_code == 2 and "pseudonym key is required" in result.stderr
+    grant = ["consent", "grant", "--subject", "u3", "--category", "vehicle", "--jurisdiction", "CN", "--actor", "a"]
+    result = cli.invoke(app, [*grant, "--purpose", "marketing", "--json"])
+    assert result.exit_code == 0, result.output
+    key_file = tmp_path / "data" / "keys" / "pseudonym.secret"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    with Ledger.open(sqlite_url, create=False) as ledger:
+        envelope = parse_envelope(ledger.entry(json.loads(result.stdout)["ledger_index"]))
+    assert envelope["subject"] == pseudonym(key_store(Settings()).secret("pseudonym"), "u3")
 
 
 def test_apply_versions_the_matrix_and_rejects_a_bad_file_whole(cli: CliRunner, tmp_path: Path) -> None:
