@@ -71,6 +71,8 @@ def create_app(
         try:
             yield
         finally:
+            # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
+            await app.state.runtime.upstreams.aclose()
             if owned:
                 app.state.runtime.close()
 

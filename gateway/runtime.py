@@ -12,6 +12,7 @@ from datetime import timedelta
 from fastapi import Request
 from sqlalchemy import Engine
 
+from credentials import CredentialService, IssuerKeyring, StatusListRepository
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
@@ -25,7 +26,9 @@ from gateway.ledger_access import CheckpointBook, note_verifier_keys, open_ledge
 from gateway.observability import Metrics
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
+from gateway.upstream import UpstreamRegistry
 from ledger import Ledger, pseudonym
+from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyRuntime, open_policies
 
 
 def key_store(settings: Settings) -> KeyStore:
@@ -58,6 +61,9 @@ class Runtime:
     idempotency: IdempotencyStore
     checkpoints: CheckpointBook
     events: EventIndex
+    policies: PolicyRuntime
+    credentials: CredentialService
+    upstreams: UpstreamRegistry
     pseudonym_key: bytes = field(default=b"", repr=False)
     migrated: list[str] = field(default_factory=list)
 
@@ -93,6 +99,25 @@ class Runtime:
             keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
         )
         origin = settings.checkpoint_origin
+        pseudonym_key = keys.secret("pseudonym")
+        policies = open_policies(
+            settings.db_url,
+            pseudonym_key=pseudonym_key,
+            taxonomy=settings.taxonomy_path or DEFAULT_TAXONOMY,
+            seed_matrix=settings.matrix_path or DEFAULT_MATRIX,
+            ledger=ledger,
+        )
+        credential_service = CredentialService(
+            keyring=IssuerKeyring.load_or_create(
+                settings.data_dir / "keys" / "credential-issuer.json", settings.issuer_did
+            ),
+            repository=StatusListRepository(engine),
+            domain=settings.issuer_domain,
+            status_url_prefix=f"{settings.issuer}/v1/status-lists",
+        )
+        upstreams = (
+            UpstreamRegistry.from_file(settings.upstreams_path) if settings.upstreams_path else UpstreamRegistry({})
+        )
         return cls(
             settings=settings,
             ledger=ledger,
@@ -121,7 +146,10 @@ class Runtime:
             idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
             checkpoints=CheckpointBook(ledger, note_verifier_keys(origin, keys.ring("checkpoint")), origin),
             events=EventIndex(engine, ledger),
-            pseudonym_key=keys.secret("pseudonym"),
+            policies=policies,
+            credentials=credential_service,
+            upstreams=upstreams,
+            pseudonym_key=pseudonym_key,
         )
 
     def subject_pseudonym(self, subject_id: str) -> str:
@@ -130,6 +158,7 @@ class Runtime:
 
     def close(self) -> None:
         """Finish queued ledger appends, then release the database."""
+        self.policies.close()
         self.ledger.close()
 
 

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from credentials import did_web_from_domain
+
 
 class Settings(BaseSettings):
     """The gateway's configuration; every field maps to `CONSENTRY_<FIELD>`."""
@@ -61,6 +63,16 @@ class Settings(BaseSettings):
         default=None, description="Ed25519 private JWK (JSON) for ledger checkpoints."
     )
     pseudonym_key: SecretStr | None = Field(default=None, description="Base64url HMAC key for subject pseudonyms.")
+    taxonomy_path: Path | None = Field(
+        default=None, description="The enterprise taxonomy (YAML); default: the bundled automaker taxonomy."
+    )
+    matrix_path: Path | None = Field(
+        default=None,
+        description="Authorization matrix stored as version 1 when the database has none; default: the bundled one.",
+    )
+    upstreams_path: Path | None = Field(
+        default=None, description="Registry of source systems and their field maps (YAML); default: none."
+    )
 
     @field_validator("issuer")
     @classmethod
@@ -81,6 +93,11 @@ class Settings(BaseSettings):
     def issuer_domain(self) -> str:
         """Host (and port when not default) of the issuer, as did:web and presentation `domain` use it."""
         return urlsplit(self.issuer).netloc
+
+    @property
+    def issuer_did(self) -> str:
+        """The gateway's did:web, whose document `/.well-known/did.json` serves."""
+        return did_web_from_domain(self.issuer_domain)
 
     @property
     def checkpoint_origin(self) -> str:

@@ -30,7 +30,7 @@ def test_note_signer_key_round_trips_through_the_ledger_parser() -> None:
 
 def test_checkpoint_key_rotation_keeps_earlier_checkpoints_verifiable(settings: Settings) -> None:
     runtime = Runtime.start(settings)
-    runtime.ledger.append(Event(type="policy.change", actor="admin:root"))
+    first = runtime.ledger.append(Event(type="policy.change", actor="admin:root")) + 1
     before = runtime.checkpoints.latest().note
     runtime.close()
 
@@ -40,12 +40,12 @@ def test_checkpoint_key_rotation_keeps_earlier_checkpoints_verifiable(settings: 
     try:
         keys = runtime.checkpoints.verifier_keys
         assert len(keys) == 2
-        runtime.ledger.append(Event(type="policy.change", actor="admin:root"))
+        second = runtime.ledger.append(Event(type="policy.change", actor="admin:root")) + 1
         after = runtime.checkpoints.latest().note
-        assert verify_checkpoint(before, keys).size == 1
-        assert verify_checkpoint(after, keys).size == 2
-        assert verify_checkpoint(after, keys[1:]).size == 2  # signed by the new key
-        assert runtime.checkpoints.at(1) is not None
+        assert verify_checkpoint(before, keys).size == first
+        assert verify_checkpoint(after, keys).size == second
+        assert verify_checkpoint(after, keys[1:]).size == second  # signed by the new key
+        assert runtime.checkpoints.at(first) is not None
     finally:
         runtime.close()
 
