@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
+from gateway.store.migrate import MIGRATIONS_DIR
 from tests.e2e.conftest import Gateway
 
 
@@ -44,5 +46,5 @@ def test_gateway_runs_on_postgresql(start_gateway: Callable[..., Gateway], postg
     finally:
         engine.dispose()
     assert {"gw_oauth_clients", "gw_customers", "gw_idempotency_keys", "alembic_version_gateway"} <= tables
-    assert version == "0001"
+    assert version == ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert not (gateway.data_dir / "consentry.db").exists()
