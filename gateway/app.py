@@ -17,7 +17,7 @@ from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, Idempotent
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, auditor, consents, customer, health, oauth, proxy, wellknown
+from gateway.routers import admin, auditor, consents, customer, health, my_data, oauth, proxy, wellknown
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -27,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth.router,
     customer.router,
     consents.router,
+    my_data.router,
     admin.router,
     auditor.router,
     proxy.router,
