@@ -276,8 +276,10 @@ def list_customers(
     "/keys/{ring}/rotate",
     summary="Rotate a signing key",
     description="Adds a fresh key to the ring (`token` or `issuer`) and makes it current. Earlier keys stay in the "
-    "ring and in the JWKS, so everything signed before keeps verifying. The ledger's checkpoint key is rotated "
-    "with `consentry keys rotate checkpoint` and a restart, since the running ledger holds its signer.",
+    "ring and are still published (token keys in the JWKS, credential issuer keys in `/.well-known/did.json`), so "
+    "everything signed before keeps verifying. For `issuer`, `kid` is the new verification method of the "
+    "gateway's did:web. The ledger's checkpoint key is rotated with `consentry keys rotate checkpoint` and a "
+    "restart, since the running ledger holds its signer.",
     response_model=RotatedKey,
     responses=problem_responses(409, 422),
 )
@@ -286,6 +288,10 @@ def rotate_key(
     _: ClientPrincipal = Depends(require_admin),
     runtime: Runtime = Depends(get_runtime),
 ) -> RotatedKey:
+    if ring == "issuer":
+        keyring = runtime.credentials.keyring
+        issued = keyring.rotate()
+        return RotatedKey(ring=ring, kid=issued.verification_method, keys=len(keyring.public_keys_multibase))
     try:
         fresh = runtime.keys.rotate(ring)
     except KeyFileError as exc:

@@ -76,6 +76,8 @@ customers = Table(
     Column("jurisdiction", String(16), nullable=False),
     Column("did", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # A DID logs in as one customer only; NULLs (no wallet yet) do not collide.
+    Index("uq_gw_customers_did", "did", unique=True),
 )
 
 customer_sessions = Table(
@@ -128,4 +130,24 @@ ledger_event_index = Table(
     Index("ix_gw_ledger_event_index_subject", "subject", "entry_index"),
     Index("ix_gw_ledger_event_index_type", "type", "entry_index"),
     Index("ix_gw_ledger_event_index_time", "time"),
+)
+
+did_challenges = Table(
+    "gw_did_challenges",
+    metadata,
+    # SHA-256 of the challenge: single use is a DELETE that must hit exactly one live row.
+    Column("challenge_hash", LargeBinary(32), primary_key=True),
+    Column("purpose", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_did_challenges_expires", "expires_at"),
+)
+
+customer_attributes = Table(
+    "gw_customer_attributes",
+    metadata,
+    # Profile attributes the operator has verified (name, VIN, national id), attested in SD-JWT VCs.
+    Column("customer_id", String(36), ForeignKey("gw_customers.customer_id", ondelete="CASCADE"), primary_key=True),
+    Column("attributes", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
