@@ -17,7 +17,8 @@ from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, Idempotent
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, auditor, customer, health, oauth, wellknown
+from gateway.routers import admin, auditor, customer, health, oauth, receipt_interop, sd_jwt, wallet, wellknown
+from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -28,6 +29,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     customer.router,
     admin.router,
     auditor.router,
+    credentials_api.router,
+    wallet.router,
+    sd_jwt.router,
+    receipt_interop.router,
 )
 
 DESCRIPTION = """\
