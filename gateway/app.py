@@ -17,7 +17,18 @@ from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, Idempotent
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, auditor, customer, health, oauth, receipt_interop, sd_jwt, wallet, wellknown
+from gateway.routers import (
+    admin,
+    auditor,
+    consents,
+    customer,
+    health,
+    oauth,
+    receipt_interop,
+    sd_jwt,
+    wallet,
+    wellknown,
+)
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -27,6 +38,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wellknown.router,
     oauth.router,
     customer.router,
+    consents.router,
     admin.router,
     auditor.router,
     credentials_api.router,
