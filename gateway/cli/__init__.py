@@ -14,6 +14,7 @@ from gateway.cli.demo import demo
 from gateway.cli.ledger import app as ledger_app
 from gateway.cli.openapi import openapi
 from gateway.cli.serve import serve
+from gateway.cli.zk import app as zk_app
 
 app = typer.Typer(
     name="consentry",
@@ -32,6 +33,7 @@ app.add_typer(clients.app, name="client")
 app.add_typer(customers.app, name="customer")
 app.add_typer(keys.app, name="keys")
 app.command("openapi")(openapi)
+app.add_typer(zk_app, name="zk")
 
 
 @app.callback()
