@@ -78,7 +78,7 @@ _NOTE = (
     "\u2014 gateway.example.com/ledger Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9n"
     "To+zyWE+xeMcTOAYQ8=\n"
 )
-_SCHEMA = {"name": "age", "kind": "integer", "bit_width": 8}
+_SCHEMA: dict[str, Any] = {"name": "age", "kind": "integer", "bit_width": 8}
 _COMMITMENT = "A3v1m0kq0V4bD7lQ2yPp3c0Zq8h2s5kq9Jf7Wb6xYz1a"
 _RESPONSE_EXAMPLE: dict[str, Any] = {
     "subject": "cust-1001",
