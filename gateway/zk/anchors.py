@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.tables import zk_anchors
@@ -103,6 +103,14 @@ class AnchorStore:
             subject_salt=bytes(row["subject_salt"]),
             sealed_opening=bytes(row["sealed_opening"]),
         )
+
+    def forget(self, subject: str) -> int:
+        """Delete a subject's anchors and sealed openings (erasure, GDPR Art. 17); returns how many.
+
+        The ledger keeps the commitments (hiding, and their payloads go with the ledger's own erasure);
+        without the openings nothing more can ever be proved about the subject."""
+        with self.engine.connect().execution_options(ledger_write=True) as conn, conn.begin():
+            return int(conn.execute(delete(zk_anchors).where(zk_anchors.c.subject == subject)).rowcount)
 
     @staticmethod
     def insert(conn: Connection, anchor: Anchor) -> None:

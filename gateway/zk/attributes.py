@@ -32,7 +32,9 @@ class UnknownAttributeError(LookupError):
 
 
 class DerivationError(ValueError):
-    """The source value cannot become this attribute's value (wrong type, bad date, out of range)."""
+    """The source value cannot become this attribute's value (wrong type, bad date, out of range).
+
+    Messages never quote the value: they may reach a client in an error response."""
 
 
 class NoValueError(DerivationError):
@@ -54,11 +56,13 @@ class ZkAttribute:
 
     def derive_value(self, raw: object, as_of: date) -> int | str:
         """The attribute value from the source value, checked against the schema (bit width)."""
+        value = self._derive(raw, as_of)
         try:
-            value = self._derive(raw, as_of)
             self.schema.scalar(value)
         except SchemaError as exc:
-            raise DerivationError(f"{self.id}: {exc}") from exc
+            # the schema's message quotes the value: never let a source value reach an error response
+            width = f"{self.schema.bit_width}-bit " if self.schema.bit_width else ""
+            raise DerivationError(f"{self.id}: the source value does not fit the {width}{self.schema.kind}") from exc
         return value
 
     def _derive(self, raw: object, as_of: date) -> int | str:
@@ -104,7 +108,7 @@ def _parse_date(attribute: str, raw: object) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise DerivationError(f"{attribute}: {raw!r} is not a YYYY-MM-DD date") from exc
+        raise DerivationError(f"{attribute}: the source value is not a YYYY-MM-DD date") from exc
 
 
 def read_pointer(document: object, pointer: str) -> object:

@@ -23,7 +23,7 @@ from gateway.zk import COMMITMENT_EVENT, subject_binding
 from gateway.zk.nonces import NonceBook
 from gateway.zk.sealing import KEY_FILE, OpeningSealer, SealedOpeningError, load_opening_key, row_binding
 from ledger import parse_envelope
-from zkp import AttributeSchema, Opening, commit
+from zkp import AttributeSchema, Opening, SchemaError, commit
 from zkp.encoding import b64url_encode
 from zkp.group import scalar_to_bytes
 
@@ -109,9 +109,17 @@ def test_a_time_dependent_value_re_anchors_on_a_new_as_of_day(runtime: Runtime) 
     assert payload is not None and payload["as_of"] == (TODAY + timedelta(days=1)).isoformat()
 
 
+def test_erasure_forgets_every_sealed_opening_of_the_subject(runtime: Runtime) -> None:
+    anchor(runtime, "city", "Shanghai")
+    anchor(runtime, "city", "Beijing")
+    pseudonym = runtime.subject_pseudonym(SUBJECT)
+    assert runtime.zk.anchors.forget(pseudonym) == 2
+    assert runtime.zk.anchors.latest(pseudonym, "city") is None
+
+
 def test_a_value_outside_the_bit_width_is_never_anchored(runtime: Runtime) -> None:
     size = runtime.ledger.size()
-    with pytest.raises(Exception, match="8-bit"):
+    with pytest.raises(SchemaError, match="8-bit"):
         anchor(runtime, "age", 256)
     assert runtime.ledger.size() == size
 
