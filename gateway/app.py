@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.limits import BodySizeLimitMiddleware
-from gateway.observability import RequestContextMiddleware, configure_logging
+from gateway.observability import RequestContextMiddleware
 from gateway.problems import ProblemDetails, install_problem_handlers
 from gateway.routers import (
     admin,
@@ -23,7 +23,9 @@ from gateway.routers import (
     consents,
     customer,
     health,
+    my_data,
     oauth,
+    proxy,
     receipt_interop,
     sd_jwt,
     wallet,
@@ -39,8 +41,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth.router,
     customer.router,
     consents.router,
+    my_data.router,
     admin.router,
     auditor.router,
+    proxy.router,
     credentials_api.router,
     wallet.router,
     sd_jwt.router,
@@ -76,9 +80,9 @@ def create_app(
     extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """Build the gateway. The runtime (database, keys, migrations) starts with the app's lifespan unless
-    one is handed in, so importing or generating OpenAPI never touches a database."""
+    one is handed in, so importing or generating OpenAPI never touches a database. Logging is a process
+    concern and is configured by the entry point (`consentry serve`), not here."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -41,7 +41,6 @@ from policies import (
 
 T = TypeVar("T")
 LANGUAGES = ("en", "zh-CN")
-DEFAULT_CUSTOMER_TYPE = "standard"
 # DPV's marketing family; with purposes that sell or share data, what a customer means by "all marketing".
 MARKETING_DPV = frozenset(
     {
@@ -91,8 +90,8 @@ def matrix_flows(rt: Runtime) -> list[Flow]:
     )
 
 
-def current_agreement(rt: Runtime, jurisdiction: str, lang: str) -> Agreement:
-    """The notice for this jurisdiction and language under the current matrix version."""
+def current_agreement(rt: Runtime, jurisdiction: str, lang: str, customer_type: str = "standard") -> Agreement:
+    """The notice for this jurisdiction, language and customer type under the current matrix version."""
     version = rt.policies.matrix.version()
     tax = rt.policies.taxonomy
     _lang(lang)
@@ -100,12 +99,17 @@ def current_agreement(rt: Runtime, jurisdiction: str, lang: str) -> Agreement:
     def render() -> Agreement:
         try:
             return render_agreement(
-                tax, rt.policies.matrix.rules(version), jurisdiction=jurisdiction, lang=lang, matrix_version=version
+                tax,
+                rt.policies.matrix.rules(version),
+                jurisdiction=jurisdiction,
+                lang=lang,
+                matrix_version=version,
+                customer_type=customer_type,
             )
         except UnknownNameError as exc:
             raise InvalidConsentRequest(str(exc)) from exc
 
-    return _derived(("agreement", tax.digest, id(tax), version, jurisdiction, lang), render)
+    return _derived(("agreement", tax.digest, id(tax), version, jurisdiction, lang, customer_type), render)
 
 
 def is_marketing(taxonomy: Taxonomy, purpose: str) -> bool:
@@ -117,7 +121,7 @@ def catalog(rt: Runtime, customer: CustomerPrincipal, *, lang: str = "en") -> di
     """Everything the customer may be asked for, in their language, with the agreement to cite when consenting."""
     tax = rt.policies.taxonomy
     jur = tax.jurisdiction(customer.jurisdiction)
-    agreement = current_agreement(rt, customer.jurisdiction, lang)
+    agreement = current_agreement(rt, customer.jurisdiction, lang, customer.customer_type)
     purposes = []
     for p in tax.purposes.values():
         basis = p.legal_basis.get(jur.id)
@@ -241,7 +245,7 @@ def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | No
     flows = matrix_flows(rt)
     cells = []
     for flow in flows:
-        if flow.customer_type != DEFAULT_CUSTOMER_TYPE or flow.category in parents:
+        if flow.customer_type != customer.customer_type or flow.category in parents:
             continue
         basis = tax.purposes[flow.purpose].legal_basis.get(jur.id)
         if basis is None:
@@ -383,7 +387,7 @@ def grant(
     customer confirmed one by one.
     """
     tax = rt.policies.taxonomy
-    agreement = current_agreement(rt, customer.jurisdiction, lang)
+    agreement = current_agreement(rt, customer.jurisdiction, lang, customer.customer_type)
     if (notice_version, notice_sha256) != (agreement.version, agreement.sha256):
         raise NoticeChanged(
             f"The agreement changed since it was shown (now version {agreement.version}); show it again and "

@@ -185,7 +185,7 @@ def test_accesses_list_only_my_access_events_and_filter_them(actors: Actors) -> 
                         "purpose": purpose,
                         "released": ["vehicle.vin"],
                         "withheld": {"identity.national_id": ["matrix_deny"]},
-                        "source": "vehicle-cloud",
+                        "upstream": "vehicle-cloud",
                     },
                     time=when,
                 )
