@@ -30,6 +30,7 @@ from gateway.routers import (
     sd_jwt,
     wallet,
     wellknown,
+    zk,
 )
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
@@ -49,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wallet.router,
     sd_jwt.router,
     receipt_interop.router,
+    zk.router,
 )
 
 DESCRIPTION = """\

@@ -82,8 +82,8 @@ class CustomerStore:
         source_subject: str | None = None,
         did: str | None = None,
     ) -> CustomerPrincipal:
-        """Enrol a customer; `source_subject` is the customer number source systems use in their paths, `did`
-        the customer's own wallet DID when known at enrolment (the wallet keeps its key)."""
+        """Enrol a customer. `source_subject` is the customer number source systems use in their paths;
+        `did` is the customer's own wallet DID when known at enrolment (the wallet keeps its key)."""
         if not _USERNAME.match(username):
             raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
         if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
