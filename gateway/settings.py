@@ -56,9 +56,6 @@ class Settings(BaseSettings):
         default=None,
         description="P-256 private JWK (JSON) for ES256 access tokens; default: generated in the data directory.",
     )
-    issuer_key: SecretStr | None = Field(
-        default=None, description="Ed25519 private JWK (JSON) for credential issuance."
-    )
     checkpoint_key: SecretStr | None = Field(
         default=None, description="Ed25519 private JWK (JSON) for ledger checkpoints."
     )
@@ -72,6 +69,10 @@ class Settings(BaseSettings):
     )
     upstreams_path: Path | None = Field(
         default=None, description="Registry of source systems and their field maps (YAML); default: none."
+    )
+    erasure_attempts: int = Field(default=5, ge=1, le=20, description="Tries per source system for one erasure.")
+    erasure_backoff_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )
 
     @field_validator("issuer")
