@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
@@ -203,3 +205,40 @@ def test_a_customer_never_reaches_another_customers_records_or_receipts(
     with pytest.raises(NotFoundError):
         get_receipt(runtime, wang, change.receipt["id"])
     assert list_receipts(runtime, wang) == [] and consents.history(runtime, wang) == []
+
+
+SCOPES = (
+    {"purposes": ["marketing"], "categories": ["contact"]},
+    {"purposes": ["repair_prediction"], "categories": ["vehicle"]},
+    {"purposes": ["marketing"], "categories": ["contact"], "recipients": ["org:bright-marketing"]},
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["give", "withdraw", "withdraw-marketing"]), st.integers(0, 2)), max_size=5
+    )
+)
+def test_a_receipt_is_valid_exactly_while_its_consent_is_given(
+    runtime: Runtime, li: CustomerPrincipal, steps: list[tuple[str, int]]
+) -> None:
+    """Whatever the order of grants and withdrawals, no receipt of a withdrawn consent looks valid and every
+    live consent's latest receipt does."""
+    for action, which in steps:
+        if action == "give":
+            give(runtime, li, **SCOPES[which])  # type: ignore[arg-type]
+        elif action == "withdraw-marketing":
+            consents.withdraw_all_marketing(runtime, li)
+        else:
+            live = [r for r in consents.records(runtime, li) if r.status.value in ("given", "renewed")]
+            if live:
+                consents.withdraw(runtime, li, live[which % len(live)].record_id)
+    status = {r.record_id: r.status.value for r in consents.records(runtime, li)}
+    latest: dict[str, str] = {}
+    for receipt in list_receipts(runtime, li):  # newest first
+        live = status[receipt.record_id] in ("given", "renewed")
+        if not live:
+            assert receipt.status == "revoked"
+        latest.setdefault(receipt.record_id, receipt.status)
+    assert all(latest[r] == "valid" for r, s in status.items() if s in ("given", "renewed"))
