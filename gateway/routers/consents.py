@@ -379,9 +379,7 @@ def my_receipts(
         200: {
             "description": "The credential",
             "content": {
-                "application/vc": {
-                    "example": {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": _RECEIPT_ID}
-                }
+                "application/vc": {"example": {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": _RECEIPT_ID}}
             },
         },
         **problem_responses(401, 404),
