@@ -15,9 +15,9 @@ from fastapi.responses import Response
 
 from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.limits import BodySizeLimitMiddleware
-from gateway.observability import RequestContextMiddleware, configure_logging
+from gateway.observability import RequestContextMiddleware
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, auditor, customer, health, oauth, wellknown, zk
+from gateway.routers import admin, auditor, consents, customer, health, my_data, oauth, proxy, wellknown, zk
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -26,8 +26,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     wellknown.router,
     oauth.router,
     customer.router,
+    consents.router,
+    my_data.router,
     admin.router,
     auditor.router,
+    proxy.router,
     zk.router,
 )
 
@@ -60,9 +63,9 @@ def create_app(
     extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """Build the gateway. The runtime (database, keys, migrations) starts with the app's lifespan unless
-    one is handed in, so importing or generating OpenAPI never touches a database."""
+    one is handed in, so importing or generating OpenAPI never touches a database. Logging is a process
+    concern and is configured by the entry point (`consentry serve`), not here."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

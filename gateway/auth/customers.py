@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,9 @@ from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_throttle
 
 _USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{3,200}$")
+_SUBJECT_CACHE_SIZE = 65_536
+_CUSTOMER_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_SOURCE_SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 
 
 class CustomerExistsError(ValueError):
@@ -51,18 +55,36 @@ def _principal(row: Any) -> CustomerPrincipal:
         display_name=row["display_name"],
         jurisdiction=row["jurisdiction"],
         did=row["did"],
+        customer_type=row["customer_type"],
+        source_subject=row["source_subject"],
     )
 
 
 class CustomerStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # source subject -> (monotonic time read, customer): the proxy's per-request subject lookup
+        self._subjects: dict[str, tuple[float, CustomerPrincipal]] = {}
 
-    def create(self, *, username: str, password: str, display_name: str, jurisdiction: str) -> CustomerPrincipal:
+    def create(
+        self,
+        *,
+        username: str,
+        password: str,
+        display_name: str,
+        jurisdiction: str,
+        customer_type: str = "standard",
+        source_subject: str | None = None,
+    ) -> CustomerPrincipal:
+        """Enrol a customer; `source_subject` is the customer number source systems use in their paths."""
         if not _USERNAME.match(username):
             raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
         if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
             raise InvalidCustomerError("jurisdiction: an ISO 3166-1 alpha-2 code such as CN or DE")
+        if not _CUSTOMER_TYPE.match(customer_type):
+            raise InvalidCustomerError("customer_type: a taxonomy id such as standard, vip or minor")
+        if source_subject is not None and not _SOURCE_SUBJECT.match(source_subject):
+            raise InvalidCustomerError("source_subject: 1-128 characters from letters, digits and . _ ~ -")
         values = {
             "customer_id": str(uuid.uuid4()),
             "username": username,
@@ -71,10 +93,19 @@ class CustomerStore:
             "jurisdiction": jurisdiction,
             "did": None,
             "created_at": datetime.now(UTC),
+            "customer_type": customer_type,
+            "source_subject": source_subject,
         }
         with self.engine.begin() as conn:
             if conn.execute(select(customers.c.customer_id).where(customers.c.username == username)).first():
                 raise CustomerExistsError(f"username {username!r} is taken")
+            if (
+                source_subject is not None
+                and conn.execute(
+                    select(customers.c.customer_id).where(customers.c.source_subject == source_subject)
+                ).first()
+            ):
+                raise CustomerExistsError(f"source subject {source_subject!r} is already enrolled")
             conn.execute(insert(customers).values(**values))
         return _principal(values)
 
@@ -82,6 +113,34 @@ class CustomerStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(customers).where(customers.c.customer_id == customer_id)).mappings().first()
         return _principal(row) if row else None
+
+    def by_source_subject(self, subject: str) -> CustomerPrincipal | None:
+        """The customer a source system names `subject`, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(customers).where(customers.c.source_subject == subject)).mappings().first()
+        return _principal(row) if row else None
+
+    def recent_by_source_subject(self, subject: str, max_age: float) -> CustomerPrincipal | None:
+        """The customer as read at most `max_age` seconds ago by `remember_source_subject`, or None.
+
+        Only a customer's type and jurisdiction come from here; consents are read fresh on every
+        decision, so a stale entry can never turn a withdrawal into an allow.
+        """
+        hit = self._subjects.get(subject)
+        if hit is None or time.monotonic() - hit[0] > max_age:
+            return None
+        return hit[1]
+
+    def remember_source_subject(self, subject: str) -> CustomerPrincipal | None:
+        """`by_source_subject`, keeping the answer for `recent_by_source_subject`."""
+        customer = self.by_source_subject(subject)
+        if customer is None:
+            self._subjects.pop(subject, None)
+        else:
+            if len(self._subjects) >= _SUBJECT_CACHE_SIZE:
+                self._subjects.clear()
+            self._subjects[subject] = (time.monotonic(), customer)
+        return customer
 
     def list(self) -> list[CustomerPrincipal]:
         with self.engine.connect() as conn:

@@ -18,6 +18,8 @@ def check_schema(engine: Engine) -> None:
     """Every table exists and the version table names every head of the chain (branches merge by `heads`)."""
     tables = set(inspect(engine).get_table_names())
     assert set(metadata.tables) <= tables
+    for name, table in metadata.tables.items():
+        assert {c.name for c in table.columns} <= {c["name"] for c in inspect(engine).get_columns(name)}
     heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
     with engine.connect() as conn:
         assert set(conn.execute(text("SELECT version_num FROM alembic_version_gateway")).scalars()) == heads
