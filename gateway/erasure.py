@@ -202,6 +202,7 @@ def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
         if record.status.value in ("given", "renewed"):
             consents.withdraw(rt, customer, record.record_id)
     subject = rt.subject_pseudonym(customer.customer_id)
+    rt.zk.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
     index = rt.ledger.erase_subject(subject, actor=customer.actor)
     _set_request(rt, request_id, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
 

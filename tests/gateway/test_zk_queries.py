@@ -21,6 +21,7 @@ from gateway.app import create_app
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import demo_upstreams
+from gateway.erasure import process_erasure, request_erasure
 from gateway.problems import Problem
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamRegistry
@@ -266,3 +267,11 @@ def test_the_http_routes_are_wired_with_their_roles(runtime: Runtime) -> None:
         assert http.get("/v1/zk/attributes").status_code == 401
         assert http.post("/v1/zk/anchors", json={"subject": SUBJECT}).status_code == 401
         assert http.put("/v1/me/zk/attributes/city", json={"value": "Shanghai"}).status_code == 401
+
+
+def test_erasure_forgets_the_sealed_openings_and_later_queries_find_nothing(allowed: Runtime) -> None:
+    customer = allowed.customers.by_source_subject(SUBJECT)
+    assert customer is not None
+    request = request_erasure(allowed, customer)
+    assert asyncio.run(process_erasure(allowed, customer, request["request_id"]))["status"] == "completed"
+    assert allowed.zk.anchors.latest(allowed.subject_pseudonym(customer.customer_id), "annual_income_cents") is None
