@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.problems import Problem
 from gateway.runtime import Runtime
 from gateway.upstream import CircuitOpen, InvalidSubject, UnknownUpstream, UpstreamFailure
-from gateway.zk.anchors import Anchor, AnchorResult
+from gateway.zk.anchors import Anchor, AnchorConflictError, AnchorResult
 from gateway.zk.attributes import (
     DerivationError,
     NoValueError,
@@ -32,7 +32,7 @@ from gateway.zk.attributes import (
 from gateway.zk.nonces import NonceBook, nonce_digest
 from gateway.zk.response import QUERY_EVENT, anchor_label
 from gateway.zk.service import ZkService
-from ledger import Event, verify_checkpoint
+from ledger import Event, LedgerError, verify_checkpoint
 from policies import Reason, StateUnavailableError, SubjectContext, UnknownNameError
 from zkp import Context, Predicate, SchemaError, Statement, ZkpError, answer
 
@@ -166,7 +166,8 @@ async def ingest(
     except DerivationError as exc:
         raise Problem(422, "underivable-attribute", str(exc)) from exc
     return await run_in_threadpool(
-        zk.anchorer.anchor,
+        _anchor,
+        zk,
         rt.subject_pseudonym(customer.customer_id),
         subject,
         attribute,
@@ -194,7 +195,24 @@ def register(
         raise Problem(422, "underivable-attribute", str(exc)) from exc
     pseudonym = rt.subject_pseudonym(customer.customer_id)
     subject = customer.source_subject
-    return zk.anchorer.anchor(pseudonym, subject, attribute, value, actor=actor, source="customer", as_of=today)
+    return _anchor(zk, pseudonym, subject, attribute, value, actor=actor, source="customer", as_of=today)
+
+
+def _anchor(
+    zk: ZkService,
+    pseudonym: str,
+    subject: str,
+    attribute: ZkAttribute,
+    value: int | str,
+    *,
+    actor: str,
+    source: str,
+    as_of: date,
+) -> AnchorResult:
+    try:
+        return zk.anchorer.anchor(pseudonym, subject, attribute, value, actor=actor, source=source, as_of=as_of)
+    except (SQLAlchemyError, LedgerError, AnchorConflictError) as exc:  # not durable: nothing anchored or answered
+        raise _ledger_unavailable() from exc
 
 
 async def current_anchor(
@@ -299,6 +317,8 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         access_index = await rt.ledger.append_async(access, effects=claim_nonce)
     except IntegrityError as exc:
         raise _replay() from exc
+    except (SQLAlchemyError, LedgerError) as exc:  # the access is not durable: answer nothing
+        raise _ledger_unavailable() from exc
     evidence = await run_in_threadpool(_evidence, rt, anchor)
     return {
         "subject": query.subject,
@@ -311,6 +331,10 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         "anchor": evidence,
         "access": {"ledger_index": access_index, "decision": decision},
     }
+
+
+def _ledger_unavailable() -> Problem:
+    return Problem(503, "ledger-unavailable", "The ledger cannot record this now, so nothing is answered.")
 
 
 def _replay() -> Problem:
