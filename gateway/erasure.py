@@ -206,7 +206,7 @@ def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
     index = None
     for name in names:
         subject = rt.subject_pseudonym(name)
-        rt.zk.anchors.forget(subject)
+        rt.zk.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
         index = rt.ledger.erase_subject(subject, actor=customer.actor)
     _set_request(rt, request_id, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
 
