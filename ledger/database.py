@@ -106,15 +106,27 @@ def driver_sql(conn: Connection, sql: str) -> str:
     return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
+def writer(engine: Engine) -> Connection:
+    """A connection whose transactions take the write lock when they begin (BEGIN IMMEDIATE on SQLite)."""
+    return engine.connect().execution_options(**{WRITE: True})
+
+
 @contextlib.contextmanager
-def write_transaction(engine: Engine) -> Iterator[tuple[Connection, int, int]]:
-    """A transaction holding the ledger's write lock; yields (connection, size, checkpoint count)."""
-    postgres = engine.dialect.name == "postgresql"
-    with engine.connect() as raw, raw.execution_options(**{WRITE: True}) as conn, conn.begin():
+def locked_transaction(conn: Connection) -> Iterator[tuple[int, int]]:
+    """A transaction on a `writer` connection holding the head-row lock; yields (size, checkpoint count)."""
+    postgres = conn.dialect.name == "postgresql"
+    with conn.begin():
         row = conn.exec_driver_sql(HEAD_FOR_UPDATE if postgres else HEAD_SELECT).one_or_none()
         if row is None:
             raise NotALedgerError("the ledger head row is missing")
-        yield conn, int(row[0]), int(row[1])
+        yield int(row[0]), int(row[1])
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[tuple[Connection, int, int]]:
+    """A transaction holding the ledger's write lock; yields (connection, size, checkpoint count)."""
+    with writer(engine) as conn, locked_transaction(conn) as (size, count):
+        yield conn, size, count
 
 
 def migrate(engine: Engine) -> None:
