@@ -252,7 +252,7 @@ def _proofs(tmp: Path, leaves: int, samples: int, peer_samples: int) -> dict[str
 
 
 def run(*, quick: bool) -> dict[str, Any]:
-    seconds = 2.0 if quick else 6.0
+    seconds = 1.5 if quick else 6.0
     leaves = 100_000 if quick else 1_000_000
     result: dict[str, Any] = {
         "quick": quick,
