@@ -7,15 +7,17 @@ Figures (one JSON object):
   commit, so no design beats `ceiling_per_s` = N x fsync_per_s (measured just before and after each
   SQLite run, averaged; the top-level figure is the median over the runs);
 - `appends_per_s`: durable (acknowledged = fsynced) appends per second on SQLite and PostgreSQL with
-  1 and 8 concurrent appenders (`appenders` explains the load model), with `entries_per_commit`
-  (the mean group-commit size) and, for SQLite, `of_ceiling`;
+  1 and 8 concurrent appenders (`appenders` explains the load model), and on SQLite with 64, with
+  `entries_per_commit` (the mean group-commit size) and, for SQLite, `of_ceiling`;
 - `proofs`: p50/p99 milliseconds to build an inclusion and a consistency proof from the SQLite
   database at `leaves` leaves, for random sizes and indices, with the same figures for pymerkle 7's
   SQLite-backed tree on the same leaf data, and the ratios pymerkle / ours (> 1: we are faster).
   `p99_unpreempted_ms` is the p99 over the calls during which the OS did not take the CPU away
   from the thread (no involuntary context switch, RUSAGE_THREAD), and `preempted_share` the share
   that were: on a loaded host a preempted call waits a whole scheduler slice (milliseconds) that
-  no code in the call can remove, so the two figures separate the library's tail from the host's;
+  no code in the call can remove, so the two figures separate the library's tail from the host's.
+  `blocked_share` (slept in the kernel: I/O) and `full_gc_share` (a generation-2 collection ran)
+  name the other causes of a tail;
 - `root`: milliseconds to compute the root of the full tree, ours and pymerkle's (cold);
 - `tree_bytes_per_leaf`: on-disk bytes of the node table per leaf (SQLite dbstat).
 The tree is filled through `Ledger.append_many` — the same node-computing code every append uses.
@@ -24,6 +26,7 @@ Set `CONSENTRY_TEST_POSTGRES_URL` for the PostgreSQL figures.
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import resource
@@ -49,6 +52,7 @@ APPENDERS_MEANING = (
     "and waits for its durable acknowledgement before sending the next, so at most N appends are outstanding"
 )
 PAGE = 4096
+MANY_APPENDERS = 64
 FSYNC_FILE_PAGES = 1024  # cycle over 4 MiB, the size of SQLite's default WAL before a checkpoint resets it
 
 
@@ -169,21 +173,42 @@ def _time_each(calls: list[Callable[[], object]]) -> list[float]:
 
 
 def _time_each_unpreempted(calls: list[Callable[[], object]]) -> dict[str, float]:
-    """Wall-clock percentiles, plus the p99 of the calls the scheduler did not interrupt."""
+    """Wall-clock percentiles, the p99 of the calls the scheduler did not interrupt, and what else waited.
+
+    `blocked_share`: calls that slept in the kernel (I/O, a lock); `full_gc_share`: calls during which
+    Python ran a generation-2 collection. Together they say where a tail came from.
+    """
+    full_gcs = [0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full_gcs[0] += 1
+
     every: list[float] = []
     whole: list[float] = []
-    for call in calls:
-        before = resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
-        began = time.perf_counter()
-        call()
-        took = time.perf_counter() - began
-        every.append(took)
-        if resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw == before:
-            whole.append(took)
+    blocked = collected = 0
+    gc.callbacks.append(on_gc)
+    try:
+        for call in calls:
+            before = resource.getrusage(resource.RUSAGE_THREAD)
+            gcs = full_gcs[0]
+            began = time.perf_counter()
+            call()
+            took = time.perf_counter() - began
+            after = resource.getrusage(resource.RUSAGE_THREAD)
+            every.append(took)
+            if after.ru_nivcsw == before.ru_nivcsw:
+                whole.append(took)
+            blocked += after.ru_nvcsw != before.ru_nvcsw
+            collected += full_gcs[0] != gcs
+    finally:
+        gc.callbacks.remove(on_gc)
     return {
         **_percentiles(every),
         "p99_unpreempted_ms": _percentiles(whole or every)["p99_ms"],
         "preempted_share": round(1 - len(whole) / len(every), 3),
+        "blocked_share": round(blocked / len(every), 3),
+        "full_gc_share": round(collected / len(every), 3),
     }
 
 
@@ -271,6 +296,9 @@ def run(*, quick: bool) -> dict[str, Any]:
                     result["appends_per_s"][key] = "skipped: set CONSENTRY_TEST_POSTGRES_URL"
                 else:
                     result["appends_per_s"][key] = _appends_per_second(pg, appenders, seconds)
+        # Beyond the issue's 1 and 8: with more appends outstanding a commit carries more, so this
+        # shows whether the sequencer or the disk is the limit at 8.
+        result["appends_per_s"][f"sqlite_{MANY_APPENDERS}"] = _sqlite_appends(base, MANY_APPENDERS, seconds)
         result["fsync_per_s"] = statistics.median(
             [figures["fsync_per_s"] for key, figures in result["appends_per_s"].items() if key.startswith("sqlite")]
         )

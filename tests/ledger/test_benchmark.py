@@ -3,6 +3,7 @@ and a preemption-aware tail that never hides a call."""
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -29,3 +30,8 @@ def test_unpreempted_tail_accounts_for_every_call() -> None:
     assert figures["p50_ms"] >= 1.0
     assert 0.0 <= figures["preempted_share"] <= 1.0
     assert figures["p99_unpreempted_ms"] <= figures["p99_ms"]
+
+
+def test_a_full_collection_inside_a_call_is_counted() -> None:
+    figures = bench._time_each_unpreempted([lambda: gc.collect(2)] * 3 + [lambda: None])
+    assert figures["full_gc_share"] == 0.75
