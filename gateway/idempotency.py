@@ -150,32 +150,30 @@ class IdempotencyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        status: list[int] = []
-        content_type: list[str] = []
-        chunks: list[bytes] = []
+        # The response is held back until it is stored: a retry that races the first answer must find it.
+        held: list[Message] = []
 
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
-                        content_type.append(value.decode("latin-1"))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
+        async def hold(message: Message) -> None:
+            held.append(message)
 
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, hold)
         except BaseException:
             claim = scope.get("state", {}).get(STATE_KEY)
             if claim:
                 await run_in_threadpool(self.store_getter().release, claim[0], claim[1])
             raise
         claim = scope.get("state", {}).get(STATE_KEY)
-        if not claim:
-            return
-        if not status or status[0] >= 500:
-            await run_in_threadpool(self.store_getter().release, claim[0], claim[1])
-            return
-        stored = StoredResponse(status[0], b"".join(chunks), content_type[0] if content_type else None)
-        await run_in_threadpool(self.store_getter().complete, claim[0], claim[1], stored)
+        start = next((m for m in held if m["type"] == "http.response.start"), None)
+        if claim:
+            if start is None or start["status"] >= 500:
+                await run_in_threadpool(self.store_getter().release, claim[0], claim[1])
+            else:
+                content_type = next(
+                    (v.decode("latin-1") for n, v in start.get("headers", []) if n.lower() == b"content-type"), None
+                )
+                body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+                stored = StoredResponse(start["status"], body, content_type)
+                await run_in_threadpool(self.store_getter().complete, claim[0], claim[1], stored)
+        for message in held:
+            await send(message)

@@ -70,3 +70,47 @@ def test_a_failed_attempt_releases_the_key_so_the_retry_runs(runtime: Runtime) -
     assert third.json() == {"attempt": 2}
     assert third.headers["idempotent-replayed"] == "true"
     assert len(attempts) == 2
+
+
+def test_the_response_is_stored_before_the_client_receives_it(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that retries the instant it gets an answer must be replayed, never told the key is in flight."""
+    router = APIRouter()
+    seen_stored_when_sent: list[bool] = []
+
+    @router.post(
+        "/once", summary="Once", description="Answers once.", dependencies=[Depends(idempotent(require_admin))]
+    )
+    def once() -> dict[str, bool]:
+        return {"ok": True}
+
+    completed: list[str] = []
+    original_complete = IdempotencyStore.complete
+
+    def complete(self: IdempotencyStore, principal: str, key: str, response: StoredResponse) -> None:
+        original_complete(self, principal, key, response)
+        completed.append(key)
+
+    monkeypatch.setattr(IdempotencyStore, "complete", complete)
+    _, secret = runtime.clients.register(
+        client_id="admin-y", name="a", organization="o", roles=["admin"], scopes=["admin"], jurisdiction="CN"
+    )
+    app = create_app(runtime.settings, runtime=runtime, extra_routers=[router])
+
+    @app.middleware("http")
+    async def observe(request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        if request.url.path == "/once":
+            seen_stored_when_sent.append(bool(completed))
+        return response
+
+    with TestClient(app, base_url="http://127.0.0.1:8000") as http:
+        assert secret is not None
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin-y", secret)).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}", "Idempotency-Key": "fast-retry"}
+        first = http.post("/once", headers=headers)
+        retry = http.post("/once", headers=headers)
+    assert first.status_code == 200
+    assert seen_stored_when_sent[0] is True
+    assert retry.headers["idempotent-replayed"] == "true"
