@@ -17,7 +17,7 @@ from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, Idempotent
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, auditor, customer, health, oauth, portal, wellknown
+from gateway.routers import admin, auditor, customer, health, oauth, portal, proxy, wellknown
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -28,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     customer.router,
     admin.router,
     auditor.router,
+    proxy.router,
     portal.router,
 )
 

@@ -22,6 +22,8 @@ from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_throttle
 
 _USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{3,200}$")
+_CUSTOMER_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_SOURCE_SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 
 
 class CustomerExistsError(ValueError):
@@ -51,6 +53,8 @@ def _principal(row: Any) -> CustomerPrincipal:
         display_name=row["display_name"],
         jurisdiction=row["jurisdiction"],
         did=row["did"],
+        customer_type=row["customer_type"],
+        source_subject=row["source_subject"],
     )
 
 
@@ -58,11 +62,25 @@ class CustomerStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, *, username: str, password: str, display_name: str, jurisdiction: str) -> CustomerPrincipal:
+    def create(
+        self,
+        *,
+        username: str,
+        password: str,
+        display_name: str,
+        jurisdiction: str,
+        customer_type: str = "standard",
+        source_subject: str | None = None,
+    ) -> CustomerPrincipal:
+        """Enrol a customer; `source_subject` is the customer number source systems use in their paths."""
         if not _USERNAME.match(username):
             raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
         if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
             raise InvalidCustomerError("jurisdiction: an ISO 3166-1 alpha-2 code such as CN or DE")
+        if not _CUSTOMER_TYPE.match(customer_type):
+            raise InvalidCustomerError("customer_type: a taxonomy id such as standard, vip or minor")
+        if source_subject is not None and not _SOURCE_SUBJECT.match(source_subject):
+            raise InvalidCustomerError("source_subject: 1-128 characters from letters, digits and . _ ~ -")
         values = {
             "customer_id": str(uuid.uuid4()),
             "username": username,
@@ -71,16 +89,31 @@ class CustomerStore:
             "jurisdiction": jurisdiction,
             "did": None,
             "created_at": datetime.now(UTC),
+            "customer_type": customer_type,
+            "source_subject": source_subject,
         }
         with self.engine.begin() as conn:
             if conn.execute(select(customers.c.customer_id).where(customers.c.username == username)).first():
                 raise CustomerExistsError(f"username {username!r} is taken")
+            if (
+                source_subject is not None
+                and conn.execute(
+                    select(customers.c.customer_id).where(customers.c.source_subject == source_subject)
+                ).first()
+            ):
+                raise CustomerExistsError(f"source subject {source_subject!r} is already enrolled")
             conn.execute(insert(customers).values(**values))
         return _principal(values)
 
     def get(self, customer_id: str) -> CustomerPrincipal | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(customers).where(customers.c.customer_id == customer_id)).mappings().first()
+        return _principal(row) if row else None
+
+    def by_source_subject(self, subject: str) -> CustomerPrincipal | None:
+        """The customer a source system names `subject`, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(customers).where(customers.c.source_subject == subject)).mappings().first()
         return _principal(row) if row else None
 
     def list(self) -> list[CustomerPrincipal]:

@@ -55,6 +55,8 @@ class CustomerPrincipal:
     display_name: str
     jurisdiction: str
     did: str | None
+    customer_type: str = "standard"
+    source_subject: str | None = None
 
     @property
     def actor(self) -> str:

@@ -76,6 +76,10 @@ customers = Table(
     Column("jurisdiction", String(16), nullable=False),
     Column("did", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The policy engine's customer type (taxonomy id): minors and VIPs are decided differently.
+    Column("customer_type", String(64), nullable=False, server_default="standard"),
+    # The enterprise customer number by which source systems name this customer in their paths.
+    Column("source_subject", String(128), nullable=True, unique=True),
 )
 
 customer_sessions = Table(
@@ -128,4 +132,18 @@ ledger_event_index = Table(
     Index("ix_gw_ledger_event_index_subject", "subject", "entry_index"),
     Index("ix_gw_ledger_event_index_type", "type", "entry_index"),
     Index("ix_gw_ledger_event_index_time", "time"),
+)
+
+customer_points = Table(
+    "gw_customer_points",
+    metadata,
+    # Value for data: one row per access that earned points, written in the access entry's ledger
+    # transaction, so points exist exactly when the ledger records the use that earned them.
+    Column("entry_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("customer_id", String(36), nullable=False),
+    Column("purpose", String(100), nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_customer_points_customer", "customer_id", "entry_index"),
 )

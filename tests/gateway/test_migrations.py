@@ -7,16 +7,21 @@ import sys
 import types
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from gateway.store import metadata, upgrade_all
+from gateway.store.migrate import MIGRATIONS_DIR
 
 
 def check_schema(engine: Engine) -> None:
     tables = set(inspect(engine).get_table_names())
     assert set(metadata.tables) <= tables
+    for name, table in metadata.tables.items():
+        assert {c.name for c in table.columns} <= {c["name"] for c in inspect(engine).get_columns(name)}
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version_gateway")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version_gateway")).scalar_one() == head
 
 
 def test_sqlite_upgrade_is_idempotent(sqlite_url: str) -> None:

@@ -1,0 +1,241 @@
+"""One proxied access, end to end: purpose check, subject, decision, filtered fetch, ledger entry, points.
+
+The route (`gateway.routers.proxy`) only translates HTTP; this module holds the order of the steps, which
+is the security argument: the decision comes before the fetch, the filter releases only what the decision
+allowed, and the access is durable in the ledger before a single released byte is returned. Any failure on
+the way is a `Problem` that releases nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
+from gateway.points import accrual_effect
+from gateway.problems import Problem
+from gateway.runtime import Runtime
+from gateway.upstream import (
+    CircuitOpen,
+    FilterResult,
+    InvalidSubject,
+    RequestTooLarge,
+    ResolvedRequest,
+    UnknownResource,
+    UnknownUpstream,
+    UpstreamConfig,
+    UpstreamFailure,
+)
+from ledger import Event
+from policies import Decision, Reason, StateUnavailableError, SubjectContext, UnknownNameError
+
+__all__ = [
+    "ACCESS_EVENT",
+    "CHECK_EVENT",
+    "PURPOSE_HEADER",
+    "AccessOutcome",
+    "CheckOutcome",
+    "check",
+    "public_reasons",
+    "read",
+]
+
+log = structlog.get_logger("gateway.access")
+
+PURPOSE_HEADER = "Consentry-Purpose"
+ACCESS_EVENT = "access"
+CHECK_EVENT = "access.check"
+
+# The matrix's or legal basis's positive answers: a withheld category is explained by its failures only.
+_POSITIVE = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
+_NOT_FOUND = "No such record."
+
+
+@dataclass(frozen=True)
+class AccessOutcome:
+    """What a released read returns: the filtered document and the account of what was withheld."""
+
+    ledger_index: int
+    decision: Decision
+    result: FilterResult
+    points: int
+
+    @property
+    def withheld(self) -> dict[str, list[str]]:
+        """Every withheld category with its reason codes (unmapped fields are counted apart)."""
+        return _withheld(self.decision)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    ledger_index: int
+    decision: Decision
+
+
+def public_reasons(reasons: Sequence[Reason]) -> list[str]:
+    """Reason codes a client may see for a withheld category: the failures, never rule ids or records."""
+    failures = [r.value for r in reasons if r not in _POSITIVE]
+    return failures or [r.value for r in reasons]
+
+
+def require_purpose(principal: ClientPrincipal, purpose: str | None) -> str:
+    if not purpose:
+        raise Problem(400, "purpose-required", f"Declare the purpose of this access in the {PURPOSE_HEADER} header.")
+    if purpose not in principal.allowed_purposes:
+        raise Problem(403, "purpose-not-allowed", f"Your client is not registered for the purpose {purpose!r}.")
+    return purpose
+
+
+def _not_found() -> Problem:
+    # Unknown upstream, resource, subject or record: one answer, so nothing tells which exists.
+    return Problem(404, "not-found", _NOT_FOUND)
+
+
+def resolve(
+    runtime: Runtime, source: str, path: str, query: Mapping[str, str]
+) -> tuple[UpstreamConfig, ResolvedRequest]:
+    try:
+        config = runtime.upstreams.config(source)
+        return config, config.resolve("/" + path, query)
+    except (UnknownUpstream, UnknownResource, InvalidSubject):
+        raise _not_found() from None
+
+
+async def subject_customer(runtime: Runtime, resolved: ResolvedRequest) -> CustomerPrincipal:
+    customer = await run_in_threadpool(runtime.customers.by_source_subject, resolved.subject)
+    if customer is None:
+        raise _not_found()
+    return customer
+
+
+async def decide(
+    runtime: Runtime, principal: ClientPrincipal, customer: CustomerPrincipal, categories: Sequence[str], purpose: str
+) -> Decision:
+    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
+    try:
+        return await run_in_threadpool(
+            runtime.policies.engine.decide, principal.organization, subject, list(categories), purpose
+        )
+    except UnknownNameError as exc:
+        if exc.kind == "purpose":
+            raise Problem(400, "unknown-purpose", f"The taxonomy has no purpose {exc.name!r}.") from None
+        if exc.kind == "recipient":
+            raise Problem(403, "unknown-recipient", "Your organization is not a registered data recipient.") from None
+        raise Problem(
+            409, "subject-not-decidable", f"The customer's {exc.kind} is not in the taxonomy; nothing is released."
+        ) from None
+    except StateUnavailableError:
+        log.warning("policy_state_unavailable")
+        raise Problem(503, "policy-unavailable", "Consent state cannot be read; nothing is released.") from None
+
+
+def _withheld(decision: Decision) -> dict[str, list[str]]:
+    return {c.category: public_reasons(c.reasons) for c in decision.categories if not c.allowed}
+
+
+def _consents(decision: Decision) -> list[dict[str, Any]]:
+    return [
+        {"category": c.category, "record_id": c.consent.record_id, "ledger_index": c.consent.ledger_index}
+        for c in decision.categories
+        if c.consent is not None
+    ]
+
+
+async def _append(runtime: Runtime, event: Event, effects: Any = None) -> int:
+    try:
+        return await runtime.ledger.append_async(event, effects=effects)
+    except Exception as exc:  # any failure to make the entry durable: release nothing
+        log.error("ledger_append_failed", error_type=type(exc).__name__, event_type=event.type)
+        raise Problem(503, "ledger-unavailable", "The access cannot be recorded, so nothing is released.") from None
+
+
+async def read(
+    runtime: Runtime,
+    principal: ClientPrincipal,
+    source: str,
+    path: str,
+    query: Mapping[str, str],
+    purpose: str | None,
+) -> AccessOutcome:
+    """Decide, fetch, filter and record one read; raises `Problem` whenever nothing may be released."""
+    purpose = require_purpose(principal, purpose)
+    config, resolved = resolve(runtime, source, path, query)
+    customer = await subject_customer(runtime, resolved)
+    decision = await decide(runtime, principal, customer, sorted(config.field_map.categories), purpose)
+    try:
+        fetched = await runtime.upstreams.client(source).fetch_filtered(resolved, decision.allowed)
+    except CircuitOpen as exc:
+        raise Problem(
+            exc.status_code, exc.problem_type, str(exc), headers={"Retry-After": str(max(1, int(exc.retry_after)))}
+        ) from None
+    except (UpstreamFailure, RequestTooLarge) as exc:
+        raise Problem(exc.status_code, exc.problem_type, str(exc)) from None
+    if fetched.result is None:
+        raise _not_found()
+    result = fetched.result
+    released = list(result.released_categories)
+    offer = runtime.policies.taxonomy.purpose(purpose).value_offer
+    points = offer.points_per_use if offer is not None and released else 0
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "recipient": principal.organization,
+        "client_id": principal.client_id,
+        "purpose": purpose,
+        "upstream": source,
+        "resource": resolved.path if not resolved.params else config.subject.paths[0],
+        "outcome": "released" if released else "refused",
+        "released": released,
+        "withheld": _withheld(decision),
+        "unmapped_withheld": len(result.unmapped),
+        "matrix_version": decision.matrix_version,
+        "consents": _consents(decision),
+    }
+    if points:
+        payload["points"] = points
+    event = Event(ACCESS_EVENT, principal.actor, runtime.subject_pseudonym(customer.customer_id), payload, now)
+    effects = accrual_effect(customer.customer_id, purpose, principal.organization, points, now) if points else None
+    index = await _append(runtime, event, effects)
+    outcome = AccessOutcome(index, decision, result, points)
+    if not released:
+        raise Problem(
+            403,
+            "access-refused",
+            "No category of this record may be released to you for this purpose.",
+            headers={"Consentry-Ledger-Index": str(index)},
+            withheld=outcome.withheld,
+            ledger_index=index,
+        )
+    return outcome
+
+
+async def check(
+    runtime: Runtime,
+    principal: ClientPrincipal,
+    source: str,
+    path: str,
+    query: Mapping[str, str],
+    purpose: str | None,
+) -> CheckOutcome:
+    """ "May I?": the decision per category, without fetching. It discloses consent state, which is itself
+    processing of the customer's data, so it is recorded in the ledger like a read."""
+    purpose = require_purpose(principal, purpose)
+    config, resolved = resolve(runtime, source, path, query)
+    customer = await subject_customer(runtime, resolved)
+    decision = await decide(runtime, principal, customer, sorted(config.field_map.categories), purpose)
+    payload = {
+        "recipient": principal.organization,
+        "client_id": principal.client_id,
+        "purpose": purpose,
+        "upstream": source,
+        "allowed": list(decision.allowed),
+        "withheld": _withheld(decision),
+        "matrix_version": decision.matrix_version,
+        "consents": _consents(decision),
+    }
+    event = Event(CHECK_EVENT, principal.actor, runtime.subject_pseudonym(customer.customer_id), payload)
+    return CheckOutcome(await _append(runtime, event), decision)

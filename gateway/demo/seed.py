@@ -1,0 +1,128 @@
+"""The demo's people: customers of the vehicle cloud, the partner systems that want their data, and consents.
+
+Seeded through the same stores the gateway uses (customer accounts, OAuth client registry, consent store
+whose grants are ledger entries), so the demo exercises exactly what production would. Passwords and client
+secrets are random per seeding and handed back to be printed, never fixed in the repository.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from gateway.runtime import Runtime
+
+__all__ = ["DEMO_CLIENTS", "DEMO_PEOPLE", "DemoClient", "DemoCustomer", "DemoWorld", "seed_demo"]
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    source_subject: str
+    username: str
+    display_name: str
+    jurisdiction: str
+    customer_type: str
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    client_id: str
+    name: str
+    organization: str
+    roles: tuple[str, ...]
+    scopes: tuple[str, ...]
+    purposes: tuple[str, ...] = ()
+
+
+# The vehicle cloud's records (gateway.demo.vehicle_cloud), enrolled as gateway customers.
+DEMO_PEOPLE = (
+    DemoCustomer("cust-1001", "li.wei", "Li Wei", "CN", "standard"),
+    DemoCustomer("cust-1002", "anna.schmidt", "Anna Schmidt", "DE", "standard"),
+    DemoCustomer("cust-1003", "zhang.min", "Zhang Min", "CN", "vip"),
+    DemoCustomer("cust-1004", "wang.xiaoming", "Wang Xiaoming", "CN", "minor"),
+)
+
+# Organizations are the taxonomy's recipients (policies/data/taxonomy.yaml), so the matrix applies to them.
+DEMO_CLIENTS = (
+    DemoClient(
+        "dealer",
+        "Acme Pudong 4S Dealership",
+        "dealer-sh-4s",
+        ("crm",),
+        ("proxy", "zk"),
+        ("service_delivery", "repair_prediction", "recall_notice"),
+    ),
+    DemoClient(
+        "finance",
+        "Acme Auto Finance",
+        "acme-finance",
+        ("crm",),
+        ("proxy", "zk"),
+        ("financial_product_recommendation",),
+    ),
+    DemoClient("marketing", "Bright Marketing Agency", "bright-marketing", ("crm",), ("proxy",), ("marketing",)),
+    DemoClient("rnd", "Stuttgart Automotive Research", "stuttgart-rnd", ("crm",), ("proxy", "zk"), ("joint_rnd",)),
+    DemoClient("auditor", "External auditor", "audit-firm", ("auditor",), ("ledger:read",)),
+)
+
+# Purpose -> (categories, recipients) every adult customer consented to; R&D goes abroad (PIPL Art. 39).
+_CONSENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "repair_prediction": (("vehicle", "contact.phone"), ("role:dealer",)),
+    "marketing": (("contact", "identity.name", "location.city"), ("org:bright-marketing",)),
+    "joint_rnd": (("vehicle", "behavior.driving", "location.precise"), ("org:stuttgart-rnd",)),
+}
+
+
+@dataclass
+class DemoWorld:
+    """What the demo printout needs: who can sign in with what, and which consent records exist."""
+
+    passwords: dict[str, str] = field(default_factory=dict)  # username -> password
+    customer_ids: dict[str, str] = field(default_factory=dict)  # source subject -> gateway customer id
+    client_secrets: dict[str, str] = field(default_factory=dict)  # client id -> secret
+    consents: dict[tuple[str, str], str] = field(default_factory=dict)  # (source subject, purpose) -> record id
+
+
+def seed_demo(runtime: Runtime) -> DemoWorld:
+    """Enrol the demo customers and clients and record their consents; run once on a fresh database."""
+    world = DemoWorld()
+    for client in DEMO_CLIENTS:
+        _, secret = runtime.clients.register(
+            client_id=client.client_id,
+            name=client.name,
+            organization=client.organization,
+            roles=client.roles,
+            scopes=client.scopes,
+            allowed_purposes=client.purposes,
+            jurisdiction="CN",
+        )
+        assert secret is not None  # client_secret_basic always yields a secret
+        world.client_secrets[client.client_id] = secret
+    consents = runtime.policies.consents
+    for person in DEMO_PEOPLE:
+        password = secrets.token_urlsafe(12)
+        customer = runtime.customers.create(
+            username=person.username,
+            password=password,
+            display_name=person.display_name,
+            jurisdiction=person.jurisdiction,
+            customer_type=person.customer_type,
+            source_subject=person.source_subject,
+        )
+        world.passwords[person.username] = password
+        world.customer_ids[person.source_subject] = customer.customer_id
+        if person.customer_type == "minor":
+            continue  # no consents on file for the minor: the matrix and guardian rules refuse everything
+        for purpose, (categories, recipients) in _CONSENTS.items():
+            record = consents.grant(
+                subject_id=customer.customer_id,
+                purposes=[purpose],
+                categories=list(categories),
+                recipients=list(recipients),
+                jurisdiction=person.jurisdiction,
+                actor=f"customer:{customer.customer_id}",
+                method="portal",
+                cross_border=purpose == "joint_rnd" and person.jurisdiction != "DE",
+            )
+            world.consents[(person.source_subject, purpose)] = record.record_id
+    return world

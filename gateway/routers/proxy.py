@@ -1,0 +1,174 @@
+"""The CRM's proxy: one call that returns exactly the fields a client may see, and a "may I?" question.
+
+Both routes take the purpose in the `Consentry-Purpose` header and name the record by the upstream's own
+path (`/v1/proxy/vehicle-cloud/customers/cust-1001`). The steps and their order live in `gateway.access`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from gateway import access
+from gateway.auth.principals import ClientPrincipal
+from gateway.dependencies import get_runtime, require_proxy_client
+from gateway.problems import problem_responses
+from gateway.runtime import Runtime
+
+router = APIRouter(prefix="/v1", tags=["proxy"])
+
+LEDGER_INDEX_HEADER = "Consentry-Ledger-Index"
+_ERRORS = (400, 401, 403, 404, 409, 413, 502, 503, 504)
+
+PURPOSE = Header(
+    None,
+    alias=access.PURPOSE_HEADER,
+    description="The declared purpose of this access (a taxonomy purpose id the client is registered for).",
+    examples=["service_delivery"],
+)
+SOURCE = Path(description="The registered upstream (source system).", examples=["vehicle-cloud"])
+UPSTREAM_PATH = Path(description="The upstream's own resource path.", examples=["customers/cust-1001"])
+
+
+class ProxyRead(BaseModel):
+    """The filtered record and the account of what the client does not see."""
+
+    data: Any = Field(description="The upstream's JSON with every field not released and every unmapped field removed.")
+    purpose: str
+    released: list[str] = Field(description="Categories present in the record and released.")
+    withheld: dict[str, list[str]] = Field(description="Withheld categories with their reason codes.")
+    unmapped_withheld: int = Field(description="Fields withheld because no category is mapped to them.")
+    ledger_index: int = Field(description="The ledger entry recording this access (also a response header).")
+    matrix_version: int
+    points_accrued: int = Field(0, description="Value-for-data points the customer earned by this access.")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "data": {"name": "Li Wei", "vehicle": {"vin": "LSVAU2180N2183294", "fault_codes": ["P0301"]}},
+                    "purpose": "service_delivery",
+                    "released": ["contact.phone", "identity.name", "vehicle.fault_codes", "vehicle.vin"],
+                    "withheld": {"identity.national_id": ["matrix_deny"], "behavior.driving": ["no_matching_rule"]},
+                    "unmapped_withheld": 1,
+                    "ledger_index": 42,
+                    "matrix_version": 1,
+                    "points_accrued": 0,
+                }
+            ]
+        }
+    }
+
+
+class CategoryAnswer(BaseModel):
+    allowed: bool
+    reasons: list[str] = Field(description="For a withheld category, why (reason codes).")
+
+
+class MayIAnswer(BaseModel):
+    """Yes or no per category of the upstream's field map, for this client, subject and purpose."""
+
+    purpose: str
+    matrix_version: int
+    ledger_index: int = Field(description="The ledger entry recording this question.")
+    categories: dict[str, CategoryAnswer]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "purpose": "marketing",
+                    "matrix_version": 1,
+                    "ledger_index": 43,
+                    "categories": {
+                        "contact.phone": {"allowed": False, "reasons": ["consent_withdrawn"]},
+                        "identity.national_id": {"allowed": False, "reasons": ["matrix_deny"]},
+                    },
+                }
+            ]
+        }
+    }
+
+
+@router.get(
+    "/proxy/{source}/{path:path}",
+    summary="Read a record through the policy filter",
+    description=(
+        "Forwards the read to the registered upstream and returns only the fields whose data category is "
+        "released for this client, the record's customer and the declared purpose; unmapped fields are always "
+        "removed. The access is appended to the ledger before anything is returned: if the ledger cannot "
+        "write, nothing is released (503). Withheld categories come with reason codes. When nothing at all may "
+        "be released the answer is 403 `access-refused` (also recorded). Unknown upstreams, resources and "
+        "customers all answer the same 404. Needs scope `proxy` and the role `crm`."
+    ),
+    response_model=ProxyRead,
+    responses={
+        200: {
+            "headers": {
+                LEDGER_INDEX_HEADER: {"description": "Ledger index of this access.", "schema": {"type": "integer"}}
+            }
+        },
+        **problem_responses(*_ERRORS),
+    },
+)
+async def proxy_read(
+    request: Request,
+    source: str = SOURCE,
+    path: str = UPSTREAM_PATH,
+    purpose: str | None = PURPOSE,
+    principal: ClientPrincipal = Depends(require_proxy_client),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    outcome = await access.read(runtime, principal, source, path, dict(request.query_params), purpose)
+    body = ProxyRead(
+        data=outcome.result.document,
+        purpose=outcome.decision.purpose,
+        released=list(outcome.result.released_categories),
+        withheld=outcome.withheld,
+        unmapped_withheld=len(outcome.result.unmapped),
+        ledger_index=outcome.ledger_index,
+        matrix_version=outcome.decision.matrix_version,
+        points_accrued=outcome.points,
+    )
+    return JSONResponse(
+        body.model_dump(),
+        headers={LEDGER_INDEX_HEADER: str(outcome.ledger_index), "Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/decisions/{source}/{path:path}",
+    summary="May I? Consent status per category, without fetching",
+    description=(
+        "Answers yes or no per data category of the upstream's field map for this client, the record's customer "
+        "and the declared purpose, without calling the upstream. The answer discloses the customer's consent "
+        "state, so the question itself is recorded in the ledger (type `access.check`) and its index returned. "
+        "Needs scope `proxy` and the role `crm`."
+    ),
+    response_model=MayIAnswer,
+    responses=problem_responses(*_ERRORS),
+)
+async def may_i(
+    request: Request,
+    source: str = SOURCE,
+    path: str = UPSTREAM_PATH,
+    purpose: str | None = PURPOSE,
+    principal: ClientPrincipal = Depends(require_proxy_client),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    outcome = await access.check(runtime, principal, source, path, dict(request.query_params), purpose)
+    answer = MayIAnswer(
+        purpose=outcome.decision.purpose,
+        matrix_version=outcome.decision.matrix_version,
+        ledger_index=outcome.ledger_index,
+        categories={
+            c.category: CategoryAnswer(allowed=c.allowed, reasons=[] if c.allowed else access.public_reasons(c.reasons))
+            for c in outcome.decision.categories
+        },
+    )
+    return JSONResponse(
+        answer.model_dump(), headers={LEDGER_INDEX_HEADER: str(outcome.ledger_index), "Cache-Control": "no-store"}
+    )
