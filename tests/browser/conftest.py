@@ -61,11 +61,18 @@ class PortalServer:
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def enrol(self, username: str, display_name: str, jurisdiction: str = "CN") -> str:
+    def enrol(
+        self, username: str, display_name: str, jurisdiction: str = "CN", *, source_subject: str | None = None
+    ) -> str:
+        """A customer with the shared test password; `source_subject` links them to a vehicle cloud record."""
         engine = create_db_engine(self.database_url)
         try:
             customer = CustomerStore(engine).create(
-                username=username, password=PASSWORD, display_name=display_name, jurisdiction=jurisdiction
+                username=username,
+                password=PASSWORD,
+                display_name=display_name,
+                jurisdiction=jurisdiction,
+                source_subject=source_subject,
             )
         finally:
             engine.dispose()

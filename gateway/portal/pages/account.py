@@ -1,5 +1,4 @@
-"""The signed-in customer's pages. Each handler opens the visit, sends anonymous visitors to sign in, and
-renders from the customer's own records only."""
+"""My account: who the portal thinks you are (profile, jurisdiction, wallet DID)."""
 
 from __future__ import annotations
 
