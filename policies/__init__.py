@@ -36,6 +36,7 @@ from policies.errors import (
     UnknownNameError,
     ValidationError,
 )
+from policies.flows import Flow, allowed_flows
 from policies.matrix import DEFAULT_MATRIX, Effect, Matrix, MatrixRule, Mode, load_matrix, parse_matrix, validate_rules
 from policies.migrate import upgrade
 from policies.runtime import PolicyRuntime, open_policies
@@ -72,6 +73,7 @@ __all__ = [
     "DecisionEngine",
     "Effect",
     "Finding",
+    "Flow",
     "GivenBy",
     "IndexedEnforcer",
     "Jurisdiction",
@@ -100,6 +102,7 @@ __all__ = [
     "Taxonomy",
     "UnknownNameError",
     "ValidationError",
+    "allowed_flows",
     "apply_event",
     "check_compliance",
     "fold",

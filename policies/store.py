@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -40,6 +40,9 @@ from policies.taxonomy import Taxonomy
 from policies.timeutil import from_micros, to_micros
 
 E = TypeVar("E", bound=StrEnum)
+# Extra work to commit atomically with a consent event: called inside the ledger append's transaction with its
+# connection and the record's new state (which carries the event's ledger index); raising rolls everything back.
+ConsentEffects = Callable[[Connection, ConsentRecord], None]
 _READ = (
     select(schema.head.c.matrix_version, *schema.consent_records.c)
     .select_from(
@@ -228,6 +231,7 @@ class ConsentStore:
         valid_until: datetime | None = None,
         refused: bool = False,
         at: datetime | None = None,
+        effects: ConsentEffects | None = None,
     ) -> ConsentRecord:
         """Create a record (status `given`, or `refused`); every field is validated before anything is written."""
         when = _when(at)
@@ -252,7 +256,7 @@ class ConsentStore:
         }
         status = ConsentStatus.REFUSED if refused else ConsentStatus.GIVEN
         record_id = str(uuid.uuid4())
-        return self._append(record_id, subject_id, record_kind, status, actor, changes, when, new=True)
+        return self._append(record_id, subject_id, record_kind, status, actor, changes, when, new=True, effects=effects)
 
     def give_again(
         self,
@@ -263,6 +267,7 @@ class ConsentStore:
         valid_until: datetime | None = None,
         given_by: GivenBy | str | None = None,
         at: datetime | None = None,
+        effects: ConsentEffects | None = None,
     ) -> ConsentRecord:
         """A withdrawn, refused or expired record given again, against the taxonomy's current purpose revisions."""
         when = _when(at)
@@ -275,20 +280,34 @@ class ConsentStore:
             changes["notice"] = notice
         if given_by is not None:
             changes["given_by"] = _enum(GivenBy, given_by, "given_by")
-        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.GIVEN, actor, changes, when)
+        return self._append(
+            record_id, record.subject_id, record.kind, ConsentStatus.GIVEN, actor, changes, when, effects=effects
+        )
 
     def renew(
-        self, record_id: str, *, actor: str, valid_until: datetime | None = None, at: datetime | None = None
+        self,
+        record_id: str,
+        *,
+        actor: str,
+        valid_until: datetime | None = None,
+        at: datetime | None = None,
+        effects: ConsentEffects | None = None,
     ) -> ConsentRecord:
         when = _when(at)
         record = self.get(record_id)
         changes = {"valid_until": _future(valid_until, when)}
-        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.RENEWED, actor, changes, when)
+        return self._append(
+            record_id, record.subject_id, record.kind, ConsentStatus.RENEWED, actor, changes, when, effects=effects
+        )
 
-    def withdraw(self, record_id: str, *, actor: str, at: datetime | None = None) -> ConsentRecord:
+    def withdraw(
+        self, record_id: str, *, actor: str, at: datetime | None = None, effects: ConsentEffects | None = None
+    ) -> ConsentRecord:
         """GDPR Art. 7(3): as easy as giving — one call, effective for the very next decision."""
         record = self.get(record_id)
-        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.WITHDRAWN, actor, {}, _when(at))
+        return self._append(
+            record_id, record.subject_id, record.kind, ConsentStatus.WITHDRAWN, actor, {}, _when(at), effects=effects
+        )
 
     def invalidate(self, record_id: str, *, actor: str, at: datetime | None = None) -> ConsentRecord:
         record = self.get(record_id)
@@ -313,11 +332,12 @@ class ConsentStore:
         when: datetime,
         *,
         new: bool = False,
+        effects: ConsentEffects | None = None,
     ) -> ConsentRecord:
         _nonempty(actor, "actor")
         result: list[ConsentRecord] = []
 
-        def effects(conn: Connection, index: int) -> None:
+        def write(conn: Connection, index: int) -> None:
             # Re-read inside the append's transaction (which holds the ledger's write lock), so two concurrent
             # events on one record cannot both apply to the same prior state.
             previous = None if new else self._load(conn, record_id)
@@ -346,6 +366,8 @@ class ConsentStore:
                     ledger_index=index,
                 )
             )
+            if effects is not None:
+                effects(conn, state)
             result.append(state)
 
         payload = {"record_id": record_id, "status": status.value, **json.loads(_json_changes(changes))}
@@ -357,7 +379,7 @@ class ConsentStore:
             payload=payload,
             time=when,
         )
-        self.ledger.append(event, effects=effects)
+        self.ledger.append(event, effects=write)
         return result[0]
 
     # -- reading ---------------------------------------------------------------------------------

@@ -28,8 +28,9 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the gateway's tables to `revision`."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the gateway's tables to `revision`; by default every head, so revisions added side by side on
+    parallel branches (each revising the same parent) all apply without a merge revision."""
     command.upgrade(alembic_config(engine), revision)
 
 

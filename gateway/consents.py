@@ -1,0 +1,478 @@
+"""The customer's consents as a service: what can be asked, what was given, and changing it.
+
+Plain functions over the `Runtime` and the signed-in customer, shared by the REST routes (`/v1/me/...`) and the
+portal, so both enforce the same rules: a consent cites the agreement text the customer actually saw (its version
+and SHA-256), sensitive categories need a separate confirmation naming each of them (PIPL Art. 29), every given
+or renewed consent yields a signed receipt and every withdrawal revokes it in the same ledger transaction.
+The customer's id is the subject id in consent records and source systems; the ledger sees only its pseudonym.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.auth.principals import CustomerPrincipal
+from gateway.receipts import ensure_customer_did, issuing_effect, revoking_effect
+from gateway.rights_errors import (
+    ConsentStateConflict,
+    CrossBorderConsentRequired,
+    InvalidConsentRequest,
+    NotFoundError,
+    NoticeChanged,
+    SeparateConsentRequired,
+)
+from gateway.runtime import Runtime
+from policies import (
+    Agreement,
+    ConsentError,
+    ConsentRecord,
+    ConsentStatus,
+    LegalBasis,
+    RecordKind,
+    Taxonomy,
+    UnknownNameError,
+    allowed_flows,
+    render_agreement,
+)
+
+LANGUAGES = ("en", "zh-CN")
+DEFAULT_CUSTOMER_TYPE = "standard"
+# DPV's marketing family; with purposes that sell or share data, what a customer means by "all marketing".
+MARKETING_DPV = frozenset(
+    {
+        "https://w3id.org/dpv#Marketing",
+        "https://w3id.org/dpv#DirectMarketing",
+        "https://w3id.org/dpv#Advertising",
+        "https://w3id.org/dpv#PersonalisedAdvertising",
+        "https://w3id.org/dpv#TargetedAdvertising",
+    }
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _lang(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise InvalidConsentRequest(f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}")
+    return lang
+
+
+# -- the catalog -------------------------------------------------------------------------------------------
+
+
+def current_agreement(rt: Runtime, jurisdiction: str, lang: str) -> Agreement:
+    """The notice for this jurisdiction and language under the current matrix version."""
+    version = rt.policies.matrix.version()
+    try:
+        return render_agreement(
+            rt.policies.taxonomy,
+            rt.policies.matrix.rules(version),
+            jurisdiction=jurisdiction,
+            lang=_lang(lang),
+            matrix_version=version,
+        )
+    except UnknownNameError as exc:
+        raise InvalidConsentRequest(str(exc)) from exc
+
+
+def is_marketing(taxonomy: Taxonomy, purpose: str) -> bool:
+    p = taxonomy.purposes[purpose]
+    return (p.dpv in MARKETING_DPV) or p.sale_or_share
+
+
+def catalog(rt: Runtime, customer: CustomerPrincipal, *, lang: str = "en") -> dict[str, Any]:
+    """Everything the customer may be asked for, in their language, with the agreement to cite when consenting."""
+    tax = rt.policies.taxonomy
+    jur = tax.jurisdiction(customer.jurisdiction)
+    agreement = current_agreement(rt, customer.jurisdiction, lang)
+    purposes = []
+    for p in tax.purposes.values():
+        basis = p.legal_basis.get(jur.id)
+        purposes.append(
+            {
+                "id": p.id,
+                "label": p.label.get(lang),
+                "description": p.description.get(lang),
+                "dpv": p.dpv,
+                "legal_basis": basis.value if basis else None,
+                "needs_consent": basis is LegalBasis.CONSENT,
+                "marketing": is_marketing(tax, p.id),
+                "retention_days": p.retention_days,
+                "value_offer": {
+                    "points_per_use": p.value_offer.points_per_use,
+                    "terms": p.value_offer.description.get(lang),
+                }
+                if p.value_offer
+                else None,
+            }
+        )
+    categories = [
+        {
+            "id": c.id,
+            "label": c.label.get(lang),
+            "parent": c.parent,
+            "dpv": c.dpv,
+            "sensitivity": c.sensitivity.value,
+            "sensitive": c.sensitive,
+            "needs_separate_consent": c.sensitive,
+        }
+        for c in tax.categories.values()
+    ]
+    recipients = [
+        {
+            "id": r.id,
+            "name": r.name.get(lang),
+            "role": r.role,
+            "role_label": tax.roles[r.role].get(lang),
+            "jurisdiction": r.jurisdiction,
+            "cross_border": r.jurisdiction != jur.id,
+            "needs_cross_border_consent": r.jurisdiction != jur.id and jur.separate_consent_for_cross_border,
+        }
+        for r in tax.recipients.values()
+    ]
+    return {
+        "jurisdiction": jur.id,
+        "law": jur.law,
+        "lang": lang,
+        "purposes": purposes,
+        "categories": categories,
+        "recipients": recipients,
+        "agreement": {
+            "id": agreement.notice.id,
+            "version": agreement.version,
+            "sha256": agreement.sha256,
+            "text": agreement.text,
+            "jurisdiction": agreement.jurisdiction,
+            "lang": agreement.lang,
+        },
+    }
+
+
+# -- the current state -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One category x purpose x recipient the matrix allows for this customer, and the consent answer for it."""
+
+    recipient: str
+    purpose: str
+    category: str
+    mode: str
+    state: str  # given | withdrawn | expired | refused | not_asked | not_needed
+    legal_basis: str | None
+    record_id: str | None = None
+    notice_version: str | None = None
+    ledger_index: int | None = None
+    sensitive: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _record_dict(record: ConsentRecord, *, now: datetime) -> dict[str, Any]:
+    return {
+        "record_id": record.record_id,
+        "kind": record.kind.value,
+        "status": record.status_at(now).value,
+        "purposes": list(record.purposes),
+        "categories": list(record.categories),
+        "recipients": list(record.recipients),
+        "jurisdiction": record.jurisdiction,
+        "legal_basis": record.legal_basis,
+        "notice": dict(record.notice.__dict__) if record.notice else None,
+        "separate": record.separate,
+        "cross_border": record.cross_border,
+        "valid_from": _iso(record.valid_from),
+        "valid_until": _iso(record.valid_until),
+        "updated_at": _iso(record.event_time),
+        "ledger_index": record.ledger_index,
+    }
+
+
+def records(rt: Runtime, customer: CustomerPrincipal) -> list[ConsentRecord]:
+    return rt.policies.consents.records(customer.customer_id)
+
+
+def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | None = None) -> dict[str, Any]:
+    """The matrix the portal shows: every flow the enterprise matrix allows, with the customer's answer to it.
+
+    A cell whose purpose rests on another legal basis in the customer's jurisdiction is `not_needed`; otherwise
+    the latest consent record covering it decides (given, withdrawn, expired, refused), and none is `not_asked`.
+    """
+    now = at or datetime.now(UTC)
+    tax = rt.policies.taxonomy
+    jur = tax.jurisdiction(customer.jurisdiction)
+    mine = [r for r in records(rt, customer) if r.kind is RecordKind.CONSENT]
+    parents = {c.parent for c in tax.categories.values() if c.parent is not None}
+    flows = allowed_flows(tax, rt.policies.matrix.rules(rt.policies.matrix.version()))
+    cells = []
+    for flow in flows:
+        if flow.customer_type != DEFAULT_CUSTOMER_TYPE or flow.category in parents:
+            continue
+        basis = tax.purposes[flow.purpose].legal_basis.get(jur.id)
+        if basis is None:
+            continue
+        lineage = tax.lineage(flow.category)
+        for recipient in (r for r in tax.recipients.values() if r.role == flow.role):
+            sensitive = tax.categories[flow.category].sensitive
+            if basis is not LegalBasis.CONSENT:
+                cells.append(Cell(recipient.id, flow.purpose, flow.category, flow.mode, "not_needed", basis.value))
+                continue
+            covering = [
+                r
+                for r in mine
+                if flow.purpose in r.purposes
+                and r.covers_category(lineage)
+                and r.covers_recipient(recipient.id, recipient.role)
+            ]
+            if not covering:
+                cells.append(
+                    Cell(
+                        recipient.id,
+                        flow.purpose,
+                        flow.category,
+                        flow.mode,
+                        "not_asked",
+                        basis.value,
+                        sensitive=sensitive,
+                    )
+                )
+                continue
+            active = [r for r in covering if r.active_at(now)]
+            chosen = max(active or covering, key=lambda r: r.event_time)
+            state = "given" if active else chosen.status_at(now).value
+            cells.append(
+                Cell(
+                    recipient.id,
+                    flow.purpose,
+                    flow.category,
+                    flow.mode,
+                    state,
+                    basis.value,
+                    chosen.record_id,
+                    chosen.notice.version if chosen.notice else None,
+                    chosen.ledger_index,
+                    sensitive,
+                )
+            )
+    return {
+        "jurisdiction": jur.id,
+        "cells": [c.to_dict() for c in cells],
+        "records": [_record_dict(r, now=now) for r in records(rt, customer)],
+    }
+
+
+# -- changing consent -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """A consent event's outcome: the record's new state, the receipt issued and the receipts revoked."""
+
+    record: ConsentRecord
+    receipt: dict[str, Any] | None = None
+    revoked_receipts: tuple[str, ...] = ()
+    action: str = "given"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "record": _record_dict(self.record, now=datetime.now(UTC)),
+            "receipt_id": self.receipt["id"] if self.receipt else None,
+            "revoked_receipts": list(self.revoked_receipts),
+        }
+
+
+def _own(rt: Runtime, customer: CustomerPrincipal, record_id: str) -> ConsentRecord:
+    try:
+        record = rt.policies.consents.get(record_id)
+    except ConsentError:
+        raise NotFoundError("consent record") from None
+    if record.subject_id != customer.customer_id:
+        raise NotFoundError("consent record")
+    return record
+
+
+def _check_sensitive(tax: Taxonomy, categories: Sequence[str], confirmed: Sequence[str]) -> bool:
+    """True when the grant covers sensitive data; raises unless each sensitive category was confirmed by name."""
+    sensitive: list[str] = []
+    for category in categories:
+        covered = [category, *(d.id for d in tax.descendants(category))]
+        sensitive.extend(c for c in covered if tax.categories[c].sensitive)
+    sensitive = list(dict.fromkeys(sensitive))
+    missing = [c for c in sensitive if c not in confirmed and not any(c.startswith(f"{k}.") for k in confirmed)]
+    if missing:
+        raise SeparateConsentRequired(missing)
+    return bool(sensitive)
+
+
+def _check_cross_border(tax: Taxonomy, jurisdiction: str, recipients: Sequence[str], confirmed: bool) -> bool:
+    jur = tax.jurisdiction(jurisdiction)
+    abroad: list[str] = []
+    for r in recipients:
+        kind, _, name = r.partition(":")
+        if r == "any":
+            abroad.extend(x.id for x in tax.recipients.values() if x.jurisdiction != jur.id)
+        elif kind == "org" and name in tax.recipients and tax.recipients[name].jurisdiction != jur.id:
+            abroad.append(name)
+        elif kind == "role":
+            abroad.extend(x.id for x in tax.recipients.values() if x.role == name and x.jurisdiction != jur.id)
+    if abroad and jur.separate_consent_for_cross_border and not confirmed:
+        named = [r for r in recipients if r != "any"]
+        if named:  # "any" without the confirmation simply excludes recipients abroad (the engine refuses them)
+            raise CrossBorderConsentRequired(
+                "These recipients are abroad and need a separate consent to the cross-border transfer (set "
+                f"`cross_border`): {', '.join(sorted(set(abroad)))}."
+            )
+    return bool(abroad) and confirmed
+
+
+def grant(
+    rt: Runtime,
+    customer: CustomerPrincipal,
+    *,
+    purposes: Sequence[str],
+    categories: Sequence[str],
+    notice_version: str,
+    notice_sha256: str,
+    lang: str = "en",
+    recipients: Sequence[str] = ("any",),
+    separate: Sequence[str] = (),
+    cross_border: bool = False,
+    valid_until: datetime | None = None,
+    method: str = "portal",
+) -> ConsentChange:
+    """Give consent (or give it again / renew it when a record of exactly this scope exists) and issue a receipt.
+
+    `notice_version`/`notice_sha256` must be the current agreement's for the customer's jurisdiction and `lang`:
+    a consent to a text the customer did not see would be void. `separate` lists the sensitive categories the
+    customer confirmed one by one.
+    """
+    tax = rt.policies.taxonomy
+    agreement = current_agreement(rt, customer.jurisdiction, lang)
+    if (notice_version, notice_sha256) != (agreement.version, agreement.sha256):
+        raise NoticeChanged(
+            f"The agreement changed since it was shown (now version {agreement.version}); show it again and "
+            "consent to the current text."
+        )
+    for name, values, table in (("purpose", purposes, tax.purposes), ("category", categories, tax.categories)):
+        if not values:
+            raise InvalidConsentRequest(f"name at least one {name}")
+        unknown = [v for v in values if v not in table]
+        if unknown:
+            raise InvalidConsentRequest(f"unknown {name}(s): {', '.join(unknown)}")
+    is_separate = _check_sensitive(tax, categories, separate)
+    is_cross_border = _check_cross_border(tax, customer.jurisdiction, recipients, cross_border)
+    subject_did = ensure_customer_did(rt, customer)
+    issued: list[dict[str, Any]] = []
+    effect = issuing_effect(rt, customer.customer_id, subject_did, issued)
+    store = rt.policies.consents
+    scope = (set(purposes), set(categories), set(recipients))
+    same = [
+        r
+        for r in store.records(customer.customer_id)
+        if r.kind is RecordKind.CONSENT
+        and (set(r.purposes), set(r.categories), set(r.recipients)) == scope
+        and r.separate == is_separate
+        and r.cross_border == is_cross_border
+        and r.status is not ConsentStatus.INVALIDATED
+    ]
+    try:
+        if same:
+            existing = max(same, key=lambda r: r.event_time)
+            if existing.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED) and existing.notice == agreement.notice:
+                record = store.renew(existing.record_id, actor=customer.actor, valid_until=valid_until, effects=effect)
+                return ConsentChange(record, issued[0], action="renewed")
+            if existing.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
+                record = store.give_again(
+                    existing.record_id,
+                    actor=customer.actor,
+                    notice=agreement.notice,
+                    valid_until=valid_until,
+                    effects=effect,
+                )
+                return ConsentChange(record, issued[0], action="given_again")
+        record = store.grant(
+            subject_id=customer.customer_id,
+            purposes=purposes,
+            categories=categories,
+            jurisdiction=customer.jurisdiction,
+            actor=customer.actor,
+            recipients=recipients,
+            method=method,
+            separate=is_separate,
+            cross_border=is_cross_border,
+            notice=agreement.notice,
+            valid_until=valid_until,
+            effects=effect,
+        )
+    except ConsentError as exc:
+        raise InvalidConsentRequest(str(exc)) from exc
+    return ConsentChange(record, issued[0], action="given")
+
+
+def withdraw(rt: Runtime, customer: CustomerPrincipal, record_id: str) -> ConsentChange:
+    """GDPR Art. 7(3): withdraw one consent; its receipts are revoked in the withdrawal's ledger transaction."""
+    record = _own(rt, customer, record_id)
+    if record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
+        raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
+    revoked: list[str] = []
+    try:
+        updated = rt.policies.consents.withdraw(record_id, actor=customer.actor, effects=revoking_effect(rt, revoked))
+    except ConsentError as exc:
+        raise ConsentStateConflict(str(exc)) from exc
+    return ConsentChange(updated, None, tuple(revoked), action="withdrawn")
+
+
+@dataclass(frozen=True)
+class BulkWithdrawal:
+    withdrawn: list[ConsentChange] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"withdrawn": [c.to_dict() for c in self.withdrawn], "count": len(self.withdrawn)}
+
+
+def withdraw_all_marketing(rt: Runtime, customer: CustomerPrincipal) -> BulkWithdrawal:
+    """One click: withdraw every live consent that covers a marketing purpose (each its own ledger event).
+
+    A record that covers marketing together with other purposes is withdrawn whole: a record's scope is fixed,
+    so the other purposes must be consented to again on their own.
+    """
+    tax = rt.policies.taxonomy
+    changes = []
+    for record in records(rt, customer):
+        if record.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED) and any(
+            is_marketing(tax, p) for p in record.purposes
+        ):
+            changes.append(withdraw(rt, customer, record.record_id))
+    return BulkWithdrawal(changes)
+
+
+def history(rt: Runtime, customer: CustomerPrincipal) -> list[dict[str, Any]]:
+    """Every consent event of the customer, oldest first, with the scope of its record."""
+    scope = {r.record_id: r for r in records(rt, customer)}
+    entries = []
+    for event in rt.policies.consents.history(customer.customer_id):
+        record = scope[event.record_id]
+        notice = event.changes.get("notice")
+        entries.append(
+            {
+                "record_id": event.record_id,
+                "seq": event.seq,
+                "status": event.status.value,
+                "time": _iso(event.time),
+                "actor": event.actor,
+                "ledger_index": event.ledger_index,
+                "purposes": list(record.purposes),
+                "categories": list(record.categories),
+                "recipients": list(record.recipients),
+                "notice_version": notice.get("version") if isinstance(notice, dict) else None,
+            }
+        )
+    return entries

@@ -1,0 +1,71 @@
+"""Errors of the customer's rights services (consents, receipts, accesses, export, erasure).
+
+Each carries the HTTP status and problem `type` it becomes, so the REST routes and the portal answer alike.
+"""
+
+from __future__ import annotations
+
+
+class CustomerRightsError(Exception):
+    """A customer's request that cannot be carried out; the message is safe to show to that customer."""
+
+    status_code = 422
+    kind = "invalid-request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(CustomerRightsError):
+    """Absent or not the customer's own: one answer for both, so ids of others cannot be probed."""
+
+    status_code = 404
+    kind = "not-found"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"No such {what}.")
+
+
+class InvalidConsentRequest(CustomerRightsError):
+    """A purpose, category, recipient or language the taxonomy does not know, or a forbidden scope."""
+
+    kind = "invalid-consent"
+
+
+class SeparateConsentRequired(CustomerRightsError):
+    """PIPL Art. 29: a sensitive category needs its own explicit confirmation naming it."""
+
+    kind = "separate-consent-required"
+
+    def __init__(self, categories: list[str]) -> None:
+        super().__init__(
+            "These categories are sensitive and need a separate, explicit confirmation naming each of them "
+            f"(list them in `separate`): {', '.join(categories)}."
+        )
+        self.categories = categories
+
+
+class CrossBorderConsentRequired(CustomerRightsError):
+    """PIPL Art. 39: a recipient abroad needs a separate consent to the cross-border transfer."""
+
+    kind = "cross-border-consent-required"
+
+
+class NoticeChanged(CustomerRightsError):
+    """The agreement the customer saw is not the current one: consent must cite the text actually shown."""
+
+    status_code = 409
+    kind = "notice-changed"
+
+
+class ConsentStateConflict(CustomerRightsError):
+    """The record is not in a state that allows the change (for example withdrawing a withdrawn consent)."""
+
+    status_code = 409
+    kind = "consent-state-conflict"
+
+
+class ErasureInProgress(CustomerRightsError):
+    status_code = 409
+    kind = "erasure-in-progress"

@@ -1,0 +1,60 @@
+"""Tables behind the customer's rights: consent receipts they hold, and erasure requests with per-source status.
+
+Kept apart from `tables.py` (same MetaData, same Alembic chain) so the customer API's schema reads in one place.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text
+
+from gateway.store.tables import metadata
+
+consent_receipts = Table(
+    "gw_consent_receipts",
+    metadata,
+    # One row per issued receipt (a VC 2.0 credential); the status-list entry is copied out of the credential so
+    # the live status is one row lookup.
+    Column("receipt_id", String(100), primary_key=True),
+    Column("customer_id", String(36), nullable=False),
+    Column("record_id", String(36), nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("status_list_url", String(500), nullable=False),
+    Column("status_index", Integer, nullable=False),
+    Column("credential", Text, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_ledger_index", BigInteger, nullable=True),
+    Index("ix_gw_consent_receipts_customer", "customer_id", "issued_at"),
+    Index("ix_gw_consent_receipts_record", "record_id"),
+)
+
+erasure_requests = Table(
+    "gw_erasure_requests",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("customer_id", String(36), nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("ledger_erasure_index", BigInteger, nullable=True),
+    Index("ix_gw_erasure_requests_customer", "customer_id", "created_at"),
+)
+
+erasure_sources = Table(
+    "gw_erasure_sources",
+    metadata,
+    Column(
+        "request_id",
+        String(36),
+        ForeignKey("gw_erasure_requests.request_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("source", String(100), primary_key=True),
+    # pending -> erased | already-absent | failed (after the last retry)
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(500), nullable=True),
+    Column("upstream_status", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,175 @@
+"""The customer's consent service (issue 4 "Consent API (customer)", issue 5 receipts, issue 7 "My consents")."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import consents
+from gateway.auth.principals import CustomerPrincipal
+from gateway.receipts import get_receipt, list_receipts
+from gateway.rights_errors import (
+    ConsentStateConflict,
+    CrossBorderConsentRequired,
+    InvalidConsentRequest,
+    NotFoundError,
+    NoticeChanged,
+    SeparateConsentRequired,
+)
+from gateway.runtime import Runtime
+from tests.gateway.rights.conftest import give
+
+
+def test_catalog_names_purposes_categories_recipients_and_the_current_agreement(
+    runtime: Runtime, li: CustomerPrincipal
+) -> None:
+    en = consents.catalog(runtime, li, lang="en")
+    zh = consents.catalog(runtime, li, lang="zh-CN")
+    purposes = {p["id"]: p for p in en["purposes"]}
+    assert purposes["marketing"]["needs_consent"] and purposes["marketing"]["marketing"]
+    assert (
+        purposes["service_delivery"]["legal_basis"] == "contract" and not purposes["service_delivery"]["needs_consent"]
+    )
+    assert purposes["joint_rnd"]["value_offer"]["points_per_use"] == 5
+    categories = {c["id"]: c for c in en["categories"]}
+    assert categories["identity.national_id"]["needs_separate_consent"]
+    assert not categories["vehicle.vin"]["needs_separate_consent"]
+    recipients = {r["id"]: r for r in en["recipients"]}
+    assert recipients["stuttgart-rnd"]["needs_cross_border_consent"]
+    assert en["agreement"]["version"] == zh["agreement"]["version"]
+    assert en["agreement"]["sha256"] != zh["agreement"]["sha256"]
+    assert "PIPL" in en["agreement"]["text"] or en["law"] == "PIPL"
+    with pytest.raises(InvalidConsentRequest):
+        consents.catalog(runtime, li, lang="fr")
+
+
+def test_state_matrix_shows_not_needed_not_asked_given_and_withdrawn(runtime: Runtime, li: CustomerPrincipal) -> None:
+    def cell(state: dict, recipient: str, purpose: str, category: str) -> dict:
+        (found,) = [
+            c for c in state["cells"] if (c["recipient"], c["purpose"], c["category"]) == (recipient, purpose, category)
+        ]
+        return found
+
+    before = consents.consent_state(runtime, li)
+    assert cell(before, "dealer-sh-4s", "service_delivery", "vehicle.vin")["state"] == "not_needed"
+    assert cell(before, "bright-marketing", "marketing", "contact.phone")["state"] == "not_asked"
+    change = give(runtime, li, purposes=["marketing"], categories=["contact"], recipients=["org:bright-marketing"])
+    given = consents.consent_state(runtime, li)
+    phone = cell(given, "bright-marketing", "marketing", "contact.phone")
+    assert phone["state"] == "given" and phone["record_id"] == change.record.record_id
+    assert cell(given, "acme-crm", "marketing", "contact.phone")["state"] == "not_asked"  # another recipient
+    consents.withdraw(runtime, li, change.record.record_id)
+    after = consents.consent_state(runtime, li)
+    assert cell(after, "bright-marketing", "marketing", "contact.phone")["state"] == "withdrawn"
+
+
+def test_grant_issues_a_receipt_that_verifies_and_withdrawal_revokes_it(
+    runtime: Runtime, li: CustomerPrincipal
+) -> None:
+    change = give(runtime, li, purposes=["repair_prediction"], categories=["vehicle.fault_codes"])
+    receipt = change.receipt
+    assert receipt is not None
+    customer = runtime.customers.get(li.customer_id)
+    assert customer is not None and customer.did is not None and customer.did.startswith("did:key:")
+    assert receipt["credentialSubject"]["id"] == customer.did
+    consent = receipt["credentialSubject"]["consent"]
+    assert consent["ledgerIndex"] == change.record.ledger_index
+    assert consent["noticeHash"] == change.record.notice.sha256  # type: ignore[union-attr]
+    assert runtime.credentials.verify_credential(receipt).verified
+    assert [r.status for r in list_receipts(runtime, li)] == ["valid"]
+
+    withdrawn = consents.withdraw(runtime, li, change.record.record_id)
+    assert withdrawn.revoked_receipts == (receipt["id"],)
+    result = runtime.credentials.verify_credential(get_receipt(runtime, li, receipt["id"]))
+    assert not result.verified and any("status" in e.rule or "revoked" in e.message for e in result.errors)
+    (summary,) = list_receipts(runtime, li)
+    assert summary.status == "revoked" and summary.revoked_at is not None
+    with pytest.raises(ConsentStateConflict):
+        consents.withdraw(runtime, li, change.record.record_id)
+
+
+def test_giving_the_same_scope_again_reuses_the_record_and_issues_a_new_receipt(
+    runtime: Runtime, li: CustomerPrincipal
+) -> None:
+    first = give(runtime, li, purposes=["joint_rnd"], categories=["vehicle.mileage"], recipients=["role:crm"])
+    renewed = give(runtime, li, purposes=["joint_rnd"], categories=["vehicle.mileage"], recipients=["role:crm"])
+    assert renewed.action == "renewed" and renewed.record.record_id == first.record.record_id
+    consents.withdraw(runtime, li, first.record.record_id)
+    again = give(runtime, li, purposes=["joint_rnd"], categories=["vehicle.mileage"], recipients=["role:crm"])
+    assert again.action == "given_again" and again.record.record_id == first.record.record_id
+    statuses = [r.status for r in list_receipts(runtime, li)]
+    assert statuses == ["valid", "revoked", "revoked"]
+    assert [e["status"] for e in consents.history(runtime, li)] == ["given", "renewed", "withdrawn", "given"]
+
+
+def test_sensitive_category_needs_a_separate_confirmation_naming_it(runtime: Runtime, li: CustomerPrincipal) -> None:
+    with pytest.raises(SeparateConsentRequired) as refused:
+        give(runtime, li, purposes=["joint_rnd"], categories=["location.precise", "vehicle.mileage"])
+    assert refused.value.categories == ["location.precise"]
+    with pytest.raises(SeparateConsentRequired):  # confirming another category does not count
+        give(runtime, li, purposes=["joint_rnd"], categories=["location"], separate=["vehicle.mileage"])
+    assert consents.records(runtime, li) == []
+    change = give(runtime, li, purposes=["joint_rnd"], categories=["location.precise"], separate=["location.precise"])
+    assert change.record.separate
+
+
+def test_a_recipient_abroad_needs_the_cross_border_confirmation(runtime: Runtime, li: CustomerPrincipal) -> None:
+    with pytest.raises(CrossBorderConsentRequired):
+        give(runtime, li, purposes=["joint_rnd"], categories=["vehicle.mileage"], recipients=["org:stuttgart-rnd"])
+    change = give(
+        runtime,
+        li,
+        purposes=["joint_rnd"],
+        categories=["vehicle.mileage"],
+        recipients=["org:stuttgart-rnd"],
+        cross_border=True,
+    )
+    assert change.record.cross_border
+
+
+def test_a_stale_or_foreign_notice_and_unknown_names_are_refused(runtime: Runtime, li: CustomerPrincipal) -> None:
+    with pytest.raises(NoticeChanged):
+        consents.grant(
+            runtime, li, purposes=["marketing"], categories=["contact"], notice_version="0.0", notice_sha256="00" * 32
+        )
+    zh = consents.current_agreement(runtime, "CN", "zh-CN")
+    with pytest.raises(NoticeChanged):  # the Chinese text's hash cited as if the English one was shown
+        consents.grant(
+            runtime,
+            li,
+            purposes=["marketing"],
+            categories=["contact"],
+            notice_version=zh.version,
+            notice_sha256=zh.sha256,
+            lang="en",
+        )
+    with pytest.raises(InvalidConsentRequest, match="unknown purpose"):
+        give(runtime, li, purposes=["astrology"], categories=["contact"])
+    with pytest.raises(InvalidConsentRequest, match="recipient"):
+        give(runtime, li, purposes=["marketing"], categories=["contact"], recipients=["org:nobody"])
+    assert consents.records(runtime, li) == []
+
+
+def test_withdraw_all_marketing_in_one_call_leaves_other_consents(runtime: Runtime, li: CustomerPrincipal) -> None:
+    marketing = give(runtime, li, purposes=["marketing"], categories=["contact"])
+    finance = give(runtime, li, purposes=["financial_product_recommendation"], categories=["vehicle.vin"])
+    repair = give(runtime, li, purposes=["repair_prediction"], categories=["vehicle"])
+    result = consents.withdraw_all_marketing(runtime, li)
+    assert {c.record.record_id for c in result.withdrawn} == {marketing.record.record_id, finance.record.record_id}
+    status = {r.record_id: r.status.value for r in consents.records(runtime, li)}
+    assert status[repair.record.record_id] == "given"
+    assert consents.withdraw_all_marketing(runtime, li).withdrawn == []
+
+
+def test_a_customer_never_reaches_another_customers_records_or_receipts(
+    runtime: Runtime, li: CustomerPrincipal, wang: CustomerPrincipal
+) -> None:
+    change = give(runtime, li, purposes=["marketing"], categories=["contact"])
+    assert change.receipt is not None
+    with pytest.raises(NotFoundError) as other:
+        consents.withdraw(runtime, wang, change.record.record_id)
+    with pytest.raises(NotFoundError) as absent:
+        consents.withdraw(runtime, wang, "00000000-0000-0000-0000-000000000000")
+    assert str(other.value) == str(absent.value)
+    with pytest.raises(NotFoundError):
+        get_receipt(runtime, wang, change.receipt["id"])
+    assert list_receipts(runtime, wang) == [] and consents.history(runtime, wang) == []
