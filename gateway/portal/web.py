@@ -54,7 +54,11 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 # The signed-in navigation: (message key, path under the portal prefix), in reading order.
-NAV_ITEMS: list[tuple[str, str]] = [("nav.value", "/value"), ("nav.account", "/account")]
+NAV_ITEMS: list[tuple[str, str]] = [
+    ("nav.consents", "/consents"),
+    ("nav.value", "/value"),
+    ("nav.account", "/account"),
+]
 _environment.globals["nav_items"] = NAV_ITEMS
 
 

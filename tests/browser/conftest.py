@@ -159,9 +159,10 @@ def new_page(browser: Any, portal_server: PortalServer) -> Iterator[Any]:
     """`new_page(locale)` opens a page in a fresh context (no cookies) whose browser speaks `locale`."""
     contexts: list[Any] = []
 
-    def open_page(locale: str = "en-US") -> Any:
+    def open_page(locale: str = "en-US", *, javascript: bool = True) -> Any:
         context = browser.new_context(
             locale=locale,
+            java_script_enabled=javascript,
             base_url=portal_server.base_url,
             viewport={"width": 1280, "height": 900},
             accept_downloads=True,
