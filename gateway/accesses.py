@@ -2,7 +2,8 @@
 
 Access events are ledger entries whose type starts with `access` and whose subject is the customer's pseudonym;
 their payload names the `recipient` (a taxonomy recipient id, or `data-subject` for the customer's own export),
-the `purpose`, and the categories `released` and `withheld` (a list, or a mapping from category to reasons).
+the `purpose`, the `upstream` read, and the categories `released` and `withheld` (a list, or a mapping from
+category to reasons) — the shape `gateway.access` writes for the proxy.
 The event index finds them by subject, recipient, purpose and time; each answer carries its ledger index so
 the customer (or an auditor) can ask for the inclusion proof.
 """
@@ -117,7 +118,7 @@ def accesses(
                     purpose=event.purpose or (str(body["purpose"]) if "purpose" in body else None),
                     released=tuple(released),
                     withheld=_categories(body.get("withheld", body.get("withheld_categories"))),
-                    source=str(body["source"]) if body.get("source") else None,
+                    source=str(body.get("upstream") or body.get("source") or "") or None,
                     erased=payload is None,
                 )
             )

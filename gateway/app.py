@@ -17,7 +17,7 @@ from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, Idempotent
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, auditor, customer, health, oauth, portal, proxy, wellknown
+from gateway.routers import admin, auditor, consents, customer, health, my_data, oauth, portal, proxy, wellknown
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -26,6 +26,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     wellknown.router,
     oauth.router,
     customer.router,
+    consents.router,
+    my_data.router,
     admin.router,
     auditor.router,
     proxy.router,

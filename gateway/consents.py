@@ -9,10 +9,10 @@ The customer's id is the subject id in consent records and source systems; the l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.auth.principals import CustomerPrincipal
 from gateway.receipts import ensure_customer_did, issuing_effect, revoking_effect
@@ -30,6 +30,7 @@ from policies import (
     ConsentError,
     ConsentRecord,
     ConsentStatus,
+    Flow,
     LegalBasis,
     RecordKind,
     Taxonomy,
@@ -38,8 +39,8 @@ from policies import (
     render_agreement,
 )
 
+T = TypeVar("T")
 LANGUAGES = ("en", "zh-CN")
-DEFAULT_CUSTOMER_TYPE = "standard"
 # DPV's marketing family; with purposes that sell or share data, what a customer means by "all marketing".
 MARKETING_DPV = frozenset(
     {
@@ -65,19 +66,50 @@ def _lang(lang: str) -> str:
 # -- the catalog -------------------------------------------------------------------------------------------
 
 
-def current_agreement(rt: Runtime, jurisdiction: str, lang: str) -> Agreement:
-    """The notice for this jurisdiction and language under the current matrix version."""
+# Flows and agreements are pure functions of (taxonomy, matrix version); the version is read from the database on
+# every call, so a cached value is never served for a matrix it was not computed from.
+_DERIVED: dict[tuple[Any, ...], Any] = {}
+_DERIVED_MAX = 256
+
+
+def _derived(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    if key not in _DERIVED:
+        if len(_DERIVED) >= _DERIVED_MAX:
+            _DERIVED.clear()
+        _DERIVED[key] = compute()
+    value: T = _DERIVED[key]
+    return value
+
+
+def matrix_flows(rt: Runtime) -> list[Flow]:
+    """Every flow the current matrix allows."""
     version = rt.policies.matrix.version()
-    try:
-        return render_agreement(
-            rt.policies.taxonomy,
-            rt.policies.matrix.rules(version),
-            jurisdiction=jurisdiction,
-            lang=_lang(lang),
-            matrix_version=version,
-        )
-    except UnknownNameError as exc:
-        raise InvalidConsentRequest(str(exc)) from exc
+    tax = rt.policies.taxonomy
+    return _derived(
+        ("flows", tax.digest, id(tax), version), lambda: allowed_flows(tax, rt.policies.matrix.rules(version))
+    )
+
+
+def current_agreement(rt: Runtime, jurisdiction: str, lang: str, customer_type: str = "standard") -> Agreement:
+    """The notice for this jurisdiction, language and customer type under the current matrix version."""
+    version = rt.policies.matrix.version()
+    tax = rt.policies.taxonomy
+    _lang(lang)
+
+    def render() -> Agreement:
+        try:
+            return render_agreement(
+                tax,
+                rt.policies.matrix.rules(version),
+                jurisdiction=jurisdiction,
+                lang=lang,
+                matrix_version=version,
+                customer_type=customer_type,
+            )
+        except UnknownNameError as exc:
+            raise InvalidConsentRequest(str(exc)) from exc
+
+    return _derived(("agreement", tax.digest, id(tax), version, jurisdiction, lang, customer_type), render)
 
 
 def is_marketing(taxonomy: Taxonomy, purpose: str) -> bool:
@@ -89,7 +121,7 @@ def catalog(rt: Runtime, customer: CustomerPrincipal, *, lang: str = "en") -> di
     """Everything the customer may be asked for, in their language, with the agreement to cite when consenting."""
     tax = rt.policies.taxonomy
     jur = tax.jurisdiction(customer.jurisdiction)
-    agreement = current_agreement(rt, customer.jurisdiction, lang)
+    agreement = current_agreement(rt, customer.jurisdiction, lang, customer.customer_type)
     purposes = []
     for p in tax.purposes.values():
         basis = p.legal_basis.get(jur.id)
@@ -210,10 +242,10 @@ def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | No
     jur = tax.jurisdiction(customer.jurisdiction)
     mine = [r for r in records(rt, customer) if r.kind is RecordKind.CONSENT]
     parents = {c.parent for c in tax.categories.values() if c.parent is not None}
-    flows = allowed_flows(tax, rt.policies.matrix.rules(rt.policies.matrix.version()))
+    flows = matrix_flows(rt)
     cells = []
     for flow in flows:
-        if flow.customer_type != DEFAULT_CUSTOMER_TYPE or flow.category in parents:
+        if flow.customer_type != customer.customer_type or flow.category in parents:
             continue
         basis = tax.purposes[flow.purpose].legal_basis.get(jur.id)
         if basis is None:
@@ -355,7 +387,7 @@ def grant(
     customer confirmed one by one.
     """
     tax = rt.policies.taxonomy
-    agreement = current_agreement(rt, customer.jurisdiction, lang)
+    agreement = current_agreement(rt, customer.jurisdiction, lang, customer.customer_type)
     if (notice_version, notice_sha256) != (agreement.version, agreement.sha256):
         raise NoticeChanged(
             f"The agreement changed since it was shown (now version {agreement.version}); show it again and "

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     upstreams_path: Path | None = Field(
         default=None, description="Registry of source systems and their field maps (YAML); default: none."
     )
+    erasure_attempts: int = Field(default=5, ge=1, le=20, description="Tries per source system for one erasure.")
+    erasure_backoff_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
+    )
 
     @field_validator("issuer")
     @classmethod

@@ -12,6 +12,7 @@ from gateway.cli import clients, consent, customers, db, keys, policy
 from gateway.cli.bench import bench
 from gateway.cli.demo import demo
 from gateway.cli.ledger import app as ledger_app
+from gateway.cli.ledger_demo import ledger_demo
 from gateway.cli.openapi import openapi
 from gateway.cli.serve import serve
 
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("bench")(bench)
+ledger_app.command("demo")(ledger_demo)
 app.add_typer(ledger_app, name="ledger")
 app.command("demo")(demo)
 app.add_typer(policy.app, name="policy")

@@ -1,78 +1,45 @@
-"""`consentry demo`: the ledger's promise in one minute, on a throwaway SQLite database.
+"""`consentry demo`: the whole product on localhost — a vehicle cloud, a seeded gateway and the story to paste.
 
-Appends consent and access events, publishes signed checkpoints, proves an entry's inclusion and the
-log's growth with the pure verifiers an auditor would run, then alters one stored row and shows that
-the full audit names it.
+Starts the demo vehicle cloud and `consentry serve` on a fresh data directory (./data/demo by default,
+wiped on every run and only if the demo made it), seeds customers, partner clients and consents, prints
+ready-to-paste commands, and keeps both running until Ctrl-C. `consentry ledger demo` shows the ledger alone.
 """
 
 from __future__ import annotations
 
-import base64
-import secrets
-import tempfile
 from pathlib import Path
 
 import typer
-from sqlalchemy import text
 
-from ledger import (
-    Event,
-    Ledger,
-    TamperError,
-    audit,
-    generate_signer_key,
-    leaf_hash,
-    pseudonym,
-    verify_checkpoint,
-    verify_consistency,
-    verify_inclusion,
-)
+from gateway.demo.server import ServerStartError
+from gateway.demo.stack import DemoDirectoryError, DemoStack
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def demo() -> None:
-    """Run the ledger demonstration: append, checkpoint, prove, verify, and catch a tampered row."""
-    signer, verifier = generate_signer_key("demo.consentry.local/ledger")
-    key = secrets.token_bytes(32)
-    alice = pseudonym(key, "customer-0001")
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'demo-ledger.db'}"
-        with Ledger.open(url, signer_key=signer) as ledger:
-            typer.echo(f"1. ledger at {url}\n   verifier key: {verifier}")
-            first = [
-                Event(
-                    "consent.given", "customer:" + alice, alice, {"category": "vehicle.location", "purpose": "service"}
-                ),
-                Event("access", "client:crm", alice, {"categories": ["vehicle.location"], "purpose": "service"}),
-                Event("consent.withdrawn", "customer:" + alice, alice, {"category": "vehicle.location"}),
-            ]
-            indices = ledger.append_many(first)
-            typer.echo(f"2. appended entries {indices}")
-            old_note = ledger.checkpoint()
-            typer.echo("3. published checkpoint:\n   " + old_note.rstrip("\n").replace("\n", "\n   "))
-            ledger.append(Event("access", "client:dealer", alice, {"categories": [], "purpose": "marketing"}))
-            new_note = ledger.checkpoint()
-            old = verify_checkpoint(old_note, [verifier])
-            new = verify_checkpoint(new_note, [verifier])
-            proof = ledger.inclusion_proof(1, new.size)
-            verify_inclusion(leaf_hash(ledger.entry(1)), 1, new.size, proof, new.root)
-            typer.echo(f"4. entry 1 is in the tree of size {new.size}: {len(proof)}-hash audit path verifies")
-            growth = ledger.consistency_proof(old.size, new.size)
-            verify_consistency(old.size, new.size, growth, old.root, new.root)
-            typer.echo(f"5. size {old.size} -> {new.size} is append-only: consistency proof verifies")
-            report = audit(ledger, [verifier])
-            typer.echo(f"6. full audit holds: {report.size} entries, {report.checkpoints} checkpoints")
-            forged = ledger.entry(1).replace(b"client:crm", b"client:xyz")
-            with ledger.engine.begin() as conn:
-                conn.execute(text("UPDATE ledger_entries SET data = :d WHERE idx = 1"), {"d": forged})
-            typer.echo("7. an administrator rewrites entry 1 in the database (client:crm -> client:xyz) ...")
-            try:
-                audit(ledger, [verifier])
-            except TamperError as exc:
-                typer.echo(f"   ... and the audit catches it: {exc}")
-            else:
-                typer.echo("   the audit did not catch the rewrite", err=True)
-                raise typer.Exit(1)
+def demo(
+    data_dir: Path = typer.Option(Path("data/demo"), "--data-dir", help="Fresh demo data directory (wiped)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Gateway port on 127.0.0.1."),
+    upstream_port: int = typer.Option(8701, "--upstream-port", min=1, max=65535, help="Vehicle cloud port."),
+) -> None:
+    """Run the gateway and the demo vehicle cloud, seeded, and print the story's commands."""
+    stack = DemoStack(data_dir, port=port, upstream_port=upstream_port)
+    try:
+        stack.start()
+    except (DemoDirectoryError, ServerStartError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        typer.echo(f"Consentry gateway  {stack.url}   (OpenAPI: {stack.url}/docs)")
+        typer.echo(f"Vehicle cloud      {stack.upstream.url}")
+        typer.echo(f"Data directory     {stack.data_dir}\n")
+        typer.echo("Customers (portal sign-in):")
+        for subject, username, password in stack.accounts():
+            typer.echo(f"  {subject}  {username:<14} password {password}")
+        typer.echo("\nPaste these commands in another terminal (they need curl and jq):\n")
+        for number, step in enumerate(stack.steps(), start=1):
+            typer.echo(f"# {number}. {step.title}\n{step.command}\n")
+        typer.echo("Press Ctrl-C to stop.")
+        stack.wait()
+    except KeyboardInterrupt:
+        typer.echo("\nstopping")
+    finally:
+        stack.stop()

@@ -20,6 +20,7 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.cli.ledger_remote import verify_remote
 from ledger import Event, EventError, Ledger, LedgerError, ProofError, TamperError, audit, leaf_hash
 from ledger.note import NoteError, generate_signer_key, verifier_key_from_signer
 
@@ -247,8 +248,36 @@ def verify(
         None, "--verifier-key", help="Trusted checkpoint verifier key (default: the data directory's)."
     ),
     as_json: bool = JsonOption,
+    url: str | None = typer.Option(
+        None, "--url", help="Audit a running gateway through its auditor API instead of a database."
+    ),
+    state: Path | None = typer.Option(
+        None, "--state", help="With --url: file of pinned keys and checkpoints seen (default ~/.consentry/)."
+    ),
+    token: str | None = typer.Option(None, "--token", envvar="CONSENTRY_AUDIT_TOKEN", help="With --url: token."),
+    client_id: str | None = typer.Option(None, "--client-id", help="With --url: auditor client id."),
+    client_secret: str | None = typer.Option(
+        None, "--client-secret", envvar="CONSENTRY_AUDIT_CLIENT_SECRET", help="With --url: its secret."
+    ),
+    log_key: list[str] | None = typer.Option(
+        None, "--log-key", help="With --url: trust this checkpoint verifier key instead of pinning on first use."
+    ),
 ) -> None:
-    """Re-derive every leaf, node, root and checkpoint from the stored rows; exit 1 naming the first bad one."""
+    """Re-derive every leaf, node, root and checkpoint from the stored rows; exit 1 naming the first bad one.
+
+    With --url, audit a running gateway from outside: verify its latest signed checkpoint and prove it
+    consistent with every checkpoint kept in the state file."""
+    if url is not None:
+        verify_remote(
+            url,
+            state_path=state,
+            token=token,
+            client_id=client_id,
+            client_secret=client_secret,
+            log_keys=log_key,
+            as_json=as_json,
+        )
+        return
     with clean_errors(), open_ledger(db) as ledger:
         try:
             report = audit(ledger, read_verifier_keys(verifier_key))

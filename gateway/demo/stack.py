@@ -1,0 +1,193 @@
+"""The whole demo on localhost: the vehicle cloud and a gateway (`consentry serve`), seeded, each its own process.
+
+`DemoStack.start()` seeds a fresh data directory before the gateway starts (so nothing races the server),
+and `steps()` returns the story as ready-to-paste shell commands — the same strings `consentry demo`
+prints and its test runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import yaml
+
+from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.demo.seed import DEMO_PEOPLE, DemoWorld, seed_demo
+from gateway.demo.server import ServerStartError, VehicleCloudProcess
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+__all__ = ["DemoDirectoryError", "DemoStack", "DemoStep"]
+
+MARKER = ".consentry-demo"
+
+
+class DemoDirectoryError(ValueError):
+    """The data directory exists and was not made by the demo: it is never wiped."""
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    title: str
+    command: str
+
+
+class DemoStack:
+    def __init__(self, data_dir: Path, *, port: int = 8000, upstream_port: int = 8701, consentry: str | None = None):
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.upstream = VehicleCloudProcess(port=upstream_port)
+        self.consentry = consentry or str(Path(sys.executable).with_name("consentry"))
+        self.world: DemoWorld | None = None
+        self._gateway: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _fresh_directory(self) -> None:
+        if self.data_dir.exists():
+            if not (self.data_dir / MARKER).exists():
+                raise DemoDirectoryError(f"{self.data_dir} exists and is not a demo directory; choose --data-dir")
+            shutil.rmtree(self.data_dir)
+        self.data_dir.mkdir(parents=True, mode=0o700)
+        (self.data_dir / MARKER).write_text("made by `consentry demo`; wiped by the next run\n")
+
+    def _environment(self, upstreams: Path) -> dict[str, str]:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")}
+        environment.update(
+            CONSENTRY_DATA_DIR=str(self.data_dir),
+            CONSENTRY_ISSUER=self.url,
+            CONSENTRY_PORT=str(self.port),
+            CONSENTRY_UPSTREAMS_PATH=str(upstreams),
+            CONSENTRY_LOG_LEVEL="warning",
+        )
+        return environment
+
+    def start(self) -> DemoStack:
+        self._fresh_directory()
+        self.upstream.start()
+        try:
+            upstreams = self.data_dir / "upstreams.yaml"
+            document = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
+            for entry in document["upstreams"]:
+                entry["base_url"] = self.upstream.url
+            upstreams.write_text(yaml.safe_dump(document))
+            settings = Settings(data_dir=self.data_dir, issuer=self.url, upstreams_path=upstreams, database_url=None)
+            runtime = Runtime.start(settings)
+            try:
+                self.world = seed_demo(runtime)
+            finally:
+                runtime.close()
+            log = (self.data_dir / "gateway.log").open("wb")
+            self._gateway = subprocess.Popen(  # noqa: S603 (our own entry point)
+                [self.consentry, "serve"], env=self._environment(upstreams), stdout=log, stderr=subprocess.STDOUT
+            )
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        assert self._gateway is not None
+        while time.monotonic() < deadline:
+            if self._gateway.poll() is not None:
+                raise ServerStartError(f"the gateway exited; see {self.data_dir / 'gateway.log'}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise ServerStartError(f"the gateway did not become healthy; see {self.data_dir / 'gateway.log'}")
+
+    def wait(self) -> int:
+        """Block until the gateway exits (Ctrl-C stops it)."""
+        assert self._gateway is not None
+        return self._gateway.wait()
+
+    def stop(self) -> None:
+        process, self._gateway = self._gateway, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.upstream.stop()
+
+    def __enter__(self) -> DemoStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _token(self, client_id: str) -> str:
+        assert self.world is not None
+        secret = self.world.client_secrets[client_id]
+        return (
+            f"$(curl -s -u {client_id}:{shlex.quote(secret)} -d grant_type=client_credentials {self.url}/oauth/token"
+            " | jq -r .access_token)"
+        )
+
+    def _read(self, client_id: str, purpose: str, subject: str) -> str:
+        return (
+            f'curl -s -H "Authorization: Bearer {self._token(client_id)}" -H "Consentry-Purpose: {purpose}" '
+            f"{self.url}/v1/proxy/vehicle-cloud/customers/{subject} | jq ."
+        )
+
+    def steps(self) -> list[DemoStep]:
+        """The story, as shell commands (curl and jq) that work against this running stack."""
+        world = self.world
+        assert world is not None
+        li_wei = world.customer_ids["cust-1001"]
+        marketing_consent = world.consents[("cust-1001", "marketing")]
+        env = f"CONSENTRY_DATA_DIR={shlex.quote(str(self.data_dir))}"
+        return [
+            DemoStep(
+                "The 4S dealership reads Li Wei's record for servicing: VIN and fault codes are released, "
+                "the national ID is withheld (matrix_deny), unmapped fields are dropped",
+                self._read("dealer", "service_delivery", "cust-1001"),
+            ),
+            DemoStep(
+                "The marketing agency reads the same record for marketing (Li Wei consented)",
+                self._read("marketing", "marketing", "cust-1001"),
+            ),
+            DemoStep(
+                "Li Wei withdraws the marketing consent (recorded in the ledger)",
+                f"{env} {self.consentry} consent withdraw {marketing_consent} --actor customer:{li_wei}",
+            ),
+            DemoStep(
+                "The marketing agency is now refused: 403 access-refused, reason consent_withdrawn",
+                self._read("marketing", "marketing", "cust-1001"),
+            ),
+            DemoStep(
+                "The R&D partner reads driving behaviour; Li Wei earns value-for-data points",
+                self._read("rnd", "joint_rnd", "cust-1001"),
+            ),
+            DemoStep(
+                "An auditor verifies the ledger from outside (run it again later: it proves the log only grew)",
+                f"{self.consentry} ledger verify --url {self.url} --state {shlex.quote(str(self.data_dir))}"
+                f"/audit-state.json --client-id auditor --client-secret {shlex.quote(world.client_secrets['auditor'])}",
+            ),
+        ]
+
+    def accounts(self) -> list[tuple[str, str, str]]:
+        """(customer number, username, password) of every demo customer, for the portal."""
+        world = self.world
+        assert world is not None
+        return [(p.source_subject, p.username, world.passwords[p.username]) for p in DEMO_PEOPLE]

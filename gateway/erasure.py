@@ -1,0 +1,245 @@
+"""GDPR Art. 17 erasure: recorded in the ledger, forwarded to every source system that can delete, tracked per source.
+
+`request_erasure` appends the request to the ledger and, in the same transaction, one `pending` row per erasable
+source. `process_erasure` (run in the background) forwards the deletion to each source with retries and keeps
+each source's status; once every source has erased (or never had) the record, it withdraws the customer's live
+consents (revoking their receipts) and erases the subject's ledger payloads (`Ledger.erase_subject`), which
+keeps every proof valid. A request with a source that kept failing stays `failed` until it is requested again,
+which resumes the sources not yet done. Consent records themselves are kept: they are the controller's evidence
+(GDPR Art. 7(1)) and hold no payload in the ledger after the erasure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, select, update
+from starlette.concurrency import run_in_threadpool
+
+from gateway import consents
+from gateway.auth.principals import CustomerPrincipal
+from gateway.rights_errors import NotFoundError
+from gateway.runtime import Runtime
+from gateway.store.customer_tables import erasure_requests, erasure_sources
+from gateway.upstream import InvalidSubject, UpstreamFailure
+from ledger import Event
+
+ERASURE_REQUEST_EVENT = "erasure.requested"
+DONE = frozenset({"erased", "already-absent"})
+OPEN = frozenset({"pending", "in_progress", "failed"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(erasure_requests).where(erasure_requests.c.request_id == request_id)).mappings().first()
+    if row is None:
+        return None
+    sources = (
+        conn.execute(
+            select(erasure_sources).where(erasure_sources.c.request_id == request_id).order_by(erasure_sources.c.source)
+        )
+        .mappings()
+        .all()
+    )
+    return {
+        "request_id": row["request_id"],
+        "customer_id": row["customer_id"],
+        "status": row["status"],
+        "created_at": _iso(row["created_at"]),
+        "completed_at": _iso(row["completed_at"]),
+        "ledger_index": row["ledger_index"],
+        "ledger_erasure_index": row["ledger_erasure_index"],
+        "sources": [
+            {
+                "source": s["source"],
+                "status": s["status"],
+                "attempts": s["attempts"],
+                "upstream_status": s["upstream_status"],
+                "last_error": s["last_error"],
+                "updated_at": _iso(s["updated_at"]),
+            }
+            for s in sources
+        ],
+    }
+
+
+def erasure_status(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> dict[str, Any]:
+    with rt.engine.connect() as conn:
+        status = _status(conn, request_id)
+    if status is None or status["customer_id"] != customer.customer_id:
+        raise NotFoundError("erasure request")
+    status.pop("customer_id")
+    return status
+
+
+def list_erasures(rt: Runtime, customer: CustomerPrincipal) -> list[dict[str, Any]]:
+    with rt.engine.connect() as conn:
+        ids = conn.execute(
+            select(erasure_requests.c.request_id)
+            .where(erasure_requests.c.customer_id == customer.customer_id)
+            .order_by(erasure_requests.c.created_at.desc())
+        ).scalars()
+        found = [_status(conn, i) for i in ids]
+    return [{k: v for k, v in s.items() if k != "customer_id"} for s in found if s is not None]
+
+
+def request_erasure(rt: Runtime, customer: CustomerPrincipal) -> dict[str, Any]:
+    """Record the request (or return the open one, to be resumed); the caller then runs `process_erasure`."""
+    with rt.engine.connect() as conn:
+        open_id = conn.execute(
+            select(erasure_requests.c.request_id).where(
+                and_(erasure_requests.c.customer_id == customer.customer_id, erasure_requests.c.status.in_(OPEN))
+            )
+        ).scalar()
+    if open_id is not None:
+        return erasure_status(rt, customer, open_id)
+    request_id = str(uuid.uuid4())
+    sources = rt.upstreams.erasable() if customer.source_subject is not None else ()
+    now = datetime.now(UTC)
+
+    def record(conn: Connection, index: int) -> None:
+        conn.execute(
+            insert(erasure_requests).values(
+                request_id=request_id,
+                customer_id=customer.customer_id,
+                ledger_index=index,
+                status="pending",
+                created_at=now,
+            )
+        )
+        if sources:
+            conn.execute(
+                insert(erasure_sources),
+                [
+                    {"request_id": request_id, "source": s, "status": "pending", "attempts": 0, "updated_at": now}
+                    for s in sources
+                ],
+            )
+
+    rt.ledger.append(
+        Event(
+            type=ERASURE_REQUEST_EVENT,
+            actor=customer.actor,
+            subject=rt.subject_pseudonym(customer.customer_id),
+            payload={"request_id": request_id, "sources": list(sources)},
+            time=now,
+        ),
+        effects=record,
+    )
+    return erasure_status(rt, customer, request_id)
+
+
+def _update_source(rt: Runtime, request_id: str, source: str, **values: Any) -> None:
+    with rt.engine.begin() as conn:
+        conn.execute(
+            update(erasure_sources)
+            .where(and_(erasure_sources.c.request_id == request_id, erasure_sources.c.source == source))
+            .values(updated_at=datetime.now(UTC), **values)
+        )
+
+
+def _set_request(rt: Runtime, request_id: str, **values: Any) -> None:
+    with rt.engine.begin() as conn:
+        conn.execute(update(erasure_requests).where(erasure_requests.c.request_id == request_id).values(**values))
+
+
+async def _erase_at_source(
+    rt: Runtime,
+    request_id: str,
+    source: str,
+    subject: str,
+    attempts_before: int,
+    *,
+    attempts: int,
+    backoff: float,
+    sleep: Callable[[float], Awaitable[None]],
+) -> bool:
+    for attempt in range(1, attempts + 1):
+        try:
+            outcome = await rt.upstreams.client(source).erase(subject)
+        except (UpstreamFailure, InvalidSubject) as exc:
+            final = attempt == attempts
+            await run_in_threadpool(
+                _update_source,
+                rt,
+                request_id,
+                source,
+                status="failed" if final else "pending",
+                attempts=attempts_before + attempt,
+                last_error=str(exc)[:500],
+                upstream_status=getattr(exc, "status_code", None) if isinstance(exc, UpstreamFailure) else None,
+            )
+            if final:
+                return False
+            await sleep(backoff * 2 ** (attempt - 1))
+            continue
+        await run_in_threadpool(
+            _update_source,
+            rt,
+            request_id,
+            source,
+            status=outcome.status,
+            attempts=attempts_before + attempt,
+            upstream_status=outcome.upstream_status,
+            last_error=None,
+        )
+        return True
+    return False
+
+
+def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
+    """Every source is done: stop processing (withdraw live consents), then forget the ledger payloads."""
+    for record in consents.records(rt, customer):
+        if record.status.value in ("given", "renewed"):
+            consents.withdraw(rt, customer, record.record_id)
+    subject = rt.subject_pseudonym(customer.customer_id)
+    index = rt.ledger.erase_subject(subject, actor=customer.actor)
+    _set_request(rt, request_id, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
+
+
+async def process_erasure(
+    rt: Runtime,
+    customer: CustomerPrincipal,
+    request_id: str,
+    *,
+    attempts: int = 3,
+    backoff: float = 0.5,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> dict[str, Any]:
+    """Forward the erasure to every source not yet done, then finish; returns the final status."""
+    status = await run_in_threadpool(erasure_status, rt, customer, request_id)
+    if status["status"] == "completed":
+        return status
+    await run_in_threadpool(_set_request, rt, request_id, status="in_progress")
+    ok = True
+    for source in status["sources"]:
+        if source["status"] in DONE:
+            continue
+        assert customer.source_subject is not None
+        ok = (
+            await _erase_at_source(
+                rt,
+                request_id,
+                source["source"],
+                customer.source_subject,
+                source["attempts"],
+                attempts=attempts,
+                backoff=backoff,
+                sleep=sleep,
+            )
+            and ok
+        )
+    if ok:
+        await run_in_threadpool(_finish, rt, customer, request_id)
+    else:
+        await run_in_threadpool(_set_request, rt, request_id, status="failed")
+    return await run_in_threadpool(erasure_status, rt, customer, request_id)

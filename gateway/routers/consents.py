@@ -1,0 +1,400 @@
+"""The customer's consent API under `/v1/me`: catalog, consent state, grant, withdraw, history, accesses, receipts.
+
+Thin HTTP over `gateway.consents`, `gateway.receipts` and `gateway.accesses` (the portal calls the same
+functions). Every route needs the customer's session cookie and only ever touches that customer's data; writes
+take an `Idempotency-Key`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from gateway import accesses, consents, receipts
+from gateway.auth.principals import CustomerPrincipal
+from gateway.dependencies import require_customer
+from gateway.idempotency import idempotent
+from gateway.problems import Problem, problem_responses
+from gateway.rights_errors import CustomerRightsError
+from gateway.runtime import Runtime, get_runtime
+from policies import StateUnavailableError
+
+router = APIRouter(prefix="/v1/me", tags=["customer consents"])
+T = TypeVar("T")
+Lang = Literal["en", "zh-CN"]
+LANG_QUERY = Query("en", description="Language of labels and of the agreement text.", examples=["zh-CN"])
+_RECORD_ID = "0b6f4d0e-3a51-4b0e-9b0c-8e2f1c7d5a10"
+_RECEIPT_ID = "urn:uuid:5f0e2c1a-6b7d-4e8f-9a0b-1c2d3e4f5a6b"
+
+
+def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a rights service, turning its errors into problem+json (and an unreadable state into 503)."""
+    try:
+        return fn(*args, **kwargs)
+    except CustomerRightsError as exc:
+        extensions = {"categories": exc.categories} if hasattr(exc, "categories") else {}
+        raise Problem(exc.status_code, exc.kind, exc.message, **extensions) from exc
+    except StateUnavailableError as exc:
+        raise Problem(503, "unavailable", "Consent state cannot be read right now; try again shortly.") from exc
+
+
+class CredentialResponse(JSONResponse):
+    """A verifiable credential as a file: VC 2.0 §6.3 media type for JSON-LD credentials."""
+
+    media_type = "application/vc+ld+json"
+
+
+def json_example(example: Any, description: str = "OK") -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {"application/json": {"example": example}}}}
+
+
+class NoticeCited(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(min_length=1, max_length=50, description="The agreement version shown.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the exact agreement text shown.")
+
+
+class GrantRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "purposes": ["joint_rnd"],
+                    "categories": ["vehicle.mileage", "location.precise"],
+                    "recipients": ["org:stuttgart-rnd"],
+                    "notice": {"version": "1.1", "sha256": "9f2c" + "0" * 60},
+                    "lang": "en",
+                    "separate": ["location.precise"],
+                    "cross_border": True,
+                }
+            ]
+        },
+    )
+    purposes: list[str] = Field(min_length=1, max_length=20)
+    categories: list[str] = Field(min_length=1, max_length=50)
+    recipients: list[str] = Field(
+        default=["any"], min_length=1, max_length=20, description="`org:<id>`, `role:<role>` or `any`."
+    )
+    notice: NoticeCited
+    lang: Lang = Field("en", description="The language of the agreement text the customer saw.")
+    separate: list[str] = Field(
+        default=[],
+        max_length=50,
+        description="Sensitive categories the customer confirmed one by one (PIPL Art. 29 separate consent).",
+    )
+    cross_border: bool = Field(False, description="The customer separately consented to transfers abroad.")
+    valid_until: AwareDatetime | None = Field(None, description="When the consent lapses; default: never.")
+
+
+_CHANGE_EXAMPLE = {
+    "action": "given",
+    "record": {
+        "record_id": _RECORD_ID,
+        "kind": "consent",
+        "status": "given",
+        "purposes": ["marketing"],
+        "categories": ["contact"],
+        "recipients": ["any"],
+        "jurisdiction": "CN",
+        "legal_basis": "consent",
+        "notice": {"id": "notice-CN-en", "version": "1.1", "sha256": "9f2c" + "0" * 60},
+        "separate": False,
+        "cross_border": False,
+        "valid_from": "2026-11-21T10:00:00Z",
+        "valid_until": None,
+        "updated_at": "2026-11-21T10:00:00Z",
+        "ledger_index": 42,
+    },
+    "receipt_id": _RECEIPT_ID,
+    "revoked_receipts": [],
+}
+
+
+@router.get(
+    "/catalog",
+    summary="What I can consent to",
+    description="Purposes (with their legal basis in my jurisdiction and any value-for-data offer), data categories "
+    "(sensitive ones need a separate confirmation), recipients (those abroad need a cross-border confirmation) and "
+    "the current agreement text, version and SHA-256 in the chosen language — the notice a grant must cite.",
+    responses={
+        **json_example(
+            {
+                "jurisdiction": "CN",
+                "law": "PIPL",
+                "lang": "en",
+                "purposes": [{"id": "marketing", "label": "Marketing", "needs_consent": True, "value_offer": None}],
+                "categories": [{"id": "identity.national_id", "sensitive": True, "needs_separate_consent": True}],
+                "recipients": [{"id": "stuttgart-rnd", "jurisdiction": "DE", "needs_cross_border_consent": True}],
+                "agreement": {"id": "notice-CN-en", "version": "1.1", "sha256": "9f2c" + "0" * 60, "text": "…"},
+            }
+        ),
+        **problem_responses(401, 422),
+    },
+)
+def get_catalog(
+    lang: Lang = LANG_QUERY,
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    return call(consents.catalog, runtime, customer, lang=lang)
+
+
+@router.get(
+    "/consents",
+    summary="My consents: the current state",
+    description="Every data category x purpose x recipient the enterprise matrix allows for me, with its state: "
+    "`given`, `withdrawn`, `expired`, `refused`, `not_asked`, or `not_needed` (the purpose rests on another legal "
+    "basis such as a contract), plus my consent records with the agreement version each cites.",
+    responses={
+        **json_example(
+            {
+                "jurisdiction": "CN",
+                "cells": [
+                    {
+                        "recipient": "bright-marketing",
+                        "purpose": "marketing",
+                        "category": "contact.phone",
+                        "mode": "release",
+                        "state": "given",
+                        "legal_basis": "consent",
+                        "record_id": _RECORD_ID,
+                        "notice_version": "1.1",
+                        "ledger_index": 42,
+                        "sensitive": False,
+                    }
+                ],
+                "records": [_CHANGE_EXAMPLE["record"]],
+            }
+        ),
+        **problem_responses(401, 503),
+    },
+)
+def get_consents(
+    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    return call(consents.consent_state, runtime, customer)
+
+
+@router.post(
+    "/consents",
+    status_code=201,
+    summary="Give consent",
+    description="Records a consent citing the agreement the customer saw (its version and SHA-256 must be the "
+    "current ones for the customer's jurisdiction and `lang`, else 409 `notice-changed`). Sensitive categories "
+    "must each be listed in `separate` (else 422 `separate-consent-required`, naming them); recipients abroad "
+    "need `cross_border`. A record of exactly this scope is renewed or given again rather than duplicated. "
+    "Every grant issues a consent receipt (a W3C VC 2.0 credential, see `/v1/me/receipts`).",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        201: {"description": "Created", "content": {"application/json": {"example": _CHANGE_EXAMPLE}}},
+        **problem_responses(401, 409, 422, 503),
+    },
+)
+def grant_consent(
+    body: GrantRequest,
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    change = call(
+        consents.grant,
+        runtime,
+        customer,
+        purposes=body.purposes,
+        categories=body.categories,
+        recipients=body.recipients,
+        notice_version=body.notice.version,
+        notice_sha256=body.notice.sha256,
+        lang=body.lang,
+        separate=body.separate,
+        cross_border=body.cross_border,
+        valid_until=body.valid_until,
+        method="api",
+    )
+    return JSONResponse(change.to_dict(), status_code=201)
+
+
+@router.post(
+    "/consents/withdraw-marketing",
+    summary="Withdraw all marketing consents",
+    description="One call withdraws every live consent covering a marketing purpose (DPV marketing purposes and "
+    "purposes that sell or share data); each withdrawal is its own ledger entry and revokes its receipts.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        **json_example({"withdrawn": [dict(_CHANGE_EXAMPLE, action="withdrawn", receipt_id=None)], "count": 1}),
+        **problem_responses(401, 503),
+    },
+)
+def withdraw_marketing(
+    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    return call(consents.withdraw_all_marketing, runtime, customer).to_dict()
+
+
+@router.post(
+    "/consents/{record_id}/withdraw",
+    summary="Withdraw a consent",
+    description="GDPR Art. 7(3): effective for the very next decision. The withdrawal is a ledger entry and, in "
+    "the same transaction, every receipt of this consent is revoked in the public status list. Another "
+    "customer's record answers exactly like a record that does not exist (404).",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        **json_example(dict(_CHANGE_EXAMPLE, action="withdrawn", receipt_id=None, revoked_receipts=[_RECEIPT_ID])),
+        **problem_responses(401, 404, 409, 503),
+    },
+)
+def withdraw_consent(
+    record_id: str = Path(max_length=100, description="A consent record id.", examples=[_RECORD_ID]),
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    return call(consents.withdraw, runtime, customer, record_id).to_dict()
+
+
+@router.get(
+    "/consents/history",
+    summary="My consent history",
+    description="Every consent event (given, renewed, withdrawn, …) oldest first, with its ledger index.",
+    responses={
+        **json_example(
+            [
+                {
+                    "record_id": _RECORD_ID,
+                    "seq": 1,
+                    "status": "given",
+                    "time": "2026-11-21T10:00:00Z",
+                    "actor": "customer:1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                    "ledger_index": 42,
+                    "purposes": ["marketing"],
+                    "categories": ["contact"],
+                    "recipients": ["any"],
+                    "notice_version": "1.1",
+                }
+            ]
+        ),
+        **problem_responses(401),
+    },
+)
+def consent_history(
+    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+) -> list[dict[str, Any]]:
+    return call(consents.history, runtime, customer)
+
+
+@router.get(
+    "/accesses",
+    summary="Who used my data",
+    description="Every access to my data recorded in the ledger: the recipient organization, purpose, categories "
+    "released and withheld (with reasons), time and ledger index (ask the auditor API for its inclusion proof). "
+    "Filter by recipient, purpose and period; page with `after` (the last ledger index seen).",
+    responses={
+        **json_example(
+            [
+                {
+                    "ledger_index": 57,
+                    "type": "access.proxy",
+                    "time": "2026-11-21T10:05:00Z",
+                    "recipient": "dealer-sh-4s",
+                    "organization": "Acme Pudong 4S Dealership (Shanghai)",
+                    "purpose": "repair_prediction",
+                    "released": ["vehicle.vin", "vehicle.fault_codes"],
+                    "withheld": {"identity.national_id": ["matrix_deny"]},
+                    "source": "vehicle-cloud",
+                    "erased": False,
+                }
+            ]
+        ),
+        **problem_responses(401, 422),
+    },
+)
+def my_accesses(
+    recipient: str | None = Query(None, max_length=200, examples=["dealer-sh-4s"]),
+    purpose: str | None = Query(None, max_length=200, examples=["repair_prediction"]),
+    since: AwareDatetime | None = Query(
+        None, description="From this time (inclusive).", examples=["2026-11-01T00:00:00Z"]
+    ),
+    until: AwareDatetime | None = Query(None, description="Before this time.", examples=["2026-12-01T00:00:00Z"]),
+    after: int = Query(-1, ge=-1, description="Only entries after this ledger index."),
+    limit: int = Query(100, ge=1, le=1000),
+    lang: Lang = LANG_QUERY,
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> list[dict[str, Any]]:
+    found = call(
+        accesses.accesses,
+        runtime,
+        customer,
+        recipient=recipient,
+        purpose=purpose,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit,
+        lang=lang,
+    )
+    return [entry.to_dict() for entry in found]
+
+
+@router.get(
+    "/receipts",
+    summary="My consent receipts",
+    description="Every consent receipt issued to me, newest first, with its live status (`valid` or `revoked`) "
+    "read from the published Bitstring Status List.",
+    responses={
+        **json_example(
+            [
+                {
+                    "receipt_id": _RECEIPT_ID,
+                    "record_id": _RECORD_ID,
+                    "status": "revoked",
+                    "issued_at": "2026-11-21T10:00:00Z",
+                    "ledger_index": 42,
+                    "revoked_at": "2026-11-21T11:00:00Z",
+                    "purposes": ["https://w3id.org/dpv#DirectMarketing"],
+                    "categories": ["https://w3id.org/dpv/pd#Contact"],
+                    "valid_until": None,
+                }
+            ]
+        ),
+        **problem_responses(401),
+    },
+)
+def my_receipts(
+    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in call(receipts.list_receipts, runtime, customer)]
+
+
+@router.get(
+    "/receipts/{receipt_id}",
+    summary="Download a consent receipt",
+    response_class=CredentialResponse,
+    description="The signed verifiable credential exactly as issued (VC 2.0, Data Integrity `eddsa-rdfc-2022`), "
+    "as a download. Anyone can verify it with `POST /credentials/verify`.",
+    responses={
+        200: {
+            "description": "The credential",
+            "content": {
+                "application/vc+ld+json": {
+                    "example": {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": _RECEIPT_ID}
+                }
+            },
+        },
+        **problem_responses(401, 404),
+    },
+)
+def download_receipt(
+    receipt_id: str = Path(max_length=100, examples=[_RECEIPT_ID]),
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> CredentialResponse:
+    credential = call(receipts.get_receipt, runtime, customer, receipt_id)
+    name = receipt_id.rsplit(":", 1)[-1]
+    return CredentialResponse(
+        credential,
+        headers={"Content-Disposition": f'attachment; filename="consent-receipt-{name}.json"'},
+    )

@@ -1,0 +1,150 @@
+"""The customer's data rights under `/v1/me`: export everything (GDPR Art. 20) and request erasure (Art. 17)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway import erasure, portability
+from gateway.auth.principals import CustomerPrincipal
+from gateway.dependencies import require_customer
+from gateway.idempotency import idempotent
+from gateway.problems import problem_responses
+from gateway.routers.consents import LANG_QUERY, Lang, call, json_example
+from gateway.runtime import Runtime, get_runtime
+
+router = APIRouter(prefix="/v1/me", tags=["customer data rights"])
+log = structlog.get_logger("gateway.erasure")
+# Erasures run after the answer; the set keeps each task referenced until it ends.
+_RUNNING: set[asyncio.Task[Any]] = set()
+_REQUEST_ID = "7d0c9a5e-1f2b-4c3d-8e9f-0a1b2c3d4e5f"
+_STATUS_EXAMPLE = {
+    "request_id": _REQUEST_ID,
+    "status": "in_progress",
+    "created_at": "2026-11-21T10:00:00+00:00",
+    "completed_at": None,
+    "ledger_index": 88,
+    "ledger_erasure_index": None,
+    "sources": [
+        {
+            "source": "vehicle-cloud",
+            "status": "erased",
+            "attempts": 1,
+            "upstream_status": 204,
+            "last_error": None,
+            "updated_at": "2026-11-21T10:00:01+00:00",
+        }
+    ],
+}
+
+
+@router.get(
+    "/export",
+    summary="Export my data",
+    description="One JSON download (GDPR Art. 20, EU Data Act) with a human-readable `summary`: my consents and "
+    "their history, my receipts (the signed credentials and their live status), the access log, value-for-data "
+    "points and my record from each registered source system. Each source read is recorded in the ledger as an "
+    "access under the `data_portability` purpose before its data is included.",
+    responses={
+        **json_example(
+            {
+                "format": portability.FORMAT,
+                "generated_at": "2026-11-21T10:00:00+00:00",
+                "summary": "Export for Li Wei, made 2026-11-21T10:00:00+00:00. …",
+                "customer": {"customer_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "jurisdiction": "CN"},
+                "consents": {"cells": [], "records": []},
+                "consent_history": [],
+                "receipts": [],
+                "accesses": [],
+                "points": {"balance": 0, "accruals": []},
+                "sources": {"vehicle-cloud": {"status": "exported", "ledger_index": 90, "data": {"name": "Li Wei"}}},
+            }
+        ),
+        **problem_responses(401, 503),
+    },
+)
+async def export_my_data(
+    lang: Lang = LANG_QUERY,
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> Response:
+    document = await portability.export(runtime, customer, lang=lang)
+    return Response(
+        json.dumps(document, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="consentry-export.json"'},
+    )
+
+
+def _start(runtime: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
+    async def run() -> None:
+        try:
+            await erasure.process_erasure(
+                runtime,
+                customer,
+                request_id,
+                attempts=runtime.settings.erasure_attempts,
+                backoff=runtime.settings.erasure_backoff_seconds,
+            )
+        except Exception:  # the status stays visible (in_progress/failed); requesting again resumes
+            log.exception("erasure_failed", request_id=request_id)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+
+
+@router.post(
+    "/erasure",
+    status_code=202,
+    summary="Request erasure of my data",
+    description="Records the request in the ledger and forwards it, in the background and with retries, to every "
+    "registered source system that supports deletion; poll `GET /v1/me/erasure/{request_id}` for each source's "
+    "status. When every source is done, my live consents are withdrawn and my ledger payloads erased (proofs stay "
+    "valid). Requesting again while a request is open returns it and resumes sources that failed.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"example": _STATUS_EXAMPLE}}},
+        **problem_responses(401, 503),
+    },
+)
+async def request_erasure(
+    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+) -> JSONResponse:
+    status = await run_in_threadpool(call, erasure.request_erasure, runtime, customer)
+    if status["status"] != "completed":
+        _start(runtime, customer, status["request_id"])
+    return JSONResponse(status, status_code=202)
+
+
+@router.get(
+    "/erasure",
+    summary="My erasure requests",
+    description="Every erasure request I made, newest first, with the status of each source system.",
+    responses={**json_example([_STATUS_EXAMPLE]), **problem_responses(401)},
+)
+def my_erasures(
+    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+) -> list[dict[str, Any]]:
+    return call(erasure.list_erasures, runtime, customer)
+
+
+@router.get(
+    "/erasure/{request_id}",
+    summary="Status of an erasure request",
+    description="`pending` → `in_progress` → `completed` (or `failed` when a source kept failing), with each "
+    "source's status (`pending`, `erased`, `already-absent`, `failed`), attempts and last error.",
+    responses={**json_example(_STATUS_EXAMPLE), **problem_responses(401, 404)},
+)
+def erasure_request_status(
+    request_id: str = Path(max_length=100, examples=[_REQUEST_ID]),
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    return call(erasure.erasure_status, runtime, customer, request_id)

@@ -1,0 +1,187 @@
+"""Portability (GDPR Art. 20) and erasure (Art. 17) against the real demo vehicle cloud served over HTTP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway import erasure, portability
+from gateway.accesses import accesses
+from gateway.auth.principals import CustomerPrincipal
+from gateway.demo import BackgroundServer, create_vehicle_cloud_app
+from gateway.demo.registry import VEHICLE_CLOUD, demo_upstreams
+from gateway.receipts import get_receipt
+from gateway.rights_errors import NotFoundError
+from gateway.runtime import Runtime
+from gateway.upstream import UpstreamConfig, UpstreamRegistry
+from tests.gateway.rights.conftest import give
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def vehicle_cloud(free_port: int) -> Iterator[BackgroundServer]:
+    with BackgroundServer(create_vehicle_cloud_app(), port=free_port) as server:
+        yield server
+
+
+@pytest.fixture
+def li_wei(runtime: Runtime, vehicle_cloud: BackgroundServer) -> CustomerPrincipal:
+    """Li Wei, enrolled with the customer number the vehicle cloud knows her by."""
+    runtime.upstreams = UpstreamRegistry(demo_upstreams(vehicle_cloud.url))
+    return runtime.customers.create(
+        username="li.wei",
+        password="pw-li-wei-123",
+        display_name="Li Wei",
+        jurisdiction="CN",
+        source_subject="cust-1001",
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _with_dead_source(configs: dict[str, UpstreamConfig]) -> dict[str, UpstreamConfig]:
+    data: dict[str, Any] = configs[VEHICLE_CLOUD].model_dump()
+    data.update(name="billing", base_url=f"http://127.0.0.1:{_closed_port()}")
+    data["retries"] = {"attempts": 1, "backoff_initial": 0.0, "backoff_max": 0.0}
+    return {**configs, "billing": UpstreamConfig.model_validate(data)}
+
+
+async def _nosleep(_: float) -> None:
+    return None
+
+
+@pytest.mark.anyio
+async def test_export_holds_consents_receipts_accesses_and_the_source_record_recorded_as_an_access(
+    runtime: Runtime, li_wei: CustomerPrincipal
+) -> None:
+    change = give(runtime, li_wei, purposes=["marketing"], categories=["contact"])
+    assert change.receipt is not None
+    try:
+        document = await portability.export(runtime, li_wei, lang="zh-CN")
+    finally:
+        await runtime.upstreams.aclose()
+    source = document["sources"][VEHICLE_CLOUD]
+    assert source["status"] == "exported"
+    assert source["data"]["name"] == "Li Wei" and source["data"]["vehicle"]["vin"] == "LSVAU2180N2183294"
+    assert "telematics_unit" not in source["data"] and source["unmapped_fields_left_out"] >= 1
+    assert document["receipts"][0]["credential"] == get_receipt(runtime, li_wei, change.receipt["id"])
+    assert document["receipts"][0]["status"] == "valid"
+    assert [r["record_id"] for r in document["consents"]["records"]] == [change.record.record_id]
+    assert [e["status"] for e in document["consent_history"]] == ["given"]
+    assert document["points"] == {"balance": 0, "accruals": []}
+    assert "同意凭证：1 份" in document["summary"]
+    (logged,) = [a for a in document["accesses"] if a["type"] == portability.PORTABILITY_EVENT]
+    assert logged["ledger_index"] == source["ledger_index"]
+    assert logged["recipient"] == "data-subject" and logged["purpose"] == "data_portability"
+    assert "vehicle.vin" in logged["released"]
+
+
+@pytest.mark.anyio
+async def test_export_of_a_customer_unknown_to_the_sources_says_so(
+    runtime: Runtime, vehicle_cloud: BackgroundServer
+) -> None:
+    runtime.upstreams = UpstreamRegistry(demo_upstreams(vehicle_cloud.url))
+    unknown = runtime.customers.create(
+        username="zhao.lei",
+        password="pw-zhao-lei-1",
+        display_name="Zhao",
+        jurisdiction="CN",
+        source_subject="cust-9999",
+    )
+    unlinked = runtime.customers.create(
+        username="qian.yu", password="pw-qian-yu-12", display_name="Qian", jurisdiction="CN"
+    )
+    try:
+        assert (await portability.export(runtime, unknown))["sources"][VEHICLE_CLOUD] == {"status": "no_record"}
+        assert (await portability.export(runtime, unlinked))["sources"][VEHICLE_CLOUD] == {"status": "not_enrolled"}
+    finally:
+        await runtime.upstreams.aclose()
+
+
+@pytest.mark.anyio
+async def test_erasure_is_ledgered_forwarded_and_completes_with_the_ledger_payloads_erased(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer
+) -> None:
+    change = give(runtime, li_wei, purposes=["marketing"], categories=["contact"])
+    try:
+        await portability.export(runtime, li_wei)
+        requested = erasure.request_erasure(runtime, li_wei)
+        assert requested["status"] == "pending"
+        assert [(s["source"], s["status"]) for s in requested["sources"]] == [(VEHICLE_CLOUD, "pending")]
+        assert runtime.ledger.payload(requested["ledger_index"]) == {
+            "request_id": requested["request_id"],
+            "sources": [VEHICLE_CLOUD],
+        }
+        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+    finally:
+        await runtime.upstreams.aclose()
+    assert done["status"] == "completed" and done["completed_at"] is not None
+    assert [(s["source"], s["status"], s["upstream_status"]) for s in done["sources"]] == [
+        (VEHICLE_CLOUD, "erased", 204)
+    ]
+    assert "cust-1001" not in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
+    assert runtime.ledger.payload(requested["ledger_index"]) is None  # the subject's payloads are gone
+    assert runtime.ledger.entry(done["ledger_erasure_index"])  # the erasure itself is an entry
+    assert all(a.erased for a in accesses(runtime, li_wei))
+    assert runtime.policies.consents.get(change.record.record_id).status.value == "withdrawn"
+    assert erasure.list_erasures(runtime, li_wei) == [done]
+    again = erasure.request_erasure(runtime, li_wei)  # a new request after completion is a new request
+    assert again["request_id"] != done["request_id"]
+
+
+@pytest.mark.anyio
+async def test_a_failing_source_is_retried_then_failed_and_a_new_request_resumes_it(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer
+) -> None:
+    live = demo_upstreams(vehicle_cloud.url)
+    runtime.upstreams = UpstreamRegistry(_with_dead_source(live))
+    try:
+        requested = erasure.request_erasure(runtime, li_wei)
+        failed = await erasure.process_erasure(runtime, li_wei, requested["request_id"], attempts=3, sleep=_nosleep)
+        assert failed["status"] == "failed"
+        status = {s["source"]: s for s in failed["sources"]}
+        assert status["billing"]["status"] == "failed" and status["billing"]["attempts"] == 3
+        assert "unreachable" in status["billing"]["last_error"]
+        assert status[VEHICLE_CLOUD]["status"] == "erased"
+        assert runtime.ledger.payload(requested["ledger_index"]) is not None  # not finished: nothing forgotten yet
+        resumed = erasure.request_erasure(runtime, li_wei)
+        assert resumed["request_id"] == requested["request_id"]
+    finally:
+        await runtime.upstreams.aclose()
+    billing_back: dict[str, Any] = live[VEHICLE_CLOUD].model_dump()
+    billing_back["name"] = "billing"
+    runtime.upstreams = UpstreamRegistry({**live, "billing": UpstreamConfig.model_validate(billing_back)})
+    try:
+        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+    finally:
+        await runtime.upstreams.aclose()
+    status = {s["source"]: s for s in done["sources"]}
+    assert done["status"] == "completed"
+    assert status["billing"]["status"] == "already-absent" and status["billing"]["attempts"] == 4
+    assert status[VEHICLE_CLOUD]["attempts"] == 1  # a source already done is not called again
+
+
+def test_another_customers_erasure_request_answers_like_an_absent_one(
+    runtime: Runtime, li_wei: CustomerPrincipal
+) -> None:
+    other = runtime.customers.create(
+        username="wang.fang", password="pw-wang-fang-1", display_name="W", jurisdiction="CN"
+    )
+    requested = erasure.request_erasure(runtime, li_wei)
+    with pytest.raises(NotFoundError) as theirs:
+        erasure.erasure_status(runtime, other, requested["request_id"])
+    with pytest.raises(NotFoundError) as absent:
+        erasure.erasure_status(runtime, other, "nope")
+    assert str(theirs.value) == str(absent.value)
+    assert erasure.list_erasures(runtime, other) == []
