@@ -44,9 +44,12 @@ from credentials.errors import (
     ValidationError,
 )
 from credentials.keyring import IssuerKeyring
-from credentials.keys import Ed25519KeyPair, generate_key_pair, public_key_from_multibase
+from credentials.keys import Ed25519KeyPair, generate_key_pair, public_jwk, public_key_from_multibase
 from credentials.rdfc import DEFAULT_LIMITS, Limits, canonicalize
 from credentials.receipts import ConsentReceiptClaims, IssuerKey, build_consent_receipt, issue_consent_receipt
+from credentials.sd_jwt import issue_sd_jwt
+from credentials.sd_jwt import present as present_sd_jwt
+from credentials.sd_jwt import verify as verify_sd_jwt
 from credentials.service import CredentialService
 from credentials.status_list_service import publish_status_list
 from credentials.status_store import StatusList, StatusListRepository
@@ -112,8 +115,11 @@ __all__ = [
     "get_bit",
     "issue_consent_receipt",
     "issue_jwt_vc",
+    "issue_sd_jwt",
     "new_bitstring",
     "new_challenge",
+    "present_sd_jwt",
+    "public_jwk",
     "public_key_from_multibase",
     "publish_status_list",
     "receipt_v11",
@@ -128,4 +134,5 @@ __all__ = [
     "verify_jwt_vc",
     "verify_presentation",
     "verify_proof",
+    "verify_sd_jwt",
 ]

@@ -1,7 +1,8 @@
 """The issuer's signing keys on disk: one JSON file, mode 0600, newest key last.
 
 Rotation appends a key and never deletes one, so the DID document keeps listing every key that ever
-signed a receipt and old receipts keep verifying; only the newest key signs and authenticates.
+signed a receipt and old receipts keep verifying; only the newest key signs and authenticates. The file
+is re-read when it changes, so a rotation by another process (the CLI) reaches a running server.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class IssuerKeyring:
         self._path = path
         self._did = did
         self._private_keys = list(private_keys)
+        self._mtime = _mtime(path)
 
     @classmethod
     def load_or_create(cls, path: Path, did: str) -> IssuerKeyring:
@@ -53,16 +55,30 @@ class IssuerKeyring:
             private_key_from_multibase(key)
         return cls(path, did, keys)
 
+    def _refresh(self) -> None:
+        """Pick up a rotation written by another process; a file that became unreadable keeps the keys we have."""
+        mtime = _mtime(self._path)
+        if mtime == self._mtime:
+            return
+        try:
+            self._private_keys = self._load(self._path, self._did)._private_keys
+        except (KeyFormatError, OSError):
+            return
+        self._mtime = mtime
+
     @property
     def current(self) -> IssuerKey:
+        self._refresh()
         return IssuerKey.did_web(self._did, self._private_keys[-1])
 
     @property
     def public_keys_multibase(self) -> list[str]:
+        self._refresh()
         return [key_pair_from_private(private_key_from_multibase(k)).public_key_multibase for k in self._private_keys]
 
     def rotate(self) -> IssuerKey:
         """Append a new signing key and persist atomically (temp file 0600, fsync, rename)."""
+        self._refresh()
         keys = [*self._private_keys, generate_key_pair().private_key_multibase]
         temporary = self._path.with_name(self._path.name + ".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -72,11 +88,19 @@ class IssuerKeyring:
             os.fsync(handle.fileno())
         os.replace(temporary, self._path)
         self._private_keys = keys
+        self._mtime = _mtime(self._path)
         return self.current
 
     def did_document(self) -> dict[str, Any]:
         """The document to serve at /.well-known/did.json."""
         return did_web_document(self._did, self.public_keys_multibase)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _serialize(keys: list[str]) -> str:

@@ -7,21 +7,24 @@ network) and checks status against our own published lists.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection
 
 from credentials.bitstring_status_list import entry_index, status_entry
-from credentials.data_integrity import RDFC, VerificationResult
+from credentials.data_integrity import RDFC, VerificationResult, add_proof
+from credentials.datetimes import format_datetime, now_utc
 from credentials.did_auth import verify_did_auth
 from credentials.dids import DidResolver
-from credentials.errors import StatusListError
+from credentials.errors import StatusListError, ValidationError
 from credentials.keyring import IssuerKeyring
 from credentials.rdfc import DEFAULT_LIMITS, Limits
 from credentials.receipts import ConsentReceiptClaims, issue_consent_receipt
 from credentials.status_list_service import publish_status_list
 from credentials.status_store import StatusListRepository
+from credentials.vcdm2 import validate_credential
 from credentials.verification import verify_credential, verify_presentation
 
 
@@ -83,6 +86,39 @@ class CredentialService:
             claims, issuer_key=self.keyring.current, credential_status=status_entry(url, index), cryptosuite=cryptosuite
         )
 
+    def issue(
+        self, credential: Mapping[str, Any], *, cryptosuite: str = RDFC, conn: Connection | None = None
+    ) -> dict[str, Any]:
+        """Sign any VC 2.0 credential as our issuer, with a fresh revocation entry from our lists.
+
+        The caller may leave out `issuer`, `id` and `validFrom`; a different issuer or a status entry of its
+        own is refused, since we would be vouching for a DID we do not control or a list we do not publish.
+        """
+        if "proof" in credential:
+            raise ValidationError("proof", "the credential to issue must not carry a proof")
+        if "credentialStatus" in credential:
+            raise ValidationError("credentialStatus", "the issuer assigns the status entry; leave it out")
+        issuer = credential.get("issuer", self.keyring.current.did)
+        issuer_value = issuer.get("id") if isinstance(issuer, Mapping) else issuer
+        if issuer_value != self.keyring.current.did:
+            raise ValidationError("issuer", f"this service issues only as {self.keyring.current.did}")
+        unsigned: dict[str, Any] = {
+            **credential,
+            "id": credential.get("id", f"urn:uuid:{uuid.uuid4()}"),
+            "issuer": issuer,
+            "validFrom": credential.get("validFrom", format_datetime(now_utc())),
+        }
+        validate_credential(unsigned, limits=self.limits)
+        url, index = self._allocate(conn)
+        unsigned["credentialStatus"] = status_entry(url, index)
+        key = self.keyring.current
+        return add_proof(
+            unsigned,
+            private_key_multibase=key.private_key_multibase,
+            verification_method=key.verification_method,
+            cryptosuite=cryptosuite,
+        )
+
     def revoke(self, receipt: Mapping[str, Any], *, conn: Connection | None = None) -> None:
         """Set the receipt's revocation bit; run it with the ledger's append `conn` when consent is withdrawn."""
         entry = receipt.get("credentialStatus")
@@ -102,11 +138,14 @@ class CredentialService:
             credential, resolver=self.resolver, status_list_lookup=self._lookup, limits=self.limits
         )
 
-    def verify_presentation(self, presentation: Mapping[str, Any], *, challenge: str) -> VerificationResult:
+    def verify_presentation(
+        self, presentation: Mapping[str, Any], *, challenge: str, domain: str | None = None
+    ) -> VerificationResult:
+        """`domain` is the verifier the presentation was made for: ours unless a caller verifies for another."""
         return verify_presentation(
             presentation,
             challenge=challenge,
-            domain=self.domain,
+            domain=domain or self.domain,
             resolver=self.resolver,
             status_list_lookup=self._lookup,
             limits=self.limits,

@@ -17,7 +17,22 @@ from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, Idempotent
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
-from gateway.routers import admin, auditor, consents, customer, health, my_data, oauth, portal, proxy, wellknown
+from gateway.routers import (
+    admin,
+    auditor,
+    consents,
+    customer,
+    health,
+    my_data,
+    oauth,
+    portal,
+    proxy,
+    receipt_interop,
+    sd_jwt,
+    wallet,
+    wellknown,
+)
+from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -31,6 +46,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     admin.router,
     auditor.router,
     proxy.router,
+    credentials_api.router,
+    wallet.router,
+    sd_jwt.router,
+    receipt_interop.router,
     portal.router,
 )
 

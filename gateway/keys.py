@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-RING_NAMES = ("token", "issuer", "checkpoint")
+# The credential issuer's keys are not here: they are Multikeys in `credentials.IssuerKeyring`, which also
+# publishes them in the did:web document (one place, so rotation cannot leave the two out of step).
+RING_NAMES = ("token", "checkpoint")
 SECRET_NAMES = ("pseudonym",)
 
 
@@ -43,8 +45,8 @@ def _unb64u(text: str) -> bytes:
 PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 # Access tokens use ES256: the JOSE libraries CRMs use verify it everywhere, while "EdDSA" is deprecated by
-# RFC 9864 and its successor is not yet widely supported. Checkpoints and credentials are Ed25519 by their specs.
-RING_ALGORITHMS = {"token": "ES256", "issuer": "EdDSA", "checkpoint": "EdDSA"}
+# RFC 9864 and its successor is not yet widely supported. Checkpoints are Ed25519 by their spec.
+RING_ALGORITHMS = {"token": "ES256", "checkpoint": "EdDSA"}
 
 
 def _generate(alg: str) -> PrivateKey:

@@ -36,11 +36,15 @@ def key_store(settings: Settings) -> KeyStore:
         settings.data_dir / "keys",
         {
             "token": settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
-            "issuer": settings.issuer_key.get_secret_value() if settings.issuer_key else None,
             "checkpoint": settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None,
             "pseudonym": settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None,
         },
     )
+
+
+def issuer_keyring(settings: Settings) -> IssuerKeyring:
+    """The credential issuer's Multikeys: the only home of the keys that sign credentials and did.json lists."""
+    return IssuerKeyring.load_or_create(settings.data_dir / "keys" / "credential-issuer.json", settings.issuer_did)
 
 
 @dataclass
@@ -76,7 +80,7 @@ class Runtime:
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = key_store(settings)
-        for ring in ("token", "issuer", "checkpoint"):
+        for ring in ("token", "checkpoint"):
             keys.ring(ring)
         keys.secret("pseudonym")
         ledger = open_ledger(settings.db_url, settings.checkpoint_origin, keys.ring("checkpoint"))
@@ -108,9 +112,7 @@ class Runtime:
             ledger=ledger,
         )
         credential_service = CredentialService(
-            keyring=IssuerKeyring.load_or_create(
-                settings.data_dir / "keys" / "credential-issuer.json", settings.issuer_did
-            ),
+            keyring=issuer_keyring(settings),
             repository=StatusListRepository(engine),
             domain=settings.issuer_domain,
             status_url_prefix=f"{settings.issuer}/v1/status-lists",

@@ -56,9 +56,6 @@ class Settings(BaseSettings):
         default=None,
         description="P-256 private JWK (JSON) for ES256 access tokens; default: generated in the data directory.",
     )
-    issuer_key: SecretStr | None = Field(
-        default=None, description="Ed25519 private JWK (JSON) for credential issuance."
-    )
     checkpoint_key: SecretStr | None = Field(
         default=None, description="Ed25519 private JWK (JSON) for ledger checkpoints."
     )

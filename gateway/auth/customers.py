@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.passwords import hash_password, needs_rehash, verify_password
 from gateway.auth.principals import CustomerPrincipal
@@ -32,6 +33,10 @@ class CustomerExistsError(ValueError):
 
 class InvalidCustomerError(ValueError):
     """A field of a new customer breaks a rule; the message names it."""
+
+
+class DidInUseError(ValueError):
+    """The DID already belongs to another customer; a DID signs in as one customer only."""
 
 
 class LoginLockedError(Exception):
@@ -71,8 +76,10 @@ class CustomerStore:
         jurisdiction: str,
         customer_type: str = "standard",
         source_subject: str | None = None,
+        did: str | None = None,
     ) -> CustomerPrincipal:
-        """Enrol a customer; `source_subject` is the customer number source systems use in their paths."""
+        """Enrol a customer; `source_subject` is the customer number source systems use in their paths, `did`
+        the customer's own wallet DID when known at enrolment (the wallet keeps its key)."""
         if not _USERNAME.match(username):
             raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
         if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
@@ -87,7 +94,7 @@ class CustomerStore:
             "password_hash": hash_password(password),
             "display_name": display_name.strip() or username,
             "jurisdiction": jurisdiction,
-            "did": None,
+            "did": did,
             "created_at": datetime.now(UTC),
             "customer_type": customer_type,
             "source_subject": source_subject,
@@ -102,6 +109,8 @@ class CustomerStore:
                 ).first()
             ):
                 raise CustomerExistsError(f"source subject {source_subject!r} is already enrolled")
+            if did is not None and conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).first():
+                raise DidInUseError("this DID already belongs to another customer")
             conn.execute(insert(customers).values(**values))
         return _principal(values)
 
@@ -121,10 +130,22 @@ class CustomerStore:
             rows = conn.execute(select(customers).order_by(customers.c.created_at)).mappings().all()
         return [_principal(row) for row in rows]
 
+    def by_did(self, did: str) -> CustomerPrincipal | None:
+        """The customer a wallet DID signs in as (at most one: the column is unique)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(customers).where(customers.c.did == did)).mappings().first()
+        return _principal(row) if row else None
+
     def set_did(self, customer_id: str, did: str) -> None:
-        """Wave 2: the credentials package creates the customer's did:key at enrolment."""
+        """Bind the customer's wallet DID, after the wallet proved control of it."""
         with self.engine.begin() as conn:
-            conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
+            owner = conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).scalar()
+            if owner is not None and owner != customer_id:
+                raise DidInUseError("this DID already belongs to another customer")
+            try:
+                conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
+            except IntegrityError:  # bound to someone else between our check and our write
+                raise DidInUseError("this DID already belongs to another customer") from None
 
     def authenticate(self, username: str, password: str) -> CustomerPrincipal | None:
         with self.engine.connect() as conn:

@@ -1,4 +1,8 @@
-"""`consentry keys rotate|list`: the signing key rings in the data directory."""
+"""`consentry keys rotate|list`: the signing keys in the data directory.
+
+`token` and `checkpoint` are JWK rings (`gateway.keys`); `issuer` is the credential issuer's Multikey ring
+(`credentials.IssuerKeyring`), whose public keys make up the gateway's did:web document.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,43 @@ import json
 
 import typer
 
+from credentials import CredentialError
 from gateway.cli._common import fail, load_settings
 from gateway.keys import RING_NAMES, KeyFileError
-from gateway.runtime import key_store
+from gateway.runtime import issuer_keyring, key_store
+
+ISSUER = "issuer"
+ALL_RINGS = (*RING_NAMES, ISSUER)
 
 app = typer.Typer(help="Signing keys (token, issuer, checkpoint).", no_args_is_help=True)
 
 
 @app.command("rotate")
-def rotate(ring: str = typer.Argument(..., help=f"One of: {', '.join(RING_NAMES)}.")) -> None:
+def rotate(ring: str = typer.Argument(..., help=f"One of: {', '.join(ALL_RINGS)}.")) -> None:
     """Add a fresh key and make it current; earlier keys keep verifying what they signed."""
+    settings = load_settings()
     try:
-        fresh = key_store(load_settings()).rotate(ring)
-    except KeyFileError as exc:
+        if ring == ISSUER:
+            settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (settings.data_dir / "keys").mkdir(exist_ok=True, mode=0o700)
+            kid = issuer_keyring(settings).rotate().verification_method
+        else:
+            kid = key_store(settings).rotate(ring).kid
+    except (KeyFileError, CredentialError) as exc:
         raise fail(str(exc)) from exc
-    typer.echo(json.dumps({"ring": ring, "kid": fresh.kid}))
+    typer.echo(json.dumps({"ring": ring, "kid": kid}))
 
 
 @app.command("list")
 def list_keys() -> None:
-    """Print the public keys of every ring as JWK Sets."""
-    keys = key_store(load_settings())
+    """Print the public keys: token and checkpoint rings as JWK Sets, the issuer as its did:web document."""
+    settings = load_settings()
+    keys = key_store(settings)
     try:
-        rings = {name: {**keys.ring(name).public_jwks(), "current": keys.ring(name).current_kid} for name in RING_NAMES}
-    except KeyFileError as exc:
+        rings: dict[str, object] = {
+            name: {**keys.ring(name).public_jwks(), "current": keys.ring(name).current_kid} for name in RING_NAMES
+        }
+        rings[ISSUER] = issuer_keyring(settings).did_document()
+    except (KeyFileError, CredentialError) as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps(rings, indent=2))

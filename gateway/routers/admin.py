@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from credentials import CredentialError, DidResolver
 from gateway.auth.clients import ClientRegistrationError
-from gateway.auth.customers import CustomerExistsError, InvalidCustomerError
+from gateway.auth.customers import CustomerExistsError, DidInUseError, InvalidCustomerError
 from gateway.auth.passwords import WeakPasswordError
 from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import require_admin
@@ -115,6 +116,11 @@ class CustomerEnrolment(BaseModel):
     password: str = Field(min_length=10, max_length=1024)
     display_name: str = Field("", max_length=200)
     jurisdiction: str = Field(min_length=2, max_length=2)
+    did: str | None = Field(
+        None,
+        max_length=200,
+        description="The customer's wallet did:key, if known; otherwise the customer binds one at PUT /v1/me/did.",
+    )
 
 
 class RotatedKey(BaseModel):
@@ -244,6 +250,11 @@ def rotate_client_secret(
 async def enrol_customer(
     body: CustomerEnrolment, _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
 ) -> CustomerProfile:
+    if body.did is not None:
+        try:
+            DidResolver().resolve(body.did)
+        except CredentialError as exc:
+            raise Problem(422, "validation", f"did: {exc} (a did:key is expected)") from exc
     try:
         customer = await run_in_threadpool(
             lambda: runtime.customers.create(
@@ -251,9 +262,10 @@ async def enrol_customer(
                 password=body.password,
                 display_name=body.display_name,
                 jurisdiction=body.jurisdiction,
+                did=body.did,
             )
         )
-    except CustomerExistsError as exc:
+    except (CustomerExistsError, DidInUseError) as exc:
         raise Problem(409, "conflict", str(exc)) from exc
     except (InvalidCustomerError, WeakPasswordError) as exc:
         raise Problem(422, "validation", str(exc)) from exc
@@ -276,8 +288,10 @@ def list_customers(
     "/keys/{ring}/rotate",
     summary="Rotate a signing key",
     description="Adds a fresh key to the ring (`token` or `issuer`) and makes it current. Earlier keys stay in the "
-    "ring and in the JWKS, so everything signed before keeps verifying. The ledger's checkpoint key is rotated "
-    "with `consentry keys rotate checkpoint` and a restart, since the running ledger holds its signer.",
+    "ring and are still published (token keys in the JWKS, credential issuer keys in `/.well-known/did.json`), so "
+    "everything signed before keeps verifying. For `issuer`, `kid` is the new verification method of the "
+    "gateway's did:web. The ledger's checkpoint key is rotated with `consentry keys rotate checkpoint` and a "
+    "restart, since the running ledger holds its signer.",
     response_model=RotatedKey,
     responses=problem_responses(409, 422),
 )
@@ -286,6 +300,10 @@ def rotate_key(
     _: ClientPrincipal = Depends(require_admin),
     runtime: Runtime = Depends(get_runtime),
 ) -> RotatedKey:
+    if ring == "issuer":
+        keyring = runtime.credentials.keyring
+        issued = keyring.rotate()
+        return RotatedKey(ring=ring, kid=issued.verification_method, keys=len(keyring.public_keys_multibase))
     try:
         fresh = runtime.keys.rotate(ring)
     except KeyFileError as exc:

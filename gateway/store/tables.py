@@ -80,6 +80,8 @@ customers = Table(
     Column("customer_type", String(64), nullable=False, server_default="standard"),
     # The enterprise customer number by which source systems name this customer in their paths.
     Column("source_subject", String(128), nullable=True, unique=True),
+    # A DID logs in as one customer only; NULLs (no wallet yet) do not collide.
+    Index("uq_gw_customers_did", "did", unique=True),
 )
 
 customer_sessions = Table(
@@ -146,4 +148,24 @@ customer_points = Table(
     Column("points", Integer, nullable=False),
     Column("time", DateTime(timezone=True), nullable=False),
     Index("ix_gw_customer_points_customer", "customer_id", "entry_index"),
+)
+
+did_challenges = Table(
+    "gw_did_challenges",
+    metadata,
+    # SHA-256 of the challenge: single use is a DELETE that must hit exactly one live row.
+    Column("challenge_hash", LargeBinary(32), primary_key=True),
+    Column("purpose", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_did_challenges_expires", "expires_at"),
+)
+
+customer_attributes = Table(
+    "gw_customer_attributes",
+    metadata,
+    # Profile attributes the operator has verified (name, VIN, national id), attested in SD-JWT VCs.
+    Column("customer_id", String(36), ForeignKey("gw_customers.customer_id", ondelete="CASCADE"), primary_key=True),
+    Column("attributes", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -65,7 +65,8 @@ def test_a_sensitive_category_abroad_needs_a_separate_confirmation_naming_it(
     abroad = page.get_by_label(
         "I separately consent to my data being transferred abroad to Stuttgart Automotive Research GmbH (DE)."
     )
-    assert page.locator("p.notice").inner_text() == "In return: Each use of your data earns you 5 points towards servicing."
+    offer = "In return: Each use of your data earns you 5 points towards servicing."
+    assert page.locator("p.notice").inner_text() == offer
     assert serious_violations(page) == []
     screenshot(page, "consent-confirmation-en")
     # The browser will not submit until both are ticked; the server refuses a submission without them too.
@@ -86,9 +87,7 @@ def test_the_server_refuses_a_sensitive_grant_whose_confirmation_was_not_ticked(
     portal_server.enrol("forged.user", "Forged User")
     page = new_page("en-US")
     open_consents(page, "forged.user")
-    page.goto(
-        "/portal/consents/confirm?recipient=stuttgart-rnd&purpose=joint_rnd&category=location.precise"
-    )
+    page.goto("/portal/consents/confirm?recipient=stuttgart-rnd&purpose=joint_rnd&category=location.precise")
     fields = page.locator("form[action='/portal/consents/grant'] input[type=hidden]")
     form = [(fields.nth(i).get_attribute("name"), fields.nth(i).get_attribute("value")) for i in range(fields.count())]
     # What a client that skips the checkboxes would send: the confirmation flag without the named categories.

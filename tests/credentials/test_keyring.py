@@ -61,3 +61,14 @@ def test_rotation_keeps_old_receipts_valid_and_moves_login_to_the_new_key(tmp_pa
         domain="d",
     )
     assert verify_did_auth(login, challenge="c", domain="d", resolver=resolver) == DID
+
+
+def test_a_rotation_by_another_process_reaches_an_open_keyring(tmp_path: Path) -> None:
+    """The CLI rotates the file while the server holds the keyring: the server signs with the new key."""
+    path = tmp_path / "issuer-keys.json"
+    server = IssuerKeyring.load_or_create(path, DID)
+    before = server.current
+    rotated = IssuerKeyring.load_or_create(path, DID).rotate()
+    assert server.current == rotated
+    assert server.public_keys_multibase[0] == before.verification_method.split("#")[1]
+    assert len(server.did_document()["verificationMethod"]) == 2

@@ -29,7 +29,7 @@ def test_db_upgrade_creates_keys_and_the_gateway_tables(cli: CliRunner, tmp_path
     tables = set(inspect(engine).get_table_names())
     engine.dispose()
     assert {"alembic_version_gateway", "gw_oauth_clients", "gw_customers", "gw_customer_sessions"} <= tables
-    for name in ("token.json", "issuer.json", "checkpoint.json"):
+    for name in ("token.json", "credential-issuer.json", "checkpoint.json"):
         assert stat.S_IMODE((tmp_path / "data" / "keys" / name).stat().st_mode) == 0o600
     assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0  # idempotent
 
@@ -167,6 +167,18 @@ def test_keys_rotate_and_list(cli: CliRunner) -> None:
     unknown = cli.invoke(app, ["keys", "rotate", "nope"])
     assert unknown.exit_code == 2
     assert "unknown key ring" in unknown.stderr
+
+
+def test_keys_rotate_issuer_goes_through_the_credential_keyring_and_keeps_old_keys(cli: CliRunner) -> None:
+    """The issuer has one home (credentials.IssuerKeyring): rotation appends a Multikey to the did:web document."""
+    before = json.loads(cli.invoke(app, ["keys", "list"]).stdout)["issuer"]
+    rotated = cli.invoke(app, ["keys", "rotate", "issuer"])
+    assert rotated.exit_code == 0, rotated.output
+    after = json.loads(cli.invoke(app, ["keys", "list"]).stdout)["issuer"]
+    assert [m["id"] for m in after["verificationMethod"]][:1] == before["assertionMethod"]
+    assert after["assertionMethod"][-1] == json.loads(rotated.stdout)["kid"]
+    assert after["authentication"] == [json.loads(rotated.stdout)["kid"]]
+    assert "privateKeyMultibase" not in json.dumps(after)
 
 
 def test_bad_configuration_is_a_message_not_a_traceback(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:

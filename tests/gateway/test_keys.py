@@ -20,11 +20,11 @@ def mode(path: Path) -> int:
 def test_first_use_creates_each_ring_with_mode_0600_in_a_0700_directory(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "keys")
     token = store.ring("token").current
-    issuer = store.ring("issuer").current
+    checkpoint = store.ring("checkpoint").current
     assert token.alg == "ES256"
-    assert issuer.alg == "EdDSA"
+    assert checkpoint.alg == "EdDSA"
     assert mode(tmp_path / "keys") == 0o700
-    for name in ("token.json", "issuer.json"):
+    for name in ("token.json", "checkpoint.json"):
         assert mode(tmp_path / "keys" / name) == 0o600
     assert len(store.secret("pseudonym")) == 32
     assert mode(tmp_path / "keys" / "pseudonym.secret") == 0o600
@@ -67,14 +67,14 @@ def test_kid_is_the_rfc7638_thumbprint() -> None:
 
 
 def test_an_environment_key_signs_and_disk_keys_still_verify(tmp_path: Path) -> None:
-    disk = KeyStore(tmp_path).ring("issuer").current
+    disk = KeyStore(tmp_path).ring("checkpoint").current
     env_key = SigningKey.generate("EdDSA")
-    store = KeyStore(tmp_path, {"issuer": json.dumps(env_key.private_jwk())})
-    ring = store.ring("issuer")
+    store = KeyStore(tmp_path, {"checkpoint": json.dumps(env_key.private_jwk())})
+    ring = store.ring("checkpoint")
     assert ring.current_kid == env_key.kid
     assert ring.get(disk.kid) is not None
     with pytest.raises(KeyFileError, match="from the environment"):
-        store.rotate("issuer")
+        store.rotate("checkpoint")
 
 
 def test_an_environment_key_alone_writes_nothing_to_disk(tmp_path: Path) -> None:
@@ -109,3 +109,9 @@ def test_unknown_ring_names_are_refused(tmp_path: Path) -> None:
         KeyStore(tmp_path).ring("nope")
     with pytest.raises(KeyFileError, match="unknown key ring"):
         KeyStore(tmp_path).rotate("nope")
+
+
+def test_the_credential_issuer_is_not_a_key_store_ring(tmp_path: Path) -> None:
+    """Issuer keys live only in credentials.IssuerKeyring, so there is no second, unpublished issuer key."""
+    with pytest.raises(KeyFileError, match="unknown key ring"):
+        KeyStore(tmp_path).ring("issuer")

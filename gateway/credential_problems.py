@@ -1,0 +1,53 @@
+"""Credential failures as RFC 9457 problems whose type names the broken rule.
+
+`CredentialError.rule` and `Issue.rule` are stable, so the problem type
+`https://consentry.dev/problems/credentials/<rule>` is too; clients switch on it. A failed verification is
+never a 200 with `verified: false` inside, and never a 401: the caller is not the one being judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from credentials import CredentialError, Issue, LimitExceededError, VerificationResult
+from gateway.problems import Problem
+
+KIND_PREFIX = "credentials/"
+
+
+def rule_problem(
+    rule: str,
+    detail: str,
+    *,
+    status: int = 422,
+    errors: Sequence[Issue] = (),
+    checks: Sequence[str] = (),
+) -> Problem:
+    listed = list(errors) or [Issue(rule, detail)]
+    return Problem(
+        status,
+        KIND_PREFIX + rule,
+        detail,
+        title="Credential check failed",
+        rule=rule,
+        errors=[{"rule": issue.rule, "message": issue.message} for issue in listed],
+        checks=list(checks),
+    )
+
+
+def credential_problem(exc: CredentialError) -> Problem:
+    """A library exception: its rule, its message; a canonicalization over the work caps is 413."""
+    status = 413 if isinstance(exc, LimitExceededError) else 422
+    return rule_problem(exc.rule, str(exc), status=status)
+
+
+def verification_problem(result: VerificationResult, *, status: int = 422) -> Problem:
+    """The first failed rule names the problem; every failure and every passed check are listed."""
+    first = result.errors[0] if result.errors else Issue("unverified", "nothing could be checked")
+    return rule_problem(
+        first.rule,
+        "; ".join(str(e) for e in result.errors) or first.message,
+        status=413 if first.rule == LimitExceededError.rule else status,
+        errors=result.errors,
+        checks=result.checks,
+    )
