@@ -56,6 +56,9 @@ _environment = Environment(
 # The signed-in navigation: (message key, path under the portal prefix), in reading order.
 NAV_ITEMS: list[tuple[str, str]] = [
     ("nav.consents", "/consents"),
+    ("nav.accesses", "/accesses"),
+    ("nav.receipts", "/receipts"),
+    ("nav.data", "/data"),
     ("nav.value", "/value"),
     ("nav.account", "/account"),
 ]

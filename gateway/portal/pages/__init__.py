@@ -3,10 +3,10 @@ visitors to sign in, and reads only the customer's own records."""
 
 from fastapi import APIRouter
 
-from gateway.portal.pages import account, consents, proofs, value
+from gateway.portal.pages import accesses, account, consents, data, proofs, receipts, value
 
 router = APIRouter()
-for page in (consents, value, account, proofs):
+for page in (consents, accesses, receipts, data, value, account, proofs):
     router.include_router(page.router)
 
 __all__ = ["router"]
