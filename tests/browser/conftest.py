@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore
 from gateway.demo import run_vehicle_cloud
 from gateway.demo.registry import demo_upstreams
@@ -77,6 +78,28 @@ class PortalServer:
         finally:
             engine.dispose()
         return customer.customer_id
+
+    def crm_token(self, client_id: str, organization: str, purposes: list[str]) -> str:
+        """Register a CRM client of `organization` straight in the server's database and get it a token."""
+        engine = create_db_engine(self.database_url)
+        try:
+            _, secret = ClientRegistry(engine).register(
+                client_id=client_id,
+                name=client_id,
+                organization=organization,
+                roles=["crm"],
+                scopes=["proxy"],
+                allowed_purposes=purposes,
+                jurisdiction="CN",
+            )
+        finally:
+            engine.dispose()
+        assert secret is not None
+        response = httpx.post(
+            self.url("/oauth/token"), data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=30
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
