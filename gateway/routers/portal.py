@@ -18,7 +18,8 @@ from gateway.auth.principals import CustomerPrincipal
 from gateway.dependencies import SESSION_COOKIE
 from gateway.portal.i18n import LANGUAGE_COOKIE, LANGUAGES
 from gateway.portal.pages import router as pages_router
-from gateway.portal.session import open_visit
+from gateway.portal.session import Visit, open_visit
+from gateway.portal.wallet import WalletSignInError, issue_login_challenge, wallet_customer
 from gateway.portal.web import NAV_ITEMS, PORTAL_PREFIX, local_path, redirect, render, security_headers
 from gateway.runtime import Runtime, get_runtime
 
@@ -105,6 +106,45 @@ async def sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> 
         if locked_for:
             response.headers["Retry-After"] = str(locked_for)
         return response
+    token, _ = await run_in_threadpool(runtime.sessions.create, customer.customer_id)
+    visit.page.extra_cookies.append((SESSION_COOKIE, token, runtime.settings.session_ttl_seconds))
+    return redirect(visit.page, target)
+
+
+@router.get("/sign-in/wallet")
+async def wallet_sign_in_form(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """A fresh single-use challenge for the wallet to sign, and the form to paste its presentation into."""
+    visit = await open_visit(request, runtime)
+    target = local_path(request.query_params.get("next"))
+    if visit.customer is not None:
+        return redirect(visit.page, target)
+    return await _wallet_form(visit, runtime, target, failure=None)
+
+
+async def _wallet_form(visit: Visit, runtime: Runtime, target: str, *, failure: str | None) -> Response:
+    challenge, domain = await run_in_threadpool(issue_login_challenge, runtime)
+    return render(
+        visit.page,
+        "wallet_sign_in.html",
+        401 if failure else 200,
+        challenge=challenge,
+        domain=domain,
+        next=target,
+        failure=failure,
+    )
+
+
+@router.post("/sign-in/wallet")
+async def wallet_sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    target = local_path(str(form.get("next") or ""))
+    try:
+        customer = await run_in_threadpool(wallet_customer, runtime, str(form.get("presentation") or ""))
+    except WalletSignInError as exc:
+        return await _wallet_form(visit, runtime, target, failure=exc.kind)
     token, _ = await run_in_threadpool(runtime.sessions.create, customer.customer_id)
     visit.page.extra_cookies.append((SESSION_COOKIE, token, runtime.settings.session_ttl_seconds))
     return redirect(visit.page, target)

@@ -63,7 +63,13 @@ class PortalServer:
         return f"{self.base_url}{path}"
 
     def enrol(
-        self, username: str, display_name: str, jurisdiction: str = "CN", *, source_subject: str | None = None
+        self,
+        username: str,
+        display_name: str,
+        jurisdiction: str = "CN",
+        *,
+        source_subject: str | None = None,
+        did: str | None = None,
     ) -> str:
         """A customer with the shared test password; `source_subject` links them to a vehicle cloud record."""
         engine = create_db_engine(self.database_url)
@@ -74,6 +80,7 @@ class PortalServer:
                 display_name=display_name,
                 jurisdiction=jurisdiction,
                 source_subject=source_subject,
+                did=did,
             )
         finally:
             engine.dispose()

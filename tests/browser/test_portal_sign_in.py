@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import update
 from gateway.store.database import create_db_engine
 from gateway.store.tables import customer_sessions
 from tests.browser.conftest import PortalServer
+from tests.e2e.credential_helpers import Wallet
 from tests.browser.portal import screenshot, serious_violations, sign_in
 
 
@@ -157,3 +159,36 @@ def test_the_accessibility_check_itself_catches_an_unlabelled_field(new_page: An
     page = new_page("en-US")
     page.set_content('<!doctype html><html lang="en"><title>t</title><main><input type="text"></main></html>')
     assert any(finding.startswith("label (critical)") for finding in serious_violations(page))
+
+
+def test_a_customer_signs_in_with_their_did_wallet_and_a_replayed_presentation_is_refused(
+    new_page: Any, portal_server: PortalServer
+) -> None:
+    wallet = Wallet.generate()
+    portal_server.enrol("wallet.user", "Wallet User", did=wallet.did)
+    page = new_page("en-US")
+    page.goto("/portal/sign-in?next=/portal/account")
+    page.get_by_role("link", name="Sign in with your wallet").click()
+    challenge = page.locator("#wallet-challenge").inner_text()
+    domain = page.locator("#wallet-domain").inner_text()
+    presentation = json.dumps(wallet.login_presentation(challenge, domain))
+    assert serious_violations(page) == []
+    page.get_by_label("Signed presentation from your wallet (JSON)").fill(presentation)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/portal/account")
+    assert wallet.did in page.locator("main").inner_text()
+
+    # The challenge was single-use: the same presentation from another browser does not sign in.
+    thief = new_page("en-US")
+    thief.goto("/portal/sign-in/wallet")
+    thief.get_by_label("Signed presentation from your wallet (JSON)").fill(presentation)
+    thief.get_by_role("button", name="Sign in").click()
+    assert "does not answer a current challenge" in thief.get_by_role("alert").inner_text()
+    # A wallet no account has bound is told to link it first.
+    stranger = Wallet.generate()
+    challenge = thief.locator("#wallet-challenge").inner_text()
+    thief.get_by_label("Signed presentation from your wallet (JSON)").fill(
+        json.dumps(stranger.login_presentation(challenge, domain))
+    )
+    thief.get_by_role("button", name="Sign in").click()
+    assert "not linked to any account" in thief.get_by_role("alert").inner_text()
