@@ -13,8 +13,8 @@ from sqlalchemy import update
 from gateway.store.database import create_db_engine
 from gateway.store.tables import customer_sessions
 from tests.browser.conftest import PortalServer
-from tests.e2e.credential_helpers import Wallet
 from tests.browser.portal import screenshot, serious_violations, sign_in
+from tests.e2e.credential_helpers import Wallet
 
 
 def test_an_anonymous_visitor_is_sent_to_sign_in_and_comes_back_after(
