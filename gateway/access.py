@@ -107,7 +107,12 @@ def resolve(
 
 
 async def subject_customer(runtime: Runtime, resolved: ResolvedRequest) -> CustomerPrincipal:
-    customer = await run_in_threadpool(runtime.customers.by_source_subject, resolved.subject)
+    """The gateway customer a source system's subject names; read from memory when recent (customer type and
+    jurisdiction change rarely, and consents are never cached), else from the database off the event loop."""
+    customers = runtime.customers
+    customer = customers.recent_by_source_subject(resolved.subject, runtime.settings.auth_cache_seconds)
+    if customer is None:
+        customer = await run_in_threadpool(customers.remember_source_subject, resolved.subject)
     if customer is None:
         raise _not_found()
     return customer

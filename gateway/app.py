@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.limits import BodySizeLimitMiddleware
-from gateway.observability import RequestContextMiddleware, configure_logging
+from gateway.observability import RequestContextMiddleware
 from gateway.problems import ProblemDetails, install_problem_handlers
 from gateway.routers import (
     admin,
@@ -31,6 +31,7 @@ from gateway.routers import (
     sd_jwt,
     wallet,
     wellknown,
+    zk,
 )
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
@@ -50,6 +51,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wallet.router,
     sd_jwt.router,
     receipt_interop.router,
+    zk.router,
     portal.router,
 )
 
@@ -82,9 +84,9 @@ def create_app(
     extra_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """Build the gateway. The runtime (database, keys, migrations) starts with the app's lifespan unless
-    one is handed in, so importing or generating OpenAPI never touches a database."""
+    one is handed in, so importing or generating OpenAPI never touches a database. Logging is a process
+    concern and is configured by the entry point (`consentry serve`), not here."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -27,6 +27,7 @@ from gateway.observability import Metrics
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
+from gateway.zk.service import ZkService
 from ledger import Ledger, pseudonym
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyRuntime, open_policies
 
@@ -68,6 +69,7 @@ class Runtime:
     policies: PolicyRuntime
     credentials: CredentialService
     upstreams: UpstreamRegistry
+    zk: ZkService
     pseudonym_key: bytes = field(default=b"", repr=False)
     migrated: list[str] = field(default_factory=list)
 
@@ -151,6 +153,7 @@ class Runtime:
             policies=policies,
             credentials=credential_service,
             upstreams=upstreams,
+            zk=ZkService.create(settings.data_dir / "keys", ledger, frozenset(policies.taxonomy.categories)),
             pseudonym_key=pseudonym_key,
         )
 

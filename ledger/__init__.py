@@ -5,7 +5,7 @@ Verification (`verify_inclusion`, `verify_consistency`, `verify_note`) is pure s
 
 from ledger.audit import AuditReport, audit
 from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
-from ledger.envelope import Event, parse_envelope, pseudonym
+from ledger.envelope import Event, parse_envelope, payload_hash, pseudonym
 from ledger.errors import EventError, LedgerError, NotALedgerError, TamperError
 from ledger.log import Ledger
 from ledger.note import (
@@ -62,6 +62,7 @@ __all__ = [
     "parse_envelope",
     "parse_signer_key",
     "parse_verifier_key",
+    "payload_hash",
     "pseudonym",
     "root_from_hashes",
     "root_hash",

@@ -153,6 +153,17 @@ class Ledger:
             raise LedgerError(f"stored payload of entry {index} is not a JSON object")
         return value
 
+    def salted_payload(self, index: int) -> tuple[bytes, bytes] | None:
+        """The salt and RFC 8785 payload bytes of an entry (None when it had none or it was erased).
+
+        Disclosing both to a relying party lets it check that a payload is the one an entry commits to
+        (`payload_hash(salt, payload) == envelope["payload_hash"]`) for that one entry only."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(schema.payloads.c.salt, schema.payloads.c.payload).where(schema.payloads.c.idx == index)
+            ).first()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
+
     def root(self, tree_size: int | None = None) -> bytes:
         """RFC 9162 Merkle Tree Hash of the first `tree_size` entries (default: all)."""
         size = self.size() if tree_size is None else tree_size

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_throttle
 
 _USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{3,200}$")
+_SUBJECT_CACHE_SIZE = 65_536
 _CUSTOMER_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SOURCE_SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 
@@ -66,6 +68,8 @@ def _principal(row: Any) -> CustomerPrincipal:
 class CustomerStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # source subject -> (monotonic time read, customer): the proxy's per-request subject lookup
+        self._subjects: dict[str, tuple[float, CustomerPrincipal]] = {}
 
     def create(
         self,
@@ -78,8 +82,8 @@ class CustomerStore:
         source_subject: str | None = None,
         did: str | None = None,
     ) -> CustomerPrincipal:
-        """Enrol a customer; `source_subject` is the customer number source systems use in their paths, `did`
-        the customer's own wallet DID when known at enrolment (the wallet keeps its key)."""
+        """Enrol a customer. `source_subject` is the customer number source systems use in their paths;
+        `did` is the customer's own wallet DID when known at enrolment (the wallet keeps its key)."""
         if not _USERNAME.match(username):
             raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
         if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
@@ -124,6 +128,28 @@ class CustomerStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(customers).where(customers.c.source_subject == subject)).mappings().first()
         return _principal(row) if row else None
+
+    def recent_by_source_subject(self, subject: str, max_age: float) -> CustomerPrincipal | None:
+        """The customer as read at most `max_age` seconds ago by `remember_source_subject`, or None.
+
+        Only a customer's type and jurisdiction come from here; consents are read fresh on every
+        decision, so a stale entry can never turn a withdrawal into an allow.
+        """
+        hit = self._subjects.get(subject)
+        if hit is None or time.monotonic() - hit[0] > max_age:
+            return None
+        return hit[1]
+
+    def remember_source_subject(self, subject: str) -> CustomerPrincipal | None:
+        """`by_source_subject`, keeping the answer for `recent_by_source_subject`."""
+        customer = self.by_source_subject(subject)
+        if customer is None:
+            self._subjects.pop(subject, None)
+        else:
+            if len(self._subjects) >= _SUBJECT_CACHE_SIZE:
+                self._subjects.clear()
+            self._subjects[subject] = (time.monotonic(), customer)
+        return customer
 
     def list(self) -> list[CustomerPrincipal]:
         with self.engine.connect() as conn:

@@ -15,6 +15,7 @@ from gateway.cli.ledger import app as ledger_app
 from gateway.cli.ledger_demo import ledger_demo
 from gateway.cli.openapi import openapi
 from gateway.cli.serve import serve
+from gateway.cli.zk import app as zk_app
 
 app = typer.Typer(
     name="consentry",
@@ -34,6 +35,7 @@ app.add_typer(clients.app, name="client")
 app.add_typer(customers.app, name="customer")
 app.add_typer(keys.app, name="keys")
 app.command("openapi")(openapi)
+app.add_typer(zk_app, name="zk")
 
 
 @app.callback()

@@ -18,6 +18,10 @@ def add(
     username: str = typer.Option(..., help="Sign-in name."),
     jurisdiction: str = typer.Option(..., help="ISO 3166-1 alpha-2 code, e.g. CN or DE."),
     display_name: str = typer.Option("", help="Shown in the portal."),
+    customer_type: str = typer.Option("standard", help="Taxonomy customer type: standard, vip, minor…"),
+    source_subject: str | None = typer.Option(
+        None, help="The customer number source systems use in their paths (how the proxy finds the customer)."
+    ),
     password: str = typer.Option(
         ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="CONSENTRY_NEW_CUSTOMER_PASSWORD"
     ),
@@ -26,11 +30,22 @@ def add(
     with runtime() as started:
         try:
             customer = started.customers.create(
-                username=username, password=password, display_name=display_name, jurisdiction=jurisdiction
+                username=username,
+                password=password,
+                display_name=display_name,
+                jurisdiction=jurisdiction,
+                customer_type=customer_type,
+                source_subject=source_subject,
             )
         except (CustomerExistsError, InvalidCustomerError, WeakPasswordError) as exc:
             raise fail(str(exc)) from exc
-    typer.echo(json.dumps({"customer_id": customer.customer_id, "username": customer.username}, indent=2))
+    account = {
+        "customer_id": customer.customer_id,
+        "username": customer.username,
+        "customer_type": customer.customer_type,
+        "source_subject": customer.source_subject,
+    }
+    typer.echo(json.dumps(account, indent=2))
 
 
 @app.command("list")

@@ -7,6 +7,7 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.cli._common import load_settings, runtime
+from gateway.observability import configure_logging
 
 
 def serve(
@@ -15,6 +16,7 @@ def serve(
 ) -> None:
     """Serve the gateway; creates keys and migrates the database first, refusing to start on any problem."""
     settings = load_settings()
+    configure_logging(settings.log_level)
     # Started here rather than in the app's lifespan so a bad key file or database is a one-line error.
     with runtime(settings) as started:
         uvicorn.run(

@@ -119,6 +119,35 @@ idempotency_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+zk_anchors = Table(
+    "gw_zk_anchors",
+    metadata,
+    # One row per commitment anchored in the ledger: (subject pseudonym, attribute, epoch). The opening
+    # (value and blinding) is only ever stored sealed with AES-GCM, bound to this row by its AAD.
+    Column("subject", String(64), primary_key=True),
+    Column("attribute", String(64), primary_key=True),
+    Column("epoch", Integer, primary_key=True, autoincrement=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("ledger_index", BigInteger, nullable=False, unique=True),
+    Column("commitment", String(64), nullable=False),
+    Column("as_of", String(10), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("subject_salt", LargeBinary(16), nullable=False),
+    Column("sealed_opening", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+zk_nonces = Table(
+    "gw_zk_nonces",
+    metadata,
+    # Verifier nonces already answered, per client, until their context expires: single use even across
+    # restarts and processes sharing the database (the primary key is the arbiter).
+    Column("client_id", String(64), primary_key=True),
+    Column("nonce_hash", LargeBinary(32), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_gw_zk_nonces_expires", "expires_at"),
+)
+
 ledger_event_index = Table(
     "gw_ledger_event_index",
     metadata,

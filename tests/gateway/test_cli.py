@@ -208,3 +208,13 @@ def test_serve_refuses_a_database_that_is_not_a_ledger(cli: CliRunner, monkeypat
     result = cli.invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 2
     assert "unsupported database" in result.stderr
+
+
+def test_customer_add_names_the_source_subject_and_customer_type(cli: CliRunner) -> None:
+    args = ["customer", "add", "--username", "li.wei", "--jurisdiction", "CN", "--password", "correct horse battery"]
+    result = cli.invoke(app, [*args, "--customer-type", "vip", "--source-subject", "cust-1001"])
+    assert result.exit_code == 0, result.output
+    account = json.loads(result.stdout)
+    assert account["customer_type"] == "vip" and account["source_subject"] == "cust-1001"
+    bad = cli.invoke(app, [*args[:3], "other", *args[4:], "--source-subject", "a/b"])
+    assert bad.exit_code == 2 and "source_subject" in bad.stderr

@@ -1,0 +1,292 @@
+"""Answering a predicate query: policy decision, current anchor, proof, ledger access, evidence.
+
+The steps mirror a proxied read (see ARCHITECTURE.md), with "fetch and filter" replaced by "prove the
+predicate against the subject's ledger-anchored commitment": nothing of the value leaves, and the
+answer is released only after the access (and the nonce's use) is durable in the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.principals import ClientPrincipal
+from gateway.problems import Problem
+from gateway.runtime import Runtime
+from gateway.upstream import CircuitOpen, InvalidSubject, UnknownUpstream, UpstreamFailure
+from gateway.zk.anchors import Anchor, AnchorResult
+from gateway.zk.attributes import (
+    DerivationError,
+    NoValueError,
+    UnknownAttributeError,
+    ZkAttribute,
+    read_pointer,
+)
+from gateway.zk.nonces import NonceBook, nonce_digest
+from gateway.zk.response import QUERY_EVENT, anchor_label
+from gateway.zk.service import ZkService
+from ledger import Event, verify_checkpoint
+from policies import Reason, StateUnavailableError, SubjectContext, UnknownNameError
+from zkp import Context, Predicate, SchemaError, Statement, ZkpError, answer
+
+_ALLOW_REASONS = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
+DEFAULT_CUSTOMER_TYPE = "standard"
+
+
+@dataclass(frozen=True)
+class ZkQuery:
+    subject: str
+    attribute: str
+    predicate: dict[str, Any]
+    purpose: str
+    nonce: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def attribute_or_404(zk: ZkService, attribute_id: str) -> ZkAttribute:
+    try:
+        return zk.registry.get(attribute_id)
+    except UnknownAttributeError as exc:
+        raise Problem(404, "unknown-attribute", str(exc)) from exc
+
+
+def subject_context(rt: Runtime, subject_id: str) -> SubjectContext:
+    """Who the subject is for the policy decision.
+
+    Jurisdiction: the subject's gateway account, else their latest consent record, else the
+    controller's. The gateway keeps no customer-type register yet, so the type is `standard`."""
+    customer = rt.customers.get(subject_id)
+    if customer is not None:
+        jurisdiction = customer.jurisdiction
+    else:
+        records = rt.policies.consents.records(subject_id)
+        jurisdiction = records[-1].jurisdiction if records else rt.policies.taxonomy.controller_jurisdiction
+    return SubjectContext(subject_id, DEFAULT_CUSTOMER_TYPE, jurisdiction)
+
+
+def _refusal(category: str, reasons: tuple[Reason, ...]) -> Problem:
+    failures = [r.value for r in reasons if r not in _ALLOW_REASONS] or [r.value for r in reasons]
+    return Problem(
+        403,
+        "policy-refused",
+        f"The policy does not allow a predicate on {category}: {failures[0]}.",
+        reason=failures[0],
+        reasons=[r.value for r in reasons],
+        category=category,
+    )
+
+
+def decide(rt: Runtime, principal: ClientPrincipal, subject: str, category: str, purpose: str) -> dict[str, Any]:
+    """The predicate-mode decision for one category; a refusal is a 403 problem naming the reason code."""
+    try:
+        decision = rt.policies.engine.decide(
+            principal.organization, subject_context(rt, subject), [category], purpose, mode="predicate"
+        )
+    except UnknownNameError as exc:
+        if exc.kind == "recipient":
+            raise Problem(
+                403,
+                "policy-refused",
+                "Your organization is not a recipient the policy knows.",
+                reason="unknown_recipient",
+                reasons=["unknown_recipient"],
+                category=category,
+            ) from exc
+        raise Problem(422, f"unknown-{exc.kind.replace(' ', '-')}", str(exc)) from exc
+    except StateUnavailableError as exc:
+        raise Problem(503, "unavailable", "Consent and policy state cannot be read; nothing is answered.") from exc
+    verdict = decision.of(category)
+    if not verdict.allowed:
+        raise _refusal(category, verdict.reasons)
+    return {
+        "matrix_version": decision.matrix_version,
+        "rule": verdict.rule,
+        "legal_basis": verdict.legal_basis,
+        "reasons": [r.value for r in verdict.reasons],
+        "consent": None
+        if verdict.consent is None
+        else {"record_id": verdict.consent.record_id, "ledger_index": verdict.consent.ledger_index},
+    }
+
+
+async def ingest(
+    rt: Runtime, zk: ZkService, subject: str, attribute: ZkAttribute, *, actor: str, source: str | None = None
+) -> AnchorResult:
+    """Read the subject's record from the source system (only the attribute's category) and anchor it."""
+    name = source or zk.source_for(attribute, rt.upstreams)
+    if name is None:
+        raise Problem(404, "no-source", f"No registered upstream maps the category {attribute.category}.")
+    try:
+        config = rt.upstreams.config(name)
+        read = await rt.upstreams.client(name).fetch_filtered(config.record_request(subject), {attribute.category})
+    except UnknownUpstream as exc:
+        raise Problem(404, "unknown-upstream", str(exc)) from exc
+    except InvalidSubject as exc:
+        raise Problem(422, "invalid-subject", str(exc)) from exc
+    except (UpstreamFailure, CircuitOpen) as exc:
+        raise Problem(exc.status_code, exc.problem_type, str(exc)) from exc
+    if read.result is None:
+        raise Problem(404, "unknown-subject", f"The source system {name!r} has no such subject.")
+    today = datetime.now(UTC).date()
+    try:
+        value = attribute.derive_value(read_pointer(read.result.document, attribute.field), today)
+    except NoValueError as exc:
+        raise Problem(404, "no-attribute-value", str(exc)) from exc
+    except DerivationError as exc:
+        raise Problem(422, "underivable-attribute", str(exc)) from exc
+    return await run_in_threadpool(
+        zk.anchorer.anchor,
+        rt.subject_pseudonym(subject),
+        subject,
+        attribute,
+        value,
+        actor=actor,
+        source=f"upstream:{name}",
+        as_of=today,
+    )
+
+
+def register(
+    rt: Runtime, zk: ZkService, subject: str, attribute: ZkAttribute, raw: object, *, actor: str
+) -> AnchorResult:
+    """Anchor a value the customer registered themselves (only for attributes that allow it)."""
+    if not attribute.customer_registrable:
+        raise Problem(403, "not-customer-registrable", f"{attribute.id} comes from source systems only.")
+    today = datetime.now(UTC).date()
+    try:
+        value = attribute.derive_value(raw, today)
+    except DerivationError as exc:
+        raise Problem(422, "underivable-attribute", str(exc)) from exc
+    pseudonym = rt.subject_pseudonym(subject)
+    return zk.anchorer.anchor(pseudonym, subject, attribute, value, actor=actor, source="customer", as_of=today)
+
+
+async def current_anchor(rt: Runtime, zk: ZkService, subject: str, attribute: ZkAttribute, actor: str) -> Anchor:
+    """The anchor a query is answered from: the latest, ingested first when missing or stale."""
+    latest = await run_in_threadpool(zk.anchors.latest, rt.subject_pseudonym(subject), attribute.id)
+    today: date = datetime.now(UTC).date()
+    if (
+        latest is not None
+        and latest.schema_version == attribute.version
+        and not (attribute.time_dependent and latest.as_of != today)
+    ):
+        return latest
+    return (await ingest(rt, zk, subject, attribute, actor=actor)).anchor
+
+
+def covering_checkpoint(rt: Runtime, index: int) -> tuple[str, int, bytes]:
+    """The newest signed checkpoint if it covers `index`, else a freshly published one."""
+    book = rt.checkpoints
+    note = rt.ledger.latest_checkpoint()
+    if note is not None:
+        checkpoint = verify_checkpoint(note, book.verifier_keys, book.origin)
+        if checkpoint.size > index:
+            return note, checkpoint.size, checkpoint.root
+    signed = book.latest()
+    return signed.note, signed.checkpoint.size, signed.checkpoint.root
+
+
+def _evidence(rt: Runtime, anchor: Anchor) -> dict[str, Any]:
+    note, size, root = covering_checkpoint(rt, anchor.ledger_index)
+    salted = rt.ledger.salted_payload(anchor.ledger_index)
+    if salted is None:
+        raise Problem(410, "anchor-erased", "The subject's anchored commitment was erased.")
+    salt, payload = salted
+    return {
+        "ledger_index": anchor.ledger_index,
+        "epoch": anchor.epoch,
+        "as_of": anchor.as_of.isoformat(),
+        "entry": _b64(rt.ledger.entry(anchor.ledger_index)),
+        "payload": json.loads(payload),
+        "salt": _b64(salt),
+        "subject_salt": _b64(anchor.subject_salt),
+        "inclusion_proof": [_b64(node) for node in rt.ledger.inclusion_proof(anchor.ledger_index, size)],
+        "checkpoint": {"origin": rt.checkpoints.origin, "size": size, "root": _b64(root), "note": note},
+    }
+
+
+async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, query: ZkQuery) -> dict[str, Any]:
+    attribute = attribute_or_404(zk, query.attribute)
+    try:
+        predicate = Predicate.from_json(query.predicate)
+        predicate.check(attribute.schema)
+    except ZkpError as exc:
+        raise Problem(422, "invalid-predicate", str(exc)) from exc
+    if principal.allowed_purposes and query.purpose not in principal.allowed_purposes:
+        raise Problem(403, "purpose-not-allowed", f"Your client may not declare the purpose {query.purpose!r}.")
+    now = datetime.now(UTC)
+    if await run_in_threadpool(zk.nonces.seen, principal.client_id, query.nonce, now):
+        raise _replay()
+    decision = await run_in_threadpool(decide, rt, principal, query.subject, attribute.category, query.purpose)
+    anchor = await current_anchor(rt, zk, query.subject, attribute, principal.actor)
+
+    expires = now + timedelta(seconds=zk.settings.proof_ttl_seconds)
+    try:
+        context = Context(
+            query.nonce,
+            principal.client_id,
+            query.purpose,
+            _rfc3339(expires),
+            anchor_label(anchor.ledger_index, anchor.epoch),
+        )
+        statement = Statement(attribute.schema, anchor.commitment, predicate)
+    except (ZkpError, SchemaError) as exc:
+        raise Problem(422, "invalid-predicate", str(exc)) from exc
+    result = await run_in_threadpool(answer, statement, zk.anchorer.opening(anchor), context)
+
+    access = Event(
+        type=QUERY_EVENT,
+        actor=principal.actor,
+        subject=rt.subject_pseudonym(query.subject),
+        payload={
+            "recipient": principal.organization,
+            "client_id": principal.client_id,
+            "purpose": query.purpose,
+            "mode": "predicate",
+            "categories": {"predicate": [attribute.category], "released": []},
+            "attribute": attribute.id,
+            "predicate": predicate.to_json(),
+            "holds": result.holds,
+            "anchor": {"ledger_index": anchor.ledger_index, "epoch": anchor.epoch},
+            "nonce_sha256": _b64(nonce_digest(query.nonce)),
+            "decision": decision,
+        },
+    )
+
+    def claim_nonce(conn: Connection, _index: int) -> None:
+        NonceBook.claim(conn, principal.client_id, query.nonce, expires, now)
+
+    try:
+        access_index = await rt.ledger.append_async(access, effects=claim_nonce)
+    except IntegrityError as exc:
+        raise _replay() from exc
+    evidence = await run_in_threadpool(_evidence, rt, anchor)
+    return {
+        "subject": query.subject,
+        "attribute": attribute.id,
+        "predicate": predicate.to_json(),
+        "purpose": query.purpose,
+        "holds": result.holds,
+        "answer": result.to_json(),
+        "context": context.to_json(),
+        "anchor": evidence,
+        "access": {"ledger_index": access_index, "decision": decision},
+    }
+
+
+def _replay() -> Problem:
+    return Problem(409, "nonce-replayed", "This nonce was already answered for your client; use a fresh one.")

@@ -1,0 +1,305 @@
+"""Zero-knowledge predicate queries end to end (issue 6): a real `consentry serve`, a real vehicle cloud
+(uvicorn on free ports), an OAuth client with scope `zk`, consents recorded with the real CLI, and every
+response checked with the real `consentry zk verify`."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from click.testing import Result
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.demo import BackgroundServer, create_vehicle_cloud_app
+from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.zk import ResponseVerificationError, verify_response
+from ledger import generate_signer_key
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+
+PURPOSE = "financial_product_recommendation"
+CLIENT = "finance-crm"
+SUBJECT = "cust-1001"  # born 1990-03-07, income 420000.00, Shanghai, fault codes P0301 (primary), P0420
+
+
+@dataclass
+class ZkWorld:
+    gateway: Gateway
+    environment: dict[str, str]
+    tmp: Path
+    log_key: str
+    token: str
+
+    def http(self, token: str | None = None) -> httpx.Client:
+        return self.gateway.client(headers={"Authorization": f"Bearer {token or self.token}"})
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CONSENTRY, *args], env=self.environment, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    def cli_in_process(self, *args: str) -> Result:
+        """The same command line without a process start-up, where the process itself is not the point."""
+        env = {k: v for k, v in self.environment.items() if k.startswith("CONSENTRY_")}
+        return CliRunner().invoke(app, list(args), env=env)
+
+    def grant(self, subject: str, *categories: str) -> str:
+        """A separate consent (PIPL Art. 29: income is sensitive) to acme-finance, with the real CLI."""
+        args = ["consent", "grant", "--subject", subject, "--purpose", PURPOSE, "--separate", "--json"]
+        args += ["--recipient", "org:acme-finance", "--jurisdiction", "CN", "--actor", "admin:test"]
+        for category in categories:
+            args += ["--category", category]
+        result = self.cli_in_process(*args)
+        assert result.exit_code == 0, result.output
+        return str(json.loads(result.stdout)["record_id"])
+
+
+def query(world: ZkWorld, attribute: str, predicate: dict[str, Any], *, subject: str = SUBJECT) -> httpx.Response:
+    body = {
+        "subject": subject,
+        "attribute": attribute,
+        "predicate": predicate,
+        "purpose": PURPOSE,
+        "nonce": secrets.token_urlsafe(18),
+    }
+    with world.http() as http:
+        return http.post("/v1/zk/queries", json=body)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZkWorld]:
+    tmp = tmp_path_factory.mktemp("zk")
+    cloud = BackgroundServer(create_vehicle_cloud_app(), port=_free_port()).start()
+    registry = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
+    registry["upstreams"][0]["base_url"] = cloud.url
+    upstreams = tmp / "upstreams.yaml"
+    upstreams.write_text(yaml.safe_dump(registry))
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "CONSENTRY_DATA_DIR": str(tmp / "data"),
+        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
+        "CONSENTRY_PORT": str(port),
+        "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
+    }
+    environment.pop("CONSENTRY_DATABASE_URL", None)
+    log_path = tmp / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
+    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    try:
+        _wait_ready(gateway)
+        gateway.register(CLIENT, ["crm"], ["zk"], organization="acme-finance", allowed_purposes=[PURPOSE, "marketing"])
+        gateway.register("auditor", ["auditor"], ["ledger:read"])
+        with gateway.client(headers={"Authorization": f"Bearer {gateway.token('auditor')}"}) as http:
+            keys = http.get("/v1/ledger/keys").json()["verifier_keys"]
+        world = ZkWorld(gateway, environment, tmp, keys[0], gateway.token(CLIENT))
+        world.grant(SUBJECT, "profile.birth_date", "financial.income", "vehicle.fault_codes")
+        yield world
+    finally:
+        _stop(gateway)
+        cloud.stop()
+
+
+def save(world: ZkWorld, document: dict[str, Any], name: str) -> Path:
+    path = world.tmp / f"{name}.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def cli_verify(world: ZkWorld, path: Path, *extra: str, log_key: str | None = None) -> subprocess.CompletedProcess[str]:
+    return world.cli("zk", "verify", str(path), "--log-key", log_key or world.log_key, *extra)
+
+
+def test_consent_and_matrix_allow_a_proven_answer_that_the_cli_verifies(world: ZkWorld) -> None:
+    response = query(world, "age", {"op": ">=", "operands": [18]})
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["holds"] is True
+    assert document["context"]["client_id"] == CLIENT
+    assert document["context"]["anchor"] == f"ledger:{document['anchor']['ledger_index']};epoch:1"
+    assert document["anchor"]["checkpoint"]["size"] > document["anchor"]["ledger_index"]
+    assert "1990" not in response.text  # the birth date never leaves
+    context = document["context"]
+    result = cli_verify(
+        world,
+        save(world, document, "age"),
+        "--nonce",
+        context["nonce"],
+        "--client-id",
+        CLIENT,
+        "--purpose",
+        PURPOSE,
+        "--subject",
+        SUBJECT,
+        "--predicate",
+        '{"op": ">=", "operands": [18]}',
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid: age >= 18 is TRUE" in result.stdout
+
+
+def test_a_false_answer_carries_a_valid_proof_of_the_negation(world: ZkWorld) -> None:
+    response = query(world, "annual_income_cents", {"op": "within", "operands": [50_000_000, 100_000_000]})
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["holds"] is False
+    verified = verify_response(document, [world.log_key])
+    assert verified.holds is False
+    result = world.cli_in_process(
+        "zk", "verify", str(save(world, document, "income")), "--log-key", world.log_key, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["holds"] is False
+    # claiming "yes" with the negation's proof fails
+    flipped = copy.deepcopy(document)
+    flipped["holds"] = flipped["answer"]["holds"] = True
+    with pytest.raises(ResponseVerificationError) as caught:
+        verify_response(flipped, [world.log_key])
+    assert caught.value.reason == "proof"
+
+
+def test_the_query_is_an_access_in_the_ledger_releasing_nothing(world: ZkWorld) -> None:
+    document = query(world, "age", {"op": "<", "operands": [65]}).json()
+    index = document["access"]["ledger_index"]
+    with world.gateway.client(headers={"Authorization": f"Bearer {world.gateway.token('auditor')}"}) as http:
+        events = http.get("/v1/ledger/events", params={"type": "zk.query", "recipient": "acme-finance"}).json()
+    assert index in [event["index"] for event in events["events"]]
+
+
+def test_a_replayed_nonce_is_refused_here_and_by_a_second_process_on_the_same_database(world: ZkWorld) -> None:
+    body = {
+        "subject": SUBJECT,
+        "attribute": "age",
+        "predicate": {"op": ">=", "operands": [21]},
+        "purpose": PURPOSE,
+        "nonce": secrets.token_urlsafe(18),
+    }
+    with world.http() as http:
+        assert http.post("/v1/zk/queries", json=body).status_code == 200
+        replay = http.post("/v1/zk/queries", json=body)
+    assert replay.status_code == 409
+    assert replay.headers["content-type"] == "application/problem+json"
+    assert replay.json()["type"] == "https://consentry.dev/problems/nonce-replayed"
+
+    port = _free_port()
+    environment = {**world.environment, "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}", "CONSENTRY_PORT": str(port)}
+    log_path = world.tmp / "second.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    second = Gateway(f"http://127.0.0.1:{port}", world.gateway.data_dir, world.gateway.database_url, log_path, process)
+    second.secrets = world.gateway.secrets
+    try:
+        _wait_ready(second)
+        with second.client(headers={"Authorization": f"Bearer {second.token(CLIENT)}"}) as http:
+            elsewhere = http.post("/v1/zk/queries", json=body)
+    finally:
+        _stop(second)
+    assert elsewhere.status_code == 409, elsewhere.text
+
+
+def test_a_categorical_attribute_from_a_set_valued_source_uses_the_primary_code(world: ZkWorld) -> None:
+    response = query(world, "fault_code", {"op": "in", "operands": ["P0301", "P0300"]})
+    # the matrix allows fault codes only to the R&D partner: a finance recipient is refused by the matrix
+    assert response.status_code == 403
+    assert response.json()["reason"] == "no_matching_rule"
+
+
+def test_the_operator_anchors_from_the_source_with_the_cli_and_unchanged_values_keep_their_epoch(
+    world: ZkWorld,
+) -> None:
+    first = world.cli("zk", "anchor", "cust-1002", "--attribute", "city", "--attribute", "annual_income_cents")
+    assert first.returncode == 0, first.stderr
+    assert "city: anchored, epoch 1" in first.stdout
+    assert "annual_income_cents: anchored, epoch 1" in first.stdout
+    again = world.cli_in_process("zk", "anchor", "cust-1002", "--attribute", "city")
+    assert again.exit_code == 0, again.output
+    assert "city: unchanged, epoch 1" in again.stdout
+    unknown = world.cli_in_process("zk", "anchor", "cust-9999", "--attribute", "city")
+    assert unknown.exit_code == 1
+    assert "no such subject" in unknown.stderr
+
+
+def test_unknown_attribute_and_bad_predicate_are_precise_problems(world: ZkWorld) -> None:
+    assert query(world, "shoe_size", {"op": ">=", "operands": [40]}).status_code == 404
+    bad = query(world, "age", {"op": ">=", "operands": [300]})
+    assert bad.status_code == 422
+    assert bad.json()["type"] == "https://consentry.dev/problems/invalid-predicate"
+
+
+def test_tampered_responses_fail_the_cli_with_a_reason_and_no_traceback(world: ZkWorld) -> None:
+    document = query(world, "age", {"op": ">=", "operands": [30]}).json()
+
+    def proof_byte_flipped(doc: dict[str, Any]) -> None:
+        raw = bytearray(base64.urlsafe_b64decode(doc["answer"]["proof"] + "=="))
+        raw[40] ^= 1
+        doc["answer"]["proof"] = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+    def other_predicate(doc: dict[str, Any]) -> None:
+        doc["answer"]["statement"]["predicate"]["operands"] = [17]
+
+    def other_anchor_epoch(doc: dict[str, Any]) -> None:
+        doc["anchor"]["payload"]["epoch"] = 2
+
+    def other_nonce(doc: dict[str, Any]) -> None:
+        doc["context"]["nonce"] = "someone-elses-nonce-0001"
+
+    for name, tamper, reason in (
+        ("proof", proof_byte_flipped, "proof"),
+        ("predicate", other_predicate, "proof"),
+        ("payload", other_anchor_epoch, "anchor"),
+        ("nonce", other_nonce, "proof"),
+    ):
+        tampered = copy.deepcopy(document)
+        tamper(tampered)
+        with pytest.raises(ResponseVerificationError) as caught:
+            verify_response(tampered, [world.log_key])
+        assert caught.value.reason == reason, name
+    tampered = copy.deepcopy(document)
+    proof_byte_flipped(tampered)
+    result = cli_verify(world, save(world, tampered, "tampered"))
+    assert result.returncode == 1
+    assert "invalid response: proof" in result.stderr
+    assert "Traceback" not in result.stderr
+    # a verifier that asked something else is told so
+    with pytest.raises(ResponseVerificationError) as caught:
+        verify_response(document, [world.log_key], nonce="not-the-nonce-i-sent")
+    assert caught.value.reason == "statement"
+
+
+def test_the_wrong_log_key_fails_and_a_malformed_one_is_bad_input(world: ZkWorld) -> None:
+    document = query(world, "age", {"op": ">=", "operands": [18]}).json()
+    path = save(world, document, "for-keys")
+    origin = document["anchor"]["checkpoint"]["origin"]
+    _, impostor = generate_signer_key(origin)
+    wrong = cli_verify(world, path, log_key=impostor)
+    assert wrong.returncode == 1
+    assert "checkpoint" in wrong.stderr and "Traceback" not in wrong.stderr
+    malformed = world.cli_in_process("zk", "verify", str(path), "--log-key", "not a key")
+    assert malformed.exit_code == 2
+    assert "not a signed-note verifier key" in malformed.stderr
+
+
+def test_withdrawn_consent_refuses_the_next_query(world: ZkWorld) -> None:
+    subject = "cust-1003"  # a subject of its own, so other tests keep their consents
+    record = world.grant(subject, "profile.birth_date")
+    assert query(world, "birth_day_number", {"op": "<=", "operands": [20_000]}, subject=subject).status_code == 200
+    result = world.cli("consent", "withdraw", record, "--actor", "customer:zhang.min")
+    assert result.returncode == 0, result.stderr
+    refused = query(world, "birth_day_number", {"op": "<=", "operands": [20_000]}, subject=subject)
+    assert refused.status_code == 403
+    problem = refused.json()
+    assert problem["type"] == "https://consentry.dev/problems/policy-refused"
+    assert problem["reason"] == "consent_withdrawn"
