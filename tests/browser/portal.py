@@ -36,9 +36,9 @@ def serious_violations(page: Any) -> list[str]:
     ]
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
     """Refresh `docs/screenshots/<name>.png` when CONSENTRY_SCREENSHOTS=1 (so plain test runs leave the tree clean)."""
     if os.environ.get("CONSENTRY_SCREENSHOTS") != "1":
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
