@@ -40,8 +40,6 @@ CHROMIUM_ARGS = [
 ]
 CONSENTRY = str(Path(sys.executable).with_name("consentry"))
 
-pytestmark = pytest.mark.browser
-
 
 def _free_port() -> int:
     with socket.socket() as sock:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.browser.conftest import PortalServer
 from tests.browser.portal import screenshot, serious_violations, sign_in
+
+pytestmark = pytest.mark.browser
 
 
 def cell(page: Any, recipient: str, category: str, purpose: str) -> Any:

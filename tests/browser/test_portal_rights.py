@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.browser.conftest import PortalServer
 from tests.browser.portal import screenshot, serious_violations, sign_in
+
+pytestmark = pytest.mark.browser
 
 RND = "stuttgart-rnd"
 RND_NAME = "Stuttgart Automotive Research GmbH"

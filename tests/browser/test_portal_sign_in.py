@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from gateway.store.database import create_db_engine
@@ -15,6 +16,8 @@ from gateway.store.tables import customer_sessions
 from tests.browser.conftest import PortalServer
 from tests.browser.portal import screenshot, serious_violations, sign_in
 from tests.e2e.credential_helpers import Wallet
+
+pytestmark = pytest.mark.browser
 
 
 def test_an_anonymous_visitor_is_sent_to_sign_in_and_comes_back_after(
