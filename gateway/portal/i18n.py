@@ -106,14 +106,6 @@ class Catalog:
             return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M} UTC"
         return f"{moment.day} {_MONTHS_EN[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
 
-    def date(self, value: dt.date | str | None) -> str:
-        if value is None:
-            return ""
-        moment = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
-        if self.language == "zh-CN":
-            return f"{moment.year}年{moment.month}月{moment.day}日"
-        return f"{moment.day} {_MONTHS_EN[moment.month - 1]} {moment.year}"
-
     def number(self, value: int) -> str:
         return f"{value:,}"
 
