@@ -1,8 +1,9 @@
 """The portal in a real browser: Debian's Chromium driven by Playwright against `consentry serve`.
 
-One gateway process (uvicorn, its own SQLite database, the demo vehicle cloud as its upstream) and one
-browser serve the whole session; each test gets a fresh browser context (its own cookies). Nothing is
-downloaded: Playwright launches `/usr/bin/chromium`, and axe-core comes bundled with axe-playwright-python.
+One gateway process (uvicorn, its own SQLite database, the demo vehicle cloud as its upstream) serves the
+whole session and one browser each test module; each test gets a fresh browser context (its own cookies).
+Nothing is downloaded: Playwright launches `/usr/bin/chromium`; axe-core comes bundled with
+axe-playwright-python.
 """
 
 from __future__ import annotations
@@ -168,8 +169,10 @@ def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalSe
         cloud.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an asyncio loop running
+    on this thread while it is open, and later modules on the same worker call asyncio.run()."""
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
         pytest.skip("browser tests need Debian's Chromium at /usr/bin/chromium: apt-get install chromium")
     from playwright.sync_api import sync_playwright
