@@ -192,7 +192,6 @@ async def read(
         "client_id": principal.client_id,
         "purpose": purpose,
         "upstream": source,
-        "resource": resolved.path if not resolved.params else config.subject.paths[0],
         "outcome": "released" if released else "refused",
         "released": released,
         "withheld": _withheld(decision),

@@ -27,12 +27,15 @@ from gateway.rights_errors import (
 from gateway.runtime import Runtime
 from policies import (
     Agreement,
+    CategoryDecision,
     ConsentError,
     ConsentRecord,
     ConsentStatus,
     Flow,
     LegalBasis,
+    Reason,
     RecordKind,
+    SubjectContext,
     Taxonomy,
     UnknownNameError,
     allowed_flows,
@@ -231,72 +234,93 @@ def records(rt: Runtime, customer: CustomerPrincipal) -> list[ConsentRecord]:
     return rt.policies.consents.records(customer.customer_id)
 
 
-def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | None = None) -> dict[str, Any]:
-    """The matrix the portal shows: every flow the enterprise matrix allows, with the customer's answer to it.
+# The engine's reason for a refused category, as the state the portal shows (the first that applies).
+_STATE_OF_REASON = (
+    (Reason.CONSENT_WITHDRAWN, "withdrawn"),
+    (Reason.CONSENT_EXPIRED, "expired"),
+    (Reason.CONSENT_REFUSED, "refused"),
+    (Reason.CONSENT_INVALIDATED, "invalidated"),
+    (Reason.SEPARATE_CONSENT_REQUIRED, "separate_consent_required"),
+    (Reason.CROSS_BORDER_CONSENT_REQUIRED, "cross_border_consent_required"),
+    (Reason.GUARDIAN_CONSENT_REQUIRED, "guardian_consent_required"),
+    (Reason.FRESH_CONSENT_REQUIRED, "fresh_consent_required"),
+    (Reason.OBJECTION, "objected"),
+    (Reason.OPT_OUT_OF_SALE, "opted_out"),
+    (Reason.NO_CONSENT, "not_asked"),
+)
 
-    A cell whose purpose rests on another legal basis in the customer's jurisdiction is `not_needed`; otherwise
-    the latest consent record covering it decides (given, withdrawn, expired, refused), and none is `not_asked`.
+
+def _state(decision: CategoryDecision, basis: LegalBasis) -> str:
+    if decision.allowed:
+        return "given" if basis is LegalBasis.CONSENT else "not_needed"
+    for reason, state in _STATE_OF_REASON:
+        if reason in decision.reasons:
+            return state
+    return "not_needed" if basis is not LegalBasis.CONSENT else "not_asked"
+
+
+def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | None = None) -> dict[str, Any]:
+    """The matrix the portal shows: every flow the enterprise matrix allows for me, with my answer to it.
+
+    Each cell's state is the decision engine's own answer (what the gateway would release right now), so the page
+    can never claim a consent the proxy would not honour: `given`; `not_needed` (the purpose rests on another
+    legal basis such as a contract); `not_asked`; `withdrawn`, `expired`, `refused`, `invalidated`; or what is
+    still missing (`separate_consent_required`, `cross_border_consent_required`, `guardian_consent_required`,
+    `fresh_consent_required`); `objected` and `opted_out` for refusals of a non-consent basis.
     """
     now = at or datetime.now(UTC)
     tax = rt.policies.taxonomy
     jur = tax.jurisdiction(customer.jurisdiction)
-    mine = [r for r in records(rt, customer) if r.kind is RecordKind.CONSENT]
+    mine = records(rt, customer)
     parents = {c.parent for c in tax.categories.values() if c.parent is not None}
-    flows = matrix_flows(rt)
-    cells = []
-    for flow in flows:
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for flow in matrix_flows(rt):
         if flow.customer_type != customer.customer_type or flow.category in parents:
             continue
-        basis = tax.purposes[flow.purpose].legal_basis.get(jur.id)
-        if basis is None:
+        if flow.purpose not in tax.purposes or tax.purposes[flow.purpose].legal_basis.get(jur.id) is None:
             continue
-        lineage = tax.lineage(flow.category)
         for recipient in (r for r in tax.recipients.values() if r.role == flow.role):
-            sensitive = tax.categories[flow.category].sensitive
-            if basis is not LegalBasis.CONSENT:
-                cells.append(Cell(recipient.id, flow.purpose, flow.category, flow.mode, "not_needed", basis.value))
-                continue
+            groups.setdefault((recipient.id, flow.purpose, flow.mode), []).append(flow.category)
+    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
+    cells = []
+    for (recipient_id, purpose, mode), categories in groups.items():
+        basis = tax.purposes[purpose].legal_basis[jur.id]
+        recipient = tax.recipients[recipient_id]
+        decision = rt.policies.engine.decide(
+            recipient_id, subject, categories, purpose, mode="release" if mode == "release" else "predicate", at=now
+        )
+        for category in categories:
+            answer = decision.of(category)
+            lineage = tax.lineage(category)
             covering = [
                 r
                 for r in mine
-                if flow.purpose in r.purposes
+                if r.kind is RecordKind.CONSENT
+                and purpose in r.purposes
                 and r.covers_category(lineage)
                 and r.covers_recipient(recipient.id, recipient.role)
             ]
-            if not covering:
-                cells.append(
-                    Cell(
-                        recipient.id,
-                        flow.purpose,
-                        flow.category,
-                        flow.mode,
-                        "not_asked",
-                        basis.value,
-                        sensitive=sensitive,
-                    )
-                )
-                continue
-            active = [r for r in covering if r.active_at(now)]
-            chosen = max(active or covering, key=lambda r: r.event_time)
-            state = "given" if active else chosen.status_at(now).value
+            chosen = next((r for r in covering if answer.consent and r.record_id == answer.consent.record_id), None)
+            if chosen is None and covering:
+                chosen = max(covering, key=lambda r: r.event_time)
             cells.append(
                 Cell(
-                    recipient.id,
-                    flow.purpose,
-                    flow.category,
-                    flow.mode,
-                    state,
+                    recipient_id,
+                    purpose,
+                    category,
+                    mode,
+                    _state(answer, basis),
                     basis.value,
-                    chosen.record_id,
-                    chosen.notice.version if chosen.notice else None,
-                    chosen.ledger_index,
-                    sensitive,
+                    chosen.record_id if chosen else None,
+                    chosen.notice.version if chosen and chosen.notice else None,
+                    chosen.ledger_index if chosen else None,
+                    tax.categories[category].sensitive,
                 )
             )
     return {
         "jurisdiction": jur.id,
         "cells": [c.to_dict() for c in cells],
-        "records": [_record_dict(r, now=now) for r in records(rt, customer)],
+        "records": [_record_dict(r, now=now) for r in mine],
     }
 
 
@@ -332,36 +356,34 @@ def _own(rt: Runtime, customer: CustomerPrincipal, record_id: str) -> ConsentRec
 
 
 def _check_sensitive(tax: Taxonomy, categories: Sequence[str], confirmed: Sequence[str]) -> bool:
-    """True when the grant covers sensitive data; raises unless each sensitive category was confirmed by name."""
-    sensitive: list[str] = []
-    for category in categories:
-        covered = [category, *(d.id for d in tax.descendants(category))]
-        sensitive.extend(c for c in covered if tax.categories[c].sensitive)
-    sensitive = list(dict.fromkeys(sensitive))
-    missing = [c for c in sensitive if c not in confirmed and not any(c.startswith(f"{k}.") for k in confirmed)]
+    """True when the grant names sensitive categories; raises unless each was confirmed by its exact name.
+
+    Like the decision engine, a separate consent counts only for a sensitive category it names itself: consenting
+    to a parent (`location`) never covers a sensitive child (`location.precise`).
+    """
+    sensitive = [c for c in dict.fromkeys(categories) if tax.categories[c].sensitive]
+    missing = [c for c in sensitive if c not in confirmed]
     if missing:
         raise SeparateConsentRequired(missing)
     return bool(sensitive)
 
 
 def _check_cross_border(tax: Taxonomy, jurisdiction: str, recipients: Sequence[str], confirmed: bool) -> bool:
+    """PIPL Art. 39: a transfer abroad needs a separate consent naming the foreign organization (`org:<id>`).
+
+    Roles and `any` never cover a recipient abroad (the engine refuses them), so only named organizations count.
+    """
     jur = tax.jurisdiction(jurisdiction)
-    abroad: list[str] = []
-    for r in recipients:
-        kind, _, name = r.partition(":")
-        if r == "any":
-            abroad.extend(x.id for x in tax.recipients.values() if x.jurisdiction != jur.id)
-        elif kind == "org" and name in tax.recipients and tax.recipients[name].jurisdiction != jur.id:
-            abroad.append(name)
-        elif kind == "role":
-            abroad.extend(x.id for x in tax.recipients.values() if x.role == name and x.jurisdiction != jur.id)
+    abroad = sorted(
+        name
+        for kind, _, name in (r.partition(":") for r in recipients)
+        if kind == "org" and name in tax.recipients and tax.recipients[name].jurisdiction != jur.id
+    )
     if abroad and jur.separate_consent_for_cross_border and not confirmed:
-        named = [r for r in recipients if r != "any"]
-        if named:  # "any" without the confirmation simply excludes recipients abroad (the engine refuses them)
-            raise CrossBorderConsentRequired(
-                "These recipients are abroad and need a separate consent to the cross-border transfer (set "
-                f"`cross_border`): {', '.join(sorted(set(abroad)))}."
-            )
+        raise CrossBorderConsentRequired(
+            "These recipients are abroad and need a separate consent to the cross-border transfer (set "
+            f"`cross_border`): {', '.join(abroad)}."
+        )
     return bool(abroad) and confirmed
 
 

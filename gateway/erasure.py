@@ -3,10 +3,10 @@
 `request_erasure` appends the request to the ledger and, in the same transaction, one `pending` row per erasable
 source. `process_erasure` (run in the background) forwards the deletion to each source with retries and keeps
 each source's status; once every source has erased (or never had) the record, it withdraws the customer's live
-consents (revoking their receipts) and erases the subject's ledger payloads (`Ledger.erase_subject`), which
-keeps every proof valid. A request with a source that kept failing stays `failed` until it is requested again,
-which resumes the sources not yet done. Consent records themselves are kept: they are the controller's evidence
-(GDPR Art. 7(1)) and hold no payload in the ledger after the erasure.
+consents (revoking their receipts), deletes the subject's ZK commitment openings and erases the subject's ledger
+payloads (`Ledger.erase_subject`), which keeps every proof valid. A request with a source that kept failing stays
+`failed` until it is requested again, which resumes the sources not yet done. Consent records themselves are
+kept: they are the controller's evidence (GDPR Art. 7(1)) and hold no payload in the ledger after the erasure.
 """
 
 from __future__ import annotations
@@ -201,8 +201,13 @@ def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
     for record in consents.records(rt, customer):
         if record.status.value in ("given", "renewed"):
             consents.withdraw(rt, customer, record.record_id)
-    subject = rt.subject_pseudonym(customer.customer_id)
-    index = rt.ledger.erase_subject(subject, actor=customer.actor)
+    # The account id names the subject in consents and accesses; source systems' number may name it in ZK anchors.
+    names = dict.fromkeys(n for n in (customer.customer_id, customer.source_subject) if n is not None)
+    index = None
+    for name in names:
+        subject = rt.subject_pseudonym(name)
+        rt.zk.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
+        index = rt.ledger.erase_subject(subject, actor=customer.actor)
     _set_request(rt, request_id, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
 
 

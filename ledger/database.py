@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +106,27 @@ def driver_sql(conn: Connection, sql: str) -> str:
     return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
+def writer(engine: Engine) -> Connection:
+    """A connection whose transactions take the write lock when they begin (BEGIN IMMEDIATE on SQLite)."""
+    return engine.connect().execution_options(**{WRITE: True})
+
+
 @contextlib.contextmanager
-def write_transaction(engine: Engine) -> Iterator[tuple[Connection, int, int]]:
-    """A transaction holding the ledger's write lock; yields (connection, size, checkpoint count)."""
-    postgres = engine.dialect.name == "postgresql"
-    with engine.connect() as raw, raw.execution_options(**{WRITE: True}) as conn, conn.begin():
+def locked_transaction(conn: Connection) -> Iterator[tuple[int, int]]:
+    """A transaction on a `writer` connection holding the head-row lock; yields (size, checkpoint count)."""
+    postgres = conn.dialect.name == "postgresql"
+    with conn.begin():
         row = conn.exec_driver_sql(HEAD_FOR_UPDATE if postgres else HEAD_SELECT).one_or_none()
         if row is None:
             raise NotALedgerError("the ledger head row is missing")
-        yield conn, int(row[0]), int(row[1])
+        yield int(row[0]), int(row[1])
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[tuple[Connection, int, int]]:
+    """A transaction holding the ledger's write lock; yields (connection, size, checkpoint count)."""
+    with writer(engine) as conn, locked_transaction(conn) as (size, count):
+        yield conn, size, count
 
 
 def migrate(engine: Engine) -> None:
@@ -166,6 +178,18 @@ def _nodes_sql(count: int, paramstyle: str) -> str:
     return f"SELECT level, idx, hash FROM {schema.nodes.name} WHERE {match}"  # noqa: S608 - no values in the text
 
 
+def _found_nodes(rows: Iterable[Sequence[Any]], keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    found = {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
+    for key in keys:
+        if key not in found:
+            raise LedgerError(f"stored tree is damaged: node (level {key[0]}, index {key[1]}) is missing")
+    return found
+
+
+def _flat(keys: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    return tuple(v for key in keys for v in key)
+
+
 def read_nodes(conn: Connection, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """Fetch tree nodes by (level, index) in one query; LedgerError names the first missing one.
 
@@ -176,9 +200,30 @@ def read_nodes(conn: Connection, keys: Sequence[tuple[int, int]]) -> dict[tuple[
     if not keys:
         return {}
     sql = _nodes_sql(len(keys), conn.dialect.paramstyle)
-    rows = conn.exec_driver_sql(sql, tuple(v for key in keys for v in key)).all()
-    found = {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
-    for key in keys:
-        if key not in found:
-            raise LedgerError(f"stored tree is damaged: node (level {key[0]}, index {key[1]}) is missing")
-    return found
+    return _found_nodes(conn.exec_driver_sql(sql, _flat(keys)).all(), keys)
+
+
+def read_nodes_now(engine: Engine, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """`read_nodes` outside any transaction, on a pooled DB-API connection: the proof hot path.
+
+    One SELECT is its own snapshot and nodes are never rewritten, so a proof needs no BEGIN/ROLLBACK
+    around it; skipping SQLAlchemy's Connection (its begin hook, BEGIN, ROLLBACK, event dispatch) and
+    reusing the driver's cached prepared statement halves the time of a proof.
+    """
+    if not keys:
+        return {}
+    sql, params = _nodes_sql(len(keys), engine.dialect.paramstyle), _flat(keys)
+    driver_error = engine.dialect.loaded_dbapi.Error
+    dbapi = engine.raw_connection()
+    try:
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    except driver_error as exc:  # callers handle SQLAlchemy's errors, as on every other path
+        raise DBAPIError.instance(sql, params, exc, driver_error, dialect=engine.dialect) from exc
+    finally:
+        dbapi.close()  # back to the pool, which rolls back whatever the driver opened
+    return _found_nodes(rows, keys)

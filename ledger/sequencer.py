@@ -10,6 +10,7 @@ a savepoint: if they raise, only that entry is rolled back and it consumes no in
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.database import driver_sql, read_nodes, write_transaction
+from ledger.database import driver_sql, locked_transaction, read_nodes, writer
 from ledger.envelope import PreparedEntry
 from ledger.errors import LedgerError
 from ledger.rfc9162 import leaf_hash
@@ -114,6 +116,7 @@ class Sequencer:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._expected = 0  # appenders active around the last commit
+        self._conn: Connection | None = None  # the worker's own, kept between batches (no pool round trip)
 
     def submit(self, entries: Sequence[PreparedEntry], effects: Effects | None) -> Future[list[int]]:
         if threading.current_thread() is self._thread:
@@ -168,21 +171,32 @@ class Sequencer:
         return [r for r in batch if isinstance(r, Request) and r.future.set_running_or_notify_cancel()]
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            requests, stop = self._gather(item)
-            self._commit(requests)
-            self._expected = len(requests) + self._queue.qsize()
-            if stop:
-                return
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                requests, stop = self._gather(item)
+                self._commit(requests)
+                self._expected = len(requests) + self._queue.qsize()
+                if stop:
+                    return
+        finally:
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
     def _commit(self, requests: list[Request]) -> None:
         if not requests:
             return
         try:
-            with write_transaction(self._engine) as (conn, size, _):
+            if self._conn is None:
+                self._conn = writer(self._engine)
+            conn = self._conn
+            with locked_transaction(conn) as (size, _):
                 cached = self._frontier
                 frontier = cached.copy() if cached is not None and cached.size == size else load_frontier(conn, size)
                 assigned = write_batch(conn, size, frontier, requests)
@@ -191,6 +205,8 @@ class Sequencer:
             for request in requests:
                 if not request.future.done():
                     request.future.set_exception(exc)
+            with contextlib.suppress(SQLAlchemyError):  # already failing: the next batch takes a fresh one
+                self._drop_connection()
             return
         self._frontier = frontier
         for number, indices in assigned.items():

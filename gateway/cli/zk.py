@@ -119,13 +119,16 @@ def anchor(
 ) -> None:
     """Ingest a subject's attribute values from the source system and anchor changed commitments."""
     with runtime() as rt:
+        customer = rt.customers.by_source_subject(subject)
+        if customer is None:
+            raise fail(f"no customer is enrolled with the source subject {subject!r}", 1)
 
         async def run() -> list[str]:
             lines = []
             try:
                 for attribute_id in attribute or list(rt.zk.registry.ids):
                     spec = attribute_or_404(rt.zk, attribute_id)
-                    result = await ingest(rt, rt.zk, subject, spec, actor="cli:zk-anchor", source=source)
+                    result = await ingest(rt, rt.zk, customer, spec, actor="cli:zk-anchor", source=source)
                     state = "anchored" if result.created else "unchanged"
                     a = result.anchor
                     lines.append(f"{a.attribute}: {state}, epoch {a.epoch} at ledger index {a.ledger_index}")

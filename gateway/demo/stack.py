@@ -7,6 +7,7 @@ prints and its test runs.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -150,13 +151,23 @@ class DemoStack:
             f"{self.url}/v1/proxy/vehicle-cloud/customers/{subject} | jq ."
         )
 
+    def _cookie_jar(self, username: str) -> str:
+        return shlex.quote(str(self.data_dir / f"{username}.cookies"))
+
+    def _sign_in(self, username: str) -> str:
+        assert self.world is not None
+        body = json.dumps({"username": username, "password": self.world.passwords[username]})
+        return (
+            f"curl -s -o /dev/null -c {self._cookie_jar(username)} -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(body)} {self.url}/v1/session"
+        )
+
     def steps(self) -> list[DemoStep]:
         """The story, as shell commands (curl and jq) that work against this running stack."""
         world = self.world
         assert world is not None
-        li_wei = world.customer_ids["cust-1001"]
         marketing_consent = world.consents[("cust-1001", "marketing")]
-        env = f"CONSENTRY_DATA_DIR={shlex.quote(str(self.data_dir))}"
+        cookies = self._cookie_jar("li.wei")
         return [
             DemoStep(
                 "The 4S dealership reads Li Wei's record for servicing: VIN and fault codes are released, "
@@ -168,8 +179,13 @@ class DemoStack:
                 self._read("marketing", "marketing", "cust-1001"),
             ),
             DemoStep(
-                "Li Wei withdraws the marketing consent (recorded in the ledger)",
-                f"{env} {self.consentry} consent withdraw {marketing_consent} --actor customer:{li_wei}",
+                "Li Wei signs in and sees who accessed her data, for what purpose, released and withheld",
+                f"{self._sign_in('li.wei')} && curl -s -b {cookies} {self.url}/v1/me/accesses | jq .",
+            ),
+            DemoStep(
+                "Li Wei withdraws the marketing consent through the customer API (a ledger entry)",
+                f"{self._sign_in('li.wei')} && curl -s -b {cookies} -X POST -H 'Idempotency-Key: demo-withdraw-1' "
+                f"{self.url}/v1/me/consents/{marketing_consent}/withdraw | jq .",
             ),
             DemoStep(
                 "The marketing agency is now refused: 403 access-refused, reason consent_withdrawn",

@@ -43,9 +43,9 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 class CredentialResponse(JSONResponse):
-    """A verifiable credential as a file: VC 2.0 §6.3 media type for JSON-LD credentials."""
+    """A verifiable credential as a file: the media type VC 2.0 registered (IANA `application/vc`)."""
 
-    media_type = "application/vc+ld+json"
+    media_type = "application/vc"
 
 
 def json_example(example: Any, description: str = "OK") -> dict[int | str, dict[str, Any]]:
@@ -379,9 +379,7 @@ def my_receipts(
         200: {
             "description": "The credential",
             "content": {
-                "application/vc+ld+json": {
-                    "example": {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": _RECEIPT_ID}
-                }
+                "application/vc": {"example": {"@context": ["https://www.w3.org/ns/credentials/v2"], "id": _RECEIPT_ID}}
             },
         },
         **problem_responses(401, 404),

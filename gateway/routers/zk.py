@@ -18,7 +18,7 @@ from gateway.dependencies import require_admin, require_customer, require_zk_cli
 from gateway.problems import problem_responses
 from gateway.runtime import Runtime, get_runtime
 from gateway.zk.anchors import AnchorResult
-from gateway.zk.queries import ZkQuery, answer_query, attribute_or_404, ingest, register
+from gateway.zk.queries import ZkQuery, answer_query, attribute_or_404, ingest, register, subject_customer
 
 router = APIRouter(tags=["zk"])
 
@@ -154,7 +154,7 @@ class AnchorRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"subject": "cust-1001", "attributes": ["age", "city"]}]}
     )
-    subject: str = Field(pattern=_SUBJECT)
+    subject: str = Field(pattern=_SUBJECT, description="The customer's subject id in the source systems.")
     attributes: list[str] | None = Field(default=None, description="Attribute ids; default: every registered one.")
     source: str | None = Field(default=None, description="Upstream to read from; default: the configured one.")
 
@@ -274,9 +274,10 @@ async def zk_anchor(
     zk = runtime.zk
     ids = body.attributes if body.attributes is not None else list(zk.registry.ids)
     attributes = [attribute_or_404(zk, attribute_id) for attribute_id in ids]
+    customer = await subject_customer(runtime, body.subject)
     results = []
     for attribute in attributes:
-        result = await ingest(runtime, zk, body.subject, attribute, actor=principal.actor, source=body.source)
+        result = await ingest(runtime, zk, customer, attribute, actor=principal.actor, source=body.source)
         results.append(AnchorView.of(result))
     return results
 
@@ -297,7 +298,5 @@ async def zk_register(
 ) -> AnchorView:
     zk = runtime.zk
     spec = attribute_or_404(zk, attribute)
-    result = await run_in_threadpool(
-        register, runtime, zk, customer.customer_id, spec, body.value, actor=customer.actor
-    )
+    result = await run_in_threadpool(register, runtime, zk, customer, spec, body.value, actor=customer.actor)
     return AnchorView.of(result)

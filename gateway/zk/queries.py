@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth.principals import ClientPrincipal
+from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.problems import Problem
 from gateway.runtime import Runtime
 from gateway.upstream import CircuitOpen, InvalidSubject, UnknownUpstream, UpstreamFailure
-from gateway.zk.anchors import Anchor, AnchorResult
+from gateway.zk.anchors import Anchor, AnchorConflictError, AnchorResult
 from gateway.zk.attributes import (
     DerivationError,
     NoValueError,
@@ -32,12 +32,11 @@ from gateway.zk.attributes import (
 from gateway.zk.nonces import NonceBook, nonce_digest
 from gateway.zk.response import QUERY_EVENT, anchor_label
 from gateway.zk.service import ZkService
-from ledger import Event, verify_checkpoint
+from ledger import Event, LedgerError, verify_checkpoint
 from policies import Reason, StateUnavailableError, SubjectContext, UnknownNameError
 from zkp import Context, Predicate, SchemaError, Statement, ZkpError, answer
 
 _ALLOW_REASONS = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
-DEFAULT_CUSTOMER_TYPE = "standard"
 
 
 @dataclass(frozen=True)
@@ -64,18 +63,22 @@ def attribute_or_404(zk: ZkService, attribute_id: str) -> ZkAttribute:
         raise Problem(404, "unknown-attribute", str(exc)) from exc
 
 
-def subject_context(rt: Runtime, subject_id: str) -> SubjectContext:
-    """Who the subject is for the policy decision.
+def _not_found() -> Problem:
+    # Unknown subject and unenrolled subject: one answer, as the proxy gives, so nothing tells which exists.
+    return Problem(404, "not-found", "No such subject, or nothing to answer about it.")
 
-    Jurisdiction: the subject's gateway account, else their latest consent record, else the
-    controller's. The gateway keeps no customer-type register yet, so the type is `standard`."""
-    customer = rt.customers.get(subject_id)
-    if customer is not None:
-        jurisdiction = customer.jurisdiction
-    else:
-        records = rt.policies.consents.records(subject_id)
-        jurisdiction = records[-1].jurisdiction if records else rt.policies.taxonomy.controller_jurisdiction
-    return SubjectContext(subject_id, DEFAULT_CUSTOMER_TYPE, jurisdiction)
+
+async def subject_customer(rt: Runtime, subject: str) -> CustomerPrincipal:
+    """The gateway customer a source system's subject names (customer type, jurisdiction, consent id).
+
+    Like the proxy: from memory when read recently, else from the database off the event loop."""
+    customers = rt.customers
+    customer = customers.recent_by_source_subject(subject, rt.settings.auth_cache_seconds)
+    if customer is None:
+        customer = await run_in_threadpool(customers.remember_source_subject, subject)
+    if customer is None:
+        raise _not_found()
+    return customer
 
 
 def _refusal(category: str, reasons: tuple[Reason, ...]) -> Problem:
@@ -90,12 +93,13 @@ def _refusal(category: str, reasons: tuple[Reason, ...]) -> Problem:
     )
 
 
-def decide(rt: Runtime, principal: ClientPrincipal, subject: str, category: str, purpose: str) -> dict[str, Any]:
+def decide(
+    rt: Runtime, principal: ClientPrincipal, customer: CustomerPrincipal, category: str, purpose: str
+) -> dict[str, Any]:
     """The predicate-mode decision for one category; a refusal is a 403 problem naming the reason code."""
+    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
     try:
-        decision = rt.policies.engine.decide(
-            principal.organization, subject_context(rt, subject), [category], purpose, mode="predicate"
-        )
+        decision = rt.policies.engine.decide(principal.organization, subject, [category], purpose, mode="predicate")
     except UnknownNameError as exc:
         if exc.kind == "recipient":
             raise Problem(
@@ -106,7 +110,11 @@ def decide(rt: Runtime, principal: ClientPrincipal, subject: str, category: str,
                 reasons=["unknown_recipient"],
                 category=category,
             ) from exc
-        raise Problem(422, f"unknown-{exc.kind.replace(' ', '-')}", str(exc)) from exc
+        if exc.kind == "purpose":
+            raise Problem(422, "unknown-purpose", str(exc)) from exc
+        raise Problem(
+            409, "subject-not-decidable", f"The customer's {exc.kind} is not in the taxonomy; nothing is answered."
+        ) from exc
     except StateUnavailableError as exc:
         raise Problem(503, "unavailable", "Consent and policy state cannot be read; nothing is answered.") from exc
     verdict = decision.of(category)
@@ -124,9 +132,18 @@ def decide(rt: Runtime, principal: ClientPrincipal, subject: str, category: str,
 
 
 async def ingest(
-    rt: Runtime, zk: ZkService, subject: str, attribute: ZkAttribute, *, actor: str, source: str | None = None
+    rt: Runtime,
+    zk: ZkService,
+    customer: CustomerPrincipal,
+    attribute: ZkAttribute,
+    *,
+    actor: str,
+    source: str | None = None,
 ) -> AnchorResult:
-    """Read the subject's record from the source system (only the attribute's category) and anchor it."""
+    """Read the customer's record from the source system (only the attribute's category) and anchor it."""
+    subject = customer.source_subject
+    if subject is None:
+        raise _not_found()
     name = source or zk.source_for(attribute, rt.upstreams)
     if name is None:
         raise Problem(404, "no-source", f"No registered upstream maps the category {attribute.category}.")
@@ -149,8 +166,9 @@ async def ingest(
     except DerivationError as exc:
         raise Problem(422, "underivable-attribute", str(exc)) from exc
     return await run_in_threadpool(
-        zk.anchorer.anchor,
-        rt.subject_pseudonym(subject),
+        _anchor,
+        zk,
+        rt.subject_pseudonym(customer.customer_id),
         subject,
         attribute,
         value,
@@ -161,23 +179,47 @@ async def ingest(
 
 
 def register(
-    rt: Runtime, zk: ZkService, subject: str, attribute: ZkAttribute, raw: object, *, actor: str
+    rt: Runtime, zk: ZkService, customer: CustomerPrincipal, attribute: ZkAttribute, raw: object, *, actor: str
 ) -> AnchorResult:
-    """Anchor a value the customer registered themselves (only for attributes that allow it)."""
+    """Anchor a value the customer registered themselves (only for attributes that allow it).
+
+    The anchor names the customer's source-system subject, which is how relying parties ask about them."""
     if not attribute.customer_registrable:
         raise Problem(403, "not-customer-registrable", f"{attribute.id} comes from source systems only.")
+    if customer.source_subject is None:
+        raise Problem(409, "no-source-subject", "Your account is not linked to a customer number yet.")
     today = datetime.now(UTC).date()
     try:
         value = attribute.derive_value(raw, today)
     except DerivationError as exc:
         raise Problem(422, "underivable-attribute", str(exc)) from exc
-    pseudonym = rt.subject_pseudonym(subject)
-    return zk.anchorer.anchor(pseudonym, subject, attribute, value, actor=actor, source="customer", as_of=today)
+    pseudonym = rt.subject_pseudonym(customer.customer_id)
+    subject = customer.source_subject
+    return _anchor(zk, pseudonym, subject, attribute, value, actor=actor, source="customer", as_of=today)
 
 
-async def current_anchor(rt: Runtime, zk: ZkService, subject: str, attribute: ZkAttribute, actor: str) -> Anchor:
+def _anchor(
+    zk: ZkService,
+    pseudonym: str,
+    subject: str,
+    attribute: ZkAttribute,
+    value: int | str,
+    *,
+    actor: str,
+    source: str,
+    as_of: date,
+) -> AnchorResult:
+    try:
+        return zk.anchorer.anchor(pseudonym, subject, attribute, value, actor=actor, source=source, as_of=as_of)
+    except (SQLAlchemyError, LedgerError, AnchorConflictError) as exc:  # not durable: nothing anchored or answered
+        raise _ledger_unavailable() from exc
+
+
+async def current_anchor(
+    rt: Runtime, zk: ZkService, customer: CustomerPrincipal, attribute: ZkAttribute, actor: str
+) -> Anchor:
     """The anchor a query is answered from: the latest, ingested first when missing or stale."""
-    latest = await run_in_threadpool(zk.anchors.latest, rt.subject_pseudonym(subject), attribute.id)
+    latest = await run_in_threadpool(zk.anchors.latest, rt.subject_pseudonym(customer.customer_id), attribute.id)
     today: date = datetime.now(UTC).date()
     if (
         latest is not None
@@ -185,7 +227,7 @@ async def current_anchor(rt: Runtime, zk: ZkService, subject: str, attribute: Zk
         and not (attribute.time_dependent and latest.as_of != today)
     ):
         return latest
-    return (await ingest(rt, zk, subject, attribute, actor=actor)).anchor
+    return (await ingest(rt, zk, customer, attribute, actor=actor)).anchor
 
 
 def covering_checkpoint(rt: Runtime, index: int) -> tuple[str, int, bytes]:
@@ -226,13 +268,14 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         predicate.check(attribute.schema)
     except ZkpError as exc:
         raise Problem(422, "invalid-predicate", str(exc)) from exc
-    if principal.allowed_purposes and query.purpose not in principal.allowed_purposes:
-        raise Problem(403, "purpose-not-allowed", f"Your client may not declare the purpose {query.purpose!r}.")
+    if query.purpose not in principal.allowed_purposes:
+        raise Problem(403, "purpose-not-allowed", f"Your client is not registered for the purpose {query.purpose!r}.")
     now = datetime.now(UTC)
     if await run_in_threadpool(zk.nonces.seen, principal.client_id, query.nonce, now):
         raise _replay()
-    decision = await run_in_threadpool(decide, rt, principal, query.subject, attribute.category, query.purpose)
-    anchor = await current_anchor(rt, zk, query.subject, attribute, principal.actor)
+    customer = await subject_customer(rt, query.subject)
+    decision = await run_in_threadpool(decide, rt, principal, customer, attribute.category, query.purpose)
+    anchor = await current_anchor(rt, zk, customer, attribute, principal.actor)
 
     expires = now + timedelta(seconds=zk.settings.proof_ttl_seconds)
     try:
@@ -251,7 +294,7 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
     access = Event(
         type=QUERY_EVENT,
         actor=principal.actor,
-        subject=rt.subject_pseudonym(query.subject),
+        subject=rt.subject_pseudonym(customer.customer_id),
         payload={
             "recipient": principal.organization,
             "client_id": principal.client_id,
@@ -274,6 +317,8 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         access_index = await rt.ledger.append_async(access, effects=claim_nonce)
     except IntegrityError as exc:
         raise _replay() from exc
+    except (SQLAlchemyError, LedgerError) as exc:  # the access is not durable: answer nothing
+        raise _ledger_unavailable() from exc
     evidence = await run_in_threadpool(_evidence, rt, anchor)
     return {
         "subject": query.subject,
@@ -286,6 +331,10 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         "anchor": evidence,
         "access": {"ledger_index": access_index, "decision": decision},
     }
+
+
+def _ledger_unavailable() -> Problem:
+    return Problem(503, "ledger-unavailable", "The ledger cannot record this now, so nothing is answered.")
 
 
 def _replay() -> Problem:

@@ -15,6 +15,7 @@ from credentials import (
     IssuerKeyring,
     StatusListError,
     StatusListRepository,
+    ValidationError,
     add_proof,
     create_did_auth_presentation,
     new_challenge,
@@ -127,3 +128,43 @@ def test_presentation_of_a_receipt_through_the_service(
     assert {"holder-key", "credential"} <= set(result.checks)
     service.revoke(receipt)
     assert [e.rule for e in service.verify_presentation(presentation, challenge=challenge).errors] == ["status-revoked"]
+
+
+def _unsigned(claims: ConsentReceiptClaims) -> dict[str, Any]:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://consentry.dev/ns/consent/v1"],
+        "type": ["VerifiableCredential", "ConsentReceiptCredential"],
+        "credentialSubject": {"id": claims.subject_did, "consent": claims.consent_record()},
+    }
+
+
+@pytest.mark.parametrize("cryptosuite", ["eddsa-rdfc-2022", "eddsa-jcs-2022"])
+def test_issue_signs_any_credential_as_us_with_our_revocation_entry(
+    sqlite_url: str, tmp_path: Path, claims: ConsentReceiptClaims, cryptosuite: str
+) -> None:
+    service = _service(sqlite_url, tmp_path)
+    issued = service.issue(_unsigned(claims), cryptosuite=cryptosuite)
+    assert issued["issuer"] == "did:web:consentry.example"
+    assert issued["id"].startswith("urn:uuid:") and issued["validFrom"]
+    assert issued["credentialStatus"]["statusListCredential"] == f"{PREFIX}/1"
+    assert issued["proof"]["cryptosuite"] == cryptosuite
+    assert service.verify_credential(issued).verified
+    service.revoke(issued)
+    assert [e.rule for e in service.verify_credential(issued).errors] == ["status-revoked"]
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "rule"),
+    [
+        ("issuer", "did:web:someone-else.example", "issuer"),
+        ("credentialStatus", {"type": "BitstringStatusListEntry"}, "credentialStatus"),
+        ("proof", {"type": "DataIntegrityProof"}, "proof"),
+    ],
+)
+def test_issue_refuses_to_vouch_for_what_is_not_ours(
+    sqlite_url: str, tmp_path: Path, claims: ConsentReceiptClaims, member: str, value: Any, rule: str
+) -> None:
+    service = _service(sqlite_url, tmp_path)
+    with pytest.raises(ValidationError) as refused:
+        service.issue({**_unsigned(claims), member: value})
+    assert refused.value.rule == rule

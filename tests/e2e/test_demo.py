@@ -1,6 +1,7 @@
 """`consentry demo`: the printed commands do what they say, run for real with bash, curl and jq against the
 running stack (issue 4, "The demo": dealership sees VIN and fault codes but not the national ID; the
-customer withdraws marketing consent and the marketing client is refused; the auditor verifies)."""
+customer sees who accessed, withdraws marketing consent through the customer API and the marketing client
+is refused; the auditor verifies)."""
 
 from __future__ import annotations
 
@@ -28,14 +29,16 @@ def test_the_printed_story_runs(tmp_path: Path) -> None:
         assert "national_id" not in dealer["data"]
 
         assert "phone" in json.loads(run(steps[1].command).stdout)["data"]
-        withdrawn = run(steps[2].command)
-        assert withdrawn.returncode == 0, withdrawn.stderr
-        refused = json.loads(run(steps[3].command).stdout)
+        accesses = run(steps[2].command).stdout
+        assert "dealer-sh-4s" in accesses and "bright-marketing" in accesses
+        withdrawn = run(steps[3].command)
+        assert withdrawn.returncode == 0 and '"withdrawn"' in withdrawn.stdout, withdrawn.stdout + withdrawn.stderr
+        refused = json.loads(run(steps[4].command).stdout)
         assert refused["type"].endswith("/access-refused")
         assert "consent_withdrawn" in refused["withheld"]["contact.phone"]
 
-        assert json.loads(run(steps[4].command).stdout)["points_accrued"] == 5
-        audit = run(steps[5].command)
+        assert json.loads(run(steps[5].command).stdout)["points_accrued"] == 5
+        audit = run(steps[6].command)
         assert audit.returncode == 0, audit.stderr
         assert "verifies" in audit.stdout
         assert [name for _, name, _ in stack.accounts()][:1] == ["li.wei"]

@@ -11,7 +11,7 @@ import os
 import secrets
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,11 @@ import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
+from gateway.auth.customers import CustomerStore
 from gateway.cli import app
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.store.database import create_db_engine
 from gateway.zk import ResponseVerificationError, verify_response
 from ledger import generate_signer_key
 from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
@@ -40,6 +42,23 @@ class ZkWorld:
     tmp: Path
     log_key: str
     token: str
+    customers: dict[str, str] = field(default_factory=dict)
+
+    def enrol(self, subject: str) -> str:
+        """A customer linked to the vehicle cloud's subject (as `consentry customer add --source-subject`)."""
+        engine = create_db_engine(self.gateway.database_url)
+        try:
+            customer = CustomerStore(engine).create(
+                username=f"user-{subject}",
+                password="correct horse battery staple",
+                display_name=subject,
+                jurisdiction="CN",
+                source_subject=subject,
+            )
+        finally:
+            engine.dispose()
+        self.customers[subject] = customer.customer_id
+        return customer.customer_id
 
     def http(self, token: str | None = None) -> httpx.Client:
         return self.gateway.client(headers={"Authorization": f"Bearer {token or self.token}"})
@@ -56,7 +75,8 @@ class ZkWorld:
 
     def grant(self, subject: str, *categories: str) -> str:
         """A separate consent (PIPL Art. 29: income is sensitive) to acme-finance, with the real CLI."""
-        args = ["consent", "grant", "--subject", subject, "--purpose", PURPOSE, "--separate", "--json"]
+        customer_id = self.customers.get(subject) or self.enrol(subject)
+        args = ["consent", "grant", "--subject", customer_id, "--purpose", PURPOSE, "--separate", "--json"]
         args += ["--recipient", "org:acme-finance", "--jurisdiction", "CN", "--actor", "admin:test"]
         for category in categories:
             args += ["--category", category]
@@ -220,6 +240,7 @@ def test_a_categorical_attribute_from_a_set_valued_source_uses_the_primary_code(
 def test_the_operator_anchors_from_the_source_with_the_cli_and_unchanged_values_keep_their_epoch(
     world: ZkWorld,
 ) -> None:
+    world.enrol("cust-1002")
     first = world.cli("zk", "anchor", "cust-1002", "--attribute", "city", "--attribute", "annual_income_cents")
     assert first.returncode == 0, first.stderr
     assert "city: anchored, epoch 1" in first.stdout
@@ -229,7 +250,7 @@ def test_the_operator_anchors_from_the_source_with_the_cli_and_unchanged_values_
     assert "city: unchanged, epoch 1" in again.stdout
     unknown = world.cli_in_process("zk", "anchor", "cust-9999", "--attribute", "city")
     assert unknown.exit_code == 1
-    assert "no such subject" in unknown.stderr
+    assert "no customer is enrolled" in unknown.stderr
 
 
 def test_unknown_attribute_and_bad_predicate_are_precise_problems(world: ZkWorld) -> None:

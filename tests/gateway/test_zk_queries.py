@@ -18,9 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import create_app
-from gateway.auth.principals import ClientPrincipal, Role
+from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import demo_upstreams
+from gateway.erasure import process_erasure, request_erasure
 from gateway.problems import Problem
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamRegistry
@@ -32,7 +33,9 @@ PURPOSE = "financial_product_recommendation"
 SUBJECT = "cust-1001"
 
 
-def principal(organization: str = "acme-finance", purposes: frozenset[str] = frozenset()) -> ClientPrincipal:
+def principal(
+    organization: str = "acme-finance", purposes: frozenset[str] = frozenset({PURPOSE, "marketing"})
+) -> ClientPrincipal:
     return ClientPrincipal(
         "finance-crm", organization, frozenset({Role.CRM}), frozenset({"zk"}), purposes, "CN", "j", 0
     )
@@ -49,10 +52,26 @@ def ask(
     return asyncio.run(answer_query(runtime, runtime.zk, who or principal(), query))
 
 
+def enrol(runtime: Runtime, subject: str = SUBJECT, customer_type: str = "standard") -> CustomerPrincipal:
+    return runtime.customers.create(
+        username=f"user-{subject}",
+        password="correct horse battery staple",
+        display_name=subject,
+        jurisdiction="CN",
+        customer_type=customer_type,
+        source_subject=subject,
+    )
+
+
 @pytest.fixture
-def allowed(runtime: Runtime) -> Runtime:
+def customer(runtime: Runtime) -> CustomerPrincipal:
+    return enrol(runtime)
+
+
+@pytest.fixture
+def allowed(runtime: Runtime, customer: CustomerPrincipal) -> Runtime:
     runtime.policies.consents.grant(
-        subject_id=SUBJECT,
+        subject_id=customer.customer_id,
         purposes=[PURPOSE],
         categories=["financial.income"],
         recipients=["org:acme-finance"],
@@ -62,7 +81,7 @@ def allowed(runtime: Runtime) -> Runtime:
     )
     spec = runtime.zk.registry.get("annual_income_cents")
     runtime.zk.anchorer.anchor(
-        runtime.subject_pseudonym(SUBJECT),
+        runtime.subject_pseudonym(customer.customer_id),
         SUBJECT,
         spec,
         42_000_000,
@@ -162,18 +181,42 @@ def test_refusals_are_problems_with_their_reason(
     assert caught.value.extensions.get("reason") == reason
 
 
-def test_without_consent_the_reason_is_no_consent(runtime: Runtime) -> None:
+def test_without_consent_the_reason_is_no_consent(runtime: Runtime, customer: CustomerPrincipal) -> None:
     with pytest.raises(Problem) as caught:
         ask(runtime, "annual_income_cents", {"op": ">=", "operands": [1]})
     assert caught.value.extensions["reason"] == "no_consent"
 
 
-def test_a_customer_registers_a_registrable_value_only(allowed: Runtime) -> None:
+def test_an_unenrolled_subject_gets_the_one_not_found_answer(runtime: Runtime) -> None:
+    with pytest.raises(Problem) as caught:
+        ask(runtime, "annual_income_cents", {"op": ">=", "operands": [1]})
+    assert (caught.value.status, caught.value.kind) == (404, "not-found")
+
+
+def test_a_minor_is_refused_by_the_finance_no_minors_rule(runtime: Runtime) -> None:
+    minor = enrol(runtime, "cust-1004", customer_type="minor")
+    runtime.policies.consents.grant(
+        subject_id=minor.customer_id,
+        purposes=[PURPOSE],
+        categories=["profile.birth_date"],
+        recipients=["org:acme-finance"],
+        jurisdiction="CN",
+        actor="admin:test",
+        given_by="guardian",
+        separate=True,
+    )
+    query = ZkQuery("cust-1004", "age", {"op": ">=", "operands": [18]}, PURPOSE, secrets.token_urlsafe(18))
+    with pytest.raises(Problem) as caught:
+        asyncio.run(answer_query(runtime, runtime.zk, principal(), query))
+    assert caught.value.extensions["reason"] == "matrix_deny"
+
+
+def test_a_customer_registers_a_registrable_value_only(allowed: Runtime, customer: CustomerPrincipal) -> None:
     city = allowed.zk.registry.get("city")
-    result = register(allowed, allowed.zk, SUBJECT, city, "Shanghai", actor="customer:li")
+    result = register(allowed, allowed.zk, customer, city, "Shanghai", actor="customer:li")
     assert result.created and result.anchor.source == "customer"
     allowed.policies.consents.grant(
-        subject_id=SUBJECT,
+        subject_id=customer.customer_id,
         purposes=["marketing"],
         categories=["location.city"],
         recipients=["org:bright-marketing"],
@@ -185,11 +228,14 @@ def test_a_customer_registers_a_registrable_value_only(allowed: Runtime) -> None
     assert document["holds"] is True
     assert document["anchor"]["payload"]["source"] == "customer"
     with pytest.raises(Problem) as caught:
-        register(allowed, allowed.zk, SUBJECT, allowed.zk.registry.get("age"), 30, actor="customer:li")
+        register(allowed, allowed.zk, customer, allowed.zk.registry.get("age"), 30, actor="customer:li")
     assert caught.value.kind == "not-customer-registrable"
 
 
-def test_ingestion_reads_only_the_attribute_category_through_the_field_map(runtime: Runtime, free_port: int) -> None:
+def test_ingestion_reads_only_the_attribute_category_through_the_field_map(
+    runtime: Runtime, customer: CustomerPrincipal, free_port: int
+) -> None:
+    stranger = enrol(runtime, "cust-9999")
     with BackgroundServer(create_vehicle_cloud_app(), port=free_port) as cloud:
         runtime.upstreams = UpstreamRegistry(demo_upstreams(cloud.url))
 
@@ -198,15 +244,16 @@ def test_ingestion_reads_only_the_attribute_category_through_the_field_map(runti
                 results = []
                 for attribute in ("fault_code", "annual_income_cents", "city"):
                     spec = runtime.zk.registry.get(attribute)
-                    results.append(await ingest(runtime, runtime.zk, SUBJECT, spec, actor="admin:t"))
-                results.append(await ingest(runtime, runtime.zk, SUBJECT, runtime.zk.registry.get("city"), actor="a"))
+                    results.append(await ingest(runtime, runtime.zk, customer, spec, actor="admin:t"))
+                city = runtime.zk.registry.get("city")
+                results.append(await ingest(runtime, runtime.zk, customer, city, actor="a"))
                 return results
             finally:
                 await runtime.upstreams.aclose()
 
         results = asyncio.run(run())
         with pytest.raises(Problem) as caught:
-            asyncio.run(ingest(runtime, runtime.zk, "cust-9999", runtime.zk.registry.get("city"), actor="a"))
+            asyncio.run(ingest(runtime, runtime.zk, stranger, runtime.zk.registry.get("city"), actor="a"))
     values = [runtime.zk.anchorer.opening(r.anchor).value for r in results]
     assert values == ["P0301", 42_000_000, "Shanghai", "Shanghai"]
     assert [r.created for r in results] == [True, True, True, False]
@@ -220,3 +267,11 @@ def test_the_http_routes_are_wired_with_their_roles(runtime: Runtime) -> None:
         assert http.get("/v1/zk/attributes").status_code == 401
         assert http.post("/v1/zk/anchors", json={"subject": SUBJECT}).status_code == 401
         assert http.put("/v1/me/zk/attributes/city", json={"value": "Shanghai"}).status_code == 401
+
+
+def test_erasure_forgets_the_sealed_openings_and_later_queries_find_nothing(allowed: Runtime) -> None:
+    customer = allowed.customers.by_source_subject(SUBJECT)
+    assert customer is not None
+    request = request_erasure(allowed, customer)
+    assert asyncio.run(process_erasure(allowed, customer, request["request_id"]))["status"] == "completed"
+    assert allowed.zk.anchors.latest(allowed.subject_pseudonym(customer.customer_id), "annual_income_cents") is None

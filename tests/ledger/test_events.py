@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger import Event, EventError, Ledger, parse_envelope
+from ledger.envelope import canonical_envelope, prepare
 
 
 def test_time_is_normalised_to_utc_with_microseconds(sqlite_url: str) -> None:
@@ -69,3 +73,26 @@ def test_events_from_json_read_every_field() -> None:
 def test_only_canonical_version_1_envelopes_parse(data: bytes) -> None:
     with pytest.raises(EventError):
         parse_envelope(data)
+
+
+envelope_text = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@given(
+    kind=envelope_text,
+    actor=envelope_text,
+    subject=st.none() | envelope_text,
+    digest=st.none() | envelope_text,
+)
+def test_the_fast_envelope_encoder_writes_exactly_rfc8785(
+    kind: str, actor: str, subject: str | None, digest: str | None
+) -> None:
+    """RFC 8785 §3.2.2.2: every string the envelope can hold (controls, quotes, U+2028, astral) serialises alike."""
+    envelope = {"v": 1, "type": kind, "time": "2026-01-01T00:00:00.000000Z", "actor": actor, "subject": subject}
+    envelope["payload_hash"] = digest
+    assert canonical_envelope(envelope) == rfc8785.dumps(envelope)
+
+
+def test_a_lone_surrogate_in_an_event_is_refused_as_not_json() -> None:
+    with pytest.raises(EventError, match="lone surrogate"):
+        prepare(Event(type="test.\ud800", actor="system"))

@@ -131,3 +131,15 @@ def test_effects_of_async_appends_run_on_the_sequencer_thread_not_the_event_loop
 
     assert asyncio.run(main()) == 0
     assert seen == [(0, False)]
+
+
+def test_the_sequencer_keeps_one_connection_between_batches_and_returns_it_on_close(sqlite_url: str) -> None:
+    ledger = Ledger.open(sqlite_url)
+    checkouts: list[None] = []
+    event.listen(ledger.engine.pool, "checkout", lambda *_: checkouts.append(None))
+    for n in range(5):
+        ledger.append(Event(type="test.serial", actor=f"a{n}"))
+    assert len(checkouts) == 1, "each batch must not pay a pool checkout"
+    ledger._sequencer.close()
+    assert ledger.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    ledger.engine.dispose()

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import DBAPIError
 
 from ledger import (
     Event,
     Ledger,
+    LedgerError,
     ProofError,
     consistency_proof,
     inclusion_proof,
@@ -92,3 +94,26 @@ def test_sizes_and_indices_out_of_range_raise_proof_error(
         ledger.append_many(events(4))
         with pytest.raises(ProofError, match=message):
             call(ledger)
+
+
+def test_a_proof_needing_a_deleted_node_names_it(ledger: Ledger) -> None:
+    ledger.append_many(events(4))
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM ledger_nodes WHERE level = 1 AND idx = 1")
+    with pytest.raises(LedgerError, match=r"node \(level 1, index 1\) is missing"):
+        ledger.inclusion_proof(0, 4)
+    assert ledger.consistency_proof(2, 3) == consistency_proof(ledger.entries(0, 4), 2, 3)
+
+
+def test_a_database_failure_during_a_proof_is_sqlalchemy_error_and_frees_the_connection(ledger: Ledger) -> None:
+    """Callers (CLI, HTTP) map SQLAlchemy's errors to messages; the proof fast path must raise the same kind."""
+    ledger.append_many(events(4))
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE ledger_nodes RENAME TO ledger_nodes_gone")
+    in_use = ledger.engine.pool.checkedout()  # type: ignore[attr-defined]
+    with pytest.raises(DBAPIError, match="ledger_nodes"):
+        ledger.inclusion_proof(0, 4)
+    assert ledger.engine.pool.checkedout() == in_use  # type: ignore[attr-defined]
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE ledger_nodes_gone RENAME TO ledger_nodes")
+    assert ledger.inclusion_proof(0, 4) == inclusion_proof(ledger.entries(0, 4), 0, 4)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
@@ -16,6 +20,7 @@ from gateway.rights_errors import (
     SeparateConsentRequired,
 )
 from gateway.runtime import Runtime
+from policies import SubjectContext
 from tests.gateway.rights.conftest import give
 
 
@@ -42,24 +47,46 @@ def test_catalog_names_purposes_categories_recipients_and_the_current_agreement(
         consents.catalog(runtime, li, lang="fr")
 
 
-def test_state_matrix_shows_not_needed_not_asked_given_and_withdrawn(runtime: Runtime, li: CustomerPrincipal) -> None:
-    def cell(state: dict, recipient: str, purpose: str, category: str) -> dict:
-        (found,) = [
-            c for c in state["cells"] if (c["recipient"], c["purpose"], c["category"]) == (recipient, purpose, category)
-        ]
-        return found
+def cell(rt: Runtime, customer: CustomerPrincipal, recipient: str, purpose: str, category: str) -> dict[str, Any]:
+    (found,) = [
+        c
+        for c in consents.consent_state(rt, customer)["cells"]
+        if (c["recipient"], c["purpose"], c["category"]) == (recipient, purpose, category)
+    ]
+    return found
 
-    before = consents.consent_state(runtime, li)
-    assert cell(before, "dealer-sh-4s", "service_delivery", "vehicle.vin")["state"] == "not_needed"
-    assert cell(before, "bright-marketing", "marketing", "contact.phone")["state"] == "not_asked"
+
+def test_state_matrix_shows_not_needed_not_asked_given_and_withdrawn(runtime: Runtime, li: CustomerPrincipal) -> None:
+    assert cell(runtime, li, "dealer-sh-4s", "service_delivery", "vehicle.vin")["state"] == "not_needed"
+    assert cell(runtime, li, "bright-marketing", "marketing", "contact.phone")["state"] == "not_asked"
     change = give(runtime, li, purposes=["marketing"], categories=["contact"], recipients=["org:bright-marketing"])
-    given = consents.consent_state(runtime, li)
-    phone = cell(given, "bright-marketing", "marketing", "contact.phone")
+    phone = cell(runtime, li, "bright-marketing", "marketing", "contact.phone")
     assert phone["state"] == "given" and phone["record_id"] == change.record.record_id
-    assert cell(given, "acme-crm", "marketing", "contact.phone")["state"] == "not_asked"  # another recipient
+    assert cell(runtime, li, "acme-crm", "marketing", "contact.phone")["state"] == "not_asked"  # another recipient
     consents.withdraw(runtime, li, change.record.record_id)
-    after = consents.consent_state(runtime, li)
-    assert cell(after, "bright-marketing", "marketing", "contact.phone")["state"] == "withdrawn"
+    assert cell(runtime, li, "bright-marketing", "marketing", "contact.phone")["state"] == "withdrawn"
+
+
+def test_every_given_cell_is_what_the_decision_engine_releases(runtime: Runtime, li: CustomerPrincipal) -> None:
+    """The page never claims a consent the proxy would not honour, and never hides one it would."""
+    give(runtime, li, purposes=["marketing", "joint_rnd"], categories=["contact", "vehicle"])
+    give(
+        runtime,
+        li,
+        purposes=["joint_rnd"],
+        categories=["vehicle.mileage"],
+        recipients=["org:stuttgart-rnd"],
+        cross_border=True,
+    )
+    subject = SubjectContext(li.customer_id, li.customer_type, li.jurisdiction)
+    for c in consents.consent_state(runtime, li)["cells"]:
+        decision = runtime.policies.engine.decide(
+            c["recipient"], subject, [c["category"]], c["purpose"], mode=c["mode"]
+        )
+        assert decision.of(c["category"]).allowed == (c["state"] in ("given", "not_needed")), c
+    rnd = cell(runtime, li, "stuttgart-rnd", "joint_rnd", "vehicle.fault_codes")
+    assert rnd["state"] == "cross_border_consent_required"  # "any" never covers a recipient abroad
+    assert cell(runtime, li, "stuttgart-rnd", "joint_rnd", "vehicle.mileage")["state"] == "given"
 
 
 def test_grant_issues_a_receipt_that_verifies_and_withdrawal_revokes_it(
@@ -105,11 +132,16 @@ def test_sensitive_category_needs_a_separate_confirmation_naming_it(runtime: Run
     with pytest.raises(SeparateConsentRequired) as refused:
         give(runtime, li, purposes=["joint_rnd"], categories=["location.precise", "vehicle.mileage"])
     assert refused.value.categories == ["location.precise"]
-    with pytest.raises(SeparateConsentRequired):  # confirming another category does not count
-        give(runtime, li, purposes=["joint_rnd"], categories=["location"], separate=["vehicle.mileage"])
+    with pytest.raises(SeparateConsentRequired):  # confirming the parent does not name the sensitive category
+        give(runtime, li, purposes=["joint_rnd"], categories=["location.precise"], separate=["location"])
     assert consents.records(runtime, li) == []
-    change = give(runtime, li, purposes=["joint_rnd"], categories=["location.precise"], separate=["location.precise"])
+    rnd: dict[str, Any] = {"purposes": ["joint_rnd"], "recipients": ["org:stuttgart-rnd"], "cross_border": True}
+    parent = give(runtime, li, categories=["location"], **rnd)  # the parent alone: not a separate consent
+    assert not parent.record.separate
+    assert cell(runtime, li, "stuttgart-rnd", "joint_rnd", "location.precise")["state"] == "separate_consent_required"
+    change = give(runtime, li, categories=["location.precise"], separate=["location.precise"], **rnd)
     assert change.record.separate
+    assert cell(runtime, li, "stuttgart-rnd", "joint_rnd", "location.precise")["state"] == "given"
 
 
 def test_a_recipient_abroad_needs_the_cross_border_confirmation(runtime: Runtime, li: CustomerPrincipal) -> None:
@@ -173,3 +205,40 @@ def test_a_customer_never_reaches_another_customers_records_or_receipts(
     with pytest.raises(NotFoundError):
         get_receipt(runtime, wang, change.receipt["id"])
     assert list_receipts(runtime, wang) == [] and consents.history(runtime, wang) == []
+
+
+SCOPES = (
+    {"purposes": ["marketing"], "categories": ["contact"]},
+    {"purposes": ["repair_prediction"], "categories": ["vehicle"]},
+    {"purposes": ["marketing"], "categories": ["contact"], "recipients": ["org:bright-marketing"]},
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["give", "withdraw", "withdraw-marketing"]), st.integers(0, 2)), max_size=5
+    )
+)
+def test_a_receipt_is_valid_exactly_while_its_consent_is_given(
+    runtime: Runtime, li: CustomerPrincipal, steps: list[tuple[str, int]]
+) -> None:
+    """Whatever the order of grants and withdrawals, no receipt of a withdrawn consent looks valid and every
+    live consent's latest receipt does."""
+    for action, which in steps:
+        if action == "give":
+            give(runtime, li, **SCOPES[which])  # type: ignore[arg-type]
+        elif action == "withdraw-marketing":
+            consents.withdraw_all_marketing(runtime, li)
+        else:
+            live = [r for r in consents.records(runtime, li) if r.status.value in ("given", "renewed")]
+            if live:
+                consents.withdraw(runtime, li, live[which % len(live)].record_id)
+    status = {r.record_id: r.status.value for r in consents.records(runtime, li)}
+    latest: dict[str, str] = {}
+    for receipt in list_receipts(runtime, li):  # newest first
+        live = status[receipt.record_id] in ("given", "renewed")
+        if not live:
+            assert receipt.status == "revoked"
+        latest.setdefault(receipt.record_id, receipt.status)
+    assert all(latest[r] == "valid" for r, s in status.items() if s in ("given", "renewed"))
