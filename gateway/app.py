@@ -25,6 +25,7 @@ from gateway.routers import (
     health,
     my_data,
     oauth,
+    portal,
     proxy,
     receipt_interop,
     sd_jwt,
@@ -51,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sd_jwt.router,
     receipt_interop.router,
     zk.router,
+    portal.router,
 )
 
 DESCRIPTION = """\

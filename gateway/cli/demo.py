@@ -29,6 +29,7 @@ def demo(
         raise typer.Exit(2) from None
     try:
         typer.echo(f"Consentry gateway  {stack.url}   (OpenAPI: {stack.url}/docs)")
+        typer.echo(f"Consent portal     {stack.url}/portal/   (customers sign in below; zh-CN and en)")
         typer.echo(f"Vehicle cloud      {stack.upstream.url}")
         typer.echo(f"Data directory     {stack.data_dir}\n")
         typer.echo("Customers (portal sign-in):")

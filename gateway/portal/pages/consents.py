@@ -1,0 +1,216 @@
+"""My consents: the matrix, giving and withdrawing per cell, row and column, the separate confirmation that
+sensitive data (PIPL Art. 29) and transfers abroad (PIPL Art. 39) need, and "withdraw all marketing".
+
+Every change goes through `gateway.consents`, the same service the REST API uses, so the agreement version
+check, the receipts and the ledger entries are identical whichever way the customer acts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway import consents
+from gateway.auth.principals import CustomerPrincipal
+from gateway.portal.consent_matrix import Scope, build_matrix
+from gateway.portal.session import Visit, open_visit
+from gateway.portal.web import PORTAL_PREFIX, redirect, render
+from gateway.rights_errors import CustomerRightsError
+from gateway.runtime import Runtime, get_runtime
+
+router = APIRouter()
+
+_PAGE = f"{PORTAL_PREFIX}/consents"
+_DONE = frozenset({"given", "withdrawn", "marketing"})
+_ERRORS = frozenset(
+    {
+        "invalid-consent",
+        "separate-consent-required",
+        "cross-border-consent-required",
+        "notice-changed",
+        "consent-state-conflict",
+        "not-found",
+        "invalid-request",
+    }
+)
+
+
+def _view(runtime: Runtime, customer: CustomerPrincipal, language: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return consents.catalog(runtime, customer, lang=language), consents.consent_state(runtime, customer)
+
+
+@router.get("/consents")
+async def my_consents(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    catalog, state = await run_in_threadpool(_view, runtime, visit.customer, visit.page.language)
+    done = request.query_params.get("done")
+    error = request.query_params.get("error")
+    count = request.query_params.get("count", "")
+    return render(
+        visit.page,
+        "consents.html",
+        catalog=catalog,
+        matrices=build_matrix(catalog, state),
+        purposes={p["id"]: p for p in catalog["purposes"]},
+        categories={c["id"]: c for c in catalog["categories"]},
+        marketing_given=_marketing_given(catalog, state),
+        done=done if done in _DONE else None,
+        count=int(count) if count.isdigit() else 0,
+        error=error if error in _ERRORS else None,
+        scope_query=_scope_query,
+    )
+
+
+def _marketing_given(catalog: dict[str, Any], state: dict[str, Any]) -> bool:
+    marketing = {p["id"] for p in catalog["purposes"] if p["marketing"]}
+    return any(
+        record["kind"] == "consent" and record["status"] in ("given", "renewed") and marketing & set(record["purposes"])
+        for record in state["records"]
+    )
+
+
+def _scope_query(scope: Scope) -> str:
+    return urlencode(
+        [("recipient", scope.recipient)]
+        + [("purpose", purpose) for purpose in scope.purposes]
+        + [("category", category) for category in scope.categories]
+    )
+
+
+def _requested_scope(runtime: Runtime, customer: CustomerPrincipal, params: Any) -> Scope | None:
+    """The scope named by a form or query, checked against the taxonomy (unknown names: None)."""
+    taxonomy = runtime.policies.taxonomy
+    recipient = str(params.get("recipient") or "")
+    purposes = tuple(dict.fromkeys(str(p) for p in params.getlist("purpose")))
+    categories = tuple(dict.fromkeys(str(c) for c in params.getlist("category")))
+    if (
+        recipient not in taxonomy.recipients
+        or not purposes
+        or not categories
+        or any(p not in taxonomy.purposes for p in purposes)
+        or any(c not in taxonomy.categories for c in categories)
+    ):
+        return None
+    home = taxonomy.jurisdiction(customer.jurisdiction)
+    abroad = taxonomy.recipients[recipient].jurisdiction != home.id
+    sensitive = tuple(
+        name
+        for category in categories
+        for name in (category, *(d.id for d in taxonomy.descendants(category)))
+        if taxonomy.categories[name].sensitive
+    )
+    return Scope(
+        recipient=recipient,
+        purposes=purposes,
+        categories=categories,
+        sensitive=tuple(dict.fromkeys(sensitive)),
+        cross_border=abroad and home.separate_consent_for_cross_border,
+    )
+
+
+@router.get("/consents/confirm")
+async def confirm_form(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """The separate, explicit confirmation: one checkbox per sensitive category, named, and one for abroad."""
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    scope = _requested_scope(runtime, visit.customer, request.query_params)
+    if scope is None:
+        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
+    return await _render_confirm(visit, scope, missing=request.query_params.get("missing") == "1")
+
+
+async def _render_confirm(visit: Visit, scope: Scope, *, missing: bool) -> Response:
+    assert visit.customer is not None
+    catalog = await run_in_threadpool(consents.catalog, visit.runtime, visit.customer, lang=visit.page.language)
+    return render(
+        visit.page,
+        "consent_confirm.html",
+        status_code=422 if missing else 200,
+        scope=scope,
+        catalog=catalog,
+        recipient=next(r for r in catalog["recipients"] if r["id"] == scope.recipient),
+        purposes={p["id"]: p for p in catalog["purposes"]},
+        categories={c["id"]: c for c in catalog["categories"]},
+        missing=missing,
+    )
+
+
+@router.post("/consents/grant")
+async def give(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    customer = visit.customer
+    scope = _requested_scope(runtime, customer, form)
+    if scope is None:
+        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
+    confirmed = form.get("confirmation") == "1"
+    separate = [str(c) for c in form.getlist("separate")]
+    cross_border = form.get("cross_border") == "1"
+    if scope.needs_confirmation and not confirmed:
+        return redirect(visit.page, f"{_PAGE}/confirm?{_scope_query(scope)}")
+    if confirmed and (set(scope.sensitive) - set(separate) or (scope.cross_border and not cross_border)):
+        return await _render_confirm(visit, scope, missing=True)
+    try:
+        await run_in_threadpool(
+            lambda: consents.grant(
+                runtime,
+                customer,
+                purposes=scope.purposes,
+                categories=scope.categories,
+                recipients=(f"org:{scope.recipient}",),
+                notice_version=str(form.get("notice_version") or ""),
+                notice_sha256=str(form.get("notice_sha256") or ""),
+                lang=visit.page.language,
+                separate=separate,
+                cross_border=cross_border,
+            )
+        )
+    except CustomerRightsError as exc:
+        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+    return redirect(visit.page, f"{_PAGE}?done=given#recipient-{scope.recipient}")
+
+
+@router.post("/consents/withdraw")
+async def withdraw(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """Withdraw one or more consent records (a cell's, or every record behind a row or column)."""
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    customer = visit.customer
+    record_ids = list(dict.fromkeys(str(r) for r in form.getlist("record_id")))
+    if not record_ids:
+        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
+    try:
+        for record_id in record_ids:
+            await run_in_threadpool(consents.withdraw, runtime, customer, record_id)
+    except CustomerRightsError as exc:
+        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+    anchor = str(form.get("recipient") or "")
+    fragment = f"#recipient-{anchor}" if anchor in runtime.policies.taxonomy.recipients else ""
+    return redirect(visit.page, f"{_PAGE}?done=withdrawn&count={len(record_ids)}{fragment}")
+
+
+@router.post("/consents/withdraw-marketing")
+async def withdraw_marketing(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """One click: every live consent covering a marketing purpose ends, each as its own ledger entry."""
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    if await visit.form() is None:
+        return visit.csrf_failure()
+    result = await run_in_threadpool(consents.withdraw_all_marketing, runtime, visit.customer)
+    return redirect(visit.page, f"{_PAGE}?done=marketing&count={len(result.withdrawn)}")

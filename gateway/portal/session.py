@@ -1,0 +1,77 @@
+"""Who is looking at a portal page: the session cookie resolved to a customer, and the CSRF check for forms.
+
+Pages never raise for an unauthenticated visitor; they redirect to the sign-in page (and say why when a
+session has expired), because a browser user should land on a form, not on problem+json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from gateway.auth.principals import CustomerPrincipal
+from gateway.dependencies import SESSION_COOKIE
+from gateway.portal.csrf import CSRF_COOKIE, CSRF_FIELD, CsrfGuard
+from gateway.portal.web import PORTAL_PREFIX, Page, redirect, render
+from gateway.runtime import Runtime
+
+__all__ = ["Visit", "open_visit"]
+
+
+@dataclass
+class Visit:
+    """One request to the portal: the page context and, when signed in, the customer and session."""
+
+    page: Page
+    runtime: Runtime
+    guard: CsrfGuard
+    session: str | None
+    expired: bool
+
+    @property
+    def customer(self) -> CustomerPrincipal | None:
+        return self.page.customer
+
+    def require_sign_in(self) -> Response:
+        """Where an anonymous visitor goes instead: the sign-in form, then back here."""
+        here = self.page.request.url.path
+        notice = "&notice=expired" if self.expired else ""
+        response = redirect(self.page, f"{PORTAL_PREFIX}/sign-in?next={quote(here, safe='/')}{notice}")
+        if self.expired:
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def form(self) -> FormData | None:
+        """The submitted form if its CSRF token is this browser's and this session's, else None."""
+        form = await self.page.request.form()
+        submitted = form.get(CSRF_FIELD)
+        cookie = self.page.request.cookies.get(CSRF_COOKIE)
+        session = self.session if self.customer else None
+        if not self.guard.valid(cookie, session, submitted if isinstance(submitted, str) else None):
+            return None
+        return form
+
+    def csrf_failure(self) -> Response:
+        return render(
+            self.page, "error.html", status_code=403, title_key="error.csrf.title", body_key="error.csrf.body"
+        )
+
+
+async def open_visit(request: Request, runtime: Runtime) -> Visit:
+    session = request.cookies.get(SESSION_COOKIE)
+    customer: CustomerPrincipal | None = None
+    if session:
+        customer = await run_in_threadpool(_resolve, runtime, session)
+    guard = CsrfGuard(runtime.pseudonym_key)
+    page = Page.of(request, guard, session=session, customer=customer, secure_cookies=runtime.settings.secure_cookies)
+    return Visit(page=page, runtime=runtime, guard=guard, session=session, expired=bool(session) and customer is None)
+
+
+def _resolve(runtime: Runtime, session: str) -> CustomerPrincipal | None:
+    customer_id = runtime.sessions.resolve(session)
+    return runtime.customers.get(customer_id) if customer_id else None

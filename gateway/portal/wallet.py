@@ -1,0 +1,73 @@
+"""Signing in to the portal with a DID wallet (DID Authentication), without JavaScript.
+
+The page shows a fresh single-use challenge and the domain; the customer's wallet signs a presentation over
+both, and the customer pastes it into the form. The challenge is consumed before the presentation is checked
+(a failed attempt burns it), exactly as `POST /v1/session/did` does, with the same challenge store and the
+same verifier, so the two ways in cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from credentials import CredentialError
+from gateway.auth.did_challenges import DidChallengeStore
+from gateway.auth.principals import CustomerPrincipal
+from gateway.routers.wallet import CHALLENGE_TTL, PRESENTATION_MAX_BYTES
+from gateway.runtime import Runtime
+
+__all__ = ["WalletSignInError", "issue_login_challenge", "wallet_customer"]
+
+
+class WalletSignInError(Exception):
+    """The presentation did not prove control of a DID bound to a customer; `kind` names the failed step
+    (`malformed`, `challenge`, `proof`, `unknown-did`) so the page can say it in the customer's language."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _store(runtime: Runtime) -> DidChallengeStore:
+    return DidChallengeStore(runtime.engine, CHALLENGE_TTL)
+
+
+def issue_login_challenge(runtime: Runtime) -> tuple[str, str]:
+    """A fresh login challenge and the domain the wallet must sign with it."""
+    challenge, _ = _store(runtime).issue("login")
+    return challenge, runtime.credentials.domain
+
+
+def _signed_challenge(presentation: Mapping[str, Any]) -> str | None:
+    proofs = presentation.get("proof")
+    for proof in proofs if isinstance(proofs, list) else [proofs]:
+        if isinstance(proof, Mapping) and isinstance(proof.get("challenge"), str):
+            return str(proof["challenge"])
+    return None
+
+
+def wallet_customer(runtime: Runtime, pasted: str) -> CustomerPrincipal:
+    """The customer whose bound DID signed this presentation over a live challenge of ours."""
+    if len(pasted.encode()) > PRESENTATION_MAX_BYTES:
+        raise WalletSignInError("malformed", "the presentation is too large")
+    try:
+        presentation = json.loads(pasted)
+    except json.JSONDecodeError as exc:
+        raise WalletSignInError("malformed", f"the presentation is not JSON: {exc.msg}") from None
+    if not isinstance(presentation, dict):
+        raise WalletSignInError("malformed", "the presentation must be a JSON object")
+    challenge = _signed_challenge(presentation)
+    if challenge is None or not _store(runtime).consume(challenge, "login"):
+        raise WalletSignInError(
+            "challenge", "the presentation does not answer a live challenge (unknown, used or expired)"
+        )
+    try:
+        did = runtime.credentials.verify_wallet_login(presentation, challenge=challenge)
+    except CredentialError as exc:
+        raise WalletSignInError("proof", f"the presentation did not verify ({exc.rule})") from None
+    customer = runtime.customers.by_did(did)
+    if customer is None:
+        raise WalletSignInError("unknown-did", "no customer has bound this DID")
+    return customer

@@ -1,0 +1,180 @@
+"""The consent portal in the browser: sign in and out, language, static assets, and the customer's pages.
+
+Server-rendered HTML. Every essential action is a plain form POST answered with 303 See Other (works with
+JavaScript off); `static/portal.js` only adds comfort. The routes are left out of the OpenAPI document:
+they are a user interface, not an API (the API under `/v1` is what they call).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.customers import LoginLockedError
+from gateway.auth.principals import CustomerPrincipal
+from gateway.dependencies import SESSION_COOKIE
+from gateway.portal.i18n import LANGUAGE_COOKIE, LANGUAGES
+from gateway.portal.pages import router as pages_router
+from gateway.portal.session import Visit, open_visit
+from gateway.portal.wallet import WalletSignInError, issue_login_challenge, wallet_customer
+from gateway.portal.web import NAV_ITEMS, PORTAL_PREFIX, local_path, redirect, render, security_headers
+from gateway.runtime import Runtime, get_runtime
+
+router = APIRouter(prefix=PORTAL_PREFIX, include_in_schema=False)
+
+_STATIC = Path(__file__).resolve().parent.parent / "portal" / "static"
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+_ASSETS = {path.name: path for path in _STATIC.iterdir() if path.suffix in _STATIC_TYPES}
+_YEAR = 365 * 24 * 3600
+_NOTICES = frozenset({"expired", "signed-out", "locked", "invalid"})
+
+
+@router.get("/static/{name}")
+def static_asset(name: str) -> Response:
+    """Only the files shipped in `portal/static` (by exact name), so no path can escape the directory."""
+    path = _ASSETS.get(name)
+    if path is None:
+        return security_headers(Response(status_code=404))
+    response = FileResponse(path, media_type=_STATIC_TYPES[path.suffix])
+    response.headers["Cache-Control"] = "public, max-age=300"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.get("/")
+async def home(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    return redirect(visit.page, f"{PORTAL_PREFIX}{NAV_ITEMS[0][1]}")
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    target = local_path(request.query_params.get("next"))
+    if visit.customer is not None:
+        return redirect(visit.page, target)
+    notice = request.query_params.get("notice")
+    return render(
+        visit.page,
+        "sign_in.html",
+        next=target,
+        notice=notice if notice in _NOTICES else None,
+        username="",
+    )
+
+
+def _attempt(runtime: Runtime, username: str, password: str) -> tuple[CustomerPrincipal | None, int | None]:
+    """The customer, or None and the lockout's Retry-After when locked; the throttle counts every failure."""
+    try:
+        runtime.throttle.check(username)
+    except LoginLockedError as exc:
+        return None, exc.retry_after
+    customer = runtime.customers.authenticate(username, password)
+    if customer is None:
+        runtime.throttle.failed(username)
+        return None, None
+    runtime.throttle.succeeded(username)
+    return customer, None
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    username = str(form.get("username") or "").strip()[:200]
+    password = str(form.get("password") or "")[:1024]
+    target = local_path(str(form.get("next") or ""))
+    if not username or not password:
+        return render(visit.page, "sign_in.html", 422, next=target, notice="invalid", username=username)
+    customer, locked_for = await run_in_threadpool(_attempt, runtime, username, password)
+    if customer is None:
+        response = render(
+            visit.page,
+            "sign_in.html",
+            429 if locked_for else 401,
+            next=target,
+            notice="locked" if locked_for else "invalid",
+            username=username,
+        )
+        if locked_for:
+            response.headers["Retry-After"] = str(locked_for)
+        return response
+    token, _ = await run_in_threadpool(runtime.sessions.create, customer.customer_id)
+    visit.page.extra_cookies.append((SESSION_COOKIE, token, runtime.settings.session_ttl_seconds))
+    return redirect(visit.page, target)
+
+
+@router.get("/sign-in/wallet")
+async def wallet_sign_in_form(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """A fresh single-use challenge for the wallet to sign, and the form to paste its presentation into."""
+    visit = await open_visit(request, runtime)
+    target = local_path(request.query_params.get("next"))
+    if visit.customer is not None:
+        return redirect(visit.page, target)
+    return await _wallet_form(visit, runtime, target, failure=None)
+
+
+async def _wallet_form(visit: Visit, runtime: Runtime, target: str, *, failure: str | None) -> Response:
+    challenge, domain = await run_in_threadpool(issue_login_challenge, runtime)
+    return render(
+        visit.page,
+        "wallet_sign_in.html",
+        401 if failure else 200,
+        challenge=challenge,
+        domain=domain,
+        next=target,
+        failure=failure,
+    )
+
+
+@router.post("/sign-in/wallet")
+async def wallet_sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    target = local_path(str(form.get("next") or ""))
+    try:
+        customer = await run_in_threadpool(wallet_customer, runtime, str(form.get("presentation") or ""))
+    except WalletSignInError as exc:
+        return await _wallet_form(visit, runtime, target, failure=exc.kind)
+    token, _ = await run_in_threadpool(runtime.sessions.create, customer.customer_id)
+    visit.page.extra_cookies.append((SESSION_COOKIE, token, runtime.settings.session_ttl_seconds))
+    return redirect(visit.page, target)
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    if await visit.form() is None:
+        return visit.csrf_failure()
+    if visit.session:
+        await run_in_threadpool(runtime.sessions.end, visit.session)
+    response = redirect(visit.page, f"{PORTAL_PREFIX}/sign-in?notice=signed-out")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=runtime.settings.secure_cookies)
+    return response
+
+
+@router.post("/language")
+async def choose_language(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """Remember the chosen language for a year; works signed in or not."""
+    visit = await open_visit(request, runtime)
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    language = str(form.get("lang") or "")
+    if language in LANGUAGES:
+        visit.page.extra_cookies.append((LANGUAGE_COOKIE, language, _YEAR))
+    return redirect(visit.page, local_path(str(form.get("next") or "")))
+
+
+router.include_router(pages_router)

@@ -1,0 +1,174 @@
+"""The customer's rights in Chromium: a CRM's proxied read appears in "who used my data" and earns points,
+a receipt downloads and verifies through the API (then shows revoked after withdrawal), the export
+downloads, and an erasure request is forwarded to the source system with its status shown until done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import PortalServer
+from tests.browser.portal import screenshot, serious_violations, sign_in
+
+pytestmark = pytest.mark.browser
+
+RND = "stuttgart-rnd"
+RND_NAME = "Stuttgart Automotive Research GmbH"
+
+
+def give_joint_rnd(page: Any) -> None:
+    """Consent to the R&D partner's whole column: it holds a sensitive category and goes abroad (PIPL)."""
+    page.goto("/portal/consents")
+    page.locator(f"#recipient-{RND}").get_by_role(
+        "link", name="Give consent — Joint research and development, all categories"
+    ).click()
+    page.wait_for_url("**/portal/consents/confirm?*")
+    for box in page.locator("input[type=checkbox]").all():
+        box.check()
+    page.get_by_role("button", name="Give consent").click()
+    page.wait_for_url("**/portal/consents?done=given*")
+
+
+def test_a_proxied_read_by_a_crm_client_appears_in_the_timeline_and_earns_points(
+    new_page: Any, portal_server: PortalServer
+) -> None:
+    portal_server.enrol("timeline.user", "Timeline User", source_subject="cust-1001")
+    page = new_page("en-US")
+    sign_in(page, "timeline.user")
+    page.goto("/portal/accesses")
+    assert page.get_by_text("No one has used your data yet.").is_visible()
+    give_joint_rnd(page)
+
+    token = portal_server.crm_token("rnd-crm", RND, ["joint_rnd"])
+    read = httpx.get(
+        portal_server.url("/v1/proxy/vehicle-cloud/customers/cust-1001"),
+        headers={"Authorization": f"Bearer {token}", "Consentry-Purpose": "joint_rnd"},
+        timeout=30,
+    )
+    assert read.status_code == 200, read.text
+    index = read.json()["ledger_index"]
+    assert "vehicle.fault_codes" in read.json()["released"]
+
+    page.goto("/portal/accesses")
+    entry = page.locator(f'li.access[data-ledger-index="{index}"]')
+    assert RND_NAME in entry.locator("h3").inner_text()
+    assert "Joint research and development" in entry.inner_text()
+    assert "Fault codes" in entry.locator("dd.released").inner_text()
+    assert "Name" in entry.locator("dd.withheld").inner_text()  # never to R&D (matrix), whatever was consented
+    screenshot(page, "who-used-my-data-en")
+
+    # Filters: another recipient hides it, this recipient and today's period show it.
+    page.get_by_label("Organization").select_option("acme-crm")
+    page.get_by_role("button", name="Apply filters").click()
+    assert page.locator("li.access").count() == 0
+    assert page.get_by_text("No access matches these filters.").is_visible()
+    page.get_by_label("Organization").select_option(RND)
+    page.get_by_label("Purpose").select_option("joint_rnd")
+    page.get_by_role("button", name="Apply filters").click()
+    assert page.locator(f'li.access[data-ledger-index="{index}"]').count() == 1
+    assert serious_violations(page) == []
+
+    entry = page.locator(f'li.access[data-ledger-index="{index}"]')
+    entry.get_by_role("link", name=f"Ledger entry {index} and its proof").click()
+    assert "Verified" in page.get_by_role("status").inner_text()
+
+    page.goto("/portal/value")
+    assert page.locator("#points-balance").inner_text() == "5 points"
+    assert page.get_by_role("link", name=f"Ledger entry {index}").is_visible()
+    assert serious_violations(page) == []
+    screenshot(page, "value-for-data-en")
+
+
+def test_a_receipt_downloads_verifies_through_the_api_and_shows_revoked_after_withdrawal(
+    new_page: Any, portal_server: PortalServer, tmp_path: Path
+) -> None:
+    portal_server.enrol("receipt.user", "Receipt User")
+    page = new_page("en-US")
+    sign_in(page, "receipt.user")
+    page.goto("/portal/consents")
+    cell = page.locator('td[data-cell="dealer-sh-4s|vehicle.mileage|repair_prediction"]')
+    cell.get_by_role("button", name="Give consent").click()
+    page.wait_for_url("**/portal/consents?done=given*")
+
+    page.goto("/portal/receipts")
+    row = page.locator("tr[data-receipt]")
+    assert row.count() == 1 and row.get_attribute("data-status") == "valid"
+    assert "Repair prediction" in row.inner_text() and "Mileage" in row.inner_text()
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Download").click()
+    saved = tmp_path / "receipt.json"
+    download.value.save_as(saved)
+    credential = json.loads(saved.read_text(encoding="utf-8"))
+    assert "VerifiableCredential" in credential["type"] and credential["proof"]
+    verified = httpx.post(
+        portal_server.url("/credentials/verify"), json={"verifiableCredential": credential}, timeout=30
+    )
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["verified"] is True
+    assert serious_violations(page) == []
+    screenshot(page, "receipts-en")
+
+    page.goto("/portal/consents")
+    page.locator('td[data-cell="dealer-sh-4s|vehicle.mileage|repair_prediction"]').get_by_role(
+        "button", name="Withdraw"
+    ).click()
+    page.wait_for_url("**/portal/consents?done=withdrawn*")
+    page.goto("/portal/receipts")
+    assert page.locator("tr[data-receipt]").get_attribute("data-status") == "revoked"
+    assert "Revoked" in page.locator("tr[data-receipt]").inner_text()
+    refused = httpx.post(
+        portal_server.url("/credentials/verify"), json={"verifiableCredential": credential}, timeout=30
+    )
+    assert refused.status_code == 422
+    assert refused.json()["type"].endswith("status-revoked")
+
+
+def test_the_export_is_one_json_download_with_a_summary_and_the_source_record(
+    new_page: Any, portal_server: PortalServer, tmp_path: Path
+) -> None:
+    portal_server.enrol("export.user", "Export User", source_subject="cust-1003")
+    page = new_page("zh-CN")
+    sign_in(page, "export.user")
+    page.goto("/portal/data")
+    assert serious_violations(page) == []
+    screenshot(page, "my-data-zh-CN")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载我的数据（JSON）").click()
+    assert download.value.suggested_filename == "consentry-export.json"
+    saved = tmp_path / "export.json"
+    download.value.save_as(saved)
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    assert document["summary"].startswith("Export User 的数据导出")
+    assert document["sources"]["vehicle-cloud"]["status"] == "exported"
+    assert document["sources"]["vehicle-cloud"]["data"]["name"]
+    assert {"consents", "receipts", "accesses", "points"} <= set(document)
+    # Reading the source record for the export is itself an access, shown to the customer.
+    page.goto("/portal/accesses")
+    assert "您本人（数据导出）" in page.locator("li.access").first.locator("h3").inner_text()
+
+
+def test_an_erasure_request_is_forwarded_and_its_status_shown_until_done(
+    new_page: Any, portal_server: PortalServer
+) -> None:
+    portal_server.enrol("erase.user", "Erase User", source_subject="cust-1002")
+    assert httpx.get(f"{portal_server.vehicle_cloud_url}/customers/cust-1002", timeout=10).status_code == 200
+    page = new_page("en-US")
+    sign_in(page, "erase.user")
+    page.goto("/portal/data")
+    assert "vehicle-cloud" in page.get_by_text("Source systems that will be asked").inner_text()
+    page.get_by_label("I understand that erasure cannot be undone.").check()
+    page.get_by_role("button", name="Request erasure").click()
+    page.wait_for_url("**/portal/data?erasure=requested*")
+    assert "recorded" in page.get_by_role("status").inner_text()
+    # The page refreshes itself while the request is open; wait for the per-source and overall status.
+    page.wait_for_selector('article.erasure[data-status="completed"]', timeout=30_000)
+    source = page.locator('article.erasure tr[data-source="vehicle-cloud"]')
+    assert source.get_attribute("data-status") == "erased"
+    assert "Erased" in source.inner_text()
+    assert httpx.get(f"{portal_server.vehicle_cloud_url}/customers/cust-1002", timeout=10).status_code == 404
+    assert serious_violations(page) == []
+    screenshot(page, "my-data-erasure-en")
