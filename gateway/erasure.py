@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, and_, insert, select, update
 from starlette.concurrency import run_in_threadpool
 
@@ -248,3 +249,30 @@ async def process_erasure(
     else:
         await run_in_threadpool(_set_request, rt, request_id, status="failed")
     return await run_in_threadpool(erasure_status, rt, customer, request_id)
+
+
+_RUNNING: set[asyncio.Task[None]] = set()
+_log = structlog.get_logger("gateway.erasure")
+
+
+def start_erasure(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
+    """Run `process_erasure` in the background; the API and the portal both answer before sources are done.
+
+    Tasks are kept referenced until they finish, because the event loop holds only weak references.
+    """
+
+    async def run() -> None:
+        try:
+            await process_erasure(
+                rt,
+                customer,
+                request_id,
+                attempts=rt.settings.erasure_attempts,
+                backoff=rt.settings.erasure_backoff_seconds,
+            )
+        except Exception:  # the status stays visible (in_progress/failed); requesting again resumes
+            _log.exception("erasure_failed", request_id=request_id)
+
+    task = asyncio.get_running_loop().create_task(run())
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)

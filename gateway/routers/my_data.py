@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -20,9 +18,7 @@ from gateway.routers.consents import LANG_QUERY, Lang, call, json_example
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter(prefix="/v1/me", tags=["customer data rights"])
-log = structlog.get_logger("gateway.erasure")
 # Erasures run after the answer; the set keeps each task referenced until it ends.
-_RUNNING: set[asyncio.Task[Any]] = set()
 _REQUEST_ID = "7d0c9a5e-1f2b-4c3d-8e9f-0a1b2c3d4e5f"
 _STATUS_EXAMPLE = {
     "request_id": _REQUEST_ID,
@@ -82,24 +78,6 @@ async def export_my_data(
     )
 
 
-def _start(runtime: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
-    async def run() -> None:
-        try:
-            await erasure.process_erasure(
-                runtime,
-                customer,
-                request_id,
-                attempts=runtime.settings.erasure_attempts,
-                backoff=runtime.settings.erasure_backoff_seconds,
-            )
-        except Exception:  # the status stays visible (in_progress/failed); requesting again resumes
-            log.exception("erasure_failed", request_id=request_id)
-
-    task = asyncio.get_running_loop().create_task(run())
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
-
-
 @router.post(
     "/erasure",
     status_code=202,
@@ -119,7 +97,7 @@ async def request_erasure(
 ) -> JSONResponse:
     status = await run_in_threadpool(call, erasure.request_erasure, runtime, customer)
     if status["status"] != "completed":
-        _start(runtime, customer, status["request_id"])
+        erasure.start_erasure(runtime, customer, status["request_id"])
     return JSONResponse(status, status_code=202)
 
 

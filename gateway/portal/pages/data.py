@@ -8,23 +8,18 @@ page refreshes itself while a request is open (and offers a refresh link without
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway import erasure, portability
-from gateway.auth.principals import CustomerPrincipal
 from gateway.portal.session import open_visit
 from gateway.portal.web import PORTAL_PREFIX, redirect, render, security_headers
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()
-log = structlog.get_logger("gateway.portal")
-_RUNNING: set[asyncio.Task[None]] = set()
 
 
 @router.get("/data")
@@ -57,24 +52,6 @@ async def export(request: Request, runtime: Runtime = Depends(get_runtime)) -> R
     return security_headers(response)
 
 
-def _process_in_background(runtime: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
-    async def run() -> None:
-        try:
-            await erasure.process_erasure(
-                runtime,
-                customer,
-                request_id,
-                attempts=runtime.settings.erasure_attempts,
-                backoff=runtime.settings.erasure_backoff_seconds,
-            )
-        except Exception:  # the status stays visible (in_progress/failed); requesting again resumes
-            log.exception("portal_erasure_failed", request_id=request_id)
-
-    task = asyncio.get_running_loop().create_task(run())
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
-
-
 @router.post("/data/erasure")
 async def request_erasure(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
     visit = await open_visit(request, runtime)
@@ -87,5 +64,5 @@ async def request_erasure(request: Request, runtime: Runtime = Depends(get_runti
         return redirect(visit.page, f"{PORTAL_PREFIX}/data#erasure")
     status = await run_in_threadpool(erasure.request_erasure, runtime, visit.customer)
     if status["status"] != "completed":
-        _process_in_background(runtime, visit.customer, status["request_id"])
+        erasure.start_erasure(runtime, visit.customer, status["request_id"])
     return redirect(visit.page, f"{PORTAL_PREFIX}/data?erasure=requested#erasure")
