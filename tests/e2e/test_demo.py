@@ -6,9 +6,14 @@ is refused; the auditor verifies)."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gateway.demo.stack import DemoDirectoryError, DemoStack
@@ -50,3 +55,38 @@ def test_a_directory_the_demo_did_not_make_is_never_wiped(tmp_path: Path) -> Non
     with pytest.raises(DemoDirectoryError):
         DemoStack(tmp_path / "precious", port=_free_port(), upstream_port=_free_port()).start()
     assert (tmp_path / "precious" / "keep.txt").read_text() == "mine"
+
+
+def test_consentry_demo_prints_a_working_portal_url_and_customer_logins(tmp_path: Path) -> None:
+    """Issue 7, "Done when": `make demo` prints the portal URL and demo customer logins — and they work."""
+    consentry = Path(sys.executable).with_name("consentry")
+    command = [str(consentry), "demo", "--data-dir", str(tmp_path / "demo")]
+    command += ["--port", str(_free_port()), "--upstream-port", str(_free_port())]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (lines and lines[-1].startswith("Press Ctrl-C")):
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+        printed = "\n".join(lines)
+        portal = re.search(r"^Consent portal\s+(\S+)", printed, re.M)
+        login = re.search(r"^\s+cust-1001\s+(\S+)\s+password (\S+)$", printed, re.M)
+        assert portal and login, printed
+        with httpx.Client(timeout=10) as http:
+            page = http.get(portal.group(1), follow_redirects=True)
+            assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+            base = portal.group(1).removesuffix("/portal/")
+            signed_in = http.post(f"{base}/v1/session", json={"username": login[1], "password": login[2]})
+            assert signed_in.status_code in (200, 201), signed_in.text
+            assert http.get(f"{base}/v1/me").json()["username"] == login[1]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
