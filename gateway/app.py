@@ -37,7 +37,9 @@ from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
+# Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
+    proxy.router,
     health.router,
     wellknown.router,
     oauth.router,
@@ -46,7 +48,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     my_data.router,
     admin.router,
     auditor.router,
-    proxy.router,
     credentials_api.router,
     wallet.router,
     sd_jwt.router,

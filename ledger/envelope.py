@@ -52,15 +52,54 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+_ENVELOPE_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
+_SAFE_INTEGER = 2**53 - 1  # RFC 8785 §3.2.2.3: numbers are IEEE 754 doubles
+_FIRST_SURROGATE = "\ud800"
+
+
+def _encodes_alike(value: Any) -> bool:
+    """Whether the C encoder writes RFC 8785 bytes for `value` (see `canonical_envelope` for why).
+
+    Floats are left to the canonicaliser (ECMAScript number formatting), as are integers beyond the
+    double range (it refuses them), and keys holding a character from U+D800 up, where sorting by UTF-16
+    code unit and by code point can disagree.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -_SAFE_INTEGER <= item <= _SAFE_INTEGER:
+                continue
+            return False
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or (key and max(key) >= _FIRST_SURROGATE):
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        else:
+            return False
+    return True
+
+
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 bytes, with every refusal of the canonicaliser turned into an EventError."""
+    """RFC 8785 bytes, with every refusal of the canonicaliser turned into an EventError.
+
+    Plain documents (every ledger payload the gateway writes) go through the C encoder, ~5x cheaper than
+    the pure-Python canonicaliser that handles the rest.
+    """
     try:
+        if _encodes_alike(value):
+            return _ENVELOPE_ENCODER.encode(value).encode("utf-8")
         return rfc8785.dumps(value)
+    except UnicodeEncodeError as exc:
+        raise EventError(f"not representable as RFC 8785 JSON: a string holds a lone surrogate ({exc.reason})") from exc
     except Exception as exc:  # rfc8785 raises several types (domain errors, TypeError) for non-JSON values
         raise EventError(f"not representable as RFC 8785 JSON: {exc}") from exc
-
-
-_ENVELOPE_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
 
 
 def canonical_envelope(envelope: Mapping[str, str | int | None]) -> bytes:

@@ -26,11 +26,11 @@ Everything here is pure: plain JSON values in, plain JSON values out.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from gateway.upstream.selectors import Selector, format_pointer, parse_selector
+from gateway.upstream.selectors import Selector, Step, format_pointer, parse_selector
 
 __all__ = [
     "CategoryStatus",
@@ -72,6 +72,10 @@ class FieldMap:
     """An ordered, immutable list of mappings (order does not change the outcome: deny wins)."""
 
     mappings: tuple[FieldMapping, ...]
+    _automaton: _Automaton = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_automaton", _Automaton(self.mappings))
 
     @classmethod
     def of(cls, rules: Iterable[tuple[str, str] | tuple[str, str, bool]]) -> FieldMap:
@@ -111,16 +115,79 @@ class FilterResult:
 
 _DROP = object()
 _State = tuple[int, int]  # (mapping number, steps already matched)
+_States = frozenset[_State]
+# Bounds the memory a hostile upstream's ever-new member names can make the transition cache take.
+MAX_CACHED_TRANSITIONS = 65_536
 
 
-class _Walk:
-    """One filtering pass. States are (mapping, steps matched so far): an NFA run over all selectors at once."""
+class _Automaton:
+    """The selectors of one field map run as an NFA over all mappings at once, determinised lazily.
 
-    def __init__(self, mappings: tuple[FieldMapping, ...], released: frozenset[str], max_depth: int) -> None:
+    A state set is a frozenset of (mapping, steps matched). Upstream records share their shape, so after the
+    first few documents every member name maps to a known next set and a node costs one dict lookup instead
+    of a pass over every live selector. The cache is shared by every request through this field map.
+    """
+
+    def __init__(self, mappings: tuple[FieldMapping, ...]) -> None:
         self.steps = [m.selector.steps for m in mappings]
         self.lengths = [len(steps) for steps in self.steps]
         self.categories = [m.category for m in mappings]
         self.subtree = [m.subtree for m in mappings]
+        self.start: _States = frozenset((m, 0) for m in range(len(mappings)))
+        self._transitions: dict[tuple[_States, str | int, int], _States] = {}
+        self._matched: dict[_States, tuple[frozenset[str], frozenset[str]]] = {}
+        self._size_sensitive: dict[_States, bool] = {}
+
+    def matched(self, states: _States) -> tuple[frozenset[str], frozenset[str]]:
+        """(categories of subtree mappings, categories of exact mappings) that end at this node."""
+        found = self._matched.get(states)
+        if found is None:
+            subtree = frozenset(self.categories[m] for m, done in states if done == self.lengths[m] and self.subtree[m])
+            exact = frozenset(
+                self.categories[m] for m, done in states if done == self.lengths[m] and not self.subtree[m]
+            )
+            found = (subtree, exact)
+            if len(self._matched) < MAX_CACHED_TRANSITIONS:
+                self._matched[states] = found
+        return found
+
+    def advance(self, states: _States, key: str | int, size: int) -> _States:
+        if isinstance(key, int) and not self._depends_on_size(states):
+            size = -1  # the answer is the same for every array length: cache it once
+        cache_key = (states, key, size if isinstance(key, int) else -1)
+        nxt = self._transitions.get(cache_key)
+        if nxt is None:
+            nxt = self._step(states, key, size)
+            if len(self._transitions) < MAX_CACHED_TRANSITIONS:
+                self._transitions[cache_key] = nxt
+        return nxt
+
+    def _depends_on_size(self, states: _States) -> bool:
+        sensitive = self._size_sensitive.get(states)
+        if sensitive is None:
+            sensitive = any(done < self.lengths[m] and _counts_from_end(self.steps[m][done]) for m, done in states)
+            if len(self._size_sensitive) < MAX_CACHED_TRANSITIONS:
+                self._size_sensitive[states] = sensitive
+        return sensitive
+
+    def _step(self, states: _States, key: str | int, size: int) -> _States:
+        nxt: set[_State] = set()
+        for m, done in states:
+            if done == self.lengths[m]:
+                continue
+            step = self.steps[m][done]
+            if step.selects(key, size):
+                nxt.add((m, done + 1))
+            if step.descendant:
+                nxt.add((m, done))
+        return frozenset(nxt)
+
+
+class _Walk:
+    """One filtering pass over a document, driving the field map's automaton."""
+
+    def __init__(self, automaton: _Automaton, released: frozenset[str], max_depth: int) -> None:
+        self.automaton = automaton
         self.released = released
         self.max_depth = max_depth
         self.seen: set[str] = set()
@@ -128,17 +195,11 @@ class _Walk:
         self.released_leaves = 0
         self.withheld_leaves = 0
 
-    def node(self, value: Any, path: tuple[str | int, ...], states: set[_State], inherited: frozenset[str]) -> Any:
+    def node(self, value: Any, path: tuple[str | int, ...], states: _States, inherited: frozenset[str]) -> Any:
         if len(path) > self.max_depth:
             raise DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {format_pointer(path)!r}")
-        own = inherited
-        exact: set[str] = set()
-        for m, done in states:
-            if done == self.lengths[m]:
-                if self.subtree[m]:
-                    own = own | {self.categories[m]}
-                else:
-                    exact.add(self.categories[m])
+        subtree, exact = self.automaton.matched(states)
+        own = inherited | subtree if subtree else inherited
         if isinstance(value, dict) and value:
             return self._object(value, path, states, own)
         if isinstance(value, list) and value:
@@ -157,40 +218,31 @@ class _Walk:
         self.withheld_leaves += 1
         return _DROP
 
-    def _object(
-        self, value: dict[Any, Any], path: tuple[str | int, ...], states: set[_State], own: frozenset[str]
-    ) -> Any:
+    def _object(self, value: dict[Any, Any], path: tuple[str | int, ...], states: _States, own: frozenset[str]) -> Any:
         out: dict[str, Any] = {}
-        size = len(value)
+        advance = self.automaton.advance
         for key, child in value.items():
             if not isinstance(key, str):
                 raise InvalidDocument(f"object member names must be strings, found {key!r} at {format_pointer(path)!r}")
-            kept = self.node(child, (*path, key), self._advance(states, key, size), own)
+            kept = self.node(child, (*path, key), advance(states, key, 0), own)
             if kept is not _DROP:
                 out[key] = kept
         return out if out else _DROP
 
-    def _array(self, value: list[Any], path: tuple[str | int, ...], states: set[_State], own: frozenset[str]) -> Any:
+    def _array(self, value: list[Any], path: tuple[str | int, ...], states: _States, own: frozenset[str]) -> Any:
         out = []
         size = len(value)
+        advance = self.automaton.advance
         for index, child in enumerate(value):
-            kept = self.node(child, (*path, index), self._advance(states, index, size), own)
+            kept = self.node(child, (*path, index), advance(states, index, size), own)
             if kept is not _DROP:
                 out.append(kept)
         return out if out else _DROP
 
-    def _advance(self, states: set[_State], key: str | int, size: int) -> set[_State]:
-        nxt: set[_State] = set()
-        lengths, all_steps = self.lengths, self.steps
-        for m, done in states:
-            if done == lengths[m]:
-                continue
-            step = all_steps[m][done]
-            if step.selects(key, size):
-                nxt.add((m, done + 1))
-            if step.descendant:
-                nxt.add((m, done))
-        return nxt
+
+def _counts_from_end(step: Step) -> bool:
+    """A negative index (``[-1]``) selects a different element for every array length."""
+    return step.kind == "index" and isinstance(step.value, int) and step.value < 0
 
 
 def _check_leaf(value: Any, path: tuple[str | int, ...]) -> None:
@@ -210,9 +262,9 @@ def filter_document(
     if isinstance(document, dict | list) and not document:
         # an empty root holds no data: nothing to release, withhold or report
         return FilterResult(type(document)(), {}, (), 0, 0)
-    walk = _Walk(field_map.mappings, frozenset(released), max_depth)
-    start = {(m, 0) for m in range(len(field_map.mappings))}
-    filtered = walk.node(document, (), start, frozenset())
+    automaton = field_map._automaton
+    walk = _Walk(automaton, frozenset(released), max_depth)
+    filtered = walk.node(document, (), automaton.start, frozenset())
     if filtered is _DROP:
         filtered = {} if isinstance(document, dict) else [] if isinstance(document, list) else None
     statuses = {

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import rfc8785
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import Event, EventError, Ledger, parse_envelope
-from ledger.envelope import canonical_envelope, prepare
+from ledger.envelope import canonical_envelope, canonical_json, prepare
 
 
 def test_time_is_normalised_to_utc_with_microseconds(sqlite_url: str) -> None:
@@ -96,3 +96,44 @@ def test_the_fast_envelope_encoder_writes_exactly_rfc8785(
 def test_a_lone_surrogate_in_an_event_is_refused_as_not_json() -> None:
     with pytest.raises(EventError, match="lone surrogate"):
         prepare(Event(type="test.\ud800", actor="system"))
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_rfc8785_canonical_json_is_byte_identical_to_the_reference_canonicaliser(value: object) -> None:
+    """The C-encoder fast path must write exactly what RFC 8785 writes, and refuse what it refuses."""
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception:
+        with pytest.raises(EventError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"\ue000": 1, "\U0001f600": 2},  # UTF-16 order puts the astral key first, code point order last
+        {"z": '\u2028\u007f\x00\x1f"\\'},
+        [2**53 - 1, -(2**53 - 1)],
+    ],
+)
+def test_rfc8785_edge_cases_of_key_order_escapes_and_the_integer_domain(value: object) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_rfc8785_refuses_integers_beyond_the_double_domain() -> None:
+    with pytest.raises(EventError, match="RFC 8785"):
+        canonical_json({"n": 2**53})

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.upstream import CategoryStatus, DocumentTooDeep, FieldMap, InvalidDocument, filter_document
+from gateway.upstream import CategoryStatus, DocumentTooDeep, FieldMap, InvalidDocument, fieldmap, filter_document
 
 R, W = CategoryStatus.RELEASED, CategoryStatus.WITHHELD
 
@@ -327,3 +327,31 @@ def test_property_releasing_every_category_keeps_every_mapped_leaf_and_more_neve
     some = filter_document(doc, field_map, {"c.a", "c.b"})
     assert set(output_markers(some.document)) <= set(output_markers(everything.document))
     assert everything.withheld_leaves == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(json_values, min_size=2, max_size=5), rules_strategy, st.sets(st.sampled_from(CATEGORIES)))
+def test_property_a_field_map_reused_across_documents_filters_each_as_a_fresh_one_would(
+    docs: list[Any], rules: list[tuple[str, str, bool]], released: set[str]
+) -> None:
+    shared = FieldMap.of(rules)  # its cached transitions carry over from one document to the next
+    for doc in docs:
+        assert filter_document(doc, shared, released) == filter_document(doc, FieldMap.of(rules), released)
+
+
+def test_a_negative_index_is_resolved_against_each_arrays_own_length() -> None:
+    field_map = FieldMap.of([("$.trips[-1]", "trip.last")])
+    assert filter_document({"trips": ["a", "b"]}, field_map, {"trip.last"}).document == {"trips": ["b"]}
+    assert filter_document({"trips": ["a", "b", "c"]}, field_map, {"trip.last"}).document == {"trips": ["c"]}
+    assert filter_document({"trips": ["a"]}, field_map, {"trip.last"}).document == {"trips": ["a"]}
+
+
+def test_ever_new_member_names_cannot_grow_the_cache_without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fieldmap, "MAX_CACHED_TRANSITIONS", 50)
+    field_map = FieldMap.of([("/known", "c.a")])
+    doc = {f"field-{i}": i for i in range(500)} | {"known": "kept"}
+    result = filter_document(doc, field_map, {"c.a"})
+    assert result.document == {"known": "kept"}
+    assert len(result.unmapped) == 500
+    automaton = field_map._automaton
+    assert len(automaton._transitions) <= 50
