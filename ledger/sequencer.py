@@ -126,10 +126,20 @@ class Sequencer:
             if self._closed:
                 raise LedgerError("the ledger is closed")
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
-                self._thread.start()
+                self._start_worker()
             self._queue.put(request)
         return request.future
+
+    def _start_worker(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
+        self._thread.start()
+
+    def _worker_died(self) -> None:
+        """A queue nobody drains would hang every appender: what is queued goes to a fresh worker."""
+        with self._lock:
+            self._thread = None
+            if not self._closed and not self._queue.empty():
+                self._start_worker()
 
     def close(self) -> None:
         with self._lock:
@@ -171,18 +181,27 @@ class Sequencer:
         return [r for r in batch if isinstance(r, Request) and r.future.set_running_or_notify_cancel()]
 
     def _run(self) -> None:
+        in_hand: list[Request | object] = []
         try:
             while True:
                 item = self._queue.get()
                 if item is _STOP:
-                    return
+                    break
+                in_hand = [item]
                 requests, stop = self._gather(item)
+                in_hand = list(requests)
                 self._commit(requests)
                 self._expected = len(requests) + self._queue.qsize()
                 if stop:
-                    return
-        finally:
+                    break
+        except BaseException as exc:  # dying: no appender in hand may wait forever
             self._drop_connection()
+            self._worker_died()
+            for request in in_hand:
+                if isinstance(request, Request) and not request.future.done():
+                    request.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))
+            raise
+        self._drop_connection()
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -203,7 +222,7 @@ class Sequencer:
         except BaseException as exc:  # every waiter learns why; the worker lives on for later appends
             self._frontier = None
             for request in requests:
-                if not request.future.done():
+                if isinstance(request, Request) and not request.future.done():
                     request.future.set_exception(exc)
             with contextlib.suppress(SQLAlchemyError):  # already failing: the next batch takes a fresh one
                 self._drop_connection()

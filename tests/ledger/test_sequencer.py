@@ -143,3 +143,28 @@ def test_the_sequencer_keeps_one_connection_between_batches_and_returns_it_on_cl
     ledger._sequencer.close()
     assert ledger.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     ledger.engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the worker dies loudly
+def test_a_writer_that_dies_fails_its_batch_and_a_fresh_one_serves_later_appends(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing may hang on a queue nobody drains: the batch in hand learns the writer failed, the next
+    append starts a new writer, and the log stays contiguous."""
+    from ledger import sequencer
+
+    real_gather = sequencer.Sequencer._gather
+    failures = iter([MemoryError("simulated")])
+
+    def gather_once_failing(self: sequencer.Sequencer, first: object) -> tuple[list[sequencer.Request], bool]:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real_gather(self, first)
+
+    monkeypatch.setattr(sequencer.Sequencer, "_gather", gather_once_failing)
+    with Ledger.open(sqlite_url) as ledger:
+        with pytest.raises(Exception, match="the ledger writer failed"):
+            ledger.append(Event(type="access", actor="crm"))
+        assert ledger.append(Event(type="access", actor="crm")) == 0
+        assert ledger.append(Event(type="access", actor="crm")) == 1
