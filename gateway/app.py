@@ -141,3 +141,16 @@ def _register_problem_schema(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def worker_app() -> FastAPI:
+    """The app of one `consentry serve --workers N` process: settings from the environment, its own runtime.
+
+    The parent process created the keys and migrated the database before forking workers, so starting a
+    runtime here only opens what exists.
+    """
+    from gateway.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,30 +1,49 @@
-"""`consentry serve`: run the gateway with uvicorn."""
+"""`consentry serve`: run the gateway with uvicorn, in one process or several sharing the database."""
 
 from __future__ import annotations
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from gateway.app import create_app
-from gateway.cli._common import load_settings, runtime
+from gateway.cli._common import fail, load_settings, runtime
 from gateway.observability import configure_logging
 
 
 def serve(
     host: str | None = typer.Option(None, help="Bind address (default CONSENTRY_HOST or 127.0.0.1)."),
     port: int | None = typer.Option(None, help="TCP port (default CONSENTRY_PORT or 8000)."),
+    workers: int = typer.Option(
+        1,
+        help="Worker processes. Each is a whole gateway on the shared database: ledger appends serialise on it, "
+        "consents are read from it on every decision; caches (tokens, clients) and /metrics are per process.",
+    ),
 ) -> None:
     """Serve the gateway; creates keys and migrates the database first, refusing to start on any problem."""
+    if workers < 1:
+        raise fail("--workers must be at least 1")
     settings = load_settings()
     configure_logging(settings.log_level)
-    # Started here rather than in the app's lifespan so a bad key file or database is a one-line error.
+    bind_host, bind_port = host or settings.host, port if port is not None else settings.port
+    # Started here rather than in the app's lifespan so a bad key file or database is a one-line error,
+    # and so several workers never race to create keys or migrate.
     with runtime(settings) as started:
-        uvicorn.run(
-            create_app(settings, runtime=started),
-            host=host or settings.host,
-            port=port if port is not None else settings.port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-        )
+        if workers == 1:
+            _run(create_app(settings, runtime=started), bind_host, bind_port)
+            return
+    _run("gateway.app:worker_app", bind_host, bind_port, factory=True, workers=workers)
+
+
+def _run(app: FastAPI | str, host: str, port: int, *, factory: bool = False, workers: int | None = None) -> None:
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        factory=factory,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )

@@ -43,9 +43,18 @@ class DemoStep:
 
 
 class DemoStack:
-    def __init__(self, data_dir: Path, *, port: int = 8000, upstream_port: int = 8701, consentry: str | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int = 8000,
+        upstream_port: int = 8701,
+        consentry: str | None = None,
+        workers: int = 1,
+    ):
         self.data_dir = data_dir.resolve()
         self.port = port
+        self.workers = workers
         self.upstream = VehicleCloudProcess(port=upstream_port)
         self.consentry = consentry or str(Path(sys.executable).with_name("consentry"))
         self.world: DemoWorld | None = None
@@ -91,7 +100,10 @@ class DemoStack:
                 runtime.close()
             log = (self.data_dir / "gateway.log").open("wb")
             self._gateway = subprocess.Popen(  # noqa: S603 (our own entry point)
-                [self.consentry, "serve"], env=self._environment(upstreams), stdout=log, stderr=subprocess.STDOUT
+                [self.consentry, "serve", "--workers", str(self.workers)],
+                env=self._environment(upstreams),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             self._wait_healthy()
         except BaseException:
