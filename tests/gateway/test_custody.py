@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from credentials import public_key_from_multibase
 from gateway import erasure
 from gateway.auth.custody import CustodyVault, SealedKeyError, custody_state, did_of
 from gateway.auth.customers import CustomerStore
+from gateway.cli import app
 from gateway.receipts import ensure_customer_did
-from gateway.runtime import Runtime
+from gateway.runtime import Runtime, key_store
 from gateway.settings import Settings
+from gateway.store.database import create_db_engine
 from gateway.store.tables import custodial_did_keys, customers
 
 PASSWORD = "a long enough pw"
@@ -107,7 +112,7 @@ def test_a_sealed_key_does_not_open_under_another_custody_key(runtime: Runtime) 
         CustodyVault.from_secret(b"\x01" * 32).open(did, sealed)
 
 
-def test_the_custody_key_can_come_from_the_environment(tmp_path: Any) -> None:
+def test_the_custody_key_can_come_from_the_environment(tmp_path: Path) -> None:
     secret = base64.urlsafe_b64encode(b"\x07" * 32).rstrip(b"=").decode()
     settings = Settings(data_dir=tmp_path / "data", issuer="http://127.0.0.1:8000", custody_key=secret)
     started = Runtime.start(settings)
@@ -161,3 +166,22 @@ def test_erasure_deletes_the_custodial_key_and_keeps_the_did(runtime: Runtime) -
         assert conn.execute(select(custodial_did_keys)).first() is None
     stored = runtime.customers.get(customer.customer_id)
     assert stored is not None and stored.did == customer.did
+
+
+def test_consentry_customer_add_enrols_with_a_custodial_did(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSENTRY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CONSENTRY_DATABASE_URL", raising=False)
+    args = ["customer", "add", "--username", "li.wei", "--jurisdiction", "CN", "--password", "correct horse battery"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    did = json.loads(result.stdout)["did"]
+    assert did.startswith("did:key:z6Mk")
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = create_db_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            stored_did, sealed = conn.execute(select(custodial_did_keys.c.did, custodial_did_keys.c.sealed_key)).one()
+    finally:
+        engine.dispose()
+    vault = CustodyVault.from_secret(key_store(settings).secret("custody"))
+    assert stored_did == did and did_of(vault.open(did, bytes(sealed))) == did
