@@ -12,6 +12,8 @@ import asyncio
 import base64
 import json
 import stat
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,14 @@ from typer.testing import CliRunner
 
 from credentials import public_key_from_multibase
 from gateway import erasure
-from gateway.auth.custody import CustodyVault, SealedKeyError, custody_state, did_of
+from gateway.auth.custody import (
+    CustodyVault,
+    KeyAlreadyReleasedError,
+    SealedKeyError,
+    custody_state,
+    did_of,
+    release_custodial_key,
+)
 from gateway.auth.customers import CustomerStore
 from gateway.cli import app
 from gateway.receipts import ensure_customer_did
@@ -185,3 +194,45 @@ def test_consentry_customer_add_enrols_with_a_custodial_did(tmp_path: Path, monk
         engine.dispose()
     vault = CustodyVault.from_secret(key_store(settings).secret("custody"))
     assert stored_did == did and did_of(vault.open(did, bytes(sealed))) == did
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    started = Runtime.start(Settings(data_dir=tmp_path / "data", issuer="http://127.0.0.1:8000", database_url=url))
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def test_two_concurrent_releases_hand_the_key_out_once(any_db_runtime: Runtime) -> None:
+    runtime = any_db_runtime
+    customer = _enrol(runtime, "li.wei")
+    vault = runtime.customers.vault
+    assert vault is not None
+
+    def release() -> object:
+        try:
+            return release_custodial_key(
+                runtime.ledger,
+                vault,
+                customer_id=customer.customer_id,
+                actor=customer.actor,
+                subject=runtime.subject_pseudonym(customer.customer_id),
+            )
+        except KeyAlreadyReleasedError as exc:
+            return exc
+
+    size = runtime.ledger.size()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(lambda _: release(), range(4)))
+    handed = [o for o in outcomes if isinstance(o, tuple)]
+    assert len(handed) == 1
+    assert all(isinstance(o, KeyAlreadyReleasedError) for o in outcomes if o not in handed)
+    jwk, index = handed[0]
+    assert jwk["kid"].startswith(f"{customer.did}#")
+    assert runtime.ledger.size() == size + 1  # refused releases leave no entry
+    assert runtime.ledger.payload(index) == {"did": customer.did, "to": "subject"}
+    with runtime.engine.connect() as conn:
+        assert conn.execute(select(custodial_did_keys.c.sealed_key)).scalar() is None
