@@ -44,7 +44,13 @@ from credentials.errors import (
     ValidationError,
 )
 from credentials.keyring import IssuerKeyring
-from credentials.keys import Ed25519KeyPair, generate_key_pair, public_jwk, public_key_from_multibase
+from credentials.keys import (
+    Ed25519KeyPair,
+    generate_key_pair,
+    key_pair_from_private,
+    public_jwk,
+    public_key_from_multibase,
+)
 from credentials.rdfc import DEFAULT_LIMITS, Limits, canonicalize
 from credentials.receipts import ConsentReceiptClaims, IssuerKey, build_consent_receipt, issue_consent_receipt
 from credentials.sd_jwt import issue_sd_jwt
@@ -116,6 +122,7 @@ __all__ = [
     "issue_consent_receipt",
     "issue_jwt_vc",
     "issue_sd_jwt",
+    "key_pair_from_private",
     "new_bitstring",
     "new_challenge",
     "present_sd_jwt",

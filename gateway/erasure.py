@@ -3,10 +3,11 @@
 `request_erasure` appends the request to the ledger and, in the same transaction, one `pending` row per erasable
 source. `process_erasure` (run in the background) forwards the deletion to each source with retries and keeps
 each source's status; once every source has erased (or never had) the record, it withdraws the customer's live
-consents (revoking their receipts), deletes the subject's ZK commitment openings and erases the subject's ledger
-payloads (`Ledger.erase_subject`), which keeps every proof valid. A request with a source that kept failing stays
-`failed` until it is requested again, which resumes the sources not yet done. Consent records themselves are
-kept: they are the controller's evidence (GDPR Art. 7(1)) and hold no payload in the ledger after the erasure.
+consents (revoking their receipts), deletes the subject's ZK commitment openings and the sealed key of their
+custodial DID, and erases the subject's ledger payloads (`Ledger.erase_subject`), which keeps every proof valid.
+A request with a source that kept failing stays `failed` until it is requested again, which resumes the sources
+not yet done. Consent records themselves are kept: they are the controller's evidence (GDPR Art. 7(1)) and hold
+no payload in the ledger after the erasure.
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
     for record in consents.records(rt, customer):
         if record.status.value in ("given", "renewed"):
             consents.withdraw(rt, customer, record.record_id)
+    # The gateway's copy of the customer's custodial DID key goes too; the DID stays (it names their receipts).
+    rt.customers.forget_custodial_key(customer.customer_id)
     # The account id names the subject in consents and accesses; source systems' number may name it in ZK anchors.
     names = dict.fromkeys(n for n in (customer.customer_id, customer.source_subject) if n is not None)
     index = None

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 # The credential issuer's keys are not here: they are Multikeys in `credentials.IssuerKeyring`, which also
 # publishes them in the did:web document (one place, so rotation cannot leave the two out of step).
 RING_NAMES = ("token", "checkpoint")
-SECRET_NAMES = ("pseudonym",)
+SECRET_NAMES = ("pseudonym", "custody")
 
 
 class KeyFileError(Exception):

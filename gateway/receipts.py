@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from credentials import ConsentReceiptClaims, did_key_from_multibase, generate_key_pair
+from credentials import ConsentReceiptClaims
 from gateway.auth.principals import CustomerPrincipal
 from gateway.rights_errors import NotFoundError
 from gateway.runtime import Runtime
@@ -26,16 +26,14 @@ CONSENT_BASIS_IRI = "https://w3id.org/dpv#Consent"
 
 
 def ensure_customer_did(rt: Runtime, customer: CustomerPrincipal) -> str:
-    """The DID a receipt is issued to: the customer's own, or a did:key created now for a customer without one.
+    """The DID a receipt is issued to: the customer's own, or (for a customer enrolled before every account got
+    one) a custodial did:key created now, whose key the gateway keeps sealed until the customer takes it.
 
-    The generated key's secret is not kept: the DID names the subject in their receipts, and a wallet DID the
-    customer binds later (wallet login) replaces it for receipts issued after that.
+    A wallet DID the customer binds later replaces it for receipts issued after that.
     """
     if customer.did:
         return customer.did
-    did = did_key_from_multibase(generate_key_pair().public_key_multibase)
-    rt.customers.set_did(customer.customer_id, did)
-    return did
+    return rt.customers.ensure_did(customer.customer_id)
 
 
 def _iso(value: datetime) -> str:

@@ -16,7 +16,9 @@ from credentials import CredentialService, IssuerKeyring, StatusListRepository
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
+from gateway.auth.custody import CustodyVault
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
 from gateway.event_index import EventIndex
@@ -39,6 +41,7 @@ def key_store(settings: Settings) -> KeyStore:
             "token": settings.token_signing_key.get_secret_value() if settings.token_signing_key else None,
             "checkpoint": settings.checkpoint_key.get_secret_value() if settings.checkpoint_key else None,
             "pseudonym": settings.pseudonym_key.get_secret_value() if settings.pseudonym_key else None,
+            "custody": settings.custody_key.get_secret_value() if settings.custody_key else None,
         },
     )
 
@@ -70,6 +73,7 @@ class Runtime:
     credentials: CredentialService
     upstreams: UpstreamRegistry
     zk: ZkService
+    limits: RequestLimits
     pseudonym_key: bytes = field(default=b"", repr=False)
     migrated: list[str] = field(default_factory=list)
 
@@ -129,7 +133,7 @@ class Runtime:
             keys=keys,
             metrics=Metrics(),
             clients=clients,
-            customers=CustomerStore(engine),
+            customers=CustomerStore(engine, CustodyVault.from_secret(keys.secret("custody"))),
             sessions=SessionStore(engine, timedelta(seconds=settings.session_ttl_seconds)),
             throttle=LoginThrottle(
                 engine,
@@ -154,6 +158,11 @@ class Runtime:
             credentials=credential_service,
             upstreams=upstreams,
             zk=ZkService.create(settings.data_dir / "keys", ledger, frozenset(policies.taxonomy.categories)),
+            limits=RequestLimits.of(
+                token_per_client=RateLimit(settings.token_rate_per_client, settings.token_burst_per_client),
+                token_per_address=RateLimit(settings.token_rate_per_address, settings.token_burst_per_address),
+                did_challenge=RateLimit(settings.did_challenge_rate, settings.did_challenge_burst),
+            ),
             pseudonym_key=pseudonym_key,
         )
 

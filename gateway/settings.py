@@ -51,6 +51,26 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, gt=0)
     login_lockout_seconds: int = Field(default=900, gt=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    token_rate_per_client: float = Field(
+        default=10.0, gt=0, description="Token requests per second one client_id may make, sustained (429 beyond)."
+    )
+    token_burst_per_client: int = Field(default=60, ge=1, description="Token requests one client_id may make at once.")
+    token_rate_per_address: float = Field(
+        default=50.0, gt=0, description="Token requests per second from one remote address, sustained."
+    )
+    token_burst_per_address: int = Field(default=200, ge=1, description="Token requests one address may make at once.")
+    did_challenge_rate: float = Field(
+        default=1.0,
+        gt=0,
+        description="DID challenges per second, sustained, per signed-in customer (binding) and per remote "
+        "address (wallet sign-in).",
+    )
+    did_challenge_burst: int = Field(default=20, ge=1, description="DID challenges that may be issued at once.")
+    custody_key: SecretStr | None = Field(
+        default=None,
+        description="Base64url key (32+ bytes) that seals the private keys of custodial customer DIDs; default: "
+        "generated in the data directory (`keys/custody.secret`, mode 0600).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     token_signing_key: SecretStr | None = Field(
         default=None,

@@ -1,5 +1,8 @@
 """Customer accounts, their browser sessions and the login throttle.
 
+Every customer has a DID from enrolment: their wallet's, or a did:key whose private key the gateway keeps
+sealed until the customer takes it (`gateway.auth.custody`).
+
 Sessions are random 256-bit tokens in a cookie; only their SHA-256 is stored, and each expires. The
 throttle is keyed by the submitted username whether or not an account exists, so a lockout answer never
 tells an attacker which usernames are real.
@@ -16,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.auth.custody import CustodyVault, forget_custodial_key, store_custodial_key
 from gateway.auth.passwords import hash_password, needs_rehash, verify_password
 from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_throttle
@@ -66,8 +70,11 @@ def _principal(row: Any) -> CustomerPrincipal:
 
 
 class CustomerStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, vault: CustodyVault | None = None) -> None:
+        """Without a `vault` (a tool holding the database but not the data directory's custody key) customers
+        are enrolled without a DID and get a custodial one from the running gateway when first needed."""
         self.engine = engine
+        self.vault = vault
         # source subject -> (monotonic time read, customer): the proxy's per-request subject lookup
         self._subjects: dict[str, tuple[float, CustomerPrincipal]] = {}
 
@@ -83,7 +90,8 @@ class CustomerStore:
         did: str | None = None,
     ) -> CustomerPrincipal:
         """Enrol a customer. `source_subject` is the customer number source systems use in their paths;
-        `did` is the customer's own wallet DID when known at enrolment (the wallet keeps its key)."""
+        `did` is the customer's own wallet DID when known at enrolment (the wallet keeps its key); without one
+        the customer gets a custodial did:key, created in the same transaction as the account."""
         if not _USERNAME.match(username):
             raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
         if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
@@ -92,13 +100,15 @@ class CustomerStore:
             raise InvalidCustomerError("customer_type: a taxonomy id such as standard, vip or minor")
         if source_subject is not None and not _SOURCE_SUBJECT.match(source_subject):
             raise InvalidCustomerError("source_subject: 1-128 characters from letters, digits and . _ ~ -")
+        custodial = self.vault.new_did() if did is None and self.vault is not None else None
+        customer_id = str(uuid.uuid4())
         values = {
-            "customer_id": str(uuid.uuid4()),
+            "customer_id": customer_id,
             "username": username,
             "password_hash": hash_password(password),
             "display_name": display_name.strip() or username,
             "jurisdiction": jurisdiction,
-            "did": did,
+            "did": custodial[0] if custodial else did,
             "created_at": datetime.now(UTC),
             "customer_type": customer_type,
             "source_subject": source_subject,
@@ -116,6 +126,8 @@ class CustomerStore:
             if did is not None and conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).first():
                 raise DidInUseError("this DID already belongs to another customer")
             conn.execute(insert(customers).values(**values))
+            if custodial is not None:
+                store_custodial_key(conn, customer_id, *custodial)
         return _principal(values)
 
     def get(self, customer_id: str) -> CustomerPrincipal | None:
@@ -163,7 +175,8 @@ class CustomerStore:
         return _principal(row) if row else None
 
     def set_did(self, customer_id: str, did: str) -> None:
-        """Bind the customer's wallet DID, after the wallet proved control of it."""
+        """Bind the customer's wallet DID, after the wallet proved control of it; the custodial key of the DID it
+        replaces is deleted in the same transaction (the wallet holds its own key)."""
         with self.engine.begin() as conn:
             owner = conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).scalar()
             if owner is not None and owner != customer_id:
@@ -172,6 +185,37 @@ class CustomerStore:
                 conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
             except IntegrityError:  # bound to someone else between our check and our write
                 raise DidInUseError("this DID already belongs to another customer") from None
+            forget_custodial_key(conn, customer_id)
+
+    def ensure_did(self, customer_id: str) -> str:
+        """The customer's DID, creating a custodial did:key for a customer enrolled before DIDs were given at
+        enrolment. Two concurrent callers get the same DID: only the one whose guarded UPDATE lands stores a key."""
+        with self.engine.connect() as conn:
+            did = conn.execute(select(customers.c.did).where(customers.c.customer_id == customer_id)).scalar()
+        if did is not None:
+            return str(did)
+        if self.vault is None:
+            raise RuntimeError("creating a custodial DID needs the custody key (a CustomerStore with a vault)")
+        new_did, sealed = self.vault.new_did()
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                update(customers)
+                .where(and_(customers.c.customer_id == customer_id, customers.c.did.is_(None)))
+                .values(did=new_did)
+            )
+            if claimed.rowcount == 1:
+                store_custodial_key(conn, customer_id, new_did, sealed)
+                return new_did
+        with self.engine.connect() as conn:
+            did = conn.execute(select(customers.c.did).where(customers.c.customer_id == customer_id)).scalar()
+        if did is None:
+            raise LookupError(f"no customer {customer_id}")
+        return str(did)
+
+    def forget_custodial_key(self, customer_id: str) -> None:
+        """Delete the sealed key of the customer's custodial DID, if the gateway holds one (erasure)."""
+        with self.engine.begin() as conn:
+            forget_custodial_key(conn, customer_id)
 
     def authenticate(self, username: str, password: str) -> CustomerPrincipal | None:
         with self.engine.connect() as conn:

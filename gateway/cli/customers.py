@@ -26,7 +26,7 @@ def add(
         ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="CONSENTRY_NEW_CUSTOMER_PASSWORD"
     ),
 ) -> None:
-    """Enrol a customer (argon2id password hash) and print the account as JSON."""
+    """Enrol a customer (argon2id password hash, a custodial did:key) and print the account as JSON."""
     with runtime() as started:
         try:
             customer = started.customers.create(
@@ -44,6 +44,7 @@ def add(
         "username": customer.username,
         "customer_type": customer.customer_type,
         "source_subject": customer.source_subject,
+        "did": customer.did,
     }
     typer.echo(json.dumps(account, indent=2))
 

@@ -242,7 +242,10 @@ def rotate_client_secret(
     "/customers",
     status_code=201,
     summary="Enrol a customer",
-    description="Creates a customer account (argon2id password hash). The customer signs in at `POST /v1/session`.",
+    description="Creates a customer account (argon2id password hash). The customer signs in at `POST /v1/session`. "
+    "Given `did` (the customer's wallet DID), the account is bound to it; otherwise the gateway creates a did:key "
+    "in the same transaction and keeps its private key sealed until the customer takes custody of it "
+    "(`POST /v1/me/did/custody`).",
     response_model=CustomerProfile,
     responses=problem_responses(409, 422),
     dependencies=[Depends(idempotent(require_admin))],

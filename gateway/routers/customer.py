@@ -36,7 +36,10 @@ class CustomerProfile(BaseModel):
     username: str
     display_name: str
     jurisdiction: str
-    did: str | None = Field(description="The customer's DID, once enrolled with a wallet key.")
+    did: str | None = Field(
+        description="The customer's DID: their wallet's, or a did:key the gateway created at enrolment (see "
+        "`GET /v1/me/did`). Null only for an account enrolled before that, until it first needs one."
+    )
 
     @classmethod
     def of(cls, customer: CustomerPrincipal) -> CustomerProfile:

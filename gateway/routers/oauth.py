@@ -3,10 +3,16 @@
 Bodies are `application/x-www-form-urlencoded` as the RFCs require. OAuth errors come back as
 problem+json that also carries the RFC 6749 §5.2 members `error` and `error_description`, so a standard
 OAuth client library reads them too.
+
+The token endpoint is rate-limited per remote address and per claimed client_id before any credential is
+checked, so failed client authentications spend the allowance too and a secret cannot be guessed at line rate.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.authorization_server import FormRequest, OAuthResult
+from gateway.auth.rate_limits import enforce
 from gateway.dependencies import REALM
 from gateway.problems import Problem, problem_response, with_problems
 from gateway.runtime import Runtime, get_runtime
@@ -66,6 +73,36 @@ async def _oauth_request(request: Request, runtime: Runtime) -> FormRequest:
     return FormRequest(request.method, runtime.oauth.token_uri(), request.headers, fields)
 
 
+def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
+    """The client_id a token request claims, unverified (HTTP Basic user, `client_id`, or the client assertion's
+    `iss`): what the per-client limit counts, whether or not the credentials then hold."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    try:
+        if scheme.lower() == "basic":
+            return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0]
+        if "client_id" in form:
+            return form["client_id"]
+        assertion = form.get("client_assertion", "").split(".")
+        if len(assertion) == 3:
+            claims = json.loads(base64.urlsafe_b64decode(assertion[1] + "=" * (-len(assertion[1]) % 4)))
+            issuer = claims.get("iss") if isinstance(claims, dict) else None
+            return issuer if isinstance(issuer, str) else None
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return None
+
+
+def _limit_token_requests(request: Request, runtime: Runtime, form: dict[str, str]) -> None:
+    limits = runtime.limits
+    address = request.client.host if request.client else "unknown"
+    client_id = _claimed_client_id(request, form)
+    hits = [(limits.token_per_address, address)]
+    if client_id:
+        hits.append((limits.token_per_client, client_id[:200]))
+    enforce(*hits)
+
+
 def _respond(request: Request, result: OAuthResult) -> JSONResponse:
     if result.error is None:
         headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
@@ -95,7 +132,9 @@ def _respond(request: Request, result: OAuthResult) -> JSONResponse:
     summary="Issue an access token (client credentials)",
     description="RFC 6749 §4.4 client credentials grant. Authenticate with HTTP Basic (`client_secret_basic`) "
     "or a signed JWT (`private_key_jwt`, RFC 7523). The token is an RFC 9068 JWT signed with ES256; `scope` "
-    "defaults to every scope the client holds, and asking for one it does not hold is `invalid_scope`.",
+    "defaults to every scope the client holds, and asking for one it does not hold is `invalid_scope`. Requests "
+    "are rate-limited per client_id and per remote address, failed client authentications included: beyond the "
+    "burst, 429 `too-many-requests` with Retry-After.",
     openapi_extra=_form_body(
         {
             "grant_type": {"type": "string", "enum": ["client_credentials"]},
@@ -125,10 +164,12 @@ def _respond(request: Request, result: OAuthResult) -> JSONResponse:
         401,
         413,
         415,
+        429,
     ),
 )
 async def token(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
     oauth_request = await _oauth_request(request, runtime)
+    _limit_token_requests(request, runtime, oauth_request.form)
     result: OAuthResult = await run_in_threadpool(runtime.oauth.create_token_response, oauth_request)
     if result.error is None:
         runtime.metrics.tokens_issued.labels(oauth_request.client.client_id).inc()

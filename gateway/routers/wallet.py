@@ -1,10 +1,13 @@
-"""Signing in with a DID wallet (DID Authentication), and binding a wallet DID to an account.
+"""Signing in with a DID wallet (DID Authentication), binding a wallet DID, and taking custody of a custodial DID.
 
 The gateway issues a single-use challenge; the wallet answers with a Verifiable Presentation signed for
 `authentication` over that challenge and this gateway's domain. The challenge is consumed before the
 presentation is checked, so a failed attempt burns it too. A verified holder DID that is bound to a
 customer opens the same session cookie as password sign-in. Binding (a signed-in customer proving control
-of a DID) is how a DID becomes bound, unless the administrator enrolled the customer with it.
+of a DID) is how a DID becomes bound, unless the administrator enrolled the customer with it. A customer
+enrolled without one has a custodial did:key whose private key the gateway keeps sealed until the customer
+takes it (`POST /v1/me/did/custody`, once). Challenges are rate-limited per customer (binding) and per remote
+address (sign-in), since each one is a row in the database.
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialError, DidAuthError
+from gateway.auth.custody import (
+    KeyAlreadyReleasedError,
+    NoCustodialKeyError,
+    SealedKeyError,
+    custody_state,
+    release_custodial_key,
+)
 from gateway.auth.customers import DidInUseError
 from gateway.auth.did_challenges import DidChallengeStore, Purpose
 from gateway.auth.principals import CustomerPrincipal
+from gateway.auth.rate_limits import enforce
 from gateway.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.dependencies import SESSION_COOKIE, require_customer
 from gateway.json_body import body_schema, read_model
@@ -108,10 +119,13 @@ def _with_auth_header(problem: Problem, status: int) -> Problem:
     "/session/did/challenge",
     status_code=201,
     summary="Start a wallet sign-in",
-    description="A fresh challenge (256 random bits), valid once for five minutes, and the domain to sign with it.",
+    description="A fresh challenge (256 random bits), valid once for five minutes, and the domain to sign with it. "
+    "Rate-limited per remote address: beyond the burst, 429 with Retry-After.",
     response_model=DidChallenge,
+    responses=problem_responses(429),
 )
-def login_challenge(runtime: Runtime = Depends(get_runtime)) -> DidChallenge:
+def login_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) -> DidChallenge:
+    enforce((runtime.limits.did_challenge_per_address, request.client.host if request.client else "unknown"))
     return _issue(runtime, "login")
 
 
@@ -155,13 +169,15 @@ async def wallet_sign_in(request: Request, response: Response, runtime: Runtime 
     "/me/did/challenge",
     status_code=201,
     summary="Start binding a wallet DID",
-    description="A single-use challenge for `PUT /v1/me/did` (it cannot be used to sign in).",
+    description="A single-use challenge for `PUT /v1/me/did` (it cannot be used to sign in). Rate-limited per "
+    "customer: beyond the burst, 429 with Retry-After.",
     response_model=DidChallenge,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 429),
 )
 def bind_challenge(
-    _: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
 ) -> DidChallenge:
+    enforce((runtime.limits.did_challenge_per_customer, customer.customer_id))
     return _issue(runtime, "bind")
 
 
@@ -170,7 +186,8 @@ def bind_challenge(
     summary="Bind my wallet DID",
     description="The signed-in customer proves control of a DID with a presentation over a challenge from "
     "`POST /v1/me/did/challenge`; the DID then signs in as this customer, receives consent receipts and binds "
-    "SD-JWT credentials. A DID already bound to another customer is a 409.",
+    "SD-JWT credentials. A DID already bound to another customer is a 409. The gateway deletes its copy of the "
+    "key of the custodial DID this one replaces.",
     response_model=CustomerProfile,
     responses=problem_responses(400, 401, 409, 413, 422),
     openapi_extra=body_schema(WalletPresentation),
@@ -187,3 +204,117 @@ async def bind_did(
     bound = await run_in_threadpool(runtime.customers.get, customer.customer_id)
     assert bound is not None
     return CustomerProfile.of(bound)
+
+
+class MyDid(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "did": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+                    "gateway_holds_key": True,
+                    "key_released_at": None,
+                    "key_released_ledger_index": None,
+                }
+            ]
+        }
+    )
+    did: str | None = Field(description="The DID the customer's consent receipts are issued to; null until needed.")
+    gateway_holds_key: bool = Field(
+        description="True while the gateway keeps the (sealed) private key of this custodial did:key; false for a "
+        "wallet DID and after the customer took custody."
+    )
+    key_released_at: str | None = Field(description="When the customer took custody of the key.")
+    key_released_ledger_index: int | None = Field(description="The ledger entry recording that release.")
+
+
+class PrivateJwk(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                    "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A",
+                    "kid": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK#"
+                    "z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+                }
+            ]
+        }
+    )
+    kty: str
+    crv: str
+    x: str
+    d: str = Field(description="The private key. Shown once: the gateway no longer has it.")
+    kid: str = Field(description="The did:key verification method this key signs as.")
+
+
+def _my_did(runtime: Runtime, customer: CustomerPrincipal) -> MyDid:
+    current = runtime.customers.get(customer.customer_id)
+    assert current is not None
+    state = custody_state(runtime.engine, customer.customer_id)
+    return MyDid(
+        did=current.did,
+        gateway_holds_key=state.gateway_holds_key,
+        key_released_at=state.released_at.isoformat() if state.released_at else None,
+        key_released_ledger_index=state.released_ledger_index,
+    )
+
+
+@router.get(
+    "/me/did",
+    summary="My DID",
+    description="The signed-in customer's DID and whether the gateway still holds its private key.",
+    response_model=MyDid,
+    responses=problem_responses(401),
+)
+def my_did(customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)) -> MyDid:
+    return _my_did(runtime, customer)
+
+
+def _release(runtime: Runtime, customer: CustomerPrincipal) -> dict[str, Any]:
+    if customer.did is None:
+        runtime.customers.ensure_did(customer.customer_id)
+    vault = runtime.customers.vault
+    if vault is None:
+        raise RuntimeError("the gateway's customer store is always built with the custody vault")
+    try:
+        jwk, _ = release_custodial_key(
+            runtime.ledger,
+            vault,
+            customer_id=customer.customer_id,
+            actor=customer.actor,
+            subject=runtime.subject_pseudonym(customer.customer_id),
+        )
+    except NoCustodialKeyError:
+        raise Problem(409, "no-custodial-key", "Your DID is your wallet's: the gateway never held its key.") from None
+    except KeyAlreadyReleasedError:
+        raise Problem(
+            409, "key-already-released", "You already took custody of this key; the gateway kept no copy."
+        ) from None
+    except SealedKeyError:
+        raise Problem(500, "custody-key-unreadable", "The gateway cannot open its copy of your key.") from None
+    return jwk
+
+
+@router.post(
+    "/me/did/custody",
+    summary="Take custody of my DID's private key",
+    description="Returns the private key of the customer's custodial did:key once, as an Ed25519 JWK (RFC 8037, "
+    "with `d`), and deletes the gateway's copy in the same transaction as the ledger entry "
+    "(`customer.did.custody`, without key material) that records the release. Import it into a wallet: the DID, "
+    "and every receipt issued to it, stay the same. The answer is not cached (`Cache-Control: no-store`). A "
+    "second call is a 409 `key-already-released`; a customer whose DID is their wallet's gets a 409 "
+    "`no-custodial-key`.",
+    response_model=PrivateJwk,
+    responses=problem_responses(401, 409),
+)
+async def take_custody(
+    response: Response,
+    customer: CustomerPrincipal = Depends(require_customer),
+    runtime: Runtime = Depends(get_runtime),
+) -> PrivateJwk:
+    jwk = await run_in_threadpool(_release, runtime, customer)
+    response.headers["Cache-Control"] = "no-store"
+    return PrivateJwk(**jwk)

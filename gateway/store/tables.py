@@ -198,3 +198,17 @@ customer_attributes = Table(
     Column("attributes", JSON, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+custodial_did_keys = Table(
+    "gw_custodial_did_keys",
+    metadata,
+    # The private key of a did:key the gateway created for a customer without a wallet, AES-GCM sealed under
+    # the custody key (the DID is the associated data). Deleted when the customer takes custody, binds a
+    # wallet DID or is erased; `released_at` remembers that the customer took it, so a second take is a 409.
+    Column("customer_id", String(36), ForeignKey("gw_customers.customer_id", ondelete="CASCADE"), primary_key=True),
+    Column("did", Text, nullable=False),
+    Column("sealed_key", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True), nullable=True),
+    Column("released_ledger_index", BigInteger, nullable=True),
+)

@@ -87,11 +87,11 @@ def test_passwords_are_argon2id_and_short_ones_refused() -> None:
         hash_password("short")
 
 
-def test_customers_get_a_did_column_for_their_wallet(runtime: Runtime) -> None:
+def test_customers_get_a_did_at_enrolment_that_their_wallet_did_replaces(runtime: Runtime) -> None:
     customer = runtime.customers.create(
         username="li.wei", password="a long enough pw", display_name="", jurisdiction="CN"
     )
-    assert customer.did is None
+    assert customer.did is not None and customer.did.startswith("did:key:z6Mk")
     assert customer.display_name == "li.wei"
     runtime.customers.set_did(customer.customer_id, "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK")
     stored = runtime.customers.get(customer.customer_id)

@@ -1,0 +1,193 @@
+"""Custodial did:key keys: a DID for every customer from enrolment, whose private key the customer can take.
+
+A customer enrolled without a wallet still needs a DID: their consent receipts (W3C VCs) are issued to it.
+The gateway creates an Ed25519 did:key and keeps its private key sealed with AES-256-GCM under the custody
+key (`keys/custody.secret`, mode 0600, or `CONSENTRY_CUSTODY_KEY`), with the DID as associated data: a sealed
+key copied onto another customer's row, or altered, does not open. The customer takes custody once
+(`POST /v1/me/did/custody`): the key is returned as a JWK and the gateway's copy is deleted in the same
+transaction as the ledger entry that records the release, so the key is handed out at most once and never
+without a trace. Binding a wallet DID or erasure deletes the sealed key as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+
+from credentials import did_key_from_multibase, did_key_verification_method, key_pair_from_private, public_jwk
+from gateway.store.tables import custodial_did_keys
+from ledger import Event, Ledger
+
+CUSTODY_EVENT = "customer.did.custody"
+_NONCE_BYTES = 12
+_KEK_INFO = b"consentry custodial did:key sealing v1"
+
+
+class CustodyError(Exception):
+    """Base of the custody errors."""
+
+
+class NoCustodialKeyError(CustodyError):
+    """The gateway never held this customer's DID key (a wallet DID), or no longer does (erased)."""
+
+
+class KeyAlreadyReleasedError(CustodyError):
+    """The customer already took custody of the key; the gateway kept no copy."""
+
+
+class SealedKeyError(CustodyError):
+    """A sealed key does not open: altered, moved to another DID's row, or sealed under another custody key."""
+
+
+def did_of(key: Ed25519PrivateKey) -> str:
+    """The did:key naming the public half of `key`."""
+    return did_key_from_multibase(key_pair_from_private(key).public_key_multibase)
+
+
+def _b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def private_jwk(did: str, key: Ed25519PrivateKey) -> dict[str, str]:
+    """RFC 8037 OKP JWK with `d`; `kid` is the did:key verification method, as wallets import it."""
+    seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    multibase = did.removeprefix("did:key:")
+    return {**public_jwk(key.public_key()), "d": _b64u(seed), "kid": did_key_verification_method(multibase)}
+
+
+@dataclass(frozen=True)
+class CustodyVault:
+    """Seals and opens custodial private keys. The AES key is derived (HKDF-SHA256) from the custody secret,
+    so those bytes serve this purpose only whatever else an operator reuses them for."""
+
+    _aead: AESGCM = field(repr=False)
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> CustodyVault:
+        if len(secret) < 32:
+            raise ValueError("the custody secret must hold at least 32 bytes")
+        return cls(AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEK_INFO).derive(secret)))
+
+    def seal(self, did: str, key: Ed25519PrivateKey) -> bytes:
+        """nonce (96 random bits) ‖ AES-GCM ciphertext of the 32-byte seed, bound to `did`."""
+        nonce = os.urandom(_NONCE_BYTES)
+        seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return nonce + self._aead.encrypt(nonce, seed, did.encode())
+
+    def open(self, did: str, sealed: bytes) -> Ed25519PrivateKey:
+        try:
+            seed = self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], did.encode())
+        except (InvalidTag, ValueError):
+            raise SealedKeyError(f"the sealed key of {did} does not open") from None
+        key = Ed25519PrivateKey.from_private_bytes(seed)
+        if did_of(key) != did:  # cannot happen with an intact seal; checked so a release can never mismatch
+            raise SealedKeyError(f"the sealed key does not belong to {did}")
+        return key
+
+    def new_did(self) -> tuple[str, bytes]:
+        """A fresh did:key and its sealed private key."""
+        key = Ed25519PrivateKey.generate()
+        did = did_of(key)
+        return did, self.seal(did, key)
+
+
+def store_custodial_key(conn: Connection, customer_id: str, did: str, sealed: bytes) -> None:
+    """Keep the sealed key of the customer's new DID (in the caller's transaction, with the DID itself)."""
+    conn.execute(
+        insert(custodial_did_keys).values(
+            customer_id=customer_id, did=did, sealed_key=sealed, created_at=datetime.now(UTC)
+        )
+    )
+
+
+def forget_custodial_key(conn: Connection, customer_id: str) -> None:
+    """Delete the customer's sealed key and its record (wallet bound, or erased)."""
+    conn.execute(delete(custodial_did_keys).where(custodial_did_keys.c.customer_id == customer_id))
+
+
+@dataclass(frozen=True)
+class CustodyState:
+    """Whether the gateway still holds the private key of the customer's DID, and when it was released."""
+
+    gateway_holds_key: bool
+    released_at: datetime | None
+    released_ledger_index: int | None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def custody_state(engine: Engine, customer_id: str) -> CustodyState:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(
+                    custodial_did_keys.c.sealed_key,
+                    custodial_did_keys.c.released_at,
+                    custodial_did_keys.c.released_ledger_index,
+                ).where(custodial_did_keys.c.customer_id == customer_id)
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        return CustodyState(False, None, None)
+    released = _aware(row["released_at"]) if row["released_at"] else None
+    return CustodyState(row["sealed_key"] is not None, released, row["released_ledger_index"])
+
+
+def release_custodial_key(
+    ledger: Ledger, vault: CustodyVault, *, customer_id: str, actor: str, subject: str
+) -> tuple[dict[str, Any], int]:
+    """Hand the customer their DID's private key (JWK) and delete the gateway's copy; returns it and the index
+    of the ledger entry recording the release.
+
+    The deletion is an effect of the ledger append: it commits with the entry or not at all, and the guarded
+    UPDATE lets only one of two concurrent releases through (the other raises, and leaves no entry).
+    """
+    released: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+
+    def hand_over(conn: Connection, index: int) -> None:
+        row = conn.execute(
+            select(custodial_did_keys.c.did, custodial_did_keys.c.sealed_key).where(
+                custodial_did_keys.c.customer_id == customer_id
+            )
+        ).first()
+        if row is None:
+            raise NoCustodialKeyError("the gateway holds no key for this customer's DID")
+        if row.sealed_key is None:
+            raise KeyAlreadyReleasedError("the key of this DID was already released to the customer")
+        key = vault.open(str(row.did), bytes(row.sealed_key))
+        taken = conn.execute(
+            update(custodial_did_keys)
+            .where(and_(custodial_did_keys.c.customer_id == customer_id, custodial_did_keys.c.sealed_key.is_not(None)))
+            .values(sealed_key=None, released_at=now, released_ledger_index=index)
+        )
+        if taken.rowcount != 1:
+            raise KeyAlreadyReleasedError("the key of this DID was already released to the customer")
+        released.append(private_jwk(str(row.did), key))
+
+    with ledger.engine.connect() as conn:
+        did = conn.execute(
+            select(custodial_did_keys.c.did).where(custodial_did_keys.c.customer_id == customer_id)
+        ).scalar()
+    if did is None:
+        raise NoCustodialKeyError("the gateway holds no key for this customer's DID")
+    index = ledger.append(
+        Event(type=CUSTODY_EVENT, actor=actor, subject=subject, payload={"did": did, "to": "subject"}, time=now),
+        effects=hand_over,
+    )
+    return released[0], index
