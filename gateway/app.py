@@ -7,12 +7,14 @@ through the dependencies in `gateway.dependencies`, and include it in `ROUTERS` 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
+from gateway import erasure
 from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware
@@ -94,9 +96,12 @@ def create_app(
         owned = runtime is None
         if owned:
             app.state.runtime = Runtime.start(settings)
+        sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime))
         try:
             yield
         finally:
+            sweeper.cancel()
+            await erasure.stop_erasures(app.state.runtime)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
             if owned:

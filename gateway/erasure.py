@@ -6,8 +6,14 @@ each source's status; once every source has erased (or never had) the record, it
 consents (revoking their receipts), deletes the subject's ZK commitment openings and the sealed key of their
 custodial DID, and erases the subject's ledger payloads (`Ledger.erase_subject`), which keeps every proof valid.
 A request with a source that kept failing stays `failed` until it is requested again, which resumes the sources
-not yet done. Consent records themselves are kept: they are the controller's evidence (GDPR Art. 7(1)) and hold
-no payload in the ledger after the erasure.
+not yet done.
+
+Consent records themselves are kept: they are the controller's evidence (GDPR Art. 7(1)) and hold no payload
+in the ledger after the erasure.
+
+One runner at a time owns a request through a lease on its row (renewed before each source). Each gateway
+process sweeps for `pending` or `in_progress` requests whose lease ran out, at start-up and then every lease
+period, so an erasure acknowledged before a restart or a crash is carried on without being asked again.
 """
 
 from __future__ import annotations
@@ -15,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
 from gateway import consents
@@ -154,6 +160,45 @@ def _set_request(rt: Runtime, request_id: str, **values: Any) -> None:
         conn.execute(update(erasure_requests).where(erasure_requests.c.request_id == request_id).values(**values))
 
 
+def _lease_free(now: datetime) -> Any:
+    return or_(erasure_requests.c.lease_until.is_(None), erasure_requests.c.lease_until < now)
+
+
+def _claim(rt: Runtime, request_id: str) -> bool:
+    """Take the request's lease if nobody holds it; the conditional update makes two runners exclusive."""
+    now = datetime.now(UTC)
+    with rt.engine.begin() as conn:
+        claimed = conn.execute(
+            update(erasure_requests)
+            .where(
+                and_(
+                    erasure_requests.c.request_id == request_id,
+                    erasure_requests.c.status.in_(OPEN),
+                    _lease_free(now),
+                )
+            )
+            .values(status="in_progress", lease_until=now + timedelta(seconds=rt.settings.erasure_lease_seconds))
+        )
+    return claimed.rowcount == 1
+
+
+def _renew(rt: Runtime, request_id: str) -> None:
+    until = datetime.now(UTC) + timedelta(seconds=rt.settings.erasure_lease_seconds)
+    _set_request(rt, request_id, lease_until=until)
+
+
+def resumable(rt: Runtime) -> list[tuple[str, str]]:
+    """(request id, customer id) of acknowledged erasures no runner owns: interrupted, or never started."""
+    now = datetime.now(UTC)
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(erasure_requests.c.request_id, erasure_requests.c.customer_id)
+            .where(and_(erasure_requests.c.status.in_(("pending", "in_progress")), _lease_free(now)))
+            .order_by(erasure_requests.c.created_at)
+        ).all()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
 async def _erase_at_source(
     rt: Runtime,
     request_id: str,
@@ -212,7 +257,9 @@ def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
         subject = rt.subject_pseudonym(name)
         rt.zk.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
         index = rt.ledger.erase_subject(subject, actor=customer.actor)
-    _set_request(rt, request_id, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
+    _set_request(
+        rt, request_id, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index, lease_until=None
+    )
 
 
 async def process_erasure(
@@ -224,16 +271,19 @@ async def process_erasure(
     backoff: float = 0.5,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> dict[str, Any]:
-    """Forward the erasure to every source not yet done, then finish; returns the final status."""
+    """Forward the erasure to every source not yet done, then finish; returns the final status.
+
+    When another runner holds the request's lease, this one leaves it alone and returns the status as it is.
+    """
     status = await run_in_threadpool(erasure_status, rt, customer, request_id)
-    if status["status"] == "completed":
+    if status["status"] == "completed" or not await run_in_threadpool(_claim, rt, request_id):
         return status
-    await run_in_threadpool(_set_request, rt, request_id, status="in_progress")
     ok = True
     for source in status["sources"]:
         if source["status"] in DONE:
             continue
         assert customer.source_subject is not None
+        await run_in_threadpool(_renew, rt, request_id)
         ok = (
             await _erase_at_source(
                 rt,
@@ -250,11 +300,11 @@ async def process_erasure(
     if ok:
         await run_in_threadpool(_finish, rt, customer, request_id)
     else:
-        await run_in_threadpool(_set_request, rt, request_id, status="failed")
+        await run_in_threadpool(_set_request, rt, request_id, status="failed", lease_until=None)
     return await run_in_threadpool(erasure_status, rt, customer, request_id)
 
 
-_RUNNING: set[asyncio.Task[None]] = set()
+_RUNNING: dict[asyncio.Task[None], Runtime] = {}
 _log = structlog.get_logger("gateway.erasure")
 
 
@@ -273,9 +323,43 @@ def start_erasure(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> 
                 attempts=rt.settings.erasure_attempts,
                 backoff=rt.settings.erasure_backoff_seconds,
             )
+        except asyncio.CancelledError:  # the server stops: free the lease so the next start resumes at once
+            await run_in_threadpool(_set_request, rt, request_id, lease_until=None)
+            raise
         except Exception:  # the status stays visible (in_progress/failed); requesting again resumes
             _log.exception("erasure_failed", request_id=request_id)
 
     task = asyncio.get_running_loop().create_task(run())
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
+    _RUNNING[task] = rt
+    task.add_done_callback(lambda done: _RUNNING.pop(done, None))
+
+
+async def stop_erasures(rt: Runtime) -> None:
+    """Cancel this runtime's runners (at shutdown); each frees its lease on the way out."""
+    mine = [task for task, owner in _RUNNING.items() if owner is rt]
+    for task in mine:
+        task.cancel()
+    await asyncio.gather(*mine, return_exceptions=True)
+
+
+async def resume_erasures(rt: Runtime) -> int:
+    """Start a runner for every erasure nobody owns; returns how many were started."""
+    started = 0
+    for request_id, customer_id in await run_in_threadpool(resumable, rt):
+        customer = await run_in_threadpool(rt.customers.get, customer_id)
+        if customer is not None:
+            start_erasure(rt, customer, request_id)
+            started += 1
+    return started
+
+
+async def sweep_erasures(rt: Runtime) -> None:
+    """Resume unowned erasures now and every lease period, for as long as the server runs."""
+    while True:
+        try:
+            resumed = await resume_erasures(rt)
+            if resumed:
+                _log.info("erasures_resumed", count=resumed)
+        except Exception:  # a failed sweep (database down) is retried at the next period
+            _log.exception("erasure_sweep_failed")
+        await asyncio.sleep(rt.settings.erasure_lease_seconds)

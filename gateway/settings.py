@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         default=None, description="Registry of source systems and their field maps (YAML); default: none."
     )
     erasure_attempts: int = Field(default=5, ge=1, le=20, description="Tries per source system for one erasure.")
+    erasure_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="How long one runner owns an erasure before another process may resume it (renewed per source).",
+    )
     erasure_backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )

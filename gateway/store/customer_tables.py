@@ -38,6 +38,8 @@ erasure_requests = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("ledger_erasure_index", BigInteger, nullable=True),
+    # While set and in the future, one runner owns the request; a crashed runner's lease simply runs out.
+    Column("lease_until", DateTime(timezone=True), nullable=True),
     Index("ix_gw_erasure_requests_customer", "customer_id", "created_at"),
 )
 

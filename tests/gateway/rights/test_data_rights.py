@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 
 from gateway import erasure, portability
 from gateway.accesses import accesses
+from gateway.app import create_app
 from gateway.auth.principals import CustomerPrincipal
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import VEHICLE_CLOUD, demo_upstreams
@@ -185,3 +188,75 @@ def test_another_customers_erasure_request_answers_like_an_absent_one(
         erasure.erasure_status(runtime, other, "nope")
     assert str(theirs.value) == str(absent.value)
     assert erasure.list_erasures(runtime, other) == []
+
+
+@pytest.mark.anyio
+async def test_one_runner_at_a_time_a_second_leaves_a_leased_erasure_alone(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer
+) -> None:
+    requested = erasure.request_erasure(runtime, li_wei)
+    assert erasure._claim(runtime, requested["request_id"])  # a runner elsewhere holds it
+    try:
+        untouched = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+    finally:
+        await runtime.upstreams.aclose()
+    assert untouched["status"] == "in_progress" and untouched["sources"][0]["attempts"] == 0
+    assert "cust-1001" in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
+    assert erasure.resumable(runtime) == []  # nothing to resume while the lease is live
+
+
+@pytest.mark.anyio
+async def test_an_erasure_acknowledged_before_a_restart_is_resumed_without_being_asked_again(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner died with the process (lease set, status in_progress); once the lease runs out a sweep
+    of any gateway process finishes the job."""
+    requested = erasure.request_erasure(runtime, li_wei)
+    settings = runtime.settings
+    monkeypatch.setattr(runtime, "settings", settings.model_copy(update={"erasure_lease_seconds": 0.05}))
+    assert erasure._claim(runtime, requested["request_id"])  # the process that claimed it is gone
+    assert erasure.resumable(runtime) == []
+    await anyio.sleep(0.1)
+    assert erasure.resumable(runtime) == [(requested["request_id"], li_wei.customer_id)]
+    monkeypatch.setattr(runtime, "settings", settings)
+    try:
+        assert await erasure.resume_erasures(runtime) == 1
+        for _ in range(200):
+            if erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed":
+                break
+            await anyio.sleep(0.05)
+    finally:
+        await erasure.stop_erasures(runtime)
+        await runtime.upstreams.aclose()
+    assert erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed"
+    assert "cust-1001" not in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
+    assert erasure.resumable(runtime) == []
+
+
+@pytest.mark.anyio
+async def test_a_failed_erasure_waits_to_be_requested_again_and_is_not_swept(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer
+) -> None:
+    runtime.upstreams = UpstreamRegistry(_with_dead_source(demo_upstreams(vehicle_cloud.url)))
+    try:
+        requested = erasure.request_erasure(runtime, li_wei)
+        failed = await erasure.process_erasure(runtime, li_wei, requested["request_id"], attempts=1, sleep=_nosleep)
+    finally:
+        await runtime.upstreams.aclose()
+    assert failed["status"] == "failed"
+    assert erasure.resumable(runtime) == []
+
+
+def test_a_starting_gateway_sweeps_up_an_erasure_left_pending(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer
+) -> None:
+    """Acknowledged (ledgered, pending) but never run, as after a crash right after the answer: the next
+    server start finishes it."""
+    requested = erasure.request_erasure(runtime, li_wei)
+    with BackgroundServer(create_app(runtime.settings, runtime=runtime), port=_closed_port()):
+        for _ in range(200):
+            if erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed":
+                break
+            time.sleep(0.05)
+    assert erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed"
+    assert "cust-1001" not in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
