@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from ledger import schema
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.database import open_engine, read_nodes, read_nodes_now, write_transaction
+from ledger.database import open_engine, purge_wal, read_nodes, read_nodes_now, write_transaction
 from ledger.envelope import ERASURE_TYPE, Event, prepare
 from ledger.errors import EventError, LedgerError
 from ledger.note import NoteError, parse_signer_key
@@ -103,7 +103,9 @@ class Ledger:
                 delete(schema.payloads).where(schema.payloads.c.subject == subject, schema.payloads.c.idx < index)
             )
 
-        return self.append(Event(type=ERASURE_TYPE, actor=actor, subject=subject), effects=forget)
+        index = self.append(Event(type=ERASURE_TYPE, actor=actor, subject=subject), effects=forget)
+        purge_wal(self.engine)
+        return index
 
     def checkpoint(self) -> str:
         """Sign and store a checkpoint of the current size; every one is kept for later consistency proofs."""

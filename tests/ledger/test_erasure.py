@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 import rfc8785
@@ -52,3 +53,18 @@ def test_pseudonyms_are_stable_per_key_and_differ_between_keys() -> None:
     assert len(pseudonym(KEY, "alice")) == 64
     with pytest.raises(EventError, match="at least 16 bytes"):
         pseudonym(b"short", "alice")
+
+
+def test_erased_payloads_leave_no_bytes_behind_in_the_sqlite_files(tmp_path: Path) -> None:
+    """Deleting a row is not erasing it: without secure_delete the text stays in a free page, and the
+    write-ahead log keeps the page images from before the delete."""
+    path = tmp_path / "ledger.db"
+    marker = "national-id-110101199003078515"
+    alice = pseudonym(KEY, "alice")
+    with Ledger.open(f"sqlite:///{path}") as ledger:
+        for n in range(20):
+            ledger.append(Event(type="consent.given", actor="system", subject=alice, payload={"id": marker, "n": n}))
+        ledger.append(Event(type="access", actor="crm", subject=pseudonym(KEY, "bob"), payload={"n": 0}))
+        ledger.erase_subject(alice, actor="admin:dpo")
+        on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ledger.db"))
+    assert marker.encode() not in on_disk
