@@ -675,6 +675,8 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         received_any = bool(buffer)
         while True:
             end = buffer.find(b"\r\n\r\n", searched)
+            if end > limit:
+                raise httpx.RemoteProtocolError(f"response header section exceeds {limit} bytes")
             if end >= 0:
                 head = bytes(buffer[: end + 2])
                 del buffer[: end + 4]
@@ -701,25 +703,31 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
 def _serialize(
     request: httpx.Request, method: bytes, url: httpx.URL
 ) -> tuple[bytes, bytes | AsyncIterable[bytes], bool]:
-    """The request head (RFC 9112 §3, §5), the body and whether the body can be sent again."""
+    """The request head (RFC 9112 §3, §5), the framed body and whether the body can be sent again."""
     if _TOKEN.fullmatch(method) is None:
         raise httpx.LocalProtocolError(f"invalid method {method!r}")
     target = url.raw_path
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     lines = 2
-    has_host = has_length = False
+    has_host = has_length = chunked = False
     for name, value in request.headers.raw:
         if _TOKEN.fullmatch(name) is None:
             raise httpx.LocalProtocolError(f"invalid header name {name[:40]!r}")
         if len(name) in (4, 14, 17):
             lowered = name.lower()
             has_host = has_host or lowered == b"host"
-            has_length = has_length or lowered in (b"content-length", b"transfer-encoding")
+            has_length = has_length or lowered == b"content-length"
+            if lowered == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    raise httpx.LocalProtocolError(f"unsupported request Transfer-Encoding {value[:40]!r}")
+                chunked = True
         parts += (name, b": ", value, b"\r\n")
         lines += 1
     if not has_host:
         parts[4:4] = (b"Host: ", url.netloc, b"\r\n")
         lines += 1
+    if has_length and chunked:
+        raise httpx.LocalProtocolError("a request cannot have both Content-Length and Transfer-Encoding")
     body: bytes | AsyncIterable[bytes]
     try:
         body = request.content
@@ -733,12 +741,16 @@ def _serialize(
         elif has_length:
             body = stream
         else:
-            parts += (b"Transfer-Encoding: chunked\r\n",)
-            lines += 1
+            if not chunked:
+                parts += (b"Transfer-Encoding: chunked\r\n",)
+                lines += 1
             body = _chunked(stream)
-    if isinstance(body, bytes) and not has_length and (body or method in _BODY_EXPECTED):
-        parts += (b"Content-Length: ", str(len(body)).encode("ascii"), b"\r\n")
-        lines += 1
+    if isinstance(body, bytes):
+        if chunked:
+            body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+        elif not has_length and (body or method in _BODY_EXPECTED):
+            parts += (b"Content-Length: ", str(len(body)).encode("ascii"), b"\r\n")
+            lines += 1
     parts.append(b"\r\n")
     head = b"".join(parts)
     # every CR and LF must be one of the line ends we wrote: a CR, LF or NUL inside a value or the target
