@@ -157,6 +157,10 @@ class _Connection(asyncio.Protocol):
         """Wait until more bytes, EOF or loss arrive; ``httpx.ReadTimeout`` after ``timeout`` seconds."""
         if self.eof:
             return
+        if self._read_paused and self.transport is not None:
+            # whatever the buffer holds is not enough to go on, so more must be read whatever its size
+            self._read_paused = False
+            self.transport.resume_reading()
         waiter = self.loop.create_future()
         self._waiter = waiter
         timer = self.loop.call_later(timeout, _expire, waiter) if timeout is not None else None

@@ -375,19 +375,37 @@ async def test_closing_a_streamed_body_early_closes_its_connection(transport: Po
     assert server.connections == 2
 
 
-async def test_a_body_read_to_its_end_in_many_reads_returns_the_connection(transport: PooledHTTP11Transport) -> None:
-    body = bytes(range(256)) * 4096  # 1 MiB: many reads, with reading paused and resumed in between
+async def read_slowly(response: httpx.Response, pause_every: int) -> bytes:
+    """Read a streamed body with pauses, so the server gets far ahead and the reader's flow control engages."""
+    body = bytearray()
+    async for index, piece in aenumerate(response.aiter_raw()):
+        body += piece
+        if index % pause_every == 0:
+            await asyncio.sleep(0.02)
+    await response.aclose()
+    return bytes(body)
+
+
+async def aenumerate(pieces: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    index = 0
+    async for piece in pieces:
+        yield index, piece
+        index += 1
+
+
+async def test_a_body_read_slowly_to_its_end_returns_the_connection(transport: PooledHTTP11Transport) -> None:
+    """Reading pauses while a lot is buffered and resumes as the body is consumed; the end frees the connection."""
+    body = bytes(range(256)) * 8192  # 2 MiB, far more than is read ahead
 
     async def reply(seen: Seen, writer: asyncio.StreamWriter) -> bool:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
-        for start in range(0, len(body), 65536):
-            writer.write(body[start : start + 65536])
-            await writer.drain()
+        writer.write(body)
         return True
 
     async with RawServer(reply) as server:
-        responses = [await send(transport, "GET", server.url) for _ in range(2)]
-    assert all(r.content == body for r in responses)
+        for _ in range(2):
+            response = await transport.handle_async_request(build("GET", server.url))
+            assert await read_slowly(response, pause_every=1) == body
     assert server.connections == 1
 
 
@@ -574,3 +592,12 @@ def test_any_body_in_any_chunking_round_trips(body: bytes, data: st.DataObject) 
     received, connections = asyncio.run(round_trip(encoded, cuts))
     assert received == body
     assert connections == 1
+
+
+async def test_many_small_chunks_read_slowly_are_all_read(transport: PooledHTTP11Transport) -> None:
+    """Flow control with chunked framing: reading must resume even when lines, not data, drain the buffer."""
+    chunks = [bytes([n % 256]) * 7 for n in range(60_000)]  # ~0.8 MB framed
+    framed = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk_encode(chunks, [False] * len(chunks))
+    async with RawServer(answer(framed)) as server:
+        response = await transport.handle_async_request(build("GET", server.url))
+        assert await read_slowly(response, pause_every=20_000) == b"".join(chunks)
