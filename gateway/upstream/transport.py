@@ -640,13 +640,13 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
                         await connection.send(chunk, timeouts.get("write"))
             except httpx.WriteError as exc:
                 raise _NoResponse(exc) from exc
-            parsed = await self._read_head(connection, read_timeout)
+            parsed = await self._read_head(connection, read_timeout, first=True)
             interim = 0
             while 100 <= parsed.status < 200 and parsed.status != 101:
                 interim += 1
                 if interim > _MAX_INTERIM:
                     raise httpx.RemoteProtocolError(f"more than {_MAX_INTERIM} interim (1xx) responses")
-                parsed = await self._read_head(connection, read_timeout)
+                parsed = await self._read_head(connection, read_timeout, first=False)
         except _NoResponse:
             raise
         except BaseException:
@@ -672,11 +672,12 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         stream = _Body(pool, connection, parsed, read_timeout, _MAX_CHUNK_LINE)
         return httpx.Response(status, headers=parsed.fields, stream=stream, extensions=extensions)
 
-    async def _read_head(self, connection: _Connection, timeout: float | None) -> _Head:
+    async def _read_head(self, connection: _Connection, timeout: float | None, *, first: bool) -> _Head:
+        """The next response head; ``_NoResponse`` if the connection ended before the first byte of the first."""
         buffer = connection.buffer
         limit = self.max_header_bytes
         searched = 0
-        received_any = bool(buffer)
+        received_any = not first or bool(buffer)
         while True:
             end = buffer.find(b"\r\n\r\n", searched)
             if end > limit:
