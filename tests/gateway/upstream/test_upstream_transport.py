@@ -313,6 +313,18 @@ async def test_an_idle_connection_the_server_closed_is_not_reused(transport: Poo
     assert [seen.connection for seen in server.seen] == [1, 2]  # no request was sent on the closed connection
 
 
+@pytest.mark.parametrize(
+    "limits", [{"keepalive_expiry": 0.0}, {"max_keepalive_connections": 0}], ids=["expired", "no-idle-kept"]
+)
+async def test_idle_connections_beyond_the_keep_alive_limits_are_closed(limits: dict[str, Any]) -> None:
+    transport = PooledHTTP11Transport(**limits)
+    async with RawServer(answer(OK)) as server:
+        for _ in range(2):
+            await send(transport, "GET", server.url)
+        await transport.aclose()
+    assert server.connections == 2
+
+
 async def test_connection_refused_is_a_connect_error(transport: PooledHTTP11Transport, free_port: int) -> None:
     with pytest.raises(httpx.ConnectError):
         await send(transport, "GET", f"http://127.0.0.1:{free_port}/")
