@@ -2,8 +2,9 @@
 
 The proxy route uses this package in two steps: ``registry.config(source).resolve(path, query)`` names the
 subject (for the policy decision) and the exact upstream request; then
-``registry.client(source).fetch_filtered(resolved, released)`` calls the upstream, refuses anything that is
-not JSON, and drops everything not released and everything unmapped.
+``registry.client(source).fetch_filtered(resolved, released)`` calls the upstream (over
+``PooledHTTP11Transport``), refuses anything that is not JSON, and drops everything not released and
+everything unmapped.
 """
 
 from gateway.upstream.breaker import BreakerState, CircuitBreaker, CircuitOpen
@@ -45,6 +46,7 @@ from gateway.upstream.fieldmap import (
 )
 from gateway.upstream.registry import UpstreamRegistry
 from gateway.upstream.selectors import Selector, SelectorSyntaxError, format_pointer, parse_selector
+from gateway.upstream.transport import PooledHTTP11Transport
 
 __all__ = [
     "HOP_BY_HOP_HEADERS",
@@ -62,6 +64,7 @@ __all__ = [
     "FilteredRead",
     "InvalidDocument",
     "InvalidSubject",
+    "PooledHTTP11Transport",
     "RequestTooLarge",
     "ResolvedRequest",
     "Selector",

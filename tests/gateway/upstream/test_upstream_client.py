@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.demo import BackgroundServer
@@ -322,3 +323,43 @@ async def test_connections_are_pooled_across_requests(vehicle_cloud: BackgroundS
     async with client_for(config(vehicle_cloud.url)) as client:
         ports = {(await client.request("GET", "/peer")).json()["port"] for _ in range(5)}
     assert len(ports) == 1
+
+
+async def test_upstream_cookies_are_never_sent_back(vehicle_cloud: BackgroundServer) -> None:
+    """No cookie jar: a Set-Cookie from one subject's read must not ride along with the next read."""
+    async with client_for(config(vehicle_cloud.url)) as client:
+        first = await client.request("GET", "/echo-headers")
+        second = await client.request("GET", "/echo-headers")
+    assert "cookie" not in first.json()["received"]
+    assert "cookie" not in second.json()["received"]
+
+
+async def test_environment_proxies_are_ignored(
+    vehicle_cloud: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # the discard port: nothing would ever answer
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with client_for(config(vehicle_cloud.url)) as client:
+        assert (await client.request("GET", "/peer")).status_code == 200
+
+
+async def test_any_httpx_transport_receives_a_complete_request() -> None:
+    """Requests are built whole (Host, Accept, lengths, the base path), so a test's MockTransport sees the wire view."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"name": "Li Wei"})
+
+    cfg = config("http://upstream.example:8080/api/v2")
+    async with client_for(cfg, transport=httpx.MockTransport(handler)) as client:
+        await client.request("GET", "/customers/cust-1", params={"view": "full & more"})
+        await client.request("POST", "/customers/cust-1/notes", content=b'{"a": 1}', headers=[("X-Request-Id", "r")])
+    get, post = seen
+    assert str(get.url) == "http://upstream.example:8080/api/v2/customers/cust-1?view=full%20%26%20more"
+    assert (get.headers["host"], get.headers["accept"]) == ("upstream.example:8080", "application/json")
+    assert get.headers["accept-encoding"] == "gzip, deflate"
+    assert "content-length" not in get.headers
+    assert (post.headers["content-length"], post.headers["x-request-id"], post.content) == ("8", "r", b'{"a": 1}')
