@@ -12,6 +12,7 @@ authenticated caller lacks the role or scope (RFC 6750 §3.1 `insufficient_scope
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -23,14 +24,17 @@ from gateway.problems import Problem
 from gateway.runtime import Runtime, get_runtime
 
 __all__ = [
+    "PROXY_GRANTS",
     "SESSION_COOKIE",
+    "Grants",
+    "authenticate_client",
+    "bearer_token",
     "current_client",
     "get_runtime",
     "require_admin",
     "require_auditor",
     "require_client",
     "require_customer",
-    "require_proxy_client",
     "require_zk_client",
 ]
 
@@ -57,13 +61,15 @@ def _invalid_token(description: str) -> Problem:
     )
 
 
-async def current_client(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-    runtime: Runtime = Depends(get_runtime),
-) -> ClientPrincipal:
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header (RFC 6750 §2.1), read as `HTTPBearer` reads it."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authenticate_client(request: Request, runtime: Runtime, token: str | None) -> ClientPrincipal:
     """The OAuth client behind a valid, unrevoked bearer token whose registration is still active."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    if token is None:
         raise Problem(
             401,
             "unauthorized",
@@ -72,7 +78,7 @@ async def current_client(
         )
     bearer = runtime.bearer
     try:
-        claims = bearer.claims(credentials.credentials)
+        claims = bearer.claims(token)
     except AccessTokenError as exc:
         raise _invalid_token(str(exc).split(":")[0]) from exc
     # From memory when fresh (no thread hop); otherwise the database, off the event loop.
@@ -99,17 +105,26 @@ async def current_client(
     return principal
 
 
-def require_client(
-    *, scopes: Iterable[str] = (), roles: Iterable[Role] = ()
-) -> Callable[[ClientPrincipal], Awaitable[ClientPrincipal]]:
-    """A dependency admitting clients whose token holds every scope and who have one of the roles."""
-    needed_scopes = frozenset(scopes)
-    admitted_roles = frozenset(roles)
+async def current_client(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+    runtime: Runtime = Depends(get_runtime),
+) -> ClientPrincipal:
+    token = credentials.credentials if credentials is not None and credentials.scheme.lower() == "bearer" else None
+    return await authenticate_client(request, runtime, token)
 
-    async def dependency(principal: ClientPrincipal = Depends(current_client)) -> ClientPrincipal:
-        missing = needed_scopes - principal.scopes
+
+@dataclass(frozen=True)
+class Grants:
+    """Who may call a route: every one of `scopes` in the token, and one of `roles` (any role when empty)."""
+
+    scopes: frozenset[str] = frozenset()
+    roles: frozenset[Role] = frozenset()
+
+    def check(self, principal: ClientPrincipal) -> ClientPrincipal:
+        missing = self.scopes - principal.scopes
         if missing:
-            scope = " ".join(sorted(needed_scopes))
+            scope = " ".join(sorted(self.scopes))
             raise Problem(
                 403,
                 "insufficient-scope",
@@ -117,9 +132,19 @@ def require_client(
                 title="Forbidden",
                 headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope", scope="{scope}"'},
             )
-        if admitted_roles and not admitted_roles & principal.roles:
+        if self.roles and not self.roles & principal.roles:
             raise Problem(403, "forbidden", "Your client's role may not use this route.")
         return principal
+
+
+def require_client(
+    *, scopes: Iterable[str] = (), roles: Iterable[Role] = ()
+) -> Callable[[ClientPrincipal], Awaitable[ClientPrincipal]]:
+    """A dependency admitting clients whose token holds every scope and who have one of the roles."""
+    grants = Grants(frozenset(scopes), frozenset(roles))
+
+    async def dependency(principal: ClientPrincipal = Depends(current_client)) -> ClientPrincipal:
+        return grants.check(principal)
 
     return dependency
 
@@ -146,5 +171,5 @@ def require_customer(
 # The common role checks, named so routers read as a table of who may do what.
 require_admin = require_client(scopes=["admin"], roles=[Role.ADMIN])
 require_auditor = require_client(scopes=["ledger:read"], roles=[Role.AUDITOR, Role.ADMIN])
-require_proxy_client = require_client(scopes=["proxy"], roles=[Role.CRM])
+PROXY_GRANTS = Grants(frozenset({"proxy"}), frozenset({Role.CRM}))
 require_zk_client = require_client(scopes=["zk"], roles=[Role.CRM])

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from starlette.datastructures import Headers
+from starlette.requests import Request
 
 from gateway.auth.authorization_server import FormRequest
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.auth.tokens import RevocationList
+from gateway.dependencies import bearer_token
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -95,3 +97,22 @@ def test_cached_claims_still_expire(tmp_path: Path) -> None:
             runtime.bearer.claims(token)
     finally:
         runtime.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc.def", "abc.def"),
+        ("bearer abc.def", "abc.def"),  # RFC 7235 §2.1: the scheme is case-insensitive
+        ("Basic dXNlcjpwdw==", None),
+        ("Bearer", None),
+        ("Bearer ", None),
+        (None, None),
+    ],
+)
+def test_rfc6750_bearer_header_parsing_matches_what_the_generic_dependency_reads(
+    header: str | None, token: str | None
+) -> None:
+    headers = [(b"authorization", header.encode())] if header is not None else []
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""})
+    assert bearer_token(request) == token
