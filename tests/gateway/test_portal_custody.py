@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from credentials import did_key_verification_method, public_jwk, public_key_from_multibase
 from gateway.app import create_app
 from gateway.auth.custody import CUSTODY_EVENT, custody_state
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
 from gateway.demo import BackgroundServer
 from gateway.runtime import Runtime
@@ -98,6 +99,10 @@ def downloaded_jwk(page: str) -> dict[str, Any]:
     assert found is not None and found.group(2).endswith(".json")
     jwk: dict[str, Any] = json.loads(base64.b64decode(found.group(1)))
     return jwk
+
+
+def _did_x(did: str) -> str:
+    return str(public_jwk(public_key_from_multibase(did.removeprefix("did:key:")))["x"])
 
 
 def _unb64u(text: str) -> bytes:
@@ -261,6 +266,20 @@ def test_a_wallet_did_offers_no_custody_because_consentry_never_held_its_key(run
         refused = http.post("/portal/account/custody", data={"csrf_token": csrf_token(account.text), "understood": "1"})
         assert refused.status_code == 409 and "Consentry has never held its key" in refused.text
     assert custody_entries(runtime) == []
+
+
+def test_a_customer_enrolled_before_dids_gets_their_did_with_the_key(runtime: Runtime, base_url: str) -> None:
+    """Enrolled by a tool without the custody key: no DID yet. Taking custody creates it and hands out its key."""
+    customer = CustomerStore(runtime.engine).create(
+        username="li.wei", password=PASSWORD, display_name="Li Wei", jurisdiction="CN"
+    )
+    assert customer.did is None
+    with browser(base_url, "li.wei") as http:
+        account = http.get("/portal/account")
+        assert 'data-custody="not-created"' in account.text and "Not created yet" in account.text
+        jwk = shown_jwk(take_custody(http).text)
+    did = runtime.customers.get(customer.customer_id).did  # type: ignore[union-attr]
+    assert did is not None and jwk["kid"].startswith(did + "#") and jwk["x"] == _did_x(did)
 
 
 def test_the_pages_speak_chinese_too(runtime: Runtime, base_url: str) -> None:
