@@ -278,8 +278,9 @@ def test_a_customer_enrolled_before_dids_gets_their_did_with_the_key(runtime: Ru
         account = http.get("/portal/account")
         assert 'data-custody="not-created"' in account.text and "Not created yet" in account.text
         jwk = shown_jwk(take_custody(http).text)
-    did = runtime.customers.get(customer.customer_id).did  # type: ignore[union-attr]
-    assert did is not None and jwk["kid"].startswith(did + "#") and jwk["x"] == _did_x(did)
+    current = runtime.customers.get(customer.customer_id)
+    assert current is not None and current.did is not None
+    assert jwk["kid"].startswith(current.did + "#") and jwk["x"] == _did_x(current.did)
 
 
 def test_the_pages_speak_chinese_too(runtime: Runtime, base_url: str) -> None:
