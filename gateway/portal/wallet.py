@@ -3,7 +3,8 @@
 The page shows a fresh single-use challenge and the domain; the customer's wallet signs a presentation over
 both, and the customer pastes it into the form. The challenge is consumed before the presentation is checked
 (a failed attempt burns it), exactly as `POST /v1/session/did` does, with the same challenge store and the
-same verifier, so the two ways in cannot disagree.
+same verifier, so the two ways in cannot disagree. Issuing a challenge writes a row, so it counts against the
+same per-address limiter as `POST /v1/session/did/challenge`: one allowance per address, whichever way in.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ def _store(runtime: Runtime) -> DidChallengeStore:
     return DidChallengeStore(runtime.engine, CHALLENGE_TTL)
 
 
-def issue_login_challenge(runtime: Runtime) -> tuple[str, str]:
-    """A fresh login challenge and the domain the wallet must sign with it."""
+def issue_login_challenge(runtime: Runtime, address: str) -> tuple[str, str]:
+    """A fresh login challenge and the domain the wallet must sign with it; raises `RateLimitedError` (and
+    issues nothing) once `address` has spent its burst."""
+    runtime.limits.did_challenge_per_address.hit(address)
     challenge, _ = _store(runtime).issue("login")
     return challenge, runtime.credentials.domain
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.customers import LoginLockedError
 from gateway.auth.principals import CustomerPrincipal
+from gateway.auth.rate_limits import RateLimitedError
 from gateway.dependencies import SESSION_COOKIE
 from gateway.portal.i18n import LANGUAGE_COOKIE, LANGUAGES
 from gateway.portal.pages import router as pages_router
@@ -122,7 +123,21 @@ async def wallet_sign_in_form(request: Request, runtime: Runtime = Depends(get_r
 
 
 async def _wallet_form(visit: Visit, runtime: Runtime, target: str, *, failure: str | None) -> Response:
-    challenge, domain = await run_in_threadpool(issue_login_challenge, runtime)
+    request = visit.page.request
+    address = request.client.host if request.client else "unknown"
+    try:
+        challenge, domain = await run_in_threadpool(issue_login_challenge, runtime, address)
+    except RateLimitedError as exc:
+        response = render(
+            visit.page,
+            "error.html",
+            429,
+            title_key="error.too_many.title",
+            body_key="error.too_many.body",
+            body_values={"seconds": exc.retry_after},
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     return render(
         visit.page,
         "wallet_sign_in.html",

@@ -21,19 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialError, DidAuthError
-from gateway.auth.custody import (
-    KeyAlreadyReleasedError,
-    NoCustodialKeyError,
-    SealedKeyError,
-    custody_state,
-    release_custodial_key,
-)
+from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
 from gateway.auth.customers import DidInUseError
 from gateway.auth.did_challenges import DidChallengeStore, Purpose
 from gateway.auth.principals import CustomerPrincipal
 from gateway.auth.rate_limits import enforce
 from gateway.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.dependencies import SESSION_COOKIE, require_customer
+from gateway.did_custody import did_custody, release_key
 from gateway.json_body import body_schema, read_model
 from gateway.problems import Problem, problem_responses
 from gateway.routers.customer import CustomerProfile, SessionInfo
@@ -251,11 +246,9 @@ class PrivateJwk(BaseModel):
 
 
 def _my_did(runtime: Runtime, customer: CustomerPrincipal) -> MyDid:
-    current = runtime.customers.get(customer.customer_id)
-    assert current is not None
-    state = custody_state(runtime.engine, customer.customer_id)
+    state = did_custody(runtime, customer)
     return MyDid(
-        did=current.did,
+        did=state.did,
         gateway_holds_key=state.gateway_holds_key,
         key_released_at=state.released_at.isoformat() if state.released_at else None,
         key_released_ledger_index=state.released_ledger_index,
@@ -273,20 +266,9 @@ def my_did(customer: CustomerPrincipal = Depends(require_customer), runtime: Run
     return _my_did(runtime, customer)
 
 
-def _release(runtime: Runtime, customer: CustomerPrincipal) -> dict[str, Any]:
-    if customer.did is None:
-        runtime.customers.ensure_did(customer.customer_id)
-    vault = runtime.customers.vault
-    if vault is None:
-        raise RuntimeError("the gateway's customer store is always built with the custody vault")
+def _release(runtime: Runtime, customer: CustomerPrincipal) -> dict[str, str]:
     try:
-        jwk, _ = release_custodial_key(
-            runtime.ledger,
-            vault,
-            customer_id=customer.customer_id,
-            actor=customer.actor,
-            subject=runtime.subject_pseudonym(customer.customer_id),
-        )
+        return release_key(runtime, customer).jwk
     except NoCustodialKeyError:
         raise Problem(409, "no-custodial-key", "Your DID is your wallet's: the gateway never held its key.") from None
     except KeyAlreadyReleasedError:
@@ -295,7 +277,6 @@ def _release(runtime: Runtime, customer: CustomerPrincipal) -> dict[str, Any]:
         ) from None
     except SealedKeyError:
         raise Problem(500, "custody-key-unreadable", "The gateway cannot open its copy of your key.") from None
-    return jwk
 
 
 @router.post(

@@ -25,9 +25,12 @@ import pytest
 import yaml
 
 from gateway.auth.clients import ClientRegistry
+from gateway.auth.custody import CustodyVault
 from gateway.auth.customers import CustomerStore
 from gateway.demo import run_vehicle_cloud
 from gateway.demo.registry import demo_upstreams
+from gateway.runtime import key_store
+from gateway.settings import Settings
 from gateway.store.database import create_db_engine
 from tests.browser.portal import PASSWORD
 
@@ -70,10 +73,13 @@ class PortalServer:
         source_subject: str | None = None,
         did: str | None = None,
     ) -> str:
-        """A customer with the shared test password; `source_subject` links them to a vehicle cloud record."""
+        """A customer with the shared test password; `source_subject` links them to a vehicle cloud record.
+        Enrolled with the server's custody key, as `consentry customer add` does, so one without a wallet
+        `did` gets a custodial did:key at once."""
+        keys = key_store(Settings(data_dir=self.data_dir, issuer=self.base_url))
         engine = create_db_engine(self.database_url)
         try:
-            customer = CustomerStore(engine).create(
+            customer = CustomerStore(engine, CustodyVault.from_secret(keys.secret("custody"))).create(
                 username=username,
                 password=PASSWORD,
                 display_name=display_name,

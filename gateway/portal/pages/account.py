@@ -1,15 +1,35 @@
-"""My account: who the portal thinks you are (profile, jurisdiction, wallet DID)."""
+"""My account: who the portal thinks you are, your DID, and taking custody of its private key.
+
+Taking custody is a confirm page and a CSRF-checked POST whose answer is the only place the key ever appears:
+the JWK is in that page and in a `data:` download link inside it, so no URL can fetch it again, and the page
+is not cached (`Cache-Control: no-store`, as every portal page). The release itself is the API's
+(`gateway.did_custody`): once, recorded in the ledger, the gateway's copy deleted in the same transaction.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from gateway.portal.session import open_visit
-from gateway.portal.web import render
+from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
+from gateway.did_custody import did_custody, release_key
+from gateway.portal.session import Visit, open_visit
+from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()
+
+KEY_FILE_NAME = "consentry-did-key.jwk.json"
+
+
+async def _account_page(visit: Visit, status_code: int = 200, notice: str | None = None) -> Response:
+    assert visit.customer is not None
+    custody = await run_in_threadpool(did_custody, visit.runtime, visit.customer)
+    return render(visit.page, "account.html", status_code, customer=visit.customer, custody=custody, notice=notice)
 
 
 @router.get("/account")
@@ -17,4 +37,49 @@ async def account(request: Request, runtime: Runtime = Depends(get_runtime)) -> 
     visit = await open_visit(request, runtime)
     if visit.customer is None:
         return visit.require_sign_in()
-    return render(visit.page, "account.html", customer=visit.customer)
+    return await _account_page(visit)
+
+
+@router.get("/account/custody")
+async def custody_confirm(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    """What taking custody means, before anything happens; a key no longer held sends back to the account."""
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    custody = await run_in_threadpool(did_custody, runtime, visit.customer)
+    if custody.did is not None and not custody.gateway_holds_key:
+        return redirect(visit.page, f"{PORTAL_PREFIX}/account#did-heading")
+    return render(visit.page, "custody_confirm.html", custody=custody)
+
+
+def _data_uri(jwk: dict[str, str]) -> str:
+    document = json.dumps(jwk, indent=2, sort_keys=True).encode()
+    return "data:application/jwk+json;base64," + base64.b64encode(document).decode("ascii")
+
+
+@router.post("/account/custody")
+async def take_custody(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    if form.get("understood") != "1":
+        return redirect(visit.page, f"{PORTAL_PREFIX}/account/custody")
+    try:
+        released = await run_in_threadpool(release_key, runtime, visit.customer)
+    except KeyAlreadyReleasedError:
+        return await _account_page(visit, 409, "already-released")
+    except NoCustodialKeyError:
+        return await _account_page(visit, 409, "no-custodial-key")
+    except SealedKeyError:
+        return render(visit.page, "error.html", 500, title_key="error.custody.title", body_key="error.custody.body")
+    return render(
+        visit.page,
+        "custody_key.html",
+        jwk=json.dumps(released.jwk, indent=2, sort_keys=True),
+        download=_data_uri(released.jwk),
+        file_name=KEY_FILE_NAME,
+        ledger_index=released.ledger_index,
+    )
