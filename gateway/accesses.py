@@ -4,6 +4,8 @@ Access events are ledger entries whose type starts with `access` and whose subje
 their payload names the `recipient` (a taxonomy recipient id, or `data-subject` for the customer's own export),
 the `purpose`, the `upstream` read, and the categories `released` and `withheld` (a list, or a mapping from
 category to reasons) — the shape `gateway.access` writes for the proxy.
+Zero-knowledge predicate queries (`zk.query`) are accesses too, answered or refused: nothing raw is released,
+and the entry says which attribute was asked about, with which predicate, and the yes/no given.
 The event index finds them by subject, recipient, purpose and time; each answer carries its ledger index so
 the customer (or an auditor) can ask for the inclusion proof.
 """
@@ -19,6 +21,7 @@ from gateway.auth.principals import CustomerPrincipal
 from gateway.event_index import EventQuery
 from gateway.rights_errors import InvalidConsentRequest
 from gateway.runtime import Runtime
+from gateway.zk.response import QUERY_EVENT
 
 ACCESS_EVENT_PREFIX = "access"
 DATA_SUBJECT = "data-subject"
@@ -48,6 +51,7 @@ class AccessEntry:
     withheld: Mapping[str, list[str]]
     source: str | None
     erased: bool
+    predicate: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,7 +65,21 @@ class AccessEntry:
             "withheld": dict(self.withheld),
             "source": self.source,
             "erased": self.erased,
+            "predicate": dict(self.predicate) if self.predicate is not None else None,
         }
+
+
+def _predicate(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a predicate query asked and what it was told (never the value: the gateway never released it)."""
+    categories = body.get("categories")
+    asked = categories.get("predicate") if isinstance(categories, Mapping) else None
+    return {
+        "attribute": body.get("attribute"),
+        "category": asked[0] if isinstance(asked, list) and asked else None,
+        "predicate": body.get("predicate"),
+        "outcome": str(body.get("outcome") or "answered"),
+        "holds": body.get("holds"),
+    }
 
 
 def accesses(
@@ -98,7 +116,7 @@ def accesses(
             )
         )
         for event in page:
-            if not event.type.startswith(ACCESS_EVENT_PREFIX):
+            if not (event.type.startswith(ACCESS_EVENT_PREFIX) or event.type == QUERY_EVENT):
                 continue
             payload = rt.ledger.payload(event.index)
             body: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
@@ -120,6 +138,7 @@ def accesses(
                     withheld=_categories(body.get("withheld", body.get("withheld_categories"))),
                     source=str(body.get("upstream") or body.get("source") or "") or None,
                     erased=payload is None,
+                    predicate=_predicate(body) if event.type == QUERY_EVENT and payload is not None else None,
                 )
             )
             if len(found) == limit:

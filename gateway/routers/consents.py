@@ -290,6 +290,8 @@ def consent_history(
     summary="Who used my data",
     description="Every access to my data recorded in the ledger: the recipient organization, purpose, categories "
     "released and withheld (with reasons), time and ledger index (ask the auditor API for its inclusion proof). "
+    "Zero-knowledge predicate queries (`type` `zk.query`) are listed too, answered or refused: `predicate` names the "
+    "attribute, the predicate asked and the yes/no given; no value was released. "
     "Filter by recipient, purpose and period; page with `after` (the last ledger index seen).",
     responses={
         **json_example(
@@ -305,7 +307,27 @@ def consent_history(
                     "withheld": {"identity.national_id": ["matrix_deny"]},
                     "source": "vehicle-cloud",
                     "erased": False,
-                }
+                    "predicate": None,
+                },
+                {
+                    "ledger_index": 61,
+                    "type": "zk.query",
+                    "time": "2026-11-21T11:00:00Z",
+                    "recipient": "bright-marketing",
+                    "organization": "Bright Marketing Co.",
+                    "purpose": "marketing",
+                    "released": [],
+                    "withheld": {},
+                    "source": None,
+                    "erased": False,
+                    "predicate": {
+                        "attribute": "age",
+                        "category": "profile.birth_date",
+                        "predicate": {"op": ">=", "operands": [18]},
+                        "outcome": "answered",
+                        "holds": True,
+                    },
+                },
             ]
         ),
         **problem_responses(401, 422),

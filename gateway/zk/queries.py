@@ -81,22 +81,35 @@ async def subject_customer(rt: Runtime, subject: str) -> CustomerPrincipal:
     return customer
 
 
-def _refusal(category: str, reasons: tuple[Reason, ...]) -> Problem:
-    failures = [r.value for r in reasons if r not in _ALLOW_REASONS] or [r.value for r in reasons]
-    return Problem(
-        403,
-        "policy-refused",
-        f"The policy does not allow a predicate on {category}: {failures[0]}.",
-        reason=failures[0],
-        reasons=[r.value for r in reasons],
-        category=category,
-    )
+class PolicyRefused(Exception):
+    """The matrix or the customer's consents refuse a predicate on the category (recorded, then a 403)."""
+
+    def __init__(self, category: str, reasons: tuple[Reason, ...]) -> None:
+        super().__init__(category)
+        self.category = category
+        self.reasons = reasons
+
+    @property
+    def failures(self) -> list[str]:
+        return [r.value for r in self.reasons if r not in _ALLOW_REASONS] or [r.value for r in self.reasons]
+
+    def problem(self, ledger_index: int) -> Problem:
+        return Problem(
+            403,
+            "policy-refused",
+            f"The policy does not allow a predicate on {self.category}: {self.failures[0]}.",
+            headers={"Consentry-Ledger-Index": str(ledger_index)},
+            reason=self.failures[0],
+            reasons=[r.value for r in self.reasons],
+            category=self.category,
+            ledger_index=ledger_index,
+        )
 
 
 def decide(
     rt: Runtime, principal: ClientPrincipal, customer: CustomerPrincipal, category: str, purpose: str
 ) -> dict[str, Any]:
-    """The predicate-mode decision for one category; a refusal is a 403 problem naming the reason code."""
+    """The predicate-mode decision for one category; raises `PolicyRefused` when the policy says no."""
     subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
     try:
         decision = rt.policies.engine.decide(principal.organization, subject, [category], purpose, mode="predicate")
@@ -119,7 +132,7 @@ def decide(
         raise Problem(503, "unavailable", "Consent and policy state cannot be read; nothing is answered.") from exc
     verdict = decision.of(category)
     if not verdict.allowed:
-        raise _refusal(category, verdict.reasons)
+        raise PolicyRefused(category, verdict.reasons)
     return {
         "matrix_version": decision.matrix_version,
         "rule": verdict.rule,
@@ -274,7 +287,12 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
     if await run_in_threadpool(zk.nonces.seen, principal.client_id, query.nonce, now):
         raise _replay()
     customer = await subject_customer(rt, query.subject)
-    decision = await run_in_threadpool(decide, rt, principal, customer, attribute.category, query.purpose)
+    try:
+        decision = await run_in_threadpool(decide, rt, principal, customer, attribute.category, query.purpose)
+    except PolicyRefused as refused:
+        raise refused.problem(
+            await _record_refusal(rt, principal, customer, attribute, predicate, query, refused)
+        ) from None
     anchor = await current_anchor(rt, zk, customer, attribute, principal.actor)
 
     expires = now + timedelta(seconds=zk.settings.proof_ttl_seconds)
@@ -331,6 +349,39 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         "anchor": evidence,
         "access": {"ledger_index": access_index, "decision": decision},
     }
+
+
+async def _record_refusal(
+    rt: Runtime,
+    principal: ClientPrincipal,
+    customer: CustomerPrincipal,
+    attribute: ZkAttribute,
+    predicate: Predicate,
+    query: ZkQuery,
+    refused: PolicyRefused,
+) -> int:
+    """A refusal tells the client something about the customer's consents, so like the proxy's refusals it is
+    an access the customer sees; if it cannot be recorded, the client learns nothing but that."""
+    event = Event(
+        type=QUERY_EVENT,
+        actor=principal.actor,
+        subject=rt.subject_pseudonym(customer.customer_id),
+        payload={
+            "recipient": principal.organization,
+            "client_id": principal.client_id,
+            "purpose": query.purpose,
+            "mode": "predicate",
+            "outcome": "refused",
+            "categories": {"predicate": [attribute.category], "released": []},
+            "withheld": {attribute.category: refused.failures},
+            "attribute": attribute.id,
+            "predicate": predicate.to_json(),
+        },
+    )
+    try:
+        return await rt.ledger.append_async(event)
+    except (SQLAlchemyError, LedgerError) as exc:
+        raise _ledger_unavailable() from exc
 
 
 def _ledger_unavailable() -> Problem:

@@ -8,6 +8,7 @@ import base64
 import copy
 import json
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -324,3 +325,48 @@ def test_withdrawn_consent_refuses_the_next_query(world: ZkWorld) -> None:
     problem = refused.json()
     assert problem["type"] == "https://consentry.dev/problems/policy-refused"
     assert problem["reason"] == "consent_withdrawn"
+
+
+def test_a_refused_query_is_recorded_and_the_customer_sees_every_question_asked_about_them(world: ZkWorld) -> None:
+    """A refusal discloses consent state, so like the proxy's it is a ledgered access; "who used my data" lists
+    predicate queries with the attribute, the predicate and the yes/no, never a value."""
+    subject = "cust-1002"
+    world.grant(subject, "financial.income")
+    answered = query(world, "annual_income_cents", {"op": ">=", "operands": [10_000_000]}, subject=subject)
+    assert answered.status_code == 200, answered.text
+    refused = query(world, "age", {"op": ">=", "operands": [18]}, subject=subject)  # no consent for birth date
+    assert refused.status_code == 403
+    problem = refused.json()
+    assert problem["type"] == "https://consentry.dev/problems/policy-refused"
+    assert int(refused.headers["Consentry-Ledger-Index"]) == problem["ledger_index"]
+
+    http = world.gateway.customer_session(f"user-{subject}", "correct horse battery staple")
+    try:
+        entries = http.get("/v1/me/accesses").json()
+    finally:
+        http.close()
+    asked = {e["ledger_index"]: e for e in entries if e["type"] == "zk.query"}
+    assert asked[answered.json()["access"]["ledger_index"]]["predicate"] == {
+        "attribute": "annual_income_cents",
+        "category": "financial.income",
+        "predicate": {"op": ">=", "operands": [10_000_000]},
+        "outcome": "answered",
+        "holds": answered.json()["holds"],
+    }
+    assert asked[answered.json()["access"]["ledger_index"]]["released"] == []
+    denied = asked[problem["ledger_index"]]
+    assert denied["predicate"]["outcome"] == "refused" and denied["predicate"]["holds"] is None
+    assert denied["withheld"] == {"profile.birth_date": [problem["reason"]]}
+    assert denied["organization"] and denied["purpose"] == PURPOSE
+
+    # The portal's "who used my data" page says the same in words, in the customer's language.
+    with httpx.Client(base_url=world.gateway.base_url, timeout=30) as browser:
+        form = browser.get("/portal/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        credentials = {"username": f"user-{subject}", "password": "correct horse battery staple"}
+        assert browser.post("/portal/sign-in", data={"csrf_token": token.group(1), **credentials}).status_code == 303
+        page = browser.get("/portal/accesses").text
+    assert "annual_income_cents &gt;= 10000000" in page
+    assert "Refused by your consents or the policy: nothing was answered." in page
+    assert "age &gt;= 18" in page
