@@ -10,6 +10,7 @@ credentials are looked at, so guessing a client secret spends the same allowance
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -112,3 +113,19 @@ def enforce(*hits: tuple[RateLimiter, str]) -> None:
                 title="Too Many Requests",
                 headers={"Retry-After": str(exc.retry_after)},
             ) from None
+
+
+def address_key(host: str | None) -> str:
+    """The limiter key of a remote address: an IPv6 client is one /64 (a subscriber gets a whole prefix, so
+    per-address keys would give it unlimited buckets); IPv4 addresses count one by one."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:100]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

@@ -15,12 +15,13 @@ import binascii
 import json
 from typing import Any
 
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.authorization_server import FormRequest, OAuthResult
-from gateway.auth.rate_limits import enforce
+from gateway.auth.rate_limits import address_key, enforce
 from gateway.dependencies import REALM
 from gateway.problems import Problem, problem_response, with_problems
 from gateway.runtime import Runtime, get_runtime
@@ -73,14 +74,20 @@ async def _oauth_request(request: Request, runtime: Runtime) -> FormRequest:
     return FormRequest(request.method, runtime.oauth.token_uri(), request.headers, fields)
 
 
+MALFORMED_BASIC = "\x00malformed-basic"  # not a possible client id
+
+
 def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
     """The client_id a token request claims, unverified (HTTP Basic user, `client_id`, or the client assertion's
     `iss`): what the per-client limit counts, whether or not the credentials then hold."""
     authorization = request.headers.get("authorization", "")
-    scheme, _, credentials = authorization.partition(" ")
+    scheme, _, _credentials = authorization.partition(" ")
     try:
         if scheme.lower() == "basic":
-            return base64.b64decode(credentials.strip(), validate=True).decode().partition(":")[0]
+            # Decoded exactly as authlib authenticates it (percent-decoding included), so no spelling of one
+            # client id gets a fresh allowance; what authlib cannot decode counts against one shared bucket.
+            username, _ = extract_basic_authorization(request.headers)
+            return username if username else MALFORMED_BASIC
         if "client_id" in form:
             return form["client_id"]
         assertion = form.get("client_assertion", "").split(".")
@@ -95,7 +102,7 @@ def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
 
 def _limit_token_requests(request: Request, runtime: Runtime, form: dict[str, str]) -> None:
     limits = runtime.limits
-    address = request.client.host if request.client else "unknown"
+    address = address_key(request.client.host if request.client else None)
     client_id = _claimed_client_id(request, form)
     hits = [(limits.token_per_address, address)]
     if client_id:

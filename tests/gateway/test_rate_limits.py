@@ -5,9 +5,13 @@ The limits over real HTTP (429 problem+json with Retry-After) are in tests/e2e/t
 
 from __future__ import annotations
 
-import pytest
+import base64
 
-from gateway.auth.rate_limits import RateLimit, RateLimitedError, RateLimiter
+import pytest
+from starlette.requests import Request
+
+from gateway.auth.rate_limits import RateLimit, RateLimitedError, RateLimiter, address_key
+from gateway.routers.oauth import MALFORMED_BASIC, _claimed_client_id
 
 
 class Clock:
@@ -86,3 +90,35 @@ def test_a_limit_needs_a_positive_rate_and_burst() -> None:
         RateLimit(rate=0, burst=5)
     with pytest.raises(ValueError):
         RateLimit(rate=1, burst=0)
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # the same subscriber prefix
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # an IPv4 client on a dual-stack socket
+        (None, "unknown"),
+    ],
+)
+def test_an_ipv6_client_is_limited_per_64_prefix_and_ipv4_per_address(host: str | None, key: str) -> None:
+    assert address_key(host) == key
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Basic " + base64.b64encode(b"crm:secret").decode(),
+        "Basic " + base64.b64encode(b"%63rm:secret").decode(),  # authlib percent-decodes the user name
+        "Basic " + base64.b64encode(b"c%72%6D:secret").decode(),
+    ],
+)
+def test_every_spelling_of_a_client_id_spends_the_same_token_allowance(authorization: str) -> None:
+    request = Request({"type": "http", "headers": [(b"authorization", authorization.encode())], "query_string": b""})
+    assert _claimed_client_id(request, {}) == "crm"
+
+
+def test_basic_credentials_authlib_cannot_decode_share_one_bucket_instead_of_escaping_the_limit() -> None:
+    request = Request({"type": "http", "headers": [(b"authorization", b"Basic !!!not-base64")], "query_string": b""})
+    assert _claimed_client_id(request, {}) == MALFORMED_BASIC
