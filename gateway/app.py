@@ -8,6 +8,7 @@ through the dependencies in `gateway.dependencies`, and include it in `ROUTERS` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -101,6 +102,8 @@ def create_app(
             yield
         finally:
             sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await erasure.stop_erasures(app.state.runtime)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()

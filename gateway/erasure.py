@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,27 +147,32 @@ def request_erasure(rt: Runtime, customer: CustomerPrincipal) -> dict[str, Any]:
     return erasure_status(rt, customer, request_id)
 
 
-def _update_source(rt: Runtime, request_id: str, source: str, **values: Any) -> None:
-    with rt.engine.begin() as conn:
-        conn.execute(
-            update(erasure_sources)
-            .where(and_(erasure_sources.c.request_id == request_id, erasure_sources.c.source == source))
-            .values(updated_at=datetime.now(UTC), **values)
-        )
+class LeaseLost(Exception):
+    """Another runner took the request over (this one outlived its lease): stop without writing anything more."""
 
 
-def _set_request(rt: Runtime, request_id: str, **values: Any) -> None:
-    with rt.engine.begin() as conn:
-        conn.execute(update(erasure_requests).where(erasure_requests.c.request_id == request_id).values(**values))
+@dataclass(frozen=True)
+class Lease:
+    request_id: str
+    owner: str
 
 
 def _lease_free(now: datetime) -> Any:
     return or_(erasure_requests.c.lease_until.is_(None), erasure_requests.c.lease_until < now)
 
 
-def _claim(rt: Runtime, request_id: str) -> bool:
+def _mine(lease: Lease) -> Any:
+    return and_(
+        erasure_requests.c.request_id == lease.request_id,
+        erasure_requests.c.lease_owner == lease.owner,
+        erasure_requests.c.status == "in_progress",
+    )
+
+
+def _claim(rt: Runtime, request_id: str) -> Lease | None:
     """Take the request's lease if nobody holds it; the conditional update makes two runners exclusive."""
     now = datetime.now(UTC)
+    lease = Lease(request_id, str(uuid.uuid4()))
     with rt.engine.begin() as conn:
         claimed = conn.execute(
             update(erasure_requests)
@@ -177,14 +183,51 @@ def _claim(rt: Runtime, request_id: str) -> bool:
                     _lease_free(now),
                 )
             )
-            .values(status="in_progress", lease_until=now + timedelta(seconds=rt.settings.erasure_lease_seconds))
+            .values(
+                status="in_progress",
+                lease_owner=lease.owner,
+                lease_until=now + timedelta(seconds=rt.settings.erasure_lease_seconds),
+            )
         )
-    return claimed.rowcount == 1
+    return lease if claimed.rowcount == 1 else None
 
 
-def _renew(rt: Runtime, request_id: str) -> None:
-    until = datetime.now(UTC) + timedelta(seconds=rt.settings.erasure_lease_seconds)
-    _set_request(rt, request_id, lease_until=until)
+def _hold(rt: Runtime, conn: Connection, lease: Lease, *, extra: float = 0.0) -> None:
+    """Renew the lease for another period (plus `extra`), or raise `LeaseLost` if it is no longer ours."""
+    until = datetime.now(UTC) + timedelta(seconds=rt.settings.erasure_lease_seconds + extra)
+    if conn.execute(update(erasure_requests).where(_mine(lease)).values(lease_until=until)).rowcount != 1:
+        raise LeaseLost(lease.request_id)
+
+
+def _renew(rt: Runtime, lease: Lease, *, extra: float = 0.0) -> None:
+    with rt.engine.begin() as conn:
+        _hold(rt, conn, lease, extra=extra)
+
+
+def _update_source(rt: Runtime, lease: Lease, source: str, **values: Any) -> None:
+    with rt.engine.begin() as conn:
+        _hold(rt, conn, lease)
+        conn.execute(
+            update(erasure_sources)
+            .where(and_(erasure_sources.c.request_id == lease.request_id, erasure_sources.c.source == source))
+            .values(updated_at=datetime.now(UTC), **values)
+        )
+
+
+def _end(rt: Runtime, lease: Lease, **values: Any) -> None:
+    """The runner's last write: the outcome, and the lease given up, only if it is still ours."""
+    with rt.engine.begin() as conn:
+        ended = conn.execute(
+            update(erasure_requests).where(_mine(lease)).values(lease_until=None, lease_owner=None, **values)
+        )
+    if ended.rowcount != 1:
+        raise LeaseLost(lease.request_id)
+
+
+def _release(rt: Runtime, lease: Lease) -> None:
+    """Give the lease up without an outcome (the server stops), so the next start resumes at once."""
+    with rt.engine.begin() as conn:
+        conn.execute(update(erasure_requests).where(_mine(lease)).values(lease_until=None, lease_owner=None))
 
 
 def resumable(rt: Runtime) -> list[tuple[str, str]]:
@@ -201,7 +244,7 @@ def resumable(rt: Runtime) -> list[tuple[str, str]]:
 
 async def _erase_at_source(
     rt: Runtime,
-    request_id: str,
+    lease: Lease,
     source: str,
     subject: str,
     attempts_before: int,
@@ -211,6 +254,7 @@ async def _erase_at_source(
     sleep: Callable[[float], Awaitable[None]],
 ) -> bool:
     for attempt in range(1, attempts + 1):
+        await run_in_threadpool(_renew, rt, lease)
         try:
             outcome = await rt.upstreams.client(source).erase(subject)
         except (UpstreamFailure, InvalidSubject) as exc:
@@ -218,7 +262,7 @@ async def _erase_at_source(
             await run_in_threadpool(
                 _update_source,
                 rt,
-                request_id,
+                lease,
                 source,
                 status="failed" if final else "pending",
                 attempts=attempts_before + attempt,
@@ -227,12 +271,14 @@ async def _erase_at_source(
             )
             if final:
                 return False
-            await sleep(backoff * 2 ** (attempt - 1))
+            delay = backoff * 2 ** (attempt - 1)
+            await run_in_threadpool(_renew, rt, lease, extra=delay)  # the wait must not lose the lease
+            await sleep(delay)
             continue
         await run_in_threadpool(
             _update_source,
             rt,
-            request_id,
+            lease,
             source,
             status=outcome.status,
             attempts=attempts_before + attempt,
@@ -243,8 +289,9 @@ async def _erase_at_source(
     return False
 
 
-def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
+def _finish(rt: Runtime, customer: CustomerPrincipal, lease: Lease) -> None:
     """Every source is done: stop processing (withdraw live consents), then forget the ledger payloads."""
+    _renew(rt, lease)
     for record in consents.records(rt, customer):
         if record.status.value in ("given", "renewed"):
             consents.withdraw(rt, customer, record.record_id)
@@ -257,9 +304,7 @@ def _finish(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
         subject = rt.subject_pseudonym(name)
         rt.zk.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
         index = rt.ledger.erase_subject(subject, actor=customer.actor)
-    _set_request(
-        rt, request_id, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index, lease_until=None
-    )
+    _end(rt, lease, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
 
 
 async def process_erasure(
@@ -274,33 +319,42 @@ async def process_erasure(
     """Forward the erasure to every source not yet done, then finish; returns the final status.
 
     When another runner holds the request's lease, this one leaves it alone and returns the status as it is.
+    Every write is fenced by the lease (`LeaseLost` when another runner took over). Cancelled, the runner gives
+    the lease back, except while finishing: that work goes on in its thread, so the lease is left to expire.
     """
     status = await run_in_threadpool(erasure_status, rt, customer, request_id)
-    if status["status"] == "completed" or not await run_in_threadpool(_claim, rt, request_id):
+    lease = None if status["status"] == "completed" else await run_in_threadpool(_claim, rt, request_id)
+    if lease is None:
         return status
-    ok = True
-    for source in status["sources"]:
-        if source["status"] in DONE:
-            continue
-        assert customer.source_subject is not None
-        await run_in_threadpool(_renew, rt, request_id)
-        ok = (
-            await _erase_at_source(
-                rt,
-                request_id,
-                source["source"],
-                customer.source_subject,
-                source["attempts"],
-                attempts=attempts,
-                backoff=backoff,
-                sleep=sleep,
+    finishing = False
+    try:
+        ok = True
+        for source in status["sources"]:
+            if source["status"] in DONE:
+                continue
+            assert customer.source_subject is not None
+            ok = (
+                await _erase_at_source(
+                    rt,
+                    lease,
+                    source["source"],
+                    customer.source_subject,
+                    source["attempts"],
+                    attempts=attempts,
+                    backoff=backoff,
+                    sleep=sleep,
+                )
+                and ok
             )
-            and ok
-        )
-    if ok:
-        await run_in_threadpool(_finish, rt, customer, request_id)
-    else:
-        await run_in_threadpool(_set_request, rt, request_id, status="failed", lease_until=None)
+        finishing = ok
+        if ok:
+            await run_in_threadpool(_finish, rt, customer, lease)
+        else:
+            await run_in_threadpool(_end, rt, lease, status="failed")
+    except asyncio.CancelledError:
+        if not finishing:
+            await run_in_threadpool(_release, rt, lease)
+        raise
     return await run_in_threadpool(erasure_status, rt, customer, request_id)
 
 
@@ -323,9 +377,8 @@ def start_erasure(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> 
                 attempts=rt.settings.erasure_attempts,
                 backoff=rt.settings.erasure_backoff_seconds,
             )
-        except asyncio.CancelledError:  # the server stops: free the lease so the next start resumes at once
-            await run_in_threadpool(_set_request, rt, request_id, lease_until=None)
-            raise
+        except LeaseLost:  # this runner outlived its lease and another took over: it has stopped writing
+            _log.warning("erasure_lease_lost", request_id=request_id)
         except Exception:  # the status stays visible (in_progress/failed); requesting again resumes
             _log.exception("erasure_failed", request_id=request_id)
 
@@ -335,7 +388,7 @@ def start_erasure(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> 
 
 
 async def stop_erasures(rt: Runtime) -> None:
-    """Cancel this runtime's runners (at shutdown); each frees its lease on the way out."""
+    """Cancel this runtime's runners (at shutdown); each gives its lease back on the way out."""
     mine = [task for task, owner in _RUNNING.items() if owner is rt]
     for task in mine:
         task.cancel()

@@ -40,6 +40,7 @@ erasure_requests = Table(
     Column("ledger_erasure_index", BigInteger, nullable=True),
     # While set and in the future, one runner owns the request; a crashed runner's lease simply runs out.
     Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(36), nullable=True),  # every write of a runner is conditional on it (fencing)
     Index("ix_gw_erasure_requests_customer", "customer_id", "created_at"),
 )
 

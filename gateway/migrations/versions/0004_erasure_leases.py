@@ -18,8 +18,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('gw_erasure_requests') as batch:
         batch.add_column(sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('lease_owner', sa.String(length=36), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('gw_erasure_requests') as batch:
+        batch.drop_column('lease_owner')
         batch.drop_column('lease_until')

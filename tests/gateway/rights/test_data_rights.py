@@ -260,3 +260,42 @@ def test_a_starting_gateway_sweeps_up_an_erasure_left_pending(
             time.sleep(0.05)
     assert erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed"
     assert "cust-1001" not in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
+
+
+@pytest.mark.anyio
+async def test_a_runner_that_outlived_its_lease_is_fenced_off_and_the_erasure_finishes_once(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runner A stalls past its lease; runner B takes over and finishes. A's later writes must all be refused
+    (LeaseLost), so the subject is erased once, with one ledger erasure entry, and the status stays completed."""
+    requested = erasure.request_erasure(runtime, li_wei)
+    settings = runtime.settings
+    monkeypatch.setattr(runtime, "settings", settings.model_copy(update={"erasure_lease_seconds": 0.05}))
+    stale = erasure._claim(runtime, requested["request_id"])
+    assert stale is not None
+    await anyio.sleep(0.1)  # A's lease ran out while it was stuck
+    monkeypatch.setattr(runtime, "settings", settings)
+    finishes: list[str] = []
+    real_finish = erasure._finish
+
+    def counting_finish(rt: Runtime, customer: CustomerPrincipal, lease: erasure.Lease) -> None:
+        finishes.append(lease.owner)
+        real_finish(rt, customer, lease)
+
+    monkeypatch.setattr(erasure, "_finish", counting_finish)
+    try:
+        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)  # runner B
+    finally:
+        await runtime.upstreams.aclose()
+    assert done["status"] == "completed" and len(finishes) == 1 and finishes[0] != stale.owner
+    for late_write in (
+        lambda: erasure._renew(runtime, stale),
+        lambda: erasure._update_source(runtime, stale, VEHICLE_CLOUD, status="failed"),
+        lambda: erasure._end(runtime, stale, status="failed"),
+        lambda: erasure._finish(runtime, li_wei, stale),
+    ):
+        with pytest.raises(erasure.LeaseLost):
+            late_write()
+    after = erasure.erasure_status(runtime, li_wei, requested["request_id"])
+    assert after["status"] == "completed" and after["sources"][0]["status"] == "erased"
+    assert after["ledger_erasure_index"] == done["ledger_erasure_index"]
