@@ -55,6 +55,7 @@ def parse_time(text: str) -> datetime:
 _ENVELOPE_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
 _SAFE_INTEGER = 2**53 - 1  # RFC 8785 §3.2.2.3: numbers are IEEE 754 doubles
 _FIRST_SURROGATE = "\ud800"
+_FAST_PATH_NODES = 100_000
 
 
 def _encodes_alike(value: Any) -> bool:
@@ -65,7 +66,11 @@ def _encodes_alike(value: Any) -> bool:
     code unit and by code point can disagree.
     """
     stack = [value]
+    budget = _FAST_PATH_NODES  # a cycle (or a monster) goes to the canonicaliser, which refuses cycles
     while stack:
+        budget -= 1
+        if budget < 0:
+            return False
         item = stack.pop()
         kind = type(item)
         if kind is str or kind is bool or item is None:

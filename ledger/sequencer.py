@@ -134,12 +134,22 @@ class Sequencer:
         self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
         self._thread.start()
 
-    def _worker_died(self) -> None:
-        """A queue nobody drains would hang every appender: what is queued goes to a fresh worker."""
+    def _worker_died(self, exc: BaseException) -> None:
+        """A queue nobody drains would hang every appender: what is queued goes to a fresh worker, or fails
+        with the worker's error when the ledger is closing."""
         with self._lock:
             self._thread = None
-            if not self._closed and not self._queue.empty():
-                self._start_worker()
+            if not self._closed:
+                if not self._queue.empty():
+                    self._start_worker()
+                return
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, Request) and not item.future.done():
+                item.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))
 
     def close(self) -> None:
         with self._lock:
@@ -149,7 +159,7 @@ class Sequencer:
         if thread is not None:
             thread.join()
 
-    def _gather(self, first: Request | object) -> tuple[list[Request], bool]:
+    def _gather(self, first: Request | object, taken: list[Request | object]) -> tuple[list[Request], bool]:
         """Collect a batch behind `first`; returns (requests, stop requested).
 
         Concurrent appenders otherwise split into two groups that alternate, each paying a whole
@@ -169,6 +179,7 @@ class Sequencer:
                     more = self._queue.get_nowait()
             except queue.Empty:
                 break
+            taken.append(more)  # from here the worker answers for it, even if it dies
             if more is _STOP:
                 return self._runnable(batch), True
             batch.append(more)
@@ -188,15 +199,14 @@ class Sequencer:
                 if item is _STOP:
                     break
                 in_hand = [item]
-                requests, stop = self._gather(item)
-                in_hand = list(requests)
+                requests, stop = self._gather(item, in_hand)
                 self._commit(requests)
                 self._expected = len(requests) + self._queue.qsize()
                 if stop:
                     break
         except BaseException as exc:  # dying: no appender in hand may wait forever
             self._drop_connection()
-            self._worker_died()
+            self._worker_died(exc)
             for request in in_hand:
                 if isinstance(request, Request) and not request.future.done():
                     request.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))

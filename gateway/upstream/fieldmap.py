@@ -116,8 +116,10 @@ class FilterResult:
 _DROP = object()
 _State = tuple[int, int]  # (mapping number, steps already matched)
 _States = frozenset[_State]
-# Bounds the memory a hostile upstream's ever-new member names can make the transition cache take.
+# Bounds the memory a hostile upstream's ever-new member names can make the transition cache take: a full
+# cache starts over (the record shapes that matter are back after one request), and long names are not kept.
 MAX_CACHED_TRANSITIONS = 65_536
+MAX_CACHED_NAME = 128
 
 
 class _Automaton:
@@ -147,27 +149,26 @@ class _Automaton:
                 self.categories[m] for m, done in states if done == self.lengths[m] and not self.subtree[m]
             )
             found = (subtree, exact)
-            if len(self._matched) < MAX_CACHED_TRANSITIONS:
-                self._matched[states] = found
+            _remember(self._matched, states, found)
         return found
 
     def advance(self, states: _States, key: str | int, size: int) -> _States:
         if isinstance(key, int) and not self._depends_on_size(states):
             size = -1  # the answer is the same for every array length: cache it once
+        if isinstance(key, str) and len(key) > MAX_CACHED_NAME:
+            return self._step(states, key, size)  # too rare and too big to keep
         cache_key = (states, key, size if isinstance(key, int) else -1)
         nxt = self._transitions.get(cache_key)
         if nxt is None:
             nxt = self._step(states, key, size)
-            if len(self._transitions) < MAX_CACHED_TRANSITIONS:
-                self._transitions[cache_key] = nxt
+            _remember(self._transitions, cache_key, nxt)
         return nxt
 
     def _depends_on_size(self, states: _States) -> bool:
         sensitive = self._size_sensitive.get(states)
         if sensitive is None:
             sensitive = any(done < self.lengths[m] and _counts_from_end(self.steps[m][done]) for m, done in states)
-            if len(self._size_sensitive) < MAX_CACHED_TRANSITIONS:
-                self._size_sensitive[states] = sensitive
+            _remember(self._size_sensitive, states, sensitive)
         return sensitive
 
     def _step(self, states: _States, key: str | int, size: int) -> _States:
@@ -238,6 +239,12 @@ class _Walk:
             if kept is not _DROP:
                 out.append(kept)
         return out if out else _DROP
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= MAX_CACHED_TRANSITIONS:
+        cache.clear()
+    cache[key] = value
 
 
 def _counts_from_end(step: Step) -> bool:

@@ -137,3 +137,10 @@ def test_rfc8785_edge_cases_of_key_order_escapes_and_the_integer_domain(value: o
 def test_rfc8785_refuses_integers_beyond_the_double_domain() -> None:
     with pytest.raises(EventError, match="RFC 8785"):
         canonical_json({"n": 2**53})
+
+
+def test_a_cyclic_payload_is_refused_not_walked_forever() -> None:
+    cyclic: dict[str, object] = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(EventError, match="RFC 8785"):
+        canonical_json(cyclic)

@@ -156,11 +156,13 @@ def test_a_writer_that_dies_fails_its_batch_and_a_fresh_one_serves_later_appends
     real_gather = sequencer.Sequencer._gather
     failures = iter([MemoryError("simulated")])
 
-    def gather_once_failing(self: sequencer.Sequencer, first: object) -> tuple[list[sequencer.Request], bool]:
+    def gather_once_failing(
+        self: sequencer.Sequencer, first: object, taken: list[object]
+    ) -> tuple[list[sequencer.Request], bool]:
         failure = next(failures, None)
         if failure is not None:
             raise failure
-        return real_gather(self, first)
+        return real_gather(self, first, taken)
 
     monkeypatch.setattr(sequencer.Sequencer, "_gather", gather_once_failing)
     with Ledger.open(sqlite_url) as ledger:
@@ -168,3 +170,34 @@ def test_a_writer_that_dies_fails_its_batch_and_a_fresh_one_serves_later_appends
             ledger.append(Event(type="access", actor="crm"))
         assert ledger.append(Event(type="access", actor="crm")) == 0
         assert ledger.append(Event(type="access", actor="crm")) == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the worker dies loudly
+def test_a_writer_that_dies_while_the_ledger_closes_fails_every_queued_append(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing starts no new worker, so whatever is still queued must be failed, not left waiting."""
+    from ledger import sequencer
+    from ledger.envelope import prepare
+
+    go = threading.Event()
+
+    def gather_then_die(self: sequencer.Sequencer, first: object, taken: list[object]) -> tuple[list[object], bool]:
+        go.wait(10)
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(sequencer.Sequencer, "_gather", gather_then_die)
+    ledger = Ledger.open(sqlite_url)
+    seq = ledger._sequencer
+    first = seq.submit([prepare(Event(type="access", actor="crm"))], None)
+    queued = seq.submit([prepare(Event(type="access", actor="crm"))], None)
+    closer = threading.Thread(target=ledger.close)
+    closer.start()
+    while not seq._closed:
+        threading.Event().wait(0.01)
+    go.set()
+    closer.join(10)
+    assert not closer.is_alive()
+    for future in (first, queued):
+        with pytest.raises(Exception, match="the ledger writer failed"):
+            future.result(timeout=10)

@@ -355,3 +355,20 @@ def test_ever_new_member_names_cannot_grow_the_cache_without_bound(monkeypatch: 
     assert len(result.unmapped) == 500
     automaton = field_map._automaton
     assert len(automaton._transitions) <= 50
+
+
+def test_a_full_cache_starts_over_so_the_usual_record_shape_is_cached_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fieldmap, "MAX_CACHED_TRANSITIONS", 50)
+    field_map = FieldMap.of([("$..email", "contact.email")])
+    filter_document({f"id-{i}": {"email": "x"} for i in range(200)}, field_map, {"contact.email"})
+    usual = {"email": "a@example.com"}
+    assert filter_document(usual, field_map, {"contact.email"}).document == usual
+    assert any(key[1] == "email" for key in field_map._automaton._transitions)
+
+
+def test_long_member_names_are_filtered_but_never_cached() -> None:
+    field_map = FieldMap.of([("/name", "identity.name")])
+    long_name = "x" * (fieldmap.MAX_CACHED_NAME + 1)
+    result = filter_document({"name": "Li", long_name: "leak?"}, field_map, {"identity.name"})
+    assert result.document == {"name": "Li"} and result.unmapped == ("/" + long_name,)
+    assert all(key[1] != long_name for key in field_map._automaton._transitions)
