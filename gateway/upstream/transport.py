@@ -715,13 +715,16 @@ def _serialize(
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     lines = 2
     has_host = has_length = chunked = False
+    lengths: set[bytes] = set()
     for name, value in request.headers.raw:
         if _TOKEN.fullmatch(name) is None:
             raise httpx.LocalProtocolError(f"invalid header name {name[:40]!r}")
         if len(name) in (4, 14, 17):
             lowered = name.lower()
             has_host = has_host or lowered == b"host"
-            has_length = has_length or lowered == b"content-length"
+            if lowered == b"content-length":
+                has_length = True
+                lengths.add(value.strip())
             if lowered == b"transfer-encoding":
                 if value.strip().lower() != b"chunked":
                     raise httpx.LocalProtocolError(f"unsupported request Transfer-Encoding {value[:40]!r}")
@@ -733,6 +736,12 @@ def _serialize(
         lines += 1
     if has_length and chunked:
         raise httpx.LocalProtocolError("a request cannot have both Content-Length and Transfer-Encoding")
+    declared: int | None = None
+    if has_length:
+        # one value, digits only: the length frames the body, so it must be exactly the bytes that follow
+        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            raise httpx.LocalProtocolError(f"invalid request Content-Length {sorted(lengths)!r}")
+        declared = int(next(iter(lengths)))
     body: bytes | AsyncIterable[bytes]
     try:
         body = request.content
@@ -743,14 +752,16 @@ def _serialize(
             body = b"".join(stream)
         elif not isinstance(stream, httpx.AsyncByteStream):
             raise RuntimeError("an async transport needs an async request stream") from None
-        elif has_length:
-            body = stream
+        elif declared is not None:
+            body = _exactly(stream, declared)
         else:
             if not chunked:
                 parts += (b"Transfer-Encoding: chunked\r\n",)
                 lines += 1
             body = _chunked(stream)
     if isinstance(body, bytes):
+        if declared is not None and declared != len(body):
+            raise httpx.LocalProtocolError(f"Content-Length {declared} does not match the {len(body)}-byte body")
         if chunked:
             body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
         elif not has_length and (body or method in _BODY_EXPECTED):
@@ -763,6 +774,19 @@ def _serialize(
     if head.count(b"\r") != lines or head.count(b"\n") != lines or b"\x00" in head or b" " in target:
         raise httpx.LocalProtocolError("CR, LF, NUL or space inside a request header or target")
     return head, body, isinstance(body, bytes)
+
+
+async def _exactly(stream: AsyncIterable[bytes], length: int) -> AsyncIterator[bytes]:
+    """A streamed body under a declared Content-Length: more or fewer bytes would desynchronise the
+    connection (the surplus read as a next request), so either is an error and the connection is dropped."""
+    sent = 0
+    async for chunk in stream:
+        sent += len(chunk)
+        if sent > length:
+            raise httpx.LocalProtocolError(f"the request body exceeds its Content-Length of {length}")
+        yield chunk
+    if sent != length:
+        raise httpx.LocalProtocolError(f"the request body has {sent} of its {length} declared bytes")
 
 
 async def _chunked(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:

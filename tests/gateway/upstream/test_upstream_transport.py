@@ -479,6 +479,51 @@ async def test_cr_lf_nul_and_non_token_names_are_never_sent(
     assert server.connections == 0
 
 
+async def _stream(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Length": "3"}, b"abcGET /admin HTTP/1.1\r\nHost: x\r\n\r\n"),  # the surplus is a 2nd request
+        ({"Content-Length": "30"}, b"short"),
+        ({"Content-Length": "-1"}, b""),
+        ({"Content-Length": "0x10"}, b""),
+    ],
+)
+async def test_a_content_length_that_does_not_frame_the_body_exactly_is_refused(
+    transport: PooledHTTP11Transport, headers: dict[str, str], body: bytes
+) -> None:
+    """RFC 9112 §6.2: the length is the framing; a mismatch would smuggle the surplus in as another request."""
+    async with RawServer(answer(OK)) as server:
+        request = build("POST", server.url, content=body)
+        for name, value in headers.items():
+            request.headers[name] = value
+        with pytest.raises(httpx.LocalProtocolError):
+            await transport.handle_async_request(request)
+    assert all(b"/admin" not in seen.head for seen in server.seen)
+
+
+@pytest.mark.parametrize("parts", [(b"abc", b"GET /admin"), (b"a",)])
+async def test_a_streamed_body_longer_or_shorter_than_its_content_length_is_refused(
+    transport: PooledHTTP11Transport, parts: tuple[bytes, ...]
+) -> None:
+    async with RawServer(answer(OK)) as server:
+        request = build("POST", server.url, content=_stream(*parts), headers={"Content-Length": "3"})
+        with pytest.raises(httpx.LocalProtocolError):
+            await send_built(transport, request)
+    assert all(b"/admin" not in seen.head for seen in server.seen)
+
+
+async def send_built(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
+    response = await transport.handle_async_request(request)
+    await response.aread()
+    await response.aclose()
+    return response
+
+
 # real servers: uvicorn and TLS
 
 
