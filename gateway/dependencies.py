@@ -64,6 +64,7 @@ def _invalid_token(description: str) -> Problem:
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header (RFC 6750 §2.1), read as `HTTPBearer` reads it."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 
 

@@ -107,6 +107,8 @@ def test_cached_claims_still_expire(tmp_path: Path) -> None:
         ("Basic dXNlcjpwdw==", None),
         ("Bearer", None),
         ("Bearer ", None),
+        ("Bearer   ", None),
+        ("Bearer  abc.def ", "abc.def"),  # surrounding blanks, as FastAPI's HTTPBearer strips them
         (None, None),
     ],
 )
