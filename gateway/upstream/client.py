@@ -71,9 +71,9 @@ _REQUEST_DROP = HOP_BY_HOP_HEADERS | {"host", "content-length", "authorization",
 _ACCEPT_JSON = ("accept", "application/json")
 # the codings httpx always decodes; the size cap applies to the decoded body
 _ACCEPT_ENCODING = ("accept-encoding", "gzip, deflate")
-# RFC 9110 §5.1 token and §5.5 field-value without CR, LF or NUL: anything else could smuggle a header.
+# RFC 9110 §5.1 token and §5.5 field-value (no control character but HTAB): anything else could smuggle a header.
 _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_FIELD_VALUE = re.compile(r"[^\r\n\x00]*")
+_FIELD_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
 # The body is re-encoded after filtering, so headers that describe the original bytes would lie.
 _RESPONSE_DROP = HOP_BY_HOP_HEADERS | {
     "content-length",

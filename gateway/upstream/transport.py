@@ -45,6 +45,8 @@ _BODY_EXPECTED: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # RFC 9110 §5.6.2 token: methods and field names.
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# RFC 9110 §5.5: a field value holds no control character but HTAB (CR and LF are counted separately)
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # RFC 9112 §4 status-line; the reason phrase may be empty and some servers omit the space before it.
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?")
 # A whole header section of well-formed field lines (RFC 9112 §5): token ":" OWS field-value OWS CRLF, where a
@@ -771,8 +773,8 @@ def _serialize(
     head = b"".join(parts)
     # every CR and LF must be one of the line ends we wrote: a CR, LF or NUL inside a value or the target
     # would let a caller's data start a header or a second request (request smuggling)
-    if head.count(b"\r") != lines or head.count(b"\n") != lines or b"\x00" in head or b" " in target:
-        raise httpx.LocalProtocolError("CR, LF, NUL or space inside a request header or target")
+    if head.count(b"\r") != lines or head.count(b"\n") != lines or _CONTROL.search(head) or b" " in target:
+        raise httpx.LocalProtocolError("a control character or space inside a request header or target")
     return head, body, isinstance(body, bytes)
 
 

@@ -22,6 +22,7 @@ from gateway.upstream import (
     UpstreamUnavailable,
     filter_document,
 )
+from gateway.upstream.client import HOP_BY_HOP_HEADERS, forwardable_headers
 
 from .conftest import hits
 
@@ -363,3 +364,21 @@ async def test_any_httpx_transport_receives_a_complete_request() -> None:
     assert get.headers["accept-encoding"] == "gzip, deflate"
     assert "content-length" not in get.headers
     assert (post.headers["content-length"], post.headers["x-request-id"], post.content) == ("8", "r", b'{"a": 1}')
+
+
+def test_forwarded_headers_drop_hop_by_hop_named_and_malformed_fields() -> None:
+    """RFC 9110 §7.6.1 (hop-by-hop and what Connection names) and §5.5 (no control character but HTAB)."""
+    kept = forwardable_headers(
+        [
+            ("Accept-Language", "zh-CN,\tzh;q=0.9"),
+            ("Connection", "close, X-Private"),
+            ("X-Private", "hop"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Control", "a\x01b"),
+            ("X-Delete", "a\x7fb"),
+            ("Bad Name", "x"),
+            ("X-Trace", "abc"),
+        ],
+        HOP_BY_HOP_HEADERS | {"x-trace"},
+    )
+    assert kept == [("accept-language", "zh-CN,\tzh;q=0.9")]

@@ -466,6 +466,8 @@ async def test_a_streamed_request_body_is_sent_chunked(transport: PooledHTTP11Tr
         [("X-Smuggle", "a\r\nX-Injected: 1")],
         [("X-Newline", "a\nb")],
         [("X-Nul", "a\x00b")],
+        [("X-Control", "a\x01b")],
+        [("X-Delete", "a\x7fb")],
         [("Bad Name", "x")],
         [("X-Colon:", "x")],
     ],
