@@ -20,6 +20,7 @@ import asyncio
 import json
 import random
 import re
+import zlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -112,6 +113,19 @@ def _is_json_media_type(content_type: str | None) -> bool:
         if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
             return False
     return True
+
+
+def _decoder(upstream: str, coding: str) -> Any:
+    """A zlib decompressor for the response's content coding (RFC 9110 §8.4.1), None for identity; any
+    other coding, or several, is refused rather than passed on undecoded."""
+    coding = coding.strip().lower()
+    if coding in ("", "identity"):
+        return None
+    if coding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if coding == "deflate":
+        return zlib.decompressobj()  # the zlib format, as §8.4.1.2 defines "deflate"
+    raise UpstreamResponseRefused(upstream, f"answered with the unsupported content coding {coding!r}")
 
 
 def _reject_constant(name: str) -> Any:
@@ -311,9 +325,6 @@ class UpstreamClient:
             except UpstreamResponseRefused:
                 self.breaker.record_success()
                 raise
-            except httpx.DecodingError as exc:
-                self.breaker.record_success()
-                raise UpstreamResponseRefused(self.config.name, f"body could not be decoded: {exc}") from exc
             except httpx.HTTPError as exc:
                 self.breaker.record_failure()
                 raise UpstreamUnavailable(self.config.name, f"failed ({type(exc).__name__}: {exc})") from exc
@@ -332,6 +343,34 @@ class UpstreamClient:
             return response
         assert failure is not None
         raise failure
+
+    async def _read_capped(self, response: httpx.Response, cap: int) -> bytearray:
+        """The decoded body, refused as soon as it would pass `cap`: a coded body is inflated at most `cap`
+        bytes at a time, so a small compressed answer cannot expand into gigabytes first (a zip bomb)."""
+        decoder = _decoder(self.config.name, response.headers.get("content-encoding", ""))
+        raw: AsyncIterable[bytes] = (
+            response.stream if isinstance(response.stream, httpx.AsyncByteStream) else response.aiter_raw()
+        )
+        body = bytearray()
+        try:
+            async for chunk in raw:
+                if decoder is None:
+                    body += chunk
+                else:
+                    body += decoder.decompress(chunk, cap + 1 - len(body))
+                    if decoder.unconsumed_tail:
+                        body += b"\0"  # more would follow: over the cap whatever it is
+                if len(body) > cap:
+                    raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
+            if decoder is not None:
+                body += decoder.flush()
+                if not decoder.eof:
+                    raise UpstreamResponseRefused(self.config.name, "body could not be decoded: truncated stream")
+        except zlib.error as exc:
+            raise UpstreamResponseRefused(self.config.name, f"body could not be decoded: {exc}") from exc
+        if len(body) > cap:
+            raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
+        return body
 
     async def _send(
         self,
@@ -359,18 +398,7 @@ class UpstreamClient:
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > cap:
                 raise UpstreamResponseRefused(self.config.name, f"response of {declared} bytes exceeds {cap} bytes")
-            # without a content coding the raw stream is the body; httpx's decoding layer only when needed
-            stream = response.stream
-            chunks: AsyncIterable[bytes] = (
-                stream
-                if isinstance(stream, httpx.AsyncByteStream) and "content-encoding" not in response.headers
-                else response.aiter_bytes()
-            )
-            body = bytearray()
-            async for chunk in chunks:
-                body += chunk
-                if len(body) > cap:
-                    raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
+            body = await self._read_capped(response, cap)
         finally:
             await response.aclose()
         kept = tuple(forwardable_headers(response.headers.multi_items(), _RESPONSE_DROP))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,6 +26,7 @@ from gateway.upstream import (
     UpstreamUnavailable,
     filter_document,
 )
+from gateway.upstream import client as upstream_client
 from gateway.upstream.client import HOP_BY_HOP_HEADERS, forwardable_headers
 
 from .conftest import hits
@@ -382,3 +387,72 @@ def test_forwarded_headers_drop_hop_by_hop_named_and_malformed_fields() -> None:
         HOP_BY_HOP_HEADERS | {"x-trace"},
     )
     assert kept == [("accept-language", "zh-CN,\tzh;q=0.9")]
+
+
+def _coded(body: bytes, coding: str) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "application/json", "content-encoding": coding}
+        return httpx.Response(200, headers=headers, content=body)
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(
+    ("coding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("identity", lambda data: data),
+    ],
+)
+async def test_rfc9110_content_codings_are_decoded(coding: str, encode: Callable[[bytes], bytes]) -> None:
+    record = json.dumps({"name": "Li Wei"}).encode()
+    async with client_for(config("http://upstream.test"), transport=_coded(encode(record), coding)) as client:
+        assert (await client.request("GET", "/customers/cust-1001")).json() == {"name": "Li Wei"}
+
+
+class _Inflater:
+    """Wraps a real decompressor and remembers the most it ever produced in one call."""
+
+    def __init__(self) -> None:
+        self.inner = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.largest = 0
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        out = self.inner.decompress(data, max_length)
+        self.largest = max(self.largest, len(out))
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_compressed_answer_that_would_inflate_past_the_cap_is_refused_before_it_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A zip bomb: 64 MiB of zeros compress to ~64 KiB; inflation stops at the cap (1 MiB here)."""
+    inflater = _Inflater()
+    monkeypatch.setattr(upstream_client, "_decoder", lambda upstream, coding: inflater)
+    bomb = gzip.compress(b"0" * (64 << 20))
+    cap = 1 << 20
+    async with client_for(
+        config("http://upstream.test", limits={"max_response_bytes": cap}), transport=_coded(bomb, "gzip")
+    ) as client:
+        with pytest.raises(UpstreamResponseRefused, match="exceeds"):
+            await client.request("GET", "/customers/cust-1001")
+    assert 0 < inflater.largest <= cap + 1
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "reason"),
+    [
+        ("br", b"whatever", "unsupported content coding"),
+        ("gzip, gzip", gzip.compress(gzip.compress(b"{}")), "unsupported content coding"),
+        ("gzip", gzip.compress(b'{"a": 1}')[:-6], "truncated"),
+    ],
+)
+async def test_unknown_stacked_or_truncated_codings_are_refused(coding: str, body: bytes, reason: str) -> None:
+    async with client_for(config("http://upstream.test"), transport=_coded(body, coding)) as client:
+        with pytest.raises(UpstreamResponseRefused, match=reason):
+            await client.request("GET", "/customers/cust-1001")
