@@ -208,6 +208,7 @@ class UpstreamClient:
         self._transport = transport or PooledHTTP11Transport(
             max_connections=config.limits.max_connections,
             max_keepalive_connections=config.limits.max_keepalive_connections,
+            ssl_context=config.tls.context() if config.base_url.startswith("https:") else None,
         )
 
     async def __aenter__(self) -> UpstreamClient:

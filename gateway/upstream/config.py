@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,16 @@ from urllib.parse import quote
 
 import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.upstream.errors import ErasureNotSupported
 from gateway.upstream.fieldmap import FieldMap, FieldMapping
@@ -154,6 +164,33 @@ class Limits(_Model):
     max_keepalive_connections: int = Field(default=20, ge=0, le=10_000)
 
 
+class TLSPolicy(_Model):
+    """Whom to trust for an https upstream: the system's CA store unless a bundle is named (a partner's private
+    CA), and an optional client certificate for mutual TLS. Verification itself cannot be switched off."""
+
+    ca_file: FilePath | None = None
+    client_cert_file: FilePath | None = None
+    client_key_file: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _loadable(self) -> TLSPolicy:
+        if self.client_key_file is not None and self.client_cert_file is None:
+            raise ValueError("client_key_file needs client_cert_file")
+        try:
+            self.context()
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"the TLS files cannot be loaded: {exc}") from exc
+        return self
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        context.set_alpn_protocols(["http/1.1"])
+        if self.client_cert_file is not None:
+            key = str(self.client_key_file) if self.client_key_file else None
+            context.load_cert_chain(str(self.client_cert_file), key)
+        return context
+
+
 class ErasureRule(_Model):
     """How the source system deletes a subject's data (GDPR Art. 17 forwarding)."""
 
@@ -199,6 +236,7 @@ class UpstreamConfig(_Model):
     retries: RetryPolicy = RetryPolicy()
     breaker: BreakerPolicy = BreakerPolicy()
     limits: Limits = Limits()
+    tls: TLSPolicy = TLSPolicy()
     erasure: ErasureRule | None = None
     fields: tuple[FieldRule, ...] = Field(min_length=1)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from gateway.demo import BackgroundServer
 from gateway.upstream import (
@@ -28,6 +31,7 @@ from gateway.upstream import (
 )
 from gateway.upstream import client as upstream_client
 from gateway.upstream.client import HOP_BY_HOP_HEADERS, forwardable_headers
+from tests.gateway.upstream.test_upstream_transport import OK, RawServer, answer, self_signed
 
 from .conftest import hits
 
@@ -456,3 +460,32 @@ async def test_unknown_stacked_or_truncated_codings_are_refused(coding: str, bod
     async with client_for(config("http://upstream.test"), transport=_coded(body, coding)) as client:
         with pytest.raises(UpstreamResponseRefused, match=reason):
             await client.request("GET", "/customers/cust-1001")
+
+
+async def test_an_https_upstream_signed_by_a_private_ca_is_trusted_only_through_its_ca_file(tmp_path: Path) -> None:
+    """`tls.ca_file` names the partner's CA; without it the system store refuses the same server (fail closed)."""
+    certificate = self_signed("127.0.0.1")
+    (tmp_path / "cert.pem").write_bytes(certificate.cert_pem)
+    (tmp_path / "key.pem").write_bytes(certificate.key_pem)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    async with RawServer(answer(OK), tls=server_side) as server:
+        trusted = config(server.url, tls={"ca_file": str(tmp_path / "cert.pem")})
+        async with client_for(trusted) as client:
+            assert (await client.request("GET", "/customers/cust-1001")).content == b"ok"
+        async with client_for(config(server.url, retries={"attempts": 1})) as client:
+            with pytest.raises(UpstreamUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+                await client.request("GET", "/customers/cust-1001")
+
+
+@pytest.mark.parametrize(
+    ("tls", "message"),
+    [
+        ({"ca_file": "/nonexistent/ca.pem"}, "does not point to a file"),
+        ({"client_key_file": "/etc/hostname"}, "client_key_file needs client_cert_file"),
+        ({"ca_file": "/etc/hostname"}, "cannot be loaded"),
+    ],
+)
+def test_tls_files_are_checked_when_the_registry_loads(tls: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        config("https://partner.example", tls=tls)
