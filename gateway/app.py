@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from gateway import erasure
 from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.limits import BodySizeLimitMiddleware
-from gateway.observability import RequestContextMiddleware
+from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
 from gateway.routers import (
     admin,
@@ -157,8 +157,6 @@ def worker_app() -> FastAPI:
     The parent process created the keys and migrated the database before forking workers, so starting a
     runtime here only opens what exists.
     """
-    from gateway.observability import configure_logging
-
     settings = Settings()
     configure_logging(settings.log_level)
     return create_app(settings)

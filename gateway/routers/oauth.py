@@ -81,7 +81,7 @@ def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
     """The client_id a token request claims, unverified (HTTP Basic user, `client_id`, or the client assertion's
     `iss`): what the per-client limit counts, whether or not the credentials then hold."""
     authorization = request.headers.get("authorization", "")
-    scheme, _, _credentials = authorization.partition(" ")
+    scheme = authorization.partition(" ")[0]
     try:
         if scheme.lower() == "basic":
             # Decoded exactly as authlib authenticates it (percent-decoding included), so no spelling of one

@@ -358,9 +358,8 @@ class UpstreamClient:
                 if decoder is None:
                     body += chunk
                 else:
+                    # at most one byte past the cap: when the limit stops it, the cap is already exceeded
                     body += decoder.decompress(chunk, cap + 1 - len(body))
-                    if decoder.unconsumed_tail:
-                        body += b"\0"  # more would follow: over the cap whatever it is
                 if len(body) > cap:
                     raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
             if decoder is not None:

@@ -39,8 +39,12 @@ def build(method: str, url: str, timeouts: dict[str, float] | None = None, **kwa
 
 
 async def send(transport: httpx.AsyncBaseTransport, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    return await send_built(transport, build(method, url, **kwargs))
+
+
+async def send_built(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
     """Send and read the whole body (which returns a kept-alive connection to the pool)."""
-    response = await transport.handle_async_request(build(method, url, **kwargs))
+    response = await transport.handle_async_request(request)
     await response.aread()
     await response.aclose()
     return response
@@ -517,13 +521,6 @@ async def test_a_streamed_body_longer_or_shorter_than_its_content_length_is_refu
         with pytest.raises(httpx.LocalProtocolError):
             await send_built(transport, request)
     assert all(b"/admin" not in seen.head for seen in server.seen)
-
-
-async def send_built(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
-    response = await transport.handle_async_request(request)
-    await response.aread()
-    await response.aclose()
-    return response
 
 
 # real servers: uvicorn and TLS
