@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway import erasure
+from gateway.direct_routes import DirectRoutes
 from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
@@ -125,9 +126,11 @@ def create_app(
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
 
-    # Starlette runs the last-added middleware first: request context, then body limit, then idempotency.
+    # Starlette runs the last-added middleware first: request context, the proxy's direct routes, then body
+    # limit, then idempotency.
     app.add_middleware(IdempotencyMiddleware, store_getter=lambda: app.state.runtime.idempotency)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DirectRoutes, routes=proxy.router.routes)
     app.add_middleware(RequestContextMiddleware, metrics_getter=lambda: app.state.runtime.metrics)
 
     _register_problem_schema(app)
