@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway import erasure
+from gateway.direct_routes import DirectRoutes
 from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.limits import BodySizeLimitMiddleware
 from gateway.observability import RequestContextMiddleware, configure_logging
@@ -86,10 +88,18 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     extra_routers: Sequence[APIRouter] = (),
+    freeze_startup_heap: bool = False,
 ) -> FastAPI:
     """Build the gateway. The runtime (database, keys, migrations) starts with the app's lifespan unless
     one is handed in, so importing or generating OpenAPI never touches a database. Logging is a process
-    concern and is configured by the entry point (`consentry serve`), not here."""
+    concern and is configured by the entry point (`consentry serve`), not here.
+
+    `freeze_startup_heap` is for a process that serves this app and nothing else (`consentry serve`): once
+    started, everything alive is moved out of the cyclic garbage collector's reach (`gc.freeze`). Otherwise
+    each full collection walks the ~175,000 objects of the imported libraries, the taxonomy and the app,
+    about 100 ms of CPU during which no request moves; after it, a full collection walks only what serving
+    allocated. Those objects live as long as the process anyway, so nothing is kept that would have been freed.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -98,6 +108,9 @@ def create_app(
         if owned:
             app.state.runtime = Runtime.start(settings)
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime))
+        if freeze_startup_heap:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -125,9 +138,11 @@ def create_app(
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
 
-    # Starlette runs the last-added middleware first: request context, then body limit, then idempotency.
+    # Starlette runs the last-added middleware first: request context, the proxy's direct routes, then body
+    # limit, then idempotency.
     app.add_middleware(IdempotencyMiddleware, store_getter=lambda: app.state.runtime.idempotency)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DirectRoutes, routes=proxy.router.routes)
     app.add_middleware(RequestContextMiddleware, metrics_getter=lambda: app.state.runtime.metrics)
 
     _register_problem_schema(app)
@@ -159,4 +174,4 @@ def worker_app() -> FastAPI:
     """
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, freeze_startup_heap=True)

@@ -30,7 +30,7 @@ def serve(
     # and so several workers never race to create keys or migrate.
     with runtime(settings) as started:
         if workers == 1:
-            _run(create_app(settings, runtime=started), bind_host, bind_port)
+            _run(create_app(settings, runtime=started, freeze_startup_heap=True), bind_host, bind_port)
             return
     _run("gateway.app:worker_app", bind_host, bind_port, factory=True, workers=workers)
 

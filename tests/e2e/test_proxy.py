@@ -22,6 +22,7 @@ import pytest
 from gateway.demo import VehicleCloudProcess
 from gateway.demo.seed import DemoWorld
 from gateway.points import points_balance
+from gateway.routers.proxy import MayIAnswer, ProxyRead
 from gateway.store.database import create_db_engine
 from ledger import Ledger
 from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
@@ -113,6 +114,8 @@ def test_dealership_gets_vin_and_fault_codes_but_never_the_national_id(world: Wo
     assert {"vehicle.vin", "vehicle.fault_codes"} <= set(body["released"])
     assert response.headers["Consentry-Ledger-Index"] == str(body["ledger_index"])
     assert response.headers["cache-control"] == "no-store"
+    # the body is the documented `ProxyRead`, field for field
+    assert set(body) == set(ProxyRead.model_fields) and ProxyRead.model_validate(body).data == data
 
 
 def test_the_access_is_in_the_ledger_with_who_whom_why_and_what(world: World) -> None:
@@ -192,6 +195,7 @@ def test_may_i_answers_per_category_without_calling_the_upstream(world: World) -
     response = world.get("/v1/decisions/vehicle-cloud/customers/cust-1001", "dealer", "service_delivery")
     assert response.status_code == 200, response.text
     body = response.json()
+    assert set(body) == set(MayIAnswer.model_fields) and MayIAnswer.model_validate(body).purpose == "service_delivery"
     assert body["categories"]["vehicle.vin"] == {"allowed": True, "reasons": []}
     assert body["categories"]["identity.national_id"] == {"allowed": False, "reasons": ["matrix_deny"]}
     with Ledger.open(world.gateway.database_url, create=False) as ledger:
@@ -200,6 +204,48 @@ def test_may_i_answers_per_category_without_calling_the_upstream(world: World) -
     assert_problem(
         world.get("/v1/decisions/vehicle-cloud/customers/cust-9999", "dealer", "service_delivery"), 404, "not-found"
     )
+
+
+def _without_ledger_index(response: httpx.Response) -> tuple[int, str, dict[str, object]]:
+    body = dict(response.json())
+    body.pop("ledger_index", None)
+    assert body.pop("request_id", response.headers["x-request-id"]) == response.headers["x-request-id"]
+    return response.status_code, response.headers["content-type"], body
+
+
+@pytest.mark.parametrize(
+    ("path", "client_id", "purpose"),
+    [
+        (RECORD, "dealer", "service_delivery"),
+        ("/v1/decisions/vehicle-cloud/customers/cust-1001", "dealer", "service_delivery"),
+        (RECORD, "dealer", None),
+        (RECORD, "dealer", "marketing"),
+        ("/v1/proxy/vehicle-cloud/customers/cust-9999", "dealer", "service_delivery"),
+        ("/v1/proxy/vehicle-cloud/customers/cust-1004", "marketing", "marketing"),
+    ],
+    ids=["read", "may-i", "no-purpose", "purpose-not-allowed", "not-found", "refused"],
+)
+def test_the_direct_path_answers_as_the_full_stack_does(
+    world: World, path: str, client_id: str, purpose: str | None
+) -> None:
+    """A GET that announces a body is left to FastAPI's full stack; any other GET of these routes is served
+    directly (`gateway.direct_routes`). Both must give the same answer and the same problem documents."""
+    headers = {"Authorization": f"Bearer {world.token(client_id)}"}
+    if purpose is not None:
+        headers["Consentry-Purpose"] = purpose
+    url = world.gateway.base_url + path
+    direct = httpx.get(url, headers=headers, timeout=30)
+    full = httpx.request("GET", url, headers=headers, content=b"{}", timeout=30)
+    assert _without_ledger_index(direct) == _without_ledger_index(full)
+    assert direct.headers.get("cache-control") == full.headers.get("cache-control")
+    assert ("consentry-ledger-index" in direct.headers) == ("consentry-ledger-index" in full.headers)
+    assert direct.headers["x-request-id"] and direct.headers["x-request-id"] != full.headers["x-request-id"]
+
+
+def test_direct_reads_are_counted_under_their_route_template(world: World) -> None:
+    assert world.get(RECORD, "dealer", "service_delivery").status_code == 200
+    metrics = httpx.get(world.gateway.base_url + "/metrics", timeout=30).text
+    assert 'route="/v1/proxy/{source}/{path:path}",status="200"' in metrics
 
 
 def test_fails_closed_when_the_ledger_cannot_write(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -74,3 +75,17 @@ def test_starting_twice_reuses_keys_and_schema(settings: Settings) -> None:
         assert second.migrated[-1] == "gateway"
     finally:
         second.close()
+
+
+def test_a_serving_process_freezes_its_startup_heap_and_an_embedded_app_does_not(settings: Settings) -> None:
+    """`consentry serve` moves what startup left alive out of the collector's reach, so a full collection no
+    longer stops every request for the time it takes to walk the libraries, taxonomy and app."""
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(settings)):
+            assert gc.get_freeze_count() == 0
+        with TestClient(create_app(settings, freeze_startup_heap=True)) as http:
+            assert gc.get_freeze_count() > 10_000
+            assert http.get("/healthz").status_code == 200
+    finally:
+        gc.unfreeze()

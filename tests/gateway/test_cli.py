@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import stat
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from joserfc.jwk import ECKey
 from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
+from gateway import app as app_module
+from gateway.app import worker_app
 from gateway.cli import app
+
+serve_command = importlib.import_module("gateway.cli.serve")  # the package exports the function under this name
 
 
 @pytest.fixture
@@ -208,6 +214,31 @@ def test_serve_refuses_a_database_that_is_not_a_ledger(cli: CliRunner, monkeypat
     result = cli.invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 2
     assert "unsupported database" in result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_runs_an_app_that_freezes_its_startup_heap(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Both ways of serving (one process, or uvicorn workers built by `worker_app`) freeze the startup heap."""
+    served: list[FastAPI] = []
+
+    def run(target: FastAPI | str, host: str, port: int, **options: object) -> None:
+        served.append(worker_app() if target == "gateway.app:worker_app" else target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serve_command, "_run", run)
+    frozen: list[bool] = []
+    real_create_app = serve_command.create_app
+
+    def spy(*args: object, freeze_startup_heap: bool = False, **kwargs: object) -> FastAPI:
+        frozen.append(freeze_startup_heap)
+        return real_create_app(*args, freeze_startup_heap=freeze_startup_heap, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serve_command, "create_app", spy)
+    monkeypatch.setattr(app_module, "create_app", spy)
+    result = cli.invoke(app, ["serve", "--port", "1", "--workers", str(workers)])
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1 and frozen == [True]
 
 
 def test_customer_add_names_the_source_subject_and_customer_type(cli: CliRunner) -> None:
