@@ -2,9 +2,13 @@
 
 One pooled transport per upstream (``PooledHTTP11Transport`` unless a test passes another; connections are
 reused across requests), every phase under a timeout, and a circuit breaker in front. Requests go straight
-to the transport as ``httpx.Request`` objects: an ``httpx.AsyncClient`` would add cookie persistence (one
+to the transport's bytes-level ``send``: an ``httpx.AsyncClient`` would add cookie persistence (one
 subject's upstream cookies sent along with the next subject's read), redirect and proxy handling the gateway
-must not have, and about a third of a millisecond of CPU per request.
+must not have, and about a third of a millisecond of CPU per request; even httpx's URL, header and
+request/response objects alone cost a sizeable share of the proxy's CPU. So what is the same for every
+request (origin, Host, base path, the default header block) is computed once, and the request-target is
+built as httpx would build it (an equivalence the tests check) without parsing a URL. Any other
+``httpx.AsyncBaseTransport`` still works, through an adapter that builds the httpx objects.
 
 Retries happen only for methods RFC 9110 §9.2.2 defines as idempotent: repeating a POST or PATCH could make
 the source system act twice, so those are tried once.
@@ -23,7 +27,7 @@ import re
 import zlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -39,7 +43,14 @@ from gateway.upstream.errors import (
     UpstreamUnavailable,
 )
 from gateway.upstream.fieldmap import FilterResult, InvalidDocument, filter_document
-from gateway.upstream.transport import PooledHTTP11Transport
+from gateway.upstream.transport import (
+    HeaderBlock,
+    Origin,
+    PooledHTTP11Transport,
+    RawResponse,
+    encode_headers,
+    origin_of,
+)
 
 __all__ = [
     "HOP_BY_HOP_HEADERS",
@@ -67,10 +78,10 @@ HOP_BY_HOP_HEADERS = frozenset(
     }
 )
 # The client's credentials for the gateway are not the upstream's business; lengths are recomputed; the
-# gateway itself decodes the body, so it (httpx) chooses the content codings it can decode.
+# gateway itself decodes the body, so it chooses the content codings it can decode.
 _REQUEST_DROP = HOP_BY_HOP_HEADERS | {"host", "content-length", "authorization", "cookie", "expect", "accept-encoding"}
 _ACCEPT_JSON = ("accept", "application/json")
-# the codings httpx always decodes; the size cap applies to the decoded body
+# the codings the client decodes itself (``_decoder``); the size cap applies to the decoded body
 _ACCEPT_ENCODING = ("accept-encoding", "gzip, deflate")
 # RFC 9110 §5.1 token and §5.5 field-value (no control character but HTAB): anything else could smuggle a header.
 _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -99,6 +110,43 @@ def forwardable_headers(headers: Iterable[tuple[str, str]], drop: frozenset[str]
     ]
     named = {token.strip().lower() for name, value in pairs if name == "connection" for token in value.split(",")}
     return [(name, value) for name, value in pairs if name not in drop and name not in named]
+
+
+# What httpx's URL parser leaves untouched in a path (RFC 3986 pchar and "/", "%", and the few others WHATWG
+# does not encode: visible ASCII but '"', "#", "<", ">", "?", "`", "{", "}"); anything else takes httpx's way.
+_VERBATIM_PATH = re.compile(r"[\x21\x24-\x3b\x3d\x40-\x5f\x61-\x7a\x7c\x7e]*")
+_SCHEME_AUTHORITY = re.compile(r"[^:/?#]+://[^/?#]*")
+_MAX_URL_LENGTH = 65536  # httpx refuses longer URLs
+
+
+def _has_dot_segment(path: str) -> bool:
+    return "." in path and any(segment in (".", "..") for segment in path.split("/"))
+
+
+def _verbatim_base_path(base_url: str) -> str | None:
+    """The path of ``base_url`` as written, if httpx leaves it so; a request's path is appended to it."""
+    authority = _SCHEME_AUTHORITY.match(base_url)
+    if authority is None:
+        return None
+    path = base_url[authority.end() :]
+    return path if _VERBATIM_PATH.fullmatch(path) and not _has_dot_segment(path) else None
+
+
+def _text_fields(fields: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Raw response fields as text with lowercased names, decoded as ``httpx.Headers`` decodes them: all
+    ASCII, else all UTF-8, else Latin-1."""
+    for encoding in ("ascii", "utf-8"):
+        try:
+            return [(name.lower().decode(encoding), value.decode(encoding)) for name, value in fields]
+        except UnicodeDecodeError:
+            continue
+    return [(name.lower().decode("iso-8859-1"), value.decode("iso-8859-1")) for name, value in fields]
+
+
+def _field(fields: list[tuple[str, str]], name: str) -> str | None:
+    """All values of a (lowercase) field joined by ", ", as ``httpx.Headers.get`` returns them."""
+    values = [value for key, value in fields if key == name]
+    return ", ".join(values) if values else None
 
 
 def _is_json_media_type(content_type: str | None) -> bool:
@@ -179,6 +227,50 @@ class ErasureOutcome:
     upstream_status: int
 
 
+class _Sender(Protocol):
+    """``PooledHTTP11Transport.send``, or the same over another httpx transport."""
+
+    async def send(
+        self,
+        origin: Origin,
+        method: bytes,
+        target: bytes,
+        headers: HeaderBlock,
+        body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> RawResponse: ...
+
+
+class _HttpxSender:
+    """``send`` over any other ``httpx.AsyncBaseTransport`` (a test's ``MockTransport``): the same request
+    as httpx objects, so such a transport sees the complete wire view."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def send(
+        self,
+        origin: Origin,
+        method: bytes,
+        target: bytes,
+        headers: HeaderBlock,
+        body: bytes,
+        timeouts: Mapping[str, float | None],
+    ) -> RawResponse:
+        scheme, host, port = origin
+        request = httpx.Request(
+            method.decode("ascii"),
+            httpx.URL(scheme=scheme, host=host, port=port, raw_path=target),
+            headers=list(headers.fields),
+            stream=httpx.ByteStream(body),
+            extensions={"timeout": dict(timeouts)},
+        )
+        response = await self._transport.handle_async_request(request)
+        if not isinstance(response.stream, httpx.AsyncByteStream):
+            raise RuntimeError("an async transport answered with a synchronous body stream")
+        return RawResponse(response.status_code, response.headers.raw, response.stream)
+
+
 class UpstreamClient:
     """Calls one upstream. Create once per upstream and share it; close it with ``aclose``."""
 
@@ -200,15 +292,28 @@ class UpstreamClient:
         self._sleep = sleep
         self._jitter = jitter
         t = config.timeouts
-        self._extensions = {"timeout": {"connect": t.connect, "read": t.read, "write": t.write, "pool": t.pool}}
+        self._timeouts = {"connect": t.connect, "read": t.read, "write": t.write, "pool": t.pool}
         self._base_url = config.base_url
+        base = httpx.URL(config.base_url)
+        self._origin = origin_of(base)
         # requests are built whole here (Host, lengths), so any httpx transport, not only ours, can send them
-        self._host = ("host", httpx.URL(config.base_url).netloc.decode("ascii"))
-        self._default_headers = httpx.Headers([self._host, _ACCEPT_JSON, _ACCEPT_ENCODING])
+        self._host = ("host", base.netloc.decode("ascii"))
+        self._netloc = base.netloc
+        self._default_headers = encode_headers(
+            [
+                (name.encode("ascii"), value.encode("ascii"))
+                for name, value in (self._host, _ACCEPT_JSON, _ACCEPT_ENCODING)
+            ],
+            host=self._netloc,
+        )
+        self._base_path = _verbatim_base_path(config.base_url)
         self._transport = transport or PooledHTTP11Transport(
             max_connections=config.limits.max_connections,
             max_keepalive_connections=config.limits.max_keepalive_connections,
             ssl_context=config.tls.context() if config.base_url.startswith("https:") else None,
+        )
+        self._sender: _Sender = (
+            self._transport if isinstance(self._transport, PooledHTTP11Transport) else _HttpxSender(self._transport)
         )
 
     async def __aenter__(self) -> UpstreamClient:
@@ -288,6 +393,7 @@ class UpstreamClient:
                 f"request body of {len(content)} bytes exceeds the {self.config.limits.max_request_bytes}-byte "
                 f"limit of upstream {self.config.name!r}"
             )
+        outgoing: list[tuple[bytes, bytes]] | None = None  # None: the default header block
         if headers or content is not None:
             forwarded = [self._host, *forwardable_headers(headers, _REQUEST_DROP)]
             if not any(name == "accept" for name, _ in forwarded):
@@ -295,9 +401,8 @@ class UpstreamClient:
             forwarded.append(_ACCEPT_ENCODING)
             if content is not None:
                 forwarded.append(("content-length", str(len(content))))
-            outgoing = httpx.Headers(forwarded)
-        else:
-            outgoing = self._default_headers
+            # ASCII only, as httpx.Headers encoded them (a UnicodeEncodeError here, before any attempt)
+            outgoing = [(name.encode("ascii"), value.encode("ascii")) for name, value in forwarded]
         policy = self.config.retries
         attempts = policy.attempts if method in IDEMPOTENT_METHODS else 1
         failure: UpstreamFailure | None = None
@@ -345,23 +450,32 @@ class UpstreamClient:
         assert failure is not None
         raise failure
 
-    async def _read_capped(self, response: httpx.Response, cap: int) -> bytearray:
+    async def _read_capped(self, raw: bytes | AsyncIterable[bytes], coding: str, cap: int) -> bytes:
         """The decoded body, refused as soon as it would pass `cap`: a coded body is inflated at most `cap`
         bytes at a time, so a small compressed answer cannot expand into gigabytes first (a zip bomb)."""
-        decoder = _decoder(self.config.name, response.headers.get("content-encoding", ""))
-        raw: AsyncIterable[bytes] = (
-            response.stream if isinstance(response.stream, httpx.AsyncByteStream) else response.aiter_raw()
-        )
+        decoder = _decoder(self.config.name, coding)
+        if decoder is None and isinstance(raw, bytes):
+            if len(raw) > cap:
+                raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
+            return raw
         body = bytearray()
+
+        def take(chunk: bytes) -> None:
+            nonlocal body
+            if decoder is None:
+                body += chunk
+            else:
+                # at most one byte past the cap: when the limit stops it, the cap is already exceeded
+                body += decoder.decompress(chunk, cap + 1 - len(body))
+            if len(body) > cap:
+                raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
+
         try:
-            async for chunk in raw:
-                if decoder is None:
-                    body += chunk
-                else:
-                    # at most one byte past the cap: when the limit stops it, the cap is already exceeded
-                    body += decoder.decompress(chunk, cap + 1 - len(body))
-                if len(body) > cap:
-                    raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
+            if isinstance(raw, bytes):
+                take(raw)
+            else:
+                async for chunk in raw:
+                    take(chunk)
             if decoder is not None:
                 body += decoder.flush()
                 if not decoder.eof:
@@ -370,36 +484,46 @@ class UpstreamClient:
             raise UpstreamResponseRefused(self.config.name, f"body could not be decoded: {exc}") from exc
         if len(body) > cap:
             raise UpstreamResponseRefused(self.config.name, f"response exceeds {cap} bytes")
-        return body
+        return bytes(body)
+
+    def _target(self, path: str, params: Mapping[str, str] | None) -> tuple[Origin, bytes]:
+        """Where to send and the origin-form target: exactly what httpx made of ``base_url + path + query``,
+        built without parsing a URL when httpx would leave the path as it is (the registered paths always)."""
+        query = "?" + urlencode(params, quote_via=quote) if params else ""
+        base_path = self._base_path
+        if (
+            base_path is not None
+            and path[:1] == "/"
+            and _VERBATIM_PATH.fullmatch(path) is not None
+            and not _has_dot_segment(path)
+            and len(self._base_url) + len(path) + len(query) <= _MAX_URL_LENGTH
+        ):
+            return self._origin, (base_path + path + query).encode("ascii")
+        url = httpx.URL(self._base_url + path + query)
+        return origin_of(url), url.raw_path
 
     async def _send(
         self,
         method: str,
         path: str,
         params: Mapping[str, str] | None,
-        headers: httpx.Headers,
+        headers: list[tuple[bytes, bytes]] | None,
         content: bytes | None,
         attempt: int,
     ) -> UpstreamResponse:
         cap = self.config.limits.max_response_bytes
-        url = self._base_url + path
-        if params:
-            url += "?" + urlencode(params, quote_via=quote)
-        request = httpx.Request(
-            method,
-            url,
-            headers=headers,
-            stream=httpx.ByteStream(content or b""),
-            extensions=self._extensions,
+        origin, target = self._target(path, params)
+        block = self._default_headers if headers is None else encode_headers(headers, host=self._netloc)
+        response = await self._sender.send(
+            origin, method.encode("ascii"), target, block, content or b"", self._timeouts
         )
-        response = await self._transport.handle_async_request(request)
-        response.request = request
         try:
-            declared = response.headers.get("content-length")
+            fields = _text_fields(response.headers)
+            declared = _field(fields, "content-length")
             if declared is not None and declared.isdigit() and int(declared) > cap:
                 raise UpstreamResponseRefused(self.config.name, f"response of {declared} bytes exceeds {cap} bytes")
-            body = await self._read_capped(response, cap)
+            body = await self._read_capped(response.body, _field(fields, "content-encoding") or "", cap)
         finally:
             await response.aclose()
-        kept = tuple(forwardable_headers(response.headers.multi_items(), _RESPONSE_DROP))
-        return UpstreamResponse(self.config.name, response.status_code, kept, bytes(body), attempt)
+        kept = tuple(forwardable_headers(fields, _RESPONSE_DROP))
+        return UpstreamResponse(self.config.name, response.status, kept, body, attempt)

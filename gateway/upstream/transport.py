@@ -1,9 +1,13 @@
-"""An HTTP/1.1 (RFC 9112) client transport for httpx with a lean keep-alive pool, for the proxy's upstream calls.
+"""An HTTP/1.1 (RFC 9112) client transport with a lean keep-alive pool, for the proxy's upstream calls.
 
 httpx's default transport (httpcore on anyio) costs about ten times the CPU of the exchange itself on a
-kept-alive connection, and it probes every pooled connection with a syscall on each request. This transport
-keeps httpx's types (``httpx.Request`` in, ``httpx.Response`` with a streamed body out, httpx's exceptions)
-and does the rest directly on an ``asyncio.Protocol``:
+kept-alive connection, and it probes every pooled connection with a syscall on each request; building httpx's
+URL, header, request and response objects for every call costs a good part of what is left. So the entry
+point works on bytes: ``send(origin, method, target, headers, body, timeouts)`` takes the origin-form target
+and a ``HeaderBlock`` (fields checked and encoded once by ``encode_headers``, so a caller keeps its constant
+ones) and returns a ``RawResponse`` (status, raw fields, the body as bytes or a stream). Errors are httpx's
+exception types. ``handle_async_request`` keeps the transport an ``httpx.AsyncBaseTransport``, as a thin
+adapter over ``send``. The exchange runs directly on an ``asyncio.Protocol``:
 
 - one pool per origin: at most ``max_connections`` open (waiting for a slot longer than the pool timeout is
   ``httpx.PoolTimeout``), at most ``max_keepalive_connections`` idle, idle connections reused last-in
@@ -12,15 +16,16 @@ and does the rest directly on an ``asyncio.Protocol``:
 - a reused connection can still have been closed by the server while our request was on its way. When that
   happens before any byte of a response arrived, an idempotent request (RFC 9110 §9.2.2) with a replayable
   body is sent once more on a fresh connection; anything else surfaces the error.
-- each wait is bounded by the request's ``timeout`` extension (connect, read, write, pool) and raises the
-  matching httpx timeout. Waits for data, for the write buffer to drain and for a pool slot are timers on
+- each wait is bounded by the request's timeouts (connect, read, write, pool) and raises the matching httpx
+  timeout. Waits for data, for the write buffer to drain and for a pool slot are timers on
   the awaited future (no task and no cancellation per request); connecting runs under ``asyncio.timeout``.
 - response framing follows RFC 9112 §6.3; anything ambiguous (invalid or conflicting lengths, a malformed
   head, an oversized header section) is ``httpx.RemoteProtocolError`` and the connection is dropped, because
   a gateway that guesses where a response ends can be fed a second, forged one.
-- the body is streamed as it arrives, so a caller's size cap stops reading early. Reading it to the end
-  returns the connection to the pool; closing it before the end closes the connection, since the unread
-  rest would otherwise be taken for the next response.
+- a body that arrived whole with the head is returned as bytes; any other is streamed as it arrives, so a
+  caller's size cap stops reading early. Reading a stream to the end returns the connection to the pool;
+  closing it before the end closes the connection, since the unread rest would otherwise be taken for the
+  next response.
 
 Only what the proxy needs is implemented: no proxies, no HTTP/2, no upgrades (a 101 answer ends the
 connection), no ``Expect: 100-continue`` on our side (interim responses are skipped when a server sends them).
@@ -32,21 +37,29 @@ import asyncio
 import re
 import ssl
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import httpx
 
-__all__ = ["PooledHTTP11Transport"]
+__all__ = ["HeaderBlock", "Origin", "PooledHTTP11Transport", "RawResponse", "encode_headers", "origin_of"]
+
+# scheme, host and port: one pool each
+Origin = tuple[str, str, int]
+Timeouts = Mapping[str, float | None]
 
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
 # RFC 9110 §8.6: a user agent sends Content-Length (even 0) when the method defines a meaning for a body
 _BODY_EXPECTED: Final = frozenset({b"POST", b"PUT", b"PATCH"})
+_KNOWN_METHODS: Final = _IDEMPOTENT | _BODY_EXPECTED
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # RFC 9110 §5.6.2 token: methods and field names.
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # RFC 9110 §5.5: a field value holds no control character but HTAB (CR and LF are counted separately)
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# RFC 9112 §3.2: the request-target is visible ASCII; a space, CR, LF or NUL in it would end or split the line
+_NOT_TARGET = re.compile(rb"[^\x21-\x7e]")
 # RFC 9112 §4 status-line; the reason phrase may be empty and some servers omit the space before it.
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?")
 # A whole header section of well-formed field lines (RFC 9112 §5): token ":" OWS field-value OWS CRLF, where a
@@ -59,7 +72,96 @@ _MAX_CHUNK_LINE: Final = 4096
 _MAX_INTERIM: Final = 16
 _READ_HIGH_WATER: Final = 256 * 1024
 _READ_LOW_WATER: Final = 64 * 1024
-_EMPTY_STREAM: Final = httpx.ByteStream(b"")
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderBlock:
+    """Request header fields, checked and encoded once: ``encoded`` is their field lines (Host first when it
+    had to be added), ``fields`` the pairs as given (for transports that want them), and what framing needs."""
+
+    fields: tuple[tuple[bytes, bytes], ...]
+    encoded: bytes
+    has_length: bool
+    length: int | None
+    chunked: bool
+
+
+def encode_headers(fields: Iterable[tuple[bytes, bytes]], *, host: bytes) -> HeaderBlock:
+    """Check and encode request header fields (RFC 9112 §5); ``Host: host`` is added when none is given.
+
+    ``httpx.LocalProtocolError`` for a name that is not a token, a CR, LF, NUL or other control character
+    in a value (it would start another header or request: smuggling), a Transfer-Encoding other than chunked,
+    both Content-Length and Transfer-Encoding, or a Content-Length that is not one decimal number.
+    """
+    given = tuple(fields)
+    parts: list[bytes] = []
+    has_host = has_length = chunked = False
+    lengths: set[bytes] = set()
+    for name, value in given:
+        if _TOKEN.fullmatch(name) is None:
+            raise httpx.LocalProtocolError(f"invalid header name {name[:40]!r}")
+        if len(name) in (4, 14, 17):
+            lowered = name.lower()
+            has_host = has_host or lowered == b"host"
+            if lowered == b"content-length":
+                has_length = True
+                lengths.add(value.strip())
+            if lowered == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    raise httpx.LocalProtocolError(f"unsupported request Transfer-Encoding {value[:40]!r}")
+                chunked = True
+        parts += (name, b": ", value, b"\r\n")
+    lines = len(given)
+    if not has_host:
+        parts[0:0] = (b"Host: ", host, b"\r\n")
+        lines += 1
+    if has_length and chunked:
+        raise httpx.LocalProtocolError("a request cannot have both Content-Length and Transfer-Encoding")
+    length: int | None = None
+    if has_length:
+        # one value, digits only: the length frames the body, so it must be exactly the bytes that follow
+        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            raise httpx.LocalProtocolError(f"invalid request Content-Length {sorted(lengths)!r}")
+        length = int(next(iter(lengths)))
+    encoded = b"".join(parts)
+    # every CR and LF must be one of the line ends we wrote
+    if encoded.count(b"\r") != lines or encoded.count(b"\n") != lines or _CONTROL.search(encoded):
+        raise httpx.LocalProtocolError("a control character inside a request header")
+    return HeaderBlock(given, encoded, has_length, length, chunked)
+
+
+def origin_of(url: httpx.URL) -> Origin:
+    """The pool key of an absolute URL: scheme, host and port (the scheme's default when none is given)."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0)
+
+
+class RawResponse:
+    """A response as read: status, the raw header fields, and the body.
+
+    ``body`` is bytes when the whole body had arrived with the head (the usual small JSON answer), else a stream
+    to iterate; reading it to its end returns the connection to the pool, ``aclose`` before that closes it.
+    """
+
+    __slots__ = ("body", "headers", "reason", "status", "version")
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | httpx.AsyncByteStream,
+        *,
+        version: bytes = b"HTTP/1.1",
+        reason: bytes = b"",
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.version = version
+        self.reason = reason
+
+    async def aclose(self) -> None:
+        if not isinstance(self.body, bytes):
+            await self.body.aclose()
 
 
 class _Expired(Exception):
@@ -222,7 +324,7 @@ class _Pool:
         self._slots = 0
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
 
-    async def acquire(self, timeouts: dict[str, float | None]) -> tuple[_Connection, bool]:
+    async def acquire(self, timeouts: Timeouts) -> tuple[_Connection, bool]:
         """A connection to send on and whether it is a reused one; waits for a free slot if all are taken."""
         idle = self._idle
         if idle:
@@ -267,7 +369,7 @@ class _Pool:
             if not waiter.done():
                 waiter.cancel()
 
-    async def _connect(self, timeouts: dict[str, float | None]) -> _Connection:
+    async def _connect(self, timeouts: Timeouts) -> _Connection:
         """Open a connection in a slot the caller already holds; the slot is freed if opening fails."""
         loop = asyncio.get_running_loop()
         connection = _Connection(loop)
@@ -296,7 +398,7 @@ class _Pool:
         self._open.add(connection)
         return connection
 
-    async def replace(self, stale: _Connection, timeouts: dict[str, float | None]) -> _Connection:
+    async def replace(self, stale: _Connection, timeouts: Timeouts) -> _Connection:
         """Close ``stale`` and open a fresh connection in its slot."""
         stale.close()
         self._open.discard(stale)
@@ -342,7 +444,7 @@ class _Pool:
 
 
 class _Head:
-    """A parsed response head: what framing and reuse decisions need, and the raw fields for httpx."""
+    """A parsed response head: what framing and reuse decisions need, and the raw fields."""
 
     __slots__ = ("chunked", "fields", "keep_alive", "length", "reason", "status", "version")
 
@@ -581,28 +683,36 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         self.keepalive_expiry = keepalive_expiry
         self.max_header_bytes = max_header_bytes
         self.open = True
-        self._pools: dict[tuple[str, str, int], _Pool] = {}
+        self._pools: dict[Origin, _Pool] = {}
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def send(
+        self,
+        origin: Origin,
+        method: bytes,
+        target: bytes,
+        headers: HeaderBlock,
+        body: bytes | AsyncIterable[bytes],
+        timeouts: Timeouts,
+    ) -> RawResponse:
+        """Send one request to ``origin`` and read the response head; the body follows as the caller reads it.
+
+        ``target`` is the origin-form request-target (RFC 9112 §3.2.1: path and query, already
+        percent-encoded), ``headers`` comes from ``encode_headers``, ``body`` is bytes (framed by
+        Content-Length, replayable) or a stream (chunked unless the headers declare its length).
+        """
         if not self.open:
             raise RuntimeError("the transport has been closed")
-        url = request.url
-        scheme = url.scheme
-        if scheme not in _DEFAULT_PORTS:
-            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
-        host = url.host
-        port = url.port or _DEFAULT_PORTS[scheme]
-        key = (scheme, host, port)
-        pool = self._pools.get(key)
+        pool = self._pools.get(origin)
         if pool is None:
-            pool = self._pools[key] = _Pool(self, scheme, host, port)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
-        method = request.method.encode("ascii")
-        head, body, replayable = _serialize(request, method, url)
+            scheme, host, port = origin
+            if scheme not in _DEFAULT_PORTS:
+                raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+            pool = self._pools[origin] = _Pool(self, scheme, host, port)
+        head, framed, replayable = _frame(method, target, headers, body)
 
         connection, reused = await pool.acquire(timeouts)
         try:
-            return await self._exchange(pool, connection, method, head, body, timeouts)
+            return await self._exchange(pool, connection, method, head, framed, timeouts)
         except _NoResponse as failed:
             if not (reused and replayable and method in _IDEMPOTENT):
                 pool.release(connection, reuse=False)
@@ -611,10 +721,29 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         # be repeated, once, on a connection that is known to be new
         connection = await pool.replace(connection, timeouts)
         try:
-            return await self._exchange(pool, connection, method, head, body, timeouts)
+            return await self._exchange(pool, connection, method, head, framed, timeouts)
         except _NoResponse as failed:
             pool.release(connection, reuse=False)
             raise failed.error from None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """``httpx.AsyncBaseTransport``: the request taken apart for ``send``, its answer wrapped for httpx."""
+        if not self.open:
+            raise RuntimeError("the transport has been closed")
+        url = request.url
+        if url.scheme not in _DEFAULT_PORTS:
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
+        method = request.method.encode("ascii")
+        headers = encode_headers(request.headers.raw, host=url.netloc)
+        timeouts: Timeouts = request.extensions.get("timeout") or {}
+        raw = await self.send(origin_of(url), method, url.raw_path, headers, _request_body(request), timeouts)
+        body = raw.body
+        return httpx.Response(
+            raw.status,
+            headers=raw.headers,
+            stream=httpx.ByteStream(body) if isinstance(body, bytes) else body,
+            extensions={"http_version": raw.version, "reason_phrase": raw.reason},
+        )
 
     async def _exchange(
         self,
@@ -623,8 +752,8 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         method: bytes,
         head: bytes,
         body: bytes | AsyncIterable[bytes],
-        timeouts: dict[str, float | None],
-    ) -> httpx.Response:
+        timeouts: Timeouts,
+    ) -> RawResponse:
         """Send the request and read the response head; the connection is released on any failure.
 
         ``_NoResponse`` (connection gone before any response byte) leaves the connection to the caller.
@@ -654,12 +783,11 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         except BaseException:
             pool.release(connection, reuse=False)
             raise
-        extensions = {"http_version": parsed.version, "reason_phrase": parsed.reason}
         status = parsed.status
         if method == b"HEAD" or status in (204, 304) or status < 200:
             reuse = parsed.keep_alive and status != 101 and not connection.buffer
             pool.release(connection, reuse=reuse)
-            return httpx.Response(status, headers=parsed.fields, stream=_EMPTY_STREAM, extensions=extensions)
+            return RawResponse(status, parsed.fields, b"", version=parsed.version, reason=parsed.reason)
         length = parsed.length
         if length is not None and len(connection.buffer) >= length:
             # the whole body is already here (the common case for small JSON answers): no stream machinery
@@ -668,11 +796,9 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             del buffer[:length]
             connection.consumed()
             pool.release(connection, reuse=parsed.keep_alive and not buffer)
-            return httpx.Response(
-                status, headers=parsed.fields, stream=httpx.ByteStream(content), extensions=extensions
-            )
+            return RawResponse(status, parsed.fields, content, version=parsed.version, reason=parsed.reason)
         stream = _Body(pool, connection, parsed, read_timeout, _MAX_CHUNK_LINE)
-        return httpx.Response(status, headers=parsed.fields, stream=stream, extensions=extensions)
+        return RawResponse(status, parsed.fields, stream, version=parsed.version, reason=parsed.reason)
 
     async def _read_head(self, connection: _Connection, timeout: float | None, *, first: bool) -> _Head:
         """The next response head; ``_NoResponse`` if the connection ended before the first byte of the first."""
@@ -707,75 +833,46 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             pool.close()
 
 
-def _serialize(
-    request: httpx.Request, method: bytes, url: httpx.URL
-) -> tuple[bytes, bytes | AsyncIterable[bytes], bool]:
-    """The request head (RFC 9112 §3, §5), the framed body and whether the body can be sent again."""
-    if _TOKEN.fullmatch(method) is None:
-        raise httpx.LocalProtocolError(f"invalid method {method!r}")
-    target = url.raw_path
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    lines = 2
-    has_host = has_length = chunked = False
-    lengths: set[bytes] = set()
-    for name, value in request.headers.raw:
-        if _TOKEN.fullmatch(name) is None:
-            raise httpx.LocalProtocolError(f"invalid header name {name[:40]!r}")
-        if len(name) in (4, 14, 17):
-            lowered = name.lower()
-            has_host = has_host or lowered == b"host"
-            if lowered == b"content-length":
-                has_length = True
-                lengths.add(value.strip())
-            if lowered == b"transfer-encoding":
-                if value.strip().lower() != b"chunked":
-                    raise httpx.LocalProtocolError(f"unsupported request Transfer-Encoding {value[:40]!r}")
-                chunked = True
-        parts += (name, b": ", value, b"\r\n")
-        lines += 1
-    if not has_host:
-        parts[4:4] = (b"Host: ", url.netloc, b"\r\n")
-        lines += 1
-    if has_length and chunked:
-        raise httpx.LocalProtocolError("a request cannot have both Content-Length and Transfer-Encoding")
-    declared: int | None = None
-    if has_length:
-        # one value, digits only: the length frames the body, so it must be exactly the bytes that follow
-        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
-            raise httpx.LocalProtocolError(f"invalid request Content-Length {sorted(lengths)!r}")
-        declared = int(next(iter(lengths)))
-    body: bytes | AsyncIterable[bytes]
+def _request_body(request: httpx.Request) -> bytes | AsyncIterable[bytes]:
+    """An httpx request's body: bytes when it is in memory (sized and replayable), else its async stream."""
     try:
-        body = request.content
+        return request.content
     except httpx.RequestNotRead:
         stream = request.stream
         if isinstance(stream, httpx.ByteStream):
             # an in-memory body given as a stream: still sized and replayable
-            body = b"".join(stream)
-        elif not isinstance(stream, httpx.AsyncByteStream):
+            return b"".join(stream)
+        if not isinstance(stream, httpx.AsyncByteStream):
             raise RuntimeError("an async transport needs an async request stream") from None
-        elif declared is not None:
-            body = _exactly(stream, declared)
-        else:
-            if not chunked:
-                parts += (b"Transfer-Encoding: chunked\r\n",)
-                lines += 1
-            body = _chunked(stream)
+        return stream
+
+
+def _frame(
+    method: bytes, target: bytes, headers: HeaderBlock, body: bytes | AsyncIterable[bytes]
+) -> tuple[bytes, bytes | AsyncIterable[bytes], bool]:
+    """The request head (RFC 9112 §3, §6), the framed body and whether the body can be sent again."""
+    if method not in _KNOWN_METHODS and _TOKEN.fullmatch(method) is None:
+        raise httpx.LocalProtocolError(f"invalid method {method!r}")
+    if not target or _NOT_TARGET.search(target):
+        # a CR, LF or space in the target would let a caller's data start a header or a second request
+        raise httpx.LocalProtocolError(f"a control character or space inside the request target {target[:40]!r}")
+    framing = b""
+    declared = headers.length
     if isinstance(body, bytes):
         if declared is not None and declared != len(body):
             raise httpx.LocalProtocolError(f"Content-Length {declared} does not match the {len(body)}-byte body")
-        if chunked:
+        if headers.chunked:
             body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-        elif not has_length and (body or method in _BODY_EXPECTED):
-            parts += (b"Content-Length: ", str(len(body)).encode("ascii"), b"\r\n")
-            lines += 1
-    parts.append(b"\r\n")
-    head = b"".join(parts)
-    # every CR and LF must be one of the line ends we wrote: a CR, LF or NUL inside a value or the target
-    # would let a caller's data start a header or a second request (request smuggling)
-    if head.count(b"\r") != lines or head.count(b"\n") != lines or _CONTROL.search(head) or b" " in target:
-        raise httpx.LocalProtocolError("a control character or space inside a request header or target")
-    return head, body, isinstance(body, bytes)
+        elif not headers.has_length and (body or method in _BODY_EXPECTED):
+            framing = b"Content-Length: %d\r\n" % len(body)
+        return b"%b %b HTTP/1.1\r\n%b%b\r\n" % (method, target, headers.encoded, framing), body, True
+    if declared is not None:
+        body = _exactly(body, declared)
+    else:
+        if not headers.chunked:
+            framing = b"Transfer-Encoding: chunked\r\n"
+        body = _chunked(body)
+    return b"%b %b HTTP/1.1\r\n%b%b\r\n" % (method, target, headers.encoded, framing), body, False
 
 
 async def _exactly(stream: AsyncIterable[bytes], length: int) -> AsyncIterator[bytes]:

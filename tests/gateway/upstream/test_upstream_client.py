@@ -6,12 +6,16 @@ import gzip
 import json
 import ssl
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.demo import BackgroundServer
@@ -30,7 +34,7 @@ from gateway.upstream import (
     filter_document,
 )
 from gateway.upstream import client as upstream_client
-from gateway.upstream.client import HOP_BY_HOP_HEADERS, forwardable_headers
+from gateway.upstream.client import HOP_BY_HOP_HEADERS, _field, _text_fields, forwardable_headers
 from tests.gateway.upstream.test_upstream_transport import OK, RawServer, answer, self_signed
 
 from .conftest import hits
@@ -490,3 +494,97 @@ async def test_an_https_upstream_signed_by_a_private_ca_is_trusted_only_through_
 def test_tls_files_are_checked_when_the_registry_loads(tls: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         config("https://partner.example", tls=tls)
+
+
+# The request-target and the response fields without httpx objects: the same results as httpx gave before.
+
+BASE_URLS = [
+    "http://upstream.example:8080/api/v2",
+    "https://Partner.Example",
+    "http://127.0.0.1:8701/",
+    "http://[::1]:9000/a%2Fb/c;v=1",
+    "http://h.test/base path/é",
+    "http://h.test/a/./b",
+    "http://h.test/?",
+]
+
+
+def httpx_target(base_url: str, path: str, params: Mapping[str, str] | None) -> tuple[tuple[str, str, int], bytes]:
+    """How the client built a request before: ``httpx.URL(base_url + path + query)``, as the transport read it."""
+    url = base_url + path
+    if params:
+        url += "?" + urlencode(params, quote_via=quote)
+    parsed = httpx.URL(url)
+    return (parsed.scheme, parsed.host, parsed.port or {"http": 80, "https": 443}[parsed.scheme]), parsed.raw_path
+
+
+@cache
+def client_at(base_url: str) -> UpstreamClient:
+    return UpstreamClient(config(base_url))  # no connection is opened: only the target is computed
+
+
+URL_CHARACTERS = [*"/./..%?#:@[]\\|^`{}<>\"' !$&'()*+,;=~-_aZ09fF\t\r\n\x00\x7f\x85éü☃𝄞", "%2e", "%2F", "%zz"]
+# every character httpx leaves as it is in a path, and dot segments: the cases built without httpx
+VERBATIM = [*"!$%&'()*+,-./:;=@[\\]^_|~aZ09", "/", "/", ".", "..", "%2e", "%7B"]
+paths = st.one_of(
+    st.lists(st.sampled_from(URL_CHARACTERS), max_size=14).map("".join),
+    st.lists(st.sampled_from(VERBATIM), max_size=14).map("".join),
+    st.lists(st.sampled_from(["a", ".", "..", "%2E", "", "b c", "ü"]), max_size=6).map("/".join),
+    st.text(max_size=16),
+)
+texts = st.one_of(st.text(max_size=8), st.sampled_from(["", "a b", "x&y=z", "/", "%", "ü", "#", "?"]))
+
+
+@settings(max_examples=500)
+@given(
+    base_url=st.sampled_from(BASE_URLS),
+    path=st.one_of(paths, paths.map(lambda path: "/" + path)),
+    params=st.one_of(st.none(), st.dictionaries(texts, texts, max_size=3)),
+)
+@example(base_url=BASE_URLS[0], path="/customers/" + "x" * 70_000, params=None)  # httpx's URL length limit
+@example(base_url=BASE_URLS[0], path="/customers/cust-1001", params={"view": "full & more"})
+@example(base_url=BASE_URLS[2], path="", params=None)
+@example(base_url=BASE_URLS[0], path=":9/elsewhere", params=None)  # no leading slash: httpx's reading decides
+def test_the_request_target_is_exactly_the_one_httpx_built(
+    base_url: str, path: str, params: dict[str, str] | None
+) -> None:
+    """Origin and percent-encoded path and query as before, including httpx's refusals (InvalidURL)."""
+    client = client_at(base_url)
+    try:
+        expected: Any = httpx_target(client.config.base_url, path, params)
+    except httpx.InvalidURL as exc:
+        expected = type(exc)
+    try:
+        actual: Any = client._target(path, params)
+    except httpx.InvalidURL as exc:
+        actual = type(exc)
+    assert actual == expected
+
+
+async def test_a_path_httpx_would_encode_goes_on_the_wire_as_httpx_encoded_it() -> None:
+    path, params = "/a b/ü/%zz/./x/../y{z}", {"q": "a b&c", "ü": "/"}
+    async with RawServer(answer(OK)) as server:
+        cfg = config(server.url + "/base")
+        async with client_for(cfg) as client:
+            await client.request("GET", path, params=params)
+    (seen,) = server.seen
+    assert seen.head.startswith(b"GET " + httpx_target(cfg.base_url, path, params)[1] + b" HTTP/1.1\r\n")
+    assert seen.head.startswith(b"GET /base/a%20b/%C3%BC/%zz/y%7Bz%7D?q=a%20b%26c&%C3%BC=%2F HTTP/1.1\r\n")
+
+
+field_bytes = st.one_of(
+    st.binary(max_size=10),
+    st.text(max_size=10).map(lambda text: text.encode("utf-8")),
+    st.sampled_from([b"Content-Length", b"content-encoding", b"CONTENT-ENCODING", b"gzip", b"12"]),
+)
+
+
+@settings(max_examples=300)
+@given(fields=st.lists(st.tuples(field_bytes, field_bytes), max_size=5))
+def test_response_fields_are_read_as_httpx_headers_read_them(fields: list[tuple[bytes, bytes]]) -> None:
+    """Decoding (all ASCII, else all UTF-8, else Latin-1), lowercased names, and repeated fields joined."""
+    headers = httpx.Headers(fields)
+    text = _text_fields(fields)
+    assert text == headers.multi_items()
+    for name in ("content-length", "content-encoding"):
+        assert _field(text, name) == headers.get(name)

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from gateway.demo import BackgroundServer
 from gateway.upstream import PooledHTTP11Transport
+from gateway.upstream.transport import Origin, encode_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -521,6 +522,131 @@ async def test_a_streamed_body_longer_or_shorter_than_its_content_length_is_refu
         with pytest.raises(httpx.LocalProtocolError):
             await send_built(transport, request)
     assert all(b"/admin" not in seen.head for seen in server.seen)
+
+
+# the bytes-level entry point: send(origin, method, target, header block, body, timeouts)
+
+
+def origin(url: str) -> Origin:
+    host, port = url.removeprefix("http://").split(":")
+    return "http", host, int(port)
+
+
+async def test_send_writes_the_target_and_header_block_as_given_and_returns_a_whole_body_as_bytes(
+    transport: PooledHTTP11Transport,
+) -> None:
+    block = encode_headers([(b"host", b"upstream.test"), (b"accept", b"application/json")], host=b"unused")
+    async with RawServer(answer(OK)) as server:
+        responses = [
+            await transport.send(origin(server.url), b"GET", b"/a%20b/c?x=1&y=%2F", block, b"", TIMEOUTS)
+            for _ in range(2)
+        ]
+    first, seen = responses[0], server.seen[0]
+    assert seen.head == b"GET /a%20b/c?x=1&y=%2F HTTP/1.1\r\nhost: upstream.test\r\naccept: application/json\r\n\r\n"
+    assert server.seen[1].head == seen.head  # one block, encoded once, sent twice
+    assert (first.status, first.version, first.reason, first.headers) == (
+        200,
+        b"HTTP/1.1",
+        b"OK",
+        [(b"Content-Length", b"2")],
+    )
+    assert first.body == b"ok"
+    assert server.connections == 1
+
+
+async def test_send_frames_a_body_by_its_length_and_streams_a_chunked_answer(transport: PooledHTTP11Transport) -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    block = encode_headers([], host=b"upstream.test")
+    async with RawServer(answer(chunked)) as server:
+        response = await transport.send(origin(server.url), b"POST", b"/items", block, b'{"a": 1}', TIMEOUTS)
+        assert isinstance(response.body, httpx.AsyncByteStream)
+        assert b"".join([chunk async for chunk in response.body]) == b"hello"
+        await response.aclose()
+        await transport.send(origin(server.url), b"GET", b"/", block, b"", TIMEOUTS)
+    post = server.seen[0]
+    assert post.head == b"POST /items HTTP/1.1\r\nHost: upstream.test\r\nContent-Length: 8\r\n\r\n"
+    assert post.body == b'{"a": 1}'
+    assert server.connections == 1  # the stream read to its end returned the connection
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"", b"/a b", b"/a\r\nX-Injected: 1", b"/a\nb", b"/a\x00", b"/a\tb", b"/a\x7f", b"/caf\xc3\xa9"],
+    ids=["empty", "space", "crlf", "lf", "nul", "tab", "del", "non-ascii"],
+)
+async def test_send_refuses_a_target_that_is_not_visible_ascii(transport: PooledHTTP11Transport, target: bytes) -> None:
+    """RFC 9112 §3.2: a space, CR or LF in the target would end the request line or start another request."""
+    async with RawServer(answer(OK)) as server:
+        with pytest.raises(httpx.LocalProtocolError):
+            await transport.send(origin(server.url), b"GET", target, encode_headers([], host=b"h"), b"", TIMEOUTS)
+    assert server.connections == 0
+
+
+async def test_send_refuses_a_method_that_is_not_a_token(transport: PooledHTTP11Transport) -> None:
+    async with RawServer(answer(OK)) as server:
+        with pytest.raises(httpx.LocalProtocolError, match="invalid method"):
+            await transport.send(origin(server.url), b"GET /x", b"/", encode_headers([], host=b"h"), b"", TIMEOUTS)
+    assert server.connections == 0
+
+
+async def test_send_refuses_unsupported_schemes_and_a_closed_transport() -> None:
+    transport = PooledHTTP11Transport()
+    block = encode_headers([], host=b"h")
+    with pytest.raises(httpx.UnsupportedProtocol):
+        await transport.send(("ftp", "127.0.0.1", 21), b"GET", b"/", block, b"", TIMEOUTS)
+    await transport.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await transport.send(("http", "127.0.0.1", 80), b"GET", b"/", block, b"", TIMEOUTS)
+
+
+def test_encode_headers_adds_host_first_only_when_none_is_given() -> None:
+    assert encode_headers([(b"Accept", b"*/*")], host=b"h:1").encoded == b"Host: h:1\r\nAccept: */*\r\n"
+    given = encode_headers([(b"Accept", b"*/*"), (b"HOST", b"other")], host=b"h:1")
+    assert given.encoded == b"Accept: */*\r\nHOST: other\r\n"
+    assert given.fields == ((b"Accept", b"*/*"), (b"HOST", b"other"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ([(b"Transfer-Encoding", b"gzip")], "unsupported request Transfer-Encoding"),
+        ([(b"Content-Length", b"2"), (b"Transfer-Encoding", b"chunked")], "both Content-Length and Transfer-Encoding"),
+        ([(b"Content-Length", b"2"), (b"Content-Length", b"3")], "invalid request Content-Length"),
+        ([(b"Content-Length", b"+2")], "invalid request Content-Length"),
+        ([(b"Bad Name", b"x")], "invalid header name"),
+        ([(b"", b"x")], "invalid header name"),
+    ],
+)
+def test_encode_headers_refuses_ambiguous_framing_and_malformed_names(
+    fields: list[tuple[bytes, bytes]], message: str
+) -> None:
+    with pytest.raises(httpx.LocalProtocolError, match=message):
+        encode_headers(fields, host=b"h")
+
+
+TOKEN_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# RFC 9110 §5.5: a field value holds no control character but HTAB; obs-text (0x80-0xff) is allowed
+FORBIDDEN_IN_VALUES = set(range(0x00, 0x09)) | set(range(0x0A, 0x20)) | {0x7F}
+
+
+@settings(max_examples=300)
+@given(
+    name=st.one_of(st.binary(min_size=1, max_size=12), st.text(TOKEN_BYTES.decode(), min_size=1).map(str.encode)),
+    value=st.one_of(st.binary(max_size=24), st.text(max_size=24).map(lambda t: t.encode("utf-8"))),
+)
+def test_a_field_is_encoded_exactly_when_its_name_is_a_token_and_its_value_has_no_control_character(
+    name: bytes, value: bytes
+) -> None:
+    acceptable = all(byte in TOKEN_BYTES for byte in name) and not FORBIDDEN_IN_VALUES & set(value)
+    if name.lower() in (b"content-length", b"transfer-encoding"):
+        return  # framing fields have rules of their own (above)
+    try:
+        block = encode_headers([(name, value)], host=b"h")
+    except httpx.LocalProtocolError:
+        assert not acceptable
+    else:
+        assert acceptable
+        assert block.encoded.endswith(name + b": " + value + b"\r\n")
 
 
 # real servers: uvicorn and TLS
