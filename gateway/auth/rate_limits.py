@@ -1,4 +1,5 @@
-"""Request rate limits: the token endpoint per client and per address, DID challenges per customer and address.
+"""Request rate limits: the token endpoint per client and per address, DID challenges per customer and address,
+zero-knowledge predicate queries per client (that limiter is the ZK service's, set by `CONSENTRY_ZK_QUERY_*`).
 
 Each limit is a GCRA (generic cell rate algorithm) bucket: a sustained rate with a burst allowance, kept as one
 "theoretical arrival time" per key, so a check is a dictionary lookup and never a database write. That keeps

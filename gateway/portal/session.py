@@ -7,6 +7,7 @@ session has expired), because a browser user should land on a form, not on probl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 from fastapi import Request
@@ -20,7 +21,7 @@ from gateway.portal.csrf import CSRF_COOKIE, CSRF_FIELD, CsrfGuard
 from gateway.portal.web import PORTAL_PREFIX, Page, redirect, render
 from gateway.runtime import Runtime
 
-__all__ = ["Visit", "open_visit"]
+__all__ = ["SignedInForm", "Visit", "open_signed_in_form", "open_visit"]
 
 
 @dataclass
@@ -70,6 +71,26 @@ async def open_visit(request: Request, runtime: Runtime) -> Visit:
     guard = CsrfGuard(runtime.pseudonym_key)
     page = Page.of(request, guard, session=session, customer=customer, secure_cookies=runtime.settings.secure_cookies)
     return Visit(page=page, runtime=runtime, guard=guard, session=session, expired=bool(session) and customer is None)
+
+
+class SignedInForm(NamedTuple):
+    """A form POST from a signed-in customer whose CSRF token checked out."""
+
+    visit: Visit
+    customer: CustomerPrincipal
+    form: FormData
+
+
+async def open_signed_in_form(request: Request, runtime: Runtime) -> SignedInForm | Response:
+    """The visit, customer and form of a signed-in form POST, or the answer instead: the sign-in redirect for an
+    anonymous visitor (checked first, so an expired session lands on the form), else the CSRF failure page."""
+    visit = await open_visit(request, runtime)
+    if visit.customer is None:
+        return visit.require_sign_in()
+    form = await visit.form()
+    if form is None:
+        return visit.csrf_failure()
+    return SignedInForm(visit, visit.customer, form)
 
 
 def _resolve(runtime: Runtime, session: str) -> CustomerPrincipal | None:

@@ -19,7 +19,7 @@ from gateway.auth.rate_limits import RateLimitedError, address_key
 from gateway.dependencies import SESSION_COOKIE
 from gateway.portal.i18n import LANGUAGE_COOKIE, LANGUAGES
 from gateway.portal.pages import router as pages_router
-from gateway.portal.session import Visit, open_visit
+from gateway.portal.session import Visit, open_signed_in_form, open_visit
 from gateway.portal.wallet import WalletSignInError, issue_login_challenge, wallet_customer
 from gateway.portal.web import NAV_ITEMS, PORTAL_PREFIX, local_path, redirect, render, security_headers
 from gateway.runtime import Runtime, get_runtime
@@ -167,11 +167,10 @@ async def wallet_sign_in(request: Request, runtime: Runtime = Depends(get_runtim
 
 @router.post("/sign-out")
 async def sign_out(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
-    if visit.customer is None:
-        return visit.require_sign_in()
-    if await visit.form() is None:
-        return visit.csrf_failure()
+    posted = await open_signed_in_form(request, runtime)
+    if isinstance(posted, Response):
+        return posted
+    visit = posted.visit
     if visit.session:
         await run_in_threadpool(runtime.sessions.end, visit.session)
     response = redirect(visit.page, f"{PORTAL_PREFIX}/sign-in?notice=signed-out")

@@ -231,9 +231,11 @@ class AttributeList(BaseModel):
     description="Requires scope `zk` and a predicate-mode policy allow for the attribute's category. The nonce "
     "is single use within the answer's validity window (409 on replay). The answer is proved against the "
     "commitment anchored in the ledger (ingested from the source system first when missing or stale); the "
-    "query is recorded in the ledger as an access before the answer is returned.",
+    "query is recorded in the ledger as an access before the answer is returned. Queries are rate-limited per "
+    "client, answered and refused alike: beyond the burst, 429 `too-many-requests` with Retry-After, before "
+    "any proof is made or anything is recorded.",
     response_model=QueryResponse,
-    responses=problem_responses(401, 403, 404, 409, 410, 422, 502, 503, 504),
+    responses=problem_responses(401, 403, 404, 409, 410, 422, 429, 502, 503, 504),
 )
 async def zk_query(
     body: QueryRequest,

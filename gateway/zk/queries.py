@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
+from gateway.auth.rate_limits import enforce
 from gateway.problems import Problem
 from gateway.runtime import Runtime
 from gateway.upstream import CircuitOpen, InvalidSubject, UnknownUpstream, UpstreamFailure
@@ -275,6 +276,9 @@ def _evidence(rt: Runtime, anchor: Anchor) -> dict[str, Any]:
 
 
 async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, query: ZkQuery) -> dict[str, Any]:
+    """Answer, or refuse with a problem. The client's rate limit is spent first, by every query whatever its
+    outcome, so neither proofs (CPU) nor refusals (ledger entries) can be had faster than the limit."""
+    enforce((zk.limiter, principal.client_id))
     attribute = attribute_or_404(zk, query.attribute)
     try:
         predicate = Predicate.from_json(query.predicate)

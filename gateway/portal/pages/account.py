@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
 from gateway.did_custody import did_custody, release_key
-from gateway.portal.session import Visit, open_visit
+from gateway.portal.session import Visit, open_signed_in_form, open_visit
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.runtime import Runtime, get_runtime
 
@@ -59,16 +59,14 @@ def _data_uri(jwk: dict[str, str]) -> str:
 
 @router.post("/account/custody")
 async def take_custody(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
-    if visit.customer is None:
-        return visit.require_sign_in()
-    form = await visit.form()
-    if form is None:
-        return visit.csrf_failure()
+    posted = await open_signed_in_form(request, runtime)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
     if form.get("understood") != "1":
         return redirect(visit.page, f"{PORTAL_PREFIX}/account/custody")
     try:
-        released = await run_in_threadpool(release_key, runtime, visit.customer)
+        released = await run_in_threadpool(release_key, runtime, customer)
     except KeyAlreadyReleasedError:
         return await _account_page(visit, 409, "already-released")
     except NoCustodialKeyError:

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
 from gateway.portal.consent_matrix import Scope, build_matrix
-from gateway.portal.session import Visit, open_visit
+from gateway.portal.session import Visit, open_signed_in_form, open_visit
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.rights_errors import CustomerRightsError
 from gateway.runtime import Runtime, get_runtime
@@ -144,13 +144,10 @@ async def _render_confirm(visit: Visit, scope: Scope, *, missing: bool) -> Respo
 
 @router.post("/consents/grant")
 async def give(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
-    if visit.customer is None:
-        return visit.require_sign_in()
-    form = await visit.form()
-    if form is None:
-        return visit.csrf_failure()
-    customer = visit.customer
+    posted = await open_signed_in_form(request, runtime)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
     scope = _requested_scope(runtime, customer, form)
     if scope is None:
         return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
@@ -184,13 +181,10 @@ async def give(request: Request, runtime: Runtime = Depends(get_runtime)) -> Res
 @router.post("/consents/withdraw")
 async def withdraw(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
     """Withdraw one or more consent records (a cell's, or every record behind a row or column)."""
-    visit = await open_visit(request, runtime)
-    if visit.customer is None:
-        return visit.require_sign_in()
-    form = await visit.form()
-    if form is None:
-        return visit.csrf_failure()
-    customer = visit.customer
+    posted = await open_signed_in_form(request, runtime)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
     record_ids = list(dict.fromkeys(str(r) for r in form.getlist("record_id")))
     if not record_ids:
         return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
@@ -207,10 +201,9 @@ async def withdraw(request: Request, runtime: Runtime = Depends(get_runtime)) ->
 @router.post("/consents/withdraw-marketing")
 async def withdraw_marketing(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
     """One click: every live consent covering a marketing purpose ends, each as its own ledger entry."""
-    visit = await open_visit(request, runtime)
-    if visit.customer is None:
-        return visit.require_sign_in()
-    if await visit.form() is None:
-        return visit.csrf_failure()
-    result = await run_in_threadpool(consents.withdraw_all_marketing, runtime, visit.customer)
+    posted = await open_signed_in_form(request, runtime)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, _ = posted
+    result = await run_in_threadpool(consents.withdraw_all_marketing, runtime, customer)
     return redirect(visit.page, f"{_PAGE}?done=marketing&count={len(result.withdrawn)}")

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway import erasure, portability
-from gateway.portal.session import open_visit
+from gateway.portal.session import open_signed_in_form, open_visit
 from gateway.portal.web import PORTAL_PREFIX, redirect, render, security_headers
 from gateway.runtime import Runtime, get_runtime
 
@@ -40,12 +40,11 @@ async def my_data(request: Request, runtime: Runtime = Depends(get_runtime)) -> 
 
 @router.post("/data/export")
 async def export(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
-    if visit.customer is None:
-        return visit.require_sign_in()
-    if await visit.form() is None:
-        return visit.csrf_failure()
-    document = await portability.export(runtime, visit.customer, lang=visit.page.language)
+    posted = await open_signed_in_form(request, runtime)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, _ = posted
+    document = await portability.export(runtime, customer, lang=visit.page.language)
     body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
     response = Response(body, media_type="application/json")
     response.headers["Content-Disposition"] = 'attachment; filename="consentry-export.json"'
@@ -54,15 +53,13 @@ async def export(request: Request, runtime: Runtime = Depends(get_runtime)) -> R
 
 @router.post("/data/erasure")
 async def request_erasure(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
-    if visit.customer is None:
-        return visit.require_sign_in()
-    form = await visit.form()
-    if form is None:
-        return visit.csrf_failure()
+    posted = await open_signed_in_form(request, runtime)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
     if form.get("understood") != "1":
         return redirect(visit.page, f"{PORTAL_PREFIX}/data#erasure")
-    status = await run_in_threadpool(erasure.request_erasure, runtime, visit.customer)
+    status = await run_in_threadpool(erasure.request_erasure, runtime, customer)
     if status["status"] != "completed":
-        erasure.start_erasure(runtime, visit.customer, status["request_id"])
+        erasure.start_erasure(runtime, customer, status["request_id"])
     return redirect(visit.page, f"{PORTAL_PREFIX}/data?erasure=requested#erasure")
