@@ -176,6 +176,18 @@ def _decoder(upstream: str, coding: str) -> Any:
     raise UpstreamResponseRefused(upstream, f"answered with the unsupported content coding {coding!r}")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode_text(document: Any) -> bool:
+    """Whether every string of a parsed document is Unicode text (escaped surrogates came in pairs)."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -201,9 +213,15 @@ class UpstreamResponse:
                 self.upstream, f"answered with {self.content_type or 'no content type'}, not JSON; nothing released"
             )
         try:
-            return json.loads(self.content, parse_constant=_reject_constant)
+            document = json.loads(self.content, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
             raise UpstreamResponseRefused(self.upstream, f"answered with malformed JSON: {exc}") from exc
+        if _SURROGATE_ESCAPE.search(self.content) is not None and not _is_unicode_text(document):
+            # json.loads accepts "\ud800"; such a value could be neither re-encoded nor released
+            raise UpstreamResponseRefused(
+                self.upstream, "answered with malformed JSON: a lone surrogate escape (RFC 7493 §2.1)"
+            )
+        return document
 
 
 @dataclass(frozen=True, slots=True)

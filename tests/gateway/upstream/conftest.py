@@ -64,6 +64,12 @@ ROUTES = [
     Route("/latin1", lambda r: Response('{"a": 1}', media_type="application/json; charset=iso-8859-1")),
     Route("/nan", lambda r: Response('{"a": NaN}', media_type="application/json"), methods=["GET"]),
     Route("/broken", lambda r: Response('{"a": ', media_type="application/json"), methods=["GET"]),
+    Route("/lone-surrogate", lambda r: Response('{"a": "x\\udc00"}', media_type="application/json"), methods=["GET"]),
+    Route(
+        "/surrogate-pair",
+        lambda r: Response('{"a": "\\ud83d\\ude97", "b": "\\\\ud800"}', media_type="application/json"),
+        methods=["GET"],
+    ),
     Route("/problem", lambda r: Response('{"title": "x"}', media_type="application/problem+json")),
     Route(
         "/bad-gzip",

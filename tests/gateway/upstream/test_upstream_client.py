@@ -235,6 +235,7 @@ async def test_open_circuit_interrupts_retries(vehicle_cloud: BackgroundServer) 
         ("/latin1", "charset=iso-8859-1"),
         ("/nan", "malformed JSON"),
         ("/broken", "malformed JSON"),
+        ("/lone-surrogate", "lone surrogate"),
     ],
 )
 async def test_anything_but_strict_json_is_refused(vehicle_cloud: BackgroundServer, path: str, reason: str) -> None:
@@ -243,6 +244,12 @@ async def test_anything_but_strict_json_is_refused(vehicle_cloud: BackgroundServ
         with pytest.raises(UpstreamResponseRefused, match=reason) as caught:
             response.json()
     assert (caught.value.status_code, caught.value.problem_type) == (502, "upstream-response-refused")
+
+
+async def test_escaped_surrogate_pairs_and_escaped_backslashes_are_text(vehicle_cloud: BackgroundServer) -> None:
+    """RFC 8259 §7: a character outside the BMP may be escaped as a surrogate pair; only a lone one is refused."""
+    async with client_for(config(vehicle_cloud.url)) as client:
+        assert (await client.request("GET", "/surrogate-pair")).json() == {"a": "\N{AUTOMOBILE}", "b": "\\ud800"}
 
 
 async def test_a_body_that_cannot_be_decoded_is_refused(vehicle_cloud: BackgroundServer) -> None:
