@@ -4,13 +4,18 @@ Fast path: the matrix's answer depends only on (role, customer type, category, p
 version, so it is cached per version. Consents are never cached: each decision reads the subject's records for the
 purpose and the current matrix version in ONE indexed query, so a withdrawal or a policy change committed by any
 process sharing the database is seen by the very next decision (no stale allow, no invalidation messages).
+
+What is memoised is the evaluation of that fresh state: given the records just read, a decision is a pure function
+of the question, the matrix version, the records' exact versions and where `at` falls among the records' validity
+bounds. Any change to a record gives it a new sequence number, hence a new key, so a memoised answer is only ever
+reused for the very state it was computed from.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
@@ -34,7 +39,9 @@ class StateSource(Protocol):
     """Where decisions read consents and the matrix (the SQL store in production)."""
 
     def read(self, subject_id: str, purpose: str) -> tuple[int, Sequence[ConsentRecord]]:
-        """The current matrix version and every record of the subject that names the purpose, read together."""
+        """The current matrix version and every record of the subject that names the purpose, read together.
+
+        A record's (record_id, seq) must identify its whole content: the engine memoises evaluations by it."""
         ...
 
     def matrix_rules(self, version: int) -> Sequence[MatrixRule]: ...
@@ -42,11 +49,21 @@ class StateSource(Protocol):
     def close(self) -> None: ...
 
 
+# A memo key: the question (recipient, customer type, jurisdiction, purpose, mode, categories in order) and, for
+# each record in the order read (ties and the cross-border pick depend on it), (record id, sequence number,
+# valid_from <= at, at < valid_until). Id and sequence number fix every field of the record; the two comparisons are
+# the only ways `at` enters a decision (`active_at`, `status_at`), so an answer is reused for another instant only
+# when no validity bound lies between the two. The taxonomy is fixed per engine, the matrix per snapshot.
+_RecordKey = tuple[str, int, bool, bool]
+_DecisionKey = tuple[str, str, str, str, str, tuple[str, ...], tuple[_RecordKey, ...]]
+
+
 @dataclass
 class _Snapshot:
     version: int
     enforcer: IndexedEnforcer
     outcomes: dict[tuple[str, str, str, str, str], MatrixOutcome]
+    decisions: dict[_DecisionKey, tuple[CategoryDecision, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,13 +80,23 @@ class _Context:
 class DecisionEngine:
     """Thread-safe; one per process is enough. `decide` is what the gateway calls on every request."""
 
-    def __init__(self, taxonomy: Taxonomy, state: StateSource, *, cache_size: int = 262_144) -> None:
-        """`cache_size` bounds the per-version matrix-outcome cache; 0 evaluates Casbin on every decision."""
-        self.taxonomy = taxonomy
+    def __init__(
+        self, taxonomy: Taxonomy, state: StateSource, *, cache_size: int = 262_144, memo_size: int = 4_096
+    ) -> None:
+        """`cache_size` bounds the per-version matrix-outcome cache; 0 evaluates Casbin on every decision.
+        `memo_size` bounds the per-version memo of whole evaluations; 0 evaluates every category every time."""
+        self._taxonomy = taxonomy
         self._state = state
         self._cache_size = cache_size
+        self._memo_size = memo_size
         self._lock = threading.Lock()
+        self._memo_lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """Fixed for the engine's life (a frozen value), so memoised evaluations never outlive it."""
+        return self._taxonomy
 
     @classmethod
     def open(cls, url: str, taxonomy: Taxonomy | Path | str = DEFAULT_TAXONOMY) -> DecisionEngine:
@@ -100,7 +127,7 @@ class DecisionEngine:
         """
         if mode not in ("release", "predicate"):
             raise PolicyError(f"mode must be 'release' or 'predicate', got {mode!r}")
-        tax = self.taxonomy
+        tax = self._taxonomy
         rec = tax.recipient(recipient)
         ctype = tax.customer_type(subject.customer_type)
         jur = tax.jurisdiction(subject.jurisdiction)
@@ -119,7 +146,12 @@ class DecisionEngine:
             cross_border=jur.separate_consent_for_cross_border and rec.jurisdiction != jur.id,
             at=when,
         )
-        out = tuple(self._category(snap, ctx, records, c, mode) for c in categories)
+        asked = tuple(categories)
+        if self._memo_size > 0:
+            out = self._memoised(snap, ctx, records, asked, mode)
+        else:
+            out = self._evaluate(snap, ctx, records, asked, mode)
+        # Memoised categories carry no instant: the decision is dated with this caller's `at`.
         return Decision(recipient, purpose, mode, when, snap.version, out)
 
     def close(self) -> None:
@@ -142,11 +174,40 @@ class DecisionEngine:
                 self._snapshot = snap
         return snap
 
+    def _memoised(
+        self, snap: _Snapshot, ctx: _Context, records: Sequence[ConsentRecord], categories: tuple[str, ...], mode: str
+    ) -> tuple[CategoryDecision, ...]:
+        at = ctx.at
+        key = (
+            ctx.recipient.id,
+            ctx.customer_type.id,
+            ctx.jurisdiction.id,
+            ctx.purpose.id,
+            mode,
+            categories,
+            tuple(
+                (r.record_id, r.seq, r.valid_from <= at, r.valid_until is None or at < r.valid_until) for r in records
+            ),
+        )
+        out = snap.decisions.get(key)
+        if out is None:
+            out = self._evaluate(snap, ctx, records, categories, mode)
+            with self._memo_lock:
+                if len(snap.decisions) >= self._memo_size:
+                    snap.decisions.clear()
+                snap.decisions[key] = out
+        return out
+
+    def _evaluate(
+        self, snap: _Snapshot, ctx: _Context, records: Sequence[ConsentRecord], categories: Sequence[str], mode: str
+    ) -> tuple[CategoryDecision, ...]:
+        return tuple(self._category(snap, ctx, records, c, mode) for c in categories)
+
     def _matrix_outcome(self, snap: _Snapshot, ctx: _Context, category: str, mode: str) -> MatrixOutcome:
         key = (ctx.recipient.role, ctx.customer_type.id, category, ctx.purpose.id, mode)
         outcome = snap.outcomes.get(key)
         if outcome is None:
-            lineage = self.taxonomy.lineage(category)
+            lineage = self._taxonomy.lineage(category)
             outcome = snap.enforcer.evaluate(key[0], key[1], lineage, key[3], mode)
             if self._cache_size > 0:
                 if len(snap.outcomes) >= self._cache_size:
@@ -157,7 +218,7 @@ class DecisionEngine:
     def _category(
         self, snap: _Snapshot, ctx: _Context, records: Sequence[ConsentRecord], category: str, mode: str
     ) -> CategoryDecision:
-        if category not in self.taxonomy.categories:
+        if category not in self._taxonomy.categories:
             return CategoryDecision(category, False, (Reason.UNKNOWN_CATEGORY,))
         matrix = self._matrix_outcome(snap, ctx, category, mode)
         reasons: list[Reason] = [Reason(matrix.reason)]
@@ -166,7 +227,7 @@ class DecisionEngine:
         if basis is None:
             reasons.append(Reason.NO_LEGAL_BASIS)
             return CategoryDecision(category, False, tuple(reasons), rule)
-        lineage = self.taxonomy.lineage(category)
+        lineage = self._taxonomy.lineage(category)
         mine = [r for r in records if r.covers_category(lineage)]
         consent: ConsentRecord | None = None
         if basis is LegalBasis.CONSENT:
@@ -192,7 +253,7 @@ class DecisionEngine:
         if not valid:
             latest = max(covering, key=lambda r: r.event_time)
             return None, [_STATUS_REASON.get(latest.status_at(ctx.at), Reason.NO_CONSENT)]
-        cat = self.taxonomy.category(category)
+        cat = self._taxonomy.category(category)
         jur = ctx.jurisdiction
         sensitive = cat.sensitive or (ctx.customer_type.minor and jur.minors_data_sensitive)
         best: tuple[ConsentRecord, list[Reason]] | None = None

@@ -7,7 +7,9 @@ are durable. Subjects reach the ledger only as keyed pseudonyms; the raw subject
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool, QueuePool
 
 from ledger import Event, Ledger, pseudonym
 from policies import schema
@@ -119,6 +122,72 @@ _RECORD_FIELDS = tuple(c.name for c in schema.consent_records.c)
 _SEQ = _RECORD_FIELDS.index("seq")
 
 
+class _ThreadConnections:
+    """One SQLite connection per thread for the hot read, kept out of the pool (its checkout and reset-on-return
+    cost as much as the query).
+
+    Each is checked out of the engine's pool once and detached, so it was opened exactly as the pool opens its
+    own (same connect arguments, same `connect` event hooks, e.g. pragmas). Freshness does not depend on the pool's
+    reset: a SELECT outside a transaction is its own snapshot of the latest commit, and `read` ends any
+    transaction a driver setting might open, so no reader keeps an old snapshot between decisions.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: dict[threading.Thread, Any] = {}
+        self._closed = False
+
+    def get(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        return conn if conn is not None else self._connect()
+
+    def _connect(self) -> Any:
+        proxied = self._engine.raw_connection()
+        proxied.detach()
+        conn: Any = proxied.dbapi_connection
+        with self._lock:
+            if self._closed:
+                conn.close()
+                raise StateUnavailableError("the consent state source is closed")
+            # A thread that ended left its connection here: close it now (pooled threads come and go).
+            for gone in [t for t in self._open if not t.is_alive()]:
+                self._open.pop(gone).close()
+            self._open[threading.current_thread()] = conn
+        self._local.conn = conn
+        return conn
+
+    def discard(self) -> None:
+        """Close this thread's connection after a failure; the next read opens a new one."""
+        conn = self._local.__dict__.pop("conn", None)
+        if conn is None:
+            return
+        with self._lock:
+            self._open.pop(threading.current_thread(), None)
+        with contextlib.suppress(Exception):  # already failing: the read reports the original error
+            conn.close()
+
+    def close(self) -> None:
+        """Close every thread's connection, from this thread: SQLAlchemy opens file-based SQLite connections with
+        check_same_thread=False (its QueuePool hands them between threads too)."""
+        with self._lock:
+            self._closed = True
+            conns, self._open = list(self._open.values()), {}
+        for conn in conns:
+            conn.close()
+
+
+def _dedicated_connections(engine: Engine) -> _ThreadConnections | None:
+    """File-based SQLite on the standard driver and pools. An in-memory database (one shared or per-thread
+    connection, each its own database) and server databases (a round trip dwarfs the checkout) stay on the pool."""
+    if engine.dialect.name != "sqlite" or engine.dialect.driver != "pysqlite":
+        return None
+    if not isinstance(engine.pool, QueuePool | NullPool):
+        return None
+    return _ThreadConnections(engine)
+
+
 class SqlState:
     """The decision engine's reads: one round trip returns the matrix version and the subject's records.
 
@@ -138,14 +207,19 @@ class SqlState:
         self._bound = dict(compiled.construct_params({"subject": "", "purpose": ""}))
         self._order = tuple(compiled.positiontup or ()) if compiled.positional else None
         self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self._dedicated = _dedicated_connections(engine)
 
     def close(self) -> None:
+        if self._dedicated is not None:
+            self._dedicated.close()
         if self._owned:
             self.engine.dispose()
 
     def _fetch(self, subject_id: str, purpose: str) -> list[Any]:
         params = dict(self._bound, subject=subject_id, purpose=purpose)
         bound = tuple(params[k] for k in self._order) if self._order is not None else params
+        if self._dedicated is not None:
+            return self._fetch_dedicated(self._dedicated, bound)
         conn = self.engine.raw_connection()
         try:
             cursor = conn.cursor()
@@ -156,6 +230,21 @@ class SqlState:
                 cursor.close()
         finally:
             conn.close()  # back to the pool, which ends any transaction the driver opened
+
+    def _fetch_dedicated(self, dedicated: _ThreadConnections, bound: Any) -> list[Any]:
+        conn = dedicated.get()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(self._sql, bound)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+                if conn.in_transaction:  # never keep a snapshot open between reads
+                    conn.rollback()
+        except self._driver_error:
+            dedicated.discard()
+            raise
 
     def read(self, subject_id: str, purpose: str) -> tuple[int, list[ConsentRecord]]:
         try:
