@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 from typing import Any
 
@@ -20,7 +21,8 @@ import didkit
 
 
 def initialize() -> None:
-    """Leave the worker with os._exit once its work is done, before finalization can reach didkit's crash."""
+    """Leave the worker with os._exit once its work is done, before finalization can reach didkit's crash,
+    and as soon as the parent is gone (see `_follow_parent`)."""
 
     def leave() -> None:
         sys.stdout.flush()
@@ -28,6 +30,16 @@ def initialize() -> None:
         os._exit(0)
 
     atexit.register(leave)
+    threading.Thread(target=_follow_parent, args=(os.getppid(),), name="didkit-parent-watch", daemon=True).start()
+
+
+def _follow_parent(parent: int, interval: float = 1.0) -> None:
+    """A spawned pool worker holds both ends of its call-queue pipe, so a parent killed outright (SIGKILL, the
+    OOM killer) never makes that pipe report EOF, and the worker would wait on it forever: exit instead once
+    this process has been handed to another parent."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(0)
 
 
 class DidkitFailure(Exception):
