@@ -184,11 +184,27 @@ class _Automaton:
         return frozenset(nxt)
 
 
+_Path = tuple[Any, ...]  # () for the root, else (parent path, member name or index): O(1) to extend
+
+
+def _pointer(path: _Path) -> str:
+    keys: list[str | int] = []
+    while path:
+        path, key = path
+        keys.append(key)
+    return format_pointer(tuple(reversed(keys)))
+
+
 class _Walk:
-    """One filtering pass over a document, driving the field map's automaton."""
+    """One filtering pass over a document, driving the field map's automaton.
+
+    This is the per-node loop of every proxied read, so it reads the automaton's caches directly and keeps
+    a node's path as a linked pair, turned into a JSON Pointer only for what is reported or refused."""
 
     def __init__(self, automaton: _Automaton, released: frozenset[str], max_depth: int) -> None:
         self.automaton = automaton
+        self.transitions = automaton._transitions
+        self.matched = automaton._matched
         self.released = released
         self.max_depth = max_depth
         self.seen: set[str] = set()
@@ -196,21 +212,25 @@ class _Walk:
         self.released_leaves = 0
         self.withheld_leaves = 0
 
-    def node(self, value: Any, path: tuple[str | int, ...], states: _States, inherited: frozenset[str]) -> Any:
-        if len(path) > self.max_depth:
-            raise DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {format_pointer(path)!r}")
-        subtree, exact = self.automaton.matched(states)
+    def node(self, value: Any, path: _Path, depth: int, states: _States, inherited: frozenset[str]) -> Any:
+        if depth > self.max_depth:
+            raise DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {_pointer(path)!r}")
+        found = self.matched.get(states)
+        subtree, exact = found if found is not None else self.automaton.matched(states)
         own = inherited | subtree if subtree else inherited
-        if isinstance(value, dict) and value:
-            return self._object(value, path, states, own)
-        if isinstance(value, list) and value:
-            return self._array(value, path, states, own)
-        _check_leaf(value, path)
-        return self._leaf(value, path, own | exact)
+        if isinstance(value, dict):
+            if value:
+                return self._object(value, path, depth, states, own)
+        elif isinstance(value, list):
+            if value:
+                return self._array(value, path, depth, states, own)
+        elif type(value) not in _PLAIN_SCALARS:
+            _check_leaf(value, path)
+        return self._leaf(value, path, own | exact if exact else own)
 
-    def _leaf(self, value: Any, path: tuple[str | int, ...], categories: frozenset[str]) -> Any:
+    def _leaf(self, value: Any, path: _Path, categories: frozenset[str]) -> Any:
         if not categories:
-            self.unmapped.append(format_pointer(path))
+            self.unmapped.append(_pointer(path))
             return _DROP
         self.seen |= categories
         if categories <= self.released:
@@ -219,23 +239,29 @@ class _Walk:
         self.withheld_leaves += 1
         return _DROP
 
-    def _object(self, value: dict[Any, Any], path: tuple[str | int, ...], states: _States, own: frozenset[str]) -> Any:
+    def _object(self, value: dict[Any, Any], path: _Path, depth: int, states: _States, own: frozenset[str]) -> Any:
         out: dict[str, Any] = {}
+        transitions = self.transitions
         advance = self.automaton.advance
+        node = self.node
+        depth += 1
         for key, child in value.items():
             if not isinstance(key, str):
-                raise InvalidDocument(f"object member names must be strings, found {key!r} at {format_pointer(path)!r}")
-            kept = self.node(child, (*path, key), advance(states, key, 0), own)
+                raise InvalidDocument(f"object member names must be strings, found {key!r} at {_pointer(path)!r}")
+            nxt = transitions.get((states, key, -1))  # the cache key `advance` files a member name under
+            kept = node(child, (path, key), depth, nxt if nxt is not None else advance(states, key, 0), own)
             if kept is not _DROP:
                 out[key] = kept
         return out if out else _DROP
 
-    def _array(self, value: list[Any], path: tuple[str | int, ...], states: _States, own: frozenset[str]) -> Any:
+    def _array(self, value: list[Any], path: _Path, depth: int, states: _States, own: frozenset[str]) -> Any:
         out = []
         size = len(value)
         advance = self.automaton.advance
+        node = self.node
+        depth += 1
         for index, child in enumerate(value):
-            kept = self.node(child, (*path, index), advance(states, index, size), own)
+            kept = node(child, (path, index), depth, advance(states, index, size), own)
             if kept is not _DROP:
                 out.append(kept)
         return out if out else _DROP
@@ -252,14 +278,17 @@ def _counts_from_end(step: Step) -> bool:
     return step.kind == "index" and isinstance(step.value, int) and step.value < 0
 
 
-def _check_leaf(value: Any, path: tuple[str | int, ...]) -> None:
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _check_leaf(value: Any, path: _Path) -> None:
     if value is None or isinstance(value, str | bool | int | dict | list):
         return
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidDocument(f"NaN and infinities are not JSON, found one at {format_pointer(path)!r}")
+            raise InvalidDocument(f"NaN and infinities are not JSON, found one at {_pointer(path)!r}")
         return
-    raise InvalidDocument(f"{type(value).__name__} is not a JSON value, found one at {format_pointer(path)!r}")
+    raise InvalidDocument(f"{type(value).__name__} is not a JSON value, found one at {_pointer(path)!r}")
 
 
 def filter_document(
@@ -271,7 +300,7 @@ def filter_document(
         return FilterResult(type(document)(), {}, (), 0, 0)
     automaton = field_map._automaton
     walk = _Walk(automaton, frozenset(released), max_depth)
-    filtered = walk.node(document, (), automaton.start, frozenset())
+    filtered = walk.node(document, (), 0, automaton.start, frozenset())
     if filtered is _DROP:
         filtered = {} if isinstance(document, dict) else [] if isinstance(document, list) else None
     statuses = {
