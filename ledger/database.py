@@ -13,6 +13,7 @@ processes or hosts queue on the database rather than fork the tree.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -122,11 +123,37 @@ def writer(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{WRITE: True})
 
 
+def _writer_lock_path(conn: Connection) -> Path | None:
+    """The lock file that queues the ledger writers of an embedded SQLite file, None for any other database."""
+    database = conn.engine.url.database
+    if conn.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(f"{database}-ledger-writer.lock")
+
+
+@contextlib.contextmanager
+def _writers_queued(conn: Connection) -> Iterator[None]:
+    """Several processes on one SQLite file would meet at its write lock, and SQLite's busy handler waits for
+    that lock in sleeps that grow to 100 ms, so a commit could idle long after the lock was free. An exclusive
+    `flock` on a file beside the database queues ledger writers in the kernel instead, which wakes the next
+    one as soon as the lock is released. It only orders writers; the database's own lock still guards the data."""
+    path = _writer_lock_path(conn)
+    if path is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 @contextlib.contextmanager
 def locked_transaction(conn: Connection) -> Iterator[tuple[int, int]]:
     """A transaction on a `writer` connection holding the head-row lock; yields (size, checkpoint count)."""
     postgres = conn.dialect.name == "postgresql"
-    with conn.begin():
+    with _writers_queued(conn), conn.begin():
         row = conn.exec_driver_sql(HEAD_FOR_UPDATE if postgres else HEAD_SELECT).one_or_none()
         if row is None:
             raise NotALedgerError("the ledger head row is missing")
