@@ -31,6 +31,8 @@ from typing import Any
 import casbin
 from sqlalchemy import create_engine, insert
 
+from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.upstream.config import load_upstreams
 from ledger import Ledger
 from policies import (
     DecisionEngine,
@@ -167,20 +169,7 @@ def _load_consents(url: str, count: int, rng: random.Random) -> int:
 
 # The categories of the demo upstream's customer record (gateway/demo/upstreams.yaml) and the consents every adult
 # demo customer gives (gateway/demo/seed.py).
-DEMO_CATEGORIES = [
-    "identity.name",
-    "contact.phone",
-    "contact.email",
-    "identity.national_id",
-    "profile.birth_date",
-    "financial.income",
-    "vehicle.vin",
-    "vehicle.mileage",
-    "vehicle.fault_codes",
-    "location.precise",
-    "location.city",
-    "behavior.driving",
-]
+DEMO_CATEGORIES = sorted(load_upstreams(DEMO_UPSTREAMS_PATH)["vehicle-cloud"].field_map.categories)
 DEMO_CONSENTS = {
     "repair_prediction": (["vehicle", "contact.phone"], ["role:dealer"]),
     "marketing": (["contact", "identity.name", "location.city"], ["org:bright-marketing"]),
