@@ -222,29 +222,29 @@ class SqlState:
             return self._fetch_dedicated(self._dedicated, bound)
         conn = self.engine.raw_connection()
         try:
-            cursor = conn.cursor()
-            try:
-                cursor.execute(self._sql, bound)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
+            return self._query(conn, bound)
         finally:
             conn.close()  # back to the pool, which ends any transaction the driver opened
 
     def _fetch_dedicated(self, dedicated: _ThreadConnections, bound: Any) -> list[Any]:
         conn = dedicated.get()
         try:
-            cursor = conn.cursor()
             try:
-                cursor.execute(self._sql, bound)
-                return list(cursor.fetchall())
+                return self._query(conn, bound)
             finally:
-                cursor.close()
                 if conn.in_transaction:  # never keep a snapshot open between reads
                     conn.rollback()
         except self._driver_error:
             dedicated.discard()
             raise
+
+    def _query(self, conn: Any, bound: Any) -> list[Any]:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(self._sql, bound)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
     def read(self, subject_id: str, purpose: str) -> tuple[int, list[ConsentRecord]]:
         try:

@@ -313,23 +313,17 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         raise Problem(422, "invalid-predicate", str(exc)) from exc
     result = await run_in_threadpool(answer, statement, zk.anchorer.opening(anchor), context)
 
-    access = Event(
-        type=QUERY_EVENT,
-        actor=principal.actor,
-        subject=rt.subject_pseudonym(customer.customer_id),
-        payload={
-            "recipient": principal.organization,
-            "client_id": principal.client_id,
-            "purpose": query.purpose,
-            "mode": "predicate",
-            "categories": {"predicate": [attribute.category], "released": []},
-            "attribute": attribute.id,
-            "predicate": predicate.to_json(),
-            "holds": result.holds,
-            "anchor": {"ledger_index": anchor.ledger_index, "epoch": anchor.epoch},
-            "nonce_sha256": _b64(nonce_digest(query.nonce)),
-            "decision": decision,
-        },
+    access = _query_event(
+        rt,
+        principal,
+        customer,
+        attribute,
+        predicate,
+        query,
+        holds=result.holds,
+        anchor={"ledger_index": anchor.ledger_index, "epoch": anchor.epoch},
+        nonce_sha256=_b64(nonce_digest(query.nonce)),
+        decision=decision,
     )
 
     def claim_nonce(conn: Connection, _index: int) -> None:
@@ -355,6 +349,33 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
     }
 
 
+def _query_event(
+    rt: Runtime,
+    principal: ClientPrincipal,
+    customer: CustomerPrincipal,
+    attribute: ZkAttribute,
+    predicate: Predicate,
+    query: ZkQuery,
+    **outcome: Any,
+) -> Event:
+    """The ledger entry of a predicate query, answered or refused: who asked what about whom, and why."""
+    return Event(
+        type=QUERY_EVENT,
+        actor=principal.actor,
+        subject=rt.subject_pseudonym(customer.customer_id),
+        payload={
+            "recipient": principal.organization,
+            "client_id": principal.client_id,
+            "purpose": query.purpose,
+            "mode": "predicate",
+            "categories": {"predicate": [attribute.category], "released": []},
+            "attribute": attribute.id,
+            "predicate": predicate.to_json(),
+            **outcome,
+        },
+    )
+
+
 async def _record_refusal(
     rt: Runtime,
     principal: ClientPrincipal,
@@ -366,21 +387,15 @@ async def _record_refusal(
 ) -> int:
     """A refusal tells the client something about the customer's consents, so like the proxy's refusals it is
     an access the customer sees; if it cannot be recorded, the client learns nothing but that."""
-    event = Event(
-        type=QUERY_EVENT,
-        actor=principal.actor,
-        subject=rt.subject_pseudonym(customer.customer_id),
-        payload={
-            "recipient": principal.organization,
-            "client_id": principal.client_id,
-            "purpose": query.purpose,
-            "mode": "predicate",
-            "outcome": "refused",
-            "categories": {"predicate": [attribute.category], "released": []},
-            "withheld": {attribute.category: refused.failures},
-            "attribute": attribute.id,
-            "predicate": predicate.to_json(),
-        },
+    event = _query_event(
+        rt,
+        principal,
+        customer,
+        attribute,
+        predicate,
+        query,
+        outcome="refused",
+        withheld={attribute.category: refused.failures},
     )
     try:
         return await rt.ledger.append_async(event)
