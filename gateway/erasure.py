@@ -326,6 +326,9 @@ async def process_erasure(
     lease = None if status["status"] == "completed" else await run_in_threadpool(_claim, rt, request_id)
     if lease is None:
         return status
+    # Plan from the state under the lease: a runner that ended between the read above and the claim may have
+    # erased sources since, and they must not be asked again nor their attempts counted back.
+    status = await run_in_threadpool(erasure_status, rt, customer, request_id)
     finishing = False
     try:
         ok = True

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from sqlalchemy import update
 
 from gateway import erasure, portability
 from gateway.accesses import accesses
@@ -19,6 +20,7 @@ from gateway.demo.registry import VEHICLE_CLOUD, demo_upstreams
 from gateway.receipts import get_receipt
 from gateway.rights_errors import NotFoundError
 from gateway.runtime import Runtime
+from gateway.store.customer_tables import erasure_sources
 from gateway.upstream import UpstreamConfig, UpstreamRegistry
 from tests.gateway.rights.conftest import give
 
@@ -203,6 +205,34 @@ async def test_one_runner_at_a_time_a_second_leaves_a_leased_erasure_alone(
     assert untouched["status"] == "in_progress" and untouched["sources"][0]["attempts"] == 0
     assert "cust-1001" in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
     assert erasure.resumable(runtime) == []  # nothing to resume while the lease is live
+
+
+@pytest.mark.anyio
+async def test_a_runner_plans_from_the_state_it_finds_once_it_holds_the_lease(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another runner erased the source and ended between this runner's first read and its claim: the source is
+    not asked again and keeps its attempt count."""
+    requested = erasure.request_erasure(runtime, li_wei)
+    real_claim = erasure._claim
+
+    def claim_after_another_runner(rt: Runtime, request_id: str) -> erasure.Lease | None:
+        with rt.engine.begin() as conn:
+            conn.execute(
+                update(erasure_sources)
+                .where(erasure_sources.c.request_id == request_id)
+                .values(status="erased", attempts=1, upstream_status=204)
+            )
+        return real_claim(rt, request_id)
+
+    monkeypatch.setattr(erasure, "_claim", claim_after_another_runner)
+    try:
+        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+    finally:
+        await runtime.upstreams.aclose()
+    assert done["status"] == "completed"
+    assert [(s["status"], s["attempts"]) for s in done["sources"]] == [("erased", 1)]
+    assert "cust-1001" in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]  # never asked by this runner
 
 
 @pytest.mark.anyio
