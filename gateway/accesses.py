@@ -77,7 +77,7 @@ def _predicate(body: Mapping[str, Any]) -> dict[str, Any]:
         "attribute": body.get("attribute"),
         "category": asked[0] if isinstance(asked, list) and asked else None,
         "predicate": body.get("predicate"),
-        "outcome": str(body.get("outcome") or "answered"),
+        "outcome": str(body.get("outcome") or "answered"),  # answers ledgered before they named their outcome
         "holds": body.get("holds"),
     }
 

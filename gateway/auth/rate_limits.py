@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from gateway.problems import Problem
 
 # More keys than this and the least recently seen are forgotten (a forgotten key starts with a full burst);
@@ -90,13 +92,12 @@ class RequestLimits:
         token_per_client: RateLimit,
         token_per_address: RateLimit,
         did_challenge: RateLimit,
-        clock: Callable[[], float] = time.monotonic,
     ) -> RequestLimits:
         return cls(
-            token_per_client=RateLimiter(token_per_client, clock=clock),
-            token_per_address=RateLimiter(token_per_address, clock=clock),
-            did_challenge_per_customer=RateLimiter(did_challenge, clock=clock),
-            did_challenge_per_address=RateLimiter(did_challenge, clock=clock),
+            token_per_client=RateLimiter(token_per_client),
+            token_per_address=RateLimiter(token_per_address),
+            did_challenge_per_customer=RateLimiter(did_challenge),
+            did_challenge_per_address=RateLimiter(did_challenge),
         )
 
 
@@ -114,6 +115,11 @@ def enforce(*hits: tuple[RateLimiter, str]) -> None:
                 title="Too Many Requests",
                 headers={"Retry-After": str(exc.retry_after)},
             ) from None
+
+
+def request_address_key(request: Request) -> str:
+    """`address_key` of the peer that sent `request`."""
+    return address_key(request.client.host if request.client else None)
 
 
 def address_key(host: str | None) -> str:

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.authorization_server import FormRequest, OAuthResult
-from gateway.auth.rate_limits import address_key, enforce
+from gateway.auth.rate_limits import enforce, request_address_key
 from gateway.dependencies import REALM
 from gateway.problems import Problem, problem_response, with_problems
 from gateway.runtime import Runtime, get_runtime
@@ -102,7 +102,7 @@ def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
 
 def _limit_token_requests(request: Request, runtime: Runtime, form: dict[str, str]) -> None:
     limits = runtime.limits
-    address = address_key(request.client.host if request.client else None)
+    address = request_address_key(request)
     client_id = _claimed_client_id(request, form)
     hits = [(limits.token_per_address, address)]
     if client_id:

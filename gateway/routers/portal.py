@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.customers import LoginLockedError
 from gateway.auth.principals import CustomerPrincipal
-from gateway.auth.rate_limits import RateLimitedError, address_key
+from gateway.auth.rate_limits import RateLimitedError, request_address_key
 from gateway.dependencies import SESSION_COOKIE
 from gateway.portal.i18n import LANGUAGE_COOKIE, LANGUAGES
 from gateway.portal.pages import router as pages_router
@@ -124,7 +124,7 @@ async def wallet_sign_in_form(request: Request, runtime: Runtime = Depends(get_r
 
 async def _wallet_form(visit: Visit, runtime: Runtime, target: str, *, failure: str | None) -> Response:
     request = visit.page.request
-    address = address_key(request.client.host if request.client else None)
+    address = request_address_key(request)
     try:
         challenge, domain = await run_in_threadpool(issue_login_challenge, runtime, address)
     except RateLimitedError as exc:

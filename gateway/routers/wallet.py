@@ -25,7 +25,7 @@ from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, S
 from gateway.auth.customers import DidInUseError
 from gateway.auth.did_challenges import DidChallengeStore, Purpose
 from gateway.auth.principals import CustomerPrincipal
-from gateway.auth.rate_limits import address_key, enforce
+from gateway.auth.rate_limits import enforce, request_address_key
 from gateway.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.dependencies import SESSION_COOKIE, require_customer
 from gateway.did_custody import did_custody, release_key
@@ -120,7 +120,7 @@ def _with_auth_header(problem: Problem, status: int) -> Problem:
     responses=problem_responses(429),
 )
 def login_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) -> DidChallenge:
-    enforce((runtime.limits.did_challenge_per_address, address_key(request.client.host if request.client else None)))
+    enforce((runtime.limits.did_challenge_per_address, request_address_key(request)))
     return _issue(runtime, "login")
 
 

@@ -320,6 +320,7 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         attribute,
         predicate,
         query,
+        outcome="answered",
         holds=result.holds,
         anchor={"ledger_index": anchor.ledger_index, "epoch": anchor.epoch},
         nonce_sha256=_b64(nonce_digest(query.nonce)),
