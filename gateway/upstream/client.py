@@ -44,6 +44,7 @@ from gateway.upstream.errors import (
 )
 from gateway.upstream.fieldmap import FilterResult, InvalidDocument, filter_document
 from gateway.upstream.transport import (
+    IDEMPOTENT_METHODS,
     HeaderBlock,
     Origin,
     PooledHTTP11Transport,
@@ -62,7 +63,6 @@ __all__ = [
     "forwardable_headers",
 ]
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # RFC 9110 §7.6.1 (Connection and the fields it names) plus the legacy ones RFC 9112 and proxies still send.
 HOP_BY_HOP_HEADERS = frozenset(
     {

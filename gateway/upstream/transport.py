@@ -43,13 +43,23 @@ from typing import Any, Final, cast
 
 import httpx
 
-__all__ = ["HeaderBlock", "Origin", "PooledHTTP11Transport", "RawResponse", "encode_headers", "origin_of"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "HeaderBlock",
+    "Origin",
+    "PooledHTTP11Transport",
+    "RawResponse",
+    "encode_headers",
+    "origin_of",
+]
 
 # scheme, host and port: one pool each
 Origin = tuple[str, str, int]
 Timeouts = Mapping[str, float | None]
 
-_IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})
+# RFC 9110 §9.2.2: the safe methods plus PUT and DELETE; retried and replayed, never any other
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+_IDEMPOTENT: Final = frozenset(m.encode("ascii") for m in IDEMPOTENT_METHODS)
 # RFC 9110 §8.6: a user agent sends Content-Length (even 0) when the method defines a meaning for a body
 _BODY_EXPECTED: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 _KNOWN_METHODS: Final = _IDEMPOTENT | _BODY_EXPECTED
@@ -400,8 +410,7 @@ class _Pool:
 
     async def replace(self, stale: _Connection, timeouts: Timeouts) -> _Connection:
         """Close ``stale`` and open a fresh connection in its slot."""
-        stale.close()
-        self._open.discard(stale)
+        self._forget(stale)
         return await self._connect(timeouts)
 
     def release(self, connection: _Connection, *, reuse: bool) -> None:
@@ -518,13 +527,11 @@ class _Body(httpx.AsyncByteStream):
         connection: _Connection,
         head: _Head,
         read_timeout: float | None,
-        max_chunk_line: int,
     ) -> None:
         self._pool = pool
         self._connection = connection
         self._keep_alive = head.keep_alive
         self._timeout = read_timeout
-        self._max_chunk_line = max_chunk_line
         self._chunked = head.chunked
         self._to_close = head.length is None and not head.chunked
         # content-length or the current chunk's remaining bytes; -1 means "read a chunk-size line next"
@@ -637,7 +644,7 @@ class _Body(httpx.AsyncByteStream):
                 del connection.buffer[:2]
                 self._remaining = -1
                 continue
-            line = await self._line(self._max_chunk_line, "a chunk-size line")
+            line = await self._line(_MAX_CHUNK_LINE, "a chunk-size line")
             match = _CHUNK_SIZE.fullmatch(line)
             if match is None:
                 raise httpx.RemoteProtocolError(f"malformed chunk-size line {line[:40]!r}")
@@ -647,9 +654,9 @@ class _Body(httpx.AsyncByteStream):
                 continue
             # last-chunk: skip the trailer section (RFC 9112 §7.1.2) up to its empty line
             trailer_bytes = 0
-            while trailer := await self._line(self._max_chunk_line, "a trailer field"):
+            while trailer := await self._line(_MAX_CHUNK_LINE, "a trailer field"):
                 trailer_bytes += len(trailer) + 2
-                if trailer_bytes > self._max_chunk_line * 16:
+                if trailer_bytes > _MAX_CHUNK_LINE * 16:
                     raise httpx.RemoteProtocolError("trailer section too large")
             self._finish(reuse=self._keep_alive)
             return b""
@@ -797,7 +804,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             connection.consumed()
             pool.release(connection, reuse=parsed.keep_alive and not buffer)
             return RawResponse(status, parsed.fields, content, version=parsed.version, reason=parsed.reason)
-        stream = _Body(pool, connection, parsed, read_timeout, _MAX_CHUNK_LINE)
+        stream = _Body(pool, connection, parsed, read_timeout)
         return RawResponse(status, parsed.fields, stream, version=parsed.version, reason=parsed.reason)
 
     async def _read_head(self, connection: _Connection, timeout: float | None, *, first: bool) -> _Head:

@@ -372,3 +372,16 @@ def test_long_member_names_are_filtered_but_never_cached() -> None:
     result = filter_document({"name": "Li", long_name: "leak?"}, field_map, {"identity.name"})
     assert result.document == {"name": "Li"} and result.unmapped == ("/" + long_name,)
     assert all(key[1] != long_name for key in field_map._automaton._transitions)
+
+
+def test_a_record_shape_seen_before_walks_its_members_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk looks member names up in the automaton's cache itself (the hot path); if its key ever differed
+    from the one `advance` files them under, every member would be worked out again."""
+    fm = FieldMap.of([("/a/b", "x"), ("$..c", "y")])
+    document = {"a": {"b": 1, "c": 2}, "d": {"c": 3}}
+    first = filter_document(document, fm, {"x", "y"})
+    computed: list[object] = []
+    advance = fm._automaton.advance
+    monkeypatch.setattr(fm._automaton, "advance", lambda *args: computed.append(args) or advance(*args))
+    assert filter_document(document, fm, {"x", "y"}) == first
+    assert computed == []
