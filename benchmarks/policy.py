@@ -31,8 +31,8 @@ from typing import Any
 import casbin
 from sqlalchemy import create_engine, insert
 
-from gateway.demo.registry import DEMO_UPSTREAMS_PATH
-from gateway.upstream.config import load_upstreams
+from gateway.demo.registry import demo_categories
+from gateway.demo.seed import DEMO_CONSENTS
 from ledger import Ledger
 from policies import (
     DecisionEngine,
@@ -167,38 +167,29 @@ def _load_consents(url: str, count: int, rng: random.Random) -> int:
     return subjects
 
 
-# The categories of the demo upstream's customer record (gateway/demo/upstreams.yaml) and the consents every adult
-# demo customer gives (gateway/demo/seed.py).
-DEMO_CATEGORIES = sorted(load_upstreams(DEMO_UPSTREAMS_PATH)["vehicle-cloud"].field_map.categories)
-DEMO_CONSENTS = {
-    "repair_prediction": (["vehicle", "contact.phone"], ["role:dealer"]),
-    "marketing": (["contact", "identity.name", "location.city"], ["org:bright-marketing"]),
-    "joint_rnd": (["vehicle", "behavior.driving", "location.precise"], ["org:stuttgart-rnd"]),
-}
-
-
 def _demo_point(tmp: str, decisions: int, rng: random.Random) -> dict[str, Any]:
     url = f"sqlite:///{Path(tmp) / 'demo.db'}"
     rt = open_policies(url, pseudonym_key=b"bench-pseudonym-key-32-bytes-000")
     customers = 20
     for i in range(customers):
-        for purpose, (categories, recipients) in DEMO_CONSENTS.items():
+        for purpose, (granted, recipients) in DEMO_CONSENTS.items():
             rt.consents.grant(
                 subject_id=f"cust-{i}",
                 purposes=[purpose],
-                categories=categories,
+                categories=granted,
                 recipients=recipients,
                 jurisdiction="CN",
                 actor="bench",
                 cross_border=purpose == "joint_rnd",
             )
     subjects = [SubjectContext(f"cust-{rng.randrange(customers)}", "standard", "CN") for _ in range(decisions)]
-    row: dict[str, Any] = {"customers": customers, "categories_per_decision": len(DEMO_CATEGORIES)}
+    categories = demo_categories()
+    row: dict[str, Any] = {"customers": customers, "categories_per_decision": len(categories)}
     for regime, memo in (("memo_off", 0), ("memo_on", 4_096)):
         engine = DecisionEngine(rt.taxonomy, SqlState(create_engine(url), owned=True), memo_size=memo)
         requests = [("dealer-sh-4s", s, None, "repair_prediction", "release") for s in subjects]
-        _measure(engine, requests[: decisions // 3], DEMO_CATEGORIES)  # warm connections and caches
-        row[f"full_decision_{regime}"] = _percentiles(_measure(engine, requests, DEMO_CATEGORIES))
+        _measure(engine, requests[: decisions // 3], categories)  # warm connections and caches
+        row[f"full_decision_{regime}"] = _percentiles(_measure(engine, requests, categories))
         engine.close()
     rt.close()
     return row

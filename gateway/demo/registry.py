@@ -6,10 +6,15 @@ from pathlib import Path
 
 from gateway.upstream import UpstreamConfig, load_upstreams
 
-__all__ = ["DEMO_UPSTREAMS_PATH", "VEHICLE_CLOUD", "demo_upstreams"]
+__all__ = ["DEMO_UPSTREAMS_PATH", "VEHICLE_CLOUD", "demo_categories", "demo_upstreams"]
 
 DEMO_UPSTREAMS_PATH = Path(__file__).with_name("upstreams.yaml")
 VEHICLE_CLOUD = "vehicle-cloud"
+
+
+def demo_categories() -> list[str]:
+    """The data categories of the vehicle cloud's customer record, in sorted order (its field map names them)."""
+    return sorted(load_upstreams(DEMO_UPSTREAMS_PATH)[VEHICLE_CLOUD].field_map.categories)
 
 
 def demo_upstreams(vehicle_cloud_url: str | None = None) -> dict[str, UpstreamConfig]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from gateway.runtime import Runtime
 
-__all__ = ["DEMO_CLIENTS", "DEMO_PEOPLE", "DemoClient", "DemoCustomer", "DemoWorld", "seed_demo"]
+__all__ = ["DEMO_CLIENTS", "DEMO_CONSENTS", "DEMO_PEOPLE", "DemoClient", "DemoCustomer", "DemoWorld", "seed_demo"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ DEMO_CLIENTS = (
 )
 
 # Purpose -> (categories, recipients) every adult customer consented to; R&D goes abroad (PIPL Art. 39).
-_CONSENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+DEMO_CONSENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "repair_prediction": (("vehicle", "contact.phone"), ("role:dealer",)),
     "marketing": (("contact", "identity.name", "location.city"), ("org:bright-marketing",)),
     "joint_rnd": (("vehicle", "behavior.driving", "location.precise"), ("org:stuttgart-rnd",)),
@@ -113,7 +113,7 @@ def seed_demo(runtime: Runtime) -> DemoWorld:
         world.customer_ids[person.source_subject] = customer.customer_id
         if person.customer_type == "minor":
             continue  # no consents on file for the minor: the matrix and guardian rules refuse everything
-        for purpose, (categories, recipients) in _CONSENTS.items():
+        for purpose, (categories, recipients) in DEMO_CONSENTS.items():
             record = consents.grant(
                 subject_id=customer.customer_id,
                 purposes=[purpose],

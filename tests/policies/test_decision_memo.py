@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
-from benchmarks.policy import DEMO_CATEGORIES
+from gateway.demo.registry import demo_categories
 from policies import ConsentRecord, ConsentStatus, DecisionEngine, Reason, SubjectContext
 from policies.runtime import PolicyRuntime, open_policies
 from policies.store import SqlState
@@ -27,7 +27,7 @@ T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 TICK = timedelta(microseconds=1)
 DEALER_SH = "dealer-sh-4s"
-TWELVE = DEMO_CATEGORIES  # the demo upstream's record: twelve categories
+TWELVE = demo_categories()  # the demo upstream's record: twelve categories
 PURPOSES = ["repair_prediction", "marketing", "joint_rnd"]
 CATEGORIES = ["vehicle", "vehicle.vin", "contact", "contact.phone", "location.precise", "identity.national_id"]
 RECIPIENTS = ["any", "any", "role:dealer", "role:rnd", f"org:{DEALER_SH}", "org:stuttgart-rnd", "org:bright-marketing"]
