@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rfc8785
+from sqlalchemy import Engine, event
 
 from ledger import Event, EventError, Ledger, leaf_hash, parse_envelope, pseudonym, verify_inclusion
 
@@ -55,6 +58,22 @@ def test_pseudonyms_are_stable_per_key_and_differ_between_keys() -> None:
         pseudonym(b"short", "alice")
 
 
+@pytest.fixture
+def secure_delete_off_by_default() -> Iterator[None]:
+    """Some SQLite builds (Debian's among them) default to secure_delete on: turn it off first, as a stock
+    build would have it, so only the ledger's own setting can erase."""
+
+    def stock_default(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA secure_delete = 0")
+
+    event.listen(Engine, "connect", stock_default, insert=True)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", stock_default)
+
+
+@pytest.mark.usefixtures("secure_delete_off_by_default")
 def test_erased_payloads_leave_no_bytes_behind_in_the_sqlite_files(tmp_path: Path) -> None:
     """Deleting a row is not erasing it: without secure_delete the text stays in a free page, and the
     write-ahead log keeps the page images from before the delete."""
@@ -62,6 +81,8 @@ def test_erased_payloads_leave_no_bytes_behind_in_the_sqlite_files(tmp_path: Pat
     marker = "national-id-110101199003078515"
     alice = pseudonym(KEY, "alice")
     with Ledger.open(f"sqlite:///{path}") as ledger:
+        with ledger.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
         for n in range(20):
             ledger.append(Event(type="consent.given", actor="system", subject=alice, payload={"id": marker, "n": n}))
         ledger.append(Event(type="access", actor="crm", subject=pseudonym(KEY, "bob"), payload={"n": 0}))
