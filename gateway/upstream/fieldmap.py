@@ -282,7 +282,8 @@ _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def _check_leaf(value: Any, path: _Path) -> None:
-    if value is None or isinstance(value, str | bool | int | dict | list):
+    """For what `_Walk.node` could not place at a glance (containers, None and exact scalar types are placed)."""
+    if isinstance(value, str | int):  # their subclasses, bool among them
         return
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
