@@ -108,11 +108,12 @@ async def authenticate_client(request: Request, runtime: Runtime, token: str | N
 
 async def current_client(
     request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
+    _documented: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
     runtime: Runtime = Depends(get_runtime),
 ) -> ClientPrincipal:
-    token = credentials.credentials if credentials is not None and credentials.scheme.lower() == "bearer" else None
-    return await authenticate_client(request, runtime, token)
+    """`_documented` puts the bearer scheme in the OpenAPI description; the token is read by `bearer_token`, the
+    one parser every client route (the proxy's direct ones included) goes through."""
+    return await authenticate_client(request, runtime, bearer_token(request))
 
 
 @dataclass(frozen=True)

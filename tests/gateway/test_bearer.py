@@ -112,9 +112,7 @@ def test_cached_claims_still_expire(tmp_path: Path) -> None:
         (None, None),
     ],
 )
-def test_rfc6750_bearer_header_parsing_matches_what_the_generic_dependency_reads(
-    header: str | None, token: str | None
-) -> None:
+def test_rfc6750_bearer_header_parsing_of_every_client_route(header: str | None, token: str | None) -> None:
     headers = [(b"authorization", header.encode())] if header is not None else []
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""})
     assert bearer_token(request) == token
