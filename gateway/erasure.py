@@ -204,9 +204,11 @@ def _renew(rt: Runtime, lease: Lease, *, extra: float = 0.0) -> None:
         _hold(rt, conn, lease, extra=extra)
 
 
-def _update_source(rt: Runtime, lease: Lease, source: str, **values: Any) -> None:
+def _update_source(rt: Runtime, lease: Lease, source: str, *, hold_extra: float = 0.0, **values: Any) -> None:
+    """Record a source's progress, renewing the lease in the same transaction (for `hold_extra` more seconds
+    when a wait follows)."""
     with rt.engine.begin() as conn:
-        _hold(rt, conn, lease)
+        _hold(rt, conn, lease, extra=hold_extra)
         conn.execute(
             update(erasure_sources)
             .where(and_(erasure_sources.c.request_id == lease.request_id, erasure_sources.c.source == source))
@@ -259,11 +261,13 @@ async def _erase_at_source(
             outcome = await rt.upstreams.client(source).erase(subject)
         except (UpstreamFailure, InvalidSubject) as exc:
             final = attempt == attempts
+            delay = 0.0 if final else backoff * 2 ** (attempt - 1)
             await run_in_threadpool(
                 _update_source,
                 rt,
                 lease,
                 source,
+                hold_extra=delay,  # the wait must not lose the lease
                 status="failed" if final else "pending",
                 attempts=attempts_before + attempt,
                 last_error=str(exc)[:500],
@@ -271,8 +275,6 @@ async def _erase_at_source(
             )
             if final:
                 return False
-            delay = backoff * 2 ** (attempt - 1)
-            await run_in_threadpool(_renew, rt, lease, extra=delay)  # the wait must not lose the lease
             await sleep(delay)
             continue
         await run_in_threadpool(

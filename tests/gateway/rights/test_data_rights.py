@@ -264,6 +264,27 @@ async def test_an_erasure_acknowledged_before_a_restart_is_resumed_without_being
 
 
 @pytest.mark.anyio
+async def test_a_runner_keeps_its_lease_through_a_backoff_longer_than_the_lease(
+    runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting between attempts is still working on the erasure: no sweep may take it over meanwhile."""
+    monkeypatch.setattr(runtime, "settings", runtime.settings.model_copy(update={"erasure_lease_seconds": 0.05}))
+    runtime.upstreams = UpstreamRegistry(_with_dead_source(demo_upstreams(vehicle_cloud.url)))
+    seen_by_a_sweep: list[list[tuple[str, str]]] = []
+
+    async def backoff(delay: float) -> None:
+        await anyio.sleep(delay)
+        seen_by_a_sweep.append(erasure.resumable(runtime))
+
+    try:
+        requested = erasure.request_erasure(runtime, li_wei)
+        await erasure.process_erasure(runtime, li_wei, requested["request_id"], attempts=2, backoff=0.2, sleep=backoff)
+    finally:
+        await runtime.upstreams.aclose()
+    assert seen_by_a_sweep == [[]]
+
+
+@pytest.mark.anyio
 async def test_a_failed_erasure_waits_to_be_requested_again_and_is_not_swept(
     runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer
 ) -> None:
