@@ -148,8 +148,7 @@ class Sequencer:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, Request) and not item.future.done():
-                item.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))
+            _writer_failed(item, exc)
 
     def close(self) -> None:
         with self._lock:
@@ -207,9 +206,8 @@ class Sequencer:
         except BaseException as exc:  # dying: no appender in hand may wait forever
             self._drop_connection()
             self._worker_died(exc)
-            for request in in_hand:
-                if isinstance(request, Request) and not request.future.done():
-                    request.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))
+            for item in in_hand:
+                _writer_failed(item, exc)
             raise
         self._drop_connection()
 
@@ -240,3 +238,9 @@ class Sequencer:
         self._frontier = frontier
         for number, indices in assigned.items():
             requests[number].future.set_result(indices)
+
+
+def _writer_failed(item: Request | object, exc: BaseException) -> None:
+    """Tell the appender waiting on a queue item that the writer died before answering it."""
+    if isinstance(item, Request) and not item.future.done():
+        item.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))
