@@ -6,19 +6,29 @@ The demo vehicle cloud runs in its own process; the gateway (`consentry serve`, 
 gateway's proxy, which per request checks the bearer token, decides every category, fetches, filters and
 appends a durable ledger entry before answering. Reported: req/s and p50/p99 of both, the throughput ratio
 and the added latency. Issue 4's targets: ratio >= 0.5 and added p99 <= 5 ms at concurrency 16.
+
+In the one-process pass a second peer is measured too: a bare forwarding hop (`benchmarks._forwarder`) served
+and fetching the same way as the gateway, doing nothing else. Its ratio is what a hop costs on this machine
+before any of the gateway's work. Every point also reports the CPU each party spent per request (the load
+generator, the upstream, and the hop: forwarder or gateway, all its threads and workers), read from /proc; on
+a machine whose cores are all busy, those figures, not wall time, say where a request's cost goes.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks._loadgen import measure
+from benchmarks._cpu import process_tree_cpu_s
+from benchmarks._loadgen import LoadResult, measure
+from gateway.demo.server import ServerProcess
 from gateway.demo.stack import DemoStack
 
 CONCURRENCIES = (1, 16, 64)
@@ -32,7 +42,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _measure_stack(stack: DemoStack, duration: float) -> dict[str, Any]:
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_snapshot(parties: Mapping[str, int | None]) -> dict[str, float | None]:
+    snapshot: dict[str, float | None] = {"loadgen": _own_cpu_s()}
+    for name, pid in parties.items():
+        snapshot[name] = None if pid is None else process_tree_cpu_s(pid)
+    return snapshot
+
+
+def _point(url: str, parties: Mapping[str, int | None], concurrency: int, duration: float, **kw: Any) -> dict[str, Any]:
+    """One closed-loop run after its own warm-up, with each party's CPU milliseconds per completed request."""
+    measure(url, concurrency=concurrency, requests=10 * concurrency, warmup=0, **kw)
+    before = _cpu_snapshot(parties)
+    result: LoadResult = measure(url, concurrency=concurrency, duration=duration, warmup=0, **kw)
+    after = _cpu_snapshot(parties)
+    cpu: dict[str, float | None] = {}
+    for name, spent in before.items():
+        end = after[name]
+        cpu[name] = (
+            None
+            if spent is None or end is None or not result.requests
+            else (round((end - spent) * 1000 / result.requests, 4))
+        )
+    return {**result.as_dict(), "cpu_ms_per_request": cpu}
+
+
+def _measure_stack(stack: DemoStack, duration: float, forwarder: ServerProcess | None) -> dict[str, Any]:
     assert stack.world is not None
     token = httpx.post(
         f"{stack.url}/oauth/token",
@@ -41,23 +80,36 @@ def _measure_stack(stack: DemoStack, duration: float) -> dict[str, Any]:
         timeout=30,
     ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Consentry-Purpose": "service_delivery"}
+    upstream = {"upstream": stack.upstream.pid}
     points: dict[str, Any] = {}
     for concurrency in CONCURRENCIES:
-        common = {"concurrency": concurrency, "duration": duration, "warmup": 10 * concurrency}
-        direct = measure(stack.upstream.url + RECORD, **common)
-        gateway = measure(f"{stack.url}/v1/proxy/vehicle-cloud{RECORD}", headers=headers, **common)
-        points[f"c{concurrency}"] = {
-            "direct": direct.as_dict(),
-            "gateway": gateway.as_dict(),
-            "throughput_ratio": round(gateway.requests_per_s / direct.requests_per_s, 3),
-            "added_p50_ms": round(gateway.p50_ms - direct.p50_ms, 3),
-            "added_p99_ms": round(gateway.p99_ms - direct.p99_ms, 3),
+        direct = _point(stack.upstream.url + RECORD, upstream, concurrency, duration)
+        gateway = _point(
+            f"{stack.url}/v1/proxy/vehicle-cloud{RECORD}",
+            {**upstream, "gateway": stack.gateway_pid},
+            concurrency,
+            duration,
+            headers=headers,
+        )
+        point: dict[str, Any] = {
+            "direct": direct,
+            "gateway": gateway,
+            "throughput_ratio": round(gateway["requests_per_s"] / direct["requests_per_s"], 3),
+            "added_p50_ms": round(gateway["p50_ms"] - direct["p50_ms"], 3),
+            "added_p99_ms": round(gateway["p99_ms"] - direct["p99_ms"], 3),
         }
+        if forwarder is not None:
+            hop = _point(forwarder.url + RECORD, {**upstream, "forwarder": forwarder.pid}, concurrency, duration)
+            point["forwarder"] = hop
+            point["forwarder_throughput_ratio"] = round(hop["requests_per_s"] / direct["requests_per_s"], 3)
+            point["gateway_to_forwarder_ratio"] = round(gateway["requests_per_s"] / hop["requests_per_s"], 3)
+        points[f"c{concurrency}"] = point
     return points
 
 
 def run(*, quick: bool) -> dict[str, Any]:
-    """The default deployment (one process) at the top level; `workers_2` repeats it with `serve --workers 2`."""
+    """The default deployment (one process) at the top level, with the bare forwarder beside it; `workers_2`
+    repeats the gateway with `serve --workers 2`."""
     duration = 1.5 if quick else 5.0
     results: dict[str, Any] = {"duration_s_per_point": duration, "cpus": os.cpu_count()}
     for workers in WORKERS:
@@ -65,7 +117,14 @@ def run(*, quick: bool) -> dict[str, Any]:
             tempfile.TemporaryDirectory() as tmp,
             DemoStack(Path(tmp) / "bench", port=_free_port(), upstream_port=_free_port(), workers=workers) as stack,
         ):
-            points = _measure_stack(stack, duration)
+            if workers == 1:
+                forwarder = ServerProcess(
+                    "benchmarks._forwarder", port=_free_port(), args=("--upstream", stack.upstream.url)
+                )
+                with forwarder:
+                    points = _measure_stack(stack, duration, forwarder)
+            else:
+                points = _measure_stack(stack, duration, None)
         if workers == 1:
             results.update(points)
         else:

@@ -12,15 +12,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Self
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from gateway.demo.vehicle_cloud import create_vehicle_cloud_app
 
-__all__ = ["BackgroundServer", "ServerStartError", "VehicleCloudProcess", "run_vehicle_cloud"]
+__all__ = ["BackgroundServer", "ServerProcess", "ServerStartError", "VehicleCloudProcess", "run_vehicle_cloud"]
 
 
 class ServerStartError(RuntimeError):
@@ -104,12 +105,22 @@ def run_vehicle_cloud(port: int, host: str = "127.0.0.1") -> BackgroundServer:
     return BackgroundServer(create_vehicle_cloud_app(), port=port, host=host).start()
 
 
-class VehicleCloudProcess:
-    """The demo vehicle cloud in its own Python process (``python -m gateway.demo``)."""
+class ServerProcess:
+    """``python -m MODULE --host H --port P [ARGS]``, a server in its own Python process."""
 
-    def __init__(self, *, port: int, host: str = "127.0.0.1", startup_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        module: str,
+        *,
+        port: int,
+        host: str = "127.0.0.1",
+        args: Sequence[str] = (),
+        startup_timeout: float = 20.0,
+    ) -> None:
+        self.module = module
         self.host = host
         self.port = port
+        self.args = tuple(args)
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -117,7 +128,11 @@ class VehicleCloudProcess:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> VehicleCloudProcess:
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> Self:
         """Start the process (once) and wait until it accepts connections; the port must be free."""
         if self._process is not None:
             return self
@@ -126,7 +141,7 @@ class VehicleCloudProcess:
                 raise ServerStartError(f"port {self.host}:{self.port} is already in use")
         except OSError:
             pass
-        command = [sys.executable, "-m", "gateway.demo", "--host", self.host, "--port", str(self.port)]
+        command = [sys.executable, "-m", self.module, "--host", self.host, "--port", str(self.port), *self.args]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603 (our own module)
         try:
             _wait_for_port(self.host, self.port, time.monotonic() + self._startup_timeout, self._process)
@@ -146,10 +161,17 @@ class VehicleCloudProcess:
             process.kill()
             process.wait(timeout=10)
 
-    def __enter__(self) -> VehicleCloudProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class VehicleCloudProcess(ServerProcess):
+    """The demo vehicle cloud in its own Python process (``python -m gateway.demo``)."""
+
+    def __init__(self, *, port: int, host: str = "127.0.0.1", startup_timeout: float = 20.0) -> None:
+        super().__init__("gateway.demo", port=port, host=host, startup_timeout=startup_timeout)

@@ -64,6 +64,11 @@ class DemoStack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def gateway_pid(self) -> int | None:
+        """The `consentry serve` process (with workers, their parent)."""
+        return None if self._gateway is None else self._gateway.pid
+
     def _fresh_directory(self) -> None:
         if self.data_dir.exists():
             if not (self.data_dir / MARKER).exists():

@@ -1,5 +1,6 @@
-"""`consentry bench proxy` measures what it says: the same record read directly and through a real gateway,
-every gateway read a 200 (so the figures are of released reads, not of fast refusals)."""
+"""`consentry bench proxy` measures what it says: the same record read directly, through a bare forwarding hop and
+through a real gateway, every read a 200 (so the figures are of released reads, not of fast refusals), with the
+CPU each party spent per request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 from benchmarks import proxy
 
 
-def test_the_proxy_benchmark_compares_direct_and_gateway_reads_in_one_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_proxy_benchmark_compares_direct_forwarded_and_gateway_reads_in_one_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(proxy, "CONCURRENCIES", (1, 16))
     monkeypatch.setattr(proxy, "WORKERS", (1, 2))
     results = proxy.run(quick=True)
@@ -20,4 +23,22 @@ def test_the_proxy_benchmark_compares_direct_and_gateway_reads_in_one_run(monkey
             assert point["gateway"]["requests"] > 0 and point["direct"]["requests"] > 0
             ratio = point["gateway"]["requests_per_s"] / point["direct"]["requests_per_s"]
             assert point["throughput_ratio"] == pytest.approx(ratio, abs=0.001)
+    for level in ("c1", "c16"):
+        point = results[level]
+        hop = point["forwarder"]
+        assert hop["errors"] == 0 and set(hop["statuses"]) == {"200"}
+        assert point["forwarder_throughput_ratio"] == pytest.approx(
+            hop["requests_per_s"] / point["direct"]["requests_per_s"], abs=0.001
+        )
+        assert point["gateway_to_forwarder_ratio"] == pytest.approx(
+            point["gateway"]["requests_per_s"] / hop["requests_per_s"], abs=0.001
+        )
+        parties = {"direct": {"loadgen", "upstream"}, "forwarder": {"loadgen", "upstream", "forwarder"}}
+        parties["gateway"] = {"loadgen", "upstream", "gateway"}
+        for peer, names in parties.items():
+            cpu = point[peer]["cpu_ms_per_request"]
+            assert set(cpu) == names
+            assert all(isinstance(cpu[name], float) and cpu[name] > 0 for name in names), cpu
+    assert "forwarder" not in results["workers_2"]["c16"]  # the bare hop is the one-process peer only
+    assert results["workers_2"]["c16"]["gateway"]["cpu_ms_per_request"]["gateway"] > 0  # workers counted
     assert set(results["targets_c16"]) == {"throughput_ratio_at_least_0.5", "added_p99_at_most_5ms"}
