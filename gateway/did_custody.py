@@ -8,23 +8,12 @@ say the outcome: problem+json there, a page here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from gateway.auth.custody import custody_state, release_custodial_key
+from gateway.auth.custody import CustodyState, custody_state, release_custodial_key
 from gateway.auth.principals import CustomerPrincipal
 from gateway.runtime import Runtime
 
-__all__ = ["DidCustody", "ReleasedKey", "did_custody", "release_key"]
-
-
-@dataclass(frozen=True)
-class DidCustody:
-    """The customer's DID (None until first needed) and who holds its private key."""
-
-    did: str | None
-    gateway_holds_key: bool
-    released_at: datetime | None
-    released_ledger_index: int | None
+__all__ = ["ReleasedKey", "did_custody", "release_key"]
 
 
 @dataclass(frozen=True)
@@ -35,13 +24,9 @@ class ReleasedKey:
     ledger_index: int
 
 
-def did_custody(runtime: Runtime, customer: CustomerPrincipal) -> DidCustody:
+def did_custody(runtime: Runtime, customer: CustomerPrincipal) -> CustodyState:
     """Read from the store, not from the session's principal: the DID may have changed since sign-in."""
-    current = runtime.customers.get(customer.customer_id)
-    if current is None:
-        raise LookupError(f"no customer {customer.customer_id}")
-    state = custody_state(runtime.engine, customer.customer_id)
-    return DidCustody(current.did, state.gateway_holds_key, state.released_at, state.released_ledger_index)
+    return custody_state(runtime.engine, customer.customer_id)
 
 
 def release_key(runtime: Runtime, customer: CustomerPrincipal) -> ReleasedKey:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from credentials import did_key_from_multibase, did_key_verification_method, key_pair_from_private, public_jwk
-from gateway.store.tables import custodial_did_keys
+from gateway.store.tables import custodial_did_keys, customers
 from ledger import Event, Ledger
 
 CUSTODY_EVENT = "customer.did.custody"
@@ -118,8 +118,10 @@ def forget_custodial_key(conn: Connection, customer_id: str) -> None:
 
 @dataclass(frozen=True)
 class CustodyState:
-    """Whether the gateway still holds the private key of the customer's DID, and when it was released."""
+    """The customer's DID (None until first needed), whether the gateway still holds its private key, and when
+    the customer took it."""
 
+    did: str | None
     gateway_holds_key: bool
     released_at: datetime | None
     released_ledger_index: int | None
@@ -130,22 +132,25 @@ def _aware(value: datetime) -> datetime:
 
 
 def custody_state(engine: Engine, customer_id: str) -> CustodyState:
-    with engine.connect() as conn:
-        row = (
-            conn.execute(
-                select(
-                    custodial_did_keys.c.sealed_key,
-                    custodial_did_keys.c.released_at,
-                    custodial_did_keys.c.released_ledger_index,
-                ).where(custodial_did_keys.c.customer_id == customer_id)
-            )
-            .mappings()
-            .first()
+    """Read in one statement, so the DID and the custody record always describe the same moment (a wallet
+    bound in between would otherwise pair the new DID with the old key's state). `LookupError` for no such
+    customer."""
+    query = (
+        select(
+            customers.c.did,
+            custodial_did_keys.c.sealed_key,
+            custodial_did_keys.c.released_at,
+            custodial_did_keys.c.released_ledger_index,
         )
+        .select_from(customers.outerjoin(custodial_did_keys))
+        .where(customers.c.customer_id == customer_id)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
     if row is None:
-        return CustodyState(False, None, None)
+        raise LookupError(f"no customer {customer_id}")
     released = _aware(row["released_at"]) if row["released_at"] else None
-    return CustodyState(row["sealed_key"] is not None, released, row["released_ledger_index"])
+    return CustodyState(row["did"], row["sealed_key"] is not None, released, row["released_ledger_index"])
 
 
 def release_custodial_key(
