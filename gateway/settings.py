@@ -7,12 +7,13 @@ described by its environment alone (twelve-factor). Secrets are `SecretStr` so t
 from __future__ import annotations
 
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from credentials import did_web_from_domain
 
@@ -66,6 +67,12 @@ class Settings(BaseSettings):
         "address (wallet sign-in).",
     )
     did_challenge_burst: int = Field(default=20, ge=1, description="DID challenges that may be issued at once.")
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated IP addresses or CIDR networks of the reverse proxies in front of the gateway. "
+        "A request whose TCP peer is one of them is limited under the rightmost `X-Forwarded-For` address that is "
+        "not; default: none, so the peer address counts and `X-Forwarded-For` is ignored.",
+    )
     custody_key: SecretStr | None = Field(
         default=None,
         description="Base64url key (32+ bytes) that seals the private keys of custodial customer DIDs; default: "
@@ -109,6 +116,13 @@ class Settings(BaseSettings):
             raise ValueError("issuer must be an http(s) base URL without query or fragment")
         return value.rstrip("/")
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            value = ",".join(map(str, value))
+        return _parse_trusted_proxies(value) if isinstance(value, str) else value
+
     @cached_property
     def db_url(self) -> str:
         """The database URL in effect: explicit, or SQLite inside the data directory."""
@@ -140,3 +154,33 @@ class Settings(BaseSettings):
     def secure_cookies(self) -> bool:
         """Cookies carry `Secure` whenever the public URL is https."""
         return urlsplit(self.issuer).scheme == "https"
+
+
+def _parse_trusted_proxies(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`CONSENTRY_TRUSTED_PROXIES` as networks (an address is its own /32 or /128).
+
+    Strict, because a mistake here decides whose word the gateway takes for a caller's address: a host
+    name is not resolved, a network with host bits set is refused rather than widened, and a /0 is refused
+    because trusting every peer would let any caller name its own rate-limit key.
+    """
+    if not value.strip():
+        return ()
+    networks = []
+    for position, entry in enumerate(value.split(","), start=1):
+        text = entry.strip()
+        if not text:
+            raise ValueError(f"entry {position} is empty (expected IP addresses or CIDR networks, comma-separated)")
+        try:
+            network = ip_network(text)
+        except ValueError:
+            try:
+                widened = ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{text!r} is not an IP address or CIDR network (host names are not resolved)"
+                ) from None
+            raise ValueError(f"{text!r} has host bits set; the network is {widened}") from None
+        if network.prefixlen == 0:
+            raise ValueError(f"{text!r} trusts every address, so any caller could choose its own address")
+        networks.append(network)
+    return tuple(networks)

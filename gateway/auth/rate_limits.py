@@ -5,8 +5,21 @@ Each limit is a GCRA (generic cell rate algorithm) bucket: a sustained rate with
 "theoretical arrival time" per key, so a check is a dictionary lookup and never a database write. That keeps
 the token endpoint's hot path as cheap as before; the price is that each gateway process counts on its own,
 so N processes admit up to N times the rate. The login throttle, which must lock an account exactly, stays in
-the database. Every attempt counts, failed client authentications included: the check runs before the
-credentials are looked at, so guessing a client secret spends the same allowance as using one.
+the database.
+
+Only a caller that proves to be a client spends that client's own allowance. Client ids are not secret, so a
+per-client bucket charged before the credentials are checked would let anyone who knows an id deny that
+client its tokens. Before the credentials are looked at, a token request is therefore counted against its
+address and against the pair (claimed client_id, address), and refused without being counted when the claimed
+client's own allowance is already spent; only a token actually issued, so only once the credentials held, is
+counted against the client. Every attempt still counts where the caller stands: guessing a secret spends the
+address's allowance and the pair's as using one does, so one address guesses a client's secret no faster than
+that client may ask for tokens. Many addresses together guess faster, against secrets of 256 random bits; the
+price of not letting them lock the client out.
+
+Every per-address limit keys the caller by `request_address_key`: the TCP peer, or, when the peer is one of
+`CONSENTRY_TRUSTED_PROXIES`, the address those proxies name in `X-Forwarded-For` (see `client_address`). With
+no trusted proxies the header is ignored, so a caller cannot pick its own key by writing it.
 """
 
 from __future__ import annotations
@@ -16,8 +29,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from starlette.requests import Request
 
@@ -59,28 +73,39 @@ class RateLimiter:
         self._tolerance = (limit.burst - 1) * self._interval
         self._clock = clock
         self._max_keys = max_keys
-        self._arrivals: OrderedDict[str, float] = OrderedDict()
+        self._arrivals: OrderedDict[Hashable, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def hit(self, key: str) -> None:
+    def hit(self, key: Hashable) -> None:
         """Count one request for `key`, or raise `RateLimitedError` without counting it."""
         with self._lock:
             now = self._clock()
-            arrival = max(self._arrivals.get(key, now), now)
-            wait = arrival - self._tolerance - now
-            if wait > 0:
-                raise RateLimitedError(max(1, math.ceil(wait)))
+            arrival = self._admit(key, now)
             self._arrivals[key] = arrival + self._interval
             self._arrivals.move_to_end(key)
             while len(self._arrivals) > self._max_keys:
                 self._arrivals.popitem(last=False)
 
+    def check(self, key: Hashable) -> None:
+        """Raise `RateLimitedError` if `hit(key)` would now be refused; counts nothing."""
+        with self._lock:
+            self._admit(key, self._clock())
+
+    def _admit(self, key: Hashable, now: float) -> float:
+        arrival = max(self._arrivals.get(key, now), now)
+        wait = arrival - self._tolerance - now
+        if wait > 0:
+            raise RateLimitedError(max(1, math.ceil(wait)))
+        return arrival
+
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """The gateway's limiters, one per rule."""
+    """The gateway's limiters, one per rule. `token_per_client` counts the tokens issued to a client;
+    `token_per_client_address` (the same limit) every token request, under (claimed client_id, address)."""
 
     token_per_client: RateLimiter
+    token_per_client_address: RateLimiter
     token_per_address: RateLimiter
     did_challenge_per_customer: RateLimiter
     did_challenge_per_address: RateLimiter
@@ -95,31 +120,103 @@ class RequestLimits:
     ) -> RequestLimits:
         return cls(
             token_per_client=RateLimiter(token_per_client),
+            token_per_client_address=RateLimiter(token_per_client),
             token_per_address=RateLimiter(token_per_address),
             did_challenge_per_customer=RateLimiter(did_challenge),
             did_challenge_per_address=RateLimiter(did_challenge),
         )
 
 
-def enforce(*hits: tuple[RateLimiter, str]) -> None:
+def enforce(*hits: tuple[RateLimiter, Hashable]) -> None:
     """Count the request against each (limiter, key), in order; the first limit exceeded answers 429
     problem+json `too-many-requests` with `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3)."""
     for limiter, key in hits:
         try:
             limiter.hit(key)
         except RateLimitedError as exc:
-            raise Problem(
-                429,
-                "too-many-requests",
-                f"Too many requests; retry after {exc.retry_after} s.",
-                title="Too Many Requests",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None
+            raise _too_many_requests(exc) from None
 
 
-def request_address_key(request: Request) -> str:
-    """`address_key` of the peer that sent `request`."""
-    return address_key(request.client.host if request.client else None)
+def enforce_unspent(limiter: RateLimiter, key: Hashable) -> None:
+    """Answer 429 like `enforce` if `key` has spent its allowance, without counting this request."""
+    try:
+        limiter.check(key)
+    except RateLimitedError as exc:
+        raise _too_many_requests(exc) from None
+
+
+def _too_many_requests(exc: RateLimitedError) -> Problem:
+    return Problem(
+        429,
+        "too-many-requests",
+        f"Too many requests; retry after {exc.retry_after} s.",
+        title="Too Many Requests",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+TrustedProxies = Sequence[IPv4Network | IPv6Network]
+
+
+def request_address_key(request: Request, trusted_proxies: TrustedProxies) -> str:
+    """`address_key` of the caller that sent `request` (`client_address` behind `trusted_proxies`): the one
+    place every per-address limit gets its key."""
+    peer = request.client.host if request.client else None
+    return address_key(client_address(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies))
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_proxies: TrustedProxies) -> str | None:
+    """The caller's address: the TCP `peer`, unless the peer is one of `trusted_proxies`; then the rightmost
+    address in `X-Forwarded-For` (all of its field lines, in order) that is not a trusted proxy.
+
+    Each proxy appends the address it received the request from, so reading from the right, every entry up
+    to the first untrusted one was written by a proxy we trust, and that entry is the client a trusted proxy
+    saw. Entries further left came from the client itself and are never read: prepending addresses changes
+    nothing. When every entry is a trusted proxy the leftmost counts (the caller sits in a trusted network,
+    so the key is still one of those). A malformed entry met on the way, or no header at all, makes the key
+    the peer: nobody we trust named an address.
+    """
+    peer_ip = _ip(peer)
+    if peer_ip is None or not _is_trusted(peer_ip, trusted_proxies):
+        return peer
+    entries = [entry for line in forwarded_for for entry in line.split(",")]
+    nearest: IPv4Address | IPv6Address | None = None
+    for entry in reversed(entries):
+        nearest = _forwarded_ip(entry)
+        if nearest is None:
+            return peer
+        if not _is_trusted(nearest, trusted_proxies):
+            break
+    return str(nearest) if nearest is not None else peer
+
+
+def _ip(host: str | None) -> IPv4Address | IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _forwarded_ip(entry: str) -> IPv4Address | IPv6Address | None:
+    """One `X-Forwarded-For` entry: an address, or as some proxies write it `[v6]`, `[v6]:port` or `v4:port`."""
+    text = entry.strip()
+    if text.startswith("["):
+        inside, bracket, port = text[1:].partition("]")
+        if not bracket or (port and not (port[:1] == ":" and port[1:].isdigit())):
+            return None
+        address = _ip(inside)
+        return address if isinstance(address, IPv6Address) else None
+    if text.count(":") == 1:
+        text, _, port = text.partition(":")
+        return _ip(text) if port.isdigit() and "." in text else None
+    return _ip(text)
+
+
+def _is_trusted(address: IPv4Address | IPv6Address, trusted_proxies: TrustedProxies) -> bool:
+    return any(address in network for network in trusted_proxies)
 
 
 def address_key(host: str | None) -> str:

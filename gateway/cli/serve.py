@@ -44,6 +44,8 @@ def _run(app: FastAPI | str, host: str, port: int, *, factory: bool = False, wor
         workers=workers,
         log_config=None,
         access_log=False,
+        # The app reads X-Forwarded-For itself, from trusted proxies only (CONSENTRY_TRUSTED_PROXIES), and must
+        # see the real TCP peer to decide whether it is one; uvicorn rewriting the peer would defeat that.
         proxy_headers=False,
         server_header=False,
     )

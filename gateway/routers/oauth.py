@@ -4,8 +4,10 @@ Bodies are `application/x-www-form-urlencoded` as the RFCs require. OAuth errors
 problem+json that also carries the RFC 6749 §5.2 members `error` and `error_description`, so a standard
 OAuth client library reads them too.
 
-The token endpoint is rate-limited per remote address and per claimed client_id before any credential is
-checked, so failed client authentications spend the allowance too and a secret cannot be guessed at line rate.
+The token endpoint is rate-limited before any credential is checked, per remote address and per (claimed
+client_id, address), so failed client authentications spend allowance too and a secret cannot be guessed at
+line rate; a client's own allowance is spent only once its credentials hold, so knowing a client_id is not
+enough to deny that client its tokens (see `gateway.auth.rate_limits`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.authorization_server import FormRequest, OAuthResult
-from gateway.auth.rate_limits import enforce, request_address_key
+from gateway.auth.rate_limits import enforce, enforce_unspent, request_address_key
 from gateway.dependencies import REALM
 from gateway.problems import Problem, problem_response, with_problems
 from gateway.runtime import Runtime, get_runtime
@@ -79,7 +81,7 @@ MALFORMED_BASIC = "\x00malformed-basic"  # not a possible client id
 
 def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
     """The client_id a token request claims, unverified (HTTP Basic user, `client_id`, or the client assertion's
-    `iss`): what the per-client limit counts, whether or not the credentials then hold."""
+    `iss`): what the limits count before the credentials are checked."""
     authorization = request.headers.get("authorization", "")
     scheme = authorization.partition(" ")[0]
     try:
@@ -101,13 +103,17 @@ def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
 
 
 def _limit_token_requests(request: Request, runtime: Runtime, form: dict[str, str]) -> None:
+    """The limits before the credentials are checked: counted per address and per (claimed client, address);
+    the claimed client's own allowance is only looked at, so that an over-limit client is refused cheaply."""
     limits = runtime.limits
-    address = request_address_key(request)
-    client_id = _claimed_client_id(request, form)
-    hits = [(limits.token_per_address, address)]
-    if client_id:
-        hits.append((limits.token_per_client, client_id[:200]))
-    enforce(*hits)
+    address = request_address_key(request, runtime.settings.trusted_proxies)
+    claimed = _claimed_client_id(request, form)
+    if not claimed:
+        enforce((limits.token_per_address, address))
+        return
+    client_id = claimed[:200]
+    enforce((limits.token_per_address, address), (limits.token_per_client_address, (client_id, address)))
+    enforce_unspent(limits.token_per_client, client_id)
 
 
 def _respond(request: Request, result: OAuthResult) -> JSONResponse:
@@ -140,8 +146,8 @@ def _respond(request: Request, result: OAuthResult) -> JSONResponse:
     description="RFC 6749 §4.4 client credentials grant. Authenticate with HTTP Basic (`client_secret_basic`) "
     "or a signed JWT (`private_key_jwt`, RFC 7523). The token is an RFC 9068 JWT signed with ES256; `scope` "
     "defaults to every scope the client holds, and asking for one it does not hold is `invalid_scope`. Requests "
-    "are rate-limited per client_id and per remote address, failed client authentications included: beyond the "
-    "burst, 429 `too-many-requests` with Retry-After.",
+    "are rate-limited per remote address and per client_id at that address, failed client authentications "
+    "included, and tokens issued per client_id: beyond the burst, 429 `too-many-requests` with Retry-After.",
     openapi_extra=_form_body(
         {
             "grant_type": {"type": "string", "enum": ["client_credentials"]},
@@ -179,7 +185,11 @@ async def token(request: Request, runtime: Runtime = Depends(get_runtime)) -> JS
     _limit_token_requests(request, runtime, oauth_request.form)
     result: OAuthResult = await run_in_threadpool(runtime.oauth.create_token_response, oauth_request)
     if result.error is None:
-        runtime.metrics.tokens_issued.labels(oauth_request.client.client_id).inc()
+        client_id = oauth_request.client.client_id
+        # Counted once the credentials hold, under the client they proved. Refused only when requests raced
+        # past the check above or claimed another id than they proved; the token just made is then dropped.
+        enforce((runtime.limits.token_per_client, client_id))
+        runtime.metrics.tokens_issued.labels(client_id).inc()
     return _respond(request, result)
 
 

@@ -124,7 +124,7 @@ async def wallet_sign_in_form(request: Request, runtime: Runtime = Depends(get_r
 
 async def _wallet_form(visit: Visit, runtime: Runtime, target: str, *, failure: str | None) -> Response:
     request = visit.page.request
-    address = request_address_key(request)
+    address = request_address_key(request, runtime.settings.trusted_proxies)
     try:
         challenge, domain = await run_in_threadpool(issue_login_challenge, runtime, address)
     except RateLimitedError as exc:

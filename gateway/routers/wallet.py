@@ -120,7 +120,7 @@ def _with_auth_header(problem: Problem, status: int) -> Problem:
     responses=problem_responses(429),
 )
 def login_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) -> DidChallenge:
-    enforce((runtime.limits.did_challenge_per_address, request_address_key(request)))
+    enforce((runtime.limits.did_challenge_per_address, request_address_key(request, runtime.settings.trusted_proxies)))
     return _issue(runtime, "login")
 
 
