@@ -245,6 +245,10 @@ class ErasureOutcome:
     upstream_status: int
 
 
+# origin, method, origin-form target and header block: the same for every attempt of one request
+_Prepared = tuple[Origin, bytes, bytes, HeaderBlock]
+
+
 class _Sender(Protocol):
     """``PooledHTTP11Transport.send``, or the same over another httpx transport."""
 
@@ -424,12 +428,15 @@ class UpstreamClient:
         policy = self.config.retries
         attempts = policy.attempts if method in IDEMPOTENT_METHODS else 1
         failure: UpstreamFailure | None = None
+        prepared: _Prepared | None = None
         for attempt in range(1, attempts + 1):
             if attempt > 1:
                 await self._sleep(min(policy.backoff_max, policy.backoff_initial * 2 ** (attempt - 2)) * self._jitter())
             self.breaker.before_call()
             try:
-                response = await self._send(method, path, params, outgoing, content, attempt)
+                if prepared is None:
+                    prepared = self._prepare(method, path, params, outgoing)
+                response = await self._send(prepared, content, attempt)
             except httpx.PoolTimeout as exc:
                 # our own pool is saturated: not the upstream's fault, so not a breaker failure
                 self.breaker.record_abandoned()
@@ -520,21 +527,23 @@ class UpstreamClient:
         url = httpx.URL(self._base_url + path + query)
         return origin_of(url), url.raw_path
 
-    async def _send(
+    def _prepare(
         self,
         method: str,
         path: str,
         params: Mapping[str, str] | None,
         headers: list[tuple[bytes, bytes]] | None,
-        content: bytes | None,
-        attempt: int,
-    ) -> UpstreamResponse:
-        cap = self.config.limits.max_response_bytes
+    ) -> _Prepared:
+        """What every attempt of one request sends. Built by the first attempt, once the breaker admitted it, so
+        a refusal here (``httpx.InvalidURL``, ``httpx.LocalProtocolError``) is handled as an attempt's error."""
         origin, target = self._target(path, params)
         block = self._default_headers if headers is None else encode_headers(headers, host=self._netloc)
-        response = await self._sender.send(
-            origin, method.encode("ascii"), target, block, content or b"", self._timeouts
-        )
+        return origin, method.encode("ascii"), target, block
+
+    async def _send(self, prepared: _Prepared, content: bytes | None, attempt: int) -> UpstreamResponse:
+        cap = self.config.limits.max_response_bytes
+        origin, method, target, block = prepared
+        response = await self._sender.send(origin, method, target, block, content or b"", self._timeouts)
         try:
             fields = _text_fields(response.headers)
             declared = _field(fields, "content-length")

@@ -259,7 +259,12 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
-            self.transport.close()
+            # close() would keep the socket open until unsent request bytes are written: a server that never
+            # reads would pin it forever, and one that reads later would get the request we gave up on
+            if self.transport.get_write_buffer_size():
+                self.transport.abort()
+            else:
+                self.transport.close()
 
     def consumed(self) -> None:
         """Resume reading once the buffer has been drained below the low-water mark."""
