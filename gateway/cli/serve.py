@@ -35,6 +35,12 @@ def serve(
     _run("gateway.app:worker_app", bind_host, bind_port, factory=True, workers=workers)
 
 
+# uvicorn kills a worker that has not answered its supervisor's ping within this many seconds, and a new
+# worker cannot answer until its interpreter has started. Its default, 5 s, is less than a worker takes to
+# start on 2 busy cores (seen: killed at start, and again, while the other worker served alone).
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
+
+
 def _run(app: FastAPI | str, host: str, port: int, *, factory: bool = False, workers: int | None = None) -> None:
     uvicorn.run(
         app,
@@ -48,4 +54,5 @@ def _run(app: FastAPI | str, host: str, port: int, *, factory: bool = False, wor
         # see the real TCP peer to decide whether it is one; uvicorn rewriting the peer would defeat that.
         proxy_headers=False,
         server_header=False,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )

@@ -241,6 +241,16 @@ def test_serve_runs_an_app_that_freezes_its_startup_heap(
     assert len(served) == 1 and frozen == [True]
 
 
+def test_serve_gives_workers_time_to_start_before_uvicorn_counts_them_hung(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn's default (5 s to answer the supervisor's first ping) killed workers still starting on a busy
+    machine, and each replacement started as slowly; `serve` allows a minute."""
+    options: dict[str, object] = {}
+    monkeypatch.setattr(serve_command.uvicorn, "run", lambda app, **given: options.update(given))
+    serve_command._run("gateway.app:worker_app", "127.0.0.1", 1, factory=True, workers=2)
+    assert options["workers"] == 2
+    assert options["timeout_worker_healthcheck"] == serve_command.WORKER_HEALTHCHECK_TIMEOUT_S >= 30
+
+
 def test_customer_add_names_the_source_subject_and_customer_type(cli: CliRunner) -> None:
     args = ["customer", "add", "--username", "li.wei", "--jurisdiction", "CN", "--password", "correct horse battery"]
     result = cli.invoke(app, [*args, "--customer-type", "vip", "--source-subject", "cust-1001"])
