@@ -224,12 +224,9 @@ def address_key(host: str | None) -> str:
     per-address keys would give it unlimited buckets); IPv4 addresses count one by one."""
     if not host:
         return "unknown"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = _ip(host)
+    if address is None:
         return host[:100]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    if isinstance(address, IPv6Address):
+        return str(IPv6Network((address, 64), strict=False))
     return str(address)

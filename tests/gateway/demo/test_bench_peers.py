@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,23 +18,18 @@ from benchmarks._cpu import process_tree_cpu_s
 from benchmarks._forwarder import create_forwarder_app
 from gateway.demo import BackgroundServer, run_vehicle_cloud
 from gateway.demo.server import ServerProcess
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.e2e.conftest import _free_port
 
 
 @pytest.fixture
 def upstream() -> Iterator[BackgroundServer]:
-    with run_vehicle_cloud(_port()) as running:
+    with run_vehicle_cloud(_free_port()) as running:
         yield running
 
 
 @pytest.fixture
 def forwarder(upstream: BackgroundServer) -> Iterator[BackgroundServer]:
-    with BackgroundServer(create_forwarder_app(upstream.url), port=_port()) as running:
+    with BackgroundServer(create_forwarder_app(upstream.url), port=_free_port()) as running:
         yield running
 
 
@@ -62,7 +56,7 @@ def test_the_forwarder_forwards_nothing_but_get(upstream: BackgroundServer, forw
 
 
 def test_an_unreachable_upstream_is_a_502_not_a_crash() -> None:
-    with BackgroundServer(create_forwarder_app(f"http://127.0.0.1:{_port()}"), port=_port()) as hop:
+    with BackgroundServer(create_forwarder_app(f"http://127.0.0.1:{_free_port()}"), port=_free_port()) as hop:
         first = httpx.get(hop.url + "/customers/cust-1001")
         again = httpx.get(hop.url + "/customers/cust-1001")
     assert (first.status_code, again.status_code) == (502, 502)
@@ -76,7 +70,7 @@ def test_the_forwarder_refuses_an_upstream_it_cannot_reach_plainly(url: str) -> 
 
 
 def test_the_forwarder_runs_as_its_own_process_like_the_benchmark_starts_it(upstream: BackgroundServer) -> None:
-    with ServerProcess("benchmarks._forwarder", port=_port(), args=("--upstream", upstream.url)) as hop:
+    with ServerProcess("benchmarks._forwarder", port=_free_port(), args=("--upstream", upstream.url)) as hop:
         assert hop.pid is not None and hop.pid != os.getpid()
         assert httpx.get(hop.url + "/customers/cust-1001").json()["name"] == "Li Wei"
     assert hop.pid is None
