@@ -47,7 +47,8 @@ from pymerkle import SqliteTree
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from ledger import Event, Ledger, ProofError, consistency_proof, inclusion_proof, verify_inclusion
+from ledger import Event, ProofError, consistency_proof, inclusion_proof, verify_inclusion
+from ledger.store import Ledger
 
 APPENDERS_MEANING = (
     "N threads in one process sharing one Ledger; each calls Ledger.append (one event with a small payload) "

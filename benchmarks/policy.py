@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, insert
 
 from gateway.demo.registry import demo_categories
 from gateway.demo.seed import DEMO_CONSENTS
-from ledger import Ledger
+from ledger.store import Ledger
 from policies import (
     DecisionEngine,
     Effect,

@@ -18,7 +18,8 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.tables import ledger_event_index
-from ledger import Ledger, parse_envelope
+from ledger import parse_envelope
+from ledger.store import Ledger
 
 # The ledger records a subject's erasure as an entry of this type (GDPR Art. 17).
 ERASURE_EVENT_TYPE = "ledger.erasure"

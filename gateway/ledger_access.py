@@ -12,7 +12,8 @@ import threading
 from dataclasses import dataclass
 
 from gateway.keys import KeyRing, SigningKey
-from ledger import Checkpoint, Ledger, ed25519_verifier_key, note_key_id, verify_checkpoint
+from ledger import Checkpoint, ed25519_verifier_key, note_key_id, verify_checkpoint
+from ledger.store import Ledger
 
 ED25519_NOTE_ALGORITHM = b"\x01"
 

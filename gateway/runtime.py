@@ -30,7 +30,8 @@ from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
 from gateway.zk.service import ZkService
-from ledger import Ledger, pseudonym
+from ledger import pseudonym
+from ledger.store import Ledger
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyRuntime, open_policies
 
 

@@ -1,13 +1,15 @@
-"""The tamper-evident ledger: RFC 9162 Merkle hashing and proofs, C2SP checkpoints, SQL storage.
+"""The tamper-evident ledger, pure: RFC 9162 Merkle hashing and proofs, C2SP signed notes and checkpoints,
+entry envelopes, the audit rules, and the client that audits a running log from outside.
 
-Verification (`verify_inclusion`, `verify_consistency`, `verify_note`) is pure so auditors can use it alone.
+Nothing here reads a database or serves HTTP, so an auditor, a CRM or a wallet can verify with this package
+alone (importing it loads neither SQLAlchemy nor a web framework). The log kept in SQL, with its sequencer,
+tables, migrations and the audit over stored rows, is `ledger.store`.
 """
 
-from ledger.audit import AuditReport, audit
+from ledger.audit import AuditReport, PayloadAudit, TreeReplay, check_entry, check_tree_head
 from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
 from ledger.envelope import Event, parse_envelope, payload_hash, pseudonym
-from ledger.errors import EventError, LedgerError, NotALedgerError, TamperError
-from ledger.log import Ledger
+from ledger.errors import EventError, LedgerError, TamperError
 from ledger.note import (
     NoteError,
     SignerKey,
@@ -21,6 +23,14 @@ from ledger.note import (
     sign_note,
     verifier_key_from_signer,
     verify_note,
+)
+from ledger.remote_audit import (
+    AuditFailure,
+    AuditState,
+    AuditUsageError,
+    RemoteAuditReport,
+    fetch_token,
+    remote_audit,
 )
 from ledger.rfc9162 import (
     EMPTY_ROOT,
@@ -37,23 +47,29 @@ from ledger.rfc9162 import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "AuditFailure",
     "AuditReport",
+    "AuditState",
+    "AuditUsageError",
     "Checkpoint",
     "CheckpointError",
     "Event",
     "EventError",
-    "Ledger",
     "LedgerError",
-    "NotALedgerError",
     "NoteError",
+    "PayloadAudit",
     "ProofError",
+    "RemoteAuditReport",
     "SignerKey",
     "TamperError",
+    "TreeReplay",
     "VerifierKey",
     "add_signature",
-    "audit",
+    "check_entry",
+    "check_tree_head",
     "consistency_proof",
     "ed25519_verifier_key",
+    "fetch_token",
     "generate_signer_key",
     "inclusion_proof",
     "leaf_hash",
@@ -64,6 +80,7 @@ __all__ = [
     "parse_verifier_key",
     "payload_hash",
     "pseudonym",
+    "remote_audit",
     "root_from_hashes",
     "root_hash",
     "sign_checkpoint",

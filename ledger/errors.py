@@ -1,4 +1,4 @@
-"""The storage side's exceptions; proof failures stay `ProofError` from `ledger.rfc9162`."""
+"""The ledger's exceptions; proof failures stay `ProofError` from `ledger.rfc9162`, note failures `NoteError`."""
 
 from __future__ import annotations
 
@@ -18,12 +18,8 @@ class EventError(LedgerError, ValueError):
         self.position = position
 
 
-class NotALedgerError(LedgerError):
-    """The database holds no ledger (never initialised, or not a database at all)."""
-
-
 class TamperError(LedgerError):
-    """The stored ledger does not verify; `where` names the first bad entry, node, payload or checkpoint."""
+    """The log's data does not verify; `where` names the first bad entry, node, payload or checkpoint."""
 
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"{where}: {reason}")

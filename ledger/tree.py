@@ -12,7 +12,8 @@ Why per-node rows rather than C2SP tlog-tiles: tiles pay off when a static HTTP 
 whole tiles; here proofs are built next to the database, and node rows keep every append a pure
 insert (no partial tile rewritten per group commit) and every proof a single keyed lookup.
 
-Pure code (no database): the storage layer asks for keys, fetches them, and folds them here.
+Pure code (no database): the storage layer (`ledger.store`) asks for keys, fetches them, and folds them here;
+an auditor replaying leaves grows a `Frontier` without storing anything.
 """
 
 from __future__ import annotations

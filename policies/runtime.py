@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-from ledger import Ledger
+from ledger.store import Ledger
 from policies.engine import DecisionEngine
 from policies.matrix import DEFAULT_MATRIX, Matrix, load_matrix
 from policies.migrate import upgrade

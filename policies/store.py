@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool, QueuePool
 
-from ledger import Event, Ledger, pseudonym
+from ledger import Event, pseudonym
+from ledger.store import Ledger
 from policies import schema
 from policies.adapter import load_rules
 from policies.consent import (

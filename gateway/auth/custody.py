@@ -27,7 +27,8 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from credentials import did_key_from_multibase, did_key_verification_method, key_pair_from_private, public_jwk
 from gateway.store.tables import custodial_did_keys, customers
-from ledger import Event, Ledger
+from ledger import Event
+from ledger.store import Ledger
 
 CUSTODY_EVENT = "customer.did.custody"
 _NONCE_BYTES = 12

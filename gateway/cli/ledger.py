@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.cli.ledger_remote import verify_remote
-from ledger import Event, EventError, Ledger, LedgerError, ProofError, TamperError, audit, leaf_hash
+from ledger import Event, EventError, LedgerError, ProofError, TamperError, leaf_hash
 from ledger.note import NoteError, generate_signer_key, verifier_key_from_signer
+from ledger.store import Ledger, audit
 
 app = typer.Typer(name="ledger", help="The tamper-evident consent ledger.", no_args_is_help=True)
 

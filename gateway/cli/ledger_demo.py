@@ -17,9 +17,7 @@ from sqlalchemy import text
 
 from ledger import (
     Event,
-    Ledger,
     TamperError,
-    audit,
     generate_signer_key,
     leaf_hash,
     pseudonym,
@@ -27,6 +25,7 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.store import Ledger, audit
 
 
 def _b64(raw: bytes) -> str:

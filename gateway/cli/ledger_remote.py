@@ -1,4 +1,4 @@
-"""`consentry ledger verify --url`: audit a running gateway through its auditor API (see gateway.remote_audit)."""
+"""`consentry ledger verify --url`: audit a running gateway through its auditor API (see ledger.remote_audit)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import typer
 
-from gateway.remote_audit import AuditFailure, AuditState, AuditUsageError, fetch_token, remote_audit
+from ledger.remote_audit import AuditFailure, AuditState, AuditUsageError, fetch_token, remote_audit
 
 DEFAULT_STATE = Path.home() / ".consentry" / "audit-state.json"
 

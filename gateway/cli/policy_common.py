@@ -15,7 +15,8 @@ from pydantic import ValidationError as PydanticValidationError
 from gateway.keys import KeyFileError
 from gateway.runtime import key_store
 from gateway.settings import Settings
-from ledger import Ledger, LedgerError
+from ledger import LedgerError
+from ledger.store import Ledger
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyError
 from policies.runtime import PolicyRuntime, open_policies
 

@@ -18,7 +18,8 @@ from gateway.store.tables import zk_anchors
 from gateway.zk.attributes import ZkAttribute
 from gateway.zk.response import COMMITMENT_EVENT, subject_binding
 from gateway.zk.sealing import OpeningSealer, row_binding
-from ledger import Event, Ledger
+from ledger import Event
+from ledger.store import Ledger
 from zkp import Commitment, Opening, commit
 
 SUBJECT_SALT_SIZE = 16

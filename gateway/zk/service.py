@@ -20,7 +20,7 @@ from gateway.zk.anchors import Anchorer, AnchorStore
 from gateway.zk.attributes import DEFAULT_ATTRIBUTES, AttributeRegistry, ZkAttribute
 from gateway.zk.nonces import NonceBook
 from gateway.zk.sealing import OpeningSealer, load_opening_key
-from ledger import Ledger
+from ledger.store import Ledger
 
 
 class ZkSettings(BaseSettings):

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger import Event, Ledger, leaf_hash, parse_envelope, verify_checkpoint, verify_consistency, verify_inclusion
+from ledger import Event, leaf_hash, parse_envelope, verify_checkpoint, verify_consistency, verify_inclusion
+from ledger.store import Ledger
 from tests.e2e.conftest import Actors
 
 

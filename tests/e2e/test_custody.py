@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from credentials import did_key_verification_method, key_pair_from_private, public_jwk, public_key_from_multibase
 from gateway.runtime import key_store
 from gateway.settings import Settings
-from ledger import Ledger, pseudonym
+from ledger import pseudonym
+from ledger.store import Ledger
 from tests.e2e.conftest import CUSTOMER_PASSWORD, Actors
 from tests.e2e.credential_helpers import Wallet
 from tests.e2e.test_credentials_api import assert_problem

@@ -19,7 +19,8 @@ from credentials import CredentialService, IssuerKeyring, StatusListRepository
 from gateway.runtime import key_store
 from gateway.settings import Settings
 from gateway.store.database import create_db_engine
-from ledger import Event, Ledger, pseudonym
+from ledger import Event, pseudonym
+from ledger.store import Ledger
 from tests.e2e.conftest import Actors
 
 PROBLEM = "application/problem+json"

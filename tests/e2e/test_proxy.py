@@ -24,7 +24,7 @@ from gateway.demo.seed import DemoWorld
 from gateway.points import points_balance
 from gateway.routers.proxy import MayIAnswer, ProxyRead
 from gateway.store.database import create_db_engine
-from ledger import Ledger
+from ledger.store import Ledger
 from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
 from tests.e2e.proxy_world import seed_data_dir, token
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from gateway.cli import app
-from ledger import Event, Ledger
+from ledger import Event
+from ledger.store import Ledger
 from tests.e2e.conftest import Gateway, _stop
 
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from gateway.demo import VehicleCloudProcess
-from gateway.remote_audit import AuditState, remote_audit
-from ledger import Ledger, audit
+from ledger.remote_audit import AuditState, remote_audit
+from ledger.store import Ledger, audit
 from tests.e2e.conftest import _free_port, _stop
 from tests.e2e.proxy_world import seed_data_dir
 from tests.e2e.test_proxy import RECORD, World, start_serve

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 import threading
 
-from ledger import Event, Ledger
+from ledger import Event
+from ledger.store import Ledger
 
 
 def main() -> None:

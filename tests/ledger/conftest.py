@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger import Ledger
+from ledger.store import Ledger
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from ledger import Event, Ledger, LedgerError, generate_signer_key, verify_checkpoint, verify_consistency
+from ledger import Event, LedgerError, generate_signer_key, verify_checkpoint, verify_consistency
+from ledger.store import Ledger
 
 
 def test_every_published_checkpoint_is_kept_and_consistent_with_the_next(db_url: str) -> None:

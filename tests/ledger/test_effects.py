@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from ledger import Event, Ledger, LedgerError
+from ledger import Event, LedgerError
+from ledger.store import Ledger
 
 
 class Refused(Exception):

@@ -12,7 +12,8 @@ import pytest
 import rfc8785
 from sqlalchemy import Engine, event
 
-from ledger import Event, EventError, Ledger, leaf_hash, parse_envelope, pseudonym, verify_inclusion
+from ledger import Event, EventError, leaf_hash, parse_envelope, pseudonym, verify_inclusion
+from ledger.store import Ledger
 
 KEY = b"k" * 32
 

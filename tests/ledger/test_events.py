@@ -9,8 +9,9 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import Event, EventError, Ledger, parse_envelope
+from ledger import Event, EventError, parse_envelope
 from ledger.envelope import canonical_envelope, canonical_json, prepare
+from ledger.store import Ledger
 
 
 def test_time_is_normalised_to_utc_with_microseconds(sqlite_url: str) -> None:

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
-from ledger import Event, Ledger, LedgerError, NotALedgerError
+from ledger import Event, LedgerError
+from ledger.store import Ledger, NotALedgerError
 
 
 def test_open_runs_the_ledger_migrations_with_their_own_version_table(db_url: str) -> None:

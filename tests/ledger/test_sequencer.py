@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from ledger import Event, EventError, Ledger, audit, parse_envelope, root_hash
+from ledger import Event, EventError, parse_envelope, root_hash
+from ledger.store import Ledger, audit
 
 APPENDER = Path(__file__).with_name("appender.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,7 +152,7 @@ def test_a_writer_that_dies_fails_its_batch_and_a_fresh_one_serves_later_appends
 ) -> None:
     """Nothing may hang on a queue nobody drains: the batch in hand learns the writer failed, the next
     append starts a new writer, and the log stays contiguous."""
-    from ledger import sequencer
+    from ledger.store import sequencer
 
     real_gather = sequencer.Sequencer._gather
     failures = iter([MemoryError("simulated")])
@@ -177,8 +178,8 @@ def test_a_writer_that_dies_while_the_ledger_closes_fails_every_queued_append(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Closing starts no new worker, so whatever is still queued must be failed, not left waiting."""
-    from ledger import sequencer
     from ledger.envelope import prepare
+    from ledger.store import sequencer
 
     go = threading.Event()
 

@@ -13,7 +13,6 @@ from sqlalchemy.exc import DBAPIError
 
 from ledger import (
     Event,
-    Ledger,
     LedgerError,
     ProofError,
     consistency_proof,
@@ -23,6 +22,7 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.store import Ledger
 
 
 def events(count: int, start: int = 0) -> list[Event]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import Event, Ledger, TamperError, audit, generate_signer_key, pseudonym
+from ledger import Event, TamperError, generate_signer_key, pseudonym
+from ledger.store import Ledger, audit
 from tests.ledger.cli_support import events_jsonl, run
 
 Tamper = Callable[[sqlite3.Connection], None]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from ledger import Event, Ledger
-from ledger.database import _writer_lock_path
+from ledger import Event
+from ledger.store import Ledger
+from ledger.store.database import _writer_lock_path
 
 
 def lock_file(sqlite_url: str) -> Path:

@@ -112,7 +112,8 @@ def test_without_a_key_consents_use_the_gateways_pseudonym_key_file(
     """Consents recorded from the CLI must carry the same pseudonyms as the gateway's own ledger entries."""
     from gateway.runtime import key_store
     from gateway.settings import Settings
-    from ledger import Ledger, parse_envelope, pseudonym
+    from ledger import parse_envelope, pseudonym
+    from ledger.store import Ledger
 
     monkeypatch.delenv("CONSENTRY_PSEUDONYM_KEY")
     grant = ["consent", "grant", "--subject", "u3", "--category", "vehicle", "--jurisdiction", "CN", "--actor", "a"]

@@ -13,14 +13,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from ledger import schema
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.database import open_engine, purge_wal, read_nodes, read_nodes_now, write_transaction
 from ledger.envelope import ERASURE_TYPE, Event, prepare
 from ledger.errors import EventError, LedgerError
 from ledger.note import NoteError, parse_signer_key
 from ledger.rfc9162 import ProofError
-from ledger.sequencer import Effects, Sequencer
+from ledger.store import schema
+from ledger.store.database import open_engine, purge_wal, read_nodes, read_nodes_now, write_transaction
+from ledger.store.sequencer import Effects, Sequencer
 from ledger.tree import Range, assemble, consistency_ranges, inclusion_ranges, keys_for
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from ledger.schema import metadata
+from ledger.store.schema import metadata
 
 VERSION_TABLE = "alembic_version_ledger"
 

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger.database import driver_sql, locked_transaction, read_nodes, writer
 from ledger.envelope import PreparedEntry
 from ledger.errors import LedgerError
 from ledger.rfc9162 import leaf_hash
+from ledger.store.database import driver_sql, locked_transaction, read_nodes, writer
 from ledger.tree import Frontier, range_nodes
 
 Effects = Callable[[Connection, int], None]

@@ -4,7 +4,9 @@ An auditor cannot trust the operator's database, only what it can check: every c
 valid signature by the key the auditor pinned on first use (trust on first use, or a key given out of band),
 and every checkpoint the auditor ever saw must be a prefix of the latest one (RFC 9162 consistency proof).
 The state file keeps those checkpoints, so a log rewritten between two audits — even one that grew past
-the old size — fails the next audit. Verification uses the pure `ledger` verifiers; HTTP only fetches.
+the old size — fails the next audit. Verification uses the pure `ledger` verifiers; HTTP only fetches,
+through the `httpx.Client` the caller opens (base URL, timeouts, bearer token), so importing this module
+loads no HTTP stack.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from ledger.checkpoint import verify_checkpoint
+from ledger.errors import LedgerError
+from ledger.rfc9162 import ProofError, verify_consistency
 
-from ledger import LedgerError, ProofError, verify_checkpoint, verify_consistency
-
-__all__ = ["AuditFailure", "AuditState", "AuditUsageError", "RemoteAuditReport", "fetch_token", "remote_audit"]
+if TYPE_CHECKING:
+    import httpx
 
 STATE_VERSION = 1
 

@@ -26,8 +26,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from ledger import schema
-from ledger.errors import LedgerError, NotALedgerError
+from ledger.errors import LedgerError
+from ledger.store import schema
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version_ledger"
@@ -36,6 +36,10 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 MIGRATION_LOCK = 0x4C45444745520001  # PostgreSQL advisory lock id: "LEDGER" + 1
 HEAD_SELECT = "SELECT size, checkpoints FROM ledger_head WHERE id = 1"
 HEAD_FOR_UPDATE = HEAD_SELECT + " FOR UPDATE"
+
+
+class NotALedgerError(LedgerError):
+    """The database holds no ledger (never initialised, or not a database at all)."""
 
 
 def safe_url(url: str) -> str:

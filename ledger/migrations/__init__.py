@@ -1,1 +1,0 @@
-"""The ledger's Alembic chain (version table `alembic_version_ledger`), run by `ledger.Ledger.open`."""
