@@ -1,13 +1,24 @@
 """The tamper-evident ledger: RFC 9162 Merkle hashing and proofs, C2SP checkpoints, SQL storage.
 
-Verification (`verify_inclusion`, `verify_consistency`, `verify_note`) is pure so auditors can use it alone.
+Verification (`verify_inclusion`, `verify_consistency`, `verify_note`, `verify_cosignatures`) is pure so
+auditors can use it alone: `import ledger` loads no database library. The storage names (`Ledger`, `audit`,
+`AuditReport`) load SQLAlchemy and Alembic on first use.
 """
 
-from ledger.audit import AuditReport, audit
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
+from ledger.cosignature import (
+    Cosignature,
+    cosign,
+    cosigner_verifier_key,
+    generate_cosigner_key,
+    parse_cosigner_verifier_key,
+    verify_cosignatures,
+)
 from ledger.envelope import Event, parse_envelope, payload_hash, pseudonym
 from ledger.errors import EventError, LedgerError, NotALedgerError, TamperError
-from ledger.log import Ledger
 from ledger.note import (
     NoteError,
     SignerKey,
@@ -35,11 +46,29 @@ from ledger.rfc9162 import (
     verify_inclusion,
 )
 
+if TYPE_CHECKING:
+    from ledger.audit import AuditReport, audit
+    from ledger.log import Ledger
+
+_STORAGE = {"AuditReport": "ledger.audit", "audit": "ledger.audit", "Ledger": "ledger.log"}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: the storage API is imported when first named, so verifiers never load a database library."""
+    module = _STORAGE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "EMPTY_ROOT",
     "AuditReport",
     "Checkpoint",
     "CheckpointError",
+    "Cosignature",
     "Event",
     "EventError",
     "Ledger",
@@ -53,12 +82,16 @@ __all__ = [
     "add_signature",
     "audit",
     "consistency_proof",
+    "cosign",
+    "cosigner_verifier_key",
     "ed25519_verifier_key",
+    "generate_cosigner_key",
     "generate_signer_key",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
     "note_key_id",
+    "parse_cosigner_verifier_key",
     "parse_envelope",
     "parse_signer_key",
     "parse_verifier_key",
@@ -71,6 +104,7 @@ __all__ = [
     "verifier_key_from_signer",
     "verify_checkpoint",
     "verify_consistency",
+    "verify_cosignatures",
     "verify_inclusion",
     "verify_note",
 ]
