@@ -10,6 +10,7 @@ can use the rest alone.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from credentials.access_grant import AccessGrant, AccessGrantError, sign_access_grant, verify_access_grant
 from credentials.bitstring_status_list import (
     MIN_LIST_SIZE,
     check_status,
@@ -97,6 +98,8 @@ __all__ = [
     "RDFC",
     "VC_V1",
     "VC_V2",
+    "AccessGrant",
+    "AccessGrantError",
     "CanonicalizationError",
     "ConsentReceiptClaims",
     "ContextError",
@@ -157,10 +160,12 @@ __all__ = [
     "publish_status_list",
     "receipt_v11",
     "set_bit",
+    "sign_access_grant",
     "status_entry",
     "status_list_credential",
     "validate_credential",
     "validate_presentation",
+    "verify_access_grant",
     "verify_credential",
     "verify_did_auth",
     "verify_ed25519_signature_2018",
