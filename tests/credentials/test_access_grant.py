@@ -33,7 +33,7 @@ def _grant(did: str, hours: float = 2) -> AccessGrant:
     return AccessGrant.new(
         did,
         "org:rnd-partner",
-        ["vehicle.driving_behavior"],
+        ["behavior.driving"],
         "joint_rnd",
         start=START,
         until=START + timedelta(hours=hours),
@@ -47,7 +47,7 @@ def test_a_two_hour_grant_is_in_force_for_two_hours_and_then_lapses(customer: tu
     grant = verify_access_grant(document, now=START + timedelta(minutes=1))
     assert (grant.recipient, grant.categories, grant.purpose) == (
         "org:rnd-partner",
-        ("vehicle.driving_behavior",),
+        ("behavior.driving",),
         "joint_rnd",
     )
     assert grant.valid_until == START + timedelta(hours=2)

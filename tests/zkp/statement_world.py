@@ -47,7 +47,9 @@ INCOME = AttributeSchema.integer("annual_income_cents", 48)
 CITY = AttributeSchema.categorical("city")
 FAULT_CODES = AttributeSchema.categorical_set("fault_code", 8)
 ADULT = QuestionTemplate("adult", "age", Predicate(Operator.GE, (18,)))
-INCOME_BAND = QuestionTemplate("income-band", "annual_income_cents", Predicate(Operator.WITHIN, (30_000_000, 100_000_000)))
+INCOME_BAND = QuestionTemplate(
+    "income-band", "annual_income_cents", Predicate(Operator.WITHIN, (30_000_000, 100_000_000))
+)
 CATALYST = QuestionTemplate("catalyst-or-misfire", "fault_code", Predicate(Operator.IN, ("P0420", "P0300")))
 
 

@@ -23,7 +23,6 @@ from zkp import (
     HeldStatement,
     Operator,
     Predicate,
-    ProvenAnswer,
     QuestionTemplate,
     SchemaError,
     SignedStatement,

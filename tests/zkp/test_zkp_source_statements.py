@@ -58,7 +58,9 @@ def test_the_wire_forms_round_trip_and_say_nothing_of_the_value() -> None:
 def test_a_delivery_that_does_not_open_its_statement_is_refused() -> None:
     world = World()
     held = world.issue(AGE, "cust-1001", 34)
-    other = world.issue(AGE, "cust-1001", 35, seq=2, issued_at=T0 + timedelta(days=1), valid_until=T0 + timedelta(days=2))
+    other = world.issue(
+        AGE, "cust-1001", 35, seq=2, issued_at=T0 + timedelta(days=1), valid_until=T0 + timedelta(days=2)
+    )
     mixed = {**held.to_json(), "opening": other.opening.to_json()}
     with pytest.raises(EncodingError, match="does not open"):
         HeldStatement.from_json(mixed)
@@ -102,10 +104,14 @@ def test_an_anchor_in_a_real_ledger_is_evidence_the_public_verifier_accepts(tmp_
         evidence = Evidence.from_ledger(ledger.entry(index), index, salted[0], ledger.inclusion_proof(index, 1), note)
     finally:
         ledger.close()
-    asked = Question(CATALYST, "cust-1001", "org:dealer-4s", "service_delivery", "n" * 24, now, now + timedelta(minutes=5))
+    asked = Question(
+        CATALYST, "cust-1001", "org:dealer-4s", "service_delivery", "n" * 24, now, now + timedelta(minutes=5)
+    )
     answer = answer_question(held, asked)
     trust = TrustAnchors((log_key,), (clock_key,), (source_key,))
-    verified = verify_full_answer({"answer": answer.to_json(), "evidence": evidence.to_json()}, trust, question=asked, now=now)
+    verified = verify_full_answer(
+        {"answer": answer.to_json(), "evidence": evidence.to_json()}, trust, question=asked, now=now
+    )
     assert verified.holds is True and verified.ledger_index == 0
 
 

@@ -39,7 +39,9 @@ VALUES: dict[AttributeKind, list[Any]] = {
 
 def _operands(kind: AttributeKind, op: Operator) -> tuple[int | str, ...]:
     if kind is AttributeKind.INTEGER:
-        return (18, 65) if op in (Operator.WITHIN, Operator.OUTSIDE) else (18 if op in (Operator.GE, Operator.LT) else 30,)
+        return (
+            (18, 65) if op in (Operator.WITHIN, Operator.OUTSIDE) else (18 if op in (Operator.GE, Operator.LT) else 30,)
+        )
     if op in (Operator.IN, Operator.NOT_IN):
         return ("Shanghai", "Beijing") if kind is AttributeKind.CATEGORICAL else ("P0420", "P0300")
     return ("Shanghai",) if kind is AttributeKind.CATEGORICAL else ("P0420",)
