@@ -55,6 +55,7 @@ from credentials.keys import (
     Ed25519KeyPair,
     generate_key_pair,
     key_pair_from_private,
+    private_key_from_multibase,
     public_jwk,
     public_key_from_multibase,
 )
@@ -155,6 +156,7 @@ __all__ = [
     "new_bitstring",
     "new_challenge",
     "present_sd_jwt",
+    "private_key_from_multibase",
     "public_jwk",
     "public_key_from_multibase",
     "publish_status_list",

@@ -35,6 +35,7 @@ from zkp.source_statement import (
     check_succession,
     issue_statement,
     overlapping,
+    parse_source_keys,
     sign_statement,
 )
 from zkp.statement import Context, Operator, Predicate, Statement
@@ -87,6 +88,7 @@ __all__ = [
     "issue_statement",
     "new_subject_salt",
     "overlapping",
+    "parse_source_keys",
     "parse_utc",
     "prove",
     "sign_statement",
