@@ -5,8 +5,9 @@ The gateway anchors a signed statement as a ledger entry of type `zk.statement` 
 client whose question prompted it nor the gateway's customer id or pseudonym, so evidence shown to one
 recipient says nothing about other recipients' questions or the customer's other entries. The payload is the
 signed statement itself. Evidence carries only what a verifier cannot recompute (the entry's index and time,
-the payload's salt, the inclusion proof and the checkpoint note); the verifier rebuilds the entry from the
-statement, so an entry with any other type, actor, subject or payload fails inclusion.
+the payload's salt, the inclusion proof as one base64url string of concatenated hashes, and the checkpoint
+note); the verifier rebuilds the entry from the statement, so an entry with any other type, actor, subject
+or payload fails inclusion.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ ANCHOR_EVENT = "zk.statement"
 ANCHOR_ACTOR = "zk:anchor"
 ENVELOPE_VERSION = 1
 PAYLOAD_SALT_SIZE = 32
+HASH_SIZE = 32
 MAX_PROOF_NODES = 64
 MAX_NOTE_LENGTH = 8192
 MAX_TIME_LENGTH = 40
@@ -49,7 +51,7 @@ def anchor_entry(signed: SignedStatement, entry_time: str, payload_salt: bytes) 
         "time": entry_time,
         "actor": ANCHOR_ACTOR,
         "subject": b64url_encode(signed.statement.subject_binding),
-        "payload_hash": payload_hash(payload_salt, bytes(rfc8785.dumps(signed.to_json()))),
+        "payload_hash": payload_hash(payload_salt, signed.canonical()),
     }
     return bytes(rfc8785.dumps(envelope))
 
@@ -69,7 +71,7 @@ class Evidence:
             "ledger_index": self.ledger_index,
             "entry_time": self.entry_time,
             "payload_salt": b64url_encode(self.payload_salt),
-            "inclusion_proof": [b64url_encode(node) for node in self.inclusion_proof],
+            "inclusion_proof": b64url_encode(b"".join(self.inclusion_proof)),
             "checkpoint": self.checkpoint,
         }
 
@@ -88,14 +90,19 @@ class Evidence:
             raise EncodingError("ledger_index is a non-negative integer")
         if not isinstance(entry_time, str) or not 0 < len(entry_time) <= MAX_TIME_LENGTH:
             raise EncodingError("entry_time is the entry's RFC 3339 time, as the ledger wrote it")
-        if not isinstance(nodes, list) or len(nodes) > MAX_PROOF_NODES:
-            raise EncodingError(f"inclusion_proof is a list of at most {MAX_PROOF_NODES} hashes")
+        if not isinstance(nodes, str) or len(nodes) > (MAX_PROOF_NODES * HASH_SIZE * 4 + 2) // 3:
+            raise EncodingError(f"inclusion_proof is base64url of at most {MAX_PROOF_NODES} hashes")
         if not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH:
             raise EncodingError(f"checkpoint is a signed note of at most {MAX_NOTE_LENGTH} characters")
         salt = b64url_decode(data["payload_salt"])
         if len(salt) != PAYLOAD_SALT_SIZE:
             raise EncodingError(f"payload_salt is {PAYLOAD_SALT_SIZE} bytes")
-        return cls(index, entry_time, salt, tuple(b64url_decode(node) for node in nodes), note)
+        path = b64url_decode(nodes)
+        if len(path) % HASH_SIZE:
+            raise EncodingError(f"inclusion_proof is a whole number of {HASH_SIZE}-byte hashes")
+        return cls(
+            index, entry_time, salt, tuple(path[i : i + HASH_SIZE] for i in range(0, len(path), HASH_SIZE)), note
+        )
 
     @classmethod
     def from_ledger(

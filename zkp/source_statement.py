@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import rfc8785
@@ -144,12 +145,17 @@ class SourceStatement:
         except SchemaError as exc:
             raise EncodingError(f"source statement is not well-formed: {exc}") from exc
 
-    def canonical(self) -> bytes:
+    @cached_property
+    def _canonical(self) -> bytes:
         return bytes(rfc8785.dumps(self.to_json()))
+
+    def canonical(self) -> bytes:
+        """RFC 8785 bytes (computed once: signing, proving, anchoring and verifying all need them)."""
+        return self._canonical
 
     def digest(self) -> bytes:
         """SHA-256 of the canonical statement: what proofs and anchors refer to."""
-        return hashlib.sha256(self.canonical()).digest()
+        return hashlib.sha256(self._canonical).digest()
 
     def series(self) -> tuple[str, bytes, str]:
         """The (source, subject binding, attribute) whose statements succeed one another."""
@@ -206,6 +212,12 @@ class SignedStatement:
 
     def to_json(self) -> dict[str, Any]:
         return {"statement": self.statement.to_json(), "signature": b64url_encode(self.signature)}
+
+    def canonical(self) -> bytes:
+        """RFC 8785 bytes of `to_json()`: members sort as "signature" < "statement", and a member's canonical
+        form is the canonical form of its value, so the statement's cached bytes are reused."""
+        signature = b64url_encode(self.signature).encode("ascii")
+        return b'{"signature":"' + signature + b'","statement":' + self.statement.canonical() + b"}"
 
     @classmethod
     def from_json(cls, data: object) -> SignedStatement:

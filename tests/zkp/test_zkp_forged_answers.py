@@ -175,6 +175,11 @@ def test_evidence_must_be_the_neutral_anchor_of_this_statement(world: World) -> 
     assert _rejected(world.document(answer), world, asked) == "inclusion"
 
 
+def _longer(path: str) -> str:
+    """The audit path with one more (zero) hash."""
+    return b64url_encode(b64url_decode(path) + bytes(32))
+
+
 def _grown(note: str) -> str:
     """The checkpoint with its tree size edited (the signatures stay)."""
     origin, size, rest = note.split("\n", 2)
@@ -186,7 +191,7 @@ def _grown(note: str) -> str:
     [
         (lambda d: d["evidence"].update(ledger_index=d["evidence"]["ledger_index"] + 1), "inclusion"),
         (lambda d: d["evidence"].update(payload_salt=b64url_encode(bytes(32))), "inclusion"),
-        (lambda d: d["evidence"]["inclusion_proof"].append(b64url_encode(bytes(32))), "inclusion"),
+        (lambda d: d["evidence"].update(inclusion_proof=_longer(d["evidence"]["inclusion_proof"])), "inclusion"),
         (lambda d: d["evidence"].update(checkpoint=_grown(d["evidence"]["checkpoint"])), "checkpoint"),
         (lambda d: d["answer"].update(holds="yes"), "malformed"),
         (lambda d: d["answer"]["statement"]["statement"].update(seq=2), "source"),
