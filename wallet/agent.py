@@ -33,6 +33,7 @@ class Result(StrEnum):
     DECLINED = "declined"
     DEFERRED = "deferred"
     CLOSED = "closed"
+    REJECTED = "rejected"
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,12 @@ class Wallet:
             elif outcome.reason is not None:
                 client.decline(pending.id, outcome.reason)
         except WalletProtocolError as exc:
-            if exc.status not in (404, 409, 410):
+            if exc.status in (404, 409, 410):  # answered elsewhere, expired or withdrawn meanwhile
+                outcome = Outcome(pending.id, Result.CLOSED)
+            elif exc.status in (400, 422):  # the gateway refused this reply; the next questions still count
+                outcome = Outcome(pending.id, Result.REJECTED)
+            else:
                 raise
-            outcome = Outcome(pending.id, Result.CLOSED)  # answered elsewhere, expired or withdrawn meanwhile
         self.store.record(
             {
                 "at": format_utc(self.clock()),

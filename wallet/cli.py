@@ -114,6 +114,7 @@ def _report(outcome: Outcome) -> None:
         Result.DECLINED: f"declined ({outcome.reason.value if outcome.reason else ''})",
         Result.DEFERRED: "left pending",
         Result.CLOSED: "closed before the wallet replied",
+        Result.REJECTED: "the gateway refused the reply",
     }[outcome.result]
     print(f"{outcome.question_id}: {detail}", flush=True)
 

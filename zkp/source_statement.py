@@ -31,7 +31,7 @@ from zkp.binding import BINDING_SIZE, SUBJECT_SALT_SIZE, subject_binding
 from zkp.encoding import b64url_decode, b64url_encode
 from zkp.errors import EncodingError, ProofRefused, SchemaError, VerificationError
 from zkp.pedersen import Commitment, Opening, check_opening, commit
-from zkp.schema import AttributeKind, AttributeSchema
+from zkp.schema import MAX_SET_ELEMENTS, AttributeKind, AttributeSchema
 from zkp.sets import SetOpening, check_set_opening, commit_set
 from zkp.times import format_utc, parse_utc, whole_seconds
 
@@ -128,8 +128,8 @@ class SourceStatement:
         if not isinstance(key_id, str) or len(key_id) != 8 or key_id.strip("0123456789abcdef"):
             raise EncodingError("key_id is 8 lowercase hex digits")
         commitments = data["commitments"]
-        if not isinstance(commitments, list):
-            raise EncodingError("commitments is a list")
+        if not isinstance(commitments, list) or not 0 < len(commitments) <= MAX_SET_ELEMENTS:
+            raise EncodingError(f"commitments is a list of 1 to {MAX_SET_ELEMENTS} points")  # before decoding any
         try:
             return cls(
                 source=data["source"],

@@ -200,6 +200,11 @@ class FakeGateway(DidServer):
             return 200, {"status": "declined"}
         try:
             answer = ProvenAnswer.from_json(request.body["answer"])
+        except ZkpError as exc:
+            return _problem(422, "answer-rejected", str(exc))
+        if answer.statement.statement.digest() not in self.world.anchors:
+            return _problem(422, "answer-rejected", "The statement was never anchored here.")
+        try:
             document = self.world.document(answer, at=datetime.now(UTC))
             verified = verify_full_answer(document, self.world.trust, question=pending.question, now=datetime.now(UTC))
         except (AnswerRejected, ZkpError) as exc:

@@ -206,3 +206,23 @@ def test_a_source_delivers_statements_after_did_authentication(world: World, sto
         impostor = World()
         with DidSession(source.url, store.key) as session, pytest.raises(WalletProtocolError, match="pinned key"):
             SourceClient(session, [impostor.source_key]).fetch()
+
+
+def test_a_reply_the_gateway_refuses_is_journaled_and_the_next_question_still_answered(
+    world: World, store: WalletStore, gateway: FakeGateway
+) -> None:
+    """A statement signed by a key nobody pinned gives an answer the gateway's verifier refuses."""
+    stranger = World()
+    now = _now()
+    store.add_statement(
+        stranger.issue(AGE, SUBJECT, 30, issued_at=now - timedelta(hours=1), valid_until=now + timedelta(hours=1))
+    )
+    _hold(world, store)
+    for template in (ADULT, CATALYST):
+        store.save_rules(store.rules().with_rule(Rule(DEALER.id, template.id, Action.ANSWER)))
+    refused, answered = _pending(ADULT), _pending(CATALYST)
+    gateway.ask(refused)
+    gateway.ask(answered)
+    outcomes, _ = Wallet(store).serve_once(_client(gateway, store), None, wait=5)
+    assert {o.question_id: o.result for o in outcomes} == {refused.id: Result.REJECTED, answered.id: Result.ANSWERED}
+    assert [entry["result"] for entry in store.journal()] == ["rejected", "answered"]

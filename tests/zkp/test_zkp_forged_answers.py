@@ -239,4 +239,7 @@ def test_a_malformed_commitment_is_malformed_input_not_a_crash(world: World) -> 
     raw[0] = 0x04
     document["answer"]["statement"]["statement"]["commitments"][0] = b64url_encode(bytes(raw))
     assert _rejected(document, world, asked) == "malformed"
+    flood = world.document(answer_question(held, asked))
+    flood["answer"]["statement"]["statement"]["commitments"] *= 10_000  # refused before a point is decoded
+    assert _rejected(flood, world, asked) == "malformed"
     assert isinstance(Commitment.from_json(held.statement.to_json()["commitments"][0]), Commitment)
