@@ -3,11 +3,14 @@ and a relying party verifies with the log's, the clock's and the source's public
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import Ledger, cosign, generate_cosigner_key, generate_signer_key
 from tests.zkp.statement_world import ADULT, AGE, CATALYST, FAULT_CODES, INCOME, INCOME_BAND, T0, World
@@ -18,12 +21,16 @@ from zkp import (
     ProofRefused,
     ProvenAnswer,
     Question,
+    SchemaError,
     SignedStatement,
+    SourceStatement,
     TrustAnchors,
     anchor_event,
     answer_question,
+    check_succession,
     issue_statement,
     new_subject_salt,
+    overlapping,
     verify_full_answer,
 )
 
@@ -128,3 +135,36 @@ def test_trust_anchors_refuse_malformed_keys_up_front() -> None:
         TrustAnchors(world.log.verifier, world.trust.time_keys, world.trust.source_keys)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="expected 0x04"):
         TrustAnchors(world.trust.log_keys, world.trust.log_keys, world.trust.source_keys)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    first=st.tuples(st.integers(0, 100), st.integers(1, 50)),
+    second=st.tuples(st.integers(0, 200), st.integers(1, 50)),
+    seqs=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+)
+def test_a_successor_the_rule_admits_is_never_current_together_with_its_predecessor(
+    first: tuple[int, int], second: tuple[int, int], seqs: tuple[int, int]
+) -> None:
+    """The succession rule and the equivocation check agree: what `check_succession` admits never overlaps,
+    and a later statement it refuses is current together with the earlier one, or entirely before it."""
+    hour = timedelta(hours=1)
+
+    def statement(start: int, length: int, seq: int) -> SourceStatement:
+        return dataclasses.replace(BASE, seq=seq, issued_at=T0 + start * hour, valid_until=T0 + (start + length) * hour)
+
+    a, b = statement(*first, seqs[0]), statement(*second, seqs[1])
+    try:
+        check_succession(a, b)
+    except SchemaError:
+        admitted = False
+    else:
+        admitted = True
+    if admitted:
+        assert not overlapping(a, b) and not overlapping(b, a)
+    elif b.seq > a.seq:
+        assert overlapping(a, b) == overlapping(b, a)
+        assert overlapping(a, b) or b.valid_until <= a.issued_at
+
+
+BASE = World().issue(AGE, "cust-1001", 30).statement
