@@ -9,8 +9,9 @@ is exactly the verifier's work and the evidence's size for a log of that size, w
 
 AnonCreds (CL signatures, the `anoncreds` package) creates and verifies a presentation proving `age >= 18`
 from a credential. Targets for `age >= 18`: full verify ≤ 5 ms, answer ≤ 3 KB, and verifying the full answer
-at least 5× faster than verifying the AnonCreds presentation. The end-to-end latency through a gateway and
-a wallet is measured once the gateway relays questions (phase 2).
+at least 5× faster than verifying the AnonCreds presentation. Verify times are reported as wall time and as the
+thread's CPU time: on a shared machine the wall time also counts the waits for a core. The end-to-end latency
+through a gateway and a wallet is measured once the gateway relays questions (phase 2).
 """
 
 from __future__ import annotations
@@ -103,6 +104,14 @@ def _timed(action: Callable[[], Any]) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+def _timed_cpu(action: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Wall time and this thread's CPU time: on a shared machine the second is the work, the first adds the
+    waiting for a core."""
+    cpu = time.thread_time()
+    result, wall = _timed(action)
+    return result, wall, time.thread_time() - cpu
+
+
 class _Log:
     """The public side of a large log: keys, and evidence for an anchor deep inside it (see the docstring)."""
 
@@ -149,21 +158,24 @@ def _ours(iterations: int) -> dict[str, dict[str, Any]]:
         evidence = log.evidence(held).to_json()
         prove_s: list[float] = []
         verify_s: list[float] = []
+        verify_cpu_s: list[float] = []
         for i in range(iterations + 1):  # the first round warms generator caches and is discarded
             question = _question(template, now)
             answer, prove_time = _timed(lambda: answer_question(held, question))  # noqa: B023
             document = {"answer": answer.to_json(), "evidence": evidence}
-            verified, verify_time = _timed(
+            verified, verify_time, verify_cpu = _timed_cpu(
                 lambda: verify_full_answer(document, log.trust, question=question, now=now)  # noqa: B023
             )
             if i:
                 prove_s.append(prove_time)
                 verify_s.append(verify_time)
+                verify_cpu_s.append(verify_cpu)
         results[name] = {
             "answer": verified.holds,
             "proven_operator": answer.proven.op.value,
             "prove_ms_median": _median_ms(prove_s),
             "full_verify_ms_median": _median_ms(verify_s),
+            "full_verify_cpu_ms_median": _median_ms(verify_cpu_s),
             "proof_bytes": len(answer.proof),
             "answer_with_evidence_bytes": len(json.dumps(document, separators=(",", ":"))),
         }
@@ -187,6 +199,7 @@ def _anoncreds(iterations: int) -> dict[str, Any]:
     schemas, cred_defs = {schema_id: schema}, {cred_def_id: cred_def}
     create_s: list[float] = []
     verify_s: list[float] = []
+    verify_cpu_s: list[float] = []
     size = 0
     for i in range(iterations + 1):
         pres_req = anoncreds.PresentationRequest.load(
@@ -203,18 +216,20 @@ def _anoncreds(iterations: int) -> dict[str, Any]:
         presentation, create_time = _timed(
             lambda: anoncreds.Presentation.create(pres_req, present, None, link_secret, schemas, cred_defs)  # noqa: B023
         )
-        valid, verify_time = _timed(lambda: presentation.verify(pres_req, schemas, cred_defs))  # noqa: B023
+        valid, verify_time, verify_cpu = _timed_cpu(lambda: presentation.verify(pres_req, schemas, cred_defs))  # noqa: B023
         if not valid:
             raise RuntimeError("AnonCreds rejected its own presentation")
         size = len(presentation.to_json())
         if i:
             create_s.append(create_time)
             verify_s.append(verify_time)
+            verify_cpu_s.append(verify_cpu)
     return {
         "version": anoncreds.library_version(),
         "credential_definition_setup_s": round(setup_s, 3),
         "prove_ms_median": _median_ms(create_s),
         "verify_ms_median": _median_ms(verify_s),
+        "verify_cpu_ms_median": _median_ms(verify_cpu_s),
         "presentation_json_bytes": size,
     }
 
@@ -234,14 +249,17 @@ def run(*, quick: bool) -> dict[str, Any]:
         "age_ge_18": {
             "wallet_prove_ms": adult["prove_ms_median"],
             "full_verify_ms": adult["full_verify_ms_median"],
+            "full_verify_cpu_ms": adult["full_verify_cpu_ms_median"],
             "answer_with_evidence_bytes": adult["answer_with_evidence_bytes"],
             "anoncreds_create_ms": peer["prove_ms_median"],
             "anoncreds_verify_ms": peer["verify_ms_median"],
+            "anoncreds_verify_cpu_ms": peer["verify_cpu_ms_median"],
             "anoncreds_presentation_bytes": peer["presentation_json_bytes"],
             "verify_speedup_over_anoncreds": round(speedup, 2),
         },
         "targets": {
             "full_verify_at_most_5_ms": adult["full_verify_ms_median"] <= 5,
+            "full_verify_at_most_5_ms_cpu": adult["full_verify_cpu_ms_median"] <= 5,
             "answer_at_most_3_kb": adult["answer_with_evidence_bytes"] <= 3 * 1024,
             "verify_at_least_5x_faster_than_anoncreds": speedup >= 5,
         },
