@@ -1,9 +1,16 @@
 """Verifiable consent credentials: DIDs, Data Integrity EdDSA, VC 2.0 receipts, status lists, SD-JWT.
 
 Everything here runs offline: contexts are bundled and pinned, did:web resolves only from documents
-we are given. The gateway calls these functions; nothing here imports the gateway.
+we are given. The gateway calls these functions; nothing here imports the gateway. `import credentials`
+loads no database library: the stored status lists (`StatusList`, `StatusListRepository`,
+`publish_status_list`, `CredentialService`) load SQLAlchemy on first use, so a wallet or a verifier
+can use the rest alone.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from credentials.access_grant import AccessGrant, AccessGrantError, sign_access_grant, verify_access_grant
 from credentials.bitstring_status_list import (
     MIN_LIST_SIZE,
     check_status,
@@ -48,6 +55,7 @@ from credentials.keys import (
     Ed25519KeyPair,
     generate_key_pair,
     key_pair_from_private,
+    private_key_from_multibase,
     public_jwk,
     public_key_from_multibase,
 )
@@ -56,12 +64,32 @@ from credentials.receipts import ConsentReceiptClaims, IssuerKey, build_consent_
 from credentials.sd_jwt import issue_sd_jwt
 from credentials.sd_jwt import present as present_sd_jwt
 from credentials.sd_jwt import verify as verify_sd_jwt
-from credentials.service import CredentialService
-from credentials.status_list_service import publish_status_list
-from credentials.status_store import StatusList, StatusListRepository
 from credentials.vc11 import add_ed25519_signature_2018, issue_jwt_vc, verify_ed25519_signature_2018, verify_jwt_vc
 from credentials.vcdm2 import validate_credential, validate_presentation
 from credentials.verification import StatusListLookup, verify_credential, verify_presentation
+
+if TYPE_CHECKING:
+    from credentials.service import CredentialService
+    from credentials.status_list_service import publish_status_list
+    from credentials.status_store import StatusList, StatusListRepository
+
+_STORAGE = {
+    "CredentialService": "credentials.service",
+    "StatusList": "credentials.status_store",
+    "StatusListRepository": "credentials.status_store",
+    "publish_status_list": "credentials.status_list_service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """PEP 562: the stored parts are imported when first named, so verifiers never load a database library."""
+    module = _STORAGE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'credentials' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONSENTRY_V1",
@@ -71,6 +99,8 @@ __all__ = [
     "RDFC",
     "VC_V1",
     "VC_V2",
+    "AccessGrant",
+    "AccessGrantError",
     "CanonicalizationError",
     "ConsentReceiptClaims",
     "ContextError",
@@ -126,15 +156,18 @@ __all__ = [
     "new_bitstring",
     "new_challenge",
     "present_sd_jwt",
+    "private_key_from_multibase",
     "public_jwk",
     "public_key_from_multibase",
     "publish_status_list",
     "receipt_v11",
     "set_bit",
+    "sign_access_grant",
     "status_entry",
     "status_list_credential",
     "validate_credential",
     "validate_presentation",
+    "verify_access_grant",
     "verify_credential",
     "verify_did_auth",
     "verify_ed25519_signature_2018",

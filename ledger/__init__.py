@@ -8,6 +8,14 @@ tables, migrations and the audit over stored rows, is `ledger.store`.
 
 from ledger.audit import AuditReport, PayloadAudit, TreeReplay, check_entry, check_tree_head
 from ledger.checkpoint import Checkpoint, CheckpointError, sign_checkpoint, verify_checkpoint
+from ledger.cosignature import (
+    Cosignature,
+    cosign,
+    cosigner_verifier_key,
+    generate_cosigner_key,
+    parse_cosigner_verifier_key,
+    verify_cosignatures,
+)
 from ledger.envelope import Event, parse_envelope, payload_hash, pseudonym
 from ledger.errors import EventError, LedgerError, TamperError
 from ledger.note import (
@@ -53,6 +61,7 @@ __all__ = [
     "AuditUsageError",
     "Checkpoint",
     "CheckpointError",
+    "Cosignature",
     "Event",
     "EventError",
     "LedgerError",
@@ -68,13 +77,17 @@ __all__ = [
     "check_entry",
     "check_tree_head",
     "consistency_proof",
+    "cosign",
+    "cosigner_verifier_key",
     "ed25519_verifier_key",
     "fetch_token",
+    "generate_cosigner_key",
     "generate_signer_key",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
     "note_key_id",
+    "parse_cosigner_verifier_key",
     "parse_envelope",
     "parse_signer_key",
     "parse_verifier_key",
@@ -88,6 +101,7 @@ __all__ = [
     "verifier_key_from_signer",
     "verify_checkpoint",
     "verify_consistency",
+    "verify_cosignatures",
     "verify_inclusion",
     "verify_note",
 ]

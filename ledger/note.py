@@ -120,8 +120,11 @@ class SignerKey:
         return Ed25519PrivateKey.from_private_bytes(self.seed).sign(message)
 
 
-def _split_key(encoded: str, what: str) -> tuple[str, int, bytes]:
-    """name+hexid+base64: the base64 may itself contain '+', so split only twice."""
+def _split_key(encoded: str, what: str, algorithm: int = ALG_ED25519) -> tuple[str, int, bytes]:
+    """name+hexid+base64: the base64 may itself contain '+', so split only twice.
+
+    `algorithm` is the signature type byte the key must carry: 0x01 for note signatures, 0x04 for
+    timestamped cosignatures (`ledger.cosignature`), which use Ed25519 keys too."""
     parts = encoded.split("+", 2)
     if len(parts) != 3:
         raise NoteError(f"{what}: expected name+keyid+base64key")
@@ -132,8 +135,8 @@ def _split_key(encoded: str, what: str) -> tuple[str, int, bytes]:
     key = _b64decode(key64, f"{what}: key")
     if not key:
         raise NoteError(f"{what}: key is empty")
-    if key[0] != ALG_ED25519:
-        raise NoteError(f"{what}: unknown signature algorithm 0x{key[0]:02x} (only 0x01 Ed25519 is supported)")
+    if key[0] != algorithm:
+        raise NoteError(f"{what}: unknown signature algorithm 0x{key[0]:02x} (expected 0x{algorithm:02x})")
     if len(key) != 1 + ED25519_KEY_SIZE:
         raise NoteError(f"{what}: Ed25519 key is {len(key) - 1} bytes, expected {ED25519_KEY_SIZE}")
     return name, int(key_id_hex, 16), key[1:]

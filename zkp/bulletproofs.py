@@ -191,19 +191,23 @@ def verify_range(transcript: Transcript, reader: ProofReader, label: str, n: int
         raise VerificationError(f"{label}: range proof polynomial commitment check fails")
 
     # Inner-product argument, folded: s_i = Π_k e_k^(±1) by the bits of i (most significant bit first).
+    # 1/s_i is the same product with every factor inverted, so no inverse is computed per i.
     e_inv = [inverse(e) for e in es]
     s = [1] * size
+    s_inv = [1] * size
     for i in range(size):
-        acc = 1
+        acc = acc_inv = 1
         for k in range(rounds):
-            acc = acc * (es[k] if (i >> (rounds - 1 - k)) & 1 else e_inv[k]) % ORDER
-        s[i] = acc
+            if (i >> (rounds - 1 - k)) & 1:
+                acc, acc_inv = acc * es[k] % ORDER, acc_inv * e_inv[k] % ORDER
+            else:
+                acc, acc_inv = acc * e_inv[k] % ORDER, acc_inv * es[k] % ORDER
+        s[i], s_inv[i] = acc, acc_inv
     y_inv = _powers(inverse(y), size)
     two_pow = _powers(2, n)
     g_coeffs = [(a_final * s[i] + z) % ORDER for i in range(size)]
     h_coeffs = [
-        (b_final * inverse(s[i]) * y_inv[i] - z - z_pow[i // n] * two_pow[i % n] * y_inv[i]) % ORDER
-        for i in range(size)
+        (b_final * s_inv[i] * y_inv[i] - z - z_pow[i // n] * two_pow[i % n] * y_inv[i]) % ORDER for i in range(size)
     ]
     scalars = [
         *g_coeffs,

@@ -7,6 +7,7 @@ relying party needs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,15 +70,22 @@ def verify(statement: Statement, proof: Proof, context: Context, *, now: datetim
     Pass `now` to also refuse an expired context; nonce freshness is the caller's (stateful) business."""
     if now is not None and now >= context.expiry:
         raise VerificationError(f"the context expired at {context.expires_at}")
+    read_proof(proof, lambda reader: predicates.verify_statement(_transcript(statement, context), reader, statement))
+
+
+def read_proof(proof: Proof, check: Callable[[ProofReader], None]) -> None:
+    """Run `check` over the proof's bytes after its format byte and insist it consumes all of them.
+
+    Malformed bytes and a zero challenge (probability 2^-256) become a `VerificationError`: fail closed."""
     if proof.data[:1] != PROOF_FORMAT:
         raise VerificationError(f"unsupported proof format; expected version {PROTOCOL_VERSION}")
     reader = ProofReader(proof.data[1:])
     try:
-        predicates.verify_statement(_transcript(statement, context), reader, statement)
+        check(reader)
         reader.finish()
     except EncodingError as exc:
         raise VerificationError(f"malformed proof: {exc}") from exc
-    except ArithmeticError as exc:  # a zero challenge (probability 2^-256): fail closed
+    except ArithmeticError as exc:
         raise VerificationError(f"proof rejected: {exc}") from exc
 
 

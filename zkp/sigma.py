@@ -8,6 +8,8 @@ sending A and shorter by a point.
 - non-zero:  P = d·G + r·H with d ≠ 0, shown by a representation G = a·P + b·H (a = 1/d, b = −r/d);
              for d = 0 such a representation would reveal log_H(G).
 - one of:    P_i = r·H for one hidden i (Cramer–Damgård–Schoenmakers OR-composition of `zero`).
+- all non-zero: every P_i commits to a non-zero value, the `non-zero` proofs AND-composed under one
+             challenge (2 scalars each instead of 3).
 """
 
 from __future__ import annotations
@@ -95,3 +97,38 @@ def verify_one_of_zero(transcript: Transcript, reader: ProofReader, label: str, 
         transcript.append_point(f"{label}/A{i}", multi_exp([z, -ch], [H, point]))
     if transcript.challenge_scalar(f"{label}/c") != sum(ch for ch, _ in pairs) % ORDER:
         raise VerificationError(f"{label}: proof that the committed value is one of the stated ones does not verify")
+
+
+def prove_all_nonzero(
+    transcript: Transcript,
+    writer: ProofWriter,
+    label: str,
+    points: Sequence[Point],
+    values: Sequence[int],
+    blindings: Sequence[int],
+) -> None:
+    """Prove points[i] = values[i]·G + blindings[i]·H with every values[i] ≠ 0, under one challenge."""
+    for i, point in enumerate(points):
+        transcript.append_point(f"{label}/P{i}", point)
+    nonces = [(random_scalar(), random_scalar()) for _ in points]
+    for i, (point, (k1, k2)) in enumerate(zip(points, nonces, strict=True)):
+        transcript.append_point(f"{label}/A{i}", multi_exp([k1, k2], [point, H]))
+    c = transcript.challenge_scalar(f"{label}/c")
+    writer.scalar(c)
+    for (k1, k2), value, blinding in zip(nonces, values, blindings, strict=True):
+        a = inverse(value)
+        writer.scalar((k1 + c * a) % ORDER)
+        writer.scalar((k2 - c * blinding * a) % ORDER)
+
+
+def verify_all_nonzero(transcript: Transcript, reader: ProofReader, label: str, points: Sequence[Point]) -> None:
+    for i, point in enumerate(points):
+        transcript.append_point(f"{label}/P{i}", point)
+    c = reader.scalar(f"{label} challenge")
+    responses = [
+        (reader.scalar(f"{label} response {i}/1"), reader.scalar(f"{label} response {i}/2")) for i in range(len(points))
+    ]
+    for i, (point, (z1, z2)) in enumerate(zip(points, responses, strict=True)):
+        transcript.append_point(f"{label}/A{i}", multi_exp([z1, z2, -c], [point, H, G]))
+    if transcript.challenge_scalar(f"{label}/c") != c:
+        raise VerificationError(f"{label}: proof that no committed value equals a stated one does not verify")

@@ -8,6 +8,7 @@ another commitment, predicate, verifier or purpose.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -98,8 +99,11 @@ class Predicate:
             raise SchemaError("operand must be an integer")
         return value
 
-    def holds(self, schema: AttributeSchema, value: int | str) -> bool:
-        """Evaluate the predicate on a plain value (what the prover does before choosing what to prove)."""
+    def holds(self, schema: AttributeSchema, value: int | str | Sequence[str]) -> bool:
+        """Evaluate the predicate on a plain value (what the prover does before choosing what to prove).
+
+        On a set every element counts: `== x` holds when x is one of the elements, `in X` when any element
+        is in X, and `!=`, `not in` are their negations."""
         self.check(schema)
         if schema.kind is AttributeKind.INTEGER:
             v = schema.check_integer(value)
@@ -115,8 +119,10 @@ class Predicate:
                 Operator.EQ: v == bound,
                 Operator.NE: v != bound,
             }[self.op]
-        category = schema.check_category(value)
-        member = category in self.operands
+        if schema.kind is AttributeKind.CATEGORICAL_SET:
+            member = any(operand in schema.check_set(value) for operand in self.operands)
+        else:
+            member = schema.check_category(value) in self.operands
         return member if self.op in (Operator.EQ, Operator.IN) else not member
 
     def to_json(self) -> dict[str, Any]:
@@ -147,6 +153,8 @@ class Statement:
     predicate: Predicate
 
     def __post_init__(self) -> None:
+        if self.attribute.kind is AttributeKind.CATEGORICAL_SET:
+            raise SchemaError(f"set attribute {self.attribute.name!r} has one commitment per element (zkp.sets)")
         self.predicate.check(self.attribute)
 
     def negated(self) -> Statement:

@@ -1,0 +1,5 @@
+import sys
+
+from wallet.cli import main
+
+sys.exit(main())
