@@ -12,9 +12,9 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
-from gateway.keys import KeyFileError
 from gateway.runtime import key_store
 from gateway.settings import Settings
+from keyfiles import KeyFileError
 from ledger import Ledger, LedgerError
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyError
 from policies.runtime import PolicyRuntime, open_policies
