@@ -4,6 +4,7 @@ private method loudly, and what it computes equals what pyld's documented API co
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ from pyld import jsonld
 from credentials import pyld_shim
 from credentials.contexts import document_loader
 from credentials.rdfc import canonicalize
-from tests.packaging.project import runtime_requirements
+from tests.packaging.private_api import private_uses
+from tests.packaging.project import ROOT, runtime_packages, runtime_requirements
 
 V2 = "https://www.w3.org/ns/credentials/v2"
 
@@ -101,3 +103,15 @@ def test_the_work_limit_is_reached_through_the_override() -> None:
     assert pyld_shim.BoundedURDNA2015(max_calls=10, deadline=float("inf")).canonical_nquads(dataset)
     with pytest.raises(pyld_shim.LimitExceededError, match="Hash N-Degree Quads"):
         pyld_shim.BoundedURDNA2015(max_calls=0, deadline=float("inf")).canonical_nquads(dataset)
+
+
+def test_only_the_shim_reaches_below_pyld_s_documented_api() -> None:
+    shim = Path(pyld_shim.__file__)
+    found = {
+        str(p.relative_to(ROOT)): uses
+        for package in runtime_packages()
+        for p in sorted((ROOT / package).rglob("*.py"))
+        if p != shim and (uses := private_uses(p, "pyld"))
+    }
+    assert not found
+    assert private_uses(shim, "pyld"), "the shim's own uses are what the import-time check guards"
