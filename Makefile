@@ -3,18 +3,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: demo test lint typecheck check install clean
+.PHONY: demo test lint typecheck check install lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# Every third-party package, the build backend included, comes from the lock with its hashes; consentry and its
+# benchmarks are then installed editable on top without resolving anything.
+$(STAMP): $(BIN)/python $(LOCK) pyproject.toml benchmarks/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . -e ./benchmarks
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh the lock after changing dependencies in pyproject.toml: keeps every pin it can, adds what is new.
+# `make lock UPGRADE=--upgrade` moves everything to the newest allowed versions (`--upgrade-package NAME`: one).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" $(UPGRADE) -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/consentry demo

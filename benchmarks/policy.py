@@ -8,7 +8,7 @@ synthetic ledger indices). Each decision asks one of 2,000 distinct questions (r
 category, purpose, mode) about a random subject; `cold` disables the
 matrix-outcome cache and the memo of evaluations so Casbin evaluates the indexed candidates every time, `warm` is
 the steady state.
-The stock enforcer (same model, same rules, loaded through the SQLAlchemy adapter) answers the matrix part only and
+The stock enforcer (same model, same rules, loaded with `add_policies`) answers the matrix part only and
 must agree with ours on every sampled request.
 
 `demo_12_categories` is the proxy's decision: the demo taxonomy and matrix, customers consenting as the demo seeds
@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import casbin
 from sqlalchemy import create_engine, insert
 
 from gateway.demo.registry import demo_categories
@@ -40,12 +39,11 @@ from policies import (
     IndexedEnforcer,
     MatrixRule,
     SubjectContext,
+    new_casbin_enforcer,
     open_policies,
     parse_taxonomy,
     upgrade,
 )
-from policies.adapter import SqlAlchemyAdapter
-from policies.enforcer import MODEL_PATH, category_match, mode_match
 from policies.schema import consent_records, consent_scope
 from policies.store import PolicyStore, SqlState
 from policies.taxonomy import Taxonomy
@@ -275,7 +273,7 @@ def run(*, quick: bool) -> dict[str, Any]:
             )
             checker.close()
             row["allowed_fraction"] = round(allowed / 500, 3)
-            row.update(_stock_comparison(tax, ledger, rules, requests, count, quick))
+            row.update(_stock_comparison(tax, rules, requests, count, quick))
             row["ratio_stock_p50_over_ours_cold_p50"] = round(
                 row["stock_casbin_matrix_only"]["p50_ms"] / row["ours_full_decision_cold"]["p50_ms"], 1
             )
@@ -290,12 +288,11 @@ def run(*, quick: bool) -> dict[str, Any]:
 
 
 def _stock_comparison(
-    tax: Taxonomy, ledger: Ledger, rules: list[MatrixRule], requests: list[tuple[Any, ...]], count: int, quick: bool
+    tax: Taxonomy, rules: list[MatrixRule], requests: list[tuple[Any, ...]], count: int, quick: bool
 ) -> dict[str, Any]:
     """Stock pycasbin (full scan per request) on the same model and rules, and our matrix answer for each."""
-    stock = casbin.Enforcer(str(MODEL_PATH), SqlAlchemyAdapter(ledger.engine))
-    stock.add_function("categoryMatch", category_match)
-    stock.add_function("modeMatch", mode_match)
+    stock = new_casbin_enforcer()
+    stock.add_policies([rule.casbin_row() for rule in rules])
     samples_wanted = {1_000: 200, 10_000: 40, 100_000: 8}[count] // (4 if quick else 1)
     ours = IndexedEnforcer(rules)
     samples, disagreements = [], 0

@@ -11,6 +11,7 @@ are capped.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -18,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyld import jsonld
-from pyld.canon import URDNA2015
-from pyld.context_resolver import ContextResolver
 from pyld.identifier_issuer import IdentifierIssuer
 
 from credentials.contexts import document_loader
 from credentials.errors import CanonicalizationError, DataLossError, LimitExceededError
+from credentials.pyld_shim import BoundedURDNA2015, MemoizingProcessor, context_resolver
 
 
 @dataclass(frozen=True)
@@ -77,67 +77,15 @@ def _options() -> dict[str, Any]:
     return {
         "base": None,
         "documentLoader": document_loader,
-        "contextResolver": ContextResolver(_CONTEXT_CACHE, document_loader),
+        "contextResolver": context_resolver(_CONTEXT_CACHE, document_loader),
     }
 
 
-class _BoundedURDNA2015(URDNA2015):  # type: ignore[misc]
-    """URDNA2015 that counts Hash N-Degree Quads calls, the step that explodes on symmetric graphs."""
+class _AlreadyExpanded(jsonld.JsonLdProcessor):  # type: ignore[misc]
+    """`to_rdf` on input that `expand_strict` already expanded (and checked): expanding it again would only cost."""
 
-    def __init__(self, max_calls: int, deadline: float) -> None:
-        super().__init__()
-        self._remaining = max_calls
-        self._deadline = deadline
-
-    def hash_n_degree_quads(self, id_: str, issuer: Any) -> Any:
-        self._remaining -= 1
-        if self._remaining < 0:
-            raise LimitExceededError("canonicalization work limit exceeded (Hash N-Degree Quads calls)")
-        if time.monotonic() > self._deadline:
-            raise LimitExceededError("canonicalization time limit exceeded")
-        return super().hash_n_degree_quads(id_, issuer)
-
-
-class _MemoizingProcessor(jsonld.JsonLdProcessor):  # type: ignore[misc]
-    """pyld processor that remembers processed contexts across documents.
-
-    pyld caches a processed context by the identity (`_uuid`) of the active context it was applied to,
-    but type-scoped contexts are applied to a fresh clone each time, so the cache misses and every
-    receipt re-processes the VC, status and consent contexts. The memo key is that uuid plus the
-    *content* of the local context (JSON with sorted keys) and the flags: never object identity, so a
-    caller mutating a dict between calls cannot get a stale answer. Processed contexts are treated as
-    immutable by pyld itself, which already shares them through its own caches.
-    """
-
-    def _process_context(
-        self,
-        active_ctx: Any,
-        local_ctx: Any,
-        options: Any,
-        override_protected: bool = False,
-        propagate: bool = True,
-        validate_scoped: bool = True,
-        cycles: Any = None,
-    ) -> Any:
-        uuid_ = active_ctx.get("_uuid")
-        if uuid_ is None or cycles:
-            return super()._process_context(
-                active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles
-            )
-        try:
-            content = json.dumps(local_ctx, sort_keys=True, separators=(",", ":"))
-        except (TypeError, ValueError):
-            return super()._process_context(
-                active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles
-            )
-        key = (uuid_, content, override_protected, propagate, validate_scoped)
-        cached = _PROCESSED.get(key)
-        if cached is None:
-            cached = super()._process_context(
-                active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles
-            )
-            _PROCESSED[key] = cached
-        return cached
+    def expand(self, input_: Any, options: Any) -> Any:
+        return input_
 
 
 def check_size(document: Any, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -159,8 +107,13 @@ def check_size(document: Any, limits: Limits = DEFAULT_LIMITS) -> None:
             stack.extend((v, depth + 1) for v in node)
 
 
+# pyld's own test for an absolute IRI (or a blank node): a subject, object or graph name failing it is silently left
+# out of the RDF, so anything failing it is refused before conversion.
+_ABSOLUTE_IRI = re.compile(r"([A-Za-z][A-Za-z0-9+-.]*|_):\S*")
+
+
 def _is_absolute(iri: str) -> bool:
-    return ":" in iri and not iri.startswith(":")
+    return _ABSOLUTE_IRI.fullmatch(iri) is not None
 
 
 def _check_expanded(node: Any, path: str) -> None:
@@ -194,7 +147,7 @@ def expand_strict(document: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> 
     """Expand with bundled contexts only; raise DataLossError instead of dropping anything."""
     check_size(document, limits)
     dropped: list[str | None] = []
-    processor = _MemoizingProcessor(on_property_dropped=dropped.append)
+    processor = MemoizingProcessor(_PROCESSED, on_property_dropped=dropped.append)
     try:
         expanded: list[Any] = processor.expand(document, _options())
     except jsonld.JsonLdError as exc:
@@ -212,18 +165,15 @@ def canonicalize(document: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> s
 
 
 def canonicalize_expanded(expanded: list[Any], limits: Limits = DEFAULT_LIMITS) -> str:
-    # The node-map steps of pyld's to_rdf, minus its second expansion of already expanded input.
-    processor = jsonld.JsonLdProcessor()
-    issuer = IdentifierIssuer("_:b")
-    options = {"produceGeneralizedRdf": False, "processingMode": "json-ld-1.1", "rdfDirection": None}
+    options = {
+        "base": None,
+        "produceGeneralizedRdf": False,
+        "processingMode": "json-ld-1.1",
+        "rdfDirection": None,
+        "identifierIssuer": IdentifierIssuer("_:b"),
+    }
     try:
-        node_map: dict[str, Any] = {"@default": {}}
-        processor._create_node_map(expanded, node_map, "@default", issuer)
-        dataset = {
-            name: processor._graph_to_rdf(graph, issuer, options)
-            for name, graph in sorted(node_map.items())
-            if name == "@default" or _is_absolute(name)
-        }
+        dataset: dict[str, Any] = _AlreadyExpanded().to_rdf(expanded, {**_options(), **options})
     except jsonld.JsonLdError as exc:
         raise CanonicalizationError(f"conversion to RDF failed: {_root_cause(exc)}") from None
     quads = sum(len(triples) for triples in dataset.values())
@@ -238,9 +188,8 @@ def canonicalize_expanded(expanded: list[Any], limits: Limits = DEFAULT_LIMITS) 
     }
     if len(blank) > limits.max_blank_nodes:
         raise LimitExceededError(f"document has {len(blank)} blank nodes; the limit is {limits.max_blank_nodes}")
-    canon = _BoundedURDNA2015(limits.max_n_degree_calls, time.monotonic() + limits.max_seconds)
-    result: str = canon.main(dataset, {"algorithm": "URDNA2015", "format": "application/n-quads"})
-    return result
+    canon = BoundedURDNA2015(limits.max_n_degree_calls, time.monotonic() + limits.max_seconds)
+    return canon.canonical_nquads(dataset)
 
 
 def _root_cause(exc: BaseException) -> str:

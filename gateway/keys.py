@@ -1,9 +1,9 @@
-"""The gateway's signing keys: Ed25519 key rings kept in the data directory (mode 0600) or given by env.
+"""The gateway's signing keys and secrets: JWK key rings and secrets in the data directory, or given by env.
 
 A ring holds every key ever used under its name, newest current. Signing uses the current key; verifiers look
 keys up by `kid` (RFC 7638 thumbprint), so rotating never invalidates a token or checkpoint already issued.
-Rings re-read their file when it changes, so a rotation done by `consentry keys rotate` reaches a running
-server without a restart.
+The files are kept by `keyfiles` (mode 0600, atomic writes, re-read when changed, so a rotation done by
+`consentry keys rotate` reaches a running server without a restart); this module owns the JWK ring format.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import secrets
-import stat
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,14 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from keyfiles import KeyDirectory, KeyFileError, Ring, RingFile
+
 # The credential issuer's keys are not here: they are Multikeys in `credentials.IssuerKeyring`, which also
 # publishes them in the did:web document (one place, so rotation cannot leave the two out of step).
 RING_NAMES = ("token", "checkpoint")
 SECRET_NAMES = ("pseudonym", "custody")
-
-
-class KeyFileError(Exception):
-    """A key file or key variable is unreadable, malformed or readable by others."""
 
 
 def _b64u(data: bytes) -> str:
@@ -158,32 +153,37 @@ class KeyRing:
         return {"keys": [key.public_jwk() for key in self.keys]}
 
 
-def _write_private_file(path: Path, data: bytes, *, replace: bool) -> bool:
-    """Write a 0600 file atomically; without `replace`, a file that appeared meanwhile wins (returns False)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+class _JwkRingCodec:
+    """`{"current": kid, "keys": [private JWK + "created", ...]}`, the format of `token.json` and
+    `checkpoint.json` since the first release."""
+
+    def decode(self, data: bytes) -> Ring[SigningKey]:
+        document = json.loads(data)
+        keys = tuple(SigningKey.from_jwk(entry, entry.get("created")) for entry in document["keys"])
+        current = str(document["current"])
+        index = next((i for i, key in enumerate(keys) if key.kid == current), None)
+        if index is None:
+            raise ValueError(f"the current kid {current!r} is not in the ring")
+        return Ring(keys, index)
+
+    def encode(self, ring: Ring[SigningKey]) -> bytes:
+        document = {
+            "current": ring.current.kid,
+            "keys": [{**key.private_jwk(), "created": key.created} for key in ring.keys],
+        }
+        return json.dumps(document, indent=2).encode()
+
+
+_JWK_RING = _JwkRingCodec()
+
+
+def _with_override(name: str, value: str, older: tuple[SigningKey, ...]) -> KeyRing:
+    """An env key signs; keys on disk (from before) stay available for verification."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if replace:
-            os.replace(tmp, path)
-            return True
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _read_private_file(path: Path) -> bytes:
-    mode = path.stat().st_mode
-    if stat.S_IMODE(mode) & 0o077:
-        raise KeyFileError(f"{path} is accessible by group or others (mode {oct(stat.S_IMODE(mode))}); chmod 600 it")
-    return path.read_bytes()
+        key = SigningKey.from_jwk(json.loads(value))
+    except ValueError as exc:
+        raise KeyFileError(f"CONSENTRY_{name.upper()}_KEY is not a JSON Web Key: {exc}") from exc
+    return KeyRing(name, (*(k for k in older if k.kid != key.kid), key), key.kid)
 
 
 class KeyStore:
@@ -191,67 +191,31 @@ class KeyStore:
 
     def __init__(self, directory: Path, overrides: dict[str, str | None] | None = None) -> None:
         self.directory = directory
+        self._files = KeyDirectory(directory)
         self._overrides = {name: value for name, value in (overrides or {}).items() if value}
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, KeyRing]] = {}
-
-    def _path(self, name: str) -> Path:
-        return self.directory / f"{name}.json"
-
-    def _ensure_directory(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    def _load_file(self, name: str) -> KeyRing | None:
-        path = self._path(name)
-        if not path.exists():
-            return None
-        try:
-            document = json.loads(_read_private_file(path))
-            keys = tuple(SigningKey.from_jwk(entry, entry.get("created")) for entry in document["keys"])
-            return KeyRing(name, keys, str(document["current"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise KeyFileError(f"{path}: not a key ring file ({exc})") from exc
-
-    def _save(self, ring: KeyRing, *, replace: bool) -> bool:
-        self._ensure_directory()
-        document = {
-            "current": ring.current_kid,
-            "keys": [{**key.private_jwk(), "created": key.created} for key in ring.keys],
-        }
-        return _write_private_file(self._path(ring.name), json.dumps(document, indent=2).encode(), replace=replace)
+        self._rings = {name: RingFile(self._files, f"{name}.json", _JWK_RING) for name in RING_NAMES}
+        self._cache: dict[str, tuple[Ring[SigningKey] | None, KeyRing]] = {}
 
     def ring(self, name: str) -> KeyRing:
         """The named ring, created with one fresh key on first use; re-read when its file changes."""
         if name not in RING_NAMES:
             raise KeyFileError(f"unknown key ring {name!r}; known: {', '.join(RING_NAMES)}")
-        path = self._path(name)
-        mtime = path.stat().st_mtime if path.exists() else -1.0
-        cached = self._cache.get(name)
-        if cached and cached[0] == mtime:
-            return cached[1]
-        with self._lock:
-            ring = self._load_file(name)
-            if ring is None and name not in self._overrides:
-                fresh = SigningKey.generate(RING_ALGORITHMS[name])
-                self._save(KeyRing(name, (fresh,), fresh.kid), replace=False)
-                ring = self._load_file(name)
-            ring = self._apply_override(name, ring)
-            assert ring is not None
-            mtime = path.stat().st_mtime if path.exists() else -1.0
-            self._cache[name] = (mtime, ring)
-            return ring
+        file = self._rings[name]
+        override = self._overrides.get(name)
+        if override is None:
+            ring = file.load_or_create(lambda: SigningKey.generate(RING_ALGORITHMS[name]))
+            return self._built(name, ring, lambda: KeyRing(name, ring.keys, ring.current.kid))
+        on_disk = file.load()
+        return self._built(name, on_disk, lambda: _with_override(name, override, on_disk.keys if on_disk else ()))
 
-    def _apply_override(self, name: str, ring: KeyRing | None) -> KeyRing | None:
-        """An env key signs; keys on disk (from before) stay available for verification."""
-        value = self._overrides.get(name)
-        if value is None:
-            return ring
-        try:
-            key = SigningKey.from_jwk(json.loads(value))
-        except ValueError as exc:
-            raise KeyFileError(f"CONSENTRY_{name.upper()}_KEY is not a JSON Web Key: {exc}") from exc
-        older = tuple(k for k in (ring.keys if ring else ()) if k.kid != key.kid)
-        return KeyRing(name, (*older, key), key.kid)
+    def _built(self, name: str, source: Ring[SigningKey] | None, build: Callable[[], KeyRing]) -> KeyRing:
+        """The KeyRing made from `source`, rebuilt only when the file gave a new ring."""
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] is source:
+            return cached[1]
+        ring = build()
+        self._cache[name] = (source, ring)
+        return ring
 
     def rotate(self, name: str) -> SigningKey:
         """Add a fresh key and make it current; earlier keys stay for verification."""
@@ -259,28 +223,11 @@ class KeyStore:
             raise KeyFileError(f"unknown key ring {name!r}; known: {', '.join(RING_NAMES)}")
         if name in self._overrides:
             raise KeyFileError(f"key ring {name!r} is set from the environment; rotate it there")
-        with self._lock:
-            ring = self._load_file(name)
-            fresh = SigningKey.generate(RING_ALGORITHMS[name])
-            keys = (*(ring.keys if ring else ()), fresh)
-            self._save(KeyRing(name, keys, fresh.kid), replace=True)
-            self._cache.pop(name, None)
-        return fresh
+        return self._rings[name].rotate(lambda: SigningKey.generate(RING_ALGORITHMS[name]))
 
     def secret(self, name: str) -> bytes:
-        """A 32-byte symmetric secret (e.g. the pseudonym HMAC key), created on first use."""
+        """A symmetric secret of at least 32 bytes (e.g. the pseudonym HMAC key), created on first use; secrets
+        never rotate (see `keyfiles.directory`)."""
         if name not in SECRET_NAMES:
             raise KeyFileError(f"unknown secret {name!r}; known: {', '.join(SECRET_NAMES)}")
-        if name in self._overrides:
-            try:
-                value = _unb64u(str(self._overrides[name]))
-            except ValueError as exc:
-                raise KeyFileError(f"CONSENTRY_{name.upper()}_KEY is not base64url") from exc
-            if len(value) < 32:
-                raise KeyFileError(f"CONSENTRY_{name.upper()}_KEY must hold at least 32 bytes")
-            return value
-        path = self.directory / f"{name}.secret"
-        if not path.exists():
-            self._ensure_directory()
-            _write_private_file(path, _b64u(secrets.token_bytes(32)).encode(), replace=False)
-        return _unb64u(_read_private_file(path).decode().strip())
+        return self._files.secret(name, override=self._overrides.get(name), variable=f"CONSENTRY_{name.upper()}_KEY")

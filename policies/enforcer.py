@@ -1,22 +1,24 @@
-"""Casbin evaluates the matrix; an index hands it only the rules that could match one request.
+"""The matrix's evaluator: Casbin's model file declares the policy language, and an index applies it directly.
 
-The stock enforcer scans every rule on every request. Here each rule is filed under its exact
-(role, customer type, category, purpose) — wildcards and parent categories included — so one request looks up at
-most 2 x 2 x (depth + 1) x 2 buckets and Casbin's own `enforce_ex` runs its matcher and effect over that short list.
-The list is per thread (a thread-local view of the policy), so concurrent decisions never see each other's rules.
+`model.conf` is the declaration: a request (role, customer type, category, purpose, mode), rows of the same shape
+with an effect, the matcher, and the effect "some allow matches and no deny matches". Any stock Casbin enforcer
+loads it with the rows (`new_casbin_enforcer`), and the tests hold this evaluator to that enforcer's answers.
+
+Here each rule is filed under its exact (role, customer type, category, purpose) — wildcards and parent categories
+included — so one request visits at most 2 x 2 x (depth + 1) x 2 buckets instead of scanning every rule, and the
+matcher runs over those few rules only. Deny rules are consulted first and the most specific matching rule is
+cited, so a decision always names the rule that decided it. Evaluators are immutable, so threads share them.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import casbin
 
-from policies.matrix import ANY, Effect, MatrixRule, rule_from_row
+from policies.matrix import ANY, Effect, MatrixRule
 
 MODEL_PATH = Path(__file__).parent / "model.conf"
 
@@ -35,62 +37,13 @@ def mode_match(requested: str, ruled: str, effect: str) -> bool:
     return effect == Effect.DENY and ruled == "predicate" and requested == "release"
 
 
-# CPython 3.11 can corrupt `ast.parse` run concurrently in two threads ("AST constructor recursion depth
-# mismatch"); stock Casbin parses the matcher on every request, so parses are serialised here and done once.
-_PARSE_LOCK = threading.Lock()
-
-
-class _ParsedOnceEnforcer(casbin.Enforcer):  # type: ignore[misc]
-    """Stock Casbin, except that each thread parses the matcher once and keeps its own evaluator
-    (a SimpleEval object holds per-evaluation state, so one may not be shared between threads)."""
-
-    def __init__(self, model: str) -> None:
-        super().__init__(model)
-        self._evaluators = threading.local()
-
-    def _get_expression(self, expr: str, functions: Any = None) -> Any:
-        cache: dict[str, Any] | None = getattr(self._evaluators, "cache", None)
-        if cache is None:
-            cache = self._evaluators.cache = {}
-        evaluator = cache.get(expr)
-        if evaluator is None:
-            with _PARSE_LOCK:
-                evaluator = casbin.Enforcer._get_expression(expr, functions)
-            cache[expr] = evaluator
-        return evaluator
-
-
-def new_casbin_enforcer(*, stock: bool = True) -> casbin.Enforcer:
-    """A Casbin enforcer on model.conf with the matcher functions registered (no rules loaded).
-
-    `stock=False` gives the thread-safe variant that parses the matcher once per thread.
-    """
-    enforcer = casbin.Enforcer(str(MODEL_PATH)) if stock else _ParsedOnceEnforcer(str(MODEL_PATH))
+def new_casbin_enforcer() -> casbin.Enforcer:
+    """A stock Casbin enforcer on model.conf with the matcher's functions registered and no rules loaded: load a
+    matrix with `add_policies(rule.casbin_row() for rule in rules)` to check it with Casbin itself."""
+    enforcer = casbin.Enforcer(str(MODEL_PATH))
     enforcer.add_function("categoryMatch", category_match)
     enforcer.add_function("modeMatch", mode_match)
     return enforcer
-
-
-class _ThreadView:
-    """Stands in for Casbin's policy list; iterating yields only the current thread's candidate rules."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def use(self, rows: Sequence[Sequence[str]]) -> None:
-        self._local.rows = rows
-
-    def _rows(self) -> Sequence[Sequence[str]]:
-        return getattr(self._local, "rows", ())
-
-    def __iter__(self) -> Iterator[Sequence[str]]:
-        return iter(self._rows())
-
-    def __len__(self) -> int:
-        return len(self._rows())
-
-    def __getitem__(self, index: int) -> Sequence[str]:
-        return self._rows()[index]
 
 
 @dataclass(frozen=True)
@@ -102,10 +55,27 @@ class MatrixOutcome:
     rule: MatrixRule | None
 
 
-def _specificity(row: Sequence[str]) -> tuple[int, int]:
-    role, ctype, cat, purpose = row[:4]
-    exact = sum(v != ANY for v in (role, ctype, cat, purpose))
-    return (-exact, -(cat.count(".") + 1 if cat != ANY else 0))
+_BucketKey = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    """The rules of one exact scope, denies and allows apart, in matrix order; `rank` orders buckets by
+    specificity (more exact fields first, then the deeper category)."""
+
+    rank: tuple[int, int]
+    denies: tuple[MatrixRule, ...]
+    allows: tuple[MatrixRule, ...]
+
+
+def _rank(key: _BucketKey) -> tuple[int, int]:
+    category = key[2]
+    exact = sum(value != ANY for value in key)
+    return (-exact, -(category.count(".") + 1 if category != ANY else 0))
+
+
+def _first_match(rules: Sequence[MatrixRule], mode: str) -> MatrixRule | None:
+    return next((rule for rule in rules if mode_match(mode, rule.mode, rule.effect)), None)
 
 
 class IndexedEnforcer:
@@ -113,45 +83,51 @@ class IndexedEnforcer:
 
     def __init__(self, rules: Sequence[MatrixRule]) -> None:
         self.rule_count = len(rules)
-        buckets: dict[tuple[str, str, str, str], list[list[str]]] = {}
+        grouped: dict[_BucketKey, tuple[list[MatrixRule], list[MatrixRule]]] = {}
         for rule in rules:
-            key = (rule.role, rule.customer_type, rule.category, rule.purpose)
-            buckets.setdefault(key, []).append(rule.casbin_row())
-        self._buckets = {k: tuple(v) for k, v in buckets.items()}
-        self._enforcer = new_casbin_enforcer(stock=False)
-        self._view = _ThreadView()
-        self._enforcer.get_model()["p"]["p"].policy = self._view
+            denies, allows = grouped.setdefault((rule.role, rule.customer_type, rule.category, rule.purpose), ([], []))
+            (denies if rule.effect == Effect.DENY else allows).append(rule)
+        self._buckets = {key: _Bucket(_rank(key), tuple(d), tuple(a)) for key, (d, a) in grouped.items()}
 
-    def candidates(self, role: str, ctype: str, lineage: Sequence[str], purpose: str) -> list[Sequence[str]]:
-        """Every rule that could match: deny rules first, then the most specific first."""
-        found: list[Sequence[str]] = []
+    def _visited(self, role: str, ctype: str, lineage: Sequence[str], purpose: str) -> list[_Bucket]:
+        """The buckets whose rules pass the matcher's role, customer type, category and purpose tests, in the
+        order they are consulted; a rule in any other bucket cannot match."""
+        found = []
+        seen: set[_BucketKey] = set()
         buckets = self._buckets
         for r in (role, ANY):
             for t in (ctype, ANY):
                 for c in (*lineage, ANY):
+                    if not category_match(lineage[0], c):
+                        continue
                     for p in (purpose, ANY):
-                        rows = buckets.get((r, t, c, p))
-                        if rows:
-                            found.extend(rows)
-        found.sort(key=lambda row: (row[5] != Effect.DENY, *_specificity(row)))
+                        key = (r, t, c, p)
+                        bucket = buckets.get(key)
+                        if bucket is not None and key not in seen:
+                            seen.add(key)
+                            found.append(bucket)
         return found
 
     def evaluate(self, role: str, ctype: str, lineage: Sequence[str], purpose: str, mode: str) -> MatrixOutcome:
-        rows = self.candidates(role, ctype, lineage, purpose)
-        request = (role, ctype, lineage[0], purpose, mode)
-        self._view.use(rows)
-        try:
-            allowed, explain = self._enforcer.enforce_ex(*request)
-            if allowed:
-                # The allow-and-deny effect never stops at an allow, so ask Casbin rule by rule which one allowed.
-                for row in rows:
-                    if row[5] == Effect.ALLOW:
-                        self._view.use((row,))
-                        if self._enforcer.enforce_ex(*request)[0]:
-                            return MatrixOutcome(True, "matrix_allow", rule_from_row(row))
-                raise AssertionError("Casbin allowed without a matching allow rule")
-        finally:
-            self._view.use(())
-        if explain:
-            return MatrixOutcome(False, "matrix_deny", rule_from_row(explain))
+        """model.conf's effect over the candidates: a matching deny decides (the most specific one is cited),
+        otherwise the most specific matching allow, otherwise nothing matched and the answer is no."""
+        visited = self._visited(role, ctype, lineage, purpose)
+        deny = self._most_specific(visited, mode, denies=True)
+        if deny is not None:
+            return MatrixOutcome(False, "matrix_deny", deny)
+        allow = self._most_specific(visited, mode, denies=False)
+        if allow is not None:
+            return MatrixOutcome(True, "matrix_allow", allow)
         return MatrixOutcome(False, "no_matching_rule", None)
+
+    @staticmethod
+    def _most_specific(visited: Sequence[_Bucket], mode: str, *, denies: bool) -> MatrixRule | None:
+        best: MatrixRule | None = None
+        best_rank = (1, 1)
+        for bucket in visited:
+            if bucket.rank >= best_rank:
+                continue
+            rule = _first_match(bucket.denies if denies else bucket.allows, mode)
+            if rule is not None:
+                best, best_rank = rule, bucket.rank
+        return best

@@ -24,7 +24,6 @@ from sqlalchemy.pool import NullPool, QueuePool
 from ledger import Event, pseudonym
 from ledger.store import Ledger
 from policies import schema
-from policies.adapter import load_rules
 from policies.consent import (
     ALL_CATEGORIES,
     ANY_RECIPIENT,
@@ -39,7 +38,7 @@ from policies.consent import (
     utcnow,
 )
 from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
-from policies.matrix import Matrix, MatrixRule, validate_rules
+from policies.matrix import Effect, Matrix, MatrixRule, validate_rules
 from policies.taxonomy import Taxonomy
 from policies.timeutil import from_micros, to_micros
 
@@ -91,6 +90,24 @@ def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
         seq=row["seq"],
         ledger_index=row["ledger_index"],
     )
+
+
+def load_rules(engine: Engine, version: int | None = None) -> list[MatrixRule]:
+    """The rules of `version` (default: the current head), in their stored order."""
+    t = schema.matrix_rules
+    with engine.connect() as conn:
+        if version is None:
+            version = int(
+                conn.execute(
+                    select(schema.head.c.matrix_version).where(schema.head.c.id == schema.HEAD_ID)
+                ).scalar_one()
+            )
+        rows = conn.execute(
+            select(t.c.rule_id, t.c.effect, t.c.role, t.c.customer_type, t.c.category, t.c.purpose, t.c.mode)
+            .where(t.c.version == version)
+            .order_by(t.c.position)
+        ).all()
+    return [MatrixRule(r[0], Effect(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
 
 def _record_to_row(record: ConsentRecord) -> dict[str, Any]:

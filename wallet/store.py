@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from credentials import CredentialError
+from keyfiles import KeyDirectory, KeyFileError
 from wallet.identity import DidKey
 from wallet.rules import StandingRules
 from zkp import HeldStatement, ZkpError
@@ -38,34 +37,19 @@ class WalletStoreError(Exception):
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    KeyDirectory(path.parent).replace(path.name, data)
 
 
 def _read_private(path: Path) -> Any:
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError as exc:
-        raise WalletStoreError(f"{path} does not exist") from exc
-    if mode & 0o077:
-        raise WalletStoreError(f"{path} is readable by group or others (mode {oct(mode)}); chmod 600 it")
+        data = KeyDirectory(path.parent).read(path.name)
+    except KeyFileError as exc:
+        raise WalletStoreError(str(exc)) from exc
+    if data is None:
+        raise WalletStoreError(f"{path} does not exist")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WalletStoreError(f"{path} is not readable JSON: {exc}") from exc
 
 
@@ -80,9 +64,10 @@ class WalletStore:
         self.directory = directory
         if not (directory / KEY_FILE).exists():
             raise WalletStoreError(f"{directory} is not a wallet (no {KEY_FILE}): run `wallet init` first")
-        mode = stat.S_IMODE(directory.stat().st_mode)
-        if mode & 0o077:
-            raise WalletStoreError(f"{directory} is accessible by group or others (mode {oct(mode)}); chmod 700 it")
+        try:
+            KeyDirectory(directory).check_private()
+        except KeyFileError as exc:
+            raise WalletStoreError(str(exc)) from exc
 
     @classmethod
     def init(cls, directory: Path) -> WalletStore:

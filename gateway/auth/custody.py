@@ -12,26 +12,21 @@ without a trace. Binding a wallet DID or erasure deletes the sealed key as well.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from credentials import did_key_from_multibase, did_key_verification_method, key_pair_from_private, public_jwk
 from gateway.store.tables import custodial_did_keys, customers
+from keyfiles import SealedBox, SealedDataError
 from ledger import Event
 from ledger.store import Ledger
 
 CUSTODY_EVENT = "customer.did.custody"
-_NONCE_BYTES = 12
 _KEK_INFO = b"consentry custodial did:key sealing v1"
 
 
@@ -69,27 +64,25 @@ def private_jwk(did: str, key: Ed25519PrivateKey) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class CustodyVault:
-    """Seals and opens custodial private keys. The AES key is derived (HKDF-SHA256) from the custody secret,
-    so those bytes serve this purpose only whatever else an operator reuses them for."""
+    """Seals and opens custodial private keys (`keyfiles.SealedBox`). The AES key is derived (HKDF-SHA256) from
+    the custody secret, so those bytes serve this purpose only whatever else an operator reuses them for."""
 
-    _aead: AESGCM = field(repr=False)
+    _box: SealedBox = field(repr=False)
 
     @classmethod
     def from_secret(cls, secret: bytes) -> CustodyVault:
         if len(secret) < 32:
             raise ValueError("the custody secret must hold at least 32 bytes")
-        return cls(AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEK_INFO).derive(secret)))
+        return cls(SealedBox.hkdf(secret, info=_KEK_INFO))
 
     def seal(self, did: str, key: Ed25519PrivateKey) -> bytes:
         """nonce (96 random bits) ‖ AES-GCM ciphertext of the 32-byte seed, bound to `did`."""
-        nonce = os.urandom(_NONCE_BYTES)
-        seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return nonce + self._aead.encrypt(nonce, seed, did.encode())
+        return self._box.seal(key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), did.encode())
 
     def open(self, did: str, sealed: bytes) -> Ed25519PrivateKey:
         try:
-            seed = self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], did.encode())
-        except (InvalidTag, ValueError):
+            seed = self._box.open(sealed, did.encode())
+        except SealedDataError:
             raise SealedKeyError(f"the sealed key of {did} does not open") from None
         key = Ed25519PrivateKey.from_private_bytes(seed)
         if did_of(key) != did:  # cannot happen with an intact seal; checked so a release can never mismatch

@@ -9,9 +9,9 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.keys import KeyFileError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from keyfiles import KeyFileError
 from ledger import LedgerError
 
 

@@ -12,8 +12,9 @@ import typer
 
 from credentials import CredentialError
 from gateway.cli._common import fail, load_settings
-from gateway.keys import RING_NAMES, KeyFileError
+from gateway.keys import RING_NAMES
 from gateway.runtime import issuer_keyring, key_store
+from keyfiles import KeyFileError
 
 ISSUER = "issuer"
 ALL_RINGS = (*RING_NAMES, ISSUER)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.cli.ledger_remote import verify_remote
+from keyfiles import KeyDirectory, KeyFileError
 from ledger import Event, EventError, LedgerError, ProofError, TamperError, leaf_hash
 from ledger.note import NoteError, generate_signer_key, verifier_key_from_signer
 from ledger.store import Ledger, audit
@@ -72,7 +73,7 @@ def clean_errors() -> Iterator[None]:
     """Map every expected failure to a one-line message: bad input exits 2, never a traceback."""
     try:
         yield
-    except (LedgerError, ProofError, NoteError) as exc:
+    except (LedgerError, ProofError, NoteError, KeyFileError) as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:
         fail(f"database error: {getattr(exc, 'orig', None) or exc}")
@@ -89,15 +90,8 @@ def read_signer_key(key_file: Path | None) -> str | None:
         return key_file.read_text(encoding="utf-8").strip()
     if os.environ.get(SIGNER_ENV):
         return os.environ[SIGNER_ENV].strip()
-    path = data_dir() / SIGNER_FILE
-    return path.read_text(encoding="utf-8").strip() if path.exists() else None
-
-
-def write_secret(path: Path, text: str) -> None:
-    """Create a key file readable only by its owner; never overwrite an existing key."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
+    stored = KeyDirectory(data_dir()).read(SIGNER_FILE)
+    return stored.decode("utf-8").strip() if stored is not None else None
 
 
 def open_ledger(db: str | None, *, signer_key: str | None = None) -> Ledger:
@@ -116,9 +110,9 @@ def init(
         signer = read_signer_key(key_file)
         created_key = False
         if signer is None:
-            data_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
             signer, _ = generate_signer_key(origin)
-            write_secret(data_dir() / SIGNER_FILE, signer)
+            if not KeyDirectory(data_dir()).create(SIGNER_FILE, (signer + "\n").encode()):
+                fail(f"{data_dir() / SIGNER_FILE} appeared meanwhile; run the command again")
             created_key = True
         verifier = verifier_key_from_signer(signer)
         if key_file is None and not os.environ.get(SIGNER_ENV):

@@ -12,9 +12,9 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
-from gateway.keys import KeyFileError
 from gateway.runtime import key_store
 from gateway.settings import Settings
+from keyfiles import KeyFileError
 from ledger import LedgerError
 from ledger.store import Ledger
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyError

@@ -101,6 +101,13 @@ def test_relative_identifier_is_refused_because_base_is_none() -> None:
         canonicalize(_credential(id="relative-thing"))
 
 
+@pytest.mark.parametrize("identifier", ["1:thing", "urn:with space", ":thing"])
+def test_an_identifier_rdf_would_drop_is_refused(identifier: str) -> None:
+    """RDF conversion leaves out a node whose IRI has no valid scheme: its claims would go unsigned."""
+    with pytest.raises(DataLossError, match="not an absolute IRI"):
+        canonicalize(_credential(id=identifier))
+
+
 def test_signing_a_document_with_an_undefined_term_fails(issuer: IssuerKey) -> None:
     document = _credential()
     document["credentialSubject"]["favouriteColour"] = "blue"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.keys import KeyFileError, KeyStore, SigningKey
+from gateway.keys import KeyStore, SigningKey
+from keyfiles import KeyFileError
 
 
 def mode(path: Path) -> int:

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from gateway.keys import KeyFileError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store.tables import zk_anchors
 from gateway.zk import COMMITMENT_EVENT, subject_binding
 from gateway.zk.nonces import NonceBook
 from gateway.zk.sealing import KEY_FILE, OpeningSealer, SealedOpeningError, load_opening_key, row_binding
+from keyfiles import KeyFileError
 from ledger import parse_envelope
 from zkp import AttributeSchema, Opening, SchemaError, commit
 from zkp.encoding import b64url_encode

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from policies import Effect, IndexedEnforcer, MatrixRule, ValidationError, load_matrix, load_taxonomy, parse_matrix
 from policies.enforcer import MODEL_PATH, category_match, mode_match, new_casbin_enforcer
+from tests.packaging.private_api import private_uses
+from tests.packaging.project import ROOT, runtime_packages
 
 TAX = load_taxonomy()
 
@@ -153,3 +155,9 @@ def test_concurrent_evaluations_each_see_only_their_own_candidate_rules() -> Non
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(ask, range(2000)))
+
+
+def test_policies_use_casbin_through_its_public_api_only() -> None:
+    """No overridden or called private method, no swapped internals: Casbin upgrades cannot change decisions."""
+    modules = [path for package in runtime_packages() for path in (ROOT / package).rglob("*.py")]
+    assert not [use for path in modules for use in private_uses(path, "casbin")]
