@@ -106,9 +106,15 @@ def add_proof(
     proof_purpose: str = "assertionMethod",
     challenge: str | None = None,
     domain: str | None = None,
+    proof_id: str | None = None,
+    previous_proof: str | list[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """A copy of `document` with one more DataIntegrityProof; existing proofs form a proof set."""
+    """A copy of `document` with one more DataIntegrityProof.
+
+    Existing proofs form a proof set; with `previous_proof` (the `id`s of existing proofs) the new proof
+    also signs over those proofs, making a proof chain (Data Integrity 1.0 §4.2).
+    """
     if cryptosuite not in CRYPTOSUITES:
         raise ProofError(f"unsupported cryptosuite {cryptosuite!r}; supported: {', '.join(CRYPTOSUITES)}")
     if not isinstance(document, dict):
@@ -118,7 +124,10 @@ def add_proof(
     elif parse_datetime(created) is None:
         raise ProofError(f"created {created!r} is not an XML Schema dateTimeStamp")
     key = private_key_from_multibase(private_key_multibase)
+    existing = _proofs(document)
     unsecured = _unsecured(document)
+    if previous_proof is not None:
+        unsecured["proof"] = _previous_proofs(existing, previous_proof)
     proof: dict[str, Any] = {
         "type": PROOF_TYPE,
         "cryptosuite": cryptosuite,
@@ -126,6 +135,10 @@ def add_proof(
         "verificationMethod": verification_method,
         "proofPurpose": proof_purpose,
     }
+    if proof_id is not None:
+        proof = {"id": proof_id, **proof}
+    if previous_proof is not None:
+        proof["previousProof"] = previous_proof
     if challenge is not None:
         proof["challenge"] = challenge
     if domain is not None:
@@ -137,10 +150,26 @@ def add_proof(
             proof["@context"] = unsecured["@context"]
     signature = key.sign(hash_data(unsecured, config, cryptosuite, limits))
     proof["proofValue"] = "z" + b58encode(signature)
-    existing = _proofs(document)
-    secured = dict(unsecured)
+    secured = _unsecured(document)
     secured["proof"] = [*existing, proof] if existing else proof
     return secured
+
+
+def _previous_proofs(proofs: list[Any], previous: Any) -> list[dict[str, Any]]:
+    """The proofs a chained proof names in `previousProof`, each found by its `id` among `proofs` (§4.3)."""
+    wanted = previous if isinstance(previous, list) else [previous]
+    if not wanted or not all(isinstance(w, str) for w in wanted):
+        raise ProofError("previousProof must be a proof id or a list of them")
+    by_id: dict[str, dict[str, Any]] = {}
+    for item in proofs:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            if item["id"] in by_id:
+                raise ProofError(f"two proofs share the id {item['id']}")
+            by_id[item["id"]] = item
+    missing = [w for w in wanted if w not in by_id]
+    if missing:
+        raise ProofError(f"previousProof names proofs that are not in the proof set: {missing}")
+    return [by_id[w] for w in wanted]
 
 
 def verify_proof(
@@ -169,7 +198,16 @@ def verify_proof(
         return result
     unsecured = _unsecured(document)
     for proof in proofs:
-        _verify_one(unsecured, proof, result, resolver, expected_proof_purpose, challenge, domain, now, limits)
+        signed = unsecured
+        if isinstance(proof, dict) and "previousProof" in proof:
+            # A chained proof signed the document together with the proofs it names (Data Integrity 1.0 §4.4).
+            try:
+                signed = {**unsecured, "proof": _previous_proofs(proofs, proof["previousProof"])}
+            except ProofError as exc:
+                result.fail("previous-proof", str(exc))
+                continue
+            result.checks.append("previous-proof")
+        _verify_one(signed, proof, result, resolver, expected_proof_purpose, challenge, domain, now, limits)
     return result
 
 

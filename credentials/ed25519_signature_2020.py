@@ -1,0 +1,104 @@
+"""Ed25519Signature2020 (W3C CCG Data Integrity EdDSA 2020), verified so credentials from older issuers check here.
+
+The suite predates eddsa-rdfc-2022 and signs the same bytes, SHA-256(RDFC proof options) || SHA-256(RDFC
+document), with Ed25519, the signature in `proofValue` as multibase base58btc; its proof options carry no
+`cryptosuite`, and its terms come from https://w3id.org/security/suites/ed25519-2020/v1 (bundled, pinned).
+We verify it and create it only for tests and interop checks; we issue with eddsa-rdfc-2022.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from credentials.data_integrity import RDFC, VerificationResult, hash_data
+from credentials.datetimes import format_datetime, now_utc, parse_datetime
+from credentials.dids import DidResolver
+from credentials.errors import CredentialError, KeyFormatError, ProofError
+from credentials.keys import ed25519_verify, private_key_from_multibase
+from credentials.multibase import b58decode, b58encode
+from credentials.rdfc import DEFAULT_LIMITS, Limits
+
+SIGNATURE_2020 = "Ed25519Signature2020"
+ED25519_2020_CONTEXT = "https://w3id.org/security/suites/ed25519-2020/v1"
+
+
+def _options(proof: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:
+    options = {k: v for k, v in proof.items() if k != "proofValue"}
+    options["@context"] = document.get("@context")
+    return options
+
+
+def add_ed25519_signature_2020(
+    document: Mapping[str, Any],
+    *,
+    private_key_multibase: str,
+    verification_method: str,
+    created: str | None = None,
+    proof_purpose: str = "assertionMethod",
+    limits: Limits = DEFAULT_LIMITS,
+) -> dict[str, Any]:
+    if "proof" in document:
+        raise ProofError("document already has a proof")
+    key = private_key_from_multibase(private_key_multibase)
+    proof = {
+        "type": SIGNATURE_2020,
+        "created": created or format_datetime(now_utc()),
+        "verificationMethod": verification_method,
+        "proofPurpose": proof_purpose,
+    }
+    signature = key.sign(hash_data(document, _options(proof, document), RDFC, limits))
+    return {**document, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
+
+
+def verify_ed25519_signature_2020(
+    document: Mapping[str, Any],
+    *,
+    resolver: DidResolver | None = None,
+    expected_proof_purpose: str = "assertionMethod",
+    now: datetime | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> VerificationResult:
+    """Every proof must be an Ed25519Signature2020 for the expected purpose whose signature verifies."""
+    result = VerificationResult()
+    resolver = resolver or DidResolver()
+    raw = document.get("proof")
+    proofs = raw if isinstance(raw, list) else [raw]
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    for proof in proofs:
+        if not isinstance(proof, Mapping) or proof.get("type") != SIGNATURE_2020:
+            result.fail("proof-type", f"every proof must be an {SIGNATURE_2020}")
+            continue
+        if proof.get("proofPurpose") != expected_proof_purpose:
+            purpose = proof.get("proofPurpose")
+            result.fail("proof-purpose", f"proofPurpose {purpose!r}, expected {expected_proof_purpose!r}")
+            continue
+        expires = proof.get("expires")
+        if expires is not None:
+            moment = parse_datetime(expires)
+            if moment is None or moment <= (now or now_utc()):
+                result.fail("proof-expired", f"proof expires {expires!r}")
+                continue
+        value = proof.get("proofValue")
+        if not isinstance(value, str) or not value.startswith("z"):
+            result.fail("proof-value", "proofValue must be a base58btc multibase string")
+            continue
+        try:
+            signature = b58decode(value[1:])
+            method = resolver.verification_method(str(proof.get("verificationMethod", "")), expected_proof_purpose)
+            data = hash_data(unsecured, _options(proof, unsecured), RDFC, limits)
+        except KeyFormatError as exc:
+            result.fail("proof-value", str(exc))
+            continue
+        except CredentialError as exc:
+            result.fail(exc.rule, str(exc))
+            continue
+        result.checks.append("verification-method")
+        if len(signature) != 64 or not ed25519_verify(method.public_key, signature, data):
+            result.fail("signature", f"{SIGNATURE_2020} by {method.id} does not verify")
+            continue
+        result.checks.append("proof")
+        result.verification_methods.append(method.id)
+        result.controllers.append(method.controller)
+    return result
