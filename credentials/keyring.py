@@ -71,6 +71,15 @@ class IssuerKeyring:
         self._refresh()
         return IssuerKey.did_web(self._did, self._private_keys[-1])
 
+    def did_key(self, public_key_multibase: str | None = None) -> IssuerKey:
+        """The current key as a did:key, or an older key named by its public multibase (to sign its status lists)."""
+        self._refresh()
+        for private in reversed(self._private_keys):
+            key = IssuerKey.did_key(private)
+            if public_key_multibase is None or key.did == f"did:key:{public_key_multibase}":
+                return key
+        raise KeyFormatError(f"{public_key_multibase} is not one of the issuer's keys")
+
     @property
     def public_keys_multibase(self) -> list[str]:
         self._refresh()
