@@ -30,6 +30,7 @@ from credentials.verification import verify_credential, verify_presentation
 
 ENTRY_TYPE = "BitstringStatusListEntry"
 ALLOCATED_PURPOSES = ("revocation", "suspension")
+MAX_CREDENTIAL_ID = 500  # the width of the issued-entries column
 
 
 class CredentialService:
@@ -192,8 +193,11 @@ class CredentialService:
         entries, ours = self._status_entries(credential.get("credentialStatus"), key, conn)
         unsigned["credentialStatus"] = entries[0] if len(entries) == 1 else entries
         validate_credential(unsigned, limits=self.limits)
+        record_id = str(credential_id or unsigned["id"])
+        if len(record_id) > MAX_CREDENTIAL_ID:
+            raise ValidationError("credentialId", f"a credential id is at most {MAX_CREDENTIAL_ID} characters")
         if ours:
-            self.repository.record_issued(str(credential_id or unsigned["id"]), ours, conn=conn)
+            self.repository.record_issued(record_id, ours, conn=conn)
         return add_proof(
             unsigned,
             private_key_multibase=key.private_key_multibase,

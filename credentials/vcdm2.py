@@ -11,7 +11,7 @@ from typing import Any
 
 from credentials.contexts import VC_V2
 from credentials.datetimes import parse_datetime
-from credentials.errors import CanonicalizationError, ValidationError
+from credentials.errors import CanonicalizationError, LimitExceededError, ValidationError
 from credentials.rdfc import DEFAULT_LIMITS, Limits, expand_strict
 from credentials.related_resource import validate_related_resources
 
@@ -44,6 +44,8 @@ def _check_types(document: Mapping[str, Any], required: str, limits: Limits, exp
         return
     try:
         expand_strict(dict(document), limits)
+    except LimitExceededError:
+        raise
     except CanonicalizationError as exc:
         raise ValidationError("type-expansion", str(exc)) from None
 

@@ -17,7 +17,7 @@ from credentials.data_integrity import RDFC, VerificationResult, verify_proof
 from credentials.datetimes import now_utc, parse_datetime
 from credentials.dids import DidResolver
 from credentials.ed25519_signature_2020 import SIGNATURE_2020, verify_ed25519_signature_2020
-from credentials.errors import CanonicalizationError, CredentialError, ValidationError
+from credentials.errors import CanonicalizationError, CredentialError, LimitExceededError, ValidationError
 from credentials.rdfc import DEFAULT_LIMITS, Limits, expand_strict
 from credentials.vc11 import SIGNATURE_2018, validate_credential_v11, verify_ed25519_signature_2018
 from credentials.vcdm2 import issuer_id, validate_credential, validate_presentation
@@ -44,7 +44,7 @@ def _verify_proofs(
     document: Mapping[str, Any], resolver: DidResolver, now: datetime, limits: Limits
 ) -> VerificationResult:
     """The suite is chosen by the proofs' type: Data Integrity, or one of the older Ed25519 signature suites."""
-    types = {p.get("type") for p in _proof_list(document) if isinstance(p, Mapping)}
+    types = {str(p.get("type")) for p in _proof_list(document) if isinstance(p, Mapping)}
     if types == {SIGNATURE_2020}:
         return verify_ed25519_signature_2020(document, resolver=resolver, now=now, limits=limits)
     if types == {SIGNATURE_2018}:
@@ -83,7 +83,7 @@ def verify_credential(
         result.fail(exc.rule, exc.message)
         return result
     except CanonicalizationError as exc:
-        result.fail("type-expansion", str(exc))
+        result.fail(exc.rule if isinstance(exc, LimitExceededError) else "type-expansion", str(exc))
         return result
     result.checks.append("data-model")
     proof = _verify_proofs(credential, resolver, moment, limits)
@@ -186,6 +186,9 @@ def verify_presentation(
         validate_presentation(presentation, limits=limits, check_expansion=not _all_rdfc(presentation))
     except ValidationError as exc:
         result.fail(exc.rule, exc.message)
+        return result
+    except LimitExceededError as exc:
+        result.fail(exc.rule, str(exc))
         return result
     result.checks.append("data-model")
     if challenge is None and "proof" not in presentation:

@@ -1,6 +1,6 @@
 """The OAuth 2.0 authorization server over real HTTP: client credentials (RFC 6749 §4.4) with
-client_secret_basic, client_secret_post (RFC 6749 §2.3.1) and private_key_jwt (RFC 7523), RFC 9068 tokens, RFC 8414 metadata, introspection
-(RFC 7662), revocation (RFC 7009) and key rotation."""
+client_secret_basic, client_secret_post (RFC 6749 §2.3.1) and private_key_jwt (RFC 7523), RFC 9068 tokens,
+RFC 8414 metadata, introspection (RFC 7662), revocation (RFC 7009) and key rotation."""
 
 from __future__ import annotations
 
