@@ -253,6 +253,24 @@ def _verify_one(
     if suite == JCS and "@context" in proof and proof["@context"] != unsecured.get("@context"):
         result.fail("proof-context", "proof @context differs from the document's")
         return
+    check_signature(unsecured, proof, result, resolver, purpose, suite, limits, "Ed25519 signature")
+
+
+def check_signature(
+    unsecured: Mapping[str, Any],
+    proof: Mapping[str, Any],
+    result: VerificationResult,
+    resolver: DidResolver,
+    purpose: str,
+    cryptosuite: str,
+    limits: Limits,
+    name: str,
+) -> None:
+    """The Ed25519 `proofValue` over proofConfigHash || documentHash, by a key authorized for `purpose`.
+
+    The proof configuration is the proof without its value, with the document's `@context`; Ed25519Signature2020
+    signs the same bytes as eddsa-rdfc-2022 and shares this check.
+    """
     value = proof.get("proofValue")
     if not isinstance(value, str) or not value.startswith("z"):
         result.fail("proof-value", "proofValue must be a base58btc multibase string")
@@ -263,7 +281,7 @@ def _verify_one(
         config = {k: v for k, v in proof.items() if k != "proofValue"}
         if "@context" in unsecured:
             config["@context"] = unsecured["@context"]
-        data = hash_data(unsecured, config, suite, limits)
+        data = hash_data(unsecured, config, cryptosuite, limits)
     except KeyFormatError as exc:
         result.fail("proof-value", str(exc))
         return
@@ -272,7 +290,7 @@ def _verify_one(
         return
     result.checks.append("verification-method")
     if len(signature) != 64 or not ed25519_verify(method.public_key, signature, data):
-        result.fail("signature", f"Ed25519 signature by {method.id} does not verify")
+        result.fail("signature", f"{name} by {method.id} does not verify")
         return
     result.checks.append("proof")
     result.verification_methods.append(method.id)

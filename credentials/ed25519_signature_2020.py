@@ -12,22 +12,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from credentials.data_integrity import RDFC, VerificationResult, hash_data
-from credentials.datetimes import format_datetime, now_utc, parse_datetime
+from credentials.data_integrity import RDFC, VerificationResult, check_signature, hash_data
+from credentials.datetimes import now_utc, parse_datetime
 from credentials.dids import DidResolver
-from credentials.errors import CredentialError, KeyFormatError, ProofError
-from credentials.keys import ed25519_verify, private_key_from_multibase
-from credentials.multibase import b58decode, b58encode
+from credentials.keys import private_key_from_multibase
+from credentials.multibase import b58encode
 from credentials.rdfc import DEFAULT_LIMITS, Limits
+from credentials.vc11 import linked_data_proof_options
 
 SIGNATURE_2020 = "Ed25519Signature2020"
 ED25519_2020_CONTEXT = "https://w3id.org/security/suites/ed25519-2020/v1"
-
-
-def _options(proof: Mapping[str, Any], document: Mapping[str, Any]) -> dict[str, Any]:
-    options = {k: v for k, v in proof.items() if k != "proofValue"}
-    options["@context"] = document.get("@context")
-    return options
 
 
 def add_ed25519_signature_2020(
@@ -39,16 +33,10 @@ def add_ed25519_signature_2020(
     proof_purpose: str = "assertionMethod",
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    if "proof" in document:
-        raise ProofError("document already has a proof")
     key = private_key_from_multibase(private_key_multibase)
-    proof = {
-        "type": SIGNATURE_2020,
-        "created": created or format_datetime(now_utc()),
-        "verificationMethod": verification_method,
-        "proofPurpose": proof_purpose,
-    }
-    signature = key.sign(hash_data(document, _options(proof, document), RDFC, limits))
+    proof = linked_data_proof_options(document, SIGNATURE_2020, verification_method, created, proof_purpose)
+    config = {**proof, "@context": document["@context"]} if "@context" in document else proof
+    signature = key.sign(hash_data(document, config, RDFC, limits))
     return {**document, "proof": {**proof, "proofValue": "z" + b58encode(signature)}}
 
 
@@ -80,25 +68,5 @@ def verify_ed25519_signature_2020(
             if moment is None or moment <= (now or now_utc()):
                 result.fail("proof-expired", f"proof expires {expires!r}")
                 continue
-        value = proof.get("proofValue")
-        if not isinstance(value, str) or not value.startswith("z"):
-            result.fail("proof-value", "proofValue must be a base58btc multibase string")
-            continue
-        try:
-            signature = b58decode(value[1:])
-            method = resolver.verification_method(str(proof.get("verificationMethod", "")), expected_proof_purpose)
-            data = hash_data(unsecured, _options(proof, unsecured), RDFC, limits)
-        except KeyFormatError as exc:
-            result.fail("proof-value", str(exc))
-            continue
-        except CredentialError as exc:
-            result.fail(exc.rule, str(exc))
-            continue
-        result.checks.append("verification-method")
-        if len(signature) != 64 or not ed25519_verify(method.public_key, signature, data):
-            result.fail("signature", f"{SIGNATURE_2020} by {method.id} does not verify")
-            continue
-        result.checks.append("proof")
-        result.verification_methods.append(method.id)
-        result.controllers.append(method.controller)
+        check_signature(unsecured, proof, result, resolver, expected_proof_purpose, RDFC, limits, SIGNATURE_2020)
     return result

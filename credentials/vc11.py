@@ -36,6 +36,20 @@ def _verify_data(document: Mapping[str, Any], proof_options: Mapping[str, Any], 
     )
 
 
+def linked_data_proof_options(
+    document: Mapping[str, Any], proof_type: str, verification_method: str, created: str | None, proof_purpose: str
+) -> dict[str, Any]:
+    """The proof options of the pre-Data-Integrity suites (2018, 2020), which sign one proof per document."""
+    if "proof" in document:
+        raise ProofError("document already has a proof")
+    return {
+        "type": proof_type,
+        "created": created or format_datetime(now_utc()),
+        "verificationMethod": verification_method,
+        "proofPurpose": proof_purpose,
+    }
+
+
 def add_ed25519_signature_2018(
     document: dict[str, Any],
     *,
@@ -45,15 +59,8 @@ def add_ed25519_signature_2018(
     proof_purpose: str = "assertionMethod",
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    if "proof" in document:
-        raise ProofError("document already has a proof")
     key = private_key_from_multibase(private_key_multibase)
-    proof = {
-        "type": SIGNATURE_2018,
-        "created": created or format_datetime(now_utc()),
-        "verificationMethod": verification_method,
-        "proofPurpose": proof_purpose,
-    }
+    proof = linked_data_proof_options(document, SIGNATURE_2018, verification_method, created, proof_purpose)
     header = b64url_encode(json.dumps(_DETACHED_HEADER, separators=(",", ":")).encode())
     signature = key.sign(header.encode() + b"." + _verify_data(document, proof, limits))
     return {**document, "proof": {**proof, "jws": f"{header}..{b64url_encode(signature)}"}}

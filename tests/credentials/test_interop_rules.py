@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
 
 from credentials import (
     VC_V1,
@@ -20,10 +19,8 @@ from credentials import (
     ConsentReceiptClaims,
     CredentialService,
     IssuerKey,
-    IssuerKeyring,
     ProofError,
     StatusListError,
-    StatusListRepository,
     ValidationError,
     add_proof,
     generate_key_pair,
@@ -36,11 +33,9 @@ from credentials.ed25519_signature_2020 import (
     add_ed25519_signature_2020,
     verify_ed25519_signature_2020,
 )
-from credentials.migrations import upgrade
 from credentials.multibase import b64url_encode
 from credentials.related_resource import parse_multibase, parse_sri
-
-PREFIX = "https://consentry.example/v1/status-lists"
+from tests.credentials.test_credential_service import PREFIX, _service
 
 
 def _did_key() -> IssuerKey:
@@ -150,12 +145,7 @@ def test_a_related_resource_the_caller_holds_is_checked_against_its_digest() -> 
 
 @pytest.fixture
 def service(sqlite_url: str, tmp_path: Path) -> CredentialService:
-    engine = create_engine(sqlite_url)
-    upgrade(engine)
-    keyring = IssuerKeyring.load_or_create(tmp_path / "issuer-keys.json", "did:web:consentry.example")
-    return CredentialService(
-        keyring=keyring, repository=StatusListRepository(engine), domain="consentry.example", status_url_prefix=PREFIX
-    )
+    return _service(sqlite_url, tmp_path)
 
 
 def test_receipts_are_issued_revoked_and_verified_as_did_web_or_did_key(
