@@ -232,20 +232,8 @@ def _verify_one(
     if suite not in CRYPTOSUITES:
         result.fail("cryptosuite", f"unsupported cryptosuite {suite!r}")
         return
-    if proof.get("proofPurpose") != purpose:
-        result.fail("proof-purpose", f"proofPurpose {proof.get('proofPurpose')!r}, expected {purpose!r}")
+    if not check_proof_options(proof, result, purpose, now):
         return
-    result.checks.append("proof-purpose")
-    created = proof.get("created")
-    if created is not None and parse_datetime(created) is None:
-        result.fail("proof-created", f"created {created!r} is not a dateTimeStamp")
-        return
-    expires = proof.get("expires")
-    if expires is not None:
-        moment = parse_datetime(expires)
-        if moment is None or moment <= (now or now_utc()):
-            result.fail("proof-expired", f"proof expires {expires!r}")
-            return
     if not _matches(result, "challenge", proof.get("challenge"), challenge):
         return
     if not _matches(result, "domain", proof.get("domain"), domain):
@@ -254,6 +242,27 @@ def _verify_one(
         result.fail("proof-context", "proof @context differs from the document's")
         return
     check_signature(unsecured, proof, result, resolver, purpose, suite, limits, "Ed25519 signature")
+
+
+def check_proof_options(
+    proof: Mapping[str, Any], result: VerificationResult, purpose: str, now: datetime | None
+) -> bool:
+    """The proof's purpose and its `created` and `expires` date-times; a failure is recorded and returns False."""
+    if proof.get("proofPurpose") != purpose:
+        result.fail("proof-purpose", f"proofPurpose {proof.get('proofPurpose')!r}, expected {purpose!r}")
+        return False
+    result.checks.append("proof-purpose")
+    created = proof.get("created")
+    if created is not None and parse_datetime(created) is None:
+        result.fail("proof-created", f"created {created!r} is not a dateTimeStamp")
+        return False
+    expires = proof.get("expires")
+    if expires is not None:
+        moment = parse_datetime(expires)
+        if moment is None or moment <= (now or now_utc()):
+            result.fail("proof-expired", f"proof expires {expires!r}")
+            return False
+    return True
 
 
 def check_signature(

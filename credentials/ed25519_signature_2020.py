@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from credentials.data_integrity import RDFC, VerificationResult, check_signature, hash_data
-from credentials.datetimes import now_utc, parse_datetime
+from credentials.data_integrity import RDFC, VerificationResult, check_proof_options, check_signature, hash_data
 from credentials.dids import DidResolver
 from credentials.keys import private_key_from_multibase
 from credentials.multibase import b58encode
@@ -58,15 +57,7 @@ def verify_ed25519_signature_2020(
         if not isinstance(proof, Mapping) or proof.get("type") != SIGNATURE_2020:
             result.fail("proof-type", f"every proof must be an {SIGNATURE_2020}")
             continue
-        if proof.get("proofPurpose") != expected_proof_purpose:
-            purpose = proof.get("proofPurpose")
-            result.fail("proof-purpose", f"proofPurpose {purpose!r}, expected {expected_proof_purpose!r}")
+        if not check_proof_options(proof, result, expected_proof_purpose, now):
             continue
-        expires = proof.get("expires")
-        if expires is not None:
-            moment = parse_datetime(expires)
-            if moment is None or moment <= (now or now_utc()):
-                result.fail("proof-expired", f"proof expires {expires!r}")
-                continue
         check_signature(unsecured, proof, result, resolver, expected_proof_purpose, RDFC, limits, SIGNATURE_2020)
     return result
