@@ -411,20 +411,17 @@ def create_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) 
 )
 async def verify_presentation(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerificationReport:
     body = await read_model(request, VerifyPresentationRequest, VERIFY_MAX_BYTES, invalid_status=400)
-    if (body.verifiablePresentation is None) == (body.presentation is None):
+    given = [p for p in (body.verifiablePresentation, body.presentation) if p is not None]
+    if len(given) != 1:
         raise Problem(400, "validation", "Give exactly one of verifiablePresentation and presentation.")
-    presentation = body.verifiablePresentation if body.verifiablePresentation is not None else body.presentation
-    assert presentation is not None
-    options = body.options
+    challenge, domain = body.options.challenge, body.options.domain
     result = await run_in_threadpool(
-        lambda: runtime.credentials.verify_presentation(
-            presentation, challenge=options.challenge, domain=options.domain
-        )
+        lambda: runtime.credentials.verify_presentation(given[0], challenge=challenge, domain=domain)
     )
-    ours = options.challenge is not None and options.domain in (None, runtime.credentials.domain)
-    if ours and result.verified and options.challenge is not None:
+    # A challenge for this gateway must be one it issued, used once; another verifier keeps its own.
+    if challenge is not None and domain in (None, runtime.credentials.domain) and result.verified:
         live = await run_in_threadpool(
-            DidChallengeStore(runtime.engine, _CHALLENGE_TTL).consume, options.challenge, "presentation"
+            DidChallengeStore(runtime.engine, _CHALLENGE_TTL).consume, challenge, "presentation"
         )
         if not live:
             result.fail("challenge-unknown", "the challenge was not issued by POST /challenges, expired, or was used")
