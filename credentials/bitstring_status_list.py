@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from credentials.contexts import VC_V2
-from credentials.errors import KeyFormatError, StatusListError
+from credentials.errors import KeyFormatError, StatusListError, ValidationError
 from credentials.multibase import b64url_decode, b64url_encode
 
 MIN_LIST_SIZE = 131_072
@@ -131,6 +131,36 @@ def check_status(entry: Mapping[str, Any], list_credential: Mapping[str, Any]) -
     if subject.get("statusPurpose") != entry.get("statusPurpose"):
         raise StatusListError("status purpose of the entry and of the list differ")
     return get_bit(decode_list(subject.get("encodedList", "")), entry_index(entry))
+
+
+def validate_entry(entry: object) -> None:
+    """A BitstringStatusListEntry as §2.1 defines it; each broken rule is named `credentialStatus-<member>`."""
+    if not isinstance(entry, Mapping):
+        raise ValidationError("credentialStatus", "each credentialStatus must be an object")
+    if entry.get("type") != "BitstringStatusListEntry":
+        raise ValidationError("credentialStatus-type", "credentialStatus type must be BitstringStatusListEntry")
+    purpose = entry.get("statusPurpose")
+    if purpose not in STATUS_PURPOSES:
+        raise ValidationError("credentialStatus-purpose", f"statusPurpose must be one of {', '.join(STATUS_PURPOSES)}")
+    try:
+        entry_index(entry)
+    except StatusListError as exc:
+        raise ValidationError("credentialStatus-index", str(exc)) from None
+    url = entry.get("statusListCredential")
+    if not isinstance(url, str) or not _is_url(url):
+        raise ValidationError("credentialStatus-list", "statusListCredential must be the URL of a status list")
+    if "id" in entry and (not isinstance(entry["id"], str) or not _is_url(entry["id"]) or entry["id"] == url):
+        raise ValidationError("credentialStatus-id", "an entry's id must be a URL other than its status list's")
+    size = entry.get("statusSize", 1)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValidationError("credentialStatus-size", "statusSize must be a positive integer")
+    if size > 1 and not isinstance(entry.get("statusMessage"), list):
+        raise ValidationError("credentialStatus-message", "an entry with statusSize > 1 needs statusMessage")
+
+
+def _is_url(value: str) -> bool:
+    scheme, _, rest = value.partition(":")
+    return bool(scheme) and scheme[0].isalpha() and bool(rest) and not any(c.isspace() for c in value)
 
 
 def _check_purpose(purpose: str) -> None:

@@ -106,9 +106,15 @@ def add_proof(
     proof_purpose: str = "assertionMethod",
     challenge: str | None = None,
     domain: str | None = None,
+    proof_id: str | None = None,
+    previous_proof: str | list[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """A copy of `document` with one more DataIntegrityProof; existing proofs form a proof set."""
+    """A copy of `document` with one more DataIntegrityProof.
+
+    Existing proofs form a proof set; with `previous_proof` (the `id`s of existing proofs) the new proof
+    also signs over those proofs, making a proof chain (Data Integrity 1.0 §4.2).
+    """
     if cryptosuite not in CRYPTOSUITES:
         raise ProofError(f"unsupported cryptosuite {cryptosuite!r}; supported: {', '.join(CRYPTOSUITES)}")
     if not isinstance(document, dict):
@@ -118,7 +124,10 @@ def add_proof(
     elif parse_datetime(created) is None:
         raise ProofError(f"created {created!r} is not an XML Schema dateTimeStamp")
     key = private_key_from_multibase(private_key_multibase)
+    existing = _proofs(document)
     unsecured = _unsecured(document)
+    if previous_proof is not None:
+        unsecured["proof"] = _previous_proofs(existing, previous_proof)
     proof: dict[str, Any] = {
         "type": PROOF_TYPE,
         "cryptosuite": cryptosuite,
@@ -126,6 +135,10 @@ def add_proof(
         "verificationMethod": verification_method,
         "proofPurpose": proof_purpose,
     }
+    if proof_id is not None:
+        proof = {"id": proof_id, **proof}
+    if previous_proof is not None:
+        proof["previousProof"] = previous_proof
     if challenge is not None:
         proof["challenge"] = challenge
     if domain is not None:
@@ -137,10 +150,26 @@ def add_proof(
             proof["@context"] = unsecured["@context"]
     signature = key.sign(hash_data(unsecured, config, cryptosuite, limits))
     proof["proofValue"] = "z" + b58encode(signature)
-    existing = _proofs(document)
-    secured = dict(unsecured)
+    secured = _unsecured(document)
     secured["proof"] = [*existing, proof] if existing else proof
     return secured
+
+
+def _previous_proofs(proofs: list[Any], previous: Any) -> list[dict[str, Any]]:
+    """The proofs a chained proof names in `previousProof`, each found by its `id` among `proofs` (§4.3)."""
+    wanted = previous if isinstance(previous, list) else [previous]
+    if not wanted or not all(isinstance(w, str) for w in wanted):
+        raise ProofError("previousProof must be a proof id or a list of them")
+    by_id: dict[str, dict[str, Any]] = {}
+    for item in proofs:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            if item["id"] in by_id:
+                raise ProofError(f"two proofs share the id {item['id']}")
+            by_id[item["id"]] = item
+    missing = [w for w in wanted if w not in by_id]
+    if missing:
+        raise ProofError(f"previousProof names proofs that are not in the proof set: {missing}")
+    return [by_id[w] for w in wanted]
 
 
 def verify_proof(
@@ -169,7 +198,16 @@ def verify_proof(
         return result
     unsecured = _unsecured(document)
     for proof in proofs:
-        _verify_one(unsecured, proof, result, resolver, expected_proof_purpose, challenge, domain, now, limits)
+        signed = unsecured
+        if isinstance(proof, dict) and "previousProof" in proof:
+            # A chained proof signed the document together with the proofs it names (Data Integrity 1.0 §4.4).
+            try:
+                signed = {**unsecured, "proof": _previous_proofs(proofs, proof["previousProof"])}
+            except ProofError as exc:
+                result.fail("previous-proof", str(exc))
+                continue
+            result.checks.append("previous-proof")
+        _verify_one(signed, proof, result, resolver, expected_proof_purpose, challenge, domain, now, limits)
     return result
 
 
@@ -194,20 +232,8 @@ def _verify_one(
     if suite not in CRYPTOSUITES:
         result.fail("cryptosuite", f"unsupported cryptosuite {suite!r}")
         return
-    if proof.get("proofPurpose") != purpose:
-        result.fail("proof-purpose", f"proofPurpose {proof.get('proofPurpose')!r}, expected {purpose!r}")
+    if not check_proof_options(proof, result, purpose, now):
         return
-    result.checks.append("proof-purpose")
-    created = proof.get("created")
-    if created is not None and parse_datetime(created) is None:
-        result.fail("proof-created", f"created {created!r} is not a dateTimeStamp")
-        return
-    expires = proof.get("expires")
-    if expires is not None:
-        moment = parse_datetime(expires)
-        if moment is None or moment <= (now or now_utc()):
-            result.fail("proof-expired", f"proof expires {expires!r}")
-            return
     if not _matches(result, "challenge", proof.get("challenge"), challenge):
         return
     if not _matches(result, "domain", proof.get("domain"), domain):
@@ -215,6 +241,45 @@ def _verify_one(
     if suite == JCS and "@context" in proof and proof["@context"] != unsecured.get("@context"):
         result.fail("proof-context", "proof @context differs from the document's")
         return
+    check_signature(unsecured, proof, result, resolver, purpose, suite, limits, "Ed25519 signature")
+
+
+def check_proof_options(
+    proof: Mapping[str, Any], result: VerificationResult, purpose: str, now: datetime | None
+) -> bool:
+    """The proof's purpose and its `created` and `expires` date-times; a failure is recorded and returns False."""
+    if proof.get("proofPurpose") != purpose:
+        result.fail("proof-purpose", f"proofPurpose {proof.get('proofPurpose')!r}, expected {purpose!r}")
+        return False
+    result.checks.append("proof-purpose")
+    created = proof.get("created")
+    if created is not None and parse_datetime(created) is None:
+        result.fail("proof-created", f"created {created!r} is not a dateTimeStamp")
+        return False
+    expires = proof.get("expires")
+    if expires is not None:
+        moment = parse_datetime(expires)
+        if moment is None or moment <= (now or now_utc()):
+            result.fail("proof-expired", f"proof expires {expires!r}")
+            return False
+    return True
+
+
+def check_signature(
+    unsecured: Mapping[str, Any],
+    proof: Mapping[str, Any],
+    result: VerificationResult,
+    resolver: DidResolver,
+    purpose: str,
+    cryptosuite: str,
+    limits: Limits,
+    name: str,
+) -> None:
+    """The Ed25519 `proofValue` over proofConfigHash || documentHash, by a key authorized for `purpose`.
+
+    The proof configuration is the proof without its value, with the document's `@context`; Ed25519Signature2020
+    signs the same bytes as eddsa-rdfc-2022 and shares this check.
+    """
     value = proof.get("proofValue")
     if not isinstance(value, str) or not value.startswith("z"):
         result.fail("proof-value", "proofValue must be a base58btc multibase string")
@@ -225,7 +290,7 @@ def _verify_one(
         config = {k: v for k, v in proof.items() if k != "proofValue"}
         if "@context" in unsecured:
             config["@context"] = unsecured["@context"]
-        data = hash_data(unsecured, config, suite, limits)
+        data = hash_data(unsecured, config, cryptosuite, limits)
     except KeyFormatError as exc:
         result.fail("proof-value", str(exc))
         return
@@ -234,7 +299,7 @@ def _verify_one(
         return
     result.checks.append("verification-method")
     if len(signature) != 64 or not ed25519_verify(method.public_key, signature, data):
-        result.fail("signature", f"Ed25519 signature by {method.id} does not verify")
+        result.fail("signature", f"{name} by {method.id} does not verify")
         return
     result.checks.append("proof")
     result.verification_methods.append(method.id)

@@ -19,6 +19,8 @@ from credentials.keys import public_key_from_jwk, public_key_from_multibase
 
 DID_CONTEXT = "https://www.w3.org/ns/did/v1"
 MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
+# Ed25519VerificationKey2020 encodes its key exactly as Multikey does (multicodec ed25519-pub, base58btc).
+MULTIBASE_KEY_TYPES = ("Multikey", "Ed25519VerificationKey2020")
 RELATIONSHIPS = ("authentication", "assertionMethod", "capabilityInvocation", "capabilityDelegation")
 
 
@@ -157,7 +159,7 @@ class DidResolver:
         if method.get("controller") != controller_id:
             raise DidResolutionError(f"{url} is controlled by {method.get('controller')!r}, not {controller_id!r}")
         try:
-            if method.get("type") == "Multikey" and isinstance(method.get("publicKeyMultibase"), str):
+            if method.get("type") in MULTIBASE_KEY_TYPES and isinstance(method.get("publicKeyMultibase"), str):
                 multibase = method["publicKeyMultibase"]
                 return VerificationMethod(url, controller_id, public_key_from_multibase(multibase), multibase)
             if isinstance(method.get("publicKeyJwk"), dict):

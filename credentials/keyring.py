@@ -72,6 +72,17 @@ class IssuerKeyring:
     def current(self) -> IssuerKey:
         return IssuerKey.did_web(self._did, self._keys().current)
 
+    def did_key(self, public_key_multibase: str | None = None) -> IssuerKey:
+        """The current key as a did:key, or an older key named by its public multibase (to sign its status lists)."""
+        ring = self._keys()
+        if public_key_multibase is None:
+            return IssuerKey.did_key(ring.current)
+        for private in ring.keys:
+            key = IssuerKey.did_key(private)
+            if key.did == f"did:key:{public_key_multibase}":
+                return key
+        raise KeyFormatError(f"{public_key_multibase} is not one of the issuer's keys")
+
     @property
     def public_keys_multibase(self) -> list[str]:
         return [key_pair_from_private(private_key_from_multibase(k)).public_key_multibase for k in self._keys().keys]

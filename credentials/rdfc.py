@@ -40,6 +40,9 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+# What pyld raises from its own code, instead of a JsonLdError, on some malformed input.
+_PYLD_INTERNAL_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+
 
 class _LockedLRU:
     """A small thread-safe LRU map: the gateway verifies from several threads at once.
@@ -152,6 +155,10 @@ def expand_strict(document: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> 
         expanded: list[Any] = processor.expand(document, _options())
     except jsonld.JsonLdError as exc:
         raise CanonicalizationError(f"JSON-LD expansion failed: {_root_cause(exc)}") from None
+    except _PYLD_INTERNAL_ERRORS as exc:
+        # pyld assumes well-formed contexts in places (e.g. `{"@vocab": null}` deletes a key that is not there);
+        # such input is malformed, and saying so beats an unhandled exception.
+        raise CanonicalizationError(f"JSON-LD expansion failed on malformed input: {type(exc).__name__}") from None
     if dropped:
         raise DataLossError(f"terms not defined by any context would be dropped: {sorted(map(str, dropped))}")
     _check_expanded(expanded, "$")
@@ -176,6 +183,8 @@ def canonicalize_expanded(expanded: list[Any], limits: Limits = DEFAULT_LIMITS) 
         dataset: dict[str, Any] = _AlreadyExpanded().to_rdf(expanded, {**_options(), **options})
     except jsonld.JsonLdError as exc:
         raise CanonicalizationError(f"conversion to RDF failed: {_root_cause(exc)}") from None
+    except _PYLD_INTERNAL_ERRORS as exc:
+        raise CanonicalizationError(f"conversion to RDF failed on malformed input: {type(exc).__name__}") from None
     quads = sum(len(triples) for triples in dataset.values())
     if quads > limits.max_quads:
         raise LimitExceededError(f"document has {quads} quads; the limit is {limits.max_quads}")

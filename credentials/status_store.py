@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     MetaData,
     String,
@@ -52,7 +53,26 @@ status_entries = Table(
     Column("is_set", Boolean, nullable=False, default=False),
 )
 
+issued_entries = Table(
+    "credentials_issued_entries",
+    metadata,
+    Column("credential_id", String(500), primary_key=True),
+    Column("list_url", String(500), primary_key=True),
+    Column("status_index", Integer, primary_key=True),
+    Column("purpose", String(20), nullable=False),
+    ForeignKeyConstraint(["list_url", "status_index"], [status_entries.c.list_url, status_entries.c.status_index]),
+)
+
 _MAX_ALLOCATION_ATTEMPTS = 64
+
+
+@dataclass(frozen=True)
+class IssuedEntry:
+    """One of our status entries held by an issued credential."""
+
+    list_url: str
+    index: int
+    purpose: str
 
 
 @dataclass(frozen=True)
@@ -152,3 +172,27 @@ class StatusListRepository:
             for index in rows:
                 set_bit(bits, index, True)
         return encode_list(bits)
+
+    def record_issued(self, credential_id: str, entries: list[IssuedEntry], *, conn: Connection | None = None) -> None:
+        """Remember which of our entries a credential holds; an id issued before is refused, not overwritten."""
+        with self._tx(conn) as tx:
+            if self.issued_entries(credential_id, conn=tx):
+                raise StatusListError(f"a credential with id {credential_id} was already issued")
+            for entry in entries:
+                tx.execute(
+                    insert(issued_entries).values(
+                        credential_id=credential_id,
+                        list_url=entry.list_url,
+                        status_index=entry.index,
+                        purpose=entry.purpose,
+                    )
+                )
+
+    def issued_entries(self, credential_id: str, *, conn: Connection | None = None) -> list[IssuedEntry]:
+        with self._tx(conn) as tx:
+            rows = tx.execute(
+                select(issued_entries.c.list_url, issued_entries.c.status_index, issued_entries.c.purpose)
+                .where(issued_entries.c.credential_id == credential_id)
+                .order_by(issued_entries.c.list_url, issued_entries.c.status_index)
+            ).all()
+        return [IssuedEntry(row.list_url, row.status_index, row.purpose) for row in rows]

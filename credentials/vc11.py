@@ -2,8 +2,7 @@
 
 These exist for interoperability with wallets and verifiers that predate VC 2.0 Data Integrity.
 Ed25519Signature2018 signs base64url(header) + "." + (SHA-256(c14n proof options) || SHA-256(c14n
-document)) with an unencoded-payload JWS (RFC 7797, b64=false). Ed25519Signature2020 is not supported:
-its context (w3id.org/security/suites/ed25519-2020/v1) is not among the bundled, pinned ones.
+document)) with an unencoded-payload JWS (RFC 7797, b64=false). Ed25519Signature2020 has its own module.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from credentials.contexts import VC_V1
 from credentials.data_integrity import VerificationResult
 from credentials.datetimes import format_datetime, now_utc, parse_datetime
 from credentials.dids import DidResolver
-from credentials.errors import CredentialError, KeyFormatError, ProofError
+from credentials.errors import CredentialError, KeyFormatError, ProofError, ValidationError
 from credentials.keys import ed25519_verify, private_key_from_multibase
 from credentials.multibase import b64url_decode, b64url_encode
 from credentials.rdfc import DEFAULT_LIMITS, Limits, canonicalize
@@ -37,6 +36,20 @@ def _verify_data(document: Mapping[str, Any], proof_options: Mapping[str, Any], 
     )
 
 
+def linked_data_proof_options(
+    document: Mapping[str, Any], proof_type: str, verification_method: str, created: str | None, proof_purpose: str
+) -> dict[str, Any]:
+    """The proof options of the pre-Data-Integrity suites (2018, 2020), which sign one proof per document."""
+    if "proof" in document:
+        raise ProofError("document already has a proof")
+    return {
+        "type": proof_type,
+        "created": created or format_datetime(now_utc()),
+        "verificationMethod": verification_method,
+        "proofPurpose": proof_purpose,
+    }
+
+
 def add_ed25519_signature_2018(
     document: dict[str, Any],
     *,
@@ -46,34 +59,39 @@ def add_ed25519_signature_2018(
     proof_purpose: str = "assertionMethod",
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    if "proof" in document:
-        raise ProofError("document already has a proof")
     key = private_key_from_multibase(private_key_multibase)
-    proof = {
-        "type": SIGNATURE_2018,
-        "created": created or format_datetime(now_utc()),
-        "verificationMethod": verification_method,
-        "proofPurpose": proof_purpose,
-    }
+    proof = linked_data_proof_options(document, SIGNATURE_2018, verification_method, created, proof_purpose)
     header = b64url_encode(json.dumps(_DETACHED_HEADER, separators=(",", ":")).encode())
     signature = key.sign(header.encode() + b"." + _verify_data(document, proof, limits))
     return {**document, "proof": {**proof, "jws": f"{header}..{b64url_encode(signature)}"}}
 
 
 def validate_credential_v11(credential: Any) -> None:
+    """The VC Data Model 1.1 rules (§4) a verifier checks before the proof; each failure names its rule."""
     if not isinstance(credential, Mapping):
-        raise ProofError("a credential must be a JSON object")
+        raise ValidationError("credential", "a credential must be a JSON object")
     context = credential.get("@context")
     if not isinstance(context, list) or not context or context[0] != VC_V1:
-        raise ProofError(f"VC 1.1 @context must be a list starting with {VC_V1}")
+        raise ValidationError("context", f"VC 1.1 @context must be a list starting with {VC_V1}")
     types = credential.get("type")
     if "VerifiableCredential" not in (types if isinstance(types, list) else [types]):
-        raise ProofError("type must include VerifiableCredential")
+        raise ValidationError("type", "type must include VerifiableCredential")
+    if "id" in credential and not is_url(credential["id"]):
+        raise ValidationError("id", "id must be a URL")
     issuer = credential.get("issuer")
     if not is_url(issuer.get("id") if isinstance(issuer, Mapping) else issuer):
-        raise ProofError("issuer must be a URL")
-    if parse_datetime(credential.get("issuanceDate")) is None:
-        raise ProofError("issuanceDate must be an XML Schema dateTime")
+        raise ValidationError("issuer", "issuer must be a URL or an object whose id is a URL")
+    subjects = credential.get("credentialSubject")
+    listed = subjects if isinstance(subjects, list) else [subjects]
+    if not subjects or not all(isinstance(s, Mapping) and s for s in listed):
+        raise ValidationError("credential-subject", "credentialSubject must be a non-empty object or list of them")
+    issued = parse_datetime(credential.get("issuanceDate"))
+    if issued is None:
+        raise ValidationError("issuance-date", "issuanceDate must be an XML Schema dateTime")
+    if "expirationDate" in credential:
+        expires = parse_datetime(credential["expirationDate"])
+        if expires is None or expires < issued:
+            raise ValidationError("expiration-date", "expirationDate must be a dateTime after issuanceDate")
 
 
 def verify_ed25519_signature_2018(

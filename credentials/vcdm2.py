@@ -11,8 +11,9 @@ from typing import Any
 
 from credentials.contexts import VC_V2
 from credentials.datetimes import parse_datetime
-from credentials.errors import CanonicalizationError, ValidationError
+from credentials.errors import CanonicalizationError, LimitExceededError, ValidationError
 from credentials.rdfc import DEFAULT_LIMITS, Limits, expand_strict
+from credentials.related_resource import validate_related_resources
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s]+$")
 TYPED_PROPERTIES = ("credentialStatus", "evidence", "credentialSchema", "termsOfUse", "refreshService")
@@ -43,6 +44,8 @@ def _check_types(document: Mapping[str, Any], required: str, limits: Limits, exp
         return
     try:
         expand_strict(dict(document), limits)
+    except LimitExceededError:
+        raise
     except CanonicalizationError as exc:
         raise ValidationError("type-expansion", str(exc)) from None
 
@@ -60,11 +63,18 @@ def issuer_id(credential: Mapping[str, Any]) -> str:
     return str(value)
 
 
-def validate_credential(credential: Any, *, limits: Limits = DEFAULT_LIMITS, check_expansion: bool = True) -> None:
-    """Raise on the first broken rule.
+def validate_credential(
+    credential: Any,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    check_expansion: bool = True,
+    resources: Mapping[str, bytes] | None = None,
+) -> list[str]:
+    """Raise on the first broken rule; return the related resources whose digests could not be checked.
 
     `check_expansion=False` skips the JSON-LD expansion only for callers that canonicalize the same
     document with eddsa-rdfc-2022 right after, which refuses unexpandable terms and types itself.
+    `resources` maps related resource ids to bytes the caller holds (bundled contexts are always held).
     """
     if not isinstance(credential, Mapping):
         raise ValidationError("credential", "a credential must be a JSON object")
@@ -85,7 +95,13 @@ def validate_credential(credential: Any, *, limits: Limits = DEFAULT_LIMITS, che
             if not isinstance(item, Mapping) or not item.get("type"):
                 raise ValidationError(f"{name}-type", f"each {name} object needs a type")
             _check_id(item, f"{name}-id")
+    for schema in _as_list(credential.get("credentialSchema", [])):
+        # VC 2.0 §4.11: a schema is named by its id, so a validator can find it.
+        if "id" not in schema:
+            raise ValidationError("credentialSchema-id", "each credentialSchema needs an id (a URL) and a type")
+    unchecked = validate_related_resources(credential, resources=resources)
     _check_types(credential, "VerifiableCredential", limits, check_expansion)
+    return unchecked
 
 
 def validate_presentation(presentation: Any, *, limits: Limits = DEFAULT_LIMITS, check_expansion: bool = True) -> None:

@@ -12,21 +12,44 @@ from datetime import datetime
 from typing import Any
 
 from credentials.bitstring_status_list import check_status
+from credentials.contexts import VC_V1
 from credentials.data_integrity import RDFC, VerificationResult, verify_proof
 from credentials.datetimes import now_utc, parse_datetime
 from credentials.dids import DidResolver
-from credentials.errors import CredentialError, ValidationError
-from credentials.rdfc import DEFAULT_LIMITS, Limits
+from credentials.ed25519_signature_2020 import SIGNATURE_2020, verify_ed25519_signature_2020
+from credentials.errors import CanonicalizationError, CredentialError, LimitExceededError, ValidationError
+from credentials.rdfc import DEFAULT_LIMITS, Limits, expand_strict
+from credentials.vc11 import SIGNATURE_2018, validate_credential_v11, verify_ed25519_signature_2018
 from credentials.vcdm2 import issuer_id, validate_credential, validate_presentation
 
 StatusListLookup = Callable[[str], Mapping[str, Any]]
 """Returns the status list credential published at a URL (the gateway serves its own from storage)."""
 
 
-def _all_rdfc(document: Mapping[str, Any]) -> bool:
+def _proof_list(document: Mapping[str, Any]) -> list[Any]:
     proofs = document.get("proof")
-    items = proofs if isinstance(proofs, list) else [proofs]
-    return bool(items) and all(isinstance(p, Mapping) and p.get("cryptosuite") == RDFC for p in items)
+    return proofs if isinstance(proofs, list) else [proofs]
+
+
+def _all_rdfc(document: Mapping[str, Any]) -> bool:
+    """Every proof canonicalizes with RDFC, which refuses unexpandable terms itself (so expansion is not repeated)."""
+    items = _proof_list(document)
+    return bool(items) and all(
+        isinstance(p, Mapping) and (p.get("cryptosuite") == RDFC or p.get("type") in (SIGNATURE_2020, SIGNATURE_2018))
+        for p in items
+    )
+
+
+def _verify_proofs(
+    document: Mapping[str, Any], resolver: DidResolver, now: datetime, limits: Limits
+) -> VerificationResult:
+    """The suite is chosen by the proofs' type: Data Integrity, or one of the older Ed25519 signature suites."""
+    types = {str(p.get("type")) for p in _proof_list(document) if isinstance(p, Mapping)}
+    if types == {SIGNATURE_2020}:
+        return verify_ed25519_signature_2020(document, resolver=resolver, now=now, limits=limits)
+    if types == {SIGNATURE_2018}:
+        return verify_ed25519_signature_2018(document, resolver=resolver, limits=limits)
+    return verify_proof(document, resolver=resolver, now=now, limits=limits)
 
 
 def verify_credential(
@@ -36,17 +59,34 @@ def verify_credential(
     status_list_lookup: StatusListLookup | None = None,
     now: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    resources: Mapping[str, bytes] | None = None,
 ) -> VerificationResult:
+    """A VC 2.0 credential, or a VC 1.1 one (told apart by the first `@context`), checked against its own model.
+
+    `resources` holds the bytes of related resources the caller has, so their digests are checked too.
+    """
     result = VerificationResult()
     resolver = resolver or DidResolver()
     moment = now or now_utc()
+    legacy = isinstance(credential, Mapping) and _first_context(credential) == VC_V1
     try:
-        validate_credential(credential, limits=limits, check_expansion=not _all_rdfc(credential))
+        if legacy:
+            validate_credential_v11(credential)
+            if not _all_rdfc(credential):
+                expand_strict(dict(credential), limits)
+        else:
+            unchecked = validate_credential(
+                credential, limits=limits, check_expansion=not _all_rdfc(credential), resources=resources
+            )
+            result.warnings.extend(f"relatedResource {u} not held: digest unchecked" for u in unchecked)
     except ValidationError as exc:
         result.fail(exc.rule, exc.message)
         return result
+    except CanonicalizationError as exc:
+        result.fail(exc.rule if isinstance(exc, LimitExceededError) else "type-expansion", str(exc))
+        return result
     result.checks.append("data-model")
-    proof = verify_proof(credential, resolver=resolver, now=moment, limits=limits)
+    proof = _verify_proofs(credential, resolver, moment, limits)
     result.merge(proof)
     if not proof.verified:
         return result
@@ -54,17 +94,24 @@ def verify_credential(
     if any(controller != issuer for controller in proof.controllers):
         result.fail("issuer-key", f"proof key is not controlled by the issuer {issuer}")
         return result
-    result.checks.append("issuer-key")
-    valid_from = parse_datetime(credential.get("validFrom"))
-    valid_until = parse_datetime(credential.get("validUntil"))
+    if "issuer-key" not in result.checks:
+        result.checks.append("issuer-key")
+    start, end = ("issuanceDate", "expirationDate") if legacy else ("validFrom", "validUntil")
+    valid_from = parse_datetime(credential.get(start))
+    valid_until = parse_datetime(credential.get(end))
     if valid_from is not None and moment < valid_from:
-        result.fail("not-yet-valid", f"credential is valid from {credential['validFrom']}")
+        result.fail("not-yet-valid", f"credential is valid from {credential[start]}")
     elif valid_until is not None and moment > valid_until:
-        result.fail("expired", f"credential expired at {credential['validUntil']}")
+        result.fail("expired", f"credential expired at {credential[end]}")
     else:
         result.checks.append("validity-period")
     _check_statuses(credential, issuer, result, resolver, status_list_lookup, now, limits)
     return result
+
+
+def _first_context(document: Mapping[str, Any]) -> Any:
+    context = document.get("@context")
+    return context[0] if isinstance(context, list) and context else context
 
 
 def _check_statuses(
@@ -83,8 +130,9 @@ def _check_statuses(
         return
     entries = raw if isinstance(raw, list) else [raw]
     for entry in entries:
-        if entry.get("type") != "BitstringStatusListEntry":
-            result.fail("status-type", f"unsupported credentialStatus type {entry.get('type')!r}")
+        if not isinstance(entry, Mapping) or entry.get("type") != "BitstringStatusListEntry":
+            kind = entry.get("type") if isinstance(entry, Mapping) else entry
+            result.fail("status-type", f"unsupported credentialStatus type {kind!r}")
             continue
         url = entry.get("statusListCredential")
         if lookup is None:
@@ -119,7 +167,7 @@ def _check_statuses(
 def verify_presentation(
     presentation: Mapping[str, Any],
     *,
-    challenge: str,
+    challenge: str | None,
     domain: str | None,
     resolver: DidResolver | None = None,
     status_list_lookup: StatusListLookup | None = None,
@@ -127,7 +175,11 @@ def verify_presentation(
     now: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> VerificationResult:
-    """A presentation proves the holder answered *this* challenge for *this* domain, then each credential."""
+    """A presentation proves the holder answered *this* challenge for *this* domain, then each credential.
+
+    With no challenge to answer, a presentation without a proof is accepted as a mere envelope of
+    credentials (VC API proofless verification): nothing about its holder is proven, and a warning says so.
+    """
     result = VerificationResult()
     resolver = resolver or DidResolver()
     try:
@@ -135,25 +187,31 @@ def verify_presentation(
     except ValidationError as exc:
         result.fail(exc.rule, exc.message)
         return result
+    except LimitExceededError as exc:
+        result.fail(exc.rule, str(exc))
+        return result
     result.checks.append("data-model")
-    proof = verify_proof(
-        presentation,
-        resolver=resolver,
-        expected_proof_purpose=proof_purpose,
-        challenge=challenge,
-        domain=domain,
-        now=now,
-        limits=limits,
-    )
-    result.merge(proof)
-    if not proof.verified:
-        return result
-    holder = presentation.get("holder")
-    holder_id = holder.get("id") if isinstance(holder, Mapping) else holder
-    if holder_id is not None and any(c != holder_id for c in proof.controllers):
-        result.fail("holder-key", f"presentation proof key is not controlled by the holder {holder_id}")
-        return result
-    result.checks.append("holder-key")
+    if challenge is None and "proof" not in presentation:
+        result.warnings.append("presentation-unsigned: the presentation has no proof, so its holder is not proven")
+    else:
+        proof = verify_proof(
+            presentation,
+            resolver=resolver,
+            expected_proof_purpose=proof_purpose,
+            challenge=challenge,
+            domain=domain,
+            now=now,
+            limits=limits,
+        )
+        result.merge(proof)
+        if not proof.verified:
+            return result
+        holder = presentation.get("holder")
+        holder_id = holder.get("id") if isinstance(holder, Mapping) else holder
+        if holder_id is not None and any(c != holder_id for c in proof.controllers):
+            result.fail("holder-key", f"presentation proof key is not controlled by the holder {holder_id}")
+            return result
+        result.checks.append("holder-key")
     raw = presentation.get("verifiableCredential", [])
     for credential in raw if isinstance(raw, list) else [raw]:
         inner = verify_credential(
@@ -162,4 +220,5 @@ def verify_presentation(
         if inner.verified:
             result.checks.append("credential")
         result.errors.extend(inner.errors)
+        result.warnings.extend(inner.warnings)
     return result

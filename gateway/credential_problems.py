@@ -1,16 +1,18 @@
 """Credential failures as RFC 9457 problems whose type names the broken rule.
 
 `CredentialError.rule` and `Issue.rule` are stable, so the problem type
-`https://consentry.dev/problems/credentials/<rule>` is too; clients switch on it. A failed verification is
-never a 200 with `verified: false` inside, and never a 401: the caller is not the one being judged.
+`https://consentry.dev/problems/credentials/<rule>` is too; clients switch on it. A refused issuance or status
+change is a problem response. A verification that ran and failed is, as the VC API has it, a 200 with
+`verified: false` and one `problemDetails` entry per failed rule; never a 401: the caller is not the one judged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from credentials import CredentialError, Issue, LimitExceededError, VerificationResult
-from gateway.problems import Problem
+from gateway.problems import Problem, problem_type
 
 KIND_PREFIX = "credentials/"
 
@@ -51,3 +53,16 @@ def verification_problem(result: VerificationResult, *, status: int = 422) -> Pr
         errors=result.errors,
         checks=result.checks,
     )
+
+
+def problem_details(result: VerificationResult) -> list[dict[str, Any]]:
+    """Each failed rule as an RFC 9457 entry, the VC API's `problemDetails` of a failed verification."""
+    return [
+        {
+            "type": problem_type(KIND_PREFIX + issue.rule),
+            "title": "Credential check failed",
+            "detail": issue.message,
+            "rule": issue.rule,
+        }
+        for issue in result.errors
+    ]

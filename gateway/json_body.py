@@ -40,8 +40,9 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_model(request: Request, model: type[Model], max_bytes: int) -> Model:
-    """The body as `model`: 413 over the cap, 400 when it is not JSON, 422 when it does not fit the schema."""
+async def read_model(request: Request, model: type[Model], max_bytes: int, *, invalid_status: int = 422) -> Model:
+    """The body as `model`: 413 over the cap, 400 when it is not JSON, 422 (or `invalid_status`, e.g. the VC
+    API's 400) when it does not fit the schema."""
     raw = await read_capped(request, max_bytes)
     try:
         data: Any = json.loads(raw)
@@ -55,7 +56,11 @@ async def read_model(request: Request, model: type[Model], max_bytes: int) -> Mo
             for e in exc.errors()
         ]
         raise Problem(
-            422, "validation", "The request does not match the schema.", title="Invalid request", errors=errors
+            invalid_status,
+            "validation",
+            "The request does not match the schema.",
+            title="Invalid request",
+            errors=errors,
         ) from None
 
 

@@ -32,8 +32,8 @@ def bundled_urls() -> frozenset[str]:
     return frozenset(_index())
 
 
-@cache
-def _load_verified(url: str) -> dict[str, Any]:
+def bundled_bytes(url: str) -> bytes:
+    """The exact bytes of a bundled context, checked against its pinned SHA-256 (what a digest is taken over)."""
     entry = _index().get(url)
     if entry is None:
         raise ContextError(f"context {url!r} is not bundled; remote contexts are never loaded")
@@ -41,7 +41,12 @@ def _load_verified(url: str) -> dict[str, Any]:
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry["sha256"]:
         raise ContextError(f"bundled context {url} has SHA-256 {digest}, pinned {entry['sha256']}")
-    document: dict[str, Any] = json.loads(data)
+    return data
+
+
+@cache
+def _load_verified(url: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(bundled_bytes(url))
     return document
 
 

@@ -2,8 +2,8 @@
 
 authlib ships server integrations for Flask and Django only; this module is the small Starlette-side
 adapter (request in, `(status, body, headers)` out) plus the grant and endpoints we support:
-client credentials (RFC 6749 §4.4), `client_secret_basic` and `private_key_jwt` (RFC 7523) client
-authentication, RFC 9068 tokens, introspection (RFC 7662) and revocation (RFC 7009).
+client credentials (RFC 6749 §4.4), `client_secret_basic`, `client_secret_post` (RFC 6749 §2.3.1) and
+`private_key_jwt` (RFC 7523) client authentication, RFC 9068 tokens, introspection (RFC 7662) and revocation (RFC 7009).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from gateway.auth.tokens import RevocationList
 
 log = structlog.get_logger("gateway.oauth")
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", PRIVATE_KEY_JWT]
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", PRIVATE_KEY_JWT]
 SUPPORTED_SCOPES = [s.value for s in Scope]
 
 

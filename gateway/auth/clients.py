@@ -21,6 +21,9 @@ from gateway.auth.principals import CLIENT_ROLES, Role, Scope
 from gateway.store.tables import oauth_clients, revoked_tokens
 
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
+# A client registered with a secret may send it in the Authorization header or, as RFC 6749 §2.3.1 also
+# allows and many OAuth client libraries do, as `client_id` and `client_secret` in the form body.
+SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 # Which roles may hold each scope: a CRM never gets `admin`, an auditor only reads the ledger.
 SCOPE_ROLES: Mapping[str, frozenset[Role]] = {
@@ -80,7 +83,11 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
         return hmac.compare_digest(hash_client_secret(client_secret), self.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return not self.disabled and method == self.auth_method
+        if self.disabled:
+            return False
+        if self.auth_method == "client_secret_basic":
+            return method in SECRET_METHODS
+        return method == self.auth_method
 
     def check_response_type(self, response_type: str) -> bool:
         return False

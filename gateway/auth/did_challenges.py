@@ -17,7 +17,7 @@ from sqlalchemy import Engine, and_, delete, insert
 from credentials import new_challenge
 from gateway.store.tables import did_challenges
 
-Purpose = Literal["login", "bind"]
+Purpose = Literal["login", "bind", "presentation"]
 
 
 class DidChallengeStore:

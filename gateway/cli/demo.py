@@ -19,9 +19,15 @@ def demo(
     data_dir: Path = typer.Option(Path("data/demo"), "--data-dir", help="Fresh demo data directory (wiped)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Gateway port on 127.0.0.1."),
     upstream_port: int = typer.Option(8701, "--upstream-port", min=1, max=65535, help="Vehicle cloud port."),
+    https: bool = typer.Option(
+        False,
+        "--https",
+        help="Serve the gateway over https with a self-signed certificate made for localhost, so status list and "
+        "DID document URLs are https (for verifiers that fetch only https).",
+    ),
 ) -> None:
     """Run the gateway and the demo vehicle cloud, seeded, and print the story's commands."""
-    stack = DemoStack(data_dir, port=port, upstream_port=upstream_port)
+    stack = DemoStack(data_dir, port=port, upstream_port=upstream_port, https=https)
     try:
         stack.start()
     except (DemoDirectoryError, ServerStartError) as exc:
@@ -32,6 +38,9 @@ def demo(
         typer.echo(f"Consent portal     {stack.url}/portal/   (customers sign in below; zh-CN and en)")
         typer.echo(f"Vehicle cloud      {stack.upstream.url}")
         typer.echo(f"Data directory     {stack.data_dir}\n")
+        if stack.certificate is not None:
+            typer.echo(f"TLS certificate    {stack.certificate}   (self-signed for localhost; trust it first:)")
+            typer.echo(f"  export CURL_CA_BUNDLE={stack.certificate} SSL_CERT_FILE={stack.certificate}\n")
         typer.echo("Customers (portal sign-in):")
         for subject, username, password in stack.accounts():
             typer.echo(f"  {subject}  {username:<14} password {password}")

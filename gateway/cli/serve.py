@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 import uvicorn
 from fastapi import FastAPI
@@ -19,6 +21,10 @@ def serve(
         help="Worker processes. Each is a whole gateway on the shared database: ledger appends serialise on it, "
         "consents are read from it on every decision; caches (tokens, clients) and /metrics are per process.",
     ),
+    ssl_certfile: Path | None = typer.Option(
+        None, help="Serve https with this PEM certificate (chain); set CONSENTRY_ISSUER to the https URL."
+    ),
+    ssl_keyfile: Path | None = typer.Option(None, help="The certificate's PEM private key."),
 ) -> None:
     """Serve the gateway; creates keys and migrates the database first, refusing to start on any problem."""
     if workers < 1:
@@ -26,13 +32,25 @@ def serve(
     settings = load_settings()
     configure_logging(settings.log_level)
     bind_host, bind_port = host or settings.host, port if port is not None else settings.port
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise fail("--ssl-certfile and --ssl-keyfile go together")
+    certfile, keyfile = (str(ssl_certfile), str(ssl_keyfile)) if ssl_certfile and ssl_keyfile else (None, None)
     # Started here rather than in the app's lifespan so a bad key file or database is a one-line error,
     # and so several workers never race to create keys or migrate.
     with runtime(settings) as started:
         if workers == 1:
-            _run(create_app(settings, runtime=started, freeze_startup_heap=True), bind_host, bind_port)
+            app = create_app(settings, runtime=started, freeze_startup_heap=True)
+            _run(app, bind_host, bind_port, ssl_certfile=certfile, ssl_keyfile=keyfile)
             return
-    _run("gateway.app:worker_app", bind_host, bind_port, factory=True, workers=workers)
+    _run(
+        "gateway.app:worker_app",
+        bind_host,
+        bind_port,
+        factory=True,
+        workers=workers,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
 
 
 # uvicorn kills a worker that has not answered its supervisor's ping within this many seconds, and a new
@@ -41,7 +59,16 @@ def serve(
 WORKER_HEALTHCHECK_TIMEOUT_S = 60
 
 
-def _run(app: FastAPI | str, host: str, port: int, *, factory: bool = False, workers: int | None = None) -> None:
+def _run(
+    app: FastAPI | str,
+    host: str,
+    port: int,
+    *,
+    factory: bool = False,
+    workers: int | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> None:
     uvicorn.run(
         app,
         host=host,
@@ -55,4 +82,6 @@ def _run(app: FastAPI | str, host: str, port: int, *, factory: bool = False, wor
         proxy_headers=False,
         server_header=False,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
     )

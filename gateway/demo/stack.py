@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ import yaml
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
 from gateway.demo.seed import DEMO_PEOPLE, DemoWorld, seed_demo
 from gateway.demo.server import ServerStartError, VehicleCloudProcess
+from gateway.demo.tls import self_signed_certificate
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -51,10 +53,12 @@ class DemoStack:
         upstream_port: int = 8701,
         consentry: str | None = None,
         workers: int = 1,
+        https: bool = False,
     ):
         self.data_dir = data_dir.resolve()
         self.port = port
         self.workers = workers
+        self.https = https
         self.upstream = VehicleCloudProcess(port=upstream_port)
         self.consentry = consentry or str(Path(sys.executable).with_name("consentry"))
         self.world: DemoWorld | None = None
@@ -62,7 +66,12 @@ class DemoStack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def certificate(self) -> Path | None:
+        """With `https`, the self-signed certificate the gateway serves: the one trust anchor a client needs."""
+        return self.data_dir / "tls" / "cert.pem" if self.https else None
 
     @property
     def gateway_pid(self) -> int | None:
@@ -103,9 +112,13 @@ class DemoStack:
                 self.world = seed_demo(runtime)
             finally:
                 runtime.close()
+            command = [self.consentry, "serve", "--workers", str(self.workers)]
+            if self.https:
+                cert, key = self_signed_certificate(self.data_dir / "tls")
+                command += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
             log = (self.data_dir / "gateway.log").open("wb")
             self._gateway = subprocess.Popen(  # noqa: S603 (our own entry point)
-                [self.consentry, "serve", "--workers", str(self.workers)],
+                command,
                 env=self._environment(upstreams),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -123,7 +136,8 @@ class DemoStack:
             if self._gateway.poll() is not None:
                 raise ServerStartError(f"the gateway exited; see {self.data_dir / 'gateway.log'}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                trust = ssl.create_default_context(cafile=self.certificate) if self.certificate else True
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=trust).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -10,25 +10,33 @@ same transaction as the event.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from credentials import CredentialError, StatusListError
+from credentials import CredentialError, LimitExceededError, StatusListError, VerificationResult
+from credentials.status_store import IssuedEntry
+from gateway.auth.did_challenges import DidChallengeStore
 from gateway.auth.principals import ClientPrincipal
-from gateway.credential_problems import credential_problem, rule_problem, verification_problem
+from gateway.auth.rate_limits import enforce, request_address_key
+from gateway.credential_problems import credential_problem, problem_details, rule_problem, verification_problem
 from gateway.dependencies import require_admin
-from gateway.json_body import body_schema, read_model
+from gateway.json_body import body_schema, read_capped, read_model
 from gateway.problems import Problem, problem_responses
 from gateway.runtime import Runtime, get_runtime
 from ledger import Event
 
 router = APIRouter(tags=["credentials"])
+Model = TypeVar("Model", bound=BaseModel)
 
 # Public verification input: a receipt is ~3 KB, a presentation of a few of them well under this.
 VERIFY_MAX_BYTES = 64 * 1024
@@ -80,6 +88,7 @@ _DID_DOCUMENT_EXAMPLE: dict[str, Any] = {
     "assertionMethod": [f"{_EXAMPLE_DID}#{_EXAMPLE_KEY}"],
     "authentication": [f"{_EXAMPLE_DID}#{_EXAMPLE_KEY}"],
     "capabilityInvocation": [f"{_EXAMPLE_DID}#{_EXAMPLE_KEY}"],
+    "alsoKnownAs": [f"did:key:{_EXAMPLE_KEY}"],
 }
 
 
@@ -104,15 +113,25 @@ class IssueOptions(BaseModel):
         default="eddsa-rdfc-2022",
         description="eddsa-rdfc-2022 (RDF canonicalization) or eddsa-jcs-2022 (RFC 8785 JSON).",
     )
+    credentialId: str | None = Field(
+        None,
+        min_length=1,
+        max_length=500,
+        description="VC API: names a credential that has no `id`, so its status can be changed later by "
+        "this id. If the credential has an `id`, it must be the same.",
+    )
 
 
 class IssueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"credential": _CREDENTIAL_EXAMPLE}]})
     credential: dict[str, Any] = Field(
-        description="An unsigned VC 2.0 credential using bundled contexts only. `issuer`, `id` and `validFrom` "
-        "default to our did:web, a fresh urn:uuid and now; the revocation entry is always ours."
+        description="An unsigned VC 2.0 credential using bundled contexts only. `issuer` is our did:web (the "
+        "default) or the current key's did:key (listed in our DID document's `alsoKnownAs`); `id` and "
+        "`validFrom` default to a fresh urn:uuid and now. `credentialStatus` may ask for our entries by purpose "
+        '(`{"type": "BitstringStatusListEntry", "statusPurpose": "revocation"|"suspension"}`, one or a list) '
+        "or give complete entries of status lists the caller keeps; without it we add our revocation entry."
     )
-    options: IssueOptions = Field(default_factory=lambda: IssueOptions())
+    options: IssueOptions = Field(default_factory=lambda: IssueOptions(credentialId=None))
 
 
 class IssuedCredential(BaseModel):
@@ -139,15 +158,24 @@ class IssuedCredential(BaseModel):
 
 class VerifyCredentialRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    verifiableCredential: dict[str, Any]
+    verifiableCredential: dict[str, Any] = Field(
+        description="A VC 2.0 credential (Data Integrity eddsa-rdfc-2022 or eddsa-jcs-2022, proof sets and "
+        "previousProof chains), or a VC 1.1 one (Ed25519Signature2020, Ed25519Signature2018 or Data Integrity)."
+    )
     options: dict[str, Any] = Field(
         default_factory=dict, description="Accepted for VC API compatibility; every check always runs."
     )
 
 
 class PresentationOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    challenge: str = Field(min_length=1, max_length=512, description="The challenge the verifier gave the holder.")
+    model_config = ConfigDict(extra="allow")
+    challenge: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        description="The challenge the holder signed. One from `POST /challenges` is accepted once; without a "
+        "`domain`, only such a challenge is accepted. Without a challenge the presentation need not be signed.",
+    )
     domain: str | None = Field(
         None, max_length=512, description="The verifier the presentation was made for; default: this gateway."
     )
@@ -155,8 +183,18 @@ class PresentationOptions(BaseModel):
 
 class VerifyPresentationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    verifiablePresentation: dict[str, Any]
-    options: PresentationOptions
+    verifiablePresentation: dict[str, Any] | None = Field(None, description="A VC 2.0 presentation.")
+    presentation: dict[str, Any] | None = Field(
+        None, description="VC API ProoflessVerifyPresentationRequest: a presentation without a proof."
+    )
+    options: PresentationOptions = Field(default_factory=lambda: PresentationOptions(challenge=None, domain=None))
+
+
+class ProblemEntry(BaseModel):
+    type: str = Field(description="`https://consentry.dev/problems/credentials/<rule>`.")
+    title: str
+    detail: str
+    rule: str = Field(description="The rule that failed, e.g. `signature`, `expired`, `status-revoked`.")
 
 
 class VerificationReport(BaseModel):
@@ -167,16 +205,67 @@ class VerificationReport(BaseModel):
                     "verified": True,
                     "checks": ["data-model", "proof", "issuer-key", "validity-period", "status-revocation"],
                     "warnings": [],
-                }
+                    "problemDetails": [],
+                },
+                {
+                    "verified": False,
+                    "checks": ["data-model", "proof-purpose", "verification-method"],
+                    "warnings": [],
+                    "problemDetails": [
+                        {
+                            "type": "https://consentry.dev/problems/credentials/signature",
+                            "title": "Credential check failed",
+                            "detail": "Ed25519 signature by did:web:gateway.example.com#z6Mk… does not verify",
+                            "rule": "signature",
+                        }
+                    ],
+                },
             ]
         }
     )
-    verified: Literal[True] = Field(description="Always true: a failed verification is a 422 problem.")
-    checks: list[str]
+    verified: bool = Field(description="True only when every check passed and none failed.")
+    checks: list[str] = Field(description="The checks that passed.")
     warnings: list[str]
+    problemDetails: list[ProblemEntry] = Field(description="RFC 9457 entries, one per failed rule.")
+
+
+class StatusRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["BitstringStatusListEntry"] = Field(
+        description="The kind of entry to change. The VC API example's `BitstringStatusList` is accepted too."
+    )
+    statusPurpose: Literal["revocation", "suspension"]
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _entry_type(cls, value: Any) -> Any:
+        return "BitstringStatusListEntry" if value == "BitstringStatusList" else value
 
 
 class StatusUpdate(BaseModel):
+    """The VC API body (`UpdateCredentialStatusRequest`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "credentialId": "urn:uuid:0193a5c2-7d1e-7000-8000-000000000001",
+                    "credentialStatus": {"type": "BitstringStatusListEntry", "statusPurpose": "revocation"},
+                    "status": True,
+                }
+            ]
+        },
+    )
+    credentialId: str = Field(min_length=1, max_length=500, description="`id` or `options.credentialId` at issue.")
+    credentialStatus: StatusRequest
+    status: bool = Field(description="Set (true) or clear (false) the bit. A revocation cannot be cleared.")
+
+
+class LegacyStatusUpdate(BaseModel):
+    """The body this gateway took before it recorded issued credentials; still the only way to revoke one
+    issued before that (its status entries are read from the credential itself)."""
+
     model_config = ConfigDict(extra="forbid")
     verifiableCredential: dict[str, Any] = Field(description="The credential we issued.")
     status: Literal["revoked"] = Field(description="Revocation is final: a revoked bit is never cleared.")
@@ -188,31 +277,59 @@ class StatusChanged(BaseModel):
             "examples": [
                 {
                     "credentialId": "urn:uuid:0193a5c2-7d1e-7000-8000-000000000001",
+                    "statusPurpose": "revocation",
                     "statusListCredential": _STATUS_ENTRY["statusListCredential"],
                     "statusListIndex": _STATUS_ENTRY["statusListIndex"],
-                    "status": "revoked",
+                    "status": True,
                     "ledger_index": 43,
                 }
             ]
         }
     )
     credentialId: str | None
+    statusPurpose: str
     statusListCredential: str
     statusListIndex: str
-    status: Literal["revoked"]
+    status: bool
     ledger_index: int
 
 
-_CAPPED = problem_responses(400, 413, 422)
+class Challenge(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"challenge": "kP4-7tqQ1yXz…", "domain": "gateway.example.com"}]}
+    )
+    challenge: str = Field(
+        description="Sign it into the presentation's proof; `/presentations/verify` accepts it once."
+    )
+    domain: str = Field(description="This verifier, for the proof's `domain`.")
+    expires_at: str
+
+
+_CAPPED = problem_responses(400, 413)
+_CHALLENGE_TTL = timedelta(minutes=5)
+
+
+def _report(result: VerificationResult) -> VerificationReport:
+    if not result.verified and result.errors and result.errors[0].rule == LimitExceededError.rule:
+        raise verification_problem(result)
+    return VerificationReport(
+        verified=result.verified,
+        checks=result.checks,
+        warnings=result.warnings,
+        problemDetails=[ProblemEntry(**entry) for entry in problem_details(result)],
+    )
 
 
 @router.post(
     "/credentials/issue",
     status_code=201,
     summary="Issue a credential (VC API)",
-    description="Signs a VC 2.0 credential as the gateway's did:web with eddsa-rdfc-2022 (default) or "
-    "eddsa-jcs-2022, adding a revocation entry from our Bitstring Status Lists. The credential must pass the "
-    "VC 2.0 data-model rules and use only bundled contexts; every term must expand.",
+    description="Signs a VC 2.0 credential as the gateway's did:web, or as the current key's did:key when "
+    "`credential.issuer` names it, with eddsa-rdfc-2022 (default) or eddsa-jcs-2022. Status entries in our "
+    "Bitstring Status Lists are allocated here (revocation by default; ask for `suspension` too); complete "
+    "entries of lists the caller keeps are validated and kept. The credential must pass the VC 2.0 data-model "
+    "rules (including `credentialSchema` ids and `relatedResource` digests) and use only bundled contexts; "
+    "every term must expand. A malformed request is 400, a broken rule a 422 naming it.",
     response_model=IssuedCredential,
     responses=problem_responses(400, 401, 403, 413, 422),
     openapi_extra=body_schema(IssueRequest),
@@ -220,14 +337,24 @@ _CAPPED = problem_responses(400, 413, 422)
 async def issue_credential(
     request: Request, principal: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
 ) -> IssuedCredential:
-    body = await read_model(request, IssueRequest, ISSUE_MAX_BYTES)
-    credential = {**body.credential, "id": body.credential.get("id", f"urn:uuid:{uuid.uuid4()}")}
+    body = await read_model(request, IssueRequest, ISSUE_MAX_BYTES, invalid_status=400)
+    credential = dict(body.credential)
+    if body.options.credentialId is None and "id" not in credential:
+        credential["id"] = f"urn:uuid:{uuid.uuid4()}"
     issued: list[dict[str, Any]] = []
 
     def effects(conn: Connection, index: int) -> None:
-        issued.append(runtime.credentials.issue(credential, cryptosuite=body.options.cryptosuite, conn=conn))
+        issued.append(
+            runtime.credentials.issue(
+                credential,
+                cryptosuite=body.options.cryptosuite,
+                credential_id=body.options.credentialId,
+                conn=conn,
+            )
+        )
 
-    event = Event(type="credential.issued", actor=principal.actor, payload={"credential_id": str(credential["id"])})
+    credential_id = str(body.options.credentialId or credential["id"])
+    event = Event(type="credential.issued", actor=principal.actor, payload={"credential_id": credential_id})
     try:
         index = await runtime.ledger.append_async(event, effects=effects)
     except CredentialError as exc:
@@ -238,66 +365,154 @@ async def issue_credential(
 @router.post(
     "/credentials/verify",
     summary="Verify a credential (VC API)",
-    description="Checks the data model, the Data Integrity proof, that the key belongs to the issuer (our did:web "
-    "with every key it ever had, or a did:key), the validity period and the revocation status. 200 only when "
-    "every check passed; otherwise a 422 problem whose type ends in the failed rule (e.g. `signature`, "
-    "`expired`, `status-revoked`). Bodies over 64 KiB are refused (413).",
+    description="Checks the data model (VC 2.0, or VC 1.1 by its first context), every proof (Data Integrity proof "
+    "sets and previousProof chains, Ed25519Signature2020, Ed25519Signature2018), that the keys belong to the "
+    "issuer (our did:web with every key it ever had, or a did:key), the validity period and the status. Always "
+    "200 once verification ran: `verified` is true only when every check passed, and `problemDetails` holds an "
+    "RFC 9457 entry per failed rule (e.g. `signature`, `expired`, `status-revoked`). A malformed request is 400; "
+    "bodies over 64 KiB, and input over the canonicalization limits, 413.",
     response_model=VerificationReport,
     responses=_CAPPED,
     openapi_extra=body_schema(VerifyCredentialRequest),
 )
 async def verify_credential(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerificationReport:
-    body = await read_model(request, VerifyCredentialRequest, VERIFY_MAX_BYTES)
+    body = await read_model(request, VerifyCredentialRequest, VERIFY_MAX_BYTES, invalid_status=400)
     result = await run_in_threadpool(runtime.credentials.verify_credential, body.verifiableCredential)
-    if not result.verified:
-        raise verification_problem(result)
-    return VerificationReport(verified=True, checks=result.checks, warnings=result.warnings)
+    return _report(result)
+
+
+@router.post(
+    "/challenges",
+    summary="A challenge for a presentation (VC API)",
+    description="A fresh single-use challenge (256 random bits) for a holder to sign into a presentation's "
+    "proof with this gateway as `domain`; `/presentations/verify` accepts it once, within five minutes. "
+    "Rate-limited per address like DID-login challenges (429 with Retry-After).",
+    response_model=Challenge,
+    responses=problem_responses(429),
+)
+def create_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) -> Challenge:
+    enforce((runtime.limits.did_challenge_per_address, request_address_key(request, runtime.settings.trusted_proxies)))
+    challenge, expires = DidChallengeStore(runtime.engine, _CHALLENGE_TTL).issue("presentation")
+    return Challenge(challenge=challenge, domain=runtime.credentials.domain, expires_at=expires.isoformat())
 
 
 @router.post(
     "/presentations/verify",
     summary="Verify a presentation (VC API)",
-    description="Checks the holder's proof (purpose `authentication`, the given challenge, and the domain — this "
-    "gateway's unless given), that the holder controls the key, and then every enclosed credential as "
-    "`/credentials/verify` does.",
+    description="With `options.challenge`: checks the holder's proof (purpose `authentication`, the challenge, "
+    "and the domain, this gateway's unless given) and that the holder controls the key. A challenge for this "
+    "gateway must come from `POST /challenges` and is used up once verified. Without a challenge a presentation "
+    "without a proof is accepted (also as the VC API's `presentation` member): a warning `presentation-unsigned` "
+    "says that its holder is not proven. Then every enclosed credential is checked as `/credentials/verify` "
+    "does. Always 200 once verification ran, with `verified` and `problemDetails`; a malformed request is 400.",
     response_model=VerificationReport,
     responses=_CAPPED,
     openapi_extra=body_schema(VerifyPresentationRequest),
 )
 async def verify_presentation(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerificationReport:
-    body = await read_model(request, VerifyPresentationRequest, VERIFY_MAX_BYTES)
+    body = await read_model(request, VerifyPresentationRequest, VERIFY_MAX_BYTES, invalid_status=400)
+    given = [p for p in (body.verifiablePresentation, body.presentation) if p is not None]
+    if len(given) != 1:
+        raise Problem(400, "validation", "Give exactly one of verifiablePresentation and presentation.")
+    challenge, domain = body.options.challenge, body.options.domain
     result = await run_in_threadpool(
-        lambda: runtime.credentials.verify_presentation(
-            body.verifiablePresentation, challenge=body.options.challenge, domain=body.options.domain
-        )
+        lambda: runtime.credentials.verify_presentation(given[0], challenge=challenge, domain=domain)
     )
-    if not result.verified:
-        raise verification_problem(result)
-    return VerificationReport(verified=True, checks=result.checks, warnings=result.warnings)
+    # A challenge for this gateway must be one it issued, used once; another verifier keeps its own.
+    if challenge is not None and domain in (None, runtime.credentials.domain) and result.verified:
+        live = await run_in_threadpool(
+            DidChallengeStore(runtime.engine, _CHALLENGE_TTL).consume, challenge, "presentation"
+        )
+        if not live:
+            result.fail("challenge-unknown", "the challenge was not issued by POST /challenges, expired, or was used")
+    return _report(result)
 
 
 @router.post(
     "/credentials/status",
-    summary="Revoke a credential (VC API status update)",
-    description="Sets the revocation bit of a credential this gateway issued, in the same transaction as the "
-    "ledger entry that records it. The credential's proof must verify against our keys; revoking twice is "
-    "harmless. Consent receipts are revoked automatically when their consent is withdrawn.",
+    summary="Change a credential's status (VC API)",
+    description="Sets (`status: true`) or clears the revocation or suspension bit of a credential this gateway "
+    "issued, found by its `credentialId` (its `id`, or `options.credentialId` at issue), in the same transaction "
+    "as the ledger entry that records it. A revocation is final; setting a bit twice is harmless. Consent "
+    "receipts are revoked automatically when their consent is withdrawn. A credential issued before issued "
+    "credentials were recorded is revoked by posting it instead: "
+    '`{"verifiableCredential": {…}, "status": "revoked"}` (its proof must verify against our keys).',
     response_model=StatusChanged,
     responses=problem_responses(400, 401, 403, 413, 422),
-    openapi_extra=body_schema(StatusUpdate),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            body_schema(StatusUpdate)["requestBody"]["content"]["application/json"]["schema"],
+                            body_schema(LegacyStatusUpdate)["requestBody"]["content"]["application/json"]["schema"],
+                        ]
+                    }
+                }
+            },
+        }
+    },
 )
 async def update_status(
     request: Request, principal: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
 ) -> StatusChanged:
-    body = await read_model(request, StatusUpdate, ISSUE_MAX_BYTES)
+    raw = await read_capped(request, ISSUE_MAX_BYTES)
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Problem(400, "bad-request", f"The request body is not JSON: {type(exc).__name__}.") from None
+    if isinstance(data, dict) and "verifiableCredential" in data:
+        return await _revoke_posted_credential(_parse(data, LegacyStatusUpdate), principal, runtime)
+    body = _parse(data, StatusUpdate)
+    purpose = body.credentialStatus.statusPurpose
+    changed: list[IssuedEntry] = []
+
+    def effects(conn: Connection, index: int) -> None:
+        changed.extend(runtime.credentials.update_status(body.credentialId, purpose, body.status, conn=conn))
+
+    kind = "credential.revoked" if purpose == "revocation" else "credential.status"
+    payload = {"credential_id": body.credentialId, "status_purpose": purpose, "status": body.status}
+    try:
+        index = await runtime.ledger.append_async(
+            Event(type=kind, actor=principal.actor, payload=payload), effects=effects
+        )
+    except StatusListError as exc:
+        raise rule_problem("status-list", str(exc), status=404 if "issued no credential" in str(exc) else 422) from None
+    except CredentialError as exc:
+        raise credential_problem(exc) from None
+    return StatusChanged(
+        credentialId=body.credentialId,
+        statusPurpose=purpose,
+        statusListCredential=changed[0].list_url,
+        statusListIndex=str(changed[0].index),
+        status=body.status,
+        ledger_index=index,
+    )
+
+
+def _parse(data: Any, model: type[Model]) -> Model:
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        raise Problem(400, "validation", "The request does not match the schema.", errors=errors) from None
+
+
+async def _revoke_posted_credential(
+    body: LegacyStatusUpdate, principal: ClientPrincipal, runtime: Runtime
+) -> StatusChanged:
     credential = body.verifiableCredential
     result = await run_in_threadpool(runtime.credentials.verify_credential, credential)
     # Only our own, genuinely signed credential may be revoked; an already revoked one is revoked again.
     blocking = [e for e in result.errors if e.rule not in ("status-revoked", "expired")]
     if blocking or "issuer-key" not in result.checks:
         raise verification_problem(result)
-    if credential.get("issuer") != runtime.credentials.keyring.current.did:
-        raise rule_problem("issuer", "only credentials issued by this gateway can change status here")
+    try:
+        runtime.credentials.issuer_key(credential.get("issuer"))
+    except CredentialError:
+        raise rule_problem("issuer", "only credentials issued by this gateway can change status here") from None
     entry = credential.get("credentialStatus")
     if not isinstance(entry, dict):
         raise rule_problem("status-list", "the credential has no revocation status entry")
@@ -320,31 +535,26 @@ async def update_status(
         raise credential_problem(exc) from None
     return StatusChanged(
         credentialId=credential.get("id"),
+        statusPurpose="revocation",
         statusListCredential=str(entry.get("statusListCredential")),
         statusListIndex=str(entry.get("statusListIndex")),
-        status="revoked",
+        status=True,
         ledger_index=index,
     )
 
 
-@router.get(
-    STATUS_LIST_PATH + "/{number}",
-    summary="A status list credential",
-    description="The signed BitstringStatusListCredential that credentials' `credentialStatus` entries point to. "
-    "It is signed on every request, so a revocation is visible at once; do not cache it for long.",
-    response_class=VcJSONResponse,
-    responses={
-        200: {
-            "description": "The signed status list.",
-            "content": {"application/vc+ld+json": {"example": _STATUS_LIST_EXAMPLE}},
-        },
-        **problem_responses(404),
+_STATUS_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The signed status list.",
+        "content": {"application/vc+ld+json": {"example": _STATUS_LIST_EXAMPLE}},
     },
-)
-def status_list(
-    number: int = Path(ge=1, description="The list's number."), runtime: Runtime = Depends(get_runtime)
-) -> JSONResponse:
-    url = f"{runtime.settings.issuer}{STATUS_LIST_PATH}/{number}"
+    **problem_responses(404),
+}
+# The lists of one issuer identity and purpose (see CredentialService): suspension, a did:key's, or both.
+_FAMILY = re.compile(r"^(suspension|did-key/z[1-9A-HJ-NP-Za-km-z]{40,60}(/suspension)?)$")
+
+
+def _serve_list(runtime: Runtime, url: str) -> JSONResponse:
     try:
         document = runtime.credentials.status_list_credential(url)
     except StatusListError:
@@ -353,11 +563,45 @@ def status_list(
 
 
 @router.get(
+    STATUS_LIST_PATH + "/{number}",
+    summary="A status list credential",
+    description="The signed BitstringStatusListCredential that credentials' `credentialStatus` entries point to "
+    "(revocation lists of our did:web). It is signed on every request, so a change is visible at once; do not "
+    "cache it for long. Its URL has the scheme and host of the gateway's public URL (`CONSENTRY_ISSUER`).",
+    response_class=VcJSONResponse,
+    responses=_STATUS_LIST_RESPONSES,
+)
+def status_list(
+    number: int = Path(ge=1, description="The list's number."), runtime: Runtime = Depends(get_runtime)
+) -> JSONResponse:
+    return _serve_list(runtime, f"{runtime.settings.issuer}{STATUS_LIST_PATH}/{number}")
+
+
+@router.get(
+    STATUS_LIST_PATH + "/{family:path}/{number}",
+    summary="A status list credential of another purpose or issuer identity",
+    description="Suspension lists (`suspension/N`) and the lists of a did:key issuer (`did-key/<key>/N`, "
+    "`did-key/<key>/suspension/N`), each signed by the identity that issued the credentials pointing to it.",
+    response_class=VcJSONResponse,
+    responses=_STATUS_LIST_RESPONSES,
+)
+def family_status_list(
+    family: str = Path(description="`suspension`, `did-key/<multibase key>` or `did-key/<key>/suspension`."),
+    number: int = Path(ge=1, description="The list's number."),
+    runtime: Runtime = Depends(get_runtime),
+) -> JSONResponse:
+    if not _FAMILY.match(family):
+        raise Problem(404, "not-found", "No such status list.")
+    return _serve_list(runtime, f"{runtime.settings.issuer}{STATUS_LIST_PATH}/{family}/{number}")
+
+
+@router.get(
     "/.well-known/did.json",
     tags=["discovery"],
     summary="The issuer's DID document (did:web)",
     description="Every Ed25519 key (Multikey) the issuer ever signed with, so credentials issued before a key "
-    "rotation keep verifying; only the newest key is listed for `authentication`.",
+    "rotation keep verifying; only the newest key is listed for `authentication`. `alsoKnownAs` lists each "
+    "key's did:key: credentials issued with `issuer` set to the current one are signed by that did:key.",
     response_class=DidJSONResponse,
     responses={
         200: {

@@ -47,6 +47,10 @@ def _form_body(properties: dict[str, Any], required: list[str], example: dict[st
     }
 
 
+_CLIENT_SECRET_POST = {
+    "client_id": {"type": "string", "description": "For client_secret_post (RFC 6749 §2.3.1)."},
+    "client_secret": {"type": "string", "description": "For client_secret_post, instead of HTTP Basic."},
+}
 _CLIENT_ASSERTION = {
     "client_assertion_type": {
         "type": "string",
@@ -73,6 +77,14 @@ async def _oauth_request(request: Request, runtime: Runtime) -> FormRequest:
             # RFC 6749 §3.2: request and response parameters MUST NOT be included more than once.
             raise Problem(400, "invalid-request", f"Parameter {name!r} is repeated.", error="invalid_request")
         fields[name] = value
+    if "client_secret" in fields and request.headers.get("authorization", "").lower().startswith("basic "):
+        # RFC 6749 §2.3: a client MUST NOT use more than one authentication method in a request.
+        raise Problem(
+            400,
+            "invalid-request",
+            "Send the client secret once: in Basic auth or in the body.",
+            error="invalid_request",
+        )
     return FormRequest(request.method, runtime.oauth.token_uri(), request.headers, fields)
 
 
@@ -143,8 +155,9 @@ def _respond(request: Request, result: OAuthResult) -> JSONResponse:
 @router.post(
     "/token",
     summary="Issue an access token (client credentials)",
-    description="RFC 6749 §4.4 client credentials grant. Authenticate with HTTP Basic (`client_secret_basic`) "
-    "or a signed JWT (`private_key_jwt`, RFC 7523). The token is an RFC 9068 JWT signed with ES256; `scope` "
+    description="RFC 6749 §4.4 client credentials grant. Authenticate with HTTP Basic (`client_secret_basic`), "
+    "`client_id` and `client_secret` in the body (`client_secret_post`, RFC 6749 §2.3.1) or a signed JWT "
+    "(`private_key_jwt`, RFC 7523). The token is an RFC 9068 JWT signed with ES256; `scope` "
     "defaults to every scope the client holds, and asking for one it does not hold is `invalid_scope`. Requests "
     "are rate-limited per remote address and per client_id at that address, failed client authentications "
     "included, and tokens issued per client_id: beyond the burst, 429 `too-many-requests` with Retry-After.",
@@ -152,6 +165,7 @@ def _respond(request: Request, result: OAuthResult) -> JSONResponse:
         {
             "grant_type": {"type": "string", "enum": ["client_credentials"]},
             "scope": {"type": "string", "description": "Space-separated: proxy zk ledger:read admin."},
+            **_CLIENT_SECRET_POST,
             **_CLIENT_ASSERTION,
         },
         ["grant_type"],
@@ -199,7 +213,9 @@ async def token(request: Request, runtime: Runtime = Depends(get_runtime)) -> JS
     description="Whether a token is active, with its claims. A client may introspect the tokens issued to it; "
     "a client with the `admin` scope any token. Expired, revoked, foreign or malformed tokens all answer "
     '`{"active": false}`.',
-    openapi_extra=_form_body({**_TOKEN_PARAM, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}),
+    openapi_extra=_form_body(
+        {**_TOKEN_PARAM, **_CLIENT_SECRET_POST, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}
+    ),
     responses=with_problems(
         {
             200: {
@@ -245,7 +261,9 @@ async def introspect(request: Request, runtime: Runtime = Depends(get_runtime)) 
     description="Revokes an access token issued to the calling client; from then on the bearer check refuses "
     "it and introspection calls it inactive. Revoking an unknown or already revoked token also answers 200 "
     "(RFC 7009 §2.2).",
-    openapi_extra=_form_body({**_TOKEN_PARAM, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}),
+    openapi_extra=_form_body(
+        {**_TOKEN_PARAM, **_CLIENT_SECRET_POST, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}
+    ),
     responses=with_problems(
         {200: {"description": "Revoked (or nothing to revoke).", "content": {"application/json": {"example": {}}}}},
         400,

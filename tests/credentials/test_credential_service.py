@@ -157,7 +157,17 @@ def test_issue_signs_any_credential_as_us_with_our_revocation_entry(
     ("member", "value", "rule"),
     [
         ("issuer", "did:web:someone-else.example", "issuer"),
-        ("credentialStatus", {"type": "BitstringStatusListEntry"}, "credentialStatus"),
+        ("credentialStatus", {"type": "BitstringStatusListEntry"}, "credentialStatus-purpose"),
+        (
+            "credentialStatus",
+            {
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": "revocation",
+                "statusListIndex": "5",
+                "statusListCredential": f"{PREFIX}/1",
+            },
+            "credentialStatus-list",
+        ),
         ("proof", {"type": "DataIntegrityProof"}, "proof"),
     ],
 )

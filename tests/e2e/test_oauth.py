@@ -1,6 +1,6 @@
 """The OAuth 2.0 authorization server over real HTTP: client credentials (RFC 6749 §4.4) with
-client_secret_basic and private_key_jwt (RFC 7523), RFC 9068 tokens, RFC 8414 metadata, introspection
-(RFC 7662), revocation (RFC 7009) and key rotation."""
+client_secret_basic, client_secret_post (RFC 6749 §2.3.1) and private_key_jwt (RFC 7523), RFC 9068 tokens,
+RFC 8414 metadata, introspection (RFC 7662), revocation (RFC 7009) and key rotation."""
 
 from __future__ import annotations
 
@@ -156,6 +156,44 @@ def test_bad_client_credentials_are_401_problem_with_www_authenticate(actors: Ac
     assert problem["error"] == "invalid_client"  # RFC 6749 §5.2 members for OAuth client libraries
 
 
+def test_client_secret_post_authenticates_at_every_endpoint_that_takes_client_auth(actors: Actors) -> None:
+    """RFC 6749 §2.3.1: client_id and client_secret in the form body, as many OAuth client libraries send them."""
+    gateway = actors.gateway
+    credentials = {"client_id": "crm", "client_secret": gateway.secrets["crm"]}
+    with gateway.client() as http:
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "proxy", **credentials})
+        assert token.status_code == 200, token.text
+        access_token = token.json()["access_token"]
+        assert verify_with_published_jwks(gateway, access_token).claims["client_id"] == "crm"
+        introspected = http.post("/oauth/introspect", data={"token": access_token, **credentials})
+        assert introspected.status_code == 200 and introspected.json()["active"] is True, introspected.text
+        revoked = http.post("/oauth/revoke", data={"token": access_token, **credentials})
+        assert revoked.status_code == 200, revoked.text
+        after = http.post("/oauth/introspect", data={"token": access_token, **credentials})
+    assert after.json() == {"active": False}
+
+
+@pytest.mark.parametrize(
+    ("form", "basic", "status"),
+    [
+        ({"client_id": "crm", "client_secret": "wrong-secret"}, False, 401),
+        ({"client_id": "no-such-client", "client_secret": "whatever"}, False, 401),
+        ({"client_id": "crm-jwt", "client_secret": "guess"}, False, 401),
+        ({"client_id": "crm", "client_secret": "<crm>"}, True, 400),
+    ],
+    ids=["wrong secret", "unknown client", "a private_key_jwt client", "secret in header and body"],
+)
+def test_client_secret_post_refuses_bad_or_doubled_credentials(
+    actors: Actors, jwt_client: tuple[str, ECKey], form: dict[str, str], basic: bool, status: int
+) -> None:
+    secret = actors.gateway.secrets["crm"]
+    data = {"grant_type": "client_credentials", **{k: v.replace("<crm>", secret) for k, v in form.items()}}
+    with actors.gateway.client() as http:
+        response = http.post("/oauth/token", data=data, auth=("crm", secret) if basic else None)
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == ("invalid_client" if status == 401 else "invalid_request")
+
+
 def test_a_client_cannot_use_the_other_authentication_method(actors: Actors, jwt_client: tuple[str, ECKey]) -> None:
     with actors.gateway.client() as http:
         response = http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("crm-jwt", "guess"))
@@ -209,7 +247,10 @@ def test_server_metadata_follows_rfc8414(actors: Actors) -> None:
     assert metadata["introspection_endpoint"] == f"{base}/oauth/introspect"
     assert metadata["revocation_endpoint"] == f"{base}/oauth/revoke"
     assert metadata["grant_types_supported"] == ["client_credentials"]
-    assert set(metadata["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "private_key_jwt"}
+    methods = {"client_secret_basic", "client_secret_post", "private_key_jwt"}
+    assert set(metadata["token_endpoint_auth_methods_supported"]) == methods
+    assert set(metadata["introspection_endpoint_auth_methods_supported"]) == methods
+    assert set(metadata["revocation_endpoint_auth_methods_supported"]) == methods
     assert {"proxy", "zk", "ledger:read", "admin"} <= set(metadata["scopes_supported"])
 
 

@@ -61,5 +61,25 @@ def test_self_read_bodies_are_documented_inline() -> None:
     document = openapi_document()
     for path in ("/credentials/issue", "/credentials/verify", "/presentations/verify", "/v1/session/did"):
         schema = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
-        assert schema["type"] == "object" and schema["required"]
+        assert schema["type"] == "object" and schema["properties"]
         assert "#/$defs/" not in json.dumps(schema)
+    status = document["paths"]["/credentials/status"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [sorted(alternative["required"]) for alternative in status["oneOf"]] == [
+        ["credentialId", "credentialStatus", "status"],
+        ["status", "verifiableCredential"],
+    ]
+    assert "#/$defs/" not in json.dumps(status)
+
+
+def test_the_document_describes_the_vc_api_shapes() -> None:
+    """VC API: verification answers carry `verified` and RFC 9457 `problemDetails`; challenges are issued."""
+    document = openapi_document()
+    for path in ("/credentials/verify", "/presentations/verify"):
+        answer = document["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        report = document["components"]["schemas"][answer["$ref"].rsplit("/", 1)[1]]
+        assert {"verified", "checks", "warnings", "problemDetails"} <= set(report["required"])
+        assert "400" in document["paths"][path]["post"]["responses"]
+    challenge = document["paths"]["/challenges"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert challenge["schema"]["$ref"].endswith("/Challenge")
+    issue = document["paths"]["/credentials/issue"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"cryptosuite", "credentialId"} <= set(issue["properties"]["options"]["properties"])
