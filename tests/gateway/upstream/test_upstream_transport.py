@@ -163,7 +163,7 @@ async def test_content_length_delimits_the_body_and_the_connection_is_kept(
 async def test_chunked_body_with_extensions_and_trailers(transport: PooledHTTP11Transport) -> None:
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b'5;name=value\r\nhello\r\n6 ; quoted="a;b"\r\n world\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n'
+        b'5;name=value\r\nhello\r\n6;quoted="a;b"\r\n world\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n'
     )
     async with RawServer(answer(chunked)) as server:
         first = await send(transport, "GET", server.url)
