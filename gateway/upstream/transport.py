@@ -19,9 +19,13 @@ adapter over ``send``. The exchange runs directly on an ``asyncio.Protocol``:
 - each wait is bounded by the request's timeouts (connect, read, write, pool) and raises the matching httpx
   timeout. Waits for data, for the write buffer to drain and for a pool slot are timers on
   the awaited future (no task and no cancellation per request); connecting runs under ``asyncio.timeout``.
-- response framing follows RFC 9112 §6.3; anything ambiguous (invalid or conflicting lengths, a malformed
-  head, an oversized header section) is ``httpx.RemoteProtocolError`` and the connection is dropped, because
-  a gateway that guesses where a response ends can be fed a second, forged one.
+- responses are read by llhttp, the C parser of Node.js, through ``httptools``: status line, fields, chunk
+  sizes, extensions and trailers (``_Head``, ``_Chunks``). Where llhttp is more lenient than RFC 9112 or
+  than we want, a check on what it read is added; where it is stricter, its refusal stands, but for two
+  legacy forms RFC 9112 §5.2 and RFC 9110 §8.6 let a recipient repair. Framing follows RFC 9112 §6.3;
+  anything ambiguous (invalid or conflicting lengths, a malformed head, an oversized header section, bytes
+  after the end of a response) is ``httpx.RemoteProtocolError`` or ends the connection, because a gateway
+  that guesses where a response ends can be fed a second, forged one.
 - a body that arrived whole with the head is returned as bytes; any other is streamed as it arrives, so a
   caller's size cap stops reading early. Reading a stream to the end returns the connection to the pool;
   closing it before the end closes the connection, since the unread rest would otherwise be taken for the
@@ -34,13 +38,13 @@ connection), no ``Expect: 100-continue`` on our side (interim responses are skip
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
+import httptools
 import httpx
 
 __all__ = [
@@ -64,21 +68,22 @@ _IDEMPOTENT: Final = frozenset(m.encode("ascii") for m in IDEMPOTENT_METHODS)
 _BODY_EXPECTED: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 _KNOWN_METHODS: Final = _IDEMPOTENT | _BODY_EXPECTED
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-# RFC 9110 §5.6.2 token: methods and field names.
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# The bytes a request's parts may hold, for ``bytes.translate(None, allowed)``: what is left is what is not.
+# RFC 9110 §5.6.2 tchar: methods and field names.
+_TCHAR: Final = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # RFC 9110 §5.5: a field value holds no control character but HTAB (CR and LF are counted separately)
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FIELD_LINE_BYTES: Final = b"\t\n\r" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 # RFC 9112 §3.2: the request-target is visible ASCII; a space, CR, LF or NUL in it would end or split the line
-_NOT_TARGET = re.compile(rb"[^\x21-\x7e]")
-# RFC 9112 §4 status-line; the reason phrase may be empty and some servers omit the space before it.
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9][0-9])(?: ([\t\x20-\x7e\x80-\xff]*))?")
-# A whole header section of well-formed field lines (RFC 9112 §5): token ":" OWS field-value OWS CRLF, where a
-# field value holds visible characters, SP, HTAB and obs-text, never NUL, CR, LF or other controls.
-_FIELD_SECTION = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*")
-_FIELD_LINE = re.compile(rb"([^:\r\n]+):[\t ]*([^\r\n]*)\r\n")
-# RFC 9112 §7.1 chunk-size [ chunk-ext ]; extensions are allowed and ignored.
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
-_MAX_CHUNK_LINE: Final = 4096
+_VCHAR: Final = bytes(range(0x21, 0x7F))
+# RFC 9112 §4: what a reason phrase may hold (HTAB, SP, VCHAR, obs-text); llhttp lets NUL and DEL through
+_REASON_BYTES: Final = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_VERSIONS: Final = {"1.1": b"HTTP/1.1", "1.0": b"HTTP/1.0"}
+# the name a Content-Length field line gets while llhttp re-reads a head it refused (see _Head._tolerate)
+_SET_ASIDE: Final = b"x-consentry-set-aside"
+# llhttp bounds neither chunk extensions nor trailers: the bytes of a chunked body that are not content
+# (size lines, extensions, CRLFs, trailer fields) may be this much plus a multiple of the content
+_MAX_FRAMING_BYTES: Final = 64 * 1024
+_FRAMING_PER_CONTENT_BYTE: Final = 16
 _MAX_INTERIM: Final = 16
 _READ_HIGH_WATER: Final = 256 * 1024
 _READ_LOW_WATER: Final = 64 * 1024
@@ -108,7 +113,7 @@ def encode_headers(fields: Iterable[tuple[bytes, bytes]], *, host: bytes) -> Hea
     has_host = has_length = chunked = False
     lengths: set[bytes] = set()
     for name, value in given:
-        if _TOKEN.fullmatch(name) is None:
+        if not name or name.translate(None, _TCHAR):
             raise httpx.LocalProtocolError(f"invalid header name {name[:40]!r}")
         if len(name) in (4, 14, 17):
             lowered = name.lower()
@@ -135,7 +140,7 @@ def encode_headers(fields: Iterable[tuple[bytes, bytes]], *, host: bytes) -> Hea
         length = int(next(iter(lengths)))
     encoded = b"".join(parts)
     # every CR and LF must be one of the line ends we wrote
-    if encoded.count(b"\r") != lines or encoded.count(b"\n") != lines or _CONTROL.search(encoded):
+    if encoded.count(b"\r") != lines or encoded.count(b"\n") != lines or encoded.translate(None, _FIELD_LINE_BYTES):
         raise httpx.LocalProtocolError("a control character inside a request header")
     return HeaderBlock(given, encoded, has_length, length, chunked)
 
@@ -458,50 +463,154 @@ class _Pool:
 
 
 class _Head:
-    """A parsed response head: what framing and reuse decisions need, and the raw fields."""
+    """A response head as llhttp (through httptools) reads it, with the rules our framing adds on top.
 
-    __slots__ = ("chunked", "fields", "keep_alive", "length", "reason", "status", "version")
+    llhttp reads the status line and the field lines and refuses ambiguous framing: Transfer-Encoding with
+    Content-Length, a repeated or malformed Content-Length, bare CR or LF, a control character in a value.
+    It is more lenient than our rules in a few places, checked here: it also reads RTSP and ICE, HTTP/0.9 and
+    2.0 and status codes 000-099, lets NUL and DEL into a reason phrase, keeps trailing whitespace in a field
+    value and keeps an HTTP/1.0 connection that says both keep-alive and close. Two legacy forms it refuses
+    are read as RFC 9112 §5.2 and RFC 9110 §8.6 allow (``_tolerate``).
+    """
+
+    __slots__ = (
+        "_complete",
+        "_parser",
+        "chunked",
+        "fields",
+        "keep_alive",
+        "length",
+        "raw",
+        "reason",
+        "status",
+        "version",
+    )
+    _parser: httptools.HttpResponseParser | None
+    fields: list[tuple[bytes, bytes]]
+    length: int | None
 
     def __init__(self, head: bytes) -> None:
+        """Read ``head``: the status line through the blank line that ends the header section."""
+        self.raw = head
+        error = self._read(head)
+        if error is None:
+            self._check_status_line(head)
+        else:
+            self._tolerate(head, error)
+        self._framing()
+
+    # httptools callbacks
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason = reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # RFC 9110 §5.5: whitespace around a value is not part of it; llhttp drops only the leading part
+        if value.endswith((b" ", b"\t")):
+            value = value.rstrip(b" \t")
+        self.fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = cast(httptools.HttpResponseParser, self._parser)
+        self.status = parser.get_status_code()
+        self.version = _VERSIONS.get(parser.get_http_version(), b"")
+        self.keep_alive = parser.should_keep_alive()
+        self._complete = True
+
+    # reading
+
+    def _read(self, head: bytes) -> Exception | None:
+        """Parse ``head`` with a fresh parser; its error, if llhttp refused it."""
+        self.fields = []
+        self.reason = b""
+        self.status = 0
+        self.version = b""
+        self._complete = False
+        self._parser = httptools.HttpResponseParser(self)
+        try:
+            self._parser.feed_data(head)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            # llhttp stops after a 101 head (HttpParserUpgrade, or an error when it names no Upgrade): what
+            # follows is another protocol, and the connection ends with this response
+            if not (self._complete and self.status == 101):
+                return exc
+        finally:
+            self._parser = None
+        return None
+
+    def _check_status_line(self, head: bytes) -> None:
+        """RFC 9112 §4: HTTP/1.0 or HTTP/1.1, a status of three digits from 100, a reason without controls."""
+        if (
+            self.version
+            and self.status >= 100
+            and head.startswith(b"HTTP/")
+            and not self.reason.translate(None, _REASON_BYTES)
+        ):
+            return
+        line = head[: head.find(b"\r\n")]
+        raise httpx.RemoteProtocolError(f"malformed status line {line[:100]!r}")
+
+    def _tolerate(self, head: bytes, error: Exception) -> None:
+        """Read a head llhttp refused, if the reason is one of two legacy forms a recipient may accept.
+
+        obs-fold (RFC 9112 §5.2) is replaced by a space; Content-Length field lines are set aside under
+        another name, so a list or repetition of one value (RFC 9110 §8.6) is judged by ``_framing`` on the
+        fields llhttp read. A connection whose framing needed this is not reused. Anything else is an error.
+        """
         line_end = head.find(b"\r\n")
-        match = _STATUS_LINE.fullmatch(head, 0, line_end)
-        if match is None:
-            raise httpx.RemoteProtocolError(f"malformed status line {head[:line_end][:100]!r}")
-        minor, status, reason = match.groups()
-        self.version = b"HTTP/1.1" if minor == b"1" else b"HTTP/1.0"
-        self.status = int(status)
-        self.reason = reason or b""
-        section_start = line_end + 2
-        if _FIELD_SECTION.fullmatch(head, section_start) is None:
-            head = _unfold(head, section_start)
-        self.fields: list[tuple[bytes, bytes]] = _FIELD_LINE.findall(head, section_start)
-        if b" \r\n" in head or b"\t\r\n" in head:
-            self.fields = [(name, value.rstrip(b"\t ")) for name, value in self.fields]
+        status_line = head[: line_end + 2]
+        if self._read(status_line + b"\r\n") is not None:
+            raise httpx.RemoteProtocolError(f"malformed status line {status_line[:100]!r} ({error})")
+        self._check_status_line(head)
+        lines: list[bytes] = []
+        for line in head[line_end + 2 : -2].split(b"\r\n")[:-1]:
+            if lines and line.startswith((b" ", b"\t")):
+                lines[-1] = lines[-1].rstrip(b" \t") + b" " + line.lstrip(b" \t")
+            else:
+                lines.append(line)
+        set_aside: list[tuple[int, bytes]] = []
+        for index, line in enumerate(lines):
+            name, colon, value = line.partition(b":")
+            if colon and name.lower() == b"content-length":
+                lines[index] = _SET_ASIDE + b":" + value
+                set_aside.append((index, name))
+        tolerated = b"\r\n".join([head[:line_end], *lines, b"", b""])
+        if tolerated == head or self._read(tolerated) is not None:
+            raise httpx.RemoteProtocolError(f"malformed header field in the response ({error})")
+        # llhttp accepted each line as one field line, so the field at a line's index is that line's field
+        for index, name in set_aside:
+            self.fields[index] = (name, self.fields[index][1])
+        self.raw = tolerated
+        self.keep_alive = False
+
+    def _framing(self) -> None:
+        """RFC 9112 §6.3: whether the body is chunked, or its length, from the fields llhttp read."""
         lengths: list[bytes] = []
         codings: list[bytes] = []
-        connection: list[bytes] = []
         for name, value in self.fields:
-            if len(name) in (10, 14, 17):
+            if len(name) in (14, 17):
                 lowered = name.lower()
                 if lowered == b"content-length":
                     lengths.append(value)
                 elif lowered == b"transfer-encoding":
                     codings.append(value)
-                elif lowered == b"connection":
-                    connection.append(value)
-        tokens = {token.strip().lower() for value in connection for token in value.split(b",")}
-        if self.version == b"HTTP/1.1":
+        if self.keep_alive and self.version == b"HTTP/1.0":
+            # llhttp keeps an HTTP/1.0 connection that says keep-alive even when it also says close
+            tokens = {
+                token.strip().lower()
+                for name, value in self.fields
+                if name.lower() == b"connection"
+                for token in value.split(b",")
+            }
             self.keep_alive = b"close" not in tokens
-        else:
-            self.keep_alive = b"keep-alive" in tokens and b"close" not in tokens
         self.chunked = False
-        self.length: int | None = None
+        self.length = None
         if codings:
             if lengths:
                 # RFC 9112 §6.3 ¶3: a smuggling or splitting attempt; never guess which framing is meant
                 raise httpx.RemoteProtocolError("response has both Transfer-Encoding and Content-Length")
-            final = b",".join(codings).rsplit(b",", 1)[-1].strip().lower()
-            self.chunked = final == b"chunked"
+            # the same rule llhttp applies: chunked only when it is the final coding
+            self.chunked = b",".join(codings).rsplit(b",", 1)[-1].strip().lower() == b"chunked"
             if self.version == b"HTTP/1.0":
                 # RFC 9112 §6.1: framing of a 1.0 message with Transfer-Encoding is suspect; do not reuse
                 self.keep_alive = False
@@ -515,12 +624,76 @@ class _Head:
             self.length = int(value)
 
 
-def _unfold(head: bytes, start: int) -> bytes:
-    """Replace obs-fold (RFC 9112 §5.2) with a space, then require a well-formed section."""
-    unfolded = head[:start] + re.sub(rb"\r\n[\t ]+", b" ", head[start:])
-    if _FIELD_SECTION.fullmatch(unfolded, start) is None:
-        raise httpx.RemoteProtocolError("malformed header field in the response")
-    return unfolded
+class _Chunks:
+    """llhttp decoding a chunked body (RFC 9112 §7.1): fed the head, then the body's bytes as they arrive.
+
+    Chunk sizes, extensions, CRLFs and trailers are llhttp's to read, with none of its leniencies: it refuses
+    whitespace around a chunk extension's ";" (which RFC 9112 §7.1.1 calls BWS, and which parsers are known to
+    read differently). Trailer fields are not kept (no ``on_header``, so httptools does not gather them
+    either). On top of llhttp: the framing bytes may not outgrow the content (``_MAX_FRAMING_BYTES``), and
+    bytes after the end of the body (which llhttp would start reading as a second response) end the exchange
+    and mark the connection unusable.
+    """
+
+    __slots__ = ("_chunk_has_data", "_fed", "_in_chunk", "_parser", "_received", "complete", "pieces", "stray")
+
+    def __init__(self, head: bytes) -> None:
+        self.pieces: list[bytes] = []
+        self.complete = False
+        self.stray = False
+        self._in_chunk = False
+        self._chunk_has_data = False
+        self._fed = 0
+        self._received = 0
+        self._parser = httptools.HttpResponseParser(self)
+        self._parser.feed_data(head)
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.stray = True
+            raise _Stray
+
+    def on_chunk_header(self) -> None:
+        self._in_chunk = True
+        self._chunk_has_data = False
+
+    def on_body(self, data: bytes) -> None:
+        self.pieces.append(data)
+        self._received += len(data)
+        self._chunk_has_data = True
+
+    def on_chunk_complete(self) -> None:
+        self._in_chunk = False
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+    def feed(self, data: bytes | bytearray) -> None:
+        """Decode ``data``; the content lands in ``pieces``. ``httpx.RemoteProtocolError`` for bad framing."""
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if not self.complete:
+                raise httpx.RemoteProtocolError(f"{self._where()} ({exc})") from None
+            return  # stray bytes after the body: the body is whole, the connection is not reused
+        self._fed += len(data)
+        framing = self._fed - self._received
+        if framing > _MAX_FRAMING_BYTES + _FRAMING_PER_CONTENT_BYTE * self._received:
+            raise httpx.RemoteProtocolError(f"chunked framing of {framing} bytes for {self._received} bytes of content")
+
+    def _where(self) -> str:
+        """Which part of the chunked body llhttp refused, from the callbacks it had made."""
+        if self._in_chunk and self._chunk_has_data:
+            return "chunk data is not followed by CRLF"
+        if self._in_chunk:
+            return "malformed trailer section"  # the last chunk (no data) is open until its trailers end
+        return "malformed chunk-size line"
+
+
+class _Stray(Exception):
+    """Raised from ``on_message_begin`` to stop llhttp reading bytes after a complete body as a new response."""
 
 
 class _Body(httpx.AsyncByteStream):
@@ -537,10 +710,9 @@ class _Body(httpx.AsyncByteStream):
         self._connection = connection
         self._keep_alive = head.keep_alive
         self._timeout = read_timeout
-        self._chunked = head.chunked
+        self._chunks = _Chunks(head.raw) if head.chunked else None
         self._to_close = head.length is None and not head.chunked
-        # content-length or the current chunk's remaining bytes; -1 means "read a chunk-size line next"
-        self._remaining = head.length if head.length is not None else -1
+        self._remaining = head.length or 0
         self._done = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -550,8 +722,8 @@ class _Body(httpx.AsyncByteStream):
         if self._done:
             raise StopAsyncIteration
         try:
-            if self._chunked:
-                chunk = await self._next_chunk()
+            if self._chunks is not None:
+                chunk = await self._next_chunk(self._chunks)
             elif self._to_close:
                 chunk = await self._until_close()
             else:
@@ -610,61 +782,24 @@ class _Body(httpx.AsyncByteStream):
             await connection.receive(self._timeout)
         return self._take(len(connection.buffer))
 
-    async def _line(self, limit: int, what: str) -> bytes:
+    async def _next_chunk(self, chunks: _Chunks) -> bytes:
         connection = self._connection
-        searched = 0
-        while True:
-            end = connection.buffer.find(b"\r\n", searched)
-            if end >= 0:
-                line = bytes(connection.buffer[:end])
-                del connection.buffer[: end + 2]
-                return line
-            searched = max(0, len(connection.buffer) - 1)
-            if searched > limit:
-                raise httpx.RemoteProtocolError(f"{what} longer than {limit} bytes")
-            if connection.eof:
-                raise connection.read_error(what)
-            await connection.receive(self._timeout)
-
-    async def _next_chunk(self) -> bytes:
-        connection = self._connection
-        while True:
-            if self._remaining > 0:
-                while not connection.buffer:
-                    if connection.eof:
-                        raise connection.read_error("the whole chunk")
-                    await connection.receive(self._timeout)
-                data = self._take(self._remaining)
-                self._remaining -= len(data)
-                if self._remaining == 0:
-                    self._remaining = -2  # the CRLF that ends the chunk data comes next
-                return data
-            if self._remaining == -2:
-                while len(connection.buffer) < 2:
-                    if connection.eof:
-                        raise connection.read_error("the end of a chunk")
-                    await connection.receive(self._timeout)
-                if connection.buffer[:2] != b"\r\n":
-                    raise httpx.RemoteProtocolError("chunk data is not followed by CRLF")
-                del connection.buffer[:2]
-                self._remaining = -1
-                continue
-            line = await self._line(_MAX_CHUNK_LINE, "a chunk-size line")
-            match = _CHUNK_SIZE.fullmatch(line)
-            if match is None:
-                raise httpx.RemoteProtocolError(f"malformed chunk-size line {line[:40]!r}")
-            size = int(match.group(1), 16)
-            if size:
-                self._remaining = size
-                continue
-            # last-chunk: skip the trailer section (RFC 9112 §7.1.2) up to its empty line
-            trailer_bytes = 0
-            while trailer := await self._line(_MAX_CHUNK_LINE, "a trailer field"):
-                trailer_bytes += len(trailer) + 2
-                if trailer_bytes > _MAX_CHUNK_LINE * 16:
-                    raise httpx.RemoteProtocolError("trailer section too large")
-            self._finish(reuse=self._keep_alive)
-            return b""
+        buffer = connection.buffer
+        while not (chunks.pieces or chunks.complete):
+            if buffer:
+                chunks.feed(buffer)
+                buffer.clear()
+                connection.consumed()
+            elif connection.eof:
+                raise connection.read_error("the whole chunked body")
+            else:
+                await connection.receive(self._timeout)
+        if chunks.pieces:
+            data = chunks.pieces[0] if len(chunks.pieces) == 1 else b"".join(chunks.pieces)
+            chunks.pieces.clear()
+            return data
+        self._finish(reuse=self._keep_alive and not chunks.stray)
+        return b""
 
 
 class PooledHTTP11Transport(httpx.AsyncBaseTransport):
@@ -823,7 +958,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             if end > limit:
                 raise httpx.RemoteProtocolError(f"response header section exceeds {limit} bytes")
             if end >= 0:
-                head = bytes(buffer[: end + 2])
+                head = bytes(buffer[: end + 4])
                 del buffer[: end + 4]
                 connection.consumed()
                 return _Head(head)
@@ -863,9 +998,9 @@ def _frame(
     method: bytes, target: bytes, headers: HeaderBlock, body: bytes | AsyncIterable[bytes]
 ) -> tuple[bytes, bytes | AsyncIterable[bytes], bool]:
     """The request head (RFC 9112 §3, §6), the framed body and whether the body can be sent again."""
-    if method not in _KNOWN_METHODS and _TOKEN.fullmatch(method) is None:
+    if method not in _KNOWN_METHODS and (not method or method.translate(None, _TCHAR)):
         raise httpx.LocalProtocolError(f"invalid method {method!r}")
-    if not target or _NOT_TARGET.search(target):
+    if not target or target.translate(None, _VCHAR):
         # a CR, LF or space in the target would let a caller's data start a header or a second request
         raise httpx.LocalProtocolError(f"a control character or space inside the request target {target[:40]!r}")
     framing = b""

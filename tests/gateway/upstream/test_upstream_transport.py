@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from gateway.demo import BackgroundServer
 from gateway.upstream import PooledHTTP11Transport
-from gateway.upstream.transport import Origin, encode_headers
+from gateway.upstream.transport import Origin, RawResponse, encode_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -163,7 +163,7 @@ async def test_content_length_delimits_the_body_and_the_connection_is_kept(
 async def test_chunked_body_with_extensions_and_trailers(transport: PooledHTTP11Transport) -> None:
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b'5;name=value\r\nhello\r\n6 ; quoted="a;b"\r\n world\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n'
+        b'5;name=value\r\nhello\r\n6;quoted="a;b"\r\n world\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n'
     )
     async with RawServer(answer(chunked)) as server:
         first = await send(transport, "GET", server.url)
@@ -783,3 +783,351 @@ async def test_many_small_chunks_read_slowly_are_all_read(transport: PooledHTTP1
     async with RawServer(answer(framed)) as server:
         response = await transport.handle_async_request(build("GET", server.url))
         assert await read_slowly(response, pause_every=20_000) == b"".join(chunks)
+
+
+# what llhttp (httptools) reads, and the rules kept on top of it
+
+
+@pytest.mark.parametrize(
+    "status_line",
+    [
+        b"RTSP/1.0 200 OK",  # llhttp reads RTSP and ICE as well as HTTP
+        b"ICE/1.0 200 OK",
+        b"HTTP/0.9 200 OK",  # and versions 0.9 and 2.0
+        b"HTTP/2.0 200 OK",
+        b"HTTP/1.1 099 OK",  # and status codes from 000
+        b"HTTP/1.1 000 OK",
+        b"HTTP/1.1 200 O\x00K",  # and NUL, other controls and DEL in the reason phrase
+        b"HTTP/1.1 200 O\x01K",
+        b"HTTP/1.1 200 O\x7fK",
+        b"HTTP/1.2 200 OK",  # refused by llhttp itself
+        b"HTTP/1.1  200 OK",
+        b"HTTP/1.1\t200 OK",
+        b"http/1.1 200 OK",
+        b"HTTP/1.1 1000 OK",
+        b"\r\nHTTP/1.1 200 OK",
+    ],
+)
+async def test_status_lines_llhttp_reads_but_rfc_9112_does_not_allow_are_refused(
+    transport: PooledHTTP11Transport, status_line: bytes
+) -> None:
+    async with RawServer(answer(status_line + b"\r\nContent-Length: 2\r\n\r\nok", keep_open=False)) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match="malformed status line"):
+            await send(transport, "GET", server.url)
+
+
+@pytest.mark.parametrize(
+    "reason", [b"", b" ", b"Not Found", b"caf\xc3\xa9", b"tab\there"], ids=["none", "empty", "words", "utf8", "tab"]
+)
+async def test_a_reason_phrase_of_text_is_read_as_sent(transport: PooledHTTP11Transport, reason: bytes) -> None:
+    status_line = b"HTTP/1.1 404" + (b" " + reason.strip(b" ") if reason else b"")
+    async with RawServer(answer(status_line + b"\r\nContent-Length: 2\r\n\r\nok")) as server:
+        response = await transport.send(origin(server.url), b"GET", b"/", encode_headers([], host=b"h"), b"", TIMEOUTS)
+    assert (response.status, response.reason, response.body) == (404, reason.strip(b" "), b"ok")
+
+
+@pytest.mark.parametrize(
+    "field_lines",
+    [
+        b"X-Bare-Lf: a\nContent-Length: 5\r\n",  # a lenient reader would see a second field here
+        b"X-Bare-Cr: a\rContent-Length: 5\r\n",
+        b"X-Space-Before-Colon : a\r\n",
+        b" X-Leading-Space: a\r\n",  # whitespace before the first field line (RFC 9112 §2.2)
+        b"Transfer-Encoding: \r\n",
+        b"Content-Length: 2\r\nX-Bare-Lf: a\nContent-Length: 2\r\n",  # the repair path refuses it too
+    ],
+)
+async def test_field_lines_llhttp_refuses_are_protocol_errors(
+    transport: PooledHTTP11Transport, field_lines: bytes
+) -> None:
+    response = b"HTTP/1.1 200 OK\r\n" + field_lines + b"\r\nok"
+    async with RawServer(answer(response, keep_open=False)) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match="malformed header field"):
+            await send(transport, "GET", server.url)
+
+
+async def test_whitespace_around_a_field_value_is_not_part_of_it(transport: PooledHTTP11Transport) -> None:
+    """llhttp drops the whitespace before a value and keeps the whitespace after it; neither is the value."""
+    response = b"HTTP/1.1 200 OK\r\nX-Padded:\t a b \t\r\nContent-Length: 2 \r\n\r\nok"
+    async with RawServer(answer(response)) as server:
+        raw = await transport.send(origin(server.url), b"GET", b"/", encode_headers([], host=b"h"), b"", TIMEOUTS)
+    assert raw.headers == [(b"X-Padded", b"a b"), (b"Content-Length", b"2")]
+    assert raw.body == b"ok"
+
+
+@pytest.mark.parametrize(
+    ("response", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.1 204 No Content\r\nX-Folded: a\r\n\tb\r\n\r\n", b""),  # llhttp itself would keep this one
+    ],
+    ids=["obs-fold", "list", "repeated", "obs-fold-204"],
+)
+async def test_a_head_read_only_after_a_repair_is_never_followed_on_its_connection(
+    transport: PooledHTTP11Transport, response: bytes, body: bytes
+) -> None:
+    """llhttp refuses these legacy forms; we read them (RFC 9112 §5.2, RFC 9110 §8.6) but trust them no further."""
+    async with RawServer(answer(response, OK)) as server:
+        first = await transport.send(origin(server.url), b"GET", b"/", encode_headers([], host=b"h"), b"", TIMEOUTS)
+        second = await send(transport, "GET", server.url)
+    assert (first.body, second.content) == (body, b"ok")
+    assert [name.lower() for name, _ in first.headers].count(b"content-length") == response.lower().count(
+        b"content-length"
+    )
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\nok",  # llhttp would keep it
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\nContent-Length: 2\r\n\r\nok",
+    ],
+    ids=["1.0-keep-alive-and-close", "1.0-transfer-encoding", "1.1-close-in-a-list"],
+)
+async def test_connections_that_say_close_or_frame_a_1_0_body_by_chunks_are_not_reused(
+    transport: PooledHTTP11Transport, response: bytes
+) -> None:
+    async with RawServer(answer(response)) as server:
+        responses = [await send(transport, "GET", server.url) for _ in range(2)]
+    assert [r.content for r in responses] == [b"ok"] * 2
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [b"chunked, gzip", b"chunked;q=1", b'"chunked"', b"chunkedx", b"chunked,"],
+)
+async def test_a_transfer_coding_list_not_ending_in_chunked_is_read_until_close(
+    transport: PooledHTTP11Transport, coding: bytes
+) -> None:
+    """llhttp's rule and ours: chunked only as the final coding; anything else runs to the end of the connection."""
+    response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    async with RawServer(answer(response, keep_open=False)) as server:
+        responses = [await send(transport, "GET", server.url) for _ in range(2)]
+    assert [r.content for r in responses] == [b"2\r\nok\r\n0\r\n\r\n"] * 2
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [b"gzip, chunked", b", chunked", b"CHUNKED", b"chunked "],
+)
+async def test_chunked_as_the_final_coding_is_decoded(transport: PooledHTTP11Transport, coding: bytes) -> None:
+    response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+    async with RawServer(answer(response)) as server:
+        responses = [await send(transport, "GET", server.url) for _ in range(2)]
+    assert [r.content for r in responses] == [b"ok"] * 2
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("chunked_body", "message"),
+    [
+        (b"2 ;a=b\r\nok\r\n0\r\n\r\n", "malformed chunk-size line"),  # llhttp refuses BWS around ";"
+        (b"2; a=b\r\nok\r\n0\r\n\r\n", "malformed chunk-size line"),
+        (b"2 \r\nok\r\n0\r\n\r\n", "malformed chunk-size line"),
+        (b"0x2\r\nok\r\n0\r\n\r\n", "malformed chunk-size line"),
+        (b"-2\r\nok\r\n0\r\n\r\n", "malformed chunk-size line"),
+        (b"2\nok\r\n0\r\n\r\n", "malformed chunk-size line"),
+        (b"2;a=\x01\r\nok\r\n0\r\n\r\n", "malformed chunk-size line"),
+        (b"1" * 17 + b"\r\nok\r\n0\r\n\r\n", "malformed chunk-size line"),  # beyond 64 bits
+        (b"2\r\nok\n0\r\n\r\n", "not followed by CRLF"),
+        (b"2\r\nok\r\n0\r\nBad Name: x\r\n\r\n", "malformed trailer section"),
+        (b"2\r\nok\r\n0\r\nContent-Length: 9\r\n\r\n", "malformed trailer section"),  # framing is not a trailer
+    ],
+)
+async def test_chunked_framing_llhttp_refuses_is_a_protocol_error(
+    transport: PooledHTTP11Transport, chunked_body: bytes, message: str
+) -> None:
+    response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body
+    async with RawServer(answer(response, keep_open=False)) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match=message):
+            await send(transport, "GET", server.url)
+
+
+@pytest.mark.parametrize(
+    "chunked_body",
+    [
+        b"1" + b";name=value" * 10_000 + b"\r\nx\r\n0\r\n\r\n",  # one chunk-size line of 110 kB
+        b"1\r\nx\r\n0\r\n" + b"X-Trailer: " + b"t" * 1000 + b"\r\n" * 1 + b"X-More: 1\r\n" * 10_000 + b"\r\n",
+    ],
+    ids=["extensions", "trailers"],
+)
+async def test_chunked_framing_that_outgrows_its_content_is_refused(
+    transport: PooledHTTP11Transport, chunked_body: bytes
+) -> None:
+    """llhttp bounds neither chunk extensions nor trailers; without a bound a server could keep us reading."""
+    response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body
+    async with RawServer(answer(response, keep_open=False)) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match="chunked framing of"):
+            await send(transport, "GET", server.url)
+
+
+async def test_more_interim_responses_than_the_limit_are_a_protocol_error(transport: PooledHTTP11Transport) -> None:
+    async with RawServer(answer(b"HTTP/1.1 103 Early Hints\r\n\r\n" * 17 + OK, keep_open=False)) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match="interim"):
+            await send(transport, "GET", server.url)
+
+
+async def test_an_interim_status_llhttp_has_no_name_for_is_skipped_too(transport: PooledHTTP11Transport) -> None:
+    async with RawServer(answer(b"HTTP/1.1 199 Whatever\r\nX-Interim: 1\r\n\r\n" + OK)) as server:
+        response = await send(transport, "GET", server.url)
+        await send(transport, "GET", server.url)
+    assert (response.status_code, response.content, "x-interim" in response.headers) == (200, b"ok", False)
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",  # llhttp stops here with an error rather than an upgrade
+    ],
+)
+async def test_a_101_answer_ends_the_connection_and_what_follows_is_never_a_response(
+    transport: PooledHTTP11Transport, head: bytes
+) -> None:
+    async with RawServer(answer(head + b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged", OK)) as server:
+        switched = await send(transport, "GET", server.url)
+        after = await send(transport, "GET", server.url)
+    assert (switched.status_code, switched.content) == (101, b"")
+    assert after.content == b"ok"
+    assert server.connections == 2
+
+
+FORGED = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+
+
+@pytest.mark.parametrize(
+    ("method", "response"),
+    [
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\n"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"),
+        ("GET", b"HTTP/1.1 204 No Content\r\n\r\n"),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\n"),
+    ],
+    ids=["content-length", "chunked", "chunked-trailer", "head", "204", "304"],
+)
+async def test_a_response_smuggled_after_another_never_answers_the_next_request(
+    transport: PooledHTTP11Transport, method: str, response: bytes
+) -> None:
+    async with RawServer(answer(response + FORGED, OK)) as server:
+        await send(transport, method, server.url)
+        after = await send(transport, "GET", server.url)
+    assert after.content == b"ok"
+    assert server.connections == 2
+
+
+# properties: any delivery of a valid response reads the same, and nothing after its end is ever a response
+
+FIELD_NAME = st.text(TOKEN_BYTES.decode(), min_size=1, max_size=12).filter(
+    lambda name: (
+        name.lower()
+        not in {"content-length", "transfer-encoding", "connection", "upgrade", "proxy-connection", "keep-alive"}
+    )
+)
+FIELD_VALUE = st.lists(
+    st.binary(min_size=1, max_size=8).map(lambda word: bytes(b for b in word if b > 0x20 and b != 0x7F) or b"v"),
+    max_size=3,
+).map(b" ".join)
+
+
+@dataclass
+class Sent:
+    """A valid response as written on the wire, and what the transport must make of it."""
+
+    wire: bytes
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+@st.composite
+def valid_responses(draw: st.DrawFn) -> Sent:
+    status = draw(st.sampled_from([200, 201, 203, 206, 400, 403, 404, 409, 410, 500, 503]))
+    reason = draw(st.sampled_from([b"", b"OK", b"Some Reason", b"caf\xc3\xa9"]))
+    fields = [(name.encode(), value) for name, value in draw(st.lists(st.tuples(FIELD_NAME, FIELD_VALUE), max_size=5))]
+    body = draw(st.binary(max_size=3000))
+    if draw(st.booleans()):
+        framing = [(b"Content-Length", b"%d" % len(body))]
+        encoded = body
+    else:
+        framing = [(b"Transfer-Encoding", b"chunked")]
+        sizes = draw(st.lists(st.integers(1, 700), max_size=12))
+        chunks, start = [], 0
+        for size in [*sizes, len(body)]:
+            if start < len(body):
+                chunks.append(body[start : start + size])
+                start += size
+        extensions = [draw(st.sampled_from([b"", b";x=1", b';q="a;b"', b";flag"])) for _ in chunks]
+        trailers = draw(st.lists(st.tuples(FIELD_NAME, FIELD_VALUE), max_size=2))
+        encoded = b"".join(b"%x%b\r\n%b\r\n" % (len(c), e, c) for c, e in zip(chunks, extensions, strict=True))
+        encoded += b"0\r\n" + b"".join(b"%b: %b\r\n" % (n.encode(), v) for n, v in trailers) + b"\r\n"
+    headers = [*framing, *fields]
+    status_line = b"HTTP/1.1 %d" % status + (b" " + reason if reason else b"")
+    head = status_line + b"\r\n" + b"".join(b"%b: %b\r\n" % field for field in headers) + b"\r\n"
+    return Sent(head + encoded, status, reason, headers, body)
+
+
+async def deliver(sent: Sent, cuts: list[int], after: bytes) -> tuple[RawResponse, bytes, RawServer]:
+    """Serve ``sent`` cut into writes at ``cuts`` with ``after`` glued to its last write, then OK; read both."""
+
+    async def reply(seen: Seen, writer: asyncio.StreamWriter) -> bool:
+        if seen.connection > 1 or len(server.seen) > 1:
+            writer.write(OK)
+            return True
+        start = 0
+        for cut in sorted(set(cuts)):
+            writer.write(sent.wire[start:cut])
+            await writer.drain()
+            await asyncio.sleep(0)
+            start = cut
+        writer.write(sent.wire[start:] + after)
+        return True
+
+    block = encode_headers([], host=b"h")
+    async with PooledHTTP11Transport() as transport, RawServer(reply) as server:
+        first = await transport.send(origin(server.url), b"GET", b"/", block, b"", TIMEOUTS)
+        if not isinstance(first.body, bytes):
+            first.body = b"".join([piece async for piece in first.body])
+        second = await transport.send(origin(server.url), b"GET", b"/", block, b"", TIMEOUTS)
+        assert isinstance(second.body, bytes)
+        return first, second.body, server
+
+
+@settings(max_examples=60, deadline=None)
+@given(sent=valid_responses(), data=st.data())
+def test_a_valid_response_cut_anywhere_reads_the_same_and_keeps_its_connection(sent: Sent, data: st.DataObject) -> None:
+    cuts = data.draw(st.lists(st.integers(1, len(sent.wire) - 1), max_size=8))
+    first, second, server = asyncio.run(deliver(sent, cuts, b""))
+    assert (first.status, first.version, first.reason) == (sent.status, b"HTTP/1.1", sent.reason)
+    assert (first.headers, first.body) == (sent.headers, sent.body)
+    assert second == b"ok"
+    assert server.connections == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sent=valid_responses(),
+    after=st.one_of(
+        st.binary(min_size=1, max_size=64),
+        st.sampled_from([FORGED, b"\r\n" + FORGED, b"0\r\n\r\n" + FORGED, b"HTTP/1.1 200 OK\r\n"]),
+    ),
+    data=st.data(),
+)
+def test_bytes_after_the_end_of_a_response_never_answer_the_next_request(
+    sent: Sent, after: bytes, data: st.DataObject
+) -> None:
+    cuts = data.draw(st.lists(st.integers(1, len(sent.wire) - 1), max_size=8))
+    first, second, server = asyncio.run(deliver(sent, cuts, after))
+    assert first.body == sent.body
+    assert second == b"ok"
+    if after.strip(b"\r\n"):
+        assert server.connections == 2  # llhttp passes over bare CRLFs between messages; anything else is stray
