@@ -16,12 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from gateway import erasure
-from gateway.direct_routes import DirectRoutes
-from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
-from gateway.limits import BodySizeLimitMiddleware
-from gateway.observability import RequestContextMiddleware, configure_logging
-from gateway.problems import ProblemDetails, install_problem_handlers
+from gateway.rights import erasure
 from gateway.routers import (
     admin,
     auditor,
@@ -41,6 +36,11 @@ from gateway.routers import (
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.web.body_limits import BodySizeLimitMiddleware
+from gateway.web.direct_routes import DirectRoutes
+from gateway.web.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
+from gateway.web.observability import RequestContextMiddleware, configure_logging
+from gateway.web.problems import ProblemDetails, install_problem_handlers
 
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (

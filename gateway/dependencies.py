@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rfc9068 import AccessTokenError
-from gateway.problems import Problem
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.problems import Problem
 
 __all__ = [
     "PROXY_GRANTS",

@@ -13,6 +13,8 @@ from fastapi import Request
 from sqlalchemy import Engine
 
 from credentials import CredentialService, IssuerKeyring, StatusListRepository
+from gateway.audit.checkpoints import CheckpointBook, note_verifier_keys, open_ledger
+from gateway.audit.event_index import EventIndex
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
@@ -21,14 +23,12 @@ from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
-from gateway.event_index import EventIndex
-from gateway.idempotency import IdempotencyStore
 from gateway.keys import KeyStore
-from gateway.ledger_access import CheckpointBook, note_verifier_keys, open_ledger
-from gateway.observability import Metrics
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
+from gateway.web.idempotency import IdempotencyStore
+from gateway.web.observability import Metrics
 from gateway.zk.service import ZkService
 from ledger import Ledger, pseudonym
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyRuntime, open_policies

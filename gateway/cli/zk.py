@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from gateway.cli._common import fail, runtime
-from gateway.problems import Problem
+from gateway.web.problems import Problem
 from gateway.zk.queries import attribute_or_404, ingest
 from gateway.zk.response import ResponseVerificationError, verify_response
 from ledger import NoteError, parse_verifier_key

@@ -14,11 +14,11 @@ from gateway.auth.customers import CustomerExistsError, DidInUseError, InvalidCu
 from gateway.auth.passwords import WeakPasswordError
 from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import require_admin
-from gateway.idempotency import idempotent
 from gateway.keys import KeyFileError
-from gateway.problems import Problem, problem_responses
 from gateway.routers.customer import CustomerProfile
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.idempotency import idempotent
+from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403))
 

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.checkpoints import SignedCheckpoint
+from gateway.audit.event_index import EventQuery
 from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import require_auditor
-from gateway.event_index import EventQuery
-from gateway.ledger_access import SignedCheckpoint
-from gateway.problems import Problem, problem_responses
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.problems import Problem, problem_responses
 from ledger import leaf_hash
 
 router = APIRouter(prefix="/v1/ledger", tags=["auditor"], responses=problem_responses(401, 403))

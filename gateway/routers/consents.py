@@ -1,8 +1,8 @@
 """The customer's consent API under `/v1/me`: catalog, consent state, grant, withdraw, history, accesses, receipts.
 
-Thin HTTP over `gateway.consents`, `gateway.receipts` and `gateway.accesses` (the portal calls the same
-functions). Every route needs the customer's session cookie and only ever touches that customer's data; writes
-take an `Idempotency-Key`.
+Thin HTTP over `gateway.rights.consents`, `gateway.rights.receipts` and `gateway.rights.access_log` (the portal
+calls the same functions). Every route needs the customer's session cookie and only ever touches that customer's
+data; writes take an `Idempotency-Key`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gateway import accesses, consents, receipts
 from gateway.auth.principals import CustomerPrincipal
 from gateway.dependencies import require_customer
-from gateway.idempotency import idempotent
-from gateway.problems import Problem, problem_responses
-from gateway.rights_errors import CustomerRightsError
+from gateway.rights import access_log, consents, receipts
+from gateway.rights.errors import CustomerRightsError
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.idempotency import idempotent
+from gateway.web.problems import Problem, problem_responses
 from policies import StateUnavailableError
 
 router = APIRouter(prefix="/v1/me", tags=["customer consents"])
@@ -347,7 +347,7 @@ def my_accesses(
     runtime: Runtime = Depends(get_runtime),
 ) -> list[dict[str, Any]]:
     found = call(
-        accesses.accesses,
+        access_log.accesses,
         runtime,
         customer,
         recipient=recipient,

@@ -21,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialError, StatusListError
 from gateway.auth.principals import ClientPrincipal
-from gateway.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.dependencies import require_admin
-from gateway.json_body import body_schema, read_model
-from gateway.problems import Problem, problem_responses
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
+from gateway.web.json_body import body_schema, read_model
+from gateway.web.problems import Problem, problem_responses
 from ledger import Event
 
 router = APIRouter(tags=["credentials"])

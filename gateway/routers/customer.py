@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway.auth.customers import LoginLockedError
 from gateway.auth.principals import CustomerPrincipal
 from gateway.dependencies import SESSION_COOKIE, require_customer, session_scheme
-from gateway.problems import Problem, problem_responses
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["customer"])
 

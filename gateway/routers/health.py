@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, false
 from starlette.concurrency import run_in_threadpool
 
-from gateway.problems import problem_response, problem_responses, with_problems
 from gateway.runtime import Runtime, get_runtime
 from gateway.store.tables import idempotency_keys
+from gateway.web.problems import problem_response, problem_responses, with_problems
 
 router = APIRouter(tags=["operations"])
 

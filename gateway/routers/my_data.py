@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway import erasure, portability
 from gateway.auth.principals import CustomerPrincipal
 from gateway.dependencies import require_customer
-from gateway.idempotency import idempotent
-from gateway.problems import problem_responses
+from gateway.rights import erasure, portability
 from gateway.routers.consents import LANG_QUERY, Lang, call, json_example
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.idempotency import idempotent
+from gateway.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1/me", tags=["customer data rights"])
 # Erasures run after the answer; the set keeps each task referenced until it ends.

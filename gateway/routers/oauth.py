@@ -25,8 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway.auth.authorization_server import FormRequest, OAuthResult
 from gateway.auth.rate_limits import enforce, enforce_unspent, request_address_key
 from gateway.dependencies import REALM
-from gateway.problems import Problem, problem_response, with_problems
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.problems import Problem, problem_response, with_problems
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 

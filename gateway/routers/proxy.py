@@ -1,7 +1,7 @@
 """The CRM's proxy: one call that returns exactly the fields a client may see, and a "may I?" question.
 
 Both routes take the purpose in the `Consentry-Purpose` header and name the record by the upstream's own
-path (`/v1/proxy/vehicle-cloud/customers/cust-1001`). The steps and their order live in `gateway.access`.
+path (`/v1/proxy/vehicle-cloud/customers/cust-1001`). The steps and their order live in `gateway.proxy.access`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from gateway import access
 from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import PROXY_GRANTS, authenticate_client, bearer_token
-from gateway.problems import problem_responses
+from gateway.proxy import access
 from gateway.runtime import Runtime
+from gateway.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
 

@@ -17,12 +17,12 @@ from starlette.concurrency import run_in_threadpool
 
 from credentials import ConsentReceiptClaims, CredentialError, IssuerKey, didkit_issue, receipt_v11
 from gateway.auth.principals import CustomerPrincipal
-from gateway.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.dependencies import require_customer
-from gateway.json_body import body_schema, read_model
-from gateway.problems import problem_responses
 from gateway.routers.credentials import VERIFY_MAX_BYTES
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
+from gateway.web.json_body import body_schema, read_model
+from gateway.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 

@@ -27,11 +27,11 @@ from credentials import (
 )
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.auth.profile_attributes import ProfileAttributeStore
-from gateway.credential_problems import credential_problem, rule_problem
 from gateway.dependencies import require_admin, require_customer
-from gateway.json_body import body_schema, read_model
-from gateway.problems import Problem, problem_responses
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.credential_problems import credential_problem, rule_problem
+from gateway.web.json_body import body_schema, read_model
+from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(tags=["selective disclosure"])
 

@@ -26,13 +26,13 @@ from gateway.auth.customers import DidInUseError
 from gateway.auth.did_challenges import DidChallengeStore, Purpose
 from gateway.auth.principals import CustomerPrincipal
 from gateway.auth.rate_limits import enforce, request_address_key
-from gateway.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.dependencies import SESSION_COOKIE, require_customer
-from gateway.did_custody import did_custody, release_key
-from gateway.json_body import body_schema, read_model
-from gateway.problems import Problem, problem_responses
+from gateway.rights.did_custody import did_custody, release_key
 from gateway.routers.customer import CustomerProfile, SessionInfo
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
+from gateway.web.json_body import body_schema, read_model
+from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
 

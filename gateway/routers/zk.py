@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.dependencies import require_admin, require_customer, require_zk_client
-from gateway.problems import problem_responses
 from gateway.runtime import Runtime, get_runtime
+from gateway.web.problems import problem_responses
 from gateway.zk.anchors import AnchorResult
 from gateway.zk.queries import ZkQuery, answer_query, attribute_or_404, ingest, register, subject_customer
 

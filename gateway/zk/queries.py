@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.auth.rate_limits import enforce
-from gateway.problems import Problem
 from gateway.runtime import Runtime
 from gateway.upstream import CircuitOpen, InvalidSubject, UnknownUpstream, UpstreamFailure
+from gateway.web.problems import Problem
 from gateway.zk.anchors import Anchor, AnchorConflictError, AnchorResult
 from gateway.zk.attributes import (
     DerivationError,

@@ -23,7 +23,6 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from credentials import public_key_from_multibase
-from gateway import erasure
 from gateway.auth.custody import (
     CustodyVault,
     KeyAlreadyReleasedError,
@@ -34,7 +33,8 @@ from gateway.auth.custody import (
 )
 from gateway.auth.customers import CustomerStore
 from gateway.cli import app
-from gateway.receipts import ensure_customer_did
+from gateway.rights import erasure
+from gateway.rights.receipts import ensure_customer_did
 from gateway.runtime import Runtime, key_store
 from gateway.settings import Settings
 from gateway.store.database import create_db_engine

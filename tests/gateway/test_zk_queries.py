@@ -21,10 +21,10 @@ from gateway.app import create_app
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import demo_upstreams
-from gateway.erasure import process_erasure, request_erasure
-from gateway.problems import Problem
+from gateway.rights.erasure import process_erasure, request_erasure
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamRegistry
+from gateway.web.problems import Problem
 from gateway.zk import ResponseVerificationError, verify_response
 from gateway.zk.queries import ZkQuery, answer_query, ingest, register
 from zkp import Predicate

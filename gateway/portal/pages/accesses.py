@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.accesses import DATA_SUBJECT, accesses
 from gateway.portal.session import open_visit
 from gateway.portal.web import render
-from gateway.rights_errors import CustomerRightsError
+from gateway.rights.access_log import DATA_SUBJECT, accesses
+from gateway.rights.errors import CustomerRightsError
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()

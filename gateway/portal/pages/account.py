@@ -3,7 +3,7 @@
 Taking custody is a confirm page and a CSRF-checked POST whose answer is the only place the key ever appears:
 the JWK is in that page and in a `data:` download link inside it, so no URL can fetch it again, and the page
 is not cached (`Cache-Control: no-store`, as every portal page). The release itself is the API's
-(`gateway.did_custody`): once, recorded in the ledger, the gateway's copy deleted in the same transaction.
+(`gateway.rights.did_custody`): once, recorded in the ledger, the gateway's copy deleted in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
-from gateway.did_custody import did_custody, release_key
 from gateway.portal.session import Visit, open_signed_in_form, open_visit
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
+from gateway.rights.did_custody import did_custody, release_key
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()

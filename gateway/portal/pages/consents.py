@@ -1,7 +1,7 @@
 """My consents: the matrix, giving and withdrawing per cell, row and column, the separate confirmation that
 sensitive data (PIPL Art. 29) and transfers abroad (PIPL Art. 39) need, and "withdraw all marketing".
 
-Every change goes through `gateway.consents`, the same service the REST API uses, so the agreement version
+Every change goes through `gateway.rights.consents`, the same service the REST API uses, so the agreement version
 check, the receipts and the ledger entries are identical whichever way the customer acts.
 """
 
@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
 from gateway.portal.consent_matrix import Scope, build_matrix
 from gateway.portal.session import Visit, open_signed_in_form, open_visit
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
-from gateway.rights_errors import CustomerRightsError
+from gateway.rights import consents
+from gateway.rights.errors import CustomerRightsError
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway import erasure, portability
 from gateway.portal.session import open_signed_in_form, open_visit
 from gateway.portal.web import PORTAL_PREFIX, redirect, render, security_headers
+from gateway.rights import erasure, portability
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()

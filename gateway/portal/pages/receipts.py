@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway.auth.principals import CustomerPrincipal
 from gateway.portal.session import open_visit
 from gateway.portal.web import render, security_headers
-from gateway.receipts import get_receipt, list_receipts
-from gateway.rights_errors import NotFoundError
+from gateway.rights.errors import NotFoundError
+from gateway.rights.receipts import get_receipt, list_receipts
 from gateway.runtime import Runtime, get_runtime
 from policies import ConsentError
 

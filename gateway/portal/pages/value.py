@@ -7,9 +7,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.points import points_balance, points_history
 from gateway.portal.session import open_visit
 from gateway.portal.web import render
+from gateway.rights.points import points_balance, points_history
 from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()

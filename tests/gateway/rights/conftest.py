@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
+from gateway.rights import consents
 from gateway.runtime import Runtime
 
 

@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
-from gateway.receipts import get_receipt, list_receipts
-from gateway.rights_errors import (
+from gateway.rights import consents
+from gateway.rights.errors import (
     ConsentStateConflict,
     CrossBorderConsentRequired,
     InvalidConsentRequest,
@@ -19,6 +18,7 @@ from gateway.rights_errors import (
     NoticeChanged,
     SeparateConsentRequired,
 )
+from gateway.rights.receipts import get_receipt, list_receipts
 from gateway.runtime import Runtime
 from policies import SubjectContext
 from tests.gateway.rights.conftest import give

@@ -11,14 +11,14 @@ import anyio
 import pytest
 from sqlalchemy import update
 
-from gateway import erasure, portability
-from gateway.accesses import accesses
 from gateway.app import create_app
 from gateway.auth.principals import CustomerPrincipal
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import VEHICLE_CLOUD, demo_upstreams
-from gateway.receipts import get_receipt
-from gateway.rights_errors import NotFoundError
+from gateway.rights import erasure, portability
+from gateway.rights.access_log import accesses
+from gateway.rights.errors import NotFoundError
+from gateway.rights.receipts import get_receipt
 from gateway.runtime import Runtime
 from gateway.store.customer_tables import erasure_sources
 from gateway.upstream import UpstreamConfig, UpstreamRegistry

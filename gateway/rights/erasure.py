@@ -29,9 +29,9 @@ import structlog
 from sqlalchemy import Connection, and_, insert, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
-from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
-from gateway.rights_errors import NotFoundError
+from gateway.rights import consents
+from gateway.rights.errors import NotFoundError
 from gateway.runtime import Runtime
 from gateway.store.customer_tables import erasure_requests, erasure_sources
 from gateway.upstream import InvalidSubject, UpstreamFailure

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.app import create_app
+from gateway.audit.checkpoints import note_signer_key
 from gateway.keys import SigningKey
-from gateway.ledger_access import note_signer_key
 from gateway.routers.health import readiness_checks
 from gateway.runtime import Runtime, key_store
 from gateway.settings import Settings

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from credentials import ConsentReceiptClaims
 from gateway.auth.principals import CustomerPrincipal
-from gateway.rights_errors import NotFoundError
+from gateway.rights.errors import NotFoundError
 from gateway.runtime import Runtime
 from gateway.store.customer_tables import consent_receipts
 from policies import ConsentRecord, ConsentStatus, Taxonomy

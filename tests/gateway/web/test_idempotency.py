@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.dependencies import require_admin
-from gateway.idempotency import IdempotencyStore, StoredResponse, idempotent
-from gateway.problems import Problem
 from gateway.runtime import Runtime
+from gateway.web.idempotency import IdempotencyStore, StoredResponse, idempotent
+from gateway.web.problems import Problem
 
 HASH = b"\x01" * 32
 

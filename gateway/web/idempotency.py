@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.problems import Problem
 from gateway.store.tables import idempotency_keys
+from gateway.web.problems import Problem
 
 HEADER = "Idempotency-Key"
 STATE_KEY = "idempotency_claim"

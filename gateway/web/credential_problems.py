@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from credentials import CredentialError, Issue, LimitExceededError, VerificationResult
-from gateway.problems import Problem
+from gateway.web.problems import Problem
 
 KIND_PREFIX = "credentials/"
 

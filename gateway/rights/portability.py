@@ -13,11 +13,11 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from gateway import consents
-from gateway.accesses import DATA_SUBJECT, accesses
 from gateway.auth.principals import CustomerPrincipal
-from gateway.points import points_balance, points_history
-from gateway.receipts import get_receipt, list_receipts
+from gateway.rights import consents
+from gateway.rights.access_log import DATA_SUBJECT, accesses
+from gateway.rights.points import points_balance, points_history
+from gateway.rights.receipts import get_receipt, list_receipts
 from gateway.runtime import Runtime
 from gateway.upstream import InvalidSubject, UpstreamFailure
 from ledger import Event

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from gateway.problems import Problem
+from gateway.web.problems import Problem
 
 Model = TypeVar("Model", bound=BaseModel)
 

@@ -17,8 +17,7 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
-from gateway.points import accrual_effect
-from gateway.problems import Problem
+from gateway.rights.points import accrual_effect
 from gateway.runtime import Runtime
 from gateway.upstream import (
     CircuitOpen,
@@ -31,6 +30,7 @@ from gateway.upstream import (
     UpstreamConfig,
     UpstreamFailure,
 )
+from gateway.web.problems import Problem
 from ledger import Event
 from policies import Decision, Reason, StateUnavailableError, SubjectContext, UnknownNameError
 

@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from gateway.auth.principals import CustomerPrincipal
-from gateway.receipts import ensure_customer_did, issuing_effect, revoking_effect
-from gateway.rights_errors import (
+from gateway.rights.errors import (
     ConsentStateConflict,
     CrossBorderConsentRequired,
     InvalidConsentRequest,
@@ -24,6 +23,7 @@ from gateway.rights_errors import (
     NoticeChanged,
     SeparateConsentRequired,
 )
+from gateway.rights.receipts import ensure_customer_did, issuing_effect, revoking_effect
 from gateway.runtime import Runtime
 from policies import (
     Agreement,

@@ -3,7 +3,7 @@
 Access events are ledger entries whose type starts with `access` and whose subject is the customer's pseudonym;
 their payload names the `recipient` (a taxonomy recipient id, or `data-subject` for the customer's own export),
 the `purpose`, the `upstream` read, and the categories `released` and `withheld` (a list, or a mapping from
-category to reasons) — the shape `gateway.access` writes for the proxy.
+category to reasons) — the shape `gateway.proxy.access` writes for the proxy.
 Zero-knowledge predicate queries (`zk.query`) are accesses too, answered or refused: nothing raw is released,
 and the entry says which attribute was asked about, with which predicate, and the yes/no given.
 The event index finds them by subject, recipient, purpose and time; each answer carries its ledger index so
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.audit.event_index import EventQuery
 from gateway.auth.principals import CustomerPrincipal
-from gateway.event_index import EventQuery
-from gateway.rights_errors import InvalidConsentRequest
+from gateway.rights.errors import InvalidConsentRequest
 from gateway.runtime import Runtime
 from gateway.zk.response import QUERY_EVENT
 
