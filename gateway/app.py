@@ -75,6 +75,12 @@ Every error is an RFC 9457 `application/problem+json` document whose `type` is a
 """
 
 
+def _attach(app: FastAPI, runtime: Runtime) -> None:
+    """Hand the app its runtime, and the proxy's direct routes their collaborators, once."""
+    app.state.runtime = runtime
+    app.state.proxy = proxy.ProxyCollaborators(bearer=runtime.bearer, flow=runtime.access)
+
+
 async def _on_replay(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IdempotentReplay)
     stored = exc.response
@@ -106,8 +112,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         if owned:
-            app.state.runtime = Runtime.start(settings)
-        sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime))
+            _attach(app, Runtime.start(settings))
+        sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
@@ -117,7 +123,7 @@ def create_app(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-            await erasure.stop_erasures(app.state.runtime)
+            await erasure.stop_erasures(app.state.runtime.erasures)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
             if owned:
@@ -132,7 +138,7 @@ def create_app(
         redoc_url=None,
     )
     if runtime is not None:
-        app.state.runtime = runtime
+        _attach(app, runtime)
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, _on_replay)
     for router in (*ROUTERS, *extra_routers):

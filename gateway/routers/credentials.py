@@ -21,8 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialError, StatusListError
 from gateway.auth.principals import ClientPrincipal
-from gateway.dependencies import require_admin
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import CredentialsDep, LedgerDep, SettingsDep, require_admin
 from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.web.json_body import body_schema, read_model
 from gateway.web.problems import Problem, problem_responses
@@ -218,18 +217,21 @@ _CAPPED = problem_responses(400, 413, 422)
     openapi_extra=body_schema(IssueRequest),
 )
 async def issue_credential(
-    request: Request, principal: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+    credentials: CredentialsDep,
+    ledger: LedgerDep,
+    request: Request,
+    principal: ClientPrincipal = Depends(require_admin),
 ) -> IssuedCredential:
     body = await read_model(request, IssueRequest, ISSUE_MAX_BYTES)
     credential = {**body.credential, "id": body.credential.get("id", f"urn:uuid:{uuid.uuid4()}")}
     issued: list[dict[str, Any]] = []
 
     def effects(conn: Connection, index: int) -> None:
-        issued.append(runtime.credentials.issue(credential, cryptosuite=body.options.cryptosuite, conn=conn))
+        issued.append(credentials.issue(credential, cryptosuite=body.options.cryptosuite, conn=conn))
 
     event = Event(type="credential.issued", actor=principal.actor, payload={"credential_id": str(credential["id"])})
     try:
-        index = await runtime.ledger.append_async(event, effects=effects)
+        index = await ledger.append_async(event, effects=effects)
     except CredentialError as exc:
         raise credential_problem(exc) from None
     return IssuedCredential(verifiableCredential=issued[0], ledger_index=index)
@@ -246,9 +248,9 @@ async def issue_credential(
     responses=_CAPPED,
     openapi_extra=body_schema(VerifyCredentialRequest),
 )
-async def verify_credential(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerificationReport:
+async def verify_credential(credentials: CredentialsDep, request: Request) -> VerificationReport:
     body = await read_model(request, VerifyCredentialRequest, VERIFY_MAX_BYTES)
-    result = await run_in_threadpool(runtime.credentials.verify_credential, body.verifiableCredential)
+    result = await run_in_threadpool(credentials.verify_credential, body.verifiableCredential)
     if not result.verified:
         raise verification_problem(result)
     return VerificationReport(verified=True, checks=result.checks, warnings=result.warnings)
@@ -264,10 +266,10 @@ async def verify_credential(request: Request, runtime: Runtime = Depends(get_run
     responses=_CAPPED,
     openapi_extra=body_schema(VerifyPresentationRequest),
 )
-async def verify_presentation(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerificationReport:
+async def verify_presentation(credentials: CredentialsDep, request: Request) -> VerificationReport:
     body = await read_model(request, VerifyPresentationRequest, VERIFY_MAX_BYTES)
     result = await run_in_threadpool(
-        lambda: runtime.credentials.verify_presentation(
+        lambda: credentials.verify_presentation(
             body.verifiablePresentation, challenge=body.options.challenge, domain=body.options.domain
         )
     )
@@ -287,23 +289,26 @@ async def verify_presentation(request: Request, runtime: Runtime = Depends(get_r
     openapi_extra=body_schema(StatusUpdate),
 )
 async def update_status(
-    request: Request, principal: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+    credentials: CredentialsDep,
+    ledger: LedgerDep,
+    request: Request,
+    principal: ClientPrincipal = Depends(require_admin),
 ) -> StatusChanged:
     body = await read_model(request, StatusUpdate, ISSUE_MAX_BYTES)
     credential = body.verifiableCredential
-    result = await run_in_threadpool(runtime.credentials.verify_credential, credential)
+    result = await run_in_threadpool(credentials.verify_credential, credential)
     # Only our own, genuinely signed credential may be revoked; an already revoked one is revoked again.
     blocking = [e for e in result.errors if e.rule not in ("status-revoked", "expired")]
     if blocking or "issuer-key" not in result.checks:
         raise verification_problem(result)
-    if credential.get("issuer") != runtime.credentials.keyring.current.did:
+    if credential.get("issuer") != credentials.keyring.current.did:
         raise rule_problem("issuer", "only credentials issued by this gateway can change status here")
     entry = credential.get("credentialStatus")
     if not isinstance(entry, dict):
         raise rule_problem("status-list", "the credential has no revocation status entry")
 
     def effects(conn: Connection, index: int) -> None:
-        runtime.credentials.revoke(credential, conn=conn)
+        credentials.revoke(credential, conn=conn)
 
     event = Event(
         type="credential.revoked",
@@ -315,7 +320,7 @@ async def update_status(
         },
     )
     try:
-        index = await runtime.ledger.append_async(event, effects=effects)
+        index = await ledger.append_async(event, effects=effects)
     except CredentialError as exc:
         raise credential_problem(exc) from None
     return StatusChanged(
@@ -342,11 +347,11 @@ async def update_status(
     },
 )
 def status_list(
-    number: int = Path(ge=1, description="The list's number."), runtime: Runtime = Depends(get_runtime)
+    credentials: CredentialsDep, settings: SettingsDep, number: int = Path(ge=1, description="The list's number.")
 ) -> JSONResponse:
-    url = f"{runtime.settings.issuer}{STATUS_LIST_PATH}/{number}"
+    url = f"{settings.issuer}{STATUS_LIST_PATH}/{number}"
     try:
-        document = runtime.credentials.status_list_credential(url)
+        document = credentials.status_list_credential(url)
     except StatusListError:
         raise Problem(404, "not-found", "No such status list.") from None
     return VcJSONResponse(document, headers={"Cache-Control": "no-cache"})
@@ -366,5 +371,5 @@ def status_list(
         }
     },
 )
-def did_document(runtime: Runtime = Depends(get_runtime)) -> DidJSONResponse:
-    return DidJSONResponse(runtime.credentials.did_document())
+def did_document(credentials: CredentialsDep) -> DidJSONResponse:
+    return DidJSONResponse(credentials.did_document())
