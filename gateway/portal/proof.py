@@ -7,7 +7,6 @@ so a customer cannot read the ledger at large through the portal.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ from gateway.audit.checkpoints import CheckpointBook
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.principals import CustomerPrincipal
 from ledger import Ledger, ProofError, leaf_hash, parse_envelope, verify_checkpoint, verify_inclusion
+from ledger.b64 import b64encode
 
 __all__ = ["EntryProof", "entry_proof"]
 
@@ -42,10 +42,10 @@ class EntryProof:
         return {
             "leaf_index": self.index,
             "entry": self.envelope,
-            "leaf_hash": base64.b64encode(self.leaf_hash).decode(),
+            "leaf_hash": b64encode(self.leaf_hash),
             "tree_size": self.tree_size,
-            "root_hash": base64.b64encode(self.root).decode(),
-            "audit_path": [base64.b64encode(node).decode() for node in self.audit_path],
+            "root_hash": b64encode(self.root),
+            "audit_path": [b64encode(node) for node in self.audit_path],
             "checkpoint": self.checkpoint_note,
             "verifier_keys": self.verifier_keys,
             "origin": self.origin,

@@ -27,6 +27,7 @@ from gateway.rights.errors import (
     SeparateConsentRequired,
 )
 from gateway.rights.receipts import ensure_customer_did, issuing_effect, revoking_effect
+from gateway.rights.rfc3339 import rfc3339
 from policies import (
     Agreement,
     CategoryDecision,
@@ -57,10 +58,6 @@ MARKETING_DPV = frozenset(
         "https://w3id.org/dpv#TargetedAdvertising",
     }
 )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def _lang(lang: str) -> str:
@@ -226,9 +223,9 @@ def _record_dict(record: ConsentRecord, *, now: datetime) -> dict[str, Any]:
         "notice": dict(record.notice.__dict__) if record.notice else None,
         "separate": record.separate,
         "cross_border": record.cross_border,
-        "valid_from": _iso(record.valid_from),
-        "valid_until": _iso(record.valid_until),
-        "updated_at": _iso(record.event_time),
+        "valid_from": rfc3339(record.valid_from),
+        "valid_until": rfc3339(record.valid_until),
+        "updated_at": rfc3339(record.event_time),
         "ledger_index": record.ledger_index,
     }
 
@@ -533,7 +530,7 @@ def history(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[dict[s
                 "record_id": event.record_id,
                 "seq": event.seq,
                 "status": event.status.value,
-                "time": _iso(event.time),
+                "time": rfc3339(event.time),
                 "actor": event.actor,
                 "ledger_index": event.ledger_index,
                 "purposes": list(record.purposes),

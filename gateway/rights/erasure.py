@@ -35,6 +35,7 @@ from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
 from gateway.rights import consents
 from gateway.rights.errors import NotFoundError
+from gateway.rights.rfc3339 import rfc3339
 from gateway.settings import Settings
 from gateway.store.customer_tables import erasure_requests, erasure_sources
 from gateway.upstream import InvalidSubject, UpstreamFailure, UpstreamRegistry
@@ -63,12 +64,6 @@ class Erasures:
     settings: Settings
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-
-
 def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(erasure_requests).where(erasure_requests.c.request_id == request_id)).mappings().first()
     if row is None:
@@ -84,8 +79,8 @@ def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
         "request_id": row["request_id"],
         "customer_id": row["customer_id"],
         "status": row["status"],
-        "created_at": _iso(row["created_at"]),
-        "completed_at": _iso(row["completed_at"]),
+        "created_at": rfc3339(row["created_at"]),
+        "completed_at": rfc3339(row["completed_at"]),
         "ledger_index": row["ledger_index"],
         "ledger_erasure_index": row["ledger_erasure_index"],
         "sources": [
@@ -95,7 +90,7 @@ def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
                 "attempts": s["attempts"],
                 "upstream_status": s["upstream_status"],
                 "last_error": s["last_error"],
-                "updated_at": _iso(s["updated_at"]),
+                "updated_at": rfc3339(s["updated_at"]),
             }
             for s in sources
         ],

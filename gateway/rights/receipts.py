@@ -19,6 +19,7 @@ from credentials import ConsentReceiptClaims, CredentialService
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
 from gateway.rights.errors import NotFoundError
+from gateway.rights.rfc3339 import rfc3339
 from gateway.store.customer_tables import consent_receipts
 from policies import ConsentRecord, ConsentStatus, Taxonomy
 
@@ -34,10 +35,6 @@ def ensure_customer_did(customers: CustomerStore, customer: CustomerPrincipal) -
     if customer.did:
         return customer.did
     return customers.ensure_did(customer.customer_id)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def recipient_iri(recipient: str) -> str:
@@ -63,9 +60,9 @@ def receipt_claims(taxonomy: Taxonomy, record: ConsentRecord, subject_did: str) 
         legal_basis=CONSENT_BASIS_IRI,
         notice_version=record.notice.version,
         notice_hash=record.notice.sha256,
-        given_at=_iso(record.event_time),
+        given_at=rfc3339(record.event_time),
         ledger_index=record.ledger_index,
-        valid_until=_iso(record.valid_until) if record.valid_until else None,
+        valid_until=rfc3339(record.valid_until) if record.valid_until else None,
         status="renewed" if record.status is ConsentStatus.RENEWED else "given",
     )
 
@@ -133,9 +130,9 @@ class ReceiptSummary:
             "receipt_id": self.receipt_id,
             "record_id": self.record_id,
             "status": self.status,
-            "issued_at": _iso(self.issued_at),
+            "issued_at": rfc3339(self.issued_at),
             "ledger_index": self.ledger_index,
-            "revoked_at": _iso(self.revoked_at) if self.revoked_at else None,
+            "revoked_at": rfc3339(self.revoked_at) if self.revoked_at else None,
             "purposes": list(self.purposes),
             "categories": list(self.categories),
             "valid_until": self.valid_until,

@@ -7,7 +7,6 @@ number. Proofs are only served at sizes with a published checkpoint.
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Query
@@ -20,6 +19,7 @@ from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import CheckpointsDep, EventsDep, LedgerDep, require_auditor
 from gateway.web.problems import Problem, problem_responses
 from ledger import leaf_hash
+from ledger.b64 import b64encode
 
 router = APIRouter(prefix="/v1/ledger", tags=["auditor"], responses=problem_responses(401, 403))
 
@@ -30,10 +30,6 @@ _NOTE_EXAMPLE = (
     "— gateway.example.com/ledger Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9n"
     "To+zyWE+xeMcTOAYQ8=\n"
 )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 class CheckpointView(BaseModel):
@@ -57,7 +53,7 @@ class CheckpointView(BaseModel):
     @classmethod
     def of(cls, signed: SignedCheckpoint) -> CheckpointView:
         cp = signed.checkpoint
-        return cls(origin=cp.origin, size=cp.size, root=_b64(cp.root), note=signed.note)
+        return cls(origin=cp.origin, size=cp.size, root=b64encode(cp.root), note=signed.note)
 
 
 class VerifierKeys(BaseModel):
@@ -259,7 +255,8 @@ def entries(
         end=start + len(leaves),
         tree_size=size,
         entries=[
-            Entry(index=start + i, data=_b64(leaf), leaf_hash=_b64(leaf_hash(leaf))) for i, leaf in enumerate(leaves)
+            Entry(index=start + i, data=b64encode(leaf), leaf_hash=b64encode(leaf_hash(leaf)))
+            for i, leaf in enumerate(leaves)
         ],
     )
 
@@ -288,8 +285,8 @@ async def inclusion(
         return InclusionProof(
             index=index,
             tree_size=size,
-            leaf_hash=_b64(leaf_hash(ledger.entry(index))),
-            audit_path=[_b64(h) for h in path],
+            leaf_hash=b64encode(leaf_hash(ledger.entry(index))),
+            audit_path=[b64encode(h) for h in path],
             checkpoint=CheckpointView.of(signed),
         )
 
@@ -321,7 +318,7 @@ async def consistency(
         return ConsistencyProof(
             first=first,
             second=size,
-            proof=[_b64(h) for h in proof],
+            proof=[b64encode(h) for h in proof],
             checkpoint=CheckpointView.of(signed),
             first_checkpoint=CheckpointView.of(earlier) if earlier else None,
         )

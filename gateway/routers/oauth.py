@@ -12,7 +12,6 @@ enough to deny that client its tokens (see `gateway.auth.rate_limits`).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from typing import Any
@@ -26,6 +25,7 @@ from gateway.auth.authorization_server import FormRequest, GatewayAuthorizationS
 from gateway.auth.rate_limits import RequestLimits, TrustedProxies, enforce, enforce_unspent, request_address_key
 from gateway.dependencies import REALM, LimitsDep, MetricsDep, OAuthDep, SettingsDep
 from gateway.web.problems import Problem, problem_response, with_problems
+from ledger.b64 import b64url_decode
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
@@ -93,7 +93,7 @@ def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
             return form["client_id"]
         assertion = form.get("client_assertion", "").split(".")
         if len(assertion) == 3:
-            claims = json.loads(base64.urlsafe_b64decode(assertion[1] + "=" * (-len(assertion[1]) % 4)))
+            claims = json.loads(b64url_decode(assertion[1], canonical=False))
             issuer = claims.get("iss") if isinstance(claims, dict) else None
             return issuer if isinstance(issuer, str) else None
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -7,7 +7,6 @@ with a Key Binding JWT for the verifier's audience and nonce — a copied SD-JWT
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -33,6 +32,7 @@ from gateway.dependencies import CredentialsDep, CustomersDep, EngineDep, requir
 from gateway.web.credential_problems import credential_problem, rule_problem
 from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_model
 from gateway.web.problems import Problem, problem_responses
+from ledger.b64 import b64url_decode
 
 router = APIRouter(tags=["selective disclosure"])
 
@@ -167,7 +167,7 @@ def issue_profile_sd_jwt(
 
 def _decode_segment(segment: str) -> dict[str, Any]:
     try:
-        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        value = json.loads(b64url_decode(segment, canonical=False))
     except ValueError:
         raise SdJwtError("the issuer JWT is not base64url JSON") from None
     if not isinstance(value, dict):
