@@ -1,13 +1,15 @@
-"""Multibase base58btc (`z`), base64url, and multicodec prefixes for Ed25519 keys.
+"""Multibase base58btc (`z`), base64url (`ledger.b64`'s, with this package's error), and multicodec prefixes for
+Ed25519 keys.
 
 Small and local because only these two encodings and two codecs are ever accepted.
 """
 
 from __future__ import annotations
 
-import base64
-
 from credentials.errors import KeyFormatError
+from ledger.b64 import Base64Error
+from ledger.b64 import b64url_decode as _b64url_decode
+from ledger.b64 import b64url_encode as b64url_encode
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
@@ -38,17 +40,12 @@ def b58decode(text: str) -> bytes:
     return b"\0" * zeros + body
 
 
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def b64url_decode(text: str) -> bytes:
-    if not isinstance(text, str) or any(c in text for c in "=+/ \n"):
-        raise KeyFormatError("base64url text must be unpadded and use the URL-safe alphabet")
+    """Unpadded base64url in the URL-safe alphabet; trailing bits are not checked (JOSE values from elsewhere)."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
-        raise KeyFormatError(f"invalid base64url: {exc}") from None
+        return _b64url_decode(text, canonical=False)
+    except Base64Error:
+        raise KeyFormatError("base64url text must be unpadded and use the URL-safe alphabet") from None
 
 
 def multibase_encode(data: bytes) -> str:

@@ -8,8 +8,6 @@ bundled contexts, or resources a caller hands in. Nothing is fetched.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -19,6 +17,7 @@ from typing import Any
 from credentials.contexts import bundled_bytes
 from credentials.errors import ContextError, KeyFormatError, ValidationError
 from credentials.multibase import b58decode, b64url_decode
+from ledger.b64 import Base64Error, b64decode
 
 RULE = "related-resource"
 DIGEST_RULE = "related-resource-digest"
@@ -60,8 +59,8 @@ def parse_sri(value: Any) -> list[Digest]:
             raise ValidationError(RULE, f"digestSRI {expression!r} is not an SRI hash-expression (sha256|384|512-…)")
         algorithm = _SRI_ALGORITHMS[match.group(1)]
         try:
-            digest = base64.b64decode(match.group(2), validate=True)
-        except (binascii.Error, ValueError):
+            digest = b64decode(match.group(2), canonical=False)
+        except Base64Error:
             raise ValidationError(RULE, f"digestSRI {expression!r} is not valid base64") from None
         if len(digest) != algorithm(b"").digest_size:
             raise ValidationError(RULE, f"digestSRI {expression!r} has the wrong length for {match.group(1)}")

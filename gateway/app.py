@@ -16,12 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
-from gateway import erasure
-from gateway.direct_routes import DirectRoutes
-from gateway.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
-from gateway.limits import BodySizeLimitMiddleware
-from gateway.observability import RequestContextMiddleware, configure_logging
-from gateway.problems import ProblemDetails, install_problem_handlers
+from gateway.rights import erasure
 from gateway.routers import (
     admin,
     auditor,
@@ -41,6 +36,11 @@ from gateway.routers import (
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.web.body_limits import BodySizeLimitMiddleware
+from gateway.web.direct_routes import DirectRoutes
+from gateway.web.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
+from gateway.web.observability import RequestContextMiddleware, configure_logging
+from gateway.web.problems import ProblemDetails, install_problem_handlers
 
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -75,6 +75,12 @@ Every error is an RFC 9457 `application/problem+json` document whose `type` is a
 """
 
 
+def _attach(app: FastAPI, runtime: Runtime) -> None:
+    """Hand the app its runtime, and the proxy's direct routes their collaborators, once."""
+    app.state.runtime = runtime
+    app.state.proxy = proxy.ProxyCollaborators(bearer=runtime.bearer, flow=runtime.access)
+
+
 async def _on_replay(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IdempotentReplay)
     stored = exc.response
@@ -106,8 +112,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         if owned:
-            app.state.runtime = Runtime.start(settings)
-        sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime))
+            _attach(app, Runtime.start(settings))
+        sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
@@ -117,7 +123,7 @@ def create_app(
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-            await erasure.stop_erasures(app.state.runtime)
+            await erasure.stop_erasures(app.state.runtime.erasures)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
             if owned:
@@ -132,7 +138,7 @@ def create_app(
         redoc_url=None,
     )
     if runtime is not None:
-        app.state.runtime = runtime
+        _attach(app, runtime)
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, _on_replay)
     for router in (*ROUTERS, *extra_routers):

@@ -1,6 +1,10 @@
-"""FastAPI dependencies that authenticate the caller and check its role and scopes.
+"""FastAPI dependencies: the collaborators a route uses, and who may call it.
 
-Routes declare who may call them with one of (and reach the runtime through `get_runtime`):
+Every collaborator a route may use is handed out here, as an `Annotated` alias (`PoliciesDep`, `LedgerDep`,
+`CustomersDep`, ...): a route names exactly the parts it works with, and nothing below this module ever sees
+the whole `Runtime`. Each provider is `async`, so FastAPI resolves it on the event loop without a thread hop.
+
+Routes declare who may call them with one of:
 
 - `require_client(scopes=..., roles=...)` — an OAuth client with a valid RFC 9068 bearer token;
 - `require_customer` — a customer with a live session cookie.
@@ -13,24 +17,74 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from credentials import CredentialService
+from gateway.audit.checkpoints import CheckpointBook
+from gateway.audit.event_index import EventIndex
+from gateway.audit.pseudonyms import Pseudonyms
+from gateway.auth.authorization_server import GatewayAuthorizationServer
+from gateway.auth.bearer import BearerAuthenticator
+from gateway.auth.clients import ClientRegistry
+from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
+from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
-from gateway.problems import Problem
-from gateway.runtime import Runtime, get_runtime
+from gateway.keys import KeyStore
+from gateway.proxy.access import AccessFlow
+from gateway.rights.access_log import AccessLog
+from gateway.rights.erasure import Erasures
+from gateway.rights.portability import Portability
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.upstream import UpstreamRegistry
+from gateway.web.idempotency import IdempotencyStore
+from gateway.web.idempotency import idempotent as _idempotent
+from gateway.web.observability import Metrics
+from gateway.web.problems import Problem
+from gateway.zk.queries import ZkQueries
+from gateway.zk.service import ZkService
+from ledger.store import Ledger
+from policies import PolicyRuntime
 
 __all__ = [
     "PROXY_GRANTS",
     "SESSION_COOKIE",
+    "AccessFlowDep",
+    "AccessLogDep",
+    "BearerDep",
+    "CheckpointsDep",
+    "ClientsDep",
+    "CredentialsDep",
+    "CsrfKeyDep",
+    "CustomersDep",
+    "EngineDep",
+    "ErasuresDep",
+    "EventsDep",
     "Grants",
+    "KeysDep",
+    "LedgerDep",
+    "LimitsDep",
+    "MetricsDep",
+    "OAuthDep",
+    "PoliciesDep",
+    "PortabilityDep",
+    "PseudonymsDep",
+    "SessionsDep",
+    "SettingsDep",
+    "ThrottleDep",
+    "UpstreamsDep",
+    "ZkDep",
+    "ZkQueriesDep",
     "authenticate_client",
     "bearer_token",
     "current_client",
-    "get_runtime",
+    "idempotent",
     "require_admin",
     "require_auditor",
     "require_client",
@@ -47,6 +101,60 @@ bearer_scheme = HTTPBearer(
 session_scheme = APIKeyCookie(
     name=SESSION_COOKIE, auto_error=False, scheme_name="customer-session", description="Set by POST /v1/session."
 )
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _part(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A provider of one collaborator of the app's runtime (one function per part, so FastAPI caches each)."""
+
+    async def provide(request: Request) -> Any:
+        return getattr(_runtime(request), name)
+
+    provide.__name__ = provide.__qualname__ = f"provide_{name}"
+    return provide
+
+
+# The collaborators, one alias each: a route's signature is the list of what it works with.
+SettingsDep = Annotated[Settings, Depends(_part("settings"))]
+LedgerDep = Annotated[Ledger, Depends(_part("ledger"))]
+EngineDep = Annotated[Engine, Depends(_part("engine"))]
+KeysDep = Annotated[KeyStore, Depends(_part("keys"))]
+MetricsDep = Annotated[Metrics, Depends(_part("metrics"))]
+ClientsDep = Annotated[ClientRegistry, Depends(_part("clients"))]
+CustomersDep = Annotated[CustomerStore, Depends(_part("customers"))]
+SessionsDep = Annotated[SessionStore, Depends(_part("sessions"))]
+ThrottleDep = Annotated[LoginThrottle, Depends(_part("throttle"))]
+BearerDep = Annotated[BearerAuthenticator, Depends(_part("bearer"))]
+OAuthDep = Annotated[GatewayAuthorizationServer, Depends(_part("oauth"))]
+LimitsDep = Annotated[RequestLimits, Depends(_part("limits"))]
+CheckpointsDep = Annotated[CheckpointBook, Depends(_part("checkpoints"))]
+EventsDep = Annotated[EventIndex, Depends(_part("events"))]
+PseudonymsDep = Annotated[Pseudonyms, Depends(_part("pseudonyms"))]
+PoliciesDep = Annotated[PolicyRuntime, Depends(_part("policies"))]
+CredentialsDep = Annotated[CredentialService, Depends(_part("credentials"))]
+UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
+AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
+AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
+PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
+ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+ZkDep = Annotated[ZkService, Depends(_part("zk"))]
+ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
+# The secret the portal binds CSRF tokens with (the deployment's pseudonym key).
+CsrfKeyDep = Annotated[bytes, Depends(_part("pseudonym_key"))]
+_IdempotencyDep = Annotated[IdempotencyStore, Depends(_part("idempotency"))]
+
+
+async def _idempotency_store(store: _IdempotencyDep) -> IdempotencyStore:
+    return store
+
+
+def idempotent(principal_dependency: Callable[..., Any]) -> Callable[..., Any]:
+    """`gateway.web.idempotency.idempotent` over the app's idempotency store."""
+    return _idempotent(principal_dependency, _idempotency_store)
 
 
 def _invalid_token(description: str) -> Problem:
@@ -68,7 +176,7 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate_client(request: Request, runtime: Runtime, token: str | None) -> ClientPrincipal:
+async def authenticate_client(request: Request, bearer: BearerAuthenticator, token: str | None) -> ClientPrincipal:
     """The OAuth client behind a valid, unrevoked bearer token whose registration is still active."""
     if token is None:
         raise Problem(
@@ -77,7 +185,6 @@ async def authenticate_client(request: Request, runtime: Runtime, token: str | N
             "This route needs a bearer access token.",
             headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'},
         )
-    bearer = runtime.bearer
     try:
         claims = bearer.claims(token)
     except AccessTokenError as exc:
@@ -108,12 +215,12 @@ async def authenticate_client(request: Request, runtime: Runtime, token: str | N
 
 async def current_client(
     request: Request,
+    bearer: BearerDep,
     _documented: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
-    runtime: Runtime = Depends(get_runtime),
 ) -> ClientPrincipal:
     """`_documented` puts the bearer scheme in the OpenAPI description; the token is read by `bearer_token`, the
     one parser every client route (the proxy's direct ones included) goes through."""
-    return await authenticate_client(request, runtime, bearer_token(request))
+    return await authenticate_client(request, bearer, bearer_token(request))
 
 
 @dataclass(frozen=True)
@@ -153,12 +260,13 @@ def require_client(
 
 def require_customer(
     request: Request,
+    sessions: SessionsDep,
+    customers: CustomersDep,
     session: str | None = Security(session_scheme),
-    runtime: Runtime = Depends(get_runtime),
 ) -> CustomerPrincipal:
     """The customer of a live session cookie."""
-    customer_id = runtime.sessions.resolve(session) if session else None
-    customer = runtime.customers.get(customer_id) if customer_id else None
+    customer_id = sessions.resolve(session) if session else None
+    customer = customers.get(customer_id) if customer_id else None
     if customer is None:
         raise Problem(
             401,

@@ -8,7 +8,6 @@ The files are kept by `keyfiles` (mode 0600, atomic writes, re-read when changed
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -22,19 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from keyfiles import KeyDirectory, KeyFileError, Ring, RingFile
+from ledger.b64 import b64url_decode, b64url_encode
 
 # The credential issuer's keys are not here: they are Multikeys in `credentials.IssuerKeyring`, which also
 # publishes them in the did:web document (one place, so rotation cannot leave the two out of step).
 RING_NAMES = ("token", "checkpoint")
 SECRET_NAMES = ("pseudonym", "custody")
-
-
-def _b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64u(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -64,7 +56,7 @@ class SigningKey:
     def from_private(cls, private_key: PrivateKey, created: str) -> SigningKey:
         members = _public_members(private_key)
         thumbprint_input = json.dumps(members, separators=(",", ":"), sort_keys=True)
-        return cls(_b64u(hashlib.sha256(thumbprint_input.encode()).digest()), private_key, created)
+        return cls(b64url_encode(hashlib.sha256(thumbprint_input.encode()).digest()), private_key, created)
 
     @classmethod
     def from_jwk(cls, jwk: dict[str, Any], created: str | None = None) -> SigningKey:
@@ -100,20 +92,20 @@ class SigningKey:
             d = self.seed
         else:
             d = self.private_key.private_numbers().private_value.to_bytes(32, "big")
-        return {**self.public_jwk(), "d": _b64u(d)}
+        return {**self.public_jwk(), "d": b64url_encode(d)}
 
 
 def _public_members(private_key: PrivateKey) -> dict[str, str]:
     """The RFC 7638 required members of the public key, which are also its thumbprint input."""
     if isinstance(private_key, Ed25519PrivateKey):
         x = private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return {"crv": "Ed25519", "kty": "OKP", "x": _b64u(x)}
+        return {"crv": "Ed25519", "kty": "OKP", "x": b64url_encode(x)}
     numbers = private_key.public_key().public_numbers()
     return {
         "crv": "P-256",
         "kty": "EC",
-        "x": _b64u(numbers.x.to_bytes(32, "big")),
-        "y": _b64u(numbers.y.to_bytes(32, "big")),
+        "x": b64url_encode(numbers.x.to_bytes(32, "big")),
+        "y": b64url_encode(numbers.y.to_bytes(32, "big")),
     }
 
 
@@ -123,9 +115,9 @@ def _private_from_jwk(jwk: dict[str, Any]) -> PrivateKey:
         raise KeyFileError("expected a private JWK (with d)")
     try:
         if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
-            return Ed25519PrivateKey.from_private_bytes(_unb64u(d))
+            return Ed25519PrivateKey.from_private_bytes(b64url_decode(d, canonical=False))
         if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
-            return ec.derive_private_key(int.from_bytes(_unb64u(d), "big"), ec.SECP256R1())
+            return ec.derive_private_key(int.from_bytes(b64url_decode(d, canonical=False), "big"), ec.SECP256R1())
     except ValueError as exc:
         raise KeyFileError(f"bad private key: {exc}") from exc
     raise KeyFileError("expected an Ed25519 (OKP) or P-256 (EC) private JWK")

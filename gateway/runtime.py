@@ -1,7 +1,10 @@
-"""Everything a running gateway holds: settings, database, keys, stores and the authorization server.
+"""The wiring: everything a running gateway holds (settings, database, keys, stores, the authorization server
+and the services built over them), constructed once by `create_app` (or a CLI command).
 
-Built once by `create_app` (or a CLI command) and reached from routes through `get_runtime`, so routes
-never construct infrastructure and tests can build a runtime around any database.
+This is the one place that knows every part. Nothing below it takes the whole `Runtime`: services take the few
+collaborators they use, and routes receive those through the `Annotated` dependencies of
+`gateway.dependencies`, so routes never construct infrastructure and tests can build a runtime around any
+database.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from fastapi import Request
 from sqlalchemy import Engine
 
 from credentials import CredentialService, IssuerKeyring, StatusListRepository
+from gateway.audit.checkpoints import CheckpointBook, note_verifier_keys, open_ledger
+from gateway.audit.event_index import EventIndex
+from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
@@ -21,16 +26,18 @@ from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
-from gateway.event_index import EventIndex
-from gateway.idempotency import IdempotencyStore
 from gateway.keys import KeyStore
-from gateway.ledger_access import CheckpointBook, note_verifier_keys, open_ledger
-from gateway.observability import Metrics
+from gateway.proxy.access import AccessFlow
+from gateway.rights.access_log import AccessLog
+from gateway.rights.erasure import Erasures
+from gateway.rights.portability import Portability
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
+from gateway.web.idempotency import IdempotencyStore
+from gateway.web.observability import Metrics
+from gateway.zk.queries import ZkQueries
 from gateway.zk.service import ZkService
-from ledger import pseudonym
 from ledger.store import Ledger
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyRuntime, open_policies
 
@@ -75,6 +82,7 @@ class Runtime:
     upstreams: UpstreamRegistry
     zk: ZkService
     limits: RequestLimits
+    pseudonyms: Pseudonyms
     pseudonym_key: bytes = field(default=b"", repr=False)
     migrated: list[str] = field(default_factory=list)
 
@@ -164,20 +172,67 @@ class Runtime:
                 token_per_address=RateLimit(settings.token_rate_per_address, settings.token_burst_per_address),
                 did_challenge=RateLimit(settings.did_challenge_rate, settings.did_challenge_burst),
             ),
+            pseudonyms=Pseudonyms(pseudonym_key),
             pseudonym_key=pseudonym_key,
+        )
+
+    # The services, each over exactly the parts it uses. Built from the current parts on every access (a few
+    # attribute reads), so a part replaced on a running runtime (a test's upstream registry) is the one used.
+
+    @property
+    def access(self) -> AccessFlow:
+        return AccessFlow(
+            upstreams=self.upstreams,
+            customers=self.customers,
+            policies=self.policies,
+            ledger=self.ledger,
+            pseudonyms=self.pseudonyms,
+            subject_cache_seconds=self.settings.auth_cache_seconds,
+            reads_inline=self.engine.dialect.name == "sqlite",
+        )
+
+    @property
+    def access_log(self) -> AccessLog:
+        return AccessLog(self.events, self.ledger, self.policies.taxonomy, self.pseudonyms)
+
+    @property
+    def portability(self) -> Portability:
+        return Portability(
+            self.policies, self.credentials, self.engine, self.upstreams, self.ledger, self.pseudonyms, self.access_log
+        )
+
+    @property
+    def erasures(self) -> Erasures:
+        return Erasures(
+            engine=self.engine,
+            ledger=self.ledger,
+            upstreams=self.upstreams,
+            customers=self.customers,
+            policies=self.policies,
+            credentials=self.credentials,
+            anchors=self.zk.anchors,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+        )
+
+    @property
+    def zk_queries(self) -> ZkQueries:
+        return ZkQueries(
+            zk=self.zk,
+            customers=self.customers,
+            policies=self.policies,
+            upstreams=self.upstreams,
+            ledger=self.ledger,
+            checkpoints=self.checkpoints,
+            pseudonyms=self.pseudonyms,
+            subject_cache_seconds=self.settings.auth_cache_seconds,
         )
 
     def subject_pseudonym(self, subject_id: str) -> str:
         """The ledger subject for a customer id: keyed HMAC, so the ledger never holds the raw id."""
-        return pseudonym(self.pseudonym_key, subject_id)
+        return self.pseudonyms(subject_id)
 
     def close(self) -> None:
         """Finish queued ledger appends, then release the database."""
         self.policies.close()
         self.ledger.close()
-
-
-async def get_runtime(request: Request) -> Runtime:
-    """FastAPI dependency: the runtime of the app serving this request."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime

@@ -13,12 +13,11 @@ empty-tree hash, and sizes are below 2**63 (Go's int64, which every known log im
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ledger.b64 import Base64Error, b64decode, b64encode
 from ledger.note import NoteError, parse_signer_key, sign_note, verify_note
 from ledger.rfc9162 import EMPTY_ROOT, HASH_SIZE
 
@@ -68,7 +67,7 @@ class Checkpoint:
 
     def format(self) -> str:
         """The note text to sign: every line, the last included, ends in a newline."""
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode("ascii"), *self.extensions]
+        lines = [self.origin, str(self.size), b64encode(self.root), *self.extensions]
         return "".join(f"{line}\n" for line in lines)
 
     @classmethod
@@ -89,11 +88,9 @@ class Checkpoint:
         if size > MAX_TREE_SIZE:
             raise CheckpointError(f"tree size (line 2) {size_text[:40]} is larger than 2**63-1")
         try:
-            root = base64.b64decode(root_text.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError):
-            raise CheckpointError("root hash (line 3) is not valid base64") from None
-        if base64.b64encode(root).decode("ascii") != root_text:
-            raise CheckpointError("root hash (line 3) is not canonical base64")
+            root = b64decode(root_text)
+        except Base64Error as exc:
+            raise CheckpointError(f"root hash (line 3) is {exc}") from None
         if len(root) != HASH_SIZE:
             raise CheckpointError(f"root hash (line 3) is {len(root)} bytes, expected {HASH_SIZE}")
         for i, line in enumerate(extensions):

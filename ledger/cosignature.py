@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.b64 import b64encode
 from ledger.checkpoint import Checkpoint
 from ledger.note import (
     MAX_SIGNATURES,
@@ -27,7 +28,6 @@ from ledger.note import (
     NoteError,
     SignerKey,
     VerifierKey,
-    _b64encode,
     _check_name,
     _split_key,
     _split_note,
@@ -66,8 +66,8 @@ def generate_cosigner_key(name: str) -> tuple[str, str]:
     key_id = note_key_id(name, public, ALG_COSIGNATURE_V1)
     encoded = f"{name}+{key_id:08x}+"
     return (
-        f"PRIVATE+KEY+{encoded}{_b64encode(bytes([ALG_COSIGNATURE_V1]) + seed)}",
-        f"{encoded}{_b64encode(bytes([ALG_COSIGNATURE_V1]) + public)}",
+        f"PRIVATE+KEY+{encoded}{b64encode(bytes([ALG_COSIGNATURE_V1]) + seed)}",
+        f"{encoded}{b64encode(bytes([ALG_COSIGNATURE_V1]) + public)}",
     )
 
 
@@ -97,7 +97,7 @@ def parse_cosigner_verifier_key(vkey: str) -> VerifierKey:
 def cosigner_verifier_key(skey: str) -> str:
     """The public verifier key (type 0x04) that matches a cosigner signer key."""
     signer = parse_cosigner_key(skey)
-    return f"{signer.name}+{signer.key_id:08x}+{_b64encode(bytes([ALG_COSIGNATURE_V1]) + signer.public_key)}"
+    return f"{signer.name}+{signer.key_id:08x}+{b64encode(bytes([ALG_COSIGNATURE_V1]) + signer.public_key)}"
 
 
 def cosign(note: str, cosigner_key: str, timestamp: int) -> str:
@@ -113,7 +113,7 @@ def cosign(note: str, cosigner_key: str, timestamp: int) -> str:
     if len(kept) + 1 > MAX_SIGNATURES:
         raise NoteError(f"note already has {len(kept)} signatures; one more exceeds the limit of {MAX_SIGNATURES}")
     raw = signer.key_id.to_bytes(4, "big") + timestamp.to_bytes(8, "big") + signer.sign(_message(text, timestamp))
-    return f"{text}\n{''.join(kept)}{SIGNATURE_PREFIX}{signer.name} {_b64encode(raw)}\n"
+    return f"{text}\n{''.join(kept)}{SIGNATURE_PREFIX}{signer.name} {b64encode(raw)}\n"
 
 
 def verify_cosignatures(note: str | bytes, cosigner_keys: Sequence[str]) -> list[Cosignature]:

@@ -7,7 +7,6 @@ appear only as keyed pseudonyms (`pseudonym`), never as raw identifiers.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -19,6 +18,7 @@ from typing import Any
 
 import rfc8785
 
+from ledger.b64 import b64encode
 from ledger.errors import EventError
 
 ENVELOPE_VERSION = 1
@@ -123,7 +123,7 @@ def canonical_envelope(envelope: Mapping[str, str | int | None]) -> bytes:
 
 def payload_hash(salt: bytes, payload_json: bytes) -> str:
     """base64(SHA-256(salt || RFC 8785 payload)): the salt stops guessing a small payload from its hash."""
-    return base64.b64encode(hashlib.sha256(salt + payload_json).digest()).decode("ascii")
+    return b64encode(hashlib.sha256(salt + payload_json).digest())
 
 
 def _text(name: str, value: object, *, optional: bool = False) -> str | None:

@@ -19,8 +19,6 @@ Where the spec leaves room, this module is at least as strict as Go and fails cl
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Sequence
@@ -28,6 +26,8 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger.b64 import Base64Error, b64decode, b64encode
 
 ALG_ED25519 = 0x01
 ED25519_KEY_SIZE = 32
@@ -64,16 +64,9 @@ def _check_name(name: str, what: str) -> None:
 def _b64decode(text: str, what: str) -> bytes:
     """Strict standard base64: padded, no stray characters, and canonical, so one value has one spelling."""
     try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise NoteError(f"{what} is not valid base64") from None
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise NoteError(f"{what} is not canonical base64")
-    return raw
-
-
-def _b64encode(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
+        return b64decode(text)
+    except Base64Error as exc:
+        raise NoteError(f"{what} is {exc}") from None
 
 
 def note_key_id(name: str, public_key: bytes, algorithm: int = ALG_ED25519) -> int:
@@ -91,7 +84,7 @@ class VerifierKey:
     public_key: bytes
 
     def encode(self) -> str:
-        return f"{self.name}+{self.key_id:08x}+{_b64encode(bytes([ALG_ED25519]) + self.public_key)}"
+        return f"{self.name}+{self.key_id:08x}+{b64encode(bytes([ALG_ED25519]) + self.public_key)}"
 
     def verifies(self, message: bytes, signature: bytes) -> bool:
         try:
@@ -177,7 +170,7 @@ def generate_signer_key(name: str) -> tuple[str, str]:
     seed = Ed25519PrivateKey.generate().private_bytes_raw()
     signer = SignerKey(name, 0, seed)
     key_id = note_key_id(name, signer.public_key)
-    skey = f"PRIVATE+KEY+{name}+{key_id:08x}+{_b64encode(bytes([ALG_ED25519]) + seed)}"
+    skey = f"PRIVATE+KEY+{name}+{key_id:08x}+{b64encode(bytes([ALG_ED25519]) + seed)}"
     return skey, VerifierKey(name, key_id, signer.public_key).encode()
 
 
@@ -273,7 +266,7 @@ def verify_note(note: str | bytes, verifier_keys: Sequence[str]) -> str:
 
 def _signature_line(signer: SignerKey, text: str) -> str:
     signature = signer.key_id.to_bytes(4, "big") + signer.sign(text.encode("utf-8"))
-    return f"{SIGNATURE_PREFIX}{signer.name} {_b64encode(signature)}\n"
+    return f"{SIGNATURE_PREFIX}{signer.name} {b64encode(signature)}\n"
 
 
 def sign_note(text: str, signer_key: str) -> str:

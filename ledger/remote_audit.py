@@ -11,7 +11,6 @@ loads no HTTP stack.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import tempfile
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ledger.b64 import Base64Error, b64decode, b64encode
 from ledger.checkpoint import verify_checkpoint
 from ledger.errors import LedgerError
 from ledger.rfc9162 import ProofError, verify_consistency
@@ -98,8 +98,8 @@ class RemoteAuditReport:
 
 def _b64decode(value: str, what: str) -> bytes:
     try:
-        return base64.b64decode(value, validate=True)
-    except ValueError:
+        return b64decode(value, canonical=False)
+    except Base64Error:
         raise AuditFailure(f"{what} is not base64") from None
 
 
@@ -173,7 +173,7 @@ def remote_audit(http: httpx.Client, state: AuditState, *, log_keys: list[str] |
                 f"current log of size {checkpoint.size} ({exc})"
             ) from None
         proven.append(size)
-    root_b64 = base64.b64encode(checkpoint.root).decode("ascii")
+    root_b64 = b64encode(checkpoint.root)
     if pinned_now:
         state.verifier_keys = keys
     state.origin = checkpoint.origin

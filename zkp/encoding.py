@@ -1,32 +1,21 @@
-"""Base64url (RFC 4648 §5, unpadded) and a strict reader for the fixed layout of proof bytes."""
+"""Base64url (RFC 4648 §5, unpadded: `ledger.b64`'s, with this package's error) and a strict reader for the fixed
+layout of proof bytes."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-
+from ledger.b64 import Base64Error
+from ledger.b64 import b64url_decode as _b64url_decode
+from ledger.b64 import b64url_encode as b64url_encode
 from zkp.errors import EncodingError
 from zkp.group import POINT_SIZE, SCALAR_SIZE, Point, scalar_from_bytes, scalar_to_bytes
-
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64url_decode(text: str) -> bytes:
     """Decode unpadded base64url, refusing padding, other alphabets and non-canonical trailing bits."""
-    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
-        raise EncodingError("not unpadded base64url")
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise EncodingError("not unpadded base64url") from exc
-    if b64url_encode(data) != text:
-        raise EncodingError("base64url is not canonical")
-    return data
+        return _b64url_decode(text)
+    except Base64Error as exc:
+        raise EncodingError(str(exc)) from None
 
 
 class ProofWriter:

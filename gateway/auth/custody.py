@@ -11,7 +11,6 @@ without a trace. Binding a wallet DID or erasure deletes the sealed key as well.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from credentials import did_key_from_multibase, did_key_verification_method, key
 from gateway.store.tables import custodial_did_keys, customers
 from keyfiles import SealedBox, SealedDataError
 from ledger import Event
+from ledger.b64 import b64url_encode
 from ledger.store import Ledger
 
 CUSTODY_EVENT = "customer.did.custody"
@@ -51,15 +51,11 @@ def did_of(key: Ed25519PrivateKey) -> str:
     return did_key_from_multibase(key_pair_from_private(key).public_key_multibase)
 
 
-def _b64u(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def private_jwk(did: str, key: Ed25519PrivateKey) -> dict[str, str]:
     """RFC 8037 OKP JWK with `d`; `kid` is the did:key verification method, as wallets import it."""
     seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     multibase = did.removeprefix("did:key:")
-    return {**public_jwk(key.public_key()), "d": _b64u(seed), "kid": did_key_verification_method(multibase)}
+    return {**public_jwk(key.public_key()), "d": b64url_encode(seed), "kid": did_key_verification_method(multibase)}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from credentials import new_challenge
 from gateway.store.tables import did_challenges
 
 Purpose = Literal["login", "bind", "presentation"]
+# How long a challenge stays usable, wherever it is issued (the API or the portal's wallet sign-in page).
+CHALLENGE_TTL = timedelta(minutes=5)
 
 
 class DidChallengeStore:

@@ -35,7 +35,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from starlette.requests import Request
 
-from gateway.problems import Problem
+from gateway.web.problems import Problem
 
 # More keys than this and the least recently seen are forgotten (a forgotten key starts with a full burst);
 # the per-address limit still bounds a caller who invents keys to get that.

@@ -7,7 +7,6 @@ a ledger that fails verification exits 1; a traceback is a bug.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -23,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.cli.ledger_remote import verify_remote
 from keyfiles import KeyDirectory, KeyFileError
 from ledger import Event, EventError, LedgerError, ProofError, TamperError, leaf_hash
+from ledger.b64 import b64encode
 from ledger.note import NoteError, generate_signer_key, verifier_key_from_signer
 from ledger.store import Ledger, audit
 
@@ -49,10 +49,6 @@ def db_url(db: str | None) -> str:
 def shown(url: str) -> str:
     """A URL fit for the terminal: any password masked."""
     return make_url(url).render_as_string(hide_password=True)
-
-
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -201,12 +197,16 @@ def prove(
             "index": index,
             "tree_size": tree_size,
             "entry": entry.decode("utf-8"),
-            "leaf_hash": b64(leaf_hash(entry)),
-            "root": b64(root),
-            "proof": [b64(h) for h in proof],
+            "leaf_hash": b64encode(leaf_hash(entry)),
+            "root": b64encode(root),
+            "proof": [b64encode(h) for h in proof],
         },
-        [f"index {index} in tree size {tree_size}", f"leaf hash {b64(leaf_hash(entry))}", f"root {b64(root)}"]
-        + [f"proof {b64(h)}" for h in proof],
+        [
+            f"index {index} in tree size {tree_size}",
+            f"leaf hash {b64encode(leaf_hash(entry))}",
+            f"root {b64encode(root)}",
+        ]
+        + [f"proof {b64encode(h)}" for h in proof],
     )
 
 
@@ -224,8 +224,15 @@ def consistency(
         root1, root2 = ledger.root(size1), ledger.root(second)
     emit(
         as_json,
-        {"size1": size1, "size2": second, "root1": b64(root1), "root2": b64(root2), "proof": [b64(h) for h in proof]},
-        [f"size {size1} root {b64(root1)}", f"size {second} root {b64(root2)}"] + [f"proof {b64(h)}" for h in proof],
+        {
+            "size1": size1,
+            "size2": second,
+            "root1": b64encode(root1),
+            "root2": b64encode(root2),
+            "proof": [b64encode(h) for h in proof],
+        },
+        [f"size {size1} root {b64encode(root1)}", f"size {second} root {b64encode(root2)}"]
+        + [f"proof {b64encode(h)}" for h in proof],
     )
 
 
@@ -289,12 +296,12 @@ def verify(
             "payloads": report.payloads,
             "erased_payloads": report.erased_payloads,
             "checkpoints": report.checkpoints,
-            "root": b64(report.root),
+            "root": b64encode(report.root),
         },
         [
             f"ledger verifies: {report.size} entries, {report.nodes} nodes, {report.checkpoints} checkpoints, "
             f"{report.payloads} payloads ({report.erased_payloads} erased)",
-            f"root {b64(report.root)}",
+            f"root {b64encode(report.root)}",
         ],
     )
 

@@ -7,7 +7,6 @@ the full audit names it.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import tempfile
 from pathlib import Path
@@ -26,10 +25,6 @@ from ledger import (
     verify_inclusion,
 )
 from ledger.store import Ledger, audit
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
 
 
 def ledger_demo() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,6 +14,7 @@ from gateway.runtime import key_store
 from gateway.settings import Settings
 from keyfiles import KeyFileError
 from ledger import LedgerError
+from ledger.b64 import Base64Error, b64url_decode
 from ledger.store import Ledger
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyError
 from policies.runtime import PolicyRuntime, open_policies
@@ -69,8 +68,8 @@ def pseudonym_key(value: str | None) -> bytes:
         except KeyFileError as exc:
             raise fail(str(exc)) from None
     try:
-        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
+        key = b64url_decode(value, canonical=False)
+    except Base64Error:
         raise fail("the pseudonym key is not base64url") from None
     if len(key) < 16:
         raise fail("the pseudonym key must be at least 16 bytes")

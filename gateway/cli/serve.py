@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.cli._common import fail, load_settings, runtime
-from gateway.observability import configure_logging
+from gateway.web.observability import configure_logging
 
 
 def serve(

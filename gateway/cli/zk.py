@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from gateway.cli._common import fail, runtime
-from gateway.problems import Problem
+from gateway.web.problems import Problem
 from gateway.zk.queries import attribute_or_404, ingest
 from gateway.zk.response import ResponseVerificationError, verify_response
 from ledger import NoteError, parse_verifier_key
@@ -128,7 +128,7 @@ def anchor(
             try:
                 for attribute_id in attribute or list(rt.zk.registry.ids):
                     spec = attribute_or_404(rt.zk, attribute_id)
-                    result = await ingest(rt, rt.zk, customer, spec, actor="cli:zk-anchor", source=source)
+                    result = await ingest(rt.zk_queries, customer, spec, actor="cli:zk-anchor", source=source)
                     state = "anchored" if result.created else "unchanged"
                     a = result.anchor
                     lines.append(f"{a.attribute}: {state}, epoch {a.epoch} at ledger index {a.ledger_index}")

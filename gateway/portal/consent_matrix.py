@@ -1,6 +1,6 @@
 """The "My consents" matrix as the page shows it: per recipient, data categories (rows) × purposes (columns).
 
-Built from the consent service's catalog and state (`gateway.consents`), so the page and the REST API show
+Built from the consent service's catalog and state (`gateway.rights.consents`), so the page and the REST API show
 the same answers. The matrix also works out what the row, column and cell buttons act on: which cells
 could be given (and whether that needs a separate confirmation), and which consent records a withdrawal
 ends. A record may cover more than one cell; withdrawing it ends all of them, and the page says so.

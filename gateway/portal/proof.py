@@ -7,13 +7,15 @@ so a customer cannot read the ledger at large through the portal.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.audit.checkpoints import CheckpointBook
+from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.principals import CustomerPrincipal
-from gateway.runtime import Runtime
 from ledger import ProofError, leaf_hash, parse_envelope, verify_checkpoint, verify_inclusion
+from ledger.b64 import b64encode
+from ledger.store import Ledger
 
 __all__ = ["EntryProof", "entry_proof"]
 
@@ -41,27 +43,28 @@ class EntryProof:
         return {
             "leaf_index": self.index,
             "entry": self.envelope,
-            "leaf_hash": base64.b64encode(self.leaf_hash).decode(),
+            "leaf_hash": b64encode(self.leaf_hash),
             "tree_size": self.tree_size,
-            "root_hash": base64.b64encode(self.root).decode(),
-            "audit_path": [base64.b64encode(node).decode() for node in self.audit_path],
+            "root_hash": b64encode(self.root),
+            "audit_path": [b64encode(node) for node in self.audit_path],
             "checkpoint": self.checkpoint_note,
             "verifier_keys": self.verifier_keys,
             "origin": self.origin,
         }
 
 
-def entry_proof(runtime: Runtime, customer: CustomerPrincipal, index: int) -> EntryProof | None:
+def entry_proof(
+    ledger: Ledger, checkpoints: CheckpointBook, pseudonyms: Pseudonyms, customer: CustomerPrincipal, index: int
+) -> EntryProof | None:
     """The customer's entry at `index` with a verified inclusion proof, or None when it is not theirs."""
-    ledger = runtime.ledger
     if not 0 <= index < ledger.size():
         return None
     data = ledger.entry(index)
     envelope = parse_envelope(data)
-    if envelope["subject"] != runtime.subject_pseudonym(customer.customer_id):
+    if envelope["subject"] != pseudonyms(customer.customer_id):
         return None
-    signed = runtime.checkpoints.latest()
-    checkpoint = verify_checkpoint(signed.note, runtime.checkpoints.verifier_keys, runtime.checkpoints.origin)
+    signed = checkpoints.latest()
+    checkpoint = verify_checkpoint(signed.note, checkpoints.verifier_keys, checkpoints.origin)
     path = ledger.inclusion_proof(index, checkpoint.size)
     leaf = leaf_hash(data)
     try:
@@ -78,7 +81,7 @@ def entry_proof(runtime: Runtime, customer: CustomerPrincipal, index: int) -> En
         root=checkpoint.root,
         audit_path=path,
         checkpoint_note=signed.note,
-        verifier_keys=list(runtime.checkpoints.verifier_keys),
-        origin=runtime.checkpoints.origin,
+        verifier_keys=list(checkpoints.verifier_keys),
+        origin=checkpoints.origin,
         problem=problem,
     )

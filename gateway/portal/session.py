@@ -7,21 +7,21 @@ session has expired), because a browser user should land on a form, not on probl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from gateway.auth.customers import CustomerStore, SessionStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import SESSION_COOKIE
+from gateway.dependencies import SESSION_COOKIE, CsrfKeyDep, CustomersDep, SessionsDep, SettingsDep
 from gateway.portal.csrf import CSRF_COOKIE, CSRF_FIELD, CsrfGuard
 from gateway.portal.web import PORTAL_PREFIX, Page, redirect, render
-from gateway.runtime import Runtime
 
-__all__ = ["SignedInForm", "Visit", "open_signed_in_form", "open_visit"]
+__all__ = ["SignedInForm", "Visit", "VisitDep", "open_signed_in_form", "open_visit"]
 
 
 @dataclass
@@ -29,7 +29,6 @@ class Visit:
     """One request to the portal: the page context and, when signed in, the customer and session."""
 
     page: Page
-    runtime: Runtime
     guard: CsrfGuard
     session: str | None
     expired: bool
@@ -63,14 +62,21 @@ class Visit:
         )
 
 
-async def open_visit(request: Request, runtime: Runtime) -> Visit:
+async def open_visit(
+    request: Request, sessions: SessionsDep, customers: CustomersDep, csrf_key: CsrfKeyDep, settings: SettingsDep
+) -> Visit:
+    """The dependency every portal page takes (as `VisitDep`): who is visiting, never an error."""
     session = request.cookies.get(SESSION_COOKIE)
     customer: CustomerPrincipal | None = None
     if session:
-        customer = await run_in_threadpool(_resolve, runtime, session)
-    guard = CsrfGuard(runtime.pseudonym_key)
-    page = Page.of(request, guard, session=session, customer=customer, secure_cookies=runtime.settings.secure_cookies)
-    return Visit(page=page, runtime=runtime, guard=guard, session=session, expired=bool(session) and customer is None)
+        customer = await run_in_threadpool(_resolve, sessions, customers, session)
+    guard = CsrfGuard(csrf_key)
+    page = Page.of(request, guard, session=session, customer=customer, secure_cookies=settings.secure_cookies)
+    return Visit(page=page, guard=guard, session=session, expired=bool(session) and customer is None)
+
+
+# The portal's own alias, beside the collaborators' in `gateway.dependencies`: that layer cannot know a Visit.
+VisitDep = Annotated[Visit, Depends(open_visit)]
 
 
 class SignedInForm(NamedTuple):
@@ -81,10 +87,9 @@ class SignedInForm(NamedTuple):
     form: FormData
 
 
-async def open_signed_in_form(request: Request, runtime: Runtime) -> SignedInForm | Response:
+async def open_signed_in_form(visit: Visit) -> SignedInForm | Response:
     """The visit, customer and form of a signed-in form POST, or the answer instead: the sign-in redirect for an
     anonymous visitor (checked first, so an expired session lands on the form), else the CSRF failure page."""
-    visit = await open_visit(request, runtime)
     if visit.customer is None:
         return visit.require_sign_in()
     form = await visit.form()
@@ -93,6 +98,6 @@ async def open_signed_in_form(request: Request, runtime: Runtime) -> SignedInFor
     return SignedInForm(visit, visit.customer, form)
 
 
-def _resolve(runtime: Runtime, session: str) -> CustomerPrincipal | None:
-    customer_id = runtime.sessions.resolve(session)
-    return runtime.customers.get(customer_id) if customer_id else None
+def _resolve(sessions: SessionStore, customers: CustomerStore, session: str) -> CustomerPrincipal | None:
+    customer_id = sessions.resolve(session)
+    return customers.get(customer_id) if customer_id else None

@@ -13,11 +13,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from credentials import CredentialError
-from gateway.auth.did_challenges import DidChallengeStore
+from sqlalchemy import Engine
+
+from credentials import CredentialError, CredentialService
+from gateway.auth.customers import CustomerStore
+from gateway.auth.did_challenges import CHALLENGE_TTL, DidChallengeStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.routers.wallet import CHALLENGE_TTL, PRESENTATION_MAX_BYTES
-from gateway.runtime import Runtime
+from gateway.auth.rate_limits import RequestLimits
+from gateway.web.json_body import PRESENTATION_MAX_BYTES
 
 __all__ = ["WalletSignInError", "issue_login_challenge", "wallet_customer"]
 
@@ -31,16 +34,18 @@ class WalletSignInError(Exception):
         self.kind = kind
 
 
-def _store(runtime: Runtime) -> DidChallengeStore:
-    return DidChallengeStore(runtime.engine, CHALLENGE_TTL)
+def _store(engine: Engine) -> DidChallengeStore:
+    return DidChallengeStore(engine, CHALLENGE_TTL)
 
 
-def issue_login_challenge(runtime: Runtime, address: str) -> tuple[str, str]:
+def issue_login_challenge(
+    engine: Engine, credentials: CredentialService, limits: RequestLimits, address: str
+) -> tuple[str, str]:
     """A fresh login challenge and the domain the wallet must sign with it; raises `RateLimitedError` (and
     issues nothing) once `address` has spent its burst."""
-    runtime.limits.did_challenge_per_address.hit(address)
-    challenge, _ = _store(runtime).issue("login")
-    return challenge, runtime.credentials.domain
+    limits.did_challenge_per_address.hit(address)
+    challenge, _ = _store(engine).issue("login")
+    return challenge, credentials.domain
 
 
 def _signed_challenge(presentation: Mapping[str, Any]) -> str | None:
@@ -51,7 +56,9 @@ def _signed_challenge(presentation: Mapping[str, Any]) -> str | None:
     return None
 
 
-def wallet_customer(runtime: Runtime, pasted: str) -> CustomerPrincipal:
+def wallet_customer(
+    engine: Engine, credentials: CredentialService, customers: CustomerStore, pasted: str
+) -> CustomerPrincipal:
     """The customer whose bound DID signed this presentation over a live challenge of ours."""
     if len(pasted.encode()) > PRESENTATION_MAX_BYTES:
         raise WalletSignInError("malformed", "the presentation is too large")
@@ -62,15 +69,15 @@ def wallet_customer(runtime: Runtime, pasted: str) -> CustomerPrincipal:
     if not isinstance(presentation, dict):
         raise WalletSignInError("malformed", "the presentation must be a JSON object")
     challenge = _signed_challenge(presentation)
-    if challenge is None or not _store(runtime).consume(challenge, "login"):
+    if challenge is None or not _store(engine).consume(challenge, "login"):
         raise WalletSignInError(
             "challenge", "the presentation does not answer a live challenge (unknown, used or expired)"
         )
     try:
-        did = runtime.credentials.verify_wallet_login(presentation, challenge=challenge)
+        did = credentials.verify_wallet_login(presentation, challenge=challenge)
     except CredentialError as exc:
         raise WalletSignInError("proof", f"the presentation did not verify ({exc.rule})") from None
-    customer = runtime.customers.by_did(did)
+    customer = customers.by_did(did)
     if customer is None:
         raise WalletSignInError("unknown-did", "no customer has bound this DID")
     return customer

@@ -13,11 +13,9 @@ from gateway.auth.clients import ClientRegistrationError
 from gateway.auth.customers import CustomerExistsError, DidInUseError, InvalidCustomerError
 from gateway.auth.passwords import WeakPasswordError
 from gateway.auth.principals import ClientPrincipal
-from gateway.dependencies import require_admin
-from gateway.idempotency import idempotent
-from gateway.problems import Problem, problem_responses
+from gateway.dependencies import ClientsDep, CredentialsDep, CustomersDep, KeysDep, idempotent, require_admin
 from gateway.routers.customer import CustomerProfile
-from gateway.runtime import Runtime, get_runtime
+from gateway.web.problems import Problem, problem_responses
 from keyfiles import KeyFileError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403))
@@ -150,13 +148,11 @@ _ClientId = Path(description="The client's id.", examples=["crm-dealer-4s"])
     dependencies=[Depends(idempotent(require_admin))],
 )
 async def register_client(
-    body: ClientRegistration,
-    _: ClientPrincipal = Depends(require_admin),
-    runtime: Runtime = Depends(get_runtime),
+    clients: ClientsDep, body: ClientRegistration, _: ClientPrincipal = Depends(require_admin)
 ) -> ClientCreated:
     try:
         client, secret = await run_in_threadpool(
-            lambda: runtime.clients.register(
+            lambda: clients.register(
                 client_id=body.client_id,
                 name=body.name,
                 organization=body.organization,
@@ -180,10 +176,8 @@ async def register_client(
     description="Every registered client, enabled or not, without secrets.",
     response_model=list[ClientView],
 )
-def list_clients(
-    _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
-) -> list[ClientView]:
-    return [ClientView(**client.public_view()) for client in runtime.clients.list()]
+def list_clients(clients: ClientsDep, _: ClientPrincipal = Depends(require_admin)) -> list[ClientView]:
+    return [ClientView(**client.public_view()) for client in clients.list()]
 
 
 @router.get(
@@ -194,9 +188,9 @@ def list_clients(
     responses=problem_responses(404),
 )
 def get_client(
-    client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+    clients: ClientsDep, client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin)
 ) -> ClientView:
-    client = runtime.clients.get(client_id)
+    client = clients.get(client_id)
     if client is None:
         raise Problem(404, "not-found", "No such client.")
     return ClientView(**client.public_view())
@@ -210,14 +204,11 @@ def get_client(
     responses=problem_responses(404, 422),
 )
 def update_client(
-    body: ClientUpdate,
-    client_id: str = _ClientId,
-    _: ClientPrincipal = Depends(require_admin),
-    runtime: Runtime = Depends(get_runtime),
+    clients: ClientsDep, body: ClientUpdate, client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin)
 ) -> ClientView:
-    if not runtime.clients.set_disabled(client_id, body.disabled):
+    if not clients.set_disabled(client_id, body.disabled):
         raise Problem(404, "not-found", "No such client.")
-    client = runtime.clients.get(client_id)
+    client = clients.get(client_id)
     assert client is not None
     return ClientView(**client.public_view())
 
@@ -230,9 +221,9 @@ def update_client(
     responses=problem_responses(404),
 )
 def rotate_client_secret(
-    client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+    clients: ClientsDep, client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin)
 ) -> ClientSecret:
-    secret = runtime.clients.rotate_secret(client_id)
+    secret = clients.rotate_secret(client_id)
     if secret is None:
         raise Problem(404, "not-found", "No client with a secret under this id.")
     return ClientSecret(client_id=client_id, client_secret=secret)
@@ -251,7 +242,7 @@ def rotate_client_secret(
     dependencies=[Depends(idempotent(require_admin))],
 )
 async def enrol_customer(
-    body: CustomerEnrolment, _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+    customers: CustomersDep, body: CustomerEnrolment, _: ClientPrincipal = Depends(require_admin)
 ) -> CustomerProfile:
     if body.did is not None:
         try:
@@ -260,7 +251,7 @@ async def enrol_customer(
             raise Problem(422, "validation", f"did: {exc} (a did:key is expected)") from exc
     try:
         customer = await run_in_threadpool(
-            lambda: runtime.customers.create(
+            lambda: customers.create(
                 username=body.username,
                 password=body.password,
                 display_name=body.display_name,
@@ -281,10 +272,8 @@ async def enrol_customer(
     description="Every customer account (no password hashes).",
     response_model=list[CustomerProfile],
 )
-def list_customers(
-    _: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
-) -> list[CustomerProfile]:
-    return [CustomerProfile.of(customer) for customer in runtime.customers.list()]
+def list_customers(customers: CustomersDep, _: ClientPrincipal = Depends(require_admin)) -> list[CustomerProfile]:
+    return [CustomerProfile.of(customer) for customer in customers.list()]
 
 
 @router.post(
@@ -299,16 +288,17 @@ def list_customers(
     responses=problem_responses(409, 422),
 )
 def rotate_key(
+    credentials: CredentialsDep,
+    keys: KeysDep,
     ring: Literal["token", "issuer"] = Path(description="Which key ring.", examples=["token"]),
     _: ClientPrincipal = Depends(require_admin),
-    runtime: Runtime = Depends(get_runtime),
 ) -> RotatedKey:
     if ring == "issuer":
-        keyring = runtime.credentials.keyring
+        keyring = credentials.keyring
         issued = keyring.rotate()
         return RotatedKey(ring=ring, kid=issued.verification_method, keys=len(keyring.public_keys_multibase))
     try:
-        fresh = runtime.keys.rotate(ring)
+        fresh = keys.rotate(ring)
     except KeyFileError as exc:
         raise Problem(409, "conflict", str(exc)) from exc
-    return RotatedKey(ring=ring, kid=fresh.kid, keys=len(runtime.keys.ring(ring).keys))
+    return RotatedKey(ring=ring, kid=fresh.kid, keys=len(keys.ring(ring).keys))

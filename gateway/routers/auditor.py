@@ -7,20 +7,19 @@ number. Proofs are only served at sizes with a published checkpoint.
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.checkpoints import CheckpointBook, SignedCheckpoint
+from gateway.audit.event_index import EventQuery
 from gateway.auth.principals import ClientPrincipal
-from gateway.dependencies import require_auditor
-from gateway.event_index import EventQuery
-from gateway.ledger_access import SignedCheckpoint
-from gateway.problems import Problem, problem_responses
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import CheckpointsDep, EventsDep, LedgerDep, require_auditor
+from gateway.web.problems import Problem, problem_responses
 from ledger import leaf_hash
+from ledger.b64 import b64encode
 
 router = APIRouter(prefix="/v1/ledger", tags=["auditor"], responses=problem_responses(401, 403))
 
@@ -31,10 +30,6 @@ _NOTE_EXAMPLE = (
     "— gateway.example.com/ledger Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9n"
     "To+zyWE+xeMcTOAYQ8=\n"
 )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 class CheckpointView(BaseModel):
@@ -58,7 +53,7 @@ class CheckpointView(BaseModel):
     @classmethod
     def of(cls, signed: SignedCheckpoint) -> CheckpointView:
         cp = signed.checkpoint
-        return cls(origin=cp.origin, size=cp.size, root=_b64(cp.root), note=signed.note)
+        return cls(origin=cp.origin, size=cp.size, root=b64encode(cp.root), note=signed.note)
 
 
 class VerifierKeys(BaseModel):
@@ -197,8 +192,7 @@ class EventPage(BaseModel):
     next_after: int | None = Field(description="Pass as `after` for the next page; null on the last page.")
 
 
-def _checkpoint_at(runtime: Runtime, size: int | None) -> SignedCheckpoint:
-    book = runtime.checkpoints
+def _checkpoint_at(book: CheckpointBook, size: int | None) -> SignedCheckpoint:
     if size is None:
         return book.latest()
     signed = book.at(size)
@@ -224,9 +218,9 @@ def _checkpoint_at(runtime: Runtime, size: int | None) -> SignedCheckpoint:
     response_model=CheckpointView,
 )
 async def latest_checkpoint(
-    _: ClientPrincipal = Depends(require_auditor), runtime: Runtime = Depends(get_runtime)
+    checkpoints: CheckpointsDep, _: ClientPrincipal = Depends(require_auditor)
 ) -> CheckpointView:
-    return CheckpointView.of(await run_in_threadpool(runtime.checkpoints.latest))
+    return CheckpointView.of(await run_in_threadpool(checkpoints.latest))
 
 
 @router.get(
@@ -235,10 +229,8 @@ async def latest_checkpoint(
     description="The signed-note verifier keys of every checkpoint key this gateway has used, oldest first.",
     response_model=VerifierKeys,
 )
-def verifier_keys(
-    _: ClientPrincipal = Depends(require_auditor), runtime: Runtime = Depends(get_runtime)
-) -> VerifierKeys:
-    return VerifierKeys(origin=runtime.checkpoints.origin, verifier_keys=runtime.checkpoints.verifier_keys)
+def verifier_keys(checkpoints: CheckpointsDep, _: ClientPrincipal = Depends(require_auditor)) -> VerifierKeys:
+    return VerifierKeys(origin=checkpoints.origin, verifier_keys=checkpoints.verifier_keys)
 
 
 @router.get(
@@ -249,21 +241,22 @@ def verifier_keys(
     responses=problem_responses(422),
 )
 def entries(
+    ledger: LedgerDep,
     start: int = Query(ge=0, description="First index.", examples=[0]),
     end: int = Query(gt=0, description="Exclusive end index.", examples=[100]),
     _: ClientPrincipal = Depends(require_auditor),
-    runtime: Runtime = Depends(get_runtime),
 ) -> EntryPage:
     if end <= start or end - start > MAX_ENTRIES:
         raise Problem(422, "validation", f"Need start < end and at most {MAX_ENTRIES} entries per call.")
-    size = runtime.ledger.size()
-    leaves = runtime.ledger.entries(start, min(end, size))
+    size = ledger.size()
+    leaves = ledger.entries(start, min(end, size))
     return EntryPage(
         start=start,
         end=start + len(leaves),
         tree_size=size,
         entries=[
-            Entry(index=start + i, data=_b64(leaf), leaf_hash=_b64(leaf_hash(leaf))) for i, leaf in enumerate(leaves)
+            Entry(index=start + i, data=b64encode(leaf), leaf_hash=b64encode(leaf_hash(leaf)))
+            for i, leaf in enumerate(leaves)
         ],
     )
 
@@ -277,22 +270,23 @@ def entries(
     responses=problem_responses(404, 422),
 )
 async def inclusion(
+    checkpoints: CheckpointsDep,
+    ledger: LedgerDep,
     index: int = Query(ge=0, description="Entry index.", examples=[3]),
     tree_size: int | None = Query(None, gt=0, description="A published checkpoint size.", examples=[42]),
     _: ClientPrincipal = Depends(require_auditor),
-    runtime: Runtime = Depends(get_runtime),
 ) -> InclusionProof:
     def build() -> InclusionProof:
-        signed = _checkpoint_at(runtime, tree_size)
+        signed = _checkpoint_at(checkpoints, tree_size)
         size = signed.checkpoint.size
         if index >= size:
             raise Problem(422, "validation", f"Entry {index} is not in the tree of size {size}.")
-        path = runtime.ledger.inclusion_proof(index, size)
+        path = ledger.inclusion_proof(index, size)
         return InclusionProof(
             index=index,
             tree_size=size,
-            leaf_hash=_b64(leaf_hash(runtime.ledger.entry(index))),
-            audit_path=[_b64(h) for h in path],
+            leaf_hash=b64encode(leaf_hash(ledger.entry(index))),
+            audit_path=[b64encode(h) for h in path],
             checkpoint=CheckpointView.of(signed),
         )
 
@@ -308,22 +302,23 @@ async def inclusion(
     responses=problem_responses(404, 422),
 )
 async def consistency(
+    checkpoints: CheckpointsDep,
+    ledger: LedgerDep,
     first: int = Query(ge=0, description="The older size (e.g. from a checkpoint you kept).", examples=[10]),
     second: int | None = Query(None, gt=0, description="A published checkpoint size.", examples=[42]),
     _: ClientPrincipal = Depends(require_auditor),
-    runtime: Runtime = Depends(get_runtime),
 ) -> ConsistencyProof:
     def build() -> ConsistencyProof:
-        signed = _checkpoint_at(runtime, second)
+        signed = _checkpoint_at(checkpoints, second)
         size = signed.checkpoint.size
         if first > size:
             raise Problem(422, "validation", f"first ({first}) exceeds second ({size}).")
-        proof = runtime.ledger.consistency_proof(first, size)
-        earlier = runtime.checkpoints.at(first) if first > 0 else None
+        proof = ledger.consistency_proof(first, size)
+        earlier = checkpoints.at(first) if first > 0 else None
         return ConsistencyProof(
             first=first,
             second=size,
-            proof=[_b64(h) for h in proof],
+            proof=[b64encode(h) for h in proof],
             checkpoint=CheckpointView.of(signed),
             first_checkpoint=CheckpointView.of(earlier) if earlier else None,
         )
@@ -340,6 +335,7 @@ async def consistency(
     responses=problem_responses(422),
 )
 async def search_events(
+    events: EventsDep,
     subject: str | None = Query(None, max_length=200, description="Subject pseudonym.", examples=["3q2-7w"]),
     type: str | None = Query(None, max_length=100, description="Event type.", examples=["access"]),
     actor: str | None = Query(None, max_length=200, description="Who caused it.", examples=["client:crm-dealer-4s"]),
@@ -350,7 +346,6 @@ async def search_events(
     after: int = Query(-1, ge=-1, description="Return entries with a larger index."),
     limit: int = Query(100, ge=1, le=1000, description="Page size."),
     _: ClientPrincipal = Depends(require_auditor),
-    runtime: Runtime = Depends(get_runtime),
 ) -> EventPage:
     for moment in (since, until):
         if moment is not None and moment.tzinfo is None:
@@ -366,7 +361,7 @@ async def search_events(
         after=after,
         limit=limit,
     )
-    found = await run_in_threadpool(runtime.events.search, query)
+    found = await run_in_threadpool(events.search, query)
     return EventPage(
         events=[
             EventView(

@@ -1,8 +1,8 @@
 """The customer's consent API under `/v1/me`: catalog, consent state, grant, withdraw, history, accesses, receipts.
 
-Thin HTTP over `gateway.consents`, `gateway.receipts` and `gateway.accesses` (the portal calls the same
-functions). Every route needs the customer's session cookie and only ever touches that customer's data; writes
-take an `Idempotency-Key`.
+Thin HTTP over `gateway.rights.consents`, `gateway.rights.receipts` and `gateway.rights.access_log` (the portal
+calls the same functions). Every route needs the customer's session cookie and only ever touches that customer's
+data; writes take an `Idempotency-Key`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,19 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gateway import accesses, consents, receipts
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import require_customer
-from gateway.idempotency import idempotent
-from gateway.problems import Problem, problem_responses
-from gateway.rights_errors import CustomerRightsError
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import (
+    AccessLogDep,
+    CredentialsDep,
+    CustomersDep,
+    EngineDep,
+    PoliciesDep,
+    idempotent,
+    require_customer,
+)
+from gateway.rights import access_log, consents, receipts
+from gateway.rights.errors import CustomerRightsError
+from gateway.web.problems import Problem, problem_responses
 from policies import StateUnavailableError
 
 router = APIRouter(prefix="/v1/me", tags=["customer consents"])
@@ -137,11 +143,9 @@ _CHANGE_EXAMPLE = {
     },
 )
 def get_catalog(
-    lang: Lang = LANG_QUERY,
-    customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
+    policies: PoliciesDep, lang: Lang = LANG_QUERY, customer: CustomerPrincipal = Depends(require_customer)
 ) -> dict[str, Any]:
-    return call(consents.catalog, runtime, customer, lang=lang)
+    return call(consents.catalog, policies, customer, lang=lang)
 
 
 @router.get(
@@ -174,10 +178,8 @@ def get_catalog(
         **problem_responses(401, 503),
     },
 )
-def get_consents(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
-) -> dict[str, Any]:
-    return call(consents.consent_state, runtime, customer)
+def get_consents(policies: PoliciesDep, customer: CustomerPrincipal = Depends(require_customer)) -> dict[str, Any]:
+    return call(consents.consent_state, policies, customer)
 
 
 @router.post(
@@ -196,13 +198,17 @@ def get_consents(
     },
 )
 def grant_consent(
+    policies: PoliciesDep,
+    credentials: CredentialsDep,
+    customers: CustomersDep,
     body: GrantRequest,
     customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
 ) -> JSONResponse:
     change = call(
         consents.grant,
-        runtime,
+        policies,
+        credentials,
+        customers,
         customer,
         purposes=body.purposes,
         categories=body.categories,
@@ -230,9 +236,9 @@ def grant_consent(
     },
 )
 def withdraw_marketing(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    policies: PoliciesDep, credentials: CredentialsDep, customer: CustomerPrincipal = Depends(require_customer)
 ) -> dict[str, Any]:
-    return call(consents.withdraw_all_marketing, runtime, customer).to_dict()
+    return call(consents.withdraw_all_marketing, policies, credentials, customer).to_dict()
 
 
 @router.post(
@@ -248,11 +254,12 @@ def withdraw_marketing(
     },
 )
 def withdraw_consent(
+    policies: PoliciesDep,
+    credentials: CredentialsDep,
     record_id: str = Path(max_length=100, description="A consent record id.", examples=[_RECORD_ID]),
     customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    return call(consents.withdraw, runtime, customer, record_id).to_dict()
+    return call(consents.withdraw, policies, credentials, customer, record_id).to_dict()
 
 
 @router.get(
@@ -280,9 +287,9 @@ def withdraw_consent(
     },
 )
 def consent_history(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    policies: PoliciesDep, customer: CustomerPrincipal = Depends(require_customer)
 ) -> list[dict[str, Any]]:
-    return call(consents.history, runtime, customer)
+    return call(consents.history, policies, customer)
 
 
 @router.get(
@@ -334,6 +341,7 @@ def consent_history(
     },
 )
 def my_accesses(
+    log: AccessLogDep,
     recipient: str | None = Query(None, max_length=200, examples=["dealer-sh-4s"]),
     purpose: str | None = Query(None, max_length=200, examples=["repair_prediction"]),
     since: AwareDatetime | None = Query(
@@ -344,11 +352,10 @@ def my_accesses(
     limit: int = Query(100, ge=1, le=1000),
     lang: Lang = LANG_QUERY,
     customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
 ) -> list[dict[str, Any]]:
     found = call(
-        accesses.accesses,
-        runtime,
+        access_log.accesses,
+        log,
         customer,
         recipient=recipient,
         purpose=purpose,
@@ -386,9 +393,9 @@ def my_accesses(
     },
 )
 def my_receipts(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    engine: EngineDep, credentials: CredentialsDep, customer: CustomerPrincipal = Depends(require_customer)
 ) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in call(receipts.list_receipts, runtime, customer)]
+    return [r.to_dict() for r in call(receipts.list_receipts, engine, credentials, customer)]
 
 
 @router.get(
@@ -408,11 +415,11 @@ def my_receipts(
     },
 )
 def download_receipt(
+    engine: EngineDep,
     receipt_id: str = Path(max_length=100, examples=[_RECEIPT_ID]),
     customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
 ) -> CredentialResponse:
-    credential = call(receipts.get_receipt, runtime, customer, receipt_id)
+    credential = call(receipts.get_receipt, engine, customer, receipt_id)
     name = receipt_id.rsplit(":", 1)[-1]
     return CredentialResponse(
         credential,

@@ -23,17 +23,17 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from credentials import CredentialError, LimitExceededError, StatusListError, VerificationResult
+from credentials import CredentialError, CredentialService, LimitExceededError, StatusListError, VerificationResult
 from credentials.status_store import IssuedEntry
 from gateway.auth.did_challenges import DidChallengeStore
 from gateway.auth.principals import ClientPrincipal
 from gateway.auth.rate_limits import enforce, request_address_key
-from gateway.credential_problems import credential_problem, problem_details, rule_problem, verification_problem
-from gateway.dependencies import require_admin
-from gateway.json_body import body_schema, read_capped, read_model
-from gateway.problems import Problem, problem_responses
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import CredentialsDep, EngineDep, LedgerDep, LimitsDep, SettingsDep, require_admin
+from gateway.web.credential_problems import credential_problem, problem_details, rule_problem, verification_problem
+from gateway.web.json_body import body_schema, read_capped, read_model
+from gateway.web.problems import Problem, problem_responses
 from ledger import Event
+from ledger.store import Ledger
 
 router = APIRouter(tags=["credentials"])
 Model = TypeVar("Model", bound=BaseModel)
@@ -335,7 +335,10 @@ def _report(result: VerificationResult) -> VerificationReport:
     openapi_extra=body_schema(IssueRequest),
 )
 async def issue_credential(
-    request: Request, principal: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+    credentials: CredentialsDep,
+    ledger: LedgerDep,
+    request: Request,
+    principal: ClientPrincipal = Depends(require_admin),
 ) -> IssuedCredential:
     body = await read_model(request, IssueRequest, ISSUE_MAX_BYTES, invalid_status=400)
     credential = dict(body.credential)
@@ -345,7 +348,7 @@ async def issue_credential(
 
     def effects(conn: Connection, index: int) -> None:
         issued.append(
-            runtime.credentials.issue(
+            credentials.issue(
                 credential,
                 cryptosuite=body.options.cryptosuite,
                 credential_id=body.options.credentialId,
@@ -356,7 +359,7 @@ async def issue_credential(
     credential_id = str(body.options.credentialId or credential["id"])
     event = Event(type="credential.issued", actor=principal.actor, payload={"credential_id": credential_id})
     try:
-        index = await runtime.ledger.append_async(event, effects=effects)
+        index = await ledger.append_async(event, effects=effects)
     except CredentialError as exc:
         raise credential_problem(exc) from None
     return IssuedCredential(verifiableCredential=issued[0], ledger_index=index)
@@ -375,9 +378,9 @@ async def issue_credential(
     responses=_CAPPED,
     openapi_extra=body_schema(VerifyCredentialRequest),
 )
-async def verify_credential(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerificationReport:
+async def verify_credential(credentials: CredentialsDep, request: Request) -> VerificationReport:
     body = await read_model(request, VerifyCredentialRequest, VERIFY_MAX_BYTES, invalid_status=400)
-    result = await run_in_threadpool(runtime.credentials.verify_credential, body.verifiableCredential)
+    result = await run_in_threadpool(credentials.verify_credential, body.verifiableCredential)
     return _report(result)
 
 
@@ -390,10 +393,12 @@ async def verify_credential(request: Request, runtime: Runtime = Depends(get_run
     response_model=Challenge,
     responses=problem_responses(429),
 )
-def create_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) -> Challenge:
-    enforce((runtime.limits.did_challenge_per_address, request_address_key(request, runtime.settings.trusted_proxies)))
-    challenge, expires = DidChallengeStore(runtime.engine, _CHALLENGE_TTL).issue("presentation")
-    return Challenge(challenge=challenge, domain=runtime.credentials.domain, expires_at=expires.isoformat())
+def create_challenge(
+    request: Request, engine: EngineDep, credentials: CredentialsDep, limits: LimitsDep, settings: SettingsDep
+) -> Challenge:
+    enforce((limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)))
+    challenge, expires = DidChallengeStore(engine, _CHALLENGE_TTL).issue("presentation")
+    return Challenge(challenge=challenge, domain=credentials.domain, expires_at=expires.isoformat())
 
 
 @router.post(
@@ -409,20 +414,18 @@ def create_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) 
     responses=_CAPPED,
     openapi_extra=body_schema(VerifyPresentationRequest),
 )
-async def verify_presentation(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerificationReport:
+async def verify_presentation(credentials: CredentialsDep, engine: EngineDep, request: Request) -> VerificationReport:
     body = await read_model(request, VerifyPresentationRequest, VERIFY_MAX_BYTES, invalid_status=400)
     given = [p for p in (body.verifiablePresentation, body.presentation) if p is not None]
     if len(given) != 1:
         raise Problem(400, "validation", "Give exactly one of verifiablePresentation and presentation.")
     challenge, domain = body.options.challenge, body.options.domain
     result = await run_in_threadpool(
-        lambda: runtime.credentials.verify_presentation(given[0], challenge=challenge, domain=domain)
+        lambda: credentials.verify_presentation(given[0], challenge=challenge, domain=domain)
     )
     # A challenge for this gateway must be one it issued, used once; another verifier keeps its own.
-    if challenge is not None and domain in (None, runtime.credentials.domain) and result.verified:
-        live = await run_in_threadpool(
-            DidChallengeStore(runtime.engine, _CHALLENGE_TTL).consume, challenge, "presentation"
-        )
+    if challenge is not None and domain in (None, credentials.domain) and result.verified:
+        live = await run_in_threadpool(DidChallengeStore(engine, _CHALLENGE_TTL).consume, challenge, "presentation")
         if not live:
             result.fail("challenge-unknown", "the challenge was not issued by POST /challenges, expired, or was used")
     return _report(result)
@@ -456,7 +459,10 @@ async def verify_presentation(request: Request, runtime: Runtime = Depends(get_r
     },
 )
 async def update_status(
-    request: Request, principal: ClientPrincipal = Depends(require_admin), runtime: Runtime = Depends(get_runtime)
+    credentials: CredentialsDep,
+    ledger: LedgerDep,
+    request: Request,
+    principal: ClientPrincipal = Depends(require_admin),
 ) -> StatusChanged:
     raw = await read_capped(request, ISSUE_MAX_BYTES)
     try:
@@ -464,20 +470,18 @@ async def update_status(
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Problem(400, "bad-request", f"The request body is not JSON: {type(exc).__name__}.") from None
     if isinstance(data, dict) and "verifiableCredential" in data:
-        return await _revoke_posted_credential(_parse(data, LegacyStatusUpdate), principal, runtime)
+        return await _revoke_posted_credential(_parse(data, LegacyStatusUpdate), principal, credentials, ledger)
     body = _parse(data, StatusUpdate)
     purpose = body.credentialStatus.statusPurpose
     changed: list[IssuedEntry] = []
 
     def effects(conn: Connection, index: int) -> None:
-        changed.extend(runtime.credentials.update_status(body.credentialId, purpose, body.status, conn=conn))
+        changed.extend(credentials.update_status(body.credentialId, purpose, body.status, conn=conn))
 
     kind = "credential.revoked" if purpose == "revocation" else "credential.status"
     payload = {"credential_id": body.credentialId, "status_purpose": purpose, "status": body.status}
     try:
-        index = await runtime.ledger.append_async(
-            Event(type=kind, actor=principal.actor, payload=payload), effects=effects
-        )
+        index = await ledger.append_async(Event(type=kind, actor=principal.actor, payload=payload), effects=effects)
     except StatusListError as exc:
         raise rule_problem("status-list", str(exc), status=404 if "issued no credential" in str(exc) else 422) from None
     except CredentialError as exc:
@@ -501,16 +505,16 @@ def _parse(data: Any, model: type[Model]) -> Model:
 
 
 async def _revoke_posted_credential(
-    body: LegacyStatusUpdate, principal: ClientPrincipal, runtime: Runtime
+    body: LegacyStatusUpdate, principal: ClientPrincipal, credentials: CredentialService, ledger: Ledger
 ) -> StatusChanged:
     credential = body.verifiableCredential
-    result = await run_in_threadpool(runtime.credentials.verify_credential, credential)
+    result = await run_in_threadpool(credentials.verify_credential, credential)
     # Only our own, genuinely signed credential may be revoked; an already revoked one is revoked again.
     blocking = [e for e in result.errors if e.rule not in ("status-revoked", "expired")]
     if blocking or "issuer-key" not in result.checks:
         raise verification_problem(result)
     try:
-        runtime.credentials.issuer_key(credential.get("issuer"))
+        credentials.issuer_key(credential.get("issuer"))
     except CredentialError:
         raise rule_problem("issuer", "only credentials issued by this gateway can change status here") from None
     entry = credential.get("credentialStatus")
@@ -518,7 +522,7 @@ async def _revoke_posted_credential(
         raise rule_problem("status-list", "the credential has no revocation status entry")
 
     def effects(conn: Connection, index: int) -> None:
-        runtime.credentials.revoke(credential, conn=conn)
+        credentials.revoke(credential, conn=conn)
 
     event = Event(
         type="credential.revoked",
@@ -530,7 +534,7 @@ async def _revoke_posted_credential(
         },
     )
     try:
-        index = await runtime.ledger.append_async(event, effects=effects)
+        index = await ledger.append_async(event, effects=effects)
     except CredentialError as exc:
         raise credential_problem(exc) from None
     return StatusChanged(
@@ -554,9 +558,9 @@ _STATUS_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {
 _FAMILY = re.compile(r"^(suspension|did-key/z[1-9A-HJ-NP-Za-km-z]{40,60}(/suspension)?)$")
 
 
-def _serve_list(runtime: Runtime, url: str) -> JSONResponse:
+def _serve_list(credentials: CredentialService, url: str) -> JSONResponse:
     try:
-        document = runtime.credentials.status_list_credential(url)
+        document = credentials.status_list_credential(url)
     except StatusListError:
         raise Problem(404, "not-found", "No such status list.") from None
     return VcJSONResponse(document, headers={"Cache-Control": "no-cache"})
@@ -572,9 +576,9 @@ def _serve_list(runtime: Runtime, url: str) -> JSONResponse:
     responses=_STATUS_LIST_RESPONSES,
 )
 def status_list(
-    number: int = Path(ge=1, description="The list's number."), runtime: Runtime = Depends(get_runtime)
+    credentials: CredentialsDep, settings: SettingsDep, number: int = Path(ge=1, description="The list's number.")
 ) -> JSONResponse:
-    return _serve_list(runtime, f"{runtime.settings.issuer}{STATUS_LIST_PATH}/{number}")
+    return _serve_list(credentials, f"{settings.issuer}{STATUS_LIST_PATH}/{number}")
 
 
 @router.get(
@@ -586,13 +590,14 @@ def status_list(
     responses=_STATUS_LIST_RESPONSES,
 )
 def family_status_list(
+    credentials: CredentialsDep,
+    settings: SettingsDep,
     family: str = Path(description="`suspension`, `did-key/<multibase key>` or `did-key/<key>/suspension`."),
     number: int = Path(ge=1, description="The list's number."),
-    runtime: Runtime = Depends(get_runtime),
 ) -> JSONResponse:
     if not _FAMILY.match(family):
         raise Problem(404, "not-found", "No such status list.")
-    return _serve_list(runtime, f"{runtime.settings.issuer}{STATUS_LIST_PATH}/{family}/{number}")
+    return _serve_list(credentials, f"{settings.issuer}{STATUS_LIST_PATH}/{family}/{number}")
 
 
 @router.get(
@@ -610,5 +615,5 @@ def family_status_list(
         }
     },
 )
-def did_document(runtime: Runtime = Depends(get_runtime)) -> DidJSONResponse:
-    return DidJSONResponse(runtime.credentials.did_document())
+def did_document(credentials: CredentialsDep) -> DidJSONResponse:
+    return DidJSONResponse(credentials.did_document())

@@ -12,11 +12,18 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth.customers import LoginLockedError
+from gateway.auth.customers import CustomerStore, LoginLockedError, LoginThrottle, SessionStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import SESSION_COOKIE, require_customer, session_scheme
-from gateway.problems import Problem, problem_responses
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import (
+    SESSION_COOKIE,
+    CustomersDep,
+    SessionsDep,
+    SettingsDep,
+    ThrottleDep,
+    require_customer,
+    session_scheme,
+)
+from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["customer"])
 
@@ -73,9 +80,11 @@ def not_found_like_absent(what: str = "record") -> Problem:
     return Problem(404, "not-found", f"No such {what}.")
 
 
-def _login(runtime: Runtime, body: Credentials) -> tuple[CustomerPrincipal, str, str]:
+def _login(
+    throttle: LoginThrottle, customers: CustomerStore, sessions: SessionStore, body: Credentials
+) -> tuple[CustomerPrincipal, str, str]:
     try:
-        runtime.throttle.check(body.username)
+        throttle.check(body.username)
     except LoginLockedError as exc:
         raise Problem(
             429,
@@ -84,9 +93,9 @@ def _login(runtime: Runtime, body: Credentials) -> tuple[CustomerPrincipal, str,
             title="Too Many Requests",
             headers={"Retry-After": str(exc.retry_after)},
         ) from exc
-    customer = runtime.customers.authenticate(body.username, body.password)
+    customer = customers.authenticate(body.username, body.password)
     if customer is None:
-        runtime.throttle.failed(body.username)
+        throttle.failed(body.username)
         raise Problem(
             401,
             "invalid-credentials",
@@ -94,8 +103,8 @@ def _login(runtime: Runtime, body: Credentials) -> tuple[CustomerPrincipal, str,
             title="Unauthorized",
             headers={"WWW-Authenticate": f'Cookie realm="consentry", cookie-name="{SESSION_COOKIE}"'},
         )
-    runtime.throttle.succeeded(body.username)
-    token, expires = runtime.sessions.create(customer.customer_id)
+    throttle.succeeded(body.username)
+    token, expires = sessions.create(customer.customer_id)
     return customer, token, expires.isoformat()
 
 
@@ -108,14 +117,21 @@ def _login(runtime: Runtime, body: Credentials) -> tuple[CustomerPrincipal, str,
     response_model=SessionInfo,
     responses=problem_responses(401, 422, 429),
 )
-async def sign_in(body: Credentials, response: Response, runtime: Runtime = Depends(get_runtime)) -> SessionInfo:
-    customer, token, expires = await run_in_threadpool(_login, runtime, body)
+async def sign_in(
+    body: Credentials,
+    response: Response,
+    throttle: ThrottleDep,
+    customers: CustomersDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> SessionInfo:
+    customer, token, expires = await run_in_threadpool(_login, throttle, customers, sessions, body)
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=runtime.settings.session_ttl_seconds,
+        max_age=settings.session_ttl_seconds,
         httponly=True,
-        secure=runtime.settings.secure_cookies,
+        secure=settings.secure_cookies,
         samesite="lax",
         path="/",
     )
@@ -130,15 +146,14 @@ async def sign_in(body: Credentials, response: Response, runtime: Runtime = Depe
     responses=problem_responses(401),
 )
 def sign_out(
+    sessions: SessionsDep,
+    settings: SettingsDep,
     response: Response,
     _: CustomerPrincipal = Depends(require_customer),
     session: Any = Depends(session_scheme),
-    runtime: Runtime = Depends(get_runtime),
 ) -> None:
-    runtime.sessions.end(str(session))
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, secure=runtime.settings.secure_cookies, samesite="lax"
-    )
+    sessions.end(str(session))
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings.secure_cookies, samesite="lax")
 
 
 @router.get(

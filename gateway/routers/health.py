@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, false
+from sqlalchemy import Engine, delete, false
 from starlette.concurrency import run_in_threadpool
 
-from gateway.problems import problem_response, problem_responses, with_problems
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import EngineDep, LedgerDep, MetricsDep
 from gateway.store.tables import idempotency_keys
+from gateway.web.problems import problem_response, problem_responses, with_problems
+from ledger.store import Ledger
 
 router = APIRouter(tags=["operations"])
 
@@ -42,9 +43,9 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-def _check_database(runtime: Runtime) -> str:
+def _check_database(engine: Engine) -> str:
     try:
-        with runtime.engine.begin() as conn:
+        with engine.begin() as conn:
             # A write that matches nothing: proves the database accepts writes, leaves no trace.
             conn.execute(delete(idempotency_keys).where(false()))
     except Exception as exc:  # readiness reports the failure instead of raising it
@@ -52,18 +53,18 @@ def _check_database(runtime: Runtime) -> str:
     return "ok"
 
 
-def _check_ledger(runtime: Runtime) -> str:
+def _check_ledger(ledger: Ledger) -> str:
     """The ledger's head and tree answer: an append would find its state (writes share the database check)."""
     try:
-        runtime.ledger.root(runtime.ledger.size())
+        ledger.root(ledger.size())
     except Exception as exc:  # readiness reports the failure instead of raising it
         return f"failed: {type(exc).__name__}"
     return "ok"
 
 
-def readiness_checks(runtime: Runtime) -> dict[str, str]:
+def readiness_checks(engine: Engine, ledger: Ledger) -> dict[str, str]:
     """Every dependency a request may need; the gateway fails closed, so a failing one means not ready."""
-    return {"database": _check_database(runtime), "ledger": _check_ledger(runtime)}
+    return {"database": _check_database(engine), "ledger": _check_ledger(ledger)}
 
 
 @router.get(
@@ -75,8 +76,8 @@ def readiness_checks(runtime: Runtime) -> dict[str, str]:
     response_model=Readiness,
     responses=problem_responses(503),
 )
-async def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> Any:
-    checks = await run_in_threadpool(readiness_checks, runtime)
+async def readyz(request: Request, engine: EngineDep, ledger: LedgerDep) -> Any:
+    checks = await run_in_threadpool(readiness_checks, engine, ledger)
     if all(value == "ok" for value in checks.values()):
         return Readiness(status="ok", checks=checks)
     failing = ", ".join(name for name, value in checks.items() if value != "ok")
@@ -95,5 +96,5 @@ async def readyz(request: Request, runtime: Runtime = Depends(get_runtime)) -> A
         {200: {"content": {CONTENT_TYPE_LATEST: {"example": "consentry_http_requests_total{...} 3.0"}}}}
     ),
 )
-def metrics(runtime: Runtime = Depends(get_runtime)) -> Response:
-    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,13 +9,11 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway import erasure, portability
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import require_customer
-from gateway.idempotency import idempotent
-from gateway.problems import problem_responses
+from gateway.dependencies import ErasuresDep, PortabilityDep, idempotent, require_customer
+from gateway.rights import erasure, portability
 from gateway.routers.consents import LANG_QUERY, Lang, call, json_example
-from gateway.runtime import Runtime, get_runtime
+from gateway.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1/me", tags=["customer data rights"])
 # Erasures run after the answer; the set keeps each task referenced until it ends.
@@ -66,11 +64,9 @@ _STATUS_EXAMPLE = {
     },
 )
 async def export_my_data(
-    lang: Lang = LANG_QUERY,
-    customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
+    exporting: PortabilityDep, lang: Lang = LANG_QUERY, customer: CustomerPrincipal = Depends(require_customer)
 ) -> Response:
-    document = await portability.export(runtime, customer, lang=lang)
+    document = await portability.export(exporting, customer, lang=lang)
     return Response(
         json.dumps(document, ensure_ascii=False, indent=2),
         media_type="application/json",
@@ -93,11 +89,11 @@ async def export_my_data(
     },
 )
 async def request_erasure(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    erasures: ErasuresDep, customer: CustomerPrincipal = Depends(require_customer)
 ) -> JSONResponse:
-    status = await run_in_threadpool(call, erasure.request_erasure, runtime, customer)
+    status = await run_in_threadpool(call, erasure.request_erasure, erasures, customer)
     if status["status"] != "completed":
-        erasure.start_erasure(runtime, customer, status["request_id"])
+        erasure.start_erasure(erasures, customer, status["request_id"])
     return JSONResponse(status, status_code=202)
 
 
@@ -107,10 +103,8 @@ async def request_erasure(
     description="Every erasure request I made, newest first, with the status of each source system.",
     responses={**json_example([_STATUS_EXAMPLE]), **problem_responses(401)},
 )
-def my_erasures(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
-) -> list[dict[str, Any]]:
-    return call(erasure.list_erasures, runtime, customer)
+def my_erasures(erasures: ErasuresDep, customer: CustomerPrincipal = Depends(require_customer)) -> list[dict[str, Any]]:
+    return call(erasure.list_erasures, erasures, customer)
 
 
 @router.get(
@@ -121,8 +115,8 @@ def my_erasures(
     responses={**json_example(_STATUS_EXAMPLE), **problem_responses(401, 404)},
 )
 def erasure_request_status(
+    erasures: ErasuresDep,
     request_id: str = Path(max_length=100, examples=[_REQUEST_ID]),
     customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    return call(erasure.erasure_status, runtime, customer, request_id)
+    return call(erasure.erasure_status, erasures, customer, request_id)

@@ -12,21 +12,20 @@ enough to deny that client its tokens (see `gateway.auth.rate_limits`).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from typing import Any
 
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth.authorization_server import FormRequest, OAuthResult
-from gateway.auth.rate_limits import enforce, enforce_unspent, request_address_key
-from gateway.dependencies import REALM
-from gateway.problems import Problem, problem_response, with_problems
-from gateway.runtime import Runtime, get_runtime
+from gateway.auth.authorization_server import FormRequest, GatewayAuthorizationServer, OAuthResult
+from gateway.auth.rate_limits import RequestLimits, TrustedProxies, enforce, enforce_unspent, request_address_key
+from gateway.dependencies import REALM, LimitsDep, MetricsDep, OAuthDep, SettingsDep
+from gateway.web.problems import Problem, problem_response, with_problems
+from ledger.b64 import b64url_decode
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
@@ -65,7 +64,7 @@ _TOKEN_PARAM = {
 }
 
 
-async def _oauth_request(request: Request, runtime: Runtime) -> FormRequest:
+async def _oauth_request(request: Request, oauth: GatewayAuthorizationServer) -> FormRequest:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
         raise Problem(415, "unsupported-media-type", f"OAuth endpoints take {FORM} bodies.")
     form = await request.form()
@@ -85,7 +84,7 @@ async def _oauth_request(request: Request, runtime: Runtime) -> FormRequest:
             "Send the client secret once: in Basic auth or in the body.",
             error="invalid_request",
         )
-    return FormRequest(request.method, runtime.oauth.token_uri(), request.headers, fields)
+    return FormRequest(request.method, oauth.token_uri(), request.headers, fields)
 
 
 MALFORMED_BASIC = "\x00malformed-basic"  # not a possible client id
@@ -106,7 +105,7 @@ def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
             return form["client_id"]
         assertion = form.get("client_assertion", "").split(".")
         if len(assertion) == 3:
-            claims = json.loads(base64.urlsafe_b64decode(assertion[1] + "=" * (-len(assertion[1]) % 4)))
+            claims = json.loads(b64url_decode(assertion[1], canonical=False))
             issuer = claims.get("iss") if isinstance(claims, dict) else None
             return issuer if isinstance(issuer, str) else None
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -114,11 +113,12 @@ def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
     return None
 
 
-def _limit_token_requests(request: Request, runtime: Runtime, form: dict[str, str]) -> None:
+def _limit_token_requests(
+    request: Request, limits: RequestLimits, trusted_proxies: TrustedProxies, form: dict[str, str]
+) -> None:
     """The limits before the credentials are checked: counted per address and per (claimed client, address);
     the claimed client's own allowance is only looked at, so that an over-limit client is refused cheaply."""
-    limits = runtime.limits
-    address = request_address_key(request, runtime.settings.trusted_proxies)
+    address = request_address_key(request, trusted_proxies)
     claimed = _claimed_client_id(request, form)
     if not claimed:
         enforce((limits.token_per_address, address))
@@ -194,16 +194,18 @@ def _respond(request: Request, result: OAuthResult) -> JSONResponse:
         429,
     ),
 )
-async def token(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
-    oauth_request = await _oauth_request(request, runtime)
-    _limit_token_requests(request, runtime, oauth_request.form)
-    result: OAuthResult = await run_in_threadpool(runtime.oauth.create_token_response, oauth_request)
+async def token(
+    oauth: OAuthDep, limits: LimitsDep, settings: SettingsDep, metrics: MetricsDep, request: Request
+) -> JSONResponse:
+    oauth_request = await _oauth_request(request, oauth)
+    _limit_token_requests(request, limits, settings.trusted_proxies, oauth_request.form)
+    result: OAuthResult = await run_in_threadpool(oauth.create_token_response, oauth_request)
     if result.error is None:
         client_id = oauth_request.client.client_id
         # Counted once the credentials hold, under the client they proved. Refused only when requests raced
         # past the check above or claimed another id than they proved; the token just made is then dropped.
-        enforce((runtime.limits.token_per_client, client_id))
-        runtime.metrics.tokens_issued.labels(client_id).inc()
+        enforce((limits.token_per_client, client_id))
+        metrics.tokens_issued.labels(client_id).inc()
     return _respond(request, result)
 
 
@@ -249,9 +251,9 @@ async def token(request: Request, runtime: Runtime = Depends(get_runtime)) -> JS
         415,
     ),
 )
-async def introspect(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
-    oauth_request = await _oauth_request(request, runtime)
-    result = await run_in_threadpool(runtime.oauth.create_endpoint_response, "introspection", oauth_request)
+async def introspect(oauth: OAuthDep, request: Request) -> JSONResponse:
+    oauth_request = await _oauth_request(request, oauth)
+    result = await run_in_threadpool(oauth.create_endpoint_response, "introspection", oauth_request)
     return _respond(request, result)
 
 
@@ -272,7 +274,7 @@ async def introspect(request: Request, runtime: Runtime = Depends(get_runtime)) 
         415,
     ),
 )
-async def revoke(request: Request, runtime: Runtime = Depends(get_runtime)) -> JSONResponse:
-    oauth_request = await _oauth_request(request, runtime)
-    result = await run_in_threadpool(runtime.oauth.create_endpoint_response, "revocation", oauth_request)
+async def revoke(oauth: OAuthDep, request: Request) -> JSONResponse:
+    oauth_request = await _oauth_request(request, oauth)
+    result = await run_in_threadpool(oauth.create_endpoint_response, "revocation", oauth_request)
     return _respond(request, result)

@@ -7,22 +7,33 @@ they are a user interface, not an API (the API under `/v1` is what they call).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth.customers import LoginLockedError
+from credentials import CredentialService
+from gateway.auth.customers import CustomerStore, LoginLockedError, LoginThrottle
 from gateway.auth.principals import CustomerPrincipal
-from gateway.auth.rate_limits import RateLimitedError, request_address_key
-from gateway.dependencies import SESSION_COOKIE
+from gateway.auth.rate_limits import RateLimitedError, RequestLimits, TrustedProxies, request_address_key
+from gateway.dependencies import (
+    SESSION_COOKIE,
+    CredentialsDep,
+    CustomersDep,
+    EngineDep,
+    LimitsDep,
+    SessionsDep,
+    SettingsDep,
+    ThrottleDep,
+)
 from gateway.portal.i18n import LANGUAGE_COOKIE, LANGUAGES
 from gateway.portal.pages import router as pages_router
-from gateway.portal.session import Visit, open_signed_in_form, open_visit
+from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.wallet import WalletSignInError, issue_login_challenge, wallet_customer
 from gateway.portal.web import NAV_ITEMS, PORTAL_PREFIX, local_path, redirect, render, security_headers
-from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter(prefix=PORTAL_PREFIX, include_in_schema=False)
 
@@ -46,16 +57,14 @@ def static_asset(name: str) -> Response:
 
 
 @router.get("/")
-async def home(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def home(visit: VisitDep) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     return redirect(visit.page, f"{PORTAL_PREFIX}{NAV_ITEMS[0][1]}")
 
 
 @router.get("/sign-in")
-async def sign_in_form(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def sign_in_form(visit: VisitDep, request: Request) -> Response:
     target = local_path(request.query_params.get("next"))
     if visit.customer is not None:
         return redirect(visit.page, target)
@@ -69,23 +78,26 @@ async def sign_in_form(request: Request, runtime: Runtime = Depends(get_runtime)
     )
 
 
-def _attempt(runtime: Runtime, username: str, password: str) -> tuple[CustomerPrincipal | None, int | None]:
+def _attempt(
+    throttle: LoginThrottle, customers: CustomerStore, username: str, password: str
+) -> tuple[CustomerPrincipal | None, int | None]:
     """The customer, or None and the lockout's Retry-After when locked; the throttle counts every failure."""
     try:
-        runtime.throttle.check(username)
+        throttle.check(username)
     except LoginLockedError as exc:
         return None, exc.retry_after
-    customer = runtime.customers.authenticate(username, password)
+    customer = customers.authenticate(username, password)
     if customer is None:
-        runtime.throttle.failed(username)
+        throttle.failed(username)
         return None, None
-    runtime.throttle.succeeded(username)
+    throttle.succeeded(username)
     return customer, None
 
 
 @router.post("/sign-in")
-async def sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def sign_in(
+    visit: VisitDep, throttle: ThrottleDep, customers: CustomersDep, sessions: SessionsDep, settings: SettingsDep
+) -> Response:
     form = await visit.form()
     if form is None:
         return visit.csrf_failure()
@@ -94,7 +106,7 @@ async def sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> 
     target = local_path(str(form.get("next") or ""))
     if not username or not password:
         return render(visit.page, "sign_in.html", 422, next=target, notice="invalid", username=username)
-    customer, locked_for = await run_in_threadpool(_attempt, runtime, username, password)
+    customer, locked_for = await run_in_threadpool(_attempt, throttle, customers, username, password)
     if customer is None:
         response = render(
             visit.page,
@@ -107,26 +119,46 @@ async def sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> 
         if locked_for:
             response.headers["Retry-After"] = str(locked_for)
         return response
-    token, _ = await run_in_threadpool(runtime.sessions.create, customer.customer_id)
-    visit.page.extra_cookies.append((SESSION_COOKIE, token, runtime.settings.session_ttl_seconds))
+    token, _ = await run_in_threadpool(sessions.create, customer.customer_id)
+    visit.page.extra_cookies.append((SESSION_COOKIE, token, settings.session_ttl_seconds))
     return redirect(visit.page, target)
 
 
 @router.get("/sign-in/wallet")
-async def wallet_sign_in_form(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+async def wallet_sign_in_form(
+    visit: VisitDep,
+    engine: EngineDep,
+    credentials: CredentialsDep,
+    limits: LimitsDep,
+    settings: SettingsDep,
+    request: Request,
+) -> Response:
     """A fresh single-use challenge for the wallet to sign, and the form to paste its presentation into."""
-    visit = await open_visit(request, runtime)
     target = local_path(request.query_params.get("next"))
     if visit.customer is not None:
         return redirect(visit.page, target)
-    return await _wallet_form(visit, runtime, target, failure=None)
+    return await _wallet_form(
+        visit, _Challenges(engine, credentials, limits, settings.trusted_proxies), target, failure=None
+    )
 
 
-async def _wallet_form(visit: Visit, runtime: Runtime, target: str, *, failure: str | None) -> Response:
+@dataclass(frozen=True)
+class _Challenges:
+    """What issuing the wallet sign-in page's challenge uses."""
+
+    engine: Engine
+    credentials: CredentialService
+    limits: RequestLimits
+    trusted_proxies: TrustedProxies
+
+
+async def _wallet_form(visit: Visit, challenges: _Challenges, target: str, *, failure: str | None) -> Response:
     request = visit.page.request
-    address = request_address_key(request, runtime.settings.trusted_proxies)
+    address = request_address_key(request, challenges.trusted_proxies)
     try:
-        challenge, domain = await run_in_threadpool(issue_login_challenge, runtime, address)
+        challenge, domain = await run_in_threadpool(
+            issue_login_challenge, challenges.engine, challenges.credentials, challenges.limits, address
+        )
     except RateLimitedError as exc:
         response = render(
             visit.page,
@@ -150,38 +182,48 @@ async def _wallet_form(visit: Visit, runtime: Runtime, target: str, *, failure: 
 
 
 @router.post("/sign-in/wallet")
-async def wallet_sign_in(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def wallet_sign_in(
+    visit: VisitDep,
+    engine: EngineDep,
+    credentials: CredentialsDep,
+    customers: CustomersDep,
+    limits: LimitsDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:
     form = await visit.form()
     if form is None:
         return visit.csrf_failure()
     target = local_path(str(form.get("next") or ""))
     try:
-        customer = await run_in_threadpool(wallet_customer, runtime, str(form.get("presentation") or ""))
+        customer = await run_in_threadpool(
+            wallet_customer, engine, credentials, customers, str(form.get("presentation") or "")
+        )
     except WalletSignInError as exc:
-        return await _wallet_form(visit, runtime, target, failure=exc.kind)
-    token, _ = await run_in_threadpool(runtime.sessions.create, customer.customer_id)
-    visit.page.extra_cookies.append((SESSION_COOKIE, token, runtime.settings.session_ttl_seconds))
+        return await _wallet_form(
+            visit, _Challenges(engine, credentials, limits, settings.trusted_proxies), target, failure=exc.kind
+        )
+    token, _ = await run_in_threadpool(sessions.create, customer.customer_id)
+    visit.page.extra_cookies.append((SESSION_COOKIE, token, settings.session_ttl_seconds))
     return redirect(visit.page, target)
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    posted = await open_signed_in_form(request, runtime)
+async def sign_out(visit: VisitDep, sessions: SessionsDep, settings: SettingsDep) -> Response:
+    posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
     visit = posted.visit
     if visit.session:
-        await run_in_threadpool(runtime.sessions.end, visit.session)
+        await run_in_threadpool(sessions.end, visit.session)
     response = redirect(visit.page, f"{PORTAL_PREFIX}/sign-in?notice=signed-out")
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=runtime.settings.secure_cookies)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings.secure_cookies)
     return response
 
 
 @router.post("/language")
-async def choose_language(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+async def choose_language(visit: VisitDep) -> Response:
     """Remember the chosen language for a year; works signed in or not."""
-    visit = await open_visit(request, runtime)
     form = await visit.form()
     if form is None:
         return visit.csrf_failure()

@@ -1,22 +1,23 @@
 """The CRM's proxy: one call that returns exactly the fields a client may see, and a "may I?" question.
 
 Both routes take the purpose in the `Consentry-Purpose` header and name the record by the upstream's own
-path (`/v1/proxy/vehicle-cloud/customers/cust-1001`). The steps and their order live in `gateway.access`.
+path (`/v1/proxy/vehicle-cloud/customers/cust-1001`). The steps and their order live in `gateway.proxy.access`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from gateway import access
+from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import PROXY_GRANTS, authenticate_client, bearer_token
-from gateway.problems import problem_responses
-from gateway.runtime import Runtime
+from gateway.proxy import access
+from gateway.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
 
@@ -40,11 +41,20 @@ _HAND_DECLARED: dict[str, Any] = {
 }
 
 
-async def _proxy_client(request: Request) -> tuple[Runtime, ClientPrincipal]:
-    """The runtime and the CRM client calling, with the same checks and answers as `require_client`."""
-    runtime: Runtime = request.app.state.runtime
-    principal = await authenticate_client(request, runtime, bearer_token(request))
-    return runtime, PROXY_GRANTS.check(principal)
+@dataclass(frozen=True)
+class ProxyCollaborators:
+    """What the proxy routes use, resolved once when the app starts (`app.state.proxy`): these routes bypass
+    FastAPI's dependency solving (`gateway.web.direct_routes`), so they take no `Annotated` dependencies."""
+
+    bearer: BearerAuthenticator
+    flow: access.AccessFlow
+
+
+async def _proxy_client(request: Request) -> tuple[access.AccessFlow, ClientPrincipal]:
+    """The access flow and the CRM client calling, with the same checks and answers as `require_client`."""
+    parts: ProxyCollaborators = request.app.state.proxy
+    principal = await authenticate_client(request, parts.bearer, bearer_token(request))
+    return parts.flow, PROXY_GRANTS.check(principal)
 
 
 SOURCE = Path(description="The registered upstream (source system).", examples=["vehicle-cloud"])
@@ -134,9 +144,9 @@ class MayIAnswer(BaseModel):
     },
 )
 async def proxy_read(request: Request, source: str = SOURCE, path: str = UPSTREAM_PATH) -> JSONResponse:
-    runtime, principal = await _proxy_client(request)
+    flow, principal = await _proxy_client(request)
     purpose = request.headers.get(access.PURPOSE_HEADER)
-    outcome = await access.read(runtime, principal, source, path, dict(request.query_params), purpose)
+    outcome = await access.read(flow, principal, source, path, dict(request.query_params), purpose)
     # `ProxyRead`'s fields, built directly: validating what the gateway itself just typed is pure cost here.
     body = {
         "data": outcome.result.document,
@@ -165,9 +175,9 @@ async def proxy_read(request: Request, source: str = SOURCE, path: str = UPSTREA
     responses=problem_responses(*_ERRORS),
 )
 async def may_i(request: Request, source: str = SOURCE, path: str = UPSTREAM_PATH) -> JSONResponse:
-    runtime, principal = await _proxy_client(request)
+    flow, principal = await _proxy_client(request)
     purpose = request.headers.get(access.PURPOSE_HEADER)
-    outcome = await access.check(runtime, principal, source, path, dict(request.query_params), purpose)
+    outcome = await access.check(flow, principal, source, path, dict(request.query_params), purpose)
     answer = MayIAnswer(
         purpose=outcome.decision.purpose,
         matrix_version=outcome.decision.matrix_version,

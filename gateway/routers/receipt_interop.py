@@ -17,12 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from credentials import ConsentReceiptClaims, CredentialError, IssuerKey, didkit_issue, receipt_v11
 from gateway.auth.principals import CustomerPrincipal
-from gateway.credential_problems import credential_problem, rule_problem, verification_problem
-from gateway.dependencies import require_customer
-from gateway.json_body import body_schema, read_model
-from gateway.problems import problem_responses
+from gateway.dependencies import CredentialsDep, require_customer
 from gateway.routers.credentials import VERIFY_MAX_BYTES
-from gateway.runtime import Runtime, get_runtime
+from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
+from gateway.web.json_body import body_schema, read_model
+from gateway.web.problems import problem_responses
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
@@ -82,11 +81,11 @@ def _claims(receipt: Mapping[str, Any]) -> ConsentReceiptClaims:
     openapi_extra=body_schema(InteropRequest),
 )
 async def receipt_as_vc11(
-    request: Request, customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    request: Request, credentials: CredentialsDep, customer: CustomerPrincipal = Depends(require_customer)
 ) -> InteropCredential:
     body = await read_model(request, InteropRequest, VERIFY_MAX_BYTES)
     receipt = body.verifiableCredential
-    result = await run_in_threadpool(runtime.credentials.verify_credential, receipt)
+    result = await run_in_threadpool(credentials.verify_credential, receipt)
     if not result.verified:
         raise verification_problem(result)
     if "ConsentReceiptCredential" not in receipt.get("type", []):
@@ -94,7 +93,7 @@ async def receipt_as_vc11(
     subject = receipt.get("credentialSubject")
     if customer.did is None or not isinstance(subject, Mapping) or subject.get("id") != customer.did:
         raise rule_problem("subject", "this receipt is not about your bound DID")
-    key = IssuerKey.did_key(runtime.credentials.keyring.current.private_key_multibase)
+    key = IssuerKey.did_key(credentials.keyring.current.private_key_multibase)
     try:
         claims = _claims(receipt)
         legacy = receipt_v11(claims, issuer=key.did, credential_id=str(receipt["id"]), issuance_date=claims.given_at)

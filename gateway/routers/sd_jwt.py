@@ -7,17 +7,18 @@ with a Key Binding JWT for the verifier's audience and nonce — a copied SD-JWT
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from credentials import (
     CredentialError,
+    CredentialService,
     DidResolver,
     SdJwtError,
     issue_sd_jwt,
@@ -27,17 +28,16 @@ from credentials import (
 )
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.auth.profile_attributes import ProfileAttributeStore
-from gateway.credential_problems import credential_problem, rule_problem
-from gateway.dependencies import require_admin, require_customer
-from gateway.json_body import body_schema, read_model
-from gateway.problems import Problem, problem_responses
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import CredentialsDep, CustomersDep, EngineDep, require_admin, require_customer
+from gateway.web.credential_problems import credential_problem, rule_problem
+from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_model
+from gateway.web.problems import Problem, problem_responses
+from ledger.b64 import b64url_decode
 
 router = APIRouter(tags=["selective disclosure"])
 
 PROFILE_VCT = "https://consentry.dev/vct/customer-profile/v1"
 VALIDITY_SECONDS = 365 * 24 * 3600
-PRESENTATION_MAX_BYTES = 16 * 1024
 
 _ATTRIBUTES_EXAMPLE: dict[str, Any] = {
     "name": "Li Wei",
@@ -117,22 +117,23 @@ def _holder_jwk(did: str | None) -> dict[str, str] | None:
     responses=problem_responses(401, 403, 404, 422),
 )
 def put_attributes(
+    customers: CustomersDep,
+    engine: EngineDep,
     body: ProfileAttributes,
     customer_id: str = Path(description="The customer's id."),
     _: ClientPrincipal = Depends(require_admin),
-    runtime: Runtime = Depends(get_runtime),
 ) -> None:
-    if runtime.customers.get(customer_id) is None:
+    if customers.get(customer_id) is None:
         raise Problem(404, "not-found", "No such customer.")
-    ProfileAttributeStore(runtime.engine).put(customer_id, body.model_dump(exclude_none=True))
+    ProfileAttributeStore(engine).put(customer_id, body.model_dump(exclude_none=True))
 
 
-def _issue(runtime: Runtime, customer: CustomerPrincipal) -> IssuedSdJwt:
-    attributes = ProfileAttributeStore(runtime.engine).get(customer.customer_id)
+def _issue(engine: Engine, credentials: CredentialService, customer: CustomerPrincipal) -> IssuedSdJwt:
+    attributes = ProfileAttributeStore(engine).get(customer.customer_id)
     if not attributes:
         raise Problem(409, "no-attributes", "No checked profile attributes are recorded for you yet.")
     holder = _holder_jwk(customer.did)
-    key = runtime.credentials.keyring.current
+    key = credentials.keyring.current
     now = int(time.time())
     token = issue_sd_jwt(
         attributes,
@@ -159,14 +160,14 @@ def _issue(runtime: Runtime, customer: CustomerPrincipal) -> IssuedSdJwt:
     responses=problem_responses(401, 409),
 )
 def issue_profile_sd_jwt(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    engine: EngineDep, credentials: CredentialsDep, customer: CustomerPrincipal = Depends(require_customer)
 ) -> IssuedSdJwt:
-    return _issue(runtime, customer)
+    return _issue(engine, credentials, customer)
 
 
 def _decode_segment(segment: str) -> dict[str, Any]:
     try:
-        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        value = json.loads(b64url_decode(segment, canonical=False))
     except ValueError:
         raise SdJwtError("the issuer JWT is not base64url JSON") from None
     if not isinstance(value, dict):
@@ -174,23 +175,23 @@ def _decode_segment(segment: str) -> dict[str, Any]:
     return value
 
 
-def _verify(runtime: Runtime, body: SdJwtVerification) -> VerifiedSdJwt:
+def _verify(credentials: CredentialService, body: SdJwtVerification) -> VerifiedSdJwt:
     parts = body.presentation.split("~", 1)[0].split(".")
     if len(parts) != 3:
         raise SdJwtError("the issuer JWT must have three parts")
     header, payload = _decode_segment(parts[0]), _decode_segment(parts[1])
     # Only our own did:web signs these; any key it ever had (rotation keeps them) is accepted.
-    methods = {m["id"]: m["publicKeyMultibase"] for m in runtime.credentials.did_document()["verificationMethod"]}
+    methods = {m["id"]: m["publicKeyMultibase"] for m in credentials.did_document()["verificationMethod"]}
     kid = header.get("kid")
     if kid not in methods:
-        raise rule_problem("issuer-key", f"kid {kid!r} is not a key of {runtime.credentials.keyring.current.did}")
+        raise rule_problem("issuer-key", f"kid {kid!r} is not a key of {credentials.keyring.current.did}")
     if payload.get("vct") != PROFILE_VCT:
         raise rule_problem("vct", f"vct {payload.get('vct')!r} is not {PROFILE_VCT}")
     key_bound = "cnf" in payload
     claims = verify_sd_jwt(
         body.presentation,
         issuer_key=public_key_from_multibase(methods[kid]),
-        expected_issuer=runtime.credentials.keyring.current.did,
+        expected_issuer=credentials.keyring.current.did,
         require_key_binding=key_bound,
         audience=body.audience,
         nonce=body.nonce,
@@ -208,9 +209,9 @@ def _verify(runtime: Runtime, body: SdJwtVerification) -> VerifiedSdJwt:
     responses=problem_responses(400, 413, 422),
     openapi_extra=body_schema(SdJwtVerification),
 )
-async def verify_profile_sd_jwt(request: Request, runtime: Runtime = Depends(get_runtime)) -> VerifiedSdJwt:
+async def verify_profile_sd_jwt(request: Request, credentials: CredentialsDep) -> VerifiedSdJwt:
     body = await read_model(request, SdJwtVerification, PRESENTATION_MAX_BYTES)
     try:
-        return await run_in_threadpool(_verify, runtime, body)
+        return await run_in_threadpool(_verify, credentials, body)
     except CredentialError as exc:
         raise credential_problem(exc) from None

@@ -13,31 +13,41 @@ address (sign-in), since each one is a row in the database.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from credentials import CredentialError, DidAuthError
+from credentials import CredentialError, CredentialService, DidAuthError
+from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
-from gateway.auth.customers import DidInUseError
-from gateway.auth.did_challenges import DidChallengeStore, Purpose
+from gateway.auth.customers import CustomerStore, DidInUseError
+from gateway.auth.did_challenges import CHALLENGE_TTL, DidChallengeStore, Purpose
 from gateway.auth.principals import CustomerPrincipal
 from gateway.auth.rate_limits import enforce, request_address_key
-from gateway.credential_problems import credential_problem, rule_problem, verification_problem
-from gateway.dependencies import SESSION_COOKIE, require_customer
-from gateway.did_custody import did_custody, release_key
-from gateway.json_body import body_schema, read_model
-from gateway.problems import Problem, problem_responses
+from gateway.dependencies import (
+    SESSION_COOKIE,
+    CredentialsDep,
+    CustomersDep,
+    EngineDep,
+    LedgerDep,
+    LimitsDep,
+    PseudonymsDep,
+    SessionsDep,
+    SettingsDep,
+    require_customer,
+)
+from gateway.rights.did_custody import did_custody, release_key
 from gateway.routers.customer import CustomerProfile, SessionInfo
-from gateway.runtime import Runtime, get_runtime
+from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
+from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_model
+from gateway.web.problems import Problem, problem_responses
+from ledger.store import Ledger
 
 router = APIRouter(prefix="/v1", tags=["wallet"])
 
-CHALLENGE_TTL = timedelta(minutes=5)
-PRESENTATION_MAX_BYTES = 16 * 1024
 _AUTHENTICATE = {"WWW-Authenticate": f'Cookie realm="consentry", cookie-name="{SESSION_COOKIE}"'}
 
 
@@ -66,13 +76,9 @@ class WalletPresentation(BaseModel):
     )
 
 
-def _challenges(runtime: Runtime) -> DidChallengeStore:
-    return DidChallengeStore(runtime.engine, CHALLENGE_TTL)
-
-
-def _issue(runtime: Runtime, purpose: Purpose) -> DidChallenge:
-    challenge, expires = _challenges(runtime).issue(purpose)
-    return DidChallenge(challenge=challenge, domain=runtime.credentials.domain, expires_at=expires.isoformat())
+def _issue(engine: Engine, credentials: CredentialService, purpose: Purpose) -> DidChallenge:
+    challenge, expires = DidChallengeStore(engine, CHALLENGE_TTL).issue(purpose)
+    return DidChallenge(challenge=challenge, domain=credentials.domain, expires_at=expires.isoformat())
 
 
 def _signed_challenge(presentation: Mapping[str, Any]) -> str | None:
@@ -83,10 +89,12 @@ def _signed_challenge(presentation: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _proven_did(runtime: Runtime, presentation: Mapping[str, Any], purpose: Purpose, status: int) -> str:
+def _proven_did(
+    engine: Engine, credentials: CredentialService, presentation: Mapping[str, Any], purpose: Purpose, status: int
+) -> str:
     """Consume the signed-in challenge, then verify; raises a problem naming the failed rule."""
     challenge = _signed_challenge(presentation)
-    if challenge is None or not _challenges(runtime).consume(challenge, purpose):
+    if challenge is None or not DidChallengeStore(engine, CHALLENGE_TTL).consume(challenge, purpose):
         problem = rule_problem(
             "challenge",
             "The presentation does not answer a live challenge of ours: unknown, already used or expired. "
@@ -95,7 +103,7 @@ def _proven_did(runtime: Runtime, presentation: Mapping[str, Any], purpose: Purp
         )
         raise _with_auth_header(problem, status)
     try:
-        return runtime.credentials.verify_wallet_login(presentation, challenge=challenge)
+        return credentials.verify_wallet_login(presentation, challenge=challenge)
     except DidAuthError as exc:
         raise _with_auth_header(verification_problem(exc.result, status=status), status) from None
     except CredentialError as exc:
@@ -119,9 +127,11 @@ def _with_auth_header(problem: Problem, status: int) -> Problem:
     response_model=DidChallenge,
     responses=problem_responses(429),
 )
-def login_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) -> DidChallenge:
-    enforce((runtime.limits.did_challenge_per_address, request_address_key(request, runtime.settings.trusted_proxies)))
-    return _issue(runtime, "login")
+def login_challenge(
+    request: Request, engine: EngineDep, credentials: CredentialsDep, limits: LimitsDep, settings: SettingsDep
+) -> DidChallenge:
+    enforce((limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)))
+    return _issue(engine, credentials, "login")
 
 
 @router.post(
@@ -135,10 +145,18 @@ def login_challenge(request: Request, runtime: Runtime = Depends(get_runtime)) -
     responses=problem_responses(400, 401, 413, 422),
     openapi_extra=body_schema(WalletPresentation),
 )
-async def wallet_sign_in(request: Request, response: Response, runtime: Runtime = Depends(get_runtime)) -> SessionInfo:
+async def wallet_sign_in(
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    credentials: CredentialsDep,
+    customers: CustomersDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> SessionInfo:
     body = await read_model(request, WalletPresentation, PRESENTATION_MAX_BYTES)
-    did = await run_in_threadpool(_proven_did, runtime, body.presentation, "login", 401)
-    customer = await run_in_threadpool(runtime.customers.by_did, did)
+    did = await run_in_threadpool(_proven_did, engine, credentials, body.presentation, "login", 401)
+    customer = await run_in_threadpool(customers.by_did, did)
     if customer is None:
         raise Problem(
             401,
@@ -147,13 +165,13 @@ async def wallet_sign_in(request: Request, response: Response, runtime: Runtime 
             title="Unauthorized",
             headers=_AUTHENTICATE,
         )
-    token, expires = await run_in_threadpool(runtime.sessions.create, customer.customer_id)
+    token, expires = await run_in_threadpool(sessions.create, customer.customer_id)
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=runtime.settings.session_ttl_seconds,
+        max_age=settings.session_ttl_seconds,
         httponly=True,
-        secure=runtime.settings.secure_cookies,
+        secure=settings.secure_cookies,
         samesite="lax",
         path="/",
     )
@@ -170,10 +188,13 @@ async def wallet_sign_in(request: Request, response: Response, runtime: Runtime 
     responses=problem_responses(401, 429),
 )
 def bind_challenge(
-    customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    engine: EngineDep,
+    credentials: CredentialsDep,
+    limits: LimitsDep,
+    customer: CustomerPrincipal = Depends(require_customer),
 ) -> DidChallenge:
-    enforce((runtime.limits.did_challenge_per_customer, customer.customer_id))
-    return _issue(runtime, "bind")
+    enforce((limits.did_challenge_per_customer, customer.customer_id))
+    return _issue(engine, credentials, "bind")
 
 
 @router.put(
@@ -188,15 +209,19 @@ def bind_challenge(
     openapi_extra=body_schema(WalletPresentation),
 )
 async def bind_did(
-    request: Request, customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)
+    request: Request,
+    engine: EngineDep,
+    credentials: CredentialsDep,
+    customers: CustomersDep,
+    customer: CustomerPrincipal = Depends(require_customer),
 ) -> CustomerProfile:
     body = await read_model(request, WalletPresentation, PRESENTATION_MAX_BYTES)
-    did = await run_in_threadpool(_proven_did, runtime, body.presentation, "bind", 422)
+    did = await run_in_threadpool(_proven_did, engine, credentials, body.presentation, "bind", 422)
     try:
-        await run_in_threadpool(runtime.customers.set_did, customer.customer_id, did)
+        await run_in_threadpool(customers.set_did, customer.customer_id, did)
     except DidInUseError as exc:
         raise Problem(409, "conflict", str(exc)) from None
-    bound = await run_in_threadpool(runtime.customers.get, customer.customer_id)
+    bound = await run_in_threadpool(customers.get, customer.customer_id)
     assert bound is not None
     return CustomerProfile.of(bound)
 
@@ -245,8 +270,8 @@ class PrivateJwk(BaseModel):
     kid: str = Field(description="The did:key verification method this key signs as.")
 
 
-def _my_did(runtime: Runtime, customer: CustomerPrincipal) -> MyDid:
-    state = did_custody(runtime, customer)
+def _my_did(engine: Engine, customer: CustomerPrincipal) -> MyDid:
+    state = did_custody(engine, customer)
     return MyDid(
         did=state.did,
         gateway_holds_key=state.gateway_holds_key,
@@ -262,13 +287,15 @@ def _my_did(runtime: Runtime, customer: CustomerPrincipal) -> MyDid:
     response_model=MyDid,
     responses=problem_responses(401),
 )
-def my_did(customer: CustomerPrincipal = Depends(require_customer), runtime: Runtime = Depends(get_runtime)) -> MyDid:
-    return _my_did(runtime, customer)
+def my_did(engine: EngineDep, customer: CustomerPrincipal = Depends(require_customer)) -> MyDid:
+    return _my_did(engine, customer)
 
 
-def _release(runtime: Runtime, customer: CustomerPrincipal) -> dict[str, str]:
+def _release(
+    customers: CustomerStore, ledger: Ledger, pseudonyms: Pseudonyms, customer: CustomerPrincipal
+) -> dict[str, str]:
     try:
-        return release_key(runtime, customer).jwk
+        return release_key(customers, ledger, pseudonyms, customer).jwk
     except NoCustodialKeyError:
         raise Problem(409, "no-custodial-key", "Your DID is your wallet's: the gateway never held its key.") from None
     except KeyAlreadyReleasedError:
@@ -293,9 +320,11 @@ def _release(runtime: Runtime, customer: CustomerPrincipal) -> dict[str, str]:
 )
 async def take_custody(
     response: Response,
+    customers: CustomersDep,
+    ledger: LedgerDep,
+    pseudonyms: PseudonymsDep,
     customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
 ) -> PrivateJwk:
-    jwk = await run_in_threadpool(_release, runtime, customer)
+    jwk = await run_in_threadpool(_release, customers, ledger, pseudonyms, customer)
     response.headers["Cache-Control"] = "no-store"
     return PrivateJwk(**jwk)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.auth.authorization_server import CLIENT_AUTH_METHODS, SUPPORTED_SCOPES
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import KeysDep, SettingsDep
 
 router = APIRouter(tags=["discovery"])
 
@@ -54,8 +54,8 @@ def server_metadata(issuer: str) -> dict[str, Any]:
     "rotation so tokens signed before it still verify; pick the key by the token's `kid`.",
     response_model=JWKS,
 )
-def jwks(runtime: Runtime = Depends(get_runtime)) -> JWKS:
-    return JWKS(**runtime.keys.ring("token").public_jwks())
+def jwks(keys: KeysDep) -> JWKS:
+    return JWKS(**keys.ring("token").public_jwks())
 
 
 @router.get(
@@ -70,5 +70,5 @@ def jwks(runtime: Runtime = Depends(get_runtime)) -> JWKS:
         }
     },
 )
-def oauth_metadata(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
-    return server_metadata(runtime.settings.issuer)
+def oauth_metadata(settings: SettingsDep) -> dict[str, Any]:
+    return server_metadata(settings.issuer)

@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
-from gateway.dependencies import require_admin, require_customer, require_zk_client
-from gateway.problems import problem_responses
-from gateway.runtime import Runtime, get_runtime
+from gateway.dependencies import ZkDep, ZkQueriesDep, require_admin, require_customer, require_zk_client
+from gateway.web.problems import problem_responses
 from gateway.zk.anchors import AnchorResult
 from gateway.zk.queries import ZkQuery, answer_query, attribute_or_404, ingest, register, subject_customer
 
@@ -238,12 +237,10 @@ class AttributeList(BaseModel):
     responses=problem_responses(401, 403, 404, 409, 410, 422, 429, 502, 503, 504),
 )
 async def zk_query(
-    body: QueryRequest,
-    principal: ClientPrincipal = Depends(require_zk_client),
-    runtime: Runtime = Depends(get_runtime),
+    queries: ZkQueriesDep, body: QueryRequest, principal: ClientPrincipal = Depends(require_zk_client)
 ) -> dict[str, Any]:
     query = ZkQuery(body.subject, body.attribute, body.predicate, body.purpose, body.nonce)
-    return await answer_query(runtime, runtime.zk, principal, query)
+    return await answer_query(queries, principal, query)
 
 
 @router.get(
@@ -253,10 +250,8 @@ async def zk_query(
     response_model=AttributeList,
     responses=problem_responses(401, 403),
 )
-def zk_attributes(
-    _: ClientPrincipal = Depends(require_zk_client), runtime: Runtime = Depends(get_runtime)
-) -> AttributeList:
-    registry = runtime.zk.registry
+def zk_attributes(zk: ZkDep, _: ClientPrincipal = Depends(require_zk_client)) -> AttributeList:
+    registry = zk.registry
     return AttributeList(version=registry.version, attributes=[a.to_json() for a in registry])
 
 
@@ -269,17 +264,15 @@ def zk_attributes(
     responses=problem_responses(401, 403, 404, 422, 502, 503, 504),
 )
 async def zk_anchor(
-    body: AnchorRequest,
-    principal: ClientPrincipal = Depends(require_admin),
-    runtime: Runtime = Depends(get_runtime),
+    queries: ZkQueriesDep, body: AnchorRequest, principal: ClientPrincipal = Depends(require_admin)
 ) -> list[AnchorView]:
-    zk = runtime.zk
+    zk = queries.zk
     ids = body.attributes if body.attributes is not None else list(zk.registry.ids)
     attributes = [attribute_or_404(zk, attribute_id) for attribute_id in ids]
-    customer = await subject_customer(runtime, body.subject)
+    customer = await subject_customer(queries, body.subject)
     results = []
     for attribute in attributes:
-        result = await ingest(runtime, zk, customer, attribute, actor=principal.actor, source=body.source)
+        result = await ingest(queries, customer, attribute, actor=principal.actor, source=body.source)
         results.append(AnchorView.of(result))
     return results
 
@@ -293,12 +286,11 @@ async def zk_anchor(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def zk_register(
+    queries: ZkQueriesDep,
     body: AttributeValue,
     attribute: str = Path(description="A registered attribute id.", examples=["city"]),
     customer: CustomerPrincipal = Depends(require_customer),
-    runtime: Runtime = Depends(get_runtime),
 ) -> AnchorView:
-    zk = runtime.zk
-    spec = attribute_or_404(zk, attribute)
-    result = await run_in_threadpool(register, runtime, zk, customer, spec, body.value, actor=customer.actor)
+    spec = attribute_or_404(queries.zk, attribute)
+    result = await run_in_threadpool(register, queries, customer, spec, body.value, actor=customer.actor)
     return AnchorView.of(result)

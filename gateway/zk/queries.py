@@ -7,7 +7,6 @@ answer is released only after the access (and the nonce's use) is durable in the
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,11 +16,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.checkpoints import CheckpointBook
+from gateway.audit.pseudonyms import Pseudonyms
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.auth.rate_limits import enforce
-from gateway.problems import Problem
-from gateway.runtime import Runtime
-from gateway.upstream import CircuitOpen, InvalidSubject, UnknownUpstream, UpstreamFailure
+from gateway.upstream import CircuitOpen, InvalidSubject, UnknownUpstream, UpstreamFailure, UpstreamRegistry
+from gateway.web.problems import Problem
 from gateway.zk.anchors import Anchor, AnchorConflictError, AnchorResult
 from gateway.zk.attributes import (
     DerivationError,
@@ -34,10 +35,28 @@ from gateway.zk.nonces import NonceBook, nonce_digest
 from gateway.zk.response import QUERY_EVENT, anchor_label
 from gateway.zk.service import ZkService
 from ledger import Event, LedgerError, verify_checkpoint
-from policies import Reason, StateUnavailableError, SubjectContext, UnknownNameError
+from ledger.b64 import b64encode
+from ledger.store import Ledger
+from policies import PolicyRuntime, Reason, StateUnavailableError, SubjectContext, UnknownNameError
 from zkp import Context, Predicate, SchemaError, Statement, ZkpError, answer
 
 _ALLOW_REASONS = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
+
+
+@dataclass(frozen=True)
+class ZkQueries:
+    """What answering a predicate query works with, besides the zero-knowledge service itself: the customer
+    store (who the subject is), the policies (may this be asked), the upstreams (ingesting a value), the
+    ledger and its checkpoints (recording the access, giving the evidence) and the subject pseudonyms."""
+
+    zk: ZkService
+    customers: CustomerStore
+    policies: PolicyRuntime
+    upstreams: UpstreamRegistry
+    ledger: Ledger
+    checkpoints: CheckpointBook
+    pseudonyms: Pseudonyms
+    subject_cache_seconds: float
 
 
 @dataclass(frozen=True)
@@ -47,10 +66,6 @@ class ZkQuery:
     predicate: dict[str, Any]
     purpose: str
     nonce: str
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -69,12 +84,12 @@ def _not_found() -> Problem:
     return Problem(404, "not-found", "No such subject, or nothing to answer about it.")
 
 
-async def subject_customer(rt: Runtime, subject: str) -> CustomerPrincipal:
+async def subject_customer(queries: ZkQueries, subject: str) -> CustomerPrincipal:
     """The gateway customer a source system's subject names (customer type, jurisdiction, consent id).
 
     Like the proxy: from memory when read recently, else from the database off the event loop."""
-    customers = rt.customers
-    customer = customers.recent_by_source_subject(subject, rt.settings.auth_cache_seconds)
+    customers = queries.customers
+    customer = customers.recent_by_source_subject(subject, queries.subject_cache_seconds)
     if customer is None:
         customer = await run_in_threadpool(customers.remember_source_subject, subject)
     if customer is None:
@@ -108,12 +123,14 @@ class PolicyRefused(Exception):
 
 
 def decide(
-    rt: Runtime, principal: ClientPrincipal, customer: CustomerPrincipal, category: str, purpose: str
+    queries: ZkQueries, principal: ClientPrincipal, customer: CustomerPrincipal, category: str, purpose: str
 ) -> dict[str, Any]:
     """The predicate-mode decision for one category; raises `PolicyRefused` when the policy says no."""
     subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
     try:
-        decision = rt.policies.engine.decide(principal.organization, subject, [category], purpose, mode="predicate")
+        decision = queries.policies.engine.decide(
+            principal.organization, subject, [category], purpose, mode="predicate"
+        )
     except UnknownNameError as exc:
         if exc.kind == "recipient":
             raise Problem(
@@ -146,8 +163,7 @@ def decide(
 
 
 async def ingest(
-    rt: Runtime,
-    zk: ZkService,
+    queries: ZkQueries,
     customer: CustomerPrincipal,
     attribute: ZkAttribute,
     *,
@@ -158,12 +174,12 @@ async def ingest(
     subject = customer.source_subject
     if subject is None:
         raise _not_found()
-    name = source or zk.source_for(attribute, rt.upstreams)
+    name = source or queries.zk.source_for(attribute, queries.upstreams)
     if name is None:
         raise Problem(404, "no-source", f"No registered upstream maps the category {attribute.category}.")
     try:
-        config = rt.upstreams.config(name)
-        read = await rt.upstreams.client(name).fetch_filtered(config.record_request(subject), {attribute.category})
+        config = queries.upstreams.config(name)
+        read = await queries.upstreams.client(name).fetch_filtered(config.record_request(subject), {attribute.category})
     except UnknownUpstream as exc:
         raise Problem(404, "unknown-upstream", str(exc)) from exc
     except InvalidSubject as exc:
@@ -181,8 +197,8 @@ async def ingest(
         raise Problem(422, "underivable-attribute", str(exc)) from exc
     return await run_in_threadpool(
         _anchor,
-        zk,
-        rt.subject_pseudonym(customer.customer_id),
+        queries.zk,
+        queries.pseudonyms(customer.customer_id),
         subject,
         attribute,
         value,
@@ -193,7 +209,7 @@ async def ingest(
 
 
 def register(
-    rt: Runtime, zk: ZkService, customer: CustomerPrincipal, attribute: ZkAttribute, raw: object, *, actor: str
+    queries: ZkQueries, customer: CustomerPrincipal, attribute: ZkAttribute, raw: object, *, actor: str
 ) -> AnchorResult:
     """Anchor a value the customer registered themselves (only for attributes that allow it).
 
@@ -207,9 +223,9 @@ def register(
         value = attribute.derive_value(raw, today)
     except DerivationError as exc:
         raise Problem(422, "underivable-attribute", str(exc)) from exc
-    pseudonym = rt.subject_pseudonym(customer.customer_id)
+    pseudonym = queries.pseudonyms(customer.customer_id)
     subject = customer.source_subject
-    return _anchor(zk, pseudonym, subject, attribute, value, actor=actor, source="customer", as_of=today)
+    return _anchor(queries.zk, pseudonym, subject, attribute, value, actor=actor, source="customer", as_of=today)
 
 
 def _anchor(
@@ -229,11 +245,9 @@ def _anchor(
         raise _ledger_unavailable() from exc
 
 
-async def current_anchor(
-    rt: Runtime, zk: ZkService, customer: CustomerPrincipal, attribute: ZkAttribute, actor: str
-) -> Anchor:
+async def current_anchor(queries: ZkQueries, customer: CustomerPrincipal, attribute: ZkAttribute, actor: str) -> Anchor:
     """The anchor a query is answered from: the latest, ingested first when missing or stale."""
-    latest = await run_in_threadpool(zk.anchors.latest, rt.subject_pseudonym(customer.customer_id), attribute.id)
+    latest = await run_in_threadpool(queries.zk.anchors.latest, queries.pseudonyms(customer.customer_id), attribute.id)
     today: date = datetime.now(UTC).date()
     if (
         latest is not None
@@ -241,13 +255,13 @@ async def current_anchor(
         and not (attribute.time_dependent and latest.as_of != today)
     ):
         return latest
-    return (await ingest(rt, zk, customer, attribute, actor=actor)).anchor
+    return (await ingest(queries, customer, attribute, actor=actor)).anchor
 
 
-def covering_checkpoint(rt: Runtime, index: int) -> tuple[str, int, bytes]:
+def covering_checkpoint(queries: ZkQueries, index: int) -> tuple[str, int, bytes]:
     """The newest signed checkpoint if it covers `index`, else a freshly published one."""
-    book = rt.checkpoints
-    note = rt.ledger.latest_checkpoint()
+    book = queries.checkpoints
+    note = queries.ledger.latest_checkpoint()
     if note is not None:
         checkpoint = verify_checkpoint(note, book.verifier_keys, book.origin)
         if checkpoint.size > index:
@@ -256,9 +270,9 @@ def covering_checkpoint(rt: Runtime, index: int) -> tuple[str, int, bytes]:
     return signed.note, signed.checkpoint.size, signed.checkpoint.root
 
 
-def _evidence(rt: Runtime, anchor: Anchor) -> dict[str, Any]:
-    note, size, root = covering_checkpoint(rt, anchor.ledger_index)
-    salted = rt.ledger.salted_payload(anchor.ledger_index)
+def _evidence(queries: ZkQueries, anchor: Anchor) -> dict[str, Any]:
+    note, size, root = covering_checkpoint(queries, anchor.ledger_index)
+    salted = queries.ledger.salted_payload(anchor.ledger_index)
     if salted is None:
         raise Problem(410, "anchor-erased", "The subject's anchored commitment was erased.")
     salt, payload = salted
@@ -266,20 +280,20 @@ def _evidence(rt: Runtime, anchor: Anchor) -> dict[str, Any]:
         "ledger_index": anchor.ledger_index,
         "epoch": anchor.epoch,
         "as_of": anchor.as_of.isoformat(),
-        "entry": _b64(rt.ledger.entry(anchor.ledger_index)),
+        "entry": b64encode(queries.ledger.entry(anchor.ledger_index)),
         "payload": json.loads(payload),
-        "salt": _b64(salt),
-        "subject_salt": _b64(anchor.subject_salt),
-        "inclusion_proof": [_b64(node) for node in rt.ledger.inclusion_proof(anchor.ledger_index, size)],
-        "checkpoint": {"origin": rt.checkpoints.origin, "size": size, "root": _b64(root), "note": note},
+        "salt": b64encode(salt),
+        "subject_salt": b64encode(anchor.subject_salt),
+        "inclusion_proof": [b64encode(node) for node in queries.ledger.inclusion_proof(anchor.ledger_index, size)],
+        "checkpoint": {"origin": queries.checkpoints.origin, "size": size, "root": b64encode(root), "note": note},
     }
 
 
-async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, query: ZkQuery) -> dict[str, Any]:
+async def answer_query(queries: ZkQueries, principal: ClientPrincipal, query: ZkQuery) -> dict[str, Any]:
     """Answer, or refuse with a problem. The client's rate limit is spent first, by every query whatever its
     outcome, so neither proofs (CPU) nor refusals (ledger entries) can be had faster than the limit."""
-    enforce((zk.limiter, principal.client_id))
-    attribute = attribute_or_404(zk, query.attribute)
+    enforce((queries.zk.limiter, principal.client_id))
+    attribute = attribute_or_404(queries.zk, query.attribute)
     try:
         predicate = Predicate.from_json(query.predicate)
         predicate.check(attribute.schema)
@@ -288,18 +302,18 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
     if query.purpose not in principal.allowed_purposes:
         raise Problem(403, "purpose-not-allowed", f"Your client is not registered for the purpose {query.purpose!r}.")
     now = datetime.now(UTC)
-    if await run_in_threadpool(zk.nonces.seen, principal.client_id, query.nonce, now):
+    if await run_in_threadpool(queries.zk.nonces.seen, principal.client_id, query.nonce, now):
         raise _replay()
-    customer = await subject_customer(rt, query.subject)
+    customer = await subject_customer(queries, query.subject)
     try:
-        decision = await run_in_threadpool(decide, rt, principal, customer, attribute.category, query.purpose)
+        decision = await run_in_threadpool(decide, queries, principal, customer, attribute.category, query.purpose)
     except PolicyRefused as refused:
         raise refused.problem(
-            await _record_refusal(rt, principal, customer, attribute, predicate, query, refused)
+            await _record_refusal(queries, principal, customer, attribute, predicate, query, refused)
         ) from None
-    anchor = await current_anchor(rt, zk, customer, attribute, principal.actor)
+    anchor = await current_anchor(queries, customer, attribute, principal.actor)
 
-    expires = now + timedelta(seconds=zk.settings.proof_ttl_seconds)
+    expires = now + timedelta(seconds=queries.zk.settings.proof_ttl_seconds)
     try:
         context = Context(
             query.nonce,
@@ -311,10 +325,10 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         statement = Statement(attribute.schema, anchor.commitment, predicate)
     except (ZkpError, SchemaError) as exc:
         raise Problem(422, "invalid-predicate", str(exc)) from exc
-    result = await run_in_threadpool(answer, statement, zk.anchorer.opening(anchor), context)
+    result = await run_in_threadpool(answer, statement, queries.zk.anchorer.opening(anchor), context)
 
     access = _query_event(
-        rt,
+        queries,
         principal,
         customer,
         attribute,
@@ -323,7 +337,7 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         outcome="answered",
         holds=result.holds,
         anchor={"ledger_index": anchor.ledger_index, "epoch": anchor.epoch},
-        nonce_sha256=_b64(nonce_digest(query.nonce)),
+        nonce_sha256=b64encode(nonce_digest(query.nonce)),
         decision=decision,
     )
 
@@ -331,12 +345,12 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
         NonceBook.claim(conn, principal.client_id, query.nonce, expires, now)
 
     try:
-        access_index = await rt.ledger.append_async(access, effects=claim_nonce)
+        access_index = await queries.ledger.append_async(access, effects=claim_nonce)
     except IntegrityError as exc:
         raise _replay() from exc
     except (SQLAlchemyError, LedgerError) as exc:  # the access is not durable: answer nothing
         raise _ledger_unavailable() from exc
-    evidence = await run_in_threadpool(_evidence, rt, anchor)
+    evidence = await run_in_threadpool(_evidence, queries, anchor)
     return {
         "subject": query.subject,
         "attribute": attribute.id,
@@ -351,7 +365,7 @@ async def answer_query(rt: Runtime, zk: ZkService, principal: ClientPrincipal, q
 
 
 def _query_event(
-    rt: Runtime,
+    queries: ZkQueries,
     principal: ClientPrincipal,
     customer: CustomerPrincipal,
     attribute: ZkAttribute,
@@ -363,7 +377,7 @@ def _query_event(
     return Event(
         type=QUERY_EVENT,
         actor=principal.actor,
-        subject=rt.subject_pseudonym(customer.customer_id),
+        subject=queries.pseudonyms(customer.customer_id),
         payload={
             "recipient": principal.organization,
             "client_id": principal.client_id,
@@ -378,7 +392,7 @@ def _query_event(
 
 
 async def _record_refusal(
-    rt: Runtime,
+    queries: ZkQueries,
     principal: ClientPrincipal,
     customer: CustomerPrincipal,
     attribute: ZkAttribute,
@@ -389,7 +403,7 @@ async def _record_refusal(
     """A refusal tells the client something about the customer's consents, so like the proxy's refusals it is
     an access the customer sees; if it cannot be recorded, the client learns nothing but that."""
     event = _query_event(
-        rt,
+        queries,
         principal,
         customer,
         attribute,
@@ -399,7 +413,7 @@ async def _record_refusal(
         withheld={attribute.category: refused.failures},
     )
     try:
-        return await rt.ledger.append_async(event)
+        return await queries.ledger.append_async(event)
     except (SQLAlchemyError, LedgerError) as exc:
         raise _ledger_unavailable() from exc
 

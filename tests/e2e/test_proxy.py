@@ -21,7 +21,7 @@ import pytest
 
 from gateway.demo import VehicleCloudProcess
 from gateway.demo.seed import DemoWorld
-from gateway.points import points_balance
+from gateway.rights.points import points_balance
 from gateway.routers.proxy import MayIAnswer, ProxyRead
 from gateway.store.database import create_db_engine
 from ledger.store import Ledger
@@ -229,7 +229,7 @@ def test_the_direct_path_answers_as_the_full_stack_does(
     world: World, path: str, client_id: str, purpose: str | None
 ) -> None:
     """A GET that announces a body is left to FastAPI's full stack; any other GET of these routes is served
-    directly (`gateway.direct_routes`). Both must give the same answer and the same problem documents."""
+    directly (`gateway.web.direct_routes`). Both must give the same answer and the same problem documents."""
     headers = {"Authorization": f"Bearer {world.token(client_id)}"}
     if purpose is not None:
         headers["Consentry-Purpose"] = purpose

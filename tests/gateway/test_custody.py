@@ -23,7 +23,6 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from credentials import public_key_from_multibase
-from gateway import erasure
 from gateway.auth.custody import (
     CustodyVault,
     KeyAlreadyReleasedError,
@@ -34,7 +33,8 @@ from gateway.auth.custody import (
 )
 from gateway.auth.customers import CustomerStore
 from gateway.cli import app
-from gateway.receipts import ensure_customer_did
+from gateway.rights import erasure
+from gateway.rights.receipts import ensure_customer_did
 from gateway.runtime import Runtime, key_store
 from gateway.settings import Settings
 from gateway.store.database import create_db_engine
@@ -148,8 +148,8 @@ def test_a_customer_enrolled_without_a_did_gets_a_custodial_one_when_first_neede
         username="li.wei", password=PASSWORD, display_name="", jurisdiction="CN"
     )
     assert legacy.did is None
-    did = ensure_customer_did(runtime, legacy)
-    assert ensure_customer_did(runtime, legacy) == did  # the principal is stale; the stored DID wins
+    did = ensure_customer_did(runtime.customers, legacy)
+    assert ensure_customer_did(runtime.customers, legacy) == did  # the principal is stale; the stored DID wins
     stored_did, sealed = _sealed(runtime, legacy.customer_id)
     assert stored_did == did and did_of(_vault(runtime).open(did, sealed)) == did
 
@@ -168,8 +168,8 @@ def test_erasure_deletes_the_custodial_key_and_keeps_the_did(runtime: Runtime) -
     async def nosleep(_: float) -> None:
         return None
 
-    requested = erasure.request_erasure(runtime, customer)
-    done = asyncio.run(erasure.process_erasure(runtime, customer, requested["request_id"], sleep=nosleep))
+    requested = erasure.request_erasure(runtime.erasures, customer)
+    done = asyncio.run(erasure.process_erasure(runtime.erasures, customer, requested["request_id"], sleep=nosleep))
     assert done["status"] == "completed"
     with runtime.engine.connect() as conn:
         assert conn.execute(select(custodial_did_keys)).first() is None

@@ -21,10 +21,10 @@ from gateway.app import create_app
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import demo_upstreams
-from gateway.erasure import process_erasure, request_erasure
-from gateway.problems import Problem
+from gateway.rights.erasure import process_erasure, request_erasure
 from gateway.runtime import Runtime
 from gateway.upstream import UpstreamRegistry
+from gateway.web.problems import Problem
 from gateway.zk import ResponseVerificationError, verify_response
 from gateway.zk.queries import ZkQuery, answer_query, ingest, register
 from zkp import Predicate
@@ -49,7 +49,7 @@ def ask(
     purpose: str = PURPOSE,
 ) -> Any:
     query = ZkQuery(SUBJECT, attribute, predicate, purpose, secrets.token_urlsafe(18))
-    return asyncio.run(answer_query(runtime, runtime.zk, who or principal(), query))
+    return asyncio.run(answer_query(runtime.zk_queries, who or principal(), query))
 
 
 def enrol(runtime: Runtime, subject: str = SUBJECT, customer_type: str = "standard") -> CustomerPrincipal:
@@ -207,13 +207,13 @@ def test_a_minor_is_refused_by_the_finance_no_minors_rule(runtime: Runtime) -> N
     )
     query = ZkQuery("cust-1004", "age", {"op": ">=", "operands": [18]}, PURPOSE, secrets.token_urlsafe(18))
     with pytest.raises(Problem) as caught:
-        asyncio.run(answer_query(runtime, runtime.zk, principal(), query))
+        asyncio.run(answer_query(runtime.zk_queries, principal(), query))
     assert caught.value.extensions["reason"] == "matrix_deny"
 
 
 def test_a_customer_registers_a_registrable_value_only(allowed: Runtime, customer: CustomerPrincipal) -> None:
     city = allowed.zk.registry.get("city")
-    result = register(allowed, allowed.zk, customer, city, "Shanghai", actor="customer:li")
+    result = register(allowed.zk_queries, customer, city, "Shanghai", actor="customer:li")
     assert result.created and result.anchor.source == "customer"
     allowed.policies.consents.grant(
         subject_id=customer.customer_id,
@@ -228,7 +228,7 @@ def test_a_customer_registers_a_registrable_value_only(allowed: Runtime, custome
     assert document["holds"] is True
     assert document["anchor"]["payload"]["source"] == "customer"
     with pytest.raises(Problem) as caught:
-        register(allowed, allowed.zk, customer, allowed.zk.registry.get("age"), 30, actor="customer:li")
+        register(allowed.zk_queries, customer, allowed.zk.registry.get("age"), 30, actor="customer:li")
     assert caught.value.kind == "not-customer-registrable"
 
 
@@ -244,16 +244,16 @@ def test_ingestion_reads_only_the_attribute_category_through_the_field_map(
                 results = []
                 for attribute in ("fault_code", "annual_income_cents", "city"):
                     spec = runtime.zk.registry.get(attribute)
-                    results.append(await ingest(runtime, runtime.zk, customer, spec, actor="admin:t"))
+                    results.append(await ingest(runtime.zk_queries, customer, spec, actor="admin:t"))
                 city = runtime.zk.registry.get("city")
-                results.append(await ingest(runtime, runtime.zk, customer, city, actor="a"))
+                results.append(await ingest(runtime.zk_queries, customer, city, actor="a"))
                 return results
             finally:
                 await runtime.upstreams.aclose()
 
         results = asyncio.run(run())
         with pytest.raises(Problem) as caught:
-            asyncio.run(ingest(runtime, runtime.zk, stranger, runtime.zk.registry.get("city"), actor="a"))
+            asyncio.run(ingest(runtime.zk_queries, stranger, runtime.zk.registry.get("city"), actor="a"))
     values = [runtime.zk.anchorer.opening(r.anchor).value for r in results]
     assert values == ["P0301", 42_000_000, "Shanghai", "Shanghai"]
     assert [r.created for r in results] == [True, True, True, False]
@@ -272,6 +272,6 @@ def test_the_http_routes_are_wired_with_their_roles(runtime: Runtime) -> None:
 def test_erasure_forgets_the_sealed_openings_and_later_queries_find_nothing(allowed: Runtime) -> None:
     customer = allowed.customers.by_source_subject(SUBJECT)
     assert customer is not None
-    request = request_erasure(allowed, customer)
-    assert asyncio.run(process_erasure(allowed, customer, request["request_id"]))["status"] == "completed"
+    request = request_erasure(allowed.erasures, customer)
+    assert asyncio.run(process_erasure(allowed.erasures, customer, request["request_id"]))["status"] == "completed"
     assert allowed.zk.anchors.latest(allowed.subject_pseudonym(customer.customer_id), "annual_income_cents") is None

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from gateway.auth.rate_limits import RateLimit, RateLimiter
-from gateway.problems import Problem
 from gateway.runtime import Runtime
+from gateway.web.problems import Problem
 from gateway.zk.service import ZkService, ZkSettings
 from tests.gateway.test_zk_queries import ask, enrol, principal
 

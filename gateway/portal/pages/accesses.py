@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.accesses import DATA_SUBJECT, accesses
-from gateway.portal.session import open_visit
+from gateway.dependencies import AccessLogDep
+from gateway.portal.session import VisitDep
 from gateway.portal.web import render
-from gateway.rights_errors import CustomerRightsError
-from gateway.runtime import Runtime, get_runtime
+from gateway.rights.access_log import DATA_SUBJECT, accesses
+from gateway.rights.errors import CustomerRightsError
 
 router = APIRouter()
 _MOST = 1000
@@ -28,11 +28,10 @@ def _day(value: str | None) -> date | None:
 
 
 @router.get("/accesses")
-async def who_used_my_data(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def who_used_my_data(visit: VisitDep, log: AccessLogDep, request: Request) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    taxonomy = runtime.policies.taxonomy
+    taxonomy = log.taxonomy
     params = request.query_params
     recipient = params.get("recipient") or None
     purpose = params.get("purpose") or None
@@ -47,7 +46,7 @@ async def who_used_my_data(request: Request, runtime: Runtime = Depends(get_runt
     try:
         found = await run_in_threadpool(
             lambda: accesses(
-                runtime,
+                log,
                 customer,
                 recipient=recipient,
                 purpose=purpose,

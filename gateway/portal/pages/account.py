@@ -3,50 +3,49 @@
 Taking custody is a confirm page and a CSRF-checked POST whose answer is the only place the key ever appears:
 the JWK is in that page and in a `data:` download link inside it, so no URL can fetch it again, and the page
 is not cached (`Cache-Control: no-store`, as every portal page). The release itself is the API's
-(`gateway.did_custody`): once, recorded in the ledger, the gateway's copy deleted in the same transaction.
+(`gateway.rights.did_custody`): once, recorded in the ledger, the gateway's copy deleted in the same transaction.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
-from gateway.did_custody import did_custody, release_key
-from gateway.portal.session import Visit, open_signed_in_form, open_visit
+from gateway.dependencies import CustomersDep, EngineDep, LedgerDep, PseudonymsDep
+from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
-from gateway.runtime import Runtime, get_runtime
+from gateway.rights.did_custody import did_custody, release_key
+from ledger.b64 import b64encode
 
 router = APIRouter()
 
 KEY_FILE_NAME = "consentry-did-key.jwk.json"
 
 
-async def _account_page(visit: Visit, status_code: int = 200, notice: str | None = None) -> Response:
+async def _account_page(engine: Engine, visit: Visit, status_code: int = 200, notice: str | None = None) -> Response:
     assert visit.customer is not None
-    custody = await run_in_threadpool(did_custody, visit.runtime, visit.customer)
+    custody = await run_in_threadpool(did_custody, engine, visit.customer)
     return render(visit.page, "account.html", status_code, customer=visit.customer, custody=custody, notice=notice)
 
 
 @router.get("/account")
-async def account(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def account(visit: VisitDep, engine: EngineDep) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    return await _account_page(visit)
+    return await _account_page(engine, visit)
 
 
 @router.get("/account/custody")
-async def custody_confirm(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+async def custody_confirm(visit: VisitDep, engine: EngineDep) -> Response:
     """What taking custody means, before anything happens; a key no longer held sends back to the account."""
-    visit = await open_visit(request, runtime)
     if visit.customer is None:
         return visit.require_sign_in()
-    custody = await run_in_threadpool(did_custody, runtime, visit.customer)
+    custody = await run_in_threadpool(did_custody, engine, visit.customer)
     if custody.did is not None and not custody.gateway_holds_key:
         return redirect(visit.page, f"{PORTAL_PREFIX}/account#did-heading")
     return render(visit.page, "custody_confirm.html", custody=custody)
@@ -54,23 +53,25 @@ async def custody_confirm(request: Request, runtime: Runtime = Depends(get_runti
 
 def _data_uri(jwk: dict[str, str]) -> str:
     document = json.dumps(jwk, indent=2, sort_keys=True).encode()
-    return "data:application/jwk+json;base64," + base64.b64encode(document).decode("ascii")
+    return "data:application/jwk+json;base64," + b64encode(document)
 
 
 @router.post("/account/custody")
-async def take_custody(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    posted = await open_signed_in_form(request, runtime)
+async def take_custody(
+    visit: VisitDep, engine: EngineDep, customers: CustomersDep, ledger: LedgerDep, pseudonyms: PseudonymsDep
+) -> Response:
+    posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
     visit, customer, form = posted
     if form.get("understood") != "1":
         return redirect(visit.page, f"{PORTAL_PREFIX}/account/custody")
     try:
-        released = await run_in_threadpool(release_key, runtime, customer)
+        released = await run_in_threadpool(release_key, customers, ledger, pseudonyms, customer)
     except KeyAlreadyReleasedError:
-        return await _account_page(visit, 409, "already-released")
+        return await _account_page(engine, visit, 409, "already-released")
     except NoCustodialKeyError:
-        return await _account_page(visit, 409, "no-custodial-key")
+        return await _account_page(engine, visit, 409, "no-custodial-key")
     except SealedKeyError:
         return render(visit.page, "error.html", 500, title_key="error.custody.title", body_key="error.custody.body")
     return render(

@@ -1,7 +1,7 @@
 """My consents: the matrix, giving and withdrawing per cell, row and column, the separate confirmation that
 sensitive data (PIPL Art. 29) and transfers abroad (PIPL Art. 39) need, and "withdraw all marketing".
 
-Every change goes through `gateway.consents`, the same service the REST API uses, so the agreement version
+Every change goes through `gateway.rights.consents`, the same service the REST API uses, so the agreement version
 check, the receipts and the ledger entries are identical whichever way the customer acts.
 """
 
@@ -10,17 +10,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
+from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep
 from gateway.portal.consent_matrix import Scope, build_matrix
-from gateway.portal.session import Visit, open_signed_in_form, open_visit
+from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
-from gateway.rights_errors import CustomerRightsError
-from gateway.runtime import Runtime, get_runtime
+from gateway.rights import consents
+from gateway.rights.errors import CustomerRightsError
+from policies import PolicyRuntime
 
 router = APIRouter()
 
@@ -39,16 +40,15 @@ _ERRORS = frozenset(
 )
 
 
-def _view(runtime: Runtime, customer: CustomerPrincipal, language: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    return consents.catalog(runtime, customer, lang=language), consents.consent_state(runtime, customer)
+def _view(policies: PolicyRuntime, customer: CustomerPrincipal, language: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return consents.catalog(policies, customer, lang=language), consents.consent_state(policies, customer)
 
 
 @router.get("/consents")
-async def my_consents(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    catalog, state = await run_in_threadpool(_view, runtime, visit.customer, visit.page.language)
+    catalog, state = await run_in_threadpool(_view, policies, visit.customer, visit.page.language)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
     count = request.query_params.get("count", "")
@@ -83,9 +83,9 @@ def _scope_query(scope: Scope) -> str:
     )
 
 
-def _requested_scope(runtime: Runtime, customer: CustomerPrincipal, params: Any) -> Scope | None:
+def _requested_scope(policies: PolicyRuntime, customer: CustomerPrincipal, params: Any) -> Scope | None:
     """The scope named by a form or query, checked against the taxonomy (unknown names: None)."""
-    taxonomy = runtime.policies.taxonomy
+    taxonomy = policies.taxonomy
     recipient = str(params.get("recipient") or "")
     purposes = tuple(dict.fromkeys(str(p) for p in params.getlist("purpose")))
     categories = tuple(dict.fromkeys(str(c) for c in params.getlist("category")))
@@ -115,20 +115,19 @@ def _requested_scope(runtime: Runtime, customer: CustomerPrincipal, params: Any)
 
 
 @router.get("/consents/confirm")
-async def confirm_form(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+async def confirm_form(visit: VisitDep, policies: PoliciesDep, request: Request) -> Response:
     """The separate, explicit confirmation: one checkbox per sensitive category, named, and one for abroad."""
-    visit = await open_visit(request, runtime)
     if visit.customer is None:
         return visit.require_sign_in()
-    scope = _requested_scope(runtime, visit.customer, request.query_params)
+    scope = _requested_scope(policies, visit.customer, request.query_params)
     if scope is None:
         return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
-    return await _render_confirm(visit, scope, missing=request.query_params.get("missing") == "1")
+    return await _render_confirm(policies, visit, scope, missing=request.query_params.get("missing") == "1")
 
 
-async def _render_confirm(visit: Visit, scope: Scope, *, missing: bool) -> Response:
+async def _render_confirm(policies: PolicyRuntime, visit: Visit, scope: Scope, *, missing: bool) -> Response:
     assert visit.customer is not None
-    catalog = await run_in_threadpool(consents.catalog, visit.runtime, visit.customer, lang=visit.page.language)
+    catalog = await run_in_threadpool(consents.catalog, policies, visit.customer, lang=visit.page.language)
     return render(
         visit.page,
         "consent_confirm.html",
@@ -143,12 +142,14 @@ async def _render_confirm(visit: Visit, scope: Scope, *, missing: bool) -> Respo
 
 
 @router.post("/consents/grant")
-async def give(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    posted = await open_signed_in_form(request, runtime)
+async def give(
+    visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep, customers: CustomersDep
+) -> Response:
+    posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
     visit, customer, form = posted
-    scope = _requested_scope(runtime, customer, form)
+    scope = _requested_scope(policies, customer, form)
     if scope is None:
         return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
     confirmed = form.get("confirmation") == "1"
@@ -157,11 +158,13 @@ async def give(request: Request, runtime: Runtime = Depends(get_runtime)) -> Res
     if scope.needs_confirmation and not confirmed:
         return redirect(visit.page, f"{_PAGE}/confirm?{_scope_query(scope)}")
     if confirmed and (set(scope.sensitive) - set(separate) or (scope.cross_border and not cross_border)):
-        return await _render_confirm(visit, scope, missing=True)
+        return await _render_confirm(policies, visit, scope, missing=True)
     try:
         await run_in_threadpool(
             lambda: consents.grant(
-                runtime,
+                policies,
+                credentials,
+                customers,
                 customer,
                 purposes=scope.purposes,
                 categories=scope.categories,
@@ -179,9 +182,9 @@ async def give(request: Request, runtime: Runtime = Depends(get_runtime)) -> Res
 
 
 @router.post("/consents/withdraw")
-async def withdraw(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+async def withdraw(visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep) -> Response:
     """Withdraw one or more consent records (a cell's, or every record behind a row or column)."""
-    posted = await open_signed_in_form(request, runtime)
+    posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
     visit, customer, form = posted
@@ -190,20 +193,20 @@ async def withdraw(request: Request, runtime: Runtime = Depends(get_runtime)) ->
         return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
     try:
         for record_id in record_ids:
-            await run_in_threadpool(consents.withdraw, runtime, customer, record_id)
+            await run_in_threadpool(consents.withdraw, policies, credentials, customer, record_id)
     except CustomerRightsError as exc:
         return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
     anchor = str(form.get("recipient") or "")
-    fragment = f"#recipient-{anchor}" if anchor in runtime.policies.taxonomy.recipients else ""
+    fragment = f"#recipient-{anchor}" if anchor in policies.taxonomy.recipients else ""
     return redirect(visit.page, f"{_PAGE}?done=withdrawn&count={len(record_ids)}{fragment}")
 
 
 @router.post("/consents/withdraw-marketing")
-async def withdraw_marketing(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+async def withdraw_marketing(visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep) -> Response:
     """One click: every live consent covering a marketing purpose ends, each as its own ledger entry."""
-    posted = await open_signed_in_form(request, runtime)
+    posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
     visit, customer, _ = posted
-    result = await run_in_threadpool(consents.withdraw_all_marketing, runtime, customer)
+    result = await run_in_threadpool(consents.withdraw_all_marketing, policies, credentials, customer)
     return redirect(visit.page, f"{_PAGE}?done=marketing&count={len(result.withdrawn)}")

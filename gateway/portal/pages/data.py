@@ -10,41 +10,40 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway import erasure, portability
-from gateway.portal.session import open_signed_in_form, open_visit
+from gateway.dependencies import ErasuresDep, PortabilityDep, UpstreamsDep
+from gateway.portal.session import VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render, security_headers
-from gateway.runtime import Runtime, get_runtime
+from gateway.rights import erasure, portability
 
 router = APIRouter()
 
 
 @router.get("/data")
-async def my_data(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def my_data(visit: VisitDep, erasures: ErasuresDep, upstreams: UpstreamsDep, request: Request) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    requests = await run_in_threadpool(erasure.list_erasures, runtime, visit.customer)
+    requests = await run_in_threadpool(erasure.list_erasures, erasures, visit.customer)
     return render(
         visit.page,
         "data.html",
         erasures=requests,
         erasure_open=any(r["status"] in erasure.OPEN for r in requests),
-        sources=sorted(runtime.upstreams.erasable()) if visit.customer.source_subject else [],
+        sources=sorted(upstreams.erasable()) if visit.customer.source_subject else [],
         requested=request.query_params.get("erasure") == "requested",
     )
 
 
 @router.post("/data/export")
-async def export(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    posted = await open_signed_in_form(request, runtime)
+async def export(visit: VisitDep, exporting: PortabilityDep) -> Response:
+    posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
     visit, customer, _ = posted
-    document = await portability.export(runtime, customer, lang=visit.page.language)
+    document = await portability.export(exporting, customer, lang=visit.page.language)
     body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
     response = Response(body, media_type="application/json")
     response.headers["Content-Disposition"] = 'attachment; filename="consentry-export.json"'
@@ -52,14 +51,14 @@ async def export(request: Request, runtime: Runtime = Depends(get_runtime)) -> R
 
 
 @router.post("/data/erasure")
-async def request_erasure(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    posted = await open_signed_in_form(request, runtime)
+async def request_erasure(visit: VisitDep, erasures: ErasuresDep) -> Response:
+    posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
     visit, customer, form = posted
     if form.get("understood") != "1":
         return redirect(visit.page, f"{PORTAL_PREFIX}/data#erasure")
-    status = await run_in_threadpool(erasure.request_erasure, runtime, customer)
+    status = await run_in_threadpool(erasure.request_erasure, erasures, customer)
     if status["status"] != "completed":
-        erasure.start_erasure(runtime, customer, status["request_id"])
+        erasure.start_erasure(erasures, customer, status["request_id"])
     return redirect(visit.page, f"{PORTAL_PREFIX}/data?erasure=requested#erasure")

@@ -4,35 +4,37 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from gateway.dependencies import CheckpointsDep, LedgerDep, PseudonymsDep
 from gateway.portal.proof import entry_proof
-from gateway.portal.session import open_visit
+from gateway.portal.session import VisitDep
 from gateway.portal.web import render, security_headers
-from gateway.runtime import Runtime, get_runtime
 
 router = APIRouter()
 
 
 @router.get("/ledger/{index}")
-async def ledger_entry(index: int, request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def ledger_entry(
+    visit: VisitDep, ledger: LedgerDep, checkpoints: CheckpointsDep, pseudonyms: PseudonymsDep, index: int
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    proof = await run_in_threadpool(entry_proof, runtime, visit.customer, index)
+    proof = await run_in_threadpool(entry_proof, ledger, checkpoints, pseudonyms, visit.customer, index)
     if proof is None:
         return render(visit.page, "error.html", 404, title_key="error.not_found.title", body_key="error.not_found.body")
     return render(visit.page, "ledger_entry.html", proof=proof)
 
 
 @router.get("/ledger/{index}/proof.json")
-async def ledger_proof_download(index: int, request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def ledger_proof_download(
+    visit: VisitDep, ledger: LedgerDep, checkpoints: CheckpointsDep, pseudonyms: PseudonymsDep, index: int
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    proof = await run_in_threadpool(entry_proof, runtime, visit.customer, index)
+    proof = await run_in_threadpool(entry_proof, ledger, checkpoints, pseudonyms, visit.customer, index)
     if proof is None:
         return security_headers(Response(status_code=404))
     body = json.dumps(proof.to_json(), ensure_ascii=False, indent=2, sort_keys=True)

@@ -6,27 +6,31 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from credentials import CredentialService
 from gateway.auth.principals import CustomerPrincipal
-from gateway.portal.session import open_visit
+from gateway.dependencies import CredentialsDep, EngineDep, PoliciesDep
+from gateway.portal.session import VisitDep
 from gateway.portal.web import render, security_headers
-from gateway.receipts import get_receipt, list_receipts
-from gateway.rights_errors import NotFoundError
-from gateway.runtime import Runtime, get_runtime
-from policies import ConsentError
+from gateway.rights.errors import NotFoundError
+from gateway.rights.receipts import get_receipt, list_receipts
+from policies import ConsentError, PolicyRuntime
 
 router = APIRouter()
 
 
-def _receipts(runtime: Runtime, customer: CustomerPrincipal) -> list[dict[str, Any]]:
+def _receipts(
+    engine: Engine, credentials: CredentialService, policies: PolicyRuntime, customer: CustomerPrincipal
+) -> list[dict[str, Any]]:
     """Each receipt with the scope of its consent record in taxonomy terms (the VC itself names DPV IRIs)."""
     shown = []
-    for summary in list_receipts(runtime, customer):
+    for summary in list_receipts(engine, credentials, customer):
         try:
-            record = runtime.policies.consents.get(summary.record_id)
+            record = policies.consents.get(summary.record_id)
             scope: dict[str, Any] = {
                 "purposes": list(record.purposes),
                 "categories": list(record.categories),
@@ -39,23 +43,23 @@ def _receipts(runtime: Runtime, customer: CustomerPrincipal) -> list[dict[str, A
 
 
 @router.get("/receipts")
-async def my_receipts(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def my_receipts(
+    visit: VisitDep, engine: EngineDep, credentials: CredentialsDep, policies: PoliciesDep
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    receipts = await run_in_threadpool(_receipts, runtime, visit.customer)
-    return render(visit.page, "receipts.html", receipts=receipts, taxonomy=runtime.policies.taxonomy)
+    receipts = await run_in_threadpool(_receipts, engine, credentials, policies, visit.customer)
+    return render(visit.page, "receipts.html", receipts=receipts, taxonomy=policies.taxonomy)
 
 
 @router.get("/receipts/download")
-async def download_receipt(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
+async def download_receipt(visit: VisitDep, engine: EngineDep, request: Request) -> Response:
     """The credential exactly as issued (JSON-LD, Data Integrity proof), as a file."""
-    visit = await open_visit(request, runtime)
     if visit.customer is None:
         return visit.require_sign_in()
     receipt_id = request.query_params.get("id") or ""
     try:
-        credential = await run_in_threadpool(get_receipt, runtime, visit.customer, receipt_id)
+        credential = await run_in_threadpool(get_receipt, engine, visit.customer, receipt_id)
     except NotFoundError:
         return render(visit.page, "error.html", 404, title_key="error.not_found.title", body_key="error.not_found.body")
     name = receipt_id.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or "receipt"

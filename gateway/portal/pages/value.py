@@ -3,26 +3,25 @@ consent), the customer's points balance and every accrual with the ledger entry 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.points import points_balance, points_history
-from gateway.portal.session import open_visit
+from gateway.dependencies import EngineDep, PoliciesDep
+from gateway.portal.session import VisitDep
 from gateway.portal.web import render
-from gateway.runtime import Runtime, get_runtime
+from gateway.rights.points import points_balance, points_history
 
 router = APIRouter()
 
 
 @router.get("/value")
-async def value_for_data(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
-    visit = await open_visit(request, runtime)
+async def value_for_data(visit: VisitDep, engine: EngineDep, policies: PoliciesDep) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     customer_id = visit.customer.customer_id
-    balance = await run_in_threadpool(points_balance, runtime.engine, customer_id)
-    history = await run_in_threadpool(points_history, runtime.engine, customer_id)
-    taxonomy = runtime.policies.taxonomy
+    balance = await run_in_threadpool(points_balance, engine, customer_id)
+    history = await run_in_threadpool(points_history, engine, customer_id)
+    taxonomy = policies.taxonomy
     offers = [purpose for purpose in taxonomy.purposes.values() if purpose.value_offer is not None]
     return render(visit.page, "value.html", offers=offers, balance=balance, history=history, taxonomy=taxonomy)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
+from gateway.rights import consents
 from gateway.runtime import Runtime
 
 
@@ -27,9 +27,16 @@ def wang(runtime: Runtime) -> CustomerPrincipal:
 
 def give(rt: Runtime, customer: CustomerPrincipal, **kwargs: Any) -> consents.ConsentChange:
     """Consent citing the agreement currently shown in English."""
-    agreement = consents.current_agreement(rt, customer.jurisdiction, "en")
+    agreement = consents.current_agreement(rt.policies, customer.jurisdiction, "en")
     fresh = rt.customers.get(customer.customer_id)
     assert fresh is not None
     return consents.grant(
-        rt, fresh, notice_version=agreement.version, notice_sha256=agreement.sha256, lang="en", **kwargs
+        rt.policies,
+        rt.credentials,
+        rt.customers,
+        fresh,
+        notice_version=agreement.version,
+        notice_sha256=agreement.sha256,
+        lang="en",
+        **kwargs,
     )

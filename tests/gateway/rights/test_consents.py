@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import consents
 from gateway.auth.principals import CustomerPrincipal
-from gateway.receipts import get_receipt, list_receipts
-from gateway.rights_errors import (
+from gateway.rights import consents
+from gateway.rights.errors import (
     ConsentStateConflict,
     CrossBorderConsentRequired,
     InvalidConsentRequest,
@@ -19,6 +18,7 @@ from gateway.rights_errors import (
     NoticeChanged,
     SeparateConsentRequired,
 )
+from gateway.rights.receipts import get_receipt, list_receipts
 from gateway.runtime import Runtime
 from policies import SubjectContext
 from tests.gateway.rights.conftest import give
@@ -27,8 +27,8 @@ from tests.gateway.rights.conftest import give
 def test_catalog_names_purposes_categories_recipients_and_the_current_agreement(
     runtime: Runtime, li: CustomerPrincipal
 ) -> None:
-    en = consents.catalog(runtime, li, lang="en")
-    zh = consents.catalog(runtime, li, lang="zh-CN")
+    en = consents.catalog(runtime.policies, li, lang="en")
+    zh = consents.catalog(runtime.policies, li, lang="zh-CN")
     purposes = {p["id"]: p for p in en["purposes"]}
     assert purposes["marketing"]["needs_consent"] and purposes["marketing"]["marketing"]
     assert (
@@ -44,13 +44,13 @@ def test_catalog_names_purposes_categories_recipients_and_the_current_agreement(
     assert en["agreement"]["sha256"] != zh["agreement"]["sha256"]
     assert "PIPL" in en["agreement"]["text"] or en["law"] == "PIPL"
     with pytest.raises(InvalidConsentRequest):
-        consents.catalog(runtime, li, lang="fr")
+        consents.catalog(runtime.policies, li, lang="fr")
 
 
 def cell(rt: Runtime, customer: CustomerPrincipal, recipient: str, purpose: str, category: str) -> dict[str, Any]:
     (found,) = [
         c
-        for c in consents.consent_state(rt, customer)["cells"]
+        for c in consents.consent_state(rt.policies, customer)["cells"]
         if (c["recipient"], c["purpose"], c["category"]) == (recipient, purpose, category)
     ]
     return found
@@ -63,7 +63,7 @@ def test_state_matrix_shows_not_needed_not_asked_given_and_withdrawn(runtime: Ru
     phone = cell(runtime, li, "bright-marketing", "marketing", "contact.phone")
     assert phone["state"] == "given" and phone["record_id"] == change.record.record_id
     assert cell(runtime, li, "acme-crm", "marketing", "contact.phone")["state"] == "not_asked"  # another recipient
-    consents.withdraw(runtime, li, change.record.record_id)
+    consents.withdraw(runtime.policies, runtime.credentials, li, change.record.record_id)
     assert cell(runtime, li, "bright-marketing", "marketing", "contact.phone")["state"] == "withdrawn"
 
 
@@ -79,7 +79,7 @@ def test_every_given_cell_is_what_the_decision_engine_releases(runtime: Runtime,
         cross_border=True,
     )
     subject = SubjectContext(li.customer_id, li.customer_type, li.jurisdiction)
-    for c in consents.consent_state(runtime, li)["cells"]:
+    for c in consents.consent_state(runtime.policies, li)["cells"]:
         decision = runtime.policies.engine.decide(
             c["recipient"], subject, [c["category"]], c["purpose"], mode=c["mode"]
         )
@@ -102,16 +102,16 @@ def test_grant_issues_a_receipt_that_verifies_and_withdrawal_revokes_it(
     assert consent["ledgerIndex"] == change.record.ledger_index
     assert consent["noticeHash"] == change.record.notice.sha256  # type: ignore[union-attr]
     assert runtime.credentials.verify_credential(receipt).verified
-    assert [r.status for r in list_receipts(runtime, li)] == ["valid"]
+    assert [r.status for r in list_receipts(runtime.engine, runtime.credentials, li)] == ["valid"]
 
-    withdrawn = consents.withdraw(runtime, li, change.record.record_id)
+    withdrawn = consents.withdraw(runtime.policies, runtime.credentials, li, change.record.record_id)
     assert withdrawn.revoked_receipts == (receipt["id"],)
-    result = runtime.credentials.verify_credential(get_receipt(runtime, li, receipt["id"]))
+    result = runtime.credentials.verify_credential(get_receipt(runtime.engine, li, receipt["id"]))
     assert not result.verified and any("status" in e.rule or "revoked" in e.message for e in result.errors)
-    (summary,) = list_receipts(runtime, li)
+    (summary,) = list_receipts(runtime.engine, runtime.credentials, li)
     assert summary.status == "revoked" and summary.revoked_at is not None
     with pytest.raises(ConsentStateConflict):
-        consents.withdraw(runtime, li, change.record.record_id)
+        consents.withdraw(runtime.policies, runtime.credentials, li, change.record.record_id)
 
 
 def test_giving_the_same_scope_again_reuses_the_record_and_issues_a_new_receipt(
@@ -120,12 +120,12 @@ def test_giving_the_same_scope_again_reuses_the_record_and_issues_a_new_receipt(
     first = give(runtime, li, purposes=["joint_rnd"], categories=["vehicle.mileage"], recipients=["role:crm"])
     renewed = give(runtime, li, purposes=["joint_rnd"], categories=["vehicle.mileage"], recipients=["role:crm"])
     assert renewed.action == "renewed" and renewed.record.record_id == first.record.record_id
-    consents.withdraw(runtime, li, first.record.record_id)
+    consents.withdraw(runtime.policies, runtime.credentials, li, first.record.record_id)
     again = give(runtime, li, purposes=["joint_rnd"], categories=["vehicle.mileage"], recipients=["role:crm"])
     assert again.action == "given_again" and again.record.record_id == first.record.record_id
-    statuses = [r.status for r in list_receipts(runtime, li)]
+    statuses = [r.status for r in list_receipts(runtime.engine, runtime.credentials, li)]
     assert statuses == ["valid", "revoked", "revoked"]
-    assert [e["status"] for e in consents.history(runtime, li)] == ["given", "renewed", "withdrawn", "given"]
+    assert [e["status"] for e in consents.history(runtime.policies, li)] == ["given", "renewed", "withdrawn", "given"]
 
 
 def test_sensitive_category_needs_a_separate_confirmation_naming_it(runtime: Runtime, li: CustomerPrincipal) -> None:
@@ -134,7 +134,7 @@ def test_sensitive_category_needs_a_separate_confirmation_naming_it(runtime: Run
     assert refused.value.categories == ["location.precise"]
     with pytest.raises(SeparateConsentRequired):  # confirming the parent does not name the sensitive category
         give(runtime, li, purposes=["joint_rnd"], categories=["location.precise"], separate=["location"])
-    assert consents.records(runtime, li) == []
+    assert consents.records(runtime.policies, li) == []
     rnd: dict[str, Any] = {"purposes": ["joint_rnd"], "recipients": ["org:stuttgart-rnd"], "cross_border": True}
     parent = give(runtime, li, categories=["location"], **rnd)  # the parent alone: not a separate consent
     assert not parent.record.separate
@@ -161,12 +161,21 @@ def test_a_recipient_abroad_needs_the_cross_border_confirmation(runtime: Runtime
 def test_a_stale_or_foreign_notice_and_unknown_names_are_refused(runtime: Runtime, li: CustomerPrincipal) -> None:
     with pytest.raises(NoticeChanged):
         consents.grant(
-            runtime, li, purposes=["marketing"], categories=["contact"], notice_version="0.0", notice_sha256="00" * 32
+            runtime.policies,
+            runtime.credentials,
+            runtime.customers,
+            li,
+            purposes=["marketing"],
+            categories=["contact"],
+            notice_version="0.0",
+            notice_sha256="00" * 32,
         )
-    zh = consents.current_agreement(runtime, "CN", "zh-CN")
+    zh = consents.current_agreement(runtime.policies, "CN", "zh-CN")
     with pytest.raises(NoticeChanged):  # the Chinese text's hash cited as if the English one was shown
         consents.grant(
-            runtime,
+            runtime.policies,
+            runtime.credentials,
+            runtime.customers,
             li,
             purposes=["marketing"],
             categories=["contact"],
@@ -178,18 +187,18 @@ def test_a_stale_or_foreign_notice_and_unknown_names_are_refused(runtime: Runtim
         give(runtime, li, purposes=["astrology"], categories=["contact"])
     with pytest.raises(InvalidConsentRequest, match="recipient"):
         give(runtime, li, purposes=["marketing"], categories=["contact"], recipients=["org:nobody"])
-    assert consents.records(runtime, li) == []
+    assert consents.records(runtime.policies, li) == []
 
 
 def test_withdraw_all_marketing_in_one_call_leaves_other_consents(runtime: Runtime, li: CustomerPrincipal) -> None:
     marketing = give(runtime, li, purposes=["marketing"], categories=["contact"])
     finance = give(runtime, li, purposes=["financial_product_recommendation"], categories=["vehicle.vin"])
     repair = give(runtime, li, purposes=["repair_prediction"], categories=["vehicle"])
-    result = consents.withdraw_all_marketing(runtime, li)
+    result = consents.withdraw_all_marketing(runtime.policies, runtime.credentials, li)
     assert {c.record.record_id for c in result.withdrawn} == {marketing.record.record_id, finance.record.record_id}
-    status = {r.record_id: r.status.value for r in consents.records(runtime, li)}
+    status = {r.record_id: r.status.value for r in consents.records(runtime.policies, li)}
     assert status[repair.record.record_id] == "given"
-    assert consents.withdraw_all_marketing(runtime, li).withdrawn == []
+    assert consents.withdraw_all_marketing(runtime.policies, runtime.credentials, li).withdrawn == []
 
 
 def test_a_customer_never_reaches_another_customers_records_or_receipts(
@@ -198,13 +207,16 @@ def test_a_customer_never_reaches_another_customers_records_or_receipts(
     change = give(runtime, li, purposes=["marketing"], categories=["contact"])
     assert change.receipt is not None
     with pytest.raises(NotFoundError) as other:
-        consents.withdraw(runtime, wang, change.record.record_id)
+        consents.withdraw(runtime.policies, runtime.credentials, wang, change.record.record_id)
     with pytest.raises(NotFoundError) as absent:
-        consents.withdraw(runtime, wang, "00000000-0000-0000-0000-000000000000")
+        consents.withdraw(runtime.policies, runtime.credentials, wang, "00000000-0000-0000-0000-000000000000")
     assert str(other.value) == str(absent.value)
     with pytest.raises(NotFoundError):
-        get_receipt(runtime, wang, change.receipt["id"])
-    assert list_receipts(runtime, wang) == [] and consents.history(runtime, wang) == []
+        get_receipt(runtime.engine, wang, change.receipt["id"])
+    assert (
+        list_receipts(runtime.engine, runtime.credentials, wang) == []
+        and consents.history(runtime.policies, wang) == []
+    )
 
 
 SCOPES = (
@@ -229,14 +241,14 @@ def test_a_receipt_is_valid_exactly_while_its_consent_is_given(
         if action == "give":
             give(runtime, li, **SCOPES[which])  # type: ignore[arg-type]
         elif action == "withdraw-marketing":
-            consents.withdraw_all_marketing(runtime, li)
+            consents.withdraw_all_marketing(runtime.policies, runtime.credentials, li)
         else:
-            live = [r for r in consents.records(runtime, li) if r.status.value in ("given", "renewed")]
+            live = [r for r in consents.records(runtime.policies, li) if r.status.value in ("given", "renewed")]
             if live:
-                consents.withdraw(runtime, li, live[which % len(live)].record_id)
-    status = {r.record_id: r.status.value for r in consents.records(runtime, li)}
+                consents.withdraw(runtime.policies, runtime.credentials, li, live[which % len(live)].record_id)
+    status = {r.record_id: r.status.value for r in consents.records(runtime.policies, li)}
     latest: dict[str, str] = {}
-    for receipt in list_receipts(runtime, li):  # newest first
+    for receipt in list_receipts(runtime.engine, runtime.credentials, li):  # newest first
         live = status[receipt.record_id] in ("given", "renewed")
         if not live:
             assert receipt.status == "revoked"

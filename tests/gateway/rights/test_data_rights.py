@@ -11,14 +11,14 @@ import anyio
 import pytest
 from sqlalchemy import update
 
-from gateway import erasure, portability
-from gateway.accesses import accesses
 from gateway.app import create_app
 from gateway.auth.principals import CustomerPrincipal
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import VEHICLE_CLOUD, demo_upstreams
-from gateway.receipts import get_receipt
-from gateway.rights_errors import NotFoundError
+from gateway.rights import erasure, portability
+from gateway.rights.access_log import accesses
+from gateway.rights.errors import NotFoundError
+from gateway.rights.receipts import get_receipt
 from gateway.runtime import Runtime
 from gateway.store.customer_tables import erasure_sources
 from gateway.upstream import UpstreamConfig, UpstreamRegistry
@@ -73,14 +73,14 @@ async def test_export_holds_consents_receipts_accesses_and_the_source_record_rec
     change = give(runtime, li_wei, purposes=["marketing"], categories=["contact"])
     assert change.receipt is not None
     try:
-        document = await portability.export(runtime, li_wei, lang="zh-CN")
+        document = await portability.export(runtime.portability, li_wei, lang="zh-CN")
     finally:
         await runtime.upstreams.aclose()
     source = document["sources"][VEHICLE_CLOUD]
     assert source["status"] == "exported"
     assert source["data"]["name"] == "Li Wei" and source["data"]["vehicle"]["vin"] == "LSVAU2180N2183294"
     assert "telematics_unit" not in source["data"] and source["unmapped_fields_left_out"] >= 1
-    assert document["receipts"][0]["credential"] == get_receipt(runtime, li_wei, change.receipt["id"])
+    assert document["receipts"][0]["credential"] == get_receipt(runtime.engine, li_wei, change.receipt["id"])
     assert document["receipts"][0]["status"] == "valid"
     assert [r["record_id"] for r in document["consents"]["records"]] == [change.record.record_id]
     assert [e["status"] for e in document["consent_history"]] == ["given"]
@@ -108,8 +108,12 @@ async def test_export_of_a_customer_unknown_to_the_sources_says_so(
         username="qian.yu", password="pw-qian-yu-12", display_name="Qian", jurisdiction="CN"
     )
     try:
-        assert (await portability.export(runtime, unknown))["sources"][VEHICLE_CLOUD] == {"status": "no_record"}
-        assert (await portability.export(runtime, unlinked))["sources"][VEHICLE_CLOUD] == {"status": "not_enrolled"}
+        assert (await portability.export(runtime.portability, unknown))["sources"][VEHICLE_CLOUD] == {
+            "status": "no_record"
+        }
+        assert (await portability.export(runtime.portability, unlinked))["sources"][VEHICLE_CLOUD] == {
+            "status": "not_enrolled"
+        }
     finally:
         await runtime.upstreams.aclose()
 
@@ -120,15 +124,15 @@ async def test_erasure_is_ledgered_forwarded_and_completes_with_the_ledger_paylo
 ) -> None:
     change = give(runtime, li_wei, purposes=["marketing"], categories=["contact"])
     try:
-        await portability.export(runtime, li_wei)
-        requested = erasure.request_erasure(runtime, li_wei)
+        await portability.export(runtime.portability, li_wei)
+        requested = erasure.request_erasure(runtime.erasures, li_wei)
         assert requested["status"] == "pending"
         assert [(s["source"], s["status"]) for s in requested["sources"]] == [(VEHICLE_CLOUD, "pending")]
         assert runtime.ledger.payload(requested["ledger_index"]) == {
             "request_id": requested["request_id"],
             "sources": [VEHICLE_CLOUD],
         }
-        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+        done = await erasure.process_erasure(runtime.erasures, li_wei, requested["request_id"], sleep=_nosleep)
     finally:
         await runtime.upstreams.aclose()
     assert done["status"] == "completed" and done["completed_at"] is not None
@@ -138,10 +142,10 @@ async def test_erasure_is_ledgered_forwarded_and_completes_with_the_ledger_paylo
     assert "cust-1001" not in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
     assert runtime.ledger.payload(requested["ledger_index"]) is None  # the subject's payloads are gone
     assert runtime.ledger.entry(done["ledger_erasure_index"])  # the erasure itself is an entry
-    assert all(a.erased for a in accesses(runtime, li_wei))
+    assert all(a.erased for a in accesses(runtime.access_log, li_wei))
     assert runtime.policies.consents.get(change.record.record_id).status.value == "withdrawn"
-    assert erasure.list_erasures(runtime, li_wei) == [done]
-    again = erasure.request_erasure(runtime, li_wei)  # a new request after completion is a new request
+    assert erasure.list_erasures(runtime.erasures, li_wei) == [done]
+    again = erasure.request_erasure(runtime.erasures, li_wei)  # a new request after completion is a new request
     assert again["request_id"] != done["request_id"]
 
 
@@ -152,15 +156,17 @@ async def test_a_failing_source_is_retried_then_failed_and_a_new_request_resumes
     live = demo_upstreams(vehicle_cloud.url)
     runtime.upstreams = UpstreamRegistry(_with_dead_source(live))
     try:
-        requested = erasure.request_erasure(runtime, li_wei)
-        failed = await erasure.process_erasure(runtime, li_wei, requested["request_id"], attempts=3, sleep=_nosleep)
+        requested = erasure.request_erasure(runtime.erasures, li_wei)
+        failed = await erasure.process_erasure(
+            runtime.erasures, li_wei, requested["request_id"], attempts=3, sleep=_nosleep
+        )
         assert failed["status"] == "failed"
         status = {s["source"]: s for s in failed["sources"]}
         assert status["billing"]["status"] == "failed" and status["billing"]["attempts"] == 3
         assert "unreachable" in status["billing"]["last_error"]
         assert status[VEHICLE_CLOUD]["status"] == "erased"
         assert runtime.ledger.payload(requested["ledger_index"]) is not None  # not finished: nothing forgotten yet
-        resumed = erasure.request_erasure(runtime, li_wei)
+        resumed = erasure.request_erasure(runtime.erasures, li_wei)
         assert resumed["request_id"] == requested["request_id"]
     finally:
         await runtime.upstreams.aclose()
@@ -168,7 +174,7 @@ async def test_a_failing_source_is_retried_then_failed_and_a_new_request_resumes
     billing_back["name"] = "billing"
     runtime.upstreams = UpstreamRegistry({**live, "billing": UpstreamConfig.model_validate(billing_back)})
     try:
-        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+        done = await erasure.process_erasure(runtime.erasures, li_wei, requested["request_id"], sleep=_nosleep)
     finally:
         await runtime.upstreams.aclose()
     status = {s["source"]: s for s in done["sources"]}
@@ -183,28 +189,28 @@ def test_another_customers_erasure_request_answers_like_an_absent_one(
     other = runtime.customers.create(
         username="wang.fang", password="pw-wang-fang-1", display_name="W", jurisdiction="CN"
     )
-    requested = erasure.request_erasure(runtime, li_wei)
+    requested = erasure.request_erasure(runtime.erasures, li_wei)
     with pytest.raises(NotFoundError) as theirs:
-        erasure.erasure_status(runtime, other, requested["request_id"])
+        erasure.erasure_status(runtime.erasures, other, requested["request_id"])
     with pytest.raises(NotFoundError) as absent:
-        erasure.erasure_status(runtime, other, "nope")
+        erasure.erasure_status(runtime.erasures, other, "nope")
     assert str(theirs.value) == str(absent.value)
-    assert erasure.list_erasures(runtime, other) == []
+    assert erasure.list_erasures(runtime.erasures, other) == []
 
 
 @pytest.mark.anyio
 async def test_one_runner_at_a_time_a_second_leaves_a_leased_erasure_alone(
     runtime: Runtime, li_wei: CustomerPrincipal, vehicle_cloud: BackgroundServer
 ) -> None:
-    requested = erasure.request_erasure(runtime, li_wei)
-    assert erasure._claim(runtime, requested["request_id"])  # a runner elsewhere holds it
+    requested = erasure.request_erasure(runtime.erasures, li_wei)
+    assert erasure._claim(runtime.erasures, requested["request_id"])  # a runner elsewhere holds it
     try:
-        untouched = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+        untouched = await erasure.process_erasure(runtime.erasures, li_wei, requested["request_id"], sleep=_nosleep)
     finally:
         await runtime.upstreams.aclose()
     assert untouched["status"] == "in_progress" and untouched["sources"][0]["attempts"] == 0
     assert "cust-1001" in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
-    assert erasure.resumable(runtime) == []  # nothing to resume while the lease is live
+    assert erasure.resumable(runtime.erasures) == []  # nothing to resume while the lease is live
 
 
 @pytest.mark.anyio
@@ -213,10 +219,10 @@ async def test_a_runner_plans_from_the_state_it_finds_once_it_holds_the_lease(
 ) -> None:
     """Another runner erased the source and ended between this runner's first read and its claim: the source is
     not asked again and keeps its attempt count."""
-    requested = erasure.request_erasure(runtime, li_wei)
+    requested = erasure.request_erasure(runtime.erasures, li_wei)
     real_claim = erasure._claim
 
-    def claim_after_another_runner(rt: Runtime, request_id: str) -> erasure.Lease | None:
+    def claim_after_another_runner(rt: erasure.Erasures, request_id: str) -> erasure.Lease | None:
         with rt.engine.begin() as conn:
             conn.execute(
                 update(erasure_sources)
@@ -227,7 +233,7 @@ async def test_a_runner_plans_from_the_state_it_finds_once_it_holds_the_lease(
 
     monkeypatch.setattr(erasure, "_claim", claim_after_another_runner)
     try:
-        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)
+        done = await erasure.process_erasure(runtime.erasures, li_wei, requested["request_id"], sleep=_nosleep)
     finally:
         await runtime.upstreams.aclose()
     assert done["status"] == "completed"
@@ -241,26 +247,26 @@ async def test_an_erasure_acknowledged_before_a_restart_is_resumed_without_being
 ) -> None:
     """The runner died with the process (lease set, status in_progress); once the lease runs out a sweep
     of any gateway process finishes the job."""
-    requested = erasure.request_erasure(runtime, li_wei)
+    requested = erasure.request_erasure(runtime.erasures, li_wei)
     settings = runtime.settings
     monkeypatch.setattr(runtime, "settings", settings.model_copy(update={"erasure_lease_seconds": 0.05}))
-    assert erasure._claim(runtime, requested["request_id"])  # the process that claimed it is gone
-    assert erasure.resumable(runtime) == []
+    assert erasure._claim(runtime.erasures, requested["request_id"])  # the process that claimed it is gone
+    assert erasure.resumable(runtime.erasures) == []
     await anyio.sleep(0.1)
-    assert erasure.resumable(runtime) == [(requested["request_id"], li_wei.customer_id)]
+    assert erasure.resumable(runtime.erasures) == [(requested["request_id"], li_wei.customer_id)]
     monkeypatch.setattr(runtime, "settings", settings)
     try:
-        assert await erasure.resume_erasures(runtime) == 1
+        assert await erasure.resume_erasures(runtime.erasures) == 1
         for _ in range(200):
-            if erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed":
+            if erasure.erasure_status(runtime.erasures, li_wei, requested["request_id"])["status"] == "completed":
                 break
             await anyio.sleep(0.05)
     finally:
-        await erasure.stop_erasures(runtime)
+        await erasure.stop_erasures(runtime.erasures)
         await runtime.upstreams.aclose()
-    assert erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed"
+    assert erasure.erasure_status(runtime.erasures, li_wei, requested["request_id"])["status"] == "completed"
     assert "cust-1001" not in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
-    assert erasure.resumable(runtime) == []
+    assert erasure.resumable(runtime.erasures) == []
 
 
 @pytest.mark.anyio
@@ -274,11 +280,13 @@ async def test_a_runner_keeps_its_lease_through_a_backoff_longer_than_the_lease(
 
     async def backoff(delay: float) -> None:
         await anyio.sleep(delay)
-        seen_by_a_sweep.append(erasure.resumable(runtime))
+        seen_by_a_sweep.append(erasure.resumable(runtime.erasures))
 
     try:
-        requested = erasure.request_erasure(runtime, li_wei)
-        await erasure.process_erasure(runtime, li_wei, requested["request_id"], attempts=2, backoff=0.2, sleep=backoff)
+        requested = erasure.request_erasure(runtime.erasures, li_wei)
+        await erasure.process_erasure(
+            runtime.erasures, li_wei, requested["request_id"], attempts=2, backoff=0.2, sleep=backoff
+        )
     finally:
         await runtime.upstreams.aclose()
     assert seen_by_a_sweep == [[]]
@@ -290,12 +298,14 @@ async def test_a_failed_erasure_waits_to_be_requested_again_and_is_not_swept(
 ) -> None:
     runtime.upstreams = UpstreamRegistry(_with_dead_source(demo_upstreams(vehicle_cloud.url)))
     try:
-        requested = erasure.request_erasure(runtime, li_wei)
-        failed = await erasure.process_erasure(runtime, li_wei, requested["request_id"], attempts=1, sleep=_nosleep)
+        requested = erasure.request_erasure(runtime.erasures, li_wei)
+        failed = await erasure.process_erasure(
+            runtime.erasures, li_wei, requested["request_id"], attempts=1, sleep=_nosleep
+        )
     finally:
         await runtime.upstreams.aclose()
     assert failed["status"] == "failed"
-    assert erasure.resumable(runtime) == []
+    assert erasure.resumable(runtime.erasures) == []
 
 
 def test_a_starting_gateway_sweeps_up_an_erasure_left_pending(
@@ -303,13 +313,13 @@ def test_a_starting_gateway_sweeps_up_an_erasure_left_pending(
 ) -> None:
     """Acknowledged (ledgered, pending) but never run, as after a crash right after the answer: the next
     server start finishes it."""
-    requested = erasure.request_erasure(runtime, li_wei)
+    requested = erasure.request_erasure(runtime.erasures, li_wei)
     with BackgroundServer(create_app(runtime.settings, runtime=runtime), port=_closed_port()):
         for _ in range(200):
-            if erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed":
+            if erasure.erasure_status(runtime.erasures, li_wei, requested["request_id"])["status"] == "completed":
                 break
             time.sleep(0.05)
-    assert erasure.erasure_status(runtime, li_wei, requested["request_id"])["status"] == "completed"
+    assert erasure.erasure_status(runtime.erasures, li_wei, requested["request_id"])["status"] == "completed"
     assert "cust-1001" not in vehicle_cloud.app.state.customers  # type: ignore[attr-defined]
 
 
@@ -319,34 +329,36 @@ async def test_a_runner_that_outlived_its_lease_is_fenced_off_and_the_erasure_fi
 ) -> None:
     """Runner A stalls past its lease; runner B takes over and finishes. A's later writes must all be refused
     (LeaseLost), so the subject is erased once, with one ledger erasure entry, and the status stays completed."""
-    requested = erasure.request_erasure(runtime, li_wei)
+    requested = erasure.request_erasure(runtime.erasures, li_wei)
     settings = runtime.settings
     monkeypatch.setattr(runtime, "settings", settings.model_copy(update={"erasure_lease_seconds": 0.05}))
-    stale = erasure._claim(runtime, requested["request_id"])
+    stale = erasure._claim(runtime.erasures, requested["request_id"])
     assert stale is not None
     await anyio.sleep(0.1)  # A's lease ran out while it was stuck
     monkeypatch.setattr(runtime, "settings", settings)
     finishes: list[str] = []
     real_finish = erasure._finish
 
-    def counting_finish(rt: Runtime, customer: CustomerPrincipal, lease: erasure.Lease) -> None:
+    def counting_finish(rt: erasure.Erasures, customer: CustomerPrincipal, lease: erasure.Lease) -> None:
         finishes.append(lease.owner)
         real_finish(rt, customer, lease)
 
     monkeypatch.setattr(erasure, "_finish", counting_finish)
     try:
-        done = await erasure.process_erasure(runtime, li_wei, requested["request_id"], sleep=_nosleep)  # runner B
+        done = await erasure.process_erasure(
+            runtime.erasures, li_wei, requested["request_id"], sleep=_nosleep
+        )  # runner B
     finally:
         await runtime.upstreams.aclose()
     assert done["status"] == "completed" and len(finishes) == 1 and finishes[0] != stale.owner
     for late_write in (
-        lambda: erasure._renew(runtime, stale),
-        lambda: erasure._update_source(runtime, stale, VEHICLE_CLOUD, status="failed"),
-        lambda: erasure._end(runtime, stale, status="failed"),
-        lambda: erasure._finish(runtime, li_wei, stale),
+        lambda: erasure._renew(runtime.erasures, stale),
+        lambda: erasure._update_source(runtime.erasures, stale, VEHICLE_CLOUD, status="failed"),
+        lambda: erasure._end(runtime.erasures, stale, status="failed"),
+        lambda: erasure._finish(runtime.erasures, li_wei, stale),
     ):
         with pytest.raises(erasure.LeaseLost):
             late_write()
-    after = erasure.erasure_status(runtime, li_wei, requested["request_id"])
+    after = erasure.erasure_status(runtime.erasures, li_wei, requested["request_id"])
     assert after["status"] == "completed" and after["sources"][0]["status"] == "erased"
     assert after["ledger_erasure_index"] == done["ledger_erasure_index"]

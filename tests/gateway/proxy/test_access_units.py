@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.access import public_reasons
 from gateway.auth.customers import CustomerExistsError, InvalidCustomerError
-from gateway.points import accrual_effect, points_balance, points_history
+from gateway.proxy.access import public_reasons
+from gateway.rights.points import accrual_effect, points_balance, points_history
 from gateway.runtime import Runtime
 from ledger import Event
 from policies import Reason

@@ -1,6 +1,7 @@
 """The customer's consents as a service: what can be asked, what was given, and changing it.
 
-Plain functions over the `Runtime` and the signed-in customer, shared by the REST routes (`/v1/me/...`) and the
+Plain functions over the policies (`PolicyRuntime`, plus the credential service and customer store where a
+receipt is issued or revoked) and the signed-in customer, shared by the REST routes (`/v1/me/...`) and the
 portal, so both enforce the same rules: a consent cites the agreement text the customer actually saw (its version
 and SHA-256), sensitive categories need a separate confirmation naming each of them (PIPL Art. 29), every given
 or renewed consent yields a signed receipt and every withdrawal revokes it in the same ledger transaction.
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from credentials import CredentialService
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.receipts import ensure_customer_did, issuing_effect, revoking_effect
-from gateway.rights_errors import (
+from gateway.rights.errors import (
     ConsentStateConflict,
     CrossBorderConsentRequired,
     InvalidConsentRequest,
@@ -24,7 +26,8 @@ from gateway.rights_errors import (
     NoticeChanged,
     SeparateConsentRequired,
 )
-from gateway.runtime import Runtime
+from gateway.rights.receipts import ensure_customer_did, issuing_effect, revoking_effect
+from gateway.rights.rfc3339 import rfc3339
 from policies import (
     Agreement,
     CategoryDecision,
@@ -33,6 +36,7 @@ from policies import (
     ConsentStatus,
     Flow,
     LegalBasis,
+    PolicyRuntime,
     Reason,
     RecordKind,
     SubjectContext,
@@ -54,10 +58,6 @@ MARKETING_DPV = frozenset(
         "https://w3id.org/dpv#TargetedAdvertising",
     }
 )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def _lang(lang: str) -> str:
@@ -84,26 +84,26 @@ def _derived(key: tuple[Any, ...], compute: Callable[[], T]) -> T:
     return value
 
 
-def matrix_flows(rt: Runtime) -> list[Flow]:
+def matrix_flows(policies: PolicyRuntime) -> list[Flow]:
     """Every flow the current matrix allows."""
-    version = rt.policies.matrix.version()
-    tax = rt.policies.taxonomy
-    return _derived(
-        ("flows", tax.digest, id(tax), version), lambda: allowed_flows(tax, rt.policies.matrix.rules(version))
-    )
+    version = policies.matrix.version()
+    tax = policies.taxonomy
+    return _derived(("flows", tax.digest, id(tax), version), lambda: allowed_flows(tax, policies.matrix.rules(version)))
 
 
-def current_agreement(rt: Runtime, jurisdiction: str, lang: str, customer_type: str = "standard") -> Agreement:
+def current_agreement(
+    policies: PolicyRuntime, jurisdiction: str, lang: str, customer_type: str = "standard"
+) -> Agreement:
     """The notice for this jurisdiction, language and customer type under the current matrix version."""
-    version = rt.policies.matrix.version()
-    tax = rt.policies.taxonomy
+    version = policies.matrix.version()
+    tax = policies.taxonomy
     _lang(lang)
 
     def render() -> Agreement:
         try:
             return render_agreement(
                 tax,
-                rt.policies.matrix.rules(version),
+                policies.matrix.rules(version),
                 jurisdiction=jurisdiction,
                 lang=lang,
                 matrix_version=version,
@@ -120,11 +120,11 @@ def is_marketing(taxonomy: Taxonomy, purpose: str) -> bool:
     return (p.dpv in MARKETING_DPV) or p.sale_or_share
 
 
-def catalog(rt: Runtime, customer: CustomerPrincipal, *, lang: str = "en") -> dict[str, Any]:
+def catalog(policies: PolicyRuntime, customer: CustomerPrincipal, *, lang: str = "en") -> dict[str, Any]:
     """Everything the customer may be asked for, in their language, with the agreement to cite when consenting."""
-    tax = rt.policies.taxonomy
+    tax = policies.taxonomy
     jur = tax.jurisdiction(customer.jurisdiction)
-    agreement = current_agreement(rt, customer.jurisdiction, lang, customer.customer_type)
+    agreement = current_agreement(policies, customer.jurisdiction, lang, customer.customer_type)
     purposes = []
     for p in tax.purposes.values():
         basis = p.legal_basis.get(jur.id)
@@ -223,15 +223,15 @@ def _record_dict(record: ConsentRecord, *, now: datetime) -> dict[str, Any]:
         "notice": dict(record.notice.__dict__) if record.notice else None,
         "separate": record.separate,
         "cross_border": record.cross_border,
-        "valid_from": _iso(record.valid_from),
-        "valid_until": _iso(record.valid_until),
-        "updated_at": _iso(record.event_time),
+        "valid_from": rfc3339(record.valid_from),
+        "valid_until": rfc3339(record.valid_until),
+        "updated_at": rfc3339(record.event_time),
         "ledger_index": record.ledger_index,
     }
 
 
-def records(rt: Runtime, customer: CustomerPrincipal) -> list[ConsentRecord]:
-    return rt.policies.consents.records(customer.customer_id)
+def records(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[ConsentRecord]:
+    return policies.consents.records(customer.customer_id)
 
 
 # The engine's reason for a refused category, as the state the portal shows (the first that applies).
@@ -259,7 +259,9 @@ def _state(decision: CategoryDecision, basis: LegalBasis) -> str:
     return "not_needed" if basis is not LegalBasis.CONSENT else "not_asked"
 
 
-def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | None = None) -> dict[str, Any]:
+def consent_state(
+    policies: PolicyRuntime, customer: CustomerPrincipal, *, at: datetime | None = None
+) -> dict[str, Any]:
     """The matrix the portal shows: every flow the enterprise matrix allows for me, with my answer to it.
 
     Each cell's state is the decision engine's own answer (what the gateway would release right now), so the page
@@ -269,12 +271,12 @@ def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | No
     `fresh_consent_required`); `objected` and `opted_out` for refusals of a non-consent basis.
     """
     now = at or datetime.now(UTC)
-    tax = rt.policies.taxonomy
+    tax = policies.taxonomy
     jur = tax.jurisdiction(customer.jurisdiction)
-    mine = records(rt, customer)
+    mine = records(policies, customer)
     parents = {c.parent for c in tax.categories.values() if c.parent is not None}
     groups: dict[tuple[str, str, str], list[str]] = {}
-    for flow in matrix_flows(rt):
+    for flow in matrix_flows(policies):
         if flow.customer_type != customer.customer_type or flow.category in parents:
             continue
         if flow.purpose not in tax.purposes or tax.purposes[flow.purpose].legal_basis.get(jur.id) is None:
@@ -286,7 +288,7 @@ def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | No
     for (recipient_id, purpose, mode), categories in groups.items():
         basis = tax.purposes[purpose].legal_basis[jur.id]
         recipient = tax.recipients[recipient_id]
-        decision = rt.policies.engine.decide(
+        decision = policies.engine.decide(
             recipient_id, subject, categories, purpose, mode="release" if mode == "release" else "predicate", at=now
         )
         for category in categories:
@@ -345,9 +347,9 @@ class ConsentChange:
         }
 
 
-def _own(rt: Runtime, customer: CustomerPrincipal, record_id: str) -> ConsentRecord:
+def _own(policies: PolicyRuntime, customer: CustomerPrincipal, record_id: str) -> ConsentRecord:
     try:
-        record = rt.policies.consents.get(record_id)
+        record = policies.consents.get(record_id)
     except ConsentError:
         raise NotFoundError("consent record") from None
     if record.subject_id != customer.customer_id:
@@ -388,7 +390,9 @@ def _check_cross_border(tax: Taxonomy, jurisdiction: str, recipients: Sequence[s
 
 
 def grant(
-    rt: Runtime,
+    policies: PolicyRuntime,
+    credentials: CredentialService,
+    customers: CustomerStore,
     customer: CustomerPrincipal,
     *,
     purposes: Sequence[str],
@@ -408,8 +412,8 @@ def grant(
     a consent to a text the customer did not see would be void. `separate` lists the sensitive categories the
     customer confirmed one by one.
     """
-    tax = rt.policies.taxonomy
-    agreement = current_agreement(rt, customer.jurisdiction, lang, customer.customer_type)
+    tax = policies.taxonomy
+    agreement = current_agreement(policies, customer.jurisdiction, lang, customer.customer_type)
     if (notice_version, notice_sha256) != (agreement.version, agreement.sha256):
         raise NoticeChanged(
             f"The agreement changed since it was shown (now version {agreement.version}); show it again and "
@@ -423,10 +427,10 @@ def grant(
             raise InvalidConsentRequest(f"unknown {name}(s): {', '.join(unknown)}")
     is_separate = _check_sensitive(tax, categories, separate)
     is_cross_border = _check_cross_border(tax, customer.jurisdiction, recipients, cross_border)
-    subject_did = ensure_customer_did(rt, customer)
+    subject_did = ensure_customer_did(customers, customer)
     issued: list[dict[str, Any]] = []
-    effect = issuing_effect(rt, customer.customer_id, subject_did, issued)
-    store = rt.policies.consents
+    effect = issuing_effect(credentials, policies.taxonomy, customer.customer_id, subject_did, issued)
+    store = policies.consents
     scope = (set(purposes), set(categories), set(recipients))
     same = [
         r
@@ -471,14 +475,18 @@ def grant(
     return ConsentChange(record, issued[0], action="given")
 
 
-def withdraw(rt: Runtime, customer: CustomerPrincipal, record_id: str) -> ConsentChange:
+def withdraw(
+    policies: PolicyRuntime, credentials: CredentialService, customer: CustomerPrincipal, record_id: str
+) -> ConsentChange:
     """GDPR Art. 7(3): withdraw one consent; its receipts are revoked in the withdrawal's ledger transaction."""
-    record = _own(rt, customer, record_id)
+    record = _own(policies, customer, record_id)
     if record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
         raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
     revoked: list[str] = []
     try:
-        updated = rt.policies.consents.withdraw(record_id, actor=customer.actor, effects=revoking_effect(rt, revoked))
+        updated = policies.consents.withdraw(
+            record_id, actor=customer.actor, effects=revoking_effect(credentials, revoked)
+        )
     except ConsentError as exc:
         raise ConsentStateConflict(str(exc)) from exc
     return ConsentChange(updated, None, tuple(revoked), action="withdrawn")
@@ -492,27 +500,29 @@ class BulkWithdrawal:
         return {"withdrawn": [c.to_dict() for c in self.withdrawn], "count": len(self.withdrawn)}
 
 
-def withdraw_all_marketing(rt: Runtime, customer: CustomerPrincipal) -> BulkWithdrawal:
+def withdraw_all_marketing(
+    policies: PolicyRuntime, credentials: CredentialService, customer: CustomerPrincipal
+) -> BulkWithdrawal:
     """One click: withdraw every live consent that covers a marketing purpose (each its own ledger event).
 
     A record that covers marketing together with other purposes is withdrawn whole: a record's scope is fixed,
     so the other purposes must be consented to again on their own.
     """
-    tax = rt.policies.taxonomy
+    tax = policies.taxonomy
     changes = []
-    for record in records(rt, customer):
+    for record in records(policies, customer):
         if record.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED) and any(
             is_marketing(tax, p) for p in record.purposes
         ):
-            changes.append(withdraw(rt, customer, record.record_id))
+            changes.append(withdraw(policies, credentials, customer, record.record_id))
     return BulkWithdrawal(changes)
 
 
-def history(rt: Runtime, customer: CustomerPrincipal) -> list[dict[str, Any]]:
+def history(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[dict[str, Any]]:
     """Every consent event of the customer, oldest first, with the scope of its record."""
-    scope = {r.record_id: r for r in records(rt, customer)}
+    scope = {r.record_id: r for r in records(policies, customer)}
     entries = []
-    for event in rt.policies.consents.history(customer.customer_id):
+    for event in policies.consents.history(customer.customer_id):
         record = scope[event.record_id]
         notice = event.changes.get("notice")
         entries.append(
@@ -520,7 +530,7 @@ def history(rt: Runtime, customer: CustomerPrincipal) -> list[dict[str, Any]]:
                 "record_id": event.record_id,
                 "seq": event.seq,
                 "status": event.status.value,
-                "time": _iso(event.time),
+                "time": rfc3339(event.time),
                 "actor": event.actor,
                 "ledger_index": event.ledger_index,
                 "purposes": list(record.purposes),

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.dependencies import require_admin
-from gateway.idempotency import IdempotencyStore, StoredResponse, idempotent
-from gateway.problems import Problem
+from gateway.dependencies import idempotent, require_admin
 from gateway.runtime import Runtime
+from gateway.web.idempotency import IdempotencyStore, StoredResponse
+from gateway.web.problems import Problem
 
 HASH = b"\x01" * 32
 

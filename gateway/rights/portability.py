@@ -8,19 +8,24 @@ into the export (no ledger entry, no data) and shows up in "who used my data" wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from gateway import consents
-from gateway.accesses import DATA_SUBJECT, accesses
+from credentials import CredentialService
+from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.principals import CustomerPrincipal
-from gateway.points import points_balance, points_history
-from gateway.receipts import get_receipt, list_receipts
-from gateway.runtime import Runtime
-from gateway.upstream import InvalidSubject, UpstreamFailure
+from gateway.rights import consents
+from gateway.rights.access_log import DATA_SUBJECT, AccessLog, accesses
+from gateway.rights.points import points_balance, points_history
+from gateway.rights.receipts import get_receipt, list_receipts
+from gateway.upstream import InvalidSubject, UpstreamFailure, UpstreamRegistry
 from ledger import Event
+from ledger.store import Ledger
+from policies import PolicyRuntime
 
 PORTABILITY_PURPOSE = "data_portability"
 PORTABILITY_EVENT = "access.portability"
@@ -46,27 +51,42 @@ _SUMMARY = {
 }
 
 
-def _all_accesses(rt: Runtime, customer: CustomerPrincipal, lang: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Portability:
+    """What an export reads: consents, receipts, the access log, points, and every source system's record."""
+
+    policies: PolicyRuntime
+    credentials: CredentialService
+    engine: Engine
+    upstreams: UpstreamRegistry
+    ledger: Ledger
+    pseudonyms: Pseudonyms
+    access_log: AccessLog
+
+
+def _all_accesses(log: AccessLog, customer: CustomerPrincipal, lang: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     after = -1
     while True:
-        page = accesses(rt, customer, after=after, limit=1000, lang=lang)
+        page = accesses(log, customer, after=after, limit=1000, lang=lang)
         found.extend(a.to_dict() for a in page)
         if len(page) < 1000:
             return found
         after = page[-1].ledger_index
 
 
-def _local_part(rt: Runtime, customer: CustomerPrincipal, lang: str) -> dict[str, Any]:
-    state = consents.consent_state(rt, customer)
-    summaries = list_receipts(rt, customer)
+def _local_part(exporting: Portability, customer: CustomerPrincipal, lang: str) -> dict[str, Any]:
+    state = consents.consent_state(exporting.policies, customer)
+    summaries = list_receipts(exporting.engine, exporting.credentials, customer)
     return {
         "consents": state,
-        "consent_history": consents.history(rt, customer),
-        "receipts": [{**r.to_dict(), "credential": get_receipt(rt, customer, r.receipt_id)} for r in summaries],
-        "accesses": _all_accesses(rt, customer, lang),
+        "consent_history": consents.history(exporting.policies, customer),
+        "receipts": [
+            {**r.to_dict(), "credential": get_receipt(exporting.engine, customer, r.receipt_id)} for r in summaries
+        ],
+        "accesses": _all_accesses(exporting.access_log, customer, lang),
         "points": {
-            "balance": points_balance(rt.engine, customer.customer_id),
+            "balance": points_balance(exporting.engine, customer.customer_id),
             "accruals": [
                 {
                     "ledger_index": p.ledger_index,
@@ -75,20 +95,20 @@ def _local_part(rt: Runtime, customer: CustomerPrincipal, lang: str) -> dict[str
                     "points": p.points,
                     "time": p.time.isoformat(),
                 }
-                for p in points_history(rt.engine, customer.customer_id, limit=10_000)
+                for p in points_history(exporting.engine, customer.customer_id, limit=10_000)
             ],
         },
     }
 
 
-async def _source(rt: Runtime, customer: CustomerPrincipal, name: str) -> dict[str, Any]:
+async def _source(exporting: Portability, customer: CustomerPrincipal, name: str) -> dict[str, Any]:
     """One source system's record of the customer: mapped fields only, recorded in the ledger first."""
     if customer.source_subject is None:
         return {"status": "not_enrolled"}
-    config = rt.upstreams.config(name)
-    everything = list(rt.policies.taxonomy.categories)
+    config = exporting.upstreams.config(name)
+    everything = list(exporting.policies.taxonomy.categories)
     try:
-        fetched = await rt.upstreams.client(name).fetch_filtered(
+        fetched = await exporting.upstreams.client(name).fetch_filtered(
             config.record_request(customer.source_subject), everything
         )
     except (UpstreamFailure, InvalidSubject) as exc:
@@ -99,7 +119,7 @@ async def _source(rt: Runtime, customer: CustomerPrincipal, name: str) -> dict[s
     event = Event(
         type=PORTABILITY_EVENT,
         actor=customer.actor,
-        subject=rt.subject_pseudonym(customer.customer_id),
+        subject=exporting.pseudonyms(customer.customer_id),
         payload={
             "recipient": DATA_SUBJECT,
             "purpose": PORTABILITY_PURPOSE,
@@ -109,7 +129,7 @@ async def _source(rt: Runtime, customer: CustomerPrincipal, name: str) -> dict[s
             "unmapped_withheld": len(result.unmapped),
         },
     )
-    index = await rt.ledger.append_async(event)
+    index = await exporting.ledger.append_async(event)
     return {
         "status": "exported",
         "ledger_index": index,
@@ -119,13 +139,13 @@ async def _source(rt: Runtime, customer: CustomerPrincipal, name: str) -> dict[s
     }
 
 
-async def export(rt: Runtime, customer: CustomerPrincipal, *, lang: str = "en") -> dict[str, Any]:
+async def export(exporting: Portability, customer: CustomerPrincipal, *, lang: str = "en") -> dict[str, Any]:
     """The whole export as one JSON-ready document, with a human-readable summary in `lang`."""
     if lang not in _SUMMARY:
         lang = "en"
     now = datetime.now(UTC)
-    sources = {name: await _source(rt, customer, name) for name in rt.upstreams.names}
-    local = await run_in_threadpool(_local_part, rt, customer, lang)
+    sources = {name: await _source(exporting, customer, name) for name in exporting.upstreams.names}
+    local = await run_in_threadpool(_local_part, exporting, customer, lang)
     receipts = local["receipts"]
     records = local["consents"]["records"]
     summary = _SUMMARY[lang].format(

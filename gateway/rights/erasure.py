@@ -26,26 +26,43 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
-from gateway import consents
+from credentials import CredentialService
+from gateway.audit.pseudonyms import Pseudonyms
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.rights_errors import NotFoundError
-from gateway.runtime import Runtime
+from gateway.rights import consents
+from gateway.rights.errors import NotFoundError
+from gateway.rights.rfc3339 import rfc3339
+from gateway.settings import Settings
 from gateway.store.customer_tables import erasure_requests, erasure_sources
-from gateway.upstream import InvalidSubject, UpstreamFailure
+from gateway.upstream import InvalidSubject, UpstreamFailure, UpstreamRegistry
+from gateway.zk.anchors import AnchorStore
 from ledger import Event
+from ledger.store import Ledger
+from policies import PolicyRuntime
 
 ERASURE_REQUEST_EVENT = "erasure.requested"
 DONE = frozenset({"erased", "already-absent"})
 OPEN = frozenset({"pending", "in_progress", "failed"})
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+@dataclass(frozen=True)
+class Erasures:
+    """What an erasure touches: its own rows, every source system, the consents and their receipts, the ZK
+    openings, the custodial DID key and the ledger's payloads; `settings` gives the lease and retry timing."""
+
+    engine: Engine
+    ledger: Ledger
+    upstreams: UpstreamRegistry
+    customers: CustomerStore
+    policies: PolicyRuntime
+    credentials: CredentialService
+    anchors: AnchorStore
+    pseudonyms: Pseudonyms
+    settings: Settings
 
 
 def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
@@ -63,8 +80,8 @@ def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
         "request_id": row["request_id"],
         "customer_id": row["customer_id"],
         "status": row["status"],
-        "created_at": _iso(row["created_at"]),
-        "completed_at": _iso(row["completed_at"]),
+        "created_at": rfc3339(row["created_at"]),
+        "completed_at": rfc3339(row["completed_at"]),
         "ledger_index": row["ledger_index"],
         "ledger_erasure_index": row["ledger_erasure_index"],
         "sources": [
@@ -74,15 +91,15 @@ def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
                 "attempts": s["attempts"],
                 "upstream_status": s["upstream_status"],
                 "last_error": s["last_error"],
-                "updated_at": _iso(s["updated_at"]),
+                "updated_at": rfc3339(s["updated_at"]),
             }
             for s in sources
         ],
     }
 
 
-def erasure_status(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> dict[str, Any]:
-    with rt.engine.connect() as conn:
+def erasure_status(erasures: Erasures, customer: CustomerPrincipal, request_id: str) -> dict[str, Any]:
+    with erasures.engine.connect() as conn:
         status = _status(conn, request_id)
     if status is None or status["customer_id"] != customer.customer_id:
         raise NotFoundError("erasure request")
@@ -90,8 +107,8 @@ def erasure_status(rt: Runtime, customer: CustomerPrincipal, request_id: str) ->
     return status
 
 
-def list_erasures(rt: Runtime, customer: CustomerPrincipal) -> list[dict[str, Any]]:
-    with rt.engine.connect() as conn:
+def list_erasures(erasures: Erasures, customer: CustomerPrincipal) -> list[dict[str, Any]]:
+    with erasures.engine.connect() as conn:
         ids = conn.execute(
             select(erasure_requests.c.request_id)
             .where(erasure_requests.c.customer_id == customer.customer_id)
@@ -101,18 +118,18 @@ def list_erasures(rt: Runtime, customer: CustomerPrincipal) -> list[dict[str, An
     return [{k: v for k, v in s.items() if k != "customer_id"} for s in found if s is not None]
 
 
-def request_erasure(rt: Runtime, customer: CustomerPrincipal) -> dict[str, Any]:
+def request_erasure(erasures: Erasures, customer: CustomerPrincipal) -> dict[str, Any]:
     """Record the request (or return the open one, to be resumed); the caller then runs `process_erasure`."""
-    with rt.engine.connect() as conn:
+    with erasures.engine.connect() as conn:
         open_id = conn.execute(
             select(erasure_requests.c.request_id).where(
                 and_(erasure_requests.c.customer_id == customer.customer_id, erasure_requests.c.status.in_(OPEN))
             )
         ).scalar()
     if open_id is not None:
-        return erasure_status(rt, customer, open_id)
+        return erasure_status(erasures, customer, open_id)
     request_id = str(uuid.uuid4())
-    sources = rt.upstreams.erasable() if customer.source_subject is not None else ()
+    sources = erasures.upstreams.erasable() if customer.source_subject is not None else ()
     now = datetime.now(UTC)
 
     def record(conn: Connection, index: int) -> None:
@@ -134,17 +151,17 @@ def request_erasure(rt: Runtime, customer: CustomerPrincipal) -> dict[str, Any]:
                 ],
             )
 
-    rt.ledger.append(
+    erasures.ledger.append(
         Event(
             type=ERASURE_REQUEST_EVENT,
             actor=customer.actor,
-            subject=rt.subject_pseudonym(customer.customer_id),
+            subject=erasures.pseudonyms(customer.customer_id),
             payload={"request_id": request_id, "sources": list(sources)},
             time=now,
         ),
         effects=record,
     )
-    return erasure_status(rt, customer, request_id)
+    return erasure_status(erasures, customer, request_id)
 
 
 class LeaseLost(Exception):
@@ -169,11 +186,11 @@ def _mine(lease: Lease) -> Any:
     )
 
 
-def _claim(rt: Runtime, request_id: str) -> Lease | None:
+def _claim(erasures: Erasures, request_id: str) -> Lease | None:
     """Take the request's lease if nobody holds it; the conditional update makes two runners exclusive."""
     now = datetime.now(UTC)
     lease = Lease(request_id, str(uuid.uuid4()))
-    with rt.engine.begin() as conn:
+    with erasures.engine.begin() as conn:
         claimed = conn.execute(
             update(erasure_requests)
             .where(
@@ -186,29 +203,29 @@ def _claim(rt: Runtime, request_id: str) -> Lease | None:
             .values(
                 status="in_progress",
                 lease_owner=lease.owner,
-                lease_until=now + timedelta(seconds=rt.settings.erasure_lease_seconds),
+                lease_until=now + timedelta(seconds=erasures.settings.erasure_lease_seconds),
             )
         )
     return lease if claimed.rowcount == 1 else None
 
 
-def _hold(rt: Runtime, conn: Connection, lease: Lease, *, extra: float = 0.0) -> None:
+def _hold(erasures: Erasures, conn: Connection, lease: Lease, *, extra: float = 0.0) -> None:
     """Renew the lease for another period (plus `extra`), or raise `LeaseLost` if it is no longer ours."""
-    until = datetime.now(UTC) + timedelta(seconds=rt.settings.erasure_lease_seconds + extra)
+    until = datetime.now(UTC) + timedelta(seconds=erasures.settings.erasure_lease_seconds + extra)
     if conn.execute(update(erasure_requests).where(_mine(lease)).values(lease_until=until)).rowcount != 1:
         raise LeaseLost(lease.request_id)
 
 
-def _renew(rt: Runtime, lease: Lease, *, extra: float = 0.0) -> None:
-    with rt.engine.begin() as conn:
-        _hold(rt, conn, lease, extra=extra)
+def _renew(erasures: Erasures, lease: Lease, *, extra: float = 0.0) -> None:
+    with erasures.engine.begin() as conn:
+        _hold(erasures, conn, lease, extra=extra)
 
 
-def _update_source(rt: Runtime, lease: Lease, source: str, *, hold_extra: float = 0.0, **values: Any) -> None:
+def _update_source(erasures: Erasures, lease: Lease, source: str, *, hold_extra: float = 0.0, **values: Any) -> None:
     """Record a source's progress, renewing the lease in the same transaction (for `hold_extra` more seconds
     when a wait follows)."""
-    with rt.engine.begin() as conn:
-        _hold(rt, conn, lease, extra=hold_extra)
+    with erasures.engine.begin() as conn:
+        _hold(erasures, conn, lease, extra=hold_extra)
         conn.execute(
             update(erasure_sources)
             .where(and_(erasure_sources.c.request_id == lease.request_id, erasure_sources.c.source == source))
@@ -216,9 +233,9 @@ def _update_source(rt: Runtime, lease: Lease, source: str, *, hold_extra: float 
         )
 
 
-def _end(rt: Runtime, lease: Lease, **values: Any) -> None:
+def _end(erasures: Erasures, lease: Lease, **values: Any) -> None:
     """The runner's last write: the outcome, and the lease given up, only if it is still ours."""
-    with rt.engine.begin() as conn:
+    with erasures.engine.begin() as conn:
         ended = conn.execute(
             update(erasure_requests).where(_mine(lease)).values(lease_until=None, lease_owner=None, **values)
         )
@@ -226,16 +243,16 @@ def _end(rt: Runtime, lease: Lease, **values: Any) -> None:
         raise LeaseLost(lease.request_id)
 
 
-def _release(rt: Runtime, lease: Lease) -> None:
+def _release(erasures: Erasures, lease: Lease) -> None:
     """Give the lease up without an outcome (the server stops), so the next start resumes at once."""
-    with rt.engine.begin() as conn:
+    with erasures.engine.begin() as conn:
         conn.execute(update(erasure_requests).where(_mine(lease)).values(lease_until=None, lease_owner=None))
 
 
-def resumable(rt: Runtime) -> list[tuple[str, str]]:
+def resumable(erasures: Erasures) -> list[tuple[str, str]]:
     """(request id, customer id) of acknowledged erasures no runner owns: interrupted, or never started."""
     now = datetime.now(UTC)
-    with rt.engine.connect() as conn:
+    with erasures.engine.connect() as conn:
         rows = conn.execute(
             select(erasure_requests.c.request_id, erasure_requests.c.customer_id)
             .where(and_(erasure_requests.c.status.in_(("pending", "in_progress")), _lease_free(now)))
@@ -245,7 +262,7 @@ def resumable(rt: Runtime) -> list[tuple[str, str]]:
 
 
 async def _erase_at_source(
-    rt: Runtime,
+    erasures: Erasures,
     lease: Lease,
     source: str,
     subject: str,
@@ -256,15 +273,15 @@ async def _erase_at_source(
     sleep: Callable[[float], Awaitable[None]],
 ) -> bool:
     for attempt in range(1, attempts + 1):
-        await run_in_threadpool(_renew, rt, lease)
+        await run_in_threadpool(_renew, erasures, lease)
         try:
-            outcome = await rt.upstreams.client(source).erase(subject)
+            outcome = await erasures.upstreams.client(source).erase(subject)
         except (UpstreamFailure, InvalidSubject) as exc:
             final = attempt == attempts
             delay = 0.0 if final else backoff * 2 ** (attempt - 1)
             await run_in_threadpool(
                 _update_source,
-                rt,
+                erasures,
                 lease,
                 source,
                 hold_extra=delay,  # the wait must not lose the lease
@@ -279,7 +296,7 @@ async def _erase_at_source(
             continue
         await run_in_threadpool(
             _update_source,
-            rt,
+            erasures,
             lease,
             source,
             status=outcome.status,
@@ -291,26 +308,26 @@ async def _erase_at_source(
     return False
 
 
-def _finish(rt: Runtime, customer: CustomerPrincipal, lease: Lease) -> None:
+def _finish(erasures: Erasures, customer: CustomerPrincipal, lease: Lease) -> None:
     """Every source is done: stop processing (withdraw live consents), then forget the ledger payloads."""
-    _renew(rt, lease)
-    for record in consents.records(rt, customer):
+    _renew(erasures, lease)
+    for record in consents.records(erasures.policies, customer):
         if record.status.value in ("given", "renewed"):
-            consents.withdraw(rt, customer, record.record_id)
+            consents.withdraw(erasures.policies, erasures.credentials, customer, record.record_id)
     # The gateway's copy of the customer's custodial DID key goes too; the DID stays (it names their receipts).
-    rt.customers.forget_custodial_key(customer.customer_id)
+    erasures.customers.forget_custodial_key(customer.customer_id)
     # The account id names the subject in consents and accesses; source systems' number may name it in ZK anchors.
     names = dict.fromkeys(n for n in (customer.customer_id, customer.source_subject) if n is not None)
     index = None
     for name in names:
-        subject = rt.subject_pseudonym(name)
-        rt.zk.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
-        index = rt.ledger.erase_subject(subject, actor=customer.actor)
-    _end(rt, lease, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
+        subject = erasures.pseudonyms(name)
+        erasures.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
+        index = erasures.ledger.erase_subject(subject, actor=customer.actor)
+    _end(erasures, lease, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
 
 
 async def process_erasure(
-    rt: Runtime,
+    erasures: Erasures,
     customer: CustomerPrincipal,
     request_id: str,
     *,
@@ -324,13 +341,13 @@ async def process_erasure(
     Every write is fenced by the lease (`LeaseLost` when another runner took over). Cancelled, the runner gives
     the lease back, except while finishing: that work goes on in its thread, so the lease is left to expire.
     """
-    status = await run_in_threadpool(erasure_status, rt, customer, request_id)
-    lease = None if status["status"] == "completed" else await run_in_threadpool(_claim, rt, request_id)
+    status = await run_in_threadpool(erasure_status, erasures, customer, request_id)
+    lease = None if status["status"] == "completed" else await run_in_threadpool(_claim, erasures, request_id)
     if lease is None:
         return status
     # Plan from the state under the lease: a runner that ended between the read above and the claim may have
     # erased sources since, and they must not be asked again nor their attempts counted back.
-    status = await run_in_threadpool(erasure_status, rt, customer, request_id)
+    status = await run_in_threadpool(erasure_status, erasures, customer, request_id)
     finishing = False
     try:
         ok = True
@@ -340,7 +357,7 @@ async def process_erasure(
             assert customer.source_subject is not None
             ok = (
                 await _erase_at_source(
-                    rt,
+                    erasures,
                     lease,
                     source["source"],
                     customer.source_subject,
@@ -353,21 +370,21 @@ async def process_erasure(
             )
         finishing = ok
         if ok:
-            await run_in_threadpool(_finish, rt, customer, lease)
+            await run_in_threadpool(_finish, erasures, customer, lease)
         else:
-            await run_in_threadpool(_end, rt, lease, status="failed")
+            await run_in_threadpool(_end, erasures, lease, status="failed")
     except asyncio.CancelledError:
         if not finishing:
-            await run_in_threadpool(_release, rt, lease)
+            await run_in_threadpool(_release, erasures, lease)
         raise
-    return await run_in_threadpool(erasure_status, rt, customer, request_id)
+    return await run_in_threadpool(erasure_status, erasures, customer, request_id)
 
 
-_RUNNING: dict[asyncio.Task[None], Runtime] = {}
+_RUNNING: dict[asyncio.Task[None], Erasures] = {}
 _log = structlog.get_logger("gateway.erasure")
 
 
-def start_erasure(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> None:
+def start_erasure(erasures: Erasures, customer: CustomerPrincipal, request_id: str) -> None:
     """Run `process_erasure` in the background; the API and the portal both answer before sources are done.
 
     Tasks are kept referenced until they finish, because the event loop holds only weak references.
@@ -376,11 +393,11 @@ def start_erasure(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> 
     async def run() -> None:
         try:
             await process_erasure(
-                rt,
+                erasures,
                 customer,
                 request_id,
-                attempts=rt.settings.erasure_attempts,
-                backoff=rt.settings.erasure_backoff_seconds,
+                attempts=erasures.settings.erasure_attempts,
+                backoff=erasures.settings.erasure_backoff_seconds,
             )
         except LeaseLost:  # this runner outlived its lease and another took over: it has stopped writing
             _log.warning("erasure_lease_lost", request_id=request_id)
@@ -388,36 +405,37 @@ def start_erasure(rt: Runtime, customer: CustomerPrincipal, request_id: str) -> 
             _log.exception("erasure_failed", request_id=request_id)
 
     task = asyncio.get_running_loop().create_task(run())
-    _RUNNING[task] = rt
+    _RUNNING[task] = erasures
     task.add_done_callback(lambda done: _RUNNING.pop(done, None))
 
 
-async def stop_erasures(rt: Runtime) -> None:
-    """Cancel this runtime's runners (at shutdown); each gives its lease back on the way out."""
-    mine = [task for task, owner in _RUNNING.items() if owner is rt]
+async def stop_erasures(erasures: Erasures) -> None:
+    """Cancel the runners this gateway started on its database (at shutdown); each gives its lease back on the way
+    out. A runtime builds its `Erasures` afresh when asked, so runners are known by the engine they write with."""
+    mine = [task for task, owner in _RUNNING.items() if owner.engine is erasures.engine]
     for task in mine:
         task.cancel()
     await asyncio.gather(*mine, return_exceptions=True)
 
 
-async def resume_erasures(rt: Runtime) -> int:
+async def resume_erasures(erasures: Erasures) -> int:
     """Start a runner for every erasure nobody owns; returns how many were started."""
     started = 0
-    for request_id, customer_id in await run_in_threadpool(resumable, rt):
-        customer = await run_in_threadpool(rt.customers.get, customer_id)
+    for request_id, customer_id in await run_in_threadpool(resumable, erasures):
+        customer = await run_in_threadpool(erasures.customers.get, customer_id)
         if customer is not None:
-            start_erasure(rt, customer, request_id)
+            start_erasure(erasures, customer, request_id)
             started += 1
     return started
 
 
-async def sweep_erasures(rt: Runtime) -> None:
+async def sweep_erasures(erasures: Erasures) -> None:
     """Resume unowned erasures now and every lease period, for as long as the server runs."""
     while True:
         try:
-            resumed = await resume_erasures(rt)
+            resumed = await resume_erasures(erasures)
             if resumed:
                 _log.info("erasures_resumed", count=resumed)
         except Exception:  # a failed sweep (database down) is retried at the next period
             _log.exception("erasure_sweep_failed")
-        await asyncio.sleep(rt.settings.erasure_lease_seconds)
+        await asyncio.sleep(erasures.settings.erasure_lease_seconds)

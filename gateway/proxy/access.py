@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 import structlog
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.pseudonyms import Pseudonyms
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
-from gateway.points import accrual_effect
-from gateway.problems import Problem
-from gateway.runtime import Runtime
+from gateway.rights.points import accrual_effect
 from gateway.upstream import (
     CircuitOpen,
     FilterResult,
@@ -30,14 +30,18 @@ from gateway.upstream import (
     UnknownUpstream,
     UpstreamConfig,
     UpstreamFailure,
+    UpstreamRegistry,
 )
+from gateway.web.problems import Problem
 from ledger import Event
-from policies import Decision, Reason, StateUnavailableError, SubjectContext, UnknownNameError
+from ledger.store import Ledger
+from policies import Decision, PolicyRuntime, Reason, StateUnavailableError, SubjectContext, UnknownNameError
 
 __all__ = [
     "ACCESS_EVENT",
     "CHECK_EVENT",
     "PURPOSE_HEADER",
+    "AccessFlow",
     "AccessOutcome",
     "CheckOutcome",
     "check",
@@ -55,6 +59,23 @@ CHECK_EVENT = "access.check"
 # The matrix's or legal basis's positive answers: a withheld category is explained by its failures only.
 _POSITIVE = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
 _NOT_FOUND = "No such record."
+
+
+@dataclass(frozen=True)
+class AccessFlow:
+    """What one proxied read works with, resolved once when the gateway starts (never per request).
+
+    `reads_inline` says whether hot-path database reads may run on the event loop (embedded SQLite) or go to
+    the threadpool (a server database); see `_read_state`.
+    """
+
+    upstreams: UpstreamRegistry
+    customers: CustomerStore
+    policies: PolicyRuntime
+    ledger: Ledger
+    pseudonyms: Pseudonyms
+    subject_cache_seconds: float
+    reads_inline: bool
 
 
 @dataclass(frozen=True)
@@ -98,43 +119,43 @@ def _not_found() -> Problem:
 
 
 def resolve(
-    runtime: Runtime, source: str, path: str, query: Mapping[str, str]
+    flow: AccessFlow, source: str, path: str, query: Mapping[str, str]
 ) -> tuple[UpstreamConfig, ResolvedRequest]:
     try:
-        config = runtime.upstreams.config(source)
+        config = flow.upstreams.config(source)
         return config, config.resolve("/" + path, query)
     except (UnknownUpstream, UnknownResource, InvalidSubject):
         raise _not_found() from None
 
 
-async def _read_state(runtime: Runtime, read: Callable[..., T], *args: Any) -> T:
+async def _read_state(flow: AccessFlow, read: Callable[..., T], *args: Any) -> T:
     """Run a database read for the hot path. Embedded SQLite answers from the page cache with no network wait,
     so a thread hop (and the interpreter-lock handover it causes) costs more than the read: it runs here. A
     server database's round trip would stall every other request, so it goes to the threadpool."""
-    if runtime.engine.dialect.name == "sqlite":
+    if flow.reads_inline:
         return read(*args)
     return await run_in_threadpool(read, *args)
 
 
-async def subject_customer(runtime: Runtime, resolved: ResolvedRequest) -> CustomerPrincipal:
+async def subject_customer(flow: AccessFlow, resolved: ResolvedRequest) -> CustomerPrincipal:
     """The gateway customer a source system's subject names; read from memory when recent (customer type and
     jurisdiction change rarely, and consents are never cached), else from the database off the event loop."""
-    customers = runtime.customers
-    customer = customers.recent_by_source_subject(resolved.subject, runtime.settings.auth_cache_seconds)
+    customers = flow.customers
+    customer = customers.recent_by_source_subject(resolved.subject, flow.subject_cache_seconds)
     if customer is None:
-        customer = await _read_state(runtime, customers.remember_source_subject, resolved.subject)
+        customer = await _read_state(flow, customers.remember_source_subject, resolved.subject)
     if customer is None:
         raise _not_found()
     return customer
 
 
 async def decide(
-    runtime: Runtime, principal: ClientPrincipal, customer: CustomerPrincipal, categories: Sequence[str], purpose: str
+    flow: AccessFlow, principal: ClientPrincipal, customer: CustomerPrincipal, categories: Sequence[str], purpose: str
 ) -> Decision:
     subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
     try:
         return await _read_state(
-            runtime, runtime.policies.engine.decide, principal.organization, subject, list(categories), purpose
+            flow, flow.policies.engine.decide, principal.organization, subject, list(categories), purpose
         )
     except UnknownNameError as exc:
         if exc.kind == "purpose":
@@ -161,16 +182,16 @@ def _consents(decision: Decision) -> list[dict[str, Any]]:
     ]
 
 
-async def _append(runtime: Runtime, event: Event, effects: Any = None) -> int:
+async def _append(flow: AccessFlow, event: Event, effects: Any = None) -> int:
     try:
-        return await runtime.ledger.append_async(event, effects=effects)
+        return await flow.ledger.append_async(event, effects=effects)
     except Exception as exc:  # any failure to make the entry durable: release nothing
         log.error("ledger_append_failed", error_type=type(exc).__name__, event_type=event.type)
         raise Problem(503, "ledger-unavailable", "The access cannot be recorded, so nothing is released.") from None
 
 
 async def read(
-    runtime: Runtime,
+    flow: AccessFlow,
     principal: ClientPrincipal,
     source: str,
     path: str,
@@ -179,11 +200,11 @@ async def read(
 ) -> AccessOutcome:
     """Decide, fetch, filter and record one read; raises `Problem` whenever nothing may be released."""
     purpose = require_purpose(principal, purpose)
-    config, resolved = resolve(runtime, source, path, query)
-    customer = await subject_customer(runtime, resolved)
-    decision = await decide(runtime, principal, customer, sorted(config.field_map.categories), purpose)
+    config, resolved = resolve(flow, source, path, query)
+    customer = await subject_customer(flow, resolved)
+    decision = await decide(flow, principal, customer, sorted(config.field_map.categories), purpose)
     try:
-        fetched = await runtime.upstreams.client(source).fetch_filtered(resolved, decision.allowed)
+        fetched = await flow.upstreams.client(source).fetch_filtered(resolved, decision.allowed)
     except CircuitOpen as exc:
         raise Problem(
             exc.status_code, exc.problem_type, str(exc), headers={"Retry-After": str(max(1, int(exc.retry_after)))}
@@ -194,7 +215,7 @@ async def read(
         raise _not_found()
     result = fetched.result
     released = list(result.released_categories)
-    offer = runtime.policies.taxonomy.purpose(purpose).value_offer
+    offer = flow.policies.taxonomy.purpose(purpose).value_offer
     points = offer.points_per_use if offer is not None and released else 0
     now = datetime.now(UTC)
     payload: dict[str, Any] = {
@@ -211,9 +232,9 @@ async def read(
     }
     if points:
         payload["points"] = points
-    event = Event(ACCESS_EVENT, principal.actor, runtime.subject_pseudonym(customer.customer_id), payload, now)
+    event = Event(ACCESS_EVENT, principal.actor, flow.pseudonyms(customer.customer_id), payload, now)
     effects = accrual_effect(customer.customer_id, purpose, principal.organization, points, now) if points else None
-    index = await _append(runtime, event, effects)
+    index = await _append(flow, event, effects)
     outcome = AccessOutcome(index, decision, result, points)
     if not released:
         raise Problem(
@@ -228,7 +249,7 @@ async def read(
 
 
 async def check(
-    runtime: Runtime,
+    flow: AccessFlow,
     principal: ClientPrincipal,
     source: str,
     path: str,
@@ -238,9 +259,9 @@ async def check(
     """ "May I?": the decision per category, without fetching. It discloses consent state, which is itself
     processing of the customer's data, so it is recorded in the ledger like a read."""
     purpose = require_purpose(principal, purpose)
-    config, resolved = resolve(runtime, source, path, query)
-    customer = await subject_customer(runtime, resolved)
-    decision = await decide(runtime, principal, customer, sorted(config.field_map.categories), purpose)
+    config, resolved = resolve(flow, source, path, query)
+    customer = await subject_customer(flow, resolved)
+    decision = await decide(flow, principal, customer, sorted(config.field_map.categories), purpose)
     payload = {
         "recipient": principal.organization,
         "client_id": principal.client_id,
@@ -251,5 +272,5 @@ async def check(
         "matrix_version": decision.matrix_version,
         "consents": _consents(decision),
     }
-    event = Event(CHECK_EVENT, principal.actor, runtime.subject_pseudonym(customer.customer_id), payload)
-    return CheckOutcome(await _append(runtime, event), decision)
+    event = Event(CHECK_EVENT, principal.actor, flow.pseudonyms(customer.customer_id), payload)
+    return CheckOutcome(await _append(flow, event), decision)

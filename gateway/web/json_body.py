@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from gateway.problems import Problem
+from gateway.web.problems import Problem
 
 Model = TypeVar("Model", bound=BaseModel)
+# A wallet's presentation (DID Authentication, SD-JWT): whoever reads one, API route or portal form, caps it here.
+PRESENTATION_MAX_BYTES = 16 * 1024
 
 
 def _too_large(max_bytes: int) -> Problem:

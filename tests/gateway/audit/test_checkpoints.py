@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.app import create_app
+from gateway.audit.checkpoints import note_signer_key
 from gateway.keys import SigningKey
-from gateway.ledger_access import note_signer_key
 from gateway.routers.health import readiness_checks
 from gateway.runtime import Runtime, key_store
 from gateway.settings import Settings
@@ -54,12 +54,12 @@ def test_checkpoint_key_rotation_keeps_earlier_checkpoints_verifiable(settings: 
 def test_readiness_fails_when_the_database_is_gone(tmp_path: Path, postgres_url: str) -> None:
     runtime = Runtime.start(Settings(data_dir=tmp_path, database_url=postgres_url))
     try:
-        assert readiness_checks(runtime) == {"database": "ok", "ledger": "ok"}
+        assert readiness_checks(runtime.engine, runtime.ledger) == {"database": "ok", "ledger": "ok"}
         admin = create_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{make_url(postgres_url).database}" WITH (FORCE)'))
         admin.dispose()
-        checks = readiness_checks(runtime)
+        checks = readiness_checks(runtime.engine, runtime.ledger)
         assert checks["database"].startswith("failed: ")
         assert checks["ledger"].startswith("failed: ")
         with TestClient(create_app(runtime.settings, runtime=runtime)) as http:

@@ -72,7 +72,7 @@ class DirectRoutes:
 async def _handled(request: Request, exc: Exception) -> Response | None:
     """The application's answer to `exc`, or None for the catch-all (the server-error layer, outside).
 
-    Handlers are looked up by exception class, as `gateway.problems.install_problem_handlers` registers them;
+    Handlers are looked up by exception class, as `gateway.web.problems.install_problem_handlers` registers them;
     Starlette's handlers keyed by status code are not consulted here, and the app registers none."""
     handlers = request.app.exception_handlers
     for cls in type(exc).__mro__:

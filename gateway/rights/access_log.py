@@ -3,7 +3,7 @@
 Access events are ledger entries whose type starts with `access` and whose subject is the customer's pseudonym;
 their payload names the `recipient` (a taxonomy recipient id, or `data-subject` for the customer's own export),
 the `purpose`, the `upstream` read, and the categories `released` and `withheld` (a list, or a mapping from
-category to reasons) — the shape `gateway.access` writes for the proxy.
+category to reasons) — the shape `gateway.proxy.access` writes for the proxy.
 Zero-knowledge predicate queries (`zk.query`) are accesses too, answered or refused: nothing raw is released,
 and the entry says which attribute was asked about, with which predicate, and the yes/no given.
 The event index finds them by subject, recipient, purpose and time; each answer carries its ledger index so
@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.audit.event_index import EventIndex, EventQuery
+from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.principals import CustomerPrincipal
-from gateway.event_index import EventQuery
-from gateway.rights_errors import InvalidConsentRequest
-from gateway.runtime import Runtime
+from gateway.rights.errors import InvalidConsentRequest
 from gateway.zk.response import QUERY_EVENT
+from ledger.store import Ledger
+from policies import Taxonomy
 
 ACCESS_EVENT_PREFIX = "access"
 DATA_SUBJECT = "data-subject"
@@ -37,6 +39,16 @@ def _categories(value: Any) -> dict[str, list[str]]:
     if isinstance(value, list):
         return {str(k): [] for k in value}
     return {}
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    """Where the access log is read from: the event index finds the entries, the ledger holds their payloads."""
+
+    events: EventIndex
+    ledger: Ledger
+    taxonomy: Taxonomy
+    pseudonyms: Pseudonyms
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,7 @@ def _predicate(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def accesses(
-    rt: Runtime,
+    log: AccessLog,
     customer: CustomerPrincipal,
     *,
     recipient: str | None = None,
@@ -99,12 +111,12 @@ def accesses(
         raise InvalidConsentRequest("limit must be between 1 and 1000")
     if since is not None and until is not None and until <= since:
         raise InvalidConsentRequest("`until` must be later than `since`")
-    tax = rt.policies.taxonomy
-    subject = rt.subject_pseudonym(customer.customer_id)
+    tax = log.taxonomy
+    subject = log.pseudonyms(customer.customer_id)
     found: list[AccessEntry] = []
     cursor = after
     while len(found) < limit:
-        page = rt.events.search(
+        page = log.events.search(
             EventQuery(
                 subject=subject,
                 recipient=recipient,
@@ -118,7 +130,7 @@ def accesses(
         for event in page:
             if not (event.type.startswith(ACCESS_EVENT_PREFIX) or event.type == QUERY_EVENT):
                 continue
-            payload = rt.ledger.payload(event.index)
+            payload = log.ledger.payload(event.index)
             body: Mapping[str, Any] = payload if isinstance(payload, Mapping) else {}
             rid = event.recipient or (str(body["recipient"]) if "recipient" in body else None)
             if rid is not None and rid in tax.recipients:

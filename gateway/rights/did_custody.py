@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
+from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.custody import CustodyState, custody_state, release_custodial_key
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.runtime import Runtime
+from ledger.store import Ledger
 
 __all__ = ["ReleasedKey", "did_custody", "release_key"]
 
@@ -24,12 +28,14 @@ class ReleasedKey:
     ledger_index: int
 
 
-def did_custody(runtime: Runtime, customer: CustomerPrincipal) -> CustodyState:
+def did_custody(engine: Engine, customer: CustomerPrincipal) -> CustodyState:
     """Read from the store, not from the session's principal: the DID may have changed since sign-in."""
-    return custody_state(runtime.engine, customer.customer_id)
+    return custody_state(engine, customer.customer_id)
 
 
-def release_key(runtime: Runtime, customer: CustomerPrincipal) -> ReleasedKey:
+def release_key(
+    customers: CustomerStore, ledger: Ledger, pseudonyms: Pseudonyms, customer: CustomerPrincipal
+) -> ReleasedKey:
     """Give the customer their DID's private key and delete the gateway's copy (one ledger transaction).
 
     A customer enrolled before DIDs were given at enrolment gets their custodial DID first, so the key handed
@@ -38,15 +44,15 @@ def release_key(runtime: Runtime, customer: CustomerPrincipal) -> ReleasedKey:
     nothing is released and nothing is recorded.
     """
     if customer.did is None:
-        runtime.customers.ensure_did(customer.customer_id)
-    vault = runtime.customers.vault
+        customers.ensure_did(customer.customer_id)
+    vault = customers.vault
     if vault is None:
         raise RuntimeError("the gateway's customer store is always built with the custody vault")
     jwk, index = release_custodial_key(
-        runtime.ledger,
+        ledger,
         vault,
         customer_id=customer.customer_id,
         actor=customer.actor,
-        subject=runtime.subject_pseudonym(customer.customer_id),
+        subject=pseudonyms(customer.customer_id),
     )
     return ReleasedKey(jwk=jwk, ledger_index=index)

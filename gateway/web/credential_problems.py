@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from credentials import CredentialError, Issue, LimitExceededError, VerificationResult
-from gateway.problems import Problem, problem_type
+from gateway.web.problems import Problem, problem_type
 
 KIND_PREFIX = "credentials/"
 

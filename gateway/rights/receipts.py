@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 
-from credentials import ConsentReceiptClaims
+from credentials import ConsentReceiptClaims, CredentialService
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.rights_errors import NotFoundError
-from gateway.runtime import Runtime
+from gateway.rights.errors import NotFoundError
+from gateway.rights.rfc3339 import rfc3339
 from gateway.store.customer_tables import consent_receipts
 from policies import ConsentRecord, ConsentStatus, Taxonomy
 
 CONSENT_BASIS_IRI = "https://w3id.org/dpv#Consent"
 
 
-def ensure_customer_did(rt: Runtime, customer: CustomerPrincipal) -> str:
+def ensure_customer_did(customers: CustomerStore, customer: CustomerPrincipal) -> str:
     """The DID a receipt is issued to: the customer's own, or (for a customer enrolled before every account got
     one) a custodial did:key created now, whose key the gateway keeps sealed until the customer takes it.
 
@@ -33,11 +34,7 @@ def ensure_customer_did(rt: Runtime, customer: CustomerPrincipal) -> str:
     """
     if customer.did:
         return customer.did
-    return rt.customers.ensure_did(customer.customer_id)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return customers.ensure_did(customer.customer_id)
 
 
 def recipient_iri(recipient: str) -> str:
@@ -63,20 +60,20 @@ def receipt_claims(taxonomy: Taxonomy, record: ConsentRecord, subject_did: str) 
         legal_basis=CONSENT_BASIS_IRI,
         notice_version=record.notice.version,
         notice_hash=record.notice.sha256,
-        given_at=_iso(record.event_time),
+        given_at=rfc3339(record.event_time),
         ledger_index=record.ledger_index,
-        valid_until=_iso(record.valid_until) if record.valid_until else None,
+        valid_until=rfc3339(record.valid_until) if record.valid_until else None,
         status="renewed" if record.status is ConsentStatus.RENEWED else "given",
     )
 
 
 def issuing_effect(
-    rt: Runtime, customer_id: str, subject_did: str, issued: list[dict[str, Any]]
+    credentials: CredentialService, taxonomy: Taxonomy, customer_id: str, subject_did: str, issued: list[dict[str, Any]]
 ) -> Callable[[Connection, ConsentRecord], None]:
     """An effect that signs the receipt of the new state and stores it; the credential is appended to `issued`."""
 
     def effect(conn: Connection, record: ConsentRecord) -> None:
-        credential = rt.credentials.issue_receipt(receipt_claims(rt.policies.taxonomy, record, subject_did), conn=conn)
+        credential = credentials.issue_receipt(receipt_claims(taxonomy, record, subject_did), conn=conn)
         entry = credential["credentialStatus"]
         conn.execute(
             insert(consent_receipts).values(
@@ -95,7 +92,7 @@ def issuing_effect(
     return effect
 
 
-def revoking_effect(rt: Runtime, revoked: list[str]) -> Callable[[Connection, ConsentRecord], None]:
+def revoking_effect(credentials: CredentialService, revoked: list[str]) -> Callable[[Connection, ConsentRecord], None]:
     """An effect that revokes every live receipt of the record in the withdrawal's own transaction."""
 
     def effect(conn: Connection, record: ConsentRecord) -> None:
@@ -105,7 +102,7 @@ def revoking_effect(rt: Runtime, revoked: list[str]) -> Callable[[Connection, Co
             )
         ).all()
         for receipt_id, credential in rows:
-            rt.credentials.revoke(json.loads(credential), conn=conn)
+            credentials.revoke(json.loads(credential), conn=conn)
             conn.execute(
                 update(consent_receipts)
                 .where(consent_receipts.c.receipt_id == receipt_id)
@@ -133,9 +130,9 @@ class ReceiptSummary:
             "receipt_id": self.receipt_id,
             "record_id": self.record_id,
             "status": self.status,
-            "issued_at": _iso(self.issued_at),
+            "issued_at": rfc3339(self.issued_at),
             "ledger_index": self.ledger_index,
-            "revoked_at": _iso(self.revoked_at) if self.revoked_at else None,
+            "revoked_at": rfc3339(self.revoked_at) if self.revoked_at else None,
             "purposes": list(self.purposes),
             "categories": list(self.categories),
             "valid_until": self.valid_until,
@@ -146,9 +143,9 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def list_receipts(rt: Runtime, customer: CustomerPrincipal) -> list[ReceiptSummary]:
+def list_receipts(engine: Engine, credentials: CredentialService, customer: CustomerPrincipal) -> list[ReceiptSummary]:
     """The customer's receipts, newest first, each with its live status from the published status list."""
-    with rt.engine.connect() as conn:
+    with engine.connect() as conn:
         rows = (
             conn.execute(
                 select(consent_receipts)
@@ -161,7 +158,7 @@ def list_receipts(rt: Runtime, customer: CustomerPrincipal) -> list[ReceiptSumma
     summaries = []
     for row in rows:
         consent = json.loads(row["credential"])["credentialSubject"]["consent"]
-        revoked = rt.credentials.repository.get_status(row["status_list_url"], row["status_index"])
+        revoked = credentials.repository.get_status(row["status_list_url"], row["status_index"])
         summaries.append(
             ReceiptSummary(
                 receipt_id=row["receipt_id"],
@@ -178,9 +175,9 @@ def list_receipts(rt: Runtime, customer: CustomerPrincipal) -> list[ReceiptSumma
     return summaries
 
 
-def get_receipt(rt: Runtime, customer: CustomerPrincipal, receipt_id: str) -> dict[str, Any]:
+def get_receipt(engine: Engine, customer: CustomerPrincipal, receipt_id: str) -> dict[str, Any]:
     """The signed credential, exactly as issued; someone else's receipt is 'not found'."""
-    with rt.engine.connect() as conn:
+    with engine.connect() as conn:
         credential = conn.execute(
             select(consent_receipts.c.credential).where(
                 and_(

@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.direct_routes import DirectRoutes
-from gateway.problems import Problem, install_problem_handlers
+from gateway.web.direct_routes import DirectRoutes
+from gateway.web.problems import Problem, install_problem_handlers
 
 pytestmark = pytest.mark.anyio
 

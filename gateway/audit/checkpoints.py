@@ -7,12 +7,12 @@ the last, so an auditor always gets a checkpoint covering every acknowledged ent
 
 from __future__ import annotations
 
-import base64
 import threading
 from dataclasses import dataclass
 
 from gateway.keys import KeyRing, SigningKey
 from ledger import Checkpoint, ed25519_verifier_key, note_key_id, verify_checkpoint
+from ledger.b64 import b64encode
 from ledger.store import Ledger
 
 ED25519_NOTE_ALGORITHM = b"\x01"
@@ -21,7 +21,7 @@ ED25519_NOTE_ALGORITHM = b"\x01"
 def note_signer_key(origin: str, key: SigningKey) -> str:
     """The C2SP signed-note private key string (`PRIVATE+KEY+name+id+base64(0x01 || seed)`) of a ring key."""
     key_id = note_key_id(origin, key.public_bytes)
-    return f"PRIVATE+KEY+{origin}+{key_id:08x}+{base64.b64encode(ED25519_NOTE_ALGORITHM + key.seed).decode()}"
+    return f"PRIVATE+KEY+{origin}+{key_id:08x}+{b64encode(ED25519_NOTE_ALGORITHM + key.seed)}"
 
 
 def note_verifier_keys(origin: str, ring: KeyRing) -> list[str]:

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.problems import problem_response
+from gateway.web.problems import problem_response
 
 
 class BodyTooLarge(HTTPException):

@@ -9,7 +9,7 @@ the first is still running is a 409. A 5xx or a crash releases the claim so the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.problems import Problem
 from gateway.store.tables import idempotency_keys
+from gateway.web.problems import Problem
 
 HEADER = "Idempotency-Key"
 STATE_KEY = "idempotency_claim"
@@ -106,12 +106,15 @@ class IdempotencyStore:
             )
 
 
-def idempotent(principal_dependency: Callable[..., Any]) -> Callable[..., Any]:
+def idempotent(
+    principal_dependency: Callable[..., Any], store_dependency: Callable[..., Awaitable[IdempotencyStore]]
+) -> Callable[..., Any]:
     """A route dependency making the route idempotent per principal; the key header is optional."""
 
     async def dependency(
         request: Request,
         principal: HasActor = Depends(principal_dependency),
+        store: IdempotencyStore = Depends(store_dependency),
         idempotency_key: str | None = Header(
             None,
             alias=HEADER,
@@ -124,7 +127,6 @@ def idempotent(principal_dependency: Callable[..., Any]) -> Callable[..., Any]:
             return
         body = await request.body()
         digest = hashlib.sha256(b"\n".join([request.method.encode(), request.url.path.encode(), body])).digest()
-        store: IdempotencyStore = request.app.state.runtime.idempotency
         stored = await run_in_threadpool(
             store.claim, principal.actor, idempotency_key, request.method, request.url.path, digest
         )

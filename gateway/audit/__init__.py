@@ -1,0 +1,25 @@
+"""The gateway's side of the ledger for auditors: opening it with the checkpoint keys, signed checkpoints
+at every published size, the index of ledger events by subject that the access log searches, and the
+pseudonyms the ledger knows customers by.
+"""
+
+from gateway.audit.checkpoints import (
+    CheckpointBook,
+    SignedCheckpoint,
+    note_signer_key,
+    note_verifier_keys,
+    open_ledger,
+)
+from gateway.audit.event_index import EventIndex, EventQuery
+from gateway.audit.pseudonyms import Pseudonyms
+
+__all__ = [
+    "CheckpointBook",
+    "EventIndex",
+    "EventQuery",
+    "Pseudonyms",
+    "SignedCheckpoint",
+    "note_signer_key",
+    "note_verifier_keys",
+    "open_ledger",
+]
