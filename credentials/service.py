@@ -45,8 +45,12 @@ class CredentialService:
         domain: str,
         status_url_prefix: str,
         limits: Limits = DEFAULT_LIMITS,
+        receipt_issuer: str = "did:web",
     ) -> None:
+        if receipt_issuer not in ("did:web", "did:key"):
+            raise ValueError(f"receipts are issued as did:web or did:key, not {receipt_issuer!r}")
         self.keyring = keyring
+        self.receipt_issuer = receipt_issuer
         self.repository = repository
         self.domain = domain
         self._prefix = status_url_prefix.rstrip("/")
@@ -153,8 +157,11 @@ class CredentialService:
     ) -> dict[str, Any]:
         """Sign a receipt with a fresh random revocation entry; pass the consent event's `conn` to allocate in it.
 
-        `issuer` picks our did:web (default) or the current key's did:key, as for `issue`.
+        `issuer` picks our did:web or the current key's did:key, as for `issue`; by default the service's
+        `receipt_issuer`.
         """
+        if issuer is None and self.receipt_issuer == "did:key":
+            issuer = self.keyring.did_key().did
         key = self.issuer_key(issuer)
         url, index = self._allocate(self._family(key, "revocation"), "revocation", conn)
         credential = issue_consent_receipt(

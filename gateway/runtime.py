@@ -131,6 +131,7 @@ class Runtime:
             repository=StatusListRepository(engine),
             domain=settings.issuer_domain,
             status_url_prefix=f"{settings.issuer}/v1/status-lists",
+            receipt_issuer=settings.receipt_issuer,
         )
         upstreams = (
             UpstreamRegistry.from_file(settings.upstreams_path) if settings.upstreams_path else UpstreamRegistry({})

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Public base URL of this gateway: the OAuth `iss`, the token audience and the did:web domain.",
     )
+    receipt_issuer: Literal["did:web", "did:key"] = Field(
+        default="did:web",
+        description="Who signs the consent receipts: the gateway's did:web, or the did:key of its current issuer key "
+        "(listed in the did:web document's `alsoKnownAs`) for verifiers that resolve only did:key.",
+    )
     ledger_origin: str | None = Field(
         default=None, description="Checkpoint origin line (and note key name); default: `<issuer host>/ledger`."
     )

@@ -7,12 +7,13 @@ same public check names the rule `status-revoked`, and no VC 1.1 copy is issued 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import Actors
+from tests.e2e.conftest import Actors, Gateway
 from tests.e2e.credential_helpers import Wallet
 from tests.e2e.test_credentials_api import assert_problem, assert_unverified
 
@@ -59,3 +60,31 @@ def test_grant_receipt_withdraw_then_the_public_verifier_says_revoked(actors: Ac
         assert_problem(refused, 422, "credentials/status-revoked")
         listed = httpx.get(receipt["credentialStatus"]["statusListCredential"], timeout=30)
         assert _public_verify(actors, listed.json()).status_code == 200
+
+
+def test_receipts_signed_as_the_did_key_verify_publicly_and_are_revoked_on_withdrawal(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    """`CONSENTRY_RECEIPT_ISSUER=did:key`: a verifier that resolves only did:key can check a customer's receipt; the
+    did:key is the one the gateway's did:web document lists as an alternative, with status lists of its own."""
+    gateway = start_gateway(receipt_issuer="did:key")
+    gateway.enrol("lifecycle.key")
+    with closing(gateway.client()) as anyone:
+        also_known_as = anyone.get("/.well-known/did.json").json()["alsoKnownAs"]
+    with closing(gateway.customer_session("lifecycle.key")) as http:
+        granted = http.post(
+            "/v1/me/consents", json=_grant_body(http, purposes=["repair_prediction"], categories=["vehicle"])
+        )
+        assert granted.status_code == 201, granted.text
+        receipt = http.get(f"/v1/me/receipts/{granted.json()['receipt_id']}").json()
+        assert receipt["issuer"].startswith("did:key:") and receipt["issuer"] in also_known_as
+        assert receipt["proof"]["verificationMethod"].startswith(receipt["issuer"] + "#")
+        assert "/did-key/" in receipt["credentialStatus"]["statusListCredential"]
+        with closing(gateway.client()) as anyone:
+            verified = anyone.post("/credentials/verify", json={"verifiableCredential": receipt})
+            assert verified.status_code == 200 and verified.json()["verified"] is True, verified.text
+            withdrawn = http.post(f"/v1/me/consents/{granted.json()['record']['record_id']}/withdraw")
+            assert withdrawn.status_code == 200, withdrawn.text
+            assert_unverified(
+                anyone.post("/credentials/verify", json={"verifiableCredential": receipt}), "status-revoked"
+            )
