@@ -24,6 +24,7 @@ from gateway.observability import RequestContextMiddleware, configure_logging
 from gateway.problems import ProblemDetails, install_problem_handlers
 from gateway.routers import (
     admin,
+    analytics,
     auditor,
     consents,
     customer,
@@ -58,6 +59,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sd_jwt.router,
     receipt_interop.router,
     zk.router,
+    analytics.router,
     portal.router,
 )
 

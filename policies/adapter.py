@@ -8,7 +8,7 @@ from casbin import persist
 from sqlalchemy import Engine, select
 
 from policies import schema
-from policies.matrix import Effect, MatrixRule
+from policies.matrix import Effect, MatrixRule, PrivacyBudget
 
 
 class SqlAlchemyAdapter(persist.Adapter):  # type: ignore[misc]
@@ -35,8 +35,30 @@ def load_rules(engine: Engine, version: int | None = None) -> list[MatrixRule]:
                 ).scalar_one()
             )
         rows = conn.execute(
-            select(t.c.rule_id, t.c.effect, t.c.role, t.c.customer_type, t.c.category, t.c.purpose, t.c.mode)
+            select(
+                t.c.rule_id,
+                t.c.effect,
+                t.c.role,
+                t.c.customer_type,
+                t.c.category,
+                t.c.purpose,
+                t.c.mode,
+                t.c.budget_epsilon,
+                t.c.budget_period,
+            )
             .where(t.c.version == version)
             .order_by(t.c.position)
         ).all()
-    return [MatrixRule(r[0], Effect(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    return [
+        MatrixRule(
+            r[0],
+            Effect(r[1]),
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            budget=PrivacyBudget(float(r[7]), r[8]) if r[7] is not None and r[8] is not None else None,
+        )
+        for r in rows
+    ]

@@ -14,7 +14,7 @@ reused for the very state it was computed from.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,19 @@ _STATUS_REASON = {
 }
 
 
+DecisionMode = Literal["release", "predicate", "aggregate"]
+_MODES = ("release", "predicate", "aggregate")
+
+
+def _instant(mode: str, at: datetime | None) -> datetime:
+    if mode not in _MODES:
+        raise PolicyError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    when = at if at is not None else datetime.now(UTC)
+    if when.tzinfo is None:
+        raise PolicyError("'at' must be timezone-aware (UTC)")
+    return when
+
+
 class StateSource(Protocol):
     """Where decisions read consents and the matrix (the SQL store in production)."""
 
@@ -42,6 +55,10 @@ class StateSource(Protocol):
         """The current matrix version and every record of the subject that names the purpose, read together.
 
         A record's (record_id, seq) must identify its whole content: the engine memoises evaluations by it."""
+        ...
+
+    def read_many(self, subject_ids: Sequence[str], purpose: str) -> tuple[int, Mapping[str, Sequence[ConsentRecord]]]:
+        """`read` for many subjects in one round trip (a subject with no record maps to nothing)."""
         ...
 
     def matrix_rules(self, version: int) -> Sequence[MatrixRule]: ...
@@ -116,7 +133,7 @@ class DecisionEngine:
         categories: Sequence[str],
         purpose: str,
         *,
-        mode: Literal["release", "predicate"] = "release",
+        mode: DecisionMode = "release",
         at: datetime | None = None,
     ) -> Decision:
         """Decide each category; raises `UnknownNameError` for an unknown recipient, purpose, customer type or
@@ -125,18 +142,44 @@ class DecisionEngine:
         `at` (default now, timezone-aware) is the instant validity windows are judged at, against the records'
         current states: it answers "is this consent still valid then?", not a replay of past withdrawals.
         """
-        if mode not in ("release", "predicate"):
-            raise PolicyError(f"mode must be 'release' or 'predicate', got {mode!r}")
+        when = _instant(mode, at)
+        version, records = self._state.read(subject.id, purpose)
+        return self._decide(self._matrix(version), recipient, subject, records, tuple(categories), purpose, mode, when)
+
+    def decide_many(
+        self,
+        recipient: str,
+        subjects: Sequence[SubjectContext],
+        categories: Sequence[str],
+        purpose: str,
+        *,
+        mode: DecisionMode = "release",
+        at: datetime | None = None,
+    ) -> list[Decision]:
+        """`decide` for a batch of subjects, their consents read in one round trip and judged against one matrix
+        version: what an aggregate over many customers needs to choose its cohort page by page."""
+        when = _instant(mode, at)
+        version, found = self._state.read_many([s.id for s in subjects], purpose)
+        snap = self._matrix(version)
+        asked = tuple(categories)
+        return [self._decide(snap, recipient, s, found.get(s.id, ()), asked, purpose, mode, when) for s in subjects]
+
+    def _decide(
+        self,
+        snap: _Snapshot,
+        recipient: str,
+        subject: SubjectContext,
+        records: Sequence[ConsentRecord],
+        asked: tuple[str, ...],
+        purpose: str,
+        mode: str,
+        when: datetime,
+    ) -> Decision:
         tax = self._taxonomy
         rec = tax.recipient(recipient)
         ctype = tax.customer_type(subject.customer_type)
         jur = tax.jurisdiction(subject.jurisdiction)
         pur = tax.purpose(purpose)
-        when = at if at is not None else datetime.now(UTC)
-        if when.tzinfo is None:
-            raise PolicyError("'at' must be timezone-aware (UTC)")
-        version, records = self._state.read(subject.id, purpose)
-        snap = self._matrix(version)
         ctx = _Context(
             recipient=rec,
             customer_type=ctype,
@@ -146,7 +189,6 @@ class DecisionEngine:
             cross_border=jur.separate_consent_for_cross_border and rec.jurisdiction != jur.id,
             at=when,
         )
-        asked = tuple(categories)
         if self._memo_size > 0:
             out = self._memoised(snap, ctx, records, asked, mode)
         else:

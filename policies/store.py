@@ -61,6 +61,22 @@ _READ = (
 )
 
 
+# The same records as `_READ`, for a page of subjects at once; ordered like `_READ` (scope key order) per subject.
+_READ_MANY = (
+    select(*schema.consent_records.c)
+    .select_from(
+        schema.consent_scope.join(
+            schema.consent_records, schema.consent_records.c.record_id == schema.consent_scope.c.record_id
+        )
+    )
+    .where(
+        schema.consent_scope.c.subject_id.in_(bindparam("subjects", expanding=True)),
+        schema.consent_scope.c.purpose == bindparam("purpose"),
+    )
+    .order_by(schema.consent_scope.c.subject_id, schema.consent_scope.c.record_id)
+)
+
+
 class PolicyConflictError(PolicyError):
     """Another change was committed since the one being applied was prepared; nothing was applied."""
 
@@ -267,6 +283,34 @@ class SqlState:
                 memo[key] = record
             records.append(record)
         return int(rows[0][0]), records
+
+    def read_many(self, subject_ids: Sequence[str], purpose: str) -> tuple[int, dict[str, list[ConsentRecord]]]:
+        found: dict[str, list[ConsentRecord]] = {}
+        try:
+            with self.engine.connect() as conn:
+                version = conn.execute(
+                    select(schema.head.c.matrix_version).where(schema.head.c.id == schema.HEAD_ID)
+                ).scalar()
+                rows = (
+                    conn.execute(_READ_MANY, {"subjects": list(subject_ids), "purpose": purpose}).mappings().all()
+                    if subject_ids
+                    else []
+                )
+        except SQLAlchemyError as exc:
+            raise StateUnavailableError(f"cannot read consents and matrix version: {exc.__class__.__name__}") from exc
+        if version is None:
+            raise StateUnavailableError("the policies head row is missing (run the policies migrations)")
+        memo = self._memo
+        for row in rows:
+            key = (row["record_id"], row["seq"])
+            record = memo.get(key)
+            if record is None:
+                record = _record_from_row(row)
+                if len(memo) >= self._memo_size:
+                    memo.clear()
+                memo[key] = record
+            found.setdefault(record.subject_id, []).append(record)
+        return int(version), found
 
     def matrix_rules(self, version: int) -> list[MatrixRule]:
         try:
@@ -669,6 +713,8 @@ class PolicyStore:
                         "category": r.category,
                         "purpose": r.purpose,
                         "mode": r.mode,
+                        "budget_epsilon": r.budget.epsilon if r.budget is not None else None,
+                        "budget_period": r.budget.period if r.budget is not None else None,
                     }
                     for i, r in enumerate(rules)
                 ],

@@ -26,6 +26,7 @@ AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
 SCOPE_ROLES: Mapping[str, frozenset[Role]] = {
     Scope.PROXY: frozenset({Role.CRM}),
     Scope.ZK: frozenset({Role.CRM}),
+    Scope.ANALYTICS: frozenset({Role.CRM}),
     Scope.LEDGER_READ: frozenset({Role.AUDITOR, Role.ADMIN}),
     Scope.ADMIN: frozenset({Role.ADMIN}),
 }
