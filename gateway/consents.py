@@ -31,6 +31,7 @@ from policies import (
     ConsentError,
     ConsentRecord,
     ConsentStatus,
+    DecisionMode,
     Flow,
     LegalBasis,
     Reason,
@@ -234,6 +235,8 @@ def records(rt: Runtime, customer: CustomerPrincipal) -> list[ConsentRecord]:
     return rt.policies.consents.records(customer.customer_id)
 
 
+_MODES: dict[str, DecisionMode] = {"release": "release", "predicate": "predicate", "aggregate": "aggregate"}
+
 # The engine's reason for a refused category, as the state the portal shows (the first that applies).
 _STATE_OF_REASON = (
     (Reason.CONSENT_WITHDRAWN, "withdrawn"),
@@ -287,7 +290,7 @@ def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | No
         basis = tax.purposes[purpose].legal_basis[jur.id]
         recipient = tax.recipients[recipient_id]
         decision = rt.policies.engine.decide(
-            recipient_id, subject, categories, purpose, mode="release" if mode == "release" else "predicate", at=now
+            recipient_id, subject, categories, purpose, mode=_MODES.get(mode, "release"), at=now
         )
         for category in categories:
             answer = decision.of(category)

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, insert, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
 from gateway import consents
+from gateway.analytics import Contributions
 from gateway.auth.principals import CustomerPrincipal
 from gateway.rights_errors import NotFoundError
 from gateway.runtime import Runtime
@@ -305,6 +306,7 @@ def _finish(rt: Runtime, customer: CustomerPrincipal, lease: Lease) -> None:
     for name in names:
         subject = rt.subject_pseudonym(name)
         rt.zk.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
+        Contributions(rt.engine).forget(subject)  # which aggregates counted them: gone with the rest
         index = rt.ledger.erase_subject(subject, actor=customer.actor)
     _end(rt, lease, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
 

@@ -129,6 +129,17 @@ class Contributions:
         with self.engine.connect() as conn:
             return [_record(r) for r in conn.execute(query).mappings().all()]
 
+    def contributed(self, subject: str, ledger_index: int) -> bool:
+        """Whether the released query recorded at `ledger_index` counted this pseudonymous customer."""
+        q, c = analytics_queries.c, analytics_contributions.c
+        query = (
+            select(q.query_id)
+            .join(analytics_contributions, c.query_id == q.query_id)
+            .where(q.ledger_index == ledger_index, q.status == RELEASED, c.subject == subject)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
     def history(self, *, organization: str | None = None, limit: int = 100) -> list[QueryRecord]:
         """Released queries, newest first (what `consentry analytics history` shows)."""
         q = analytics_queries.c
@@ -138,6 +149,7 @@ class Contributions:
         with self.engine.connect() as conn:
             return [_record(r) for r in conn.execute(query).mappings().all()]
 
-    def forget(self, conn: Connection, subject: str) -> None:
+    def forget(self, subject: str) -> None:
         """Erasure: the customer's contribution rows go (the queries and their ledger entries stay)."""
-        conn.execute(delete(analytics_contributions).where(analytics_contributions.c.subject == subject))
+        with self.engine.begin() as conn:
+            conn.execute(delete(analytics_contributions).where(analytics_contributions.c.subject == subject))

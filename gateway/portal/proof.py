@@ -1,8 +1,9 @@
 """A customer's own evidence from the ledger: one entry about them and its inclusion proof, checked here
 with the same pure verifiers an auditor runs, and downloadable so anyone can check it again offline.
 
-Only entries whose subject is the customer's pseudonym are shown; any other index answers "not found",
-so a customer cannot read the ledger at large through the portal.
+Only entries whose subject is the customer's pseudonym are shown, and the entries of the aggregate queries their
+data counted in; any other index answers "not found", so a customer cannot read the ledger at large through the
+portal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.analytics import Contributions
 from gateway.auth.principals import CustomerPrincipal
 from gateway.runtime import Runtime
 from ledger import ProofError, leaf_hash, parse_envelope, verify_checkpoint, verify_inclusion
@@ -58,7 +60,8 @@ def entry_proof(runtime: Runtime, customer: CustomerPrincipal, index: int) -> En
         return None
     data = ledger.entry(index)
     envelope = parse_envelope(data)
-    if envelope["subject"] != runtime.subject_pseudonym(customer.customer_id):
+    subject = runtime.subject_pseudonym(customer.customer_id)
+    if envelope["subject"] != subject and not Contributions(runtime.engine).contributed(subject, index):
         return None
     signed = runtime.checkpoints.latest()
     checkpoint = verify_checkpoint(signed.note, runtime.checkpoints.verifier_keys, runtime.checkpoints.origin)

@@ -1,5 +1,6 @@
 """Who used my data: every recorded access (organization, purpose, categories released and withheld, time),
-filtered by recipient, purpose and period, each linked to its ledger entry and inclusion proof."""
+filtered by recipient, purpose and period, each linked to its ledger entry and inclusion proof; and every anonymous
+statistic (differentially private aggregate) the customer's data counted in, with its privacy cost ε."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.accesses import DATA_SUBJECT, accesses
+from gateway.analytics import Contributions
 from gateway.portal.session import open_visit
 from gateway.portal.web import render
 from gateway.rights_errors import CustomerRightsError
@@ -60,9 +62,20 @@ async def who_used_my_data(request: Request, runtime: Runtime = Depends(get_runt
         invalid_period = False
     except CustomerRightsError:
         found, invalid_period = [], True
+    analyses = [
+        a
+        for a in await run_in_threadpool(
+            Contributions(runtime.engine).of_subject, runtime.subject_pseudonym(customer.customer_id), limit=_MOST
+        )
+        if (recipient is None or a.organization == recipient)
+        and (purpose is None or a.purpose == purpose)
+        and (since is None or a.created_at >= since)
+        and (until is None or a.created_at < until)
+    ]
     return render(
         visit.page,
         "accesses.html",
+        analyses=analyses,
         entries=list(reversed(found)),
         taxonomy=taxonomy,
         data_subject=DATA_SUBJECT,
