@@ -277,12 +277,17 @@ def consent_state(rt: Runtime, customer: CustomerPrincipal, *, at: datetime | No
     mine = records(rt, customer)
     parents = {c.parent for c in tax.categories.values() if c.parent is not None}
     groups: dict[tuple[str, str, str], list[str]] = {}
+    seen: set[tuple[str, str, str]] = set()
     for flow in matrix_flows(rt):
         if flow.customer_type != customer.customer_type or flow.category in parents:
             continue
         if flow.purpose not in tax.purposes or tax.purposes[flow.purpose].legal_basis.get(jur.id) is None:
             continue
         for recipient in (r for r in tax.recipients.values() if r.role == flow.role):
+            # one cell per recipient x purpose x category, in its widest mode (flows list release before aggregate)
+            if (recipient.id, flow.purpose, flow.category) in seen:
+                continue
+            seen.add((recipient.id, flow.purpose, flow.category))
             groups.setdefault((recipient.id, flow.purpose, flow.mode), []).append(flow.category)
     subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
     cells = []

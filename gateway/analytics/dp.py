@@ -87,8 +87,19 @@ class Release:
     groups: tuple[GroupRelease, ...]
 
 
-def _search(make: Callable[[float], Any], epsilon: float) -> tuple[float, Any]:
-    scale = float(dp.binary_search_param(make, d_in=_D_IN, d_out=epsilon))
+_SCALES: dict[tuple[Any, ...], float] = {}
+_SCALES_MAX = 4096
+
+
+def _search(make: Callable[[float], Any], epsilon: float, key: tuple[Any, ...]) -> tuple[float, Any]:
+    """The smallest noise scale whose chain meets `epsilon`, and that chain. The search builds the chain dozens of
+    times, and a chain is fixed by its parameters (`key`), so the scale found is remembered for them."""
+    scale = _SCALES.get((*key, epsilon))
+    if scale is None:
+        scale = float(dp.binary_search_param(make, d_in=_D_IN, d_out=epsilon))
+        if len(_SCALES) >= _SCALES_MAX:
+            _SCALES.clear()
+        _SCALES[(*key, epsilon)] = scale
     return scale, make(scale)
 
 
@@ -117,20 +128,24 @@ class PrivateStatistic:
         kind = query.statistic
         if kind is Statistic.COUNT:
             self._count = _SPACE >> dp.t.then_count(TO="i64")
-            self._count_scale, chain = _search(lambda s: self._count >> dp.m.then_laplace(s), epsilon)
+            self._count_scale, chain = _search(lambda s: self._count >> dp.m.then_laplace(s), epsilon, ("count",))
             self.epsilon = float(chain.map(_D_IN))
             self._counts = [0 for _ in groups]
         elif kind is Statistic.SUM:
             self._sum = _SPACE >> dp.t.then_clamp(bounds) >> dp.t.then_sum()
-            self._sum_scale, chain = _search(lambda s: self._sum >> dp.m.then_laplace(s), epsilon)
+            self._sum_scale, chain = _search(lambda s: self._sum >> dp.m.then_laplace(s), epsilon, ("sum", bounds))
             self.epsilon = float(chain.map(_D_IN))
             self._sums = [0 for _ in groups]
         elif kind is Statistic.MEAN:
             # a noisy clamped sum over a noisy count, each calibrated to half of ε; the quotient is post-processing
             self._sum = _SPACE >> dp.t.then_clamp(bounds) >> dp.t.then_sum()
             self._count = _SPACE >> dp.t.then_count(TO="i64")
-            self._sum_scale, sum_chain = _search(lambda s: self._sum >> dp.m.then_laplace(s), epsilon / 2)
-            self._count_scale, count_chain = _search(lambda s: self._count >> dp.m.then_laplace(s), epsilon / 2)
+            self._sum_scale, sum_chain = _search(
+                lambda s: self._sum >> dp.m.then_laplace(s), epsilon / 2, ("sum", bounds)
+            )
+            self._count_scale, count_chain = _search(
+                lambda s: self._count >> dp.m.then_laplace(s), epsilon / 2, ("count",)
+            )
             self.epsilon = float(dp.c.make_composition([sum_chain, count_chain]).map(_D_IN))
             self._sums = [0 for _ in groups]
             self._counts = [0 for _ in groups]
@@ -146,7 +161,9 @@ class PrivateStatistic:
                 >> dp.t.then_find_bin(edges=list(edges[1:-1]))
                 >> dp.t.then_count_by_categories(categories=list(range(self._bins)), null_category=False, TOA="i64")
             )
-            self._hist_scale, chain = _search(lambda s: self._hist >> dp.m.then_laplace(s), epsilon)
+            self._hist_scale, chain = _search(
+                lambda s: self._hist >> dp.m.then_laplace(s), epsilon, ("histogram", bounds, edges)
+            )
             self.epsilon = float(chain.map(_D_IN))
             self._histograms = [[0] * self._bins for _ in groups]
         elif kind is Statistic.QUANTILE:
@@ -155,7 +172,9 @@ class PrivateStatistic:
                 raise ValueError("a quantile needs increasing candidates and 0 < alpha < 1")
             self._scores = _SPACE >> dp.t.then_quantile_score_candidates(candidates, alpha=query.alpha)
             self._quantile_scale, chain = _search(
-                lambda s: self._scores >> dp.m.then_noisy_max(dp.max_divergence(), s, negate=True), epsilon
+                lambda s: self._scores >> dp.m.then_noisy_max(dp.max_divergence(), s, negate=True),
+                epsilon,
+                ("quantile", tuple(candidates), query.alpha),
             )
             self.epsilon = float(chain.map(_D_IN))
             self._alpha_fraction = alpha_fraction(query.alpha)

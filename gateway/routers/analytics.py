@@ -54,7 +54,7 @@ _QUERY_EXAMPLE: dict[str, Any] = {
 }
 
 
-class QueryRequest(BaseModel):
+class AggregateQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_QUERY_EXAMPLE]})
 
     source: str = Field(min_length=1, max_length=100, description="A registered source with a bulk resource.")
@@ -76,7 +76,7 @@ class QueryRequest(BaseModel):
     )
 
 
-class GroupAnswer(BaseModel):
+class AggregateGroup(BaseModel):
     group: str | None = Field(description="The group's declared value, or null without group_by.")
     result: dict[str, Any] = Field(
         description="The noisy numbers: count, sum, mean (and its noisy count), counts "
@@ -88,7 +88,46 @@ class GroupAnswer(BaseModel):
     )
 
 
-class QueryResponse(BaseModel):
+_BUDGET_EXAMPLE: dict[str, Any] = {
+    "organization": "stuttgart-rnd",
+    "purpose": "joint_rnd",
+    "source": "vehicle-cloud",
+    "attributes": ["mileage_km", "model"],
+    "period": "2026-12",
+    "epsilon_total": 20.0,
+    "epsilon_spent": 2.0,
+    "epsilon_remaining": 18.0,
+    "resets_at": "2027-01-01T00:00:00Z",
+}
+_ANSWER_EXAMPLE: dict[str, Any] = {
+    "query_id": "dabfa272-af0b-4b38-9dec-c73d91745e97",
+    "statistic": "mean",
+    "source": "vehicle-cloud",
+    "attribute": "mileage_km",
+    "unit": "km",
+    "group_by": "model",
+    "bounds": [0, 300000],
+    "bins": None,
+    "quantile": None,
+    "groups": [
+        {"group": "Aurora", "result": {"mean": 41870.2, "count": 13}, "accuracy": {"mean": 52410.7, "count": 3.9}},
+        {"group": "Breeze", "result": {"mean": 60212.9, "count": 15}, "accuracy": {"mean": 45421.9, "count": 3.9}},
+        {"group": "Comet", "result": {"mean": 33650.0, "count": 12}, "accuracy": {"mean": 56778.3, "count": 3.9}},
+    ],
+    "epsilon": 2.0,
+    "delta": 0.0,
+    "confidence": 0.95,
+    "mechanism": "OpenDP discrete Laplace (sum and count, each half of ε)",
+    "noise_scale": {"sum": 300000.0, "count": 1.0},
+    "minimum_cohort": 20,
+    "budget": _BUDGET_EXAMPLE,
+    "ledger_index": 57,
+}
+
+
+class AggregateAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_ANSWER_EXAMPLE]})
+
     query_id: str
     statistic: str
     source: str
@@ -98,7 +137,7 @@ class QueryResponse(BaseModel):
     bounds: list[float] | None = Field(description="Every value was clamped to these bounds before it counted.")
     bins: list[Any] | None
     quantile: float | None
-    groups: list[GroupAnswer]
+    groups: list[AggregateGroup]
     epsilon: float = Field(description="The ε this answer spent (what OpenDP's privacy map states).")
     delta: float = Field(description="0: every mechanism used is pure ε-differentially private.")
     confidence: float
@@ -116,11 +155,11 @@ class QueryResponse(BaseModel):
     "optionally per declared group, over the customers whose consents and the matrix allow `aggregate` for your "
     "organization, this purpose and the attribute's category. The answer is noisy (OpenDP), states its ε and "
     "accuracy, and spends your budget for the purpose, source attributes and period; it is in the ledger first.",
-    response_model=QueryResponse,
+    response_model=AggregateAnswer,
     responses=problem_responses(400, 401, 403, 404, 409, 502, 503, 504),
 )
 async def run_query(
-    body: QueryRequest,
+    body: AggregateQuery,
     principal: Annotated[ClientPrincipal, Depends(require_analytics_client)],
     service: Service,
     purpose: Annotated[
@@ -148,7 +187,9 @@ async def run_query(
     return await service.answer(requester, purpose, query)
 
 
-class BudgetList(BaseModel):
+class PrivacyBudgets(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"budgets": [_BUDGET_EXAMPLE]}]})
+
     budgets: list[dict[str, Any]]
 
 
@@ -156,7 +197,7 @@ class BudgetList(BaseModel):
     "/analytics/budgets",
     summary="My organization's privacy budgets",
     description="Every budget your organization has drawn on: per purpose, source attribute set and period.",
-    response_model=BudgetList,
+    response_model=PrivacyBudgets,
     responses=problem_responses(401, 403),
 )
 async def budgets(
@@ -166,7 +207,7 @@ async def budgets(
     return {"budgets": [s.to_dict() for s in states]}
 
 
-class Contribution(BaseModel):
+class Analysis(BaseModel):
     query_id: str
     organization: str = Field(description="The recipient, in the language asked for.")
     recipient: str
@@ -181,8 +222,33 @@ class Contribution(BaseModel):
     ledger_index: int | None
 
 
-class ContributionList(BaseModel):
-    analyses: list[Contribution]
+class AnalysisList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "analyses": [
+                        {
+                            "query_id": "dabfa272-af0b-4b38-9dec-c73d91745e97",
+                            "organization": "Stuttgart Automotive Research GmbH",
+                            "recipient": "stuttgart-rnd",
+                            "purpose": "joint_rnd",
+                            "source": "vehicle-cloud",
+                            "statistic": "mean",
+                            "attribute": "mileage_km",
+                            "group_by": "model",
+                            "epsilon": 2.0,
+                            "delta": 0.0,
+                            "time": "2026-12-07T08:17:45.135038Z",
+                            "ledger_index": 57,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    analyses: list[Analysis]
 
 
 @router.get(
@@ -190,7 +256,7 @@ class ContributionList(BaseModel):
     summary="Anonymous statistics my data contributed to",
     description="Each differentially private analysis your data counted in: who, for what purpose, which "
     "statistic of which attribute, and the ε it spent. Never a value: only the noisy result left the gateway.",
-    response_model=ContributionList,
+    response_model=AnalysisList,
     responses=problem_responses(401),
 )
 async def my_analyses(
