@@ -8,6 +8,7 @@ are durable. Subjects reach the ledger only as keyed pseudonyms; the raw subject
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, select, update
@@ -81,6 +83,17 @@ class PolicyConflictError(PolicyError):
     """Another change was committed since the one being applied was prepared; nothing was applied."""
 
 
+@functools.lru_cache(maxsize=4096)
+def _names(text: str) -> tuple[str, ...]:
+    """A JSON list of names (purposes, categories, recipients): few distinct values across millions of records."""
+    return tuple(json.loads(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _revisions(text: str) -> Mapping[str, int]:
+    return MappingProxyType(json.loads(text))
+
+
 def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
     notice = json.loads(row["notice"]) if row["notice"] else None
     return ConsentRecord(
@@ -88,9 +101,9 @@ def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
         subject_id=row["subject_id"],
         controller=row["controller"],
         kind=RecordKind(row["kind"]),
-        purposes=tuple(json.loads(row["purposes"])),
-        categories=tuple(json.loads(row["categories"])),
-        recipients=tuple(json.loads(row["recipients"])),
+        purposes=_names(row["purposes"]),
+        categories=_names(row["categories"]),
+        recipients=_names(row["recipients"]),
         jurisdiction=row["jurisdiction"],
         legal_basis=row["legal_basis"],
         notice=Notice(**notice) if notice else None,
@@ -98,7 +111,7 @@ def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
         given_by=GivenBy(row["given_by"]),
         separate=bool(row["separate"]),
         cross_border=bool(row["cross_border"]),
-        purpose_revisions=json.loads(row["purpose_revisions"]),
+        purpose_revisions=_revisions(row["purpose_revisions"]),
         status=ConsentStatus(row["status"]),
         valid_from=from_micros(row["valid_from"]),
         valid_until=from_micros(row["valid_until"]) if row["valid_until"] is not None else None,
@@ -292,7 +305,7 @@ class SqlState:
                     select(schema.head.c.matrix_version).where(schema.head.c.id == schema.HEAD_ID)
                 ).scalar()
                 rows = (
-                    conn.execute(_READ_MANY, {"subjects": list(subject_ids), "purpose": purpose}).mappings().all()
+                    conn.execute(_READ_MANY, {"subjects": list(subject_ids), "purpose": purpose}).all()
                     if subject_ids
                     else []
                 )
@@ -300,15 +313,9 @@ class SqlState:
             raise StateUnavailableError(f"cannot read consents and matrix version: {exc.__class__.__name__}") from exc
         if version is None:
             raise StateUnavailableError("the policies head row is missing (run the policies migrations)")
-        memo = self._memo
+        # no memo here: a page of many subjects reads each record once, and keeping them would only grow memory
         for row in rows:
-            key = (row["record_id"], row["seq"])
-            record = memo.get(key)
-            if record is None:
-                record = _record_from_row(row)
-                if len(memo) >= self._memo_size:
-                    memo.clear()
-                memo[key] = record
+            record = _record_from_row(dict(zip(_RECORD_FIELDS, row, strict=True)))
             found.setdefault(record.subject_id, []).append(record)
         return int(version), found
 

@@ -55,9 +55,9 @@ def admitted(
     }
     order = [s for s in subjects if s in known]
     contexts = [SubjectContext(known[s][0], known[s][1], known[s][2]) for s in order]
-    verdicts = decisions.decide_many(recipient, contexts, list(categories), purpose, mode="aggregate")
+    verdicts = decisions.admit_many(recipient, contexts, list(categories), purpose, mode="aggregate")
     return [
         Member(subject, context.id)
-        for subject, context, decision in zip(order, contexts, verdicts, strict=True)
-        if not decision.withheld
+        for subject, context, allowed in zip(order, contexts, verdicts, strict=True)
+        if allowed
     ]

@@ -50,6 +50,7 @@ QUERY_EVENT = "analytics.query"
 DEFAULT_BINS = 20
 MAX_BINS = 100
 DEFAULT_CANDIDATES = 101
+_CONTRIBUTION_BATCH = 10_000
 MAX_CANDIDATES = 1000
 
 
@@ -295,9 +296,15 @@ class AnalyticsService:
         self, requester: Requester, purpose: str, plan: _Plan, statistic: PrivateStatistic, query_id: str
     ) -> None:
         client = self._upstreams.client(plan.config.name)
+        # contributors' pseudonyms are written a batch at a time (one commit per batch, a bounded buffer)
+        batch: list[str] = []
         try:
             async for page in read_pages(client, plan.config):
-                await run_in_threadpool(self._count_page, requester, purpose, plan, statistic, query_id, page)
+                batch += await run_in_threadpool(self._count_page, requester, purpose, plan, statistic, page)
+                if len(batch) >= _CONTRIBUTION_BATCH:
+                    await run_in_threadpool(self.contributions.add, query_id, batch)
+                    batch = []
+            await run_in_threadpool(self.contributions.add, query_id, batch)
         except CircuitOpen as exc:
             raise Problem(
                 exc.status_code, exc.problem_type, str(exc), headers={"Retry-After": str(max(1, int(exc.retry_after)))}
@@ -314,10 +321,10 @@ class AnalyticsService:
         purpose: str,
         plan: _Plan,
         statistic: PrivateStatistic,
-        query_id: str,
         page: list[tuple[str, Any]],
-    ) -> None:
-        """Count one page: the values of its admitted customers go into the statistic and nowhere else."""
+    ) -> list[str]:
+        """Count one page: the values of its admitted customers go into the statistic and nowhere else; returns
+        the admitted customers' pseudonyms."""
         readings: dict[str, tuple[int, int]] = {}
         for subject, item in page:
             value, group = plan.value(item), plan.group_of(item)
@@ -332,7 +339,7 @@ class AnalyticsService:
             by_group.setdefault(group, []).append(value)
         for group, values in by_group.items():
             statistic.add(group, values)
-        self.contributions.add(query_id, [self._pseudonym(m.customer_id) for m in members])
+        return [self._pseudonym(m.customer_id) for m in members]
 
     async def _record(
         self, requester: Requester, record: QueryRecord, key: BudgetKey, total: float, resets_at: datetime
