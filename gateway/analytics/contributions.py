@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from gateway.store.analytics_tables import analytics_contributions, analytics_queries
 
-__all__ = ["Contributions", "QueryRecord"]
+__all__ = ["Contributions", "QueryRecord", "RepeatedContributor"]
 
 PENDING = "pending"
 RELEASED = "released"
@@ -58,6 +58,10 @@ class QueryRecord:
         }
 
 
+class RepeatedContributor(Exception):
+    """The same customer would count twice in one statistic: its privacy guarantee assumes one value each."""
+
+
 def _record(row: Any) -> QueryRecord:
     created = row["created_at"]
     return QueryRecord(
@@ -80,6 +84,7 @@ def _record(row: Any) -> QueryRecord:
 class Contributions:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._duplicate: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         # a fixed statement: the table name is ours and the markers the driver's
         self._insert_sql = f"INSERT INTO gw_analytics_contributions (query_id, subject) VALUES ({marker}, {marker})"  # noqa: S608
@@ -103,6 +108,8 @@ class Contributions:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.executemany(self._insert_sql, [(query_id, s) for s in subjects])
+            except self._duplicate as exc:
+                raise RepeatedContributor("a customer was counted twice in one query") from exc
             finally:
                 cursor.close()
 

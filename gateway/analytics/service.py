@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.analytics.budget import BudgetExceeded, BudgetKey, BudgetState, BudgetStore, period_bounds
 from gateway.analytics.bulk_reader import read_pages
 from gateway.analytics.cohort import admitted
-from gateway.analytics.contributions import Contributions, QueryRecord
+from gateway.analytics.contributions import Contributions, QueryRecord, RepeatedContributor
 from gateway.analytics.dp import CONFIDENCE, DpQuery, PrivateStatistic, Release, Statistic
 from gateway.analytics.policy import aggregate_budget
 from gateway.problems import Problem
@@ -305,6 +305,11 @@ class AnalyticsService:
                     await run_in_threadpool(self.contributions.add, query_id, batch)
                     batch = []
             await run_in_threadpool(self.contributions.add, query_id, batch)
+        except RepeatedContributor:
+            # a customer counted twice would break the privacy guarantee (it assumes one value per customer)
+            raise Problem(
+                502, "upstream-response-refused", "The source listed a customer more than once; nothing is computed."
+            ) from None
         except CircuitOpen as exc:
             raise Problem(
                 exc.status_code, exc.problem_type, str(exc), headers={"Retry-After": str(max(1, int(exc.retry_after)))}
@@ -329,6 +334,8 @@ class AnalyticsService:
         for subject, item in page:
             value, group = plan.value(item), plan.group_of(item)
             if value is not None and group is not None:
+                if subject in readings:
+                    raise RepeatedContributor("a page names a customer twice")
                 readings[subject] = (group, value)
         members = admitted(
             self._engine, self._decisions, requester.organization, purpose, plan.categories, list(readings)
