@@ -38,6 +38,7 @@ from sqlalchemy import Engine, insert
 
 from benchmarks._synthetic_cloud import MODELS, subject, vehicle
 from gateway.analytics.dp import DpQuery, PrivateStatistic, Statistic
+from gateway.auth.customers import UNUSABLE_HASH
 from gateway.demo.server import ServerProcess
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -113,7 +114,7 @@ def _enrol(engine: Engine, population: int) -> None:
                     {
                         "customer_id": cid,
                         "username": f"syn.{n}",
-                        "password_hash": "!",  # no password: these customers never sign in
+                        "password_hash": UNUSABLE_HASH,  # these customers never sign in
                         "display_name": subject(n),
                         "jurisdiction": "DE",
                         "did": None,

@@ -141,7 +141,7 @@ def _seed_fleet(runtime: Runtime, world: DemoWorld) -> None:
     for member in fleet_members():
         customer = runtime.customers.create(
             username=f"fleet.{member.subject[-4:]}",
-            password=secrets.token_urlsafe(12),  # never printed: the fleet does not sign in during the demo
+            password=None,  # the fleet does not sign in during the demo
             display_name=f"Fleet Customer {member.subject[-4:]}",
             jurisdiction=member.jurisdiction,
             source_subject=member.subject,
