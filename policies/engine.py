@@ -146,24 +146,6 @@ class DecisionEngine:
         version, records = self._state.read(subject.id, purpose)
         return self._decide(self._matrix(version), recipient, subject, records, tuple(categories), purpose, mode, when)
 
-    def decide_many(
-        self,
-        recipient: str,
-        subjects: Sequence[SubjectContext],
-        categories: Sequence[str],
-        purpose: str,
-        *,
-        mode: DecisionMode = "release",
-        at: datetime | None = None,
-    ) -> list[Decision]:
-        """`decide` for a batch of subjects, their consents read in one round trip and judged against one matrix
-        version: what an aggregate over many customers needs to choose its cohort page by page."""
-        when = _instant(mode, at)
-        version, found = self._state.read_many([s.id for s in subjects], purpose)
-        snap = self._matrix(version)
-        asked = tuple(categories)
-        return [self._decide(snap, recipient, s, found.get(s.id, ()), asked, purpose, mode, when) for s in subjects]
-
     def admit_many(
         self,
         recipient: str,
@@ -174,8 +156,9 @@ class DecisionEngine:
         mode: DecisionMode = "aggregate",
         at: datetime | None = None,
     ) -> list[bool]:
-        """For each subject, whether every category is allowed: `decide_many` without the evidence, for choosing
-        a cohort among millions. Subjects whose records read the same to a decision (`_shape`) share one
+        """For each subject, whether every category is allowed (`decide`'s answer without its evidence), their
+        consents read in one round trip and judged against one matrix version: how an aggregate chooses its cohort
+        among millions, page by page. Subjects whose records read the same to a decision (`_shape`) share one
         evaluation, so the cost per subject is the read, not the evaluation."""
         when = _instant(mode, at)
         version, found = self._state.read_many([s.id for s in subjects], purpose)
