@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from gateway.rights import erasure
 from gateway.routers import (
     admin,
+    analytics,
     auditor,
     consents,
     customer,
@@ -58,6 +59,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sd_jwt.router,
     receipt_interop.router,
     zk.router,
+    analytics.router,
     portal.router,
 )
 

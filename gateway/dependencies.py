@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialService
+from gateway.analytics import AnalyticsService, Contributions
 from gateway.audit.checkpoints import CheckpointBook
 from gateway.audit.event_index import EventIndex
 from gateway.audit.pseudonyms import Pseudonyms
@@ -57,9 +58,11 @@ __all__ = [
     "SESSION_COOKIE",
     "AccessFlowDep",
     "AccessLogDep",
+    "AnalyticsDep",
     "BearerDep",
     "CheckpointsDep",
     "ClientsDep",
+    "ContributionsDep",
     "CredentialsDep",
     "CsrfKeyDep",
     "CustomersDep",
@@ -143,6 +146,8 @@ PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
+AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]
+ContributionsDep = Annotated[Contributions, Depends(_part("contributions"))]
 # The secret the portal binds CSRF tokens with (the deployment's pseudonym key).
 CsrfKeyDep = Annotated[bytes, Depends(_part("pseudonym_key"))]
 _IdempotencyDep = Annotated[IdempotencyStore, Depends(_part("idempotency"))]

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from credentials import CredentialService, IssuerKeyring, StatusListRepository
+from gateway.analytics import AnalyticsService, Contributions
 from gateway.audit.checkpoints import CheckpointBook, note_verifier_keys, open_ledger
 from gateway.audit.event_index import EventIndex
 from gateway.audit.pseudonyms import Pseudonyms
@@ -214,6 +215,24 @@ class Runtime:
             anchors=self.zk.anchors,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
+        )
+
+    @property
+    def contributions(self) -> Contributions:
+        return Contributions(self.engine)
+
+    @property
+    def analytics(self) -> AnalyticsService:
+        return AnalyticsService(
+            engine=self.engine,
+            ledger=self.ledger,
+            decisions=self.policies.engine,
+            taxonomy=self.policies.taxonomy,
+            matrix_rules=self.policies.matrix.rules,
+            upstreams=self.upstreams,
+            pseudonym=self.pseudonyms,
+            min_cohort=self.settings.analytics_min_cohort,
+            max_epsilon=self.settings.analytics_max_epsilon,
         )
 
     @property

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     erasure_backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )
+    analytics_min_cohort: int = Field(
+        default=20,
+        ge=2,
+        le=10_000_000,
+        description="Fewest consenting customers an aggregate statistic is computed on.",
+    )
+    analytics_max_epsilon: float = Field(
+        default=5.0, gt=0, le=100, description="The most privacy budget (epsilon) one aggregate query may spend."
+    )
 
     @field_validator("issuer")
     @classmethod

@@ -27,7 +27,7 @@ from policies.consent import (
 from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, SubjectContext
 from policies.dpia import RiskFlow, impact_overview
 from policies.enforcer import IndexedEnforcer, MatrixOutcome, new_casbin_enforcer
-from policies.engine import DecisionEngine, StateSource
+from policies.engine import DecisionEngine, DecisionMode, StateSource
 from policies.errors import (
     ConsentError,
     PolicyError,
@@ -37,7 +37,18 @@ from policies.errors import (
     ValidationError,
 )
 from policies.flows import Flow, allowed_flows
-from policies.matrix import DEFAULT_MATRIX, Effect, Matrix, MatrixRule, Mode, load_matrix, parse_matrix, validate_rules
+from policies.matrix import (
+    BUDGET_PERIODS,
+    DEFAULT_MATRIX,
+    Effect,
+    Matrix,
+    MatrixRule,
+    Mode,
+    PrivacyBudget,
+    load_matrix,
+    parse_matrix,
+    validate_rules,
+)
 from policies.migrate import upgrade
 from policies.runtime import PolicyRuntime, open_policies
 from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
@@ -56,6 +67,7 @@ from policies.taxonomy import (
 )
 
 __all__ = [
+    "BUDGET_PERIODS",
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
     "Agreement",
@@ -71,6 +83,7 @@ __all__ = [
     "CustomerType",
     "Decision",
     "DecisionEngine",
+    "DecisionMode",
     "Effect",
     "Finding",
     "Flow",
@@ -88,6 +101,7 @@ __all__ = [
     "PolicyError",
     "PolicyRuntime",
     "PolicyStore",
+    "PrivacyBudget",
     "Problem",
     "Purpose",
     "Reason",

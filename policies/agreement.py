@@ -106,6 +106,9 @@ def render_agreement(
                     "predicate": [
                         taxonomy.categories[f.category].label.get(lang) for f in leaves if f.mode == "predicate"
                     ],
+                    "aggregate": [
+                        taxonomy.categories[f.category].label.get(lang) for f in leaves if f.mode == "aggregate"
+                    ],
                     "cross_border": rec.jurisdiction != jur.id and jur.separate_consent_for_cross_border,
                 }
             )

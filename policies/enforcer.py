@@ -28,13 +28,18 @@ def category_match(requested: str, ruled: str) -> bool:
     return ruled == ANY or requested == ruled or requested.startswith(ruled + ".")
 
 
+# How much of the value a mode discloses: a denial of one mode denies every mode that discloses more.
+_DISCLOSURE = {"aggregate": 0, "predicate": 1, "release": 2}
+
+
 def mode_match(requested: str, ruled: str, effect: str) -> bool:
-    """Allowing release implies allowing a predicate about the value; forbidding predicates forbids release."""
+    """Allowing release implies allowing a predicate about the value (never an aggregate: see `Mode`);
+    forbidding aggregates forbids predicates and release, forbidding predicates forbids release."""
     if ruled in (ANY, requested):
         return True
-    if effect == Effect.ALLOW and ruled == "release":
-        return requested == "predicate"
-    return effect == Effect.DENY and ruled == "predicate" and requested == "release"
+    if effect == Effect.ALLOW:
+        return ruled == "release" and requested == "predicate"
+    return effect == Effect.DENY and _DISCLOSURE.get(requested, -1) > _DISCLOSURE.get(ruled, 3)
 
 
 def new_casbin_enforcer() -> casbin.Enforcer:

@@ -14,7 +14,7 @@ reused for the very state it was computed from.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,19 @@ _STATUS_REASON = {
 }
 
 
+DecisionMode = Literal["release", "predicate", "aggregate"]
+_MODES = ("release", "predicate", "aggregate")
+
+
+def _instant(mode: str, at: datetime | None) -> datetime:
+    if mode not in _MODES:
+        raise PolicyError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    when = at if at is not None else datetime.now(UTC)
+    if when.tzinfo is None:
+        raise PolicyError("'at' must be timezone-aware (UTC)")
+    return when
+
+
 class StateSource(Protocol):
     """Where decisions read consents and the matrix (the SQL store in production)."""
 
@@ -42,6 +55,10 @@ class StateSource(Protocol):
         """The current matrix version and every record of the subject that names the purpose, read together.
 
         A record's (record_id, seq) must identify its whole content: the engine memoises evaluations by it."""
+        ...
+
+    def read_many(self, subject_ids: Sequence[str], purpose: str) -> tuple[int, Mapping[str, Sequence[ConsentRecord]]]:
+        """`read` for many subjects in one round trip (a subject with no record maps to nothing)."""
         ...
 
     def matrix_rules(self, version: int) -> Sequence[MatrixRule]: ...
@@ -116,7 +133,7 @@ class DecisionEngine:
         categories: Sequence[str],
         purpose: str,
         *,
-        mode: Literal["release", "predicate"] = "release",
+        mode: DecisionMode = "release",
         at: datetime | None = None,
     ) -> Decision:
         """Decide each category; raises `UnknownNameError` for an unknown recipient, purpose, customer type or
@@ -125,18 +142,56 @@ class DecisionEngine:
         `at` (default now, timezone-aware) is the instant validity windows are judged at, against the records'
         current states: it answers "is this consent still valid then?", not a replay of past withdrawals.
         """
-        if mode not in ("release", "predicate"):
-            raise PolicyError(f"mode must be 'release' or 'predicate', got {mode!r}")
+        when = _instant(mode, at)
+        version, records = self._state.read(subject.id, purpose)
+        return self._decide(self._matrix(version), recipient, subject, records, tuple(categories), purpose, mode, when)
+
+    def admit_many(
+        self,
+        recipient: str,
+        subjects: Sequence[SubjectContext],
+        categories: Sequence[str],
+        purpose: str,
+        *,
+        mode: DecisionMode = "aggregate",
+        at: datetime | None = None,
+    ) -> list[bool]:
+        """For each subject, whether every category is allowed (`decide`'s answer without its evidence), their
+        consents read in one round trip and judged against one matrix version: how an aggregate chooses its cohort
+        among millions, page by page. Subjects whose records read the same to a decision (`_shape`) share one
+        evaluation, so the cost per subject is the read, not the evaluation."""
+        when = _instant(mode, at)
+        version, found = self._state.read_many([s.id for s in subjects], purpose)
+        snap = self._matrix(version)
+        asked = tuple(categories)
+        shapes: dict[tuple[object, ...], bool] = {}
+        out = []
+        for subject in subjects:
+            records = found.get(subject.id, ())
+            key = (subject.customer_type, subject.jurisdiction, _shape(records, when))
+            allowed = shapes.get(key)
+            if allowed is None:
+                decision = self._decide(snap, recipient, subject, records, asked, purpose, mode, when)
+                allowed = shapes[key] = not decision.withheld
+            out.append(allowed)
+        return out
+
+    def _decide(
+        self,
+        snap: _Snapshot,
+        recipient: str,
+        subject: SubjectContext,
+        records: Sequence[ConsentRecord],
+        asked: tuple[str, ...],
+        purpose: str,
+        mode: str,
+        when: datetime,
+    ) -> Decision:
         tax = self._taxonomy
         rec = tax.recipient(recipient)
         ctype = tax.customer_type(subject.customer_type)
         jur = tax.jurisdiction(subject.jurisdiction)
         pur = tax.purpose(purpose)
-        when = at if at is not None else datetime.now(UTC)
-        if when.tzinfo is None:
-            raise PolicyError("'at' must be timezone-aware (UTC)")
-        version, records = self._state.read(subject.id, purpose)
-        snap = self._matrix(version)
         ctx = _Context(
             recipient=rec,
             customer_type=ctype,
@@ -146,7 +201,6 @@ class DecisionEngine:
             cross_border=jur.separate_consent_for_cross_border and rec.jurisdiction != jur.id,
             at=when,
         )
-        asked = tuple(categories)
         if self._memo_size > 0:
             out = self._memoised(snap, ctx, records, asked, mode)
         else:
@@ -300,6 +354,29 @@ class DecisionEngine:
     @staticmethod
     def _for_recipient(ctx: _Context, record: ConsentRecord) -> bool:
         return record.covers_recipient(ctx.recipient.id, ctx.recipient.role)
+
+
+def _shape(records: Sequence[ConsentRecord], at: datetime) -> tuple[object, ...]:
+    """Everything an evaluation reads of the records, in the order read, without what names them: scope, kind,
+    status, flags, revisions, where `at` falls in each validity window, and each record's rank by event time (the
+    evaluation sorts and picks the latest by it; equal times share a rank, and ties go by the order read)."""
+    times = sorted({r.event_time for r in records})
+    return tuple(
+        (
+            r.kind,
+            r.categories,
+            r.recipients,
+            r.status,
+            r.given_by,
+            r.separate,
+            r.cross_border,
+            tuple(sorted(r.purpose_revisions.items())),
+            r.valid_from <= at,
+            r.valid_until is None or at < r.valid_until,
+            times.index(r.event_time),
+        )
+        for r in records
+    )
 
 
 def _cross_border_ok(ctx: _Context, record: ConsentRecord) -> bool:

@@ -37,4 +37,8 @@ def allowed_flows(taxonomy: Taxonomy, rules: Sequence[MatrixRule]) -> list[Flow]
                         if outcome.allowed and outcome.rule is not None:
                             flows.append(Flow(role, ctype, category, purpose, mode, outcome.rule.id))
                             break  # release implies predicate: report the widest mode only
+                    # nothing implies aggregates, so they are a flow of their own beside a release
+                    outcome = enforcer.evaluate(role, ctype, lineage, purpose, Mode.AGGREGATE.value)
+                    if outcome.allowed and outcome.rule is not None:
+                        flows.append(Flow(role, ctype, category, purpose, Mode.AGGREGATE.value, outcome.rule.id))
     return flows

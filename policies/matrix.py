@@ -1,7 +1,9 @@
 """The enterprise authorization matrix: explicit allow and deny rules, parsed and validated against a taxonomy.
 
 A rule names a recipient role, a customer type, a data category (a parent covers its children) and a purpose,
-each possibly `*`, plus a mode: `release` (the raw value may leave) or `predicate` (only a proven yes/no answer).
+each possibly `*`, plus a mode: `release` (the raw value may leave), `predicate` (only a proven yes/no answer) or
+`aggregate` (only differentially private statistics over many customers). An allow rule for aggregates carries the
+privacy budget (ε per recipient organization and period) that its statistics draw on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from policies.yamlfile import Located, load_file, load_text
 ANY = "*"
 DEFAULT_MATRIX = Path(__file__).parent / "data" / "matrix.yaml"
 _RULE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-RULE_FIELDS = ("id", "effect", "role", "customer_type", "category", "purpose", "mode")
+RULE_FIELDS = ("id", "effect", "role", "customer_type", "category", "purpose", "mode", "budget")
+BUDGET_PERIODS = ("day", "week", "month", "year")
+MAX_BUDGET_EPSILON = 100.0
 
 
 class Effect(StrEnum):
@@ -29,10 +33,31 @@ class Effect(StrEnum):
 
 
 class Mode(StrEnum):
-    """`release` sends the value; `predicate` only proves a statement about it (zero-knowledge queries)."""
+    """`release` sends the value; `predicate` only proves a statement about it (zero-knowledge queries);
+    `aggregate` lets the value count only towards differentially private statistics over many customers.
+
+    Allowing `release` implies `predicate`, and nothing implies `aggregate`: a release is about one customer the
+    recipient names, each access visible to that customer, while an aggregate reads every consenting customer at once
+    and spends a privacy budget, so it is a processing of its own that a rule must allow (with its budget) by name.
+    Denials go the other way: denying `aggregate` denies `predicate` and `release` too (whoever holds the values
+    can compute any statistic), and denying `predicate` denies `release`.
+    """
 
     RELEASE = "release"
     PREDICATE = "predicate"
+    AGGREGATE = "aggregate"
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    """The ε a recipient organization may spend on one purpose and one set of source attributes per calendar
+    period (UTC); a statistic that would exceed what is left is refused."""
+
+    epsilon: float
+    period: str
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {"epsilon": self.epsilon, "period": self.period}
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,11 @@ class MatrixRule:
     purpose: str = ANY
     mode: str = Mode.RELEASE.value
     line: int = 0
+    budget: PrivacyBudget | None = None
+
+    @property
+    def allows_aggregate(self) -> bool:
+        return self.effect is Effect.ALLOW and self.mode in (Mode.AGGREGATE.value, ANY)
 
     @property
     def scope(self) -> tuple[str, str, str, str, str]:
@@ -54,10 +84,12 @@ class MatrixRule:
         """The rule as a Casbin `p` row, in model.conf's order."""
         return [self.role, self.customer_type, self.category, self.purpose, self.mode, self.effect.value, self.id]
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("line")
         data["effect"] = self.effect.value
+        if self.budget is None:
+            data.pop("budget")
         return data
 
 
@@ -141,6 +173,8 @@ def _rule(
         problems.append(Problem(file, at(key), f"unknown field {key!r}"))
     values: dict[str, str] = {}
     for key in RULE_FIELDS:
+        if key == "budget":
+            continue
         value = raw.get(key, ANY if key in ("role", "customer_type", "category", "purpose") else None)
         if key == "mode" and value is None:
             value = Mode.RELEASE.value
@@ -166,6 +200,9 @@ def _rule(
             problems.append(Problem(file, at(key), f"rule {rid!r}: unknown {kind} {values[key]!r}"))
     if len(problems) > before:
         return None
+    budget = _budget(raw.get("budget"), rid, values, file, at("budget"), problems)
+    if len(problems) > before:
+        return None
     return MatrixRule(
         id=rid,
         effect=Effect(values["effect"]),
@@ -175,7 +212,38 @@ def _rule(
         purpose=values["purpose"],
         mode=values["mode"],
         line=line,
+        budget=budget,
     )
+
+
+def _budget(
+    raw: Any, rid: str, values: Mapping[str, str], file: str, line: int, problems: list[Problem]
+) -> PrivacyBudget | None:
+    """An allow rule for aggregates must say how much ε they may spend; one for every mode (`*`) may (without one,
+    aggregates find no budget and are refused); no other rule may carry a budget."""
+    aggregate = values["effect"] == Effect.ALLOW.value and values["mode"] in (Mode.AGGREGATE.value, ANY)
+    if raw is None:
+        if aggregate and values["mode"] == Mode.AGGREGATE.value:
+            problems.append(
+                Problem(file, line, f"rule {rid!r} allows aggregates and needs a budget: {{epsilon, period}}")
+            )
+        return None
+    if not aggregate:
+        problems.append(Problem(file, line, f"rule {rid!r}: only an allow rule for aggregates carries a budget"))
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"epsilon", "period"}:
+        problems.append(Problem(file, line, f"rule {rid!r}: budget must be a mapping of exactly epsilon and period"))
+        return None
+    epsilon, period = raw["epsilon"], raw["period"]
+    if isinstance(epsilon, bool) or not isinstance(epsilon, int | float) or not 0 < epsilon <= MAX_BUDGET_EPSILON:
+        problems.append(
+            Problem(file, line, f"rule {rid!r}: budget epsilon must be a number in (0, {MAX_BUDGET_EPSILON:g}]")
+        )
+        return None
+    if period not in BUDGET_PERIODS:
+        problems.append(Problem(file, line, f"rule {rid!r}: budget period must be one of {', '.join(BUDGET_PERIODS)}"))
+        return None
+    return PrivacyBudget(float(epsilon), str(period))
 
 
 def _conflicts(rules: Sequence[MatrixRule], file: str) -> list[Problem]:

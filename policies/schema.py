@@ -44,6 +44,9 @@ matrix_rules = sa.Table(
     sa.Column("category", sa.Text, nullable=False),
     sa.Column("purpose", sa.Text, nullable=False),
     sa.Column("mode", sa.Text, nullable=False),
+    # Only on allow rules for aggregates: the epsilon a recipient organization may spend per period.
+    sa.Column("budget_epsilon", sa.Float, nullable=True),
+    sa.Column("budget_period", sa.Text, nullable=True),
 )
 
 consent_records = sa.Table(

@@ -8,6 +8,7 @@ are durable. Subjects reach the ledger only as keyed pseudonyms; the raw subject
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, select, update
@@ -38,7 +40,7 @@ from policies.consent import (
     utcnow,
 )
 from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
-from policies.matrix import Effect, Matrix, MatrixRule, validate_rules
+from policies.matrix import Effect, Matrix, MatrixRule, PrivacyBudget, validate_rules
 from policies.taxonomy import Taxonomy
 from policies.timeutil import from_micros, to_micros
 
@@ -61,8 +63,35 @@ _READ = (
 )
 
 
+# The same records as `_READ`, for a page of subjects at once; ordered like `_READ` (scope key order) per subject.
+_READ_MANY = (
+    select(*schema.consent_records.c)
+    .select_from(
+        schema.consent_scope.join(
+            schema.consent_records, schema.consent_records.c.record_id == schema.consent_scope.c.record_id
+        )
+    )
+    .where(
+        schema.consent_scope.c.subject_id.in_(bindparam("subjects", expanding=True)),
+        schema.consent_scope.c.purpose == bindparam("purpose"),
+    )
+    .order_by(schema.consent_scope.c.subject_id, schema.consent_scope.c.record_id)
+)
+
+
 class PolicyConflictError(PolicyError):
     """Another change was committed since the one being applied was prepared; nothing was applied."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _names(text: str) -> tuple[str, ...]:
+    """A JSON list of names (purposes, categories, recipients): few distinct values across millions of records."""
+    return tuple(json.loads(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _revisions(text: str) -> Mapping[str, int]:
+    return MappingProxyType(json.loads(text))
 
 
 def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
@@ -72,9 +101,9 @@ def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
         subject_id=row["subject_id"],
         controller=row["controller"],
         kind=RecordKind(row["kind"]),
-        purposes=tuple(json.loads(row["purposes"])),
-        categories=tuple(json.loads(row["categories"])),
-        recipients=tuple(json.loads(row["recipients"])),
+        purposes=_names(row["purposes"]),
+        categories=_names(row["categories"]),
+        recipients=_names(row["recipients"]),
         jurisdiction=row["jurisdiction"],
         legal_basis=row["legal_basis"],
         notice=Notice(**notice) if notice else None,
@@ -82,7 +111,7 @@ def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
         given_by=GivenBy(row["given_by"]),
         separate=bool(row["separate"]),
         cross_border=bool(row["cross_border"]),
-        purpose_revisions=json.loads(row["purpose_revisions"]),
+        purpose_revisions=_revisions(row["purpose_revisions"]),
         status=ConsentStatus(row["status"]),
         valid_from=from_micros(row["valid_from"]),
         valid_until=from_micros(row["valid_until"]) if row["valid_until"] is not None else None,
@@ -103,11 +132,33 @@ def load_rules(engine: Engine, version: int | None = None) -> list[MatrixRule]:
                 ).scalar_one()
             )
         rows = conn.execute(
-            select(t.c.rule_id, t.c.effect, t.c.role, t.c.customer_type, t.c.category, t.c.purpose, t.c.mode)
+            select(
+                t.c.rule_id,
+                t.c.effect,
+                t.c.role,
+                t.c.customer_type,
+                t.c.category,
+                t.c.purpose,
+                t.c.mode,
+                t.c.budget_epsilon,
+                t.c.budget_period,
+            )
             .where(t.c.version == version)
             .order_by(t.c.position)
         ).all()
-    return [MatrixRule(r[0], Effect(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    return [
+        MatrixRule(
+            r[0],
+            Effect(r[1]),
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            budget=PrivacyBudget(float(r[7]), r[8]) if r[7] is not None and r[8] is not None else None,
+        )
+        for r in rows
+    ]
 
 
 def _record_to_row(record: ConsentRecord) -> dict[str, Any]:
@@ -285,6 +336,28 @@ class SqlState:
                 memo[key] = record
             records.append(record)
         return int(rows[0][0]), records
+
+    def read_many(self, subject_ids: Sequence[str], purpose: str) -> tuple[int, dict[str, list[ConsentRecord]]]:
+        found: dict[str, list[ConsentRecord]] = {}
+        try:
+            with self.engine.connect() as conn:
+                version = conn.execute(
+                    select(schema.head.c.matrix_version).where(schema.head.c.id == schema.HEAD_ID)
+                ).scalar()
+                rows = (
+                    conn.execute(_READ_MANY, {"subjects": list(subject_ids), "purpose": purpose}).all()
+                    if subject_ids
+                    else []
+                )
+        except SQLAlchemyError as exc:
+            raise StateUnavailableError(f"cannot read consents and matrix version: {exc.__class__.__name__}") from exc
+        if version is None:
+            raise StateUnavailableError("the policies head row is missing (run the policies migrations)")
+        # no memo here: a page of many subjects reads each record once, and keeping them would only grow memory
+        for row in rows:
+            record = _record_from_row(dict(zip(_RECORD_FIELDS, row, strict=True)))
+            found.setdefault(record.subject_id, []).append(record)
+        return int(version), found
 
     def matrix_rules(self, version: int) -> list[MatrixRule]:
         try:
@@ -687,6 +760,8 @@ class PolicyStore:
                         "category": r.category,
                         "purpose": r.purpose,
                         "mode": r.mode,
+                        "budget_epsilon": r.budget.epsilon if r.budget is not None else None,
+                        "budget_period": r.budget.period if r.budget is not None else None,
                     }
                     for i, r in enumerate(rules)
                 ],

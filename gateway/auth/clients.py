@@ -29,6 +29,7 @@ SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 SCOPE_ROLES: Mapping[str, frozenset[Role]] = {
     Scope.PROXY: frozenset({Role.CRM}),
     Scope.ZK: frozenset({Role.CRM}),
+    Scope.ANALYTICS: frozenset({Role.CRM}),
     Scope.LEDGER_READ: frozenset({Role.AUDITOR, Role.ADMIN}),
     Scope.ADMIN: frozenset({Role.ADMIN}),
 }

@@ -33,6 +33,9 @@ _CUSTOMER_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SOURCE_SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 
 
+UNUSABLE_HASH = "!"  # not an argon2 hash: every password check against it fails
+
+
 class CustomerExistsError(ValueError):
     """The username is taken."""
 
@@ -82,14 +85,15 @@ class CustomerStore:
         self,
         *,
         username: str,
-        password: str,
+        password: str | None,
         display_name: str,
         jurisdiction: str,
         customer_type: str = "standard",
         source_subject: str | None = None,
         did: str | None = None,
     ) -> CustomerPrincipal:
-        """Enrol a customer. `source_subject` is the customer number source systems use in their paths;
+        """Enrol a customer (without a `password` the account cannot sign in with one).
+        `source_subject` is the customer number source systems use in their paths;
         `did` is the customer's own wallet DID when known at enrolment (the wallet keeps its key); without one
         the customer gets a custodial did:key, created in the same transaction as the account."""
         if not _USERNAME.match(username):
@@ -105,7 +109,8 @@ class CustomerStore:
         values = {
             "customer_id": customer_id,
             "username": username,
-            "password_hash": hash_password(password),
+            # no password: an account that never signs in with one (imported, or wallet-only); nothing verifies
+            "password_hash": hash_password(password) if password is not None else UNUSABLE_HASH,
             "display_name": display_name.strip() or username,
             "jurisdiction": jurisdiction,
             "did": custodial[0] if custodial else did,

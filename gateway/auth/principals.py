@@ -20,6 +20,7 @@ class Scope(StrEnum):
 
     PROXY = "proxy"
     ZK = "zk"
+    ANALYTICS = "analytics"
     LEDGER_READ = "ledger:read"
     ADMIN = "admin"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import clients, consent, customers, db, keys, policy
+from gateway.cli import analytics, clients, consent, customers, db, keys, policy
 from gateway.cli.bench import bench
 from gateway.cli.demo import demo
 from gateway.cli.ledger import app as ledger_app
@@ -36,6 +36,7 @@ app.add_typer(customers.app, name="customer")
 app.add_typer(keys.app, name="keys")
 app.command("openapi")(openapi)
 app.add_typer(zk_app, name="zk")
+app.add_typer(analytics.app, name="analytics")
 
 
 @app.callback()

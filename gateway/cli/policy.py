@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from gateway.cli.policy_common import DATABASE_URL, JSON, MATRIX, TAXONOMY, fail, guarded, parse_time, runtime
-from policies import SubjectContext, ValidationError, load_matrix, load_taxonomy
+from policies import DecisionMode, SubjectContext, ValidationError, load_matrix, load_taxonomy
 from policies.agreement import render_agreement
 from policies.compliance import check as compliance_check
 from policies.dpia import impact_overview
@@ -67,7 +67,7 @@ def explain(
     purpose: str = typer.Option(..., "--purpose"),
     customer_type: str = typer.Option("standard", "--customer-type"),
     jurisdiction: str = typer.Option("CN", "--jurisdiction", help="The subject's jurisdiction."),
-    mode: str = typer.Option("release", "--mode", help="release or predicate"),
+    mode: str = typer.Option("release", "--mode", help="release, predicate or aggregate"),
     at: str | None = typer.Option(None, "--at", help="Decide as of this RFC 3339 time (default: now)."),
     url: str | None = DATABASE_URL,
     taxonomy: Path = TAXONOMY,
@@ -75,15 +75,16 @@ def explain(
 ) -> None:
     """Decide one request against the stored matrix and consents, and say why."""
     when = parse_time(at, "--at")
-    if mode not in ("release", "predicate"):
-        raise fail(f"--mode must be release or predicate, got {mode!r}")
+    modes: dict[str, DecisionMode] = {"release": "release", "predicate": "predicate", "aggregate": "aggregate"}
+    if mode not in modes:
+        raise fail(f"--mode must be release, predicate or aggregate, got {mode!r}")
     with runtime(url, taxonomy, key=READ_ONLY_KEY, create=False) as rt, guarded():
         decision = rt.engine.decide(
             recipient,
             SubjectContext(subject, customer_type, jurisdiction),
             category,
             purpose,
-            mode="predicate" if mode == "predicate" else "release",
+            mode=modes[mode],
             at=when,
         )
     if as_json:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
+from gateway.demo.fleet import fleet_members
 from gateway.runtime import Runtime
 
 __all__ = ["DEMO_CLIENTS", "DEMO_CONSENTS", "DEMO_PEOPLE", "DemoClient", "DemoCustomer", "DemoWorld", "seed_demo"]
@@ -61,7 +62,9 @@ DEMO_CLIENTS = (
         ("financial_product_recommendation",),
     ),
     DemoClient("marketing", "Bright Marketing Agency", "bright-marketing", ("crm",), ("proxy",), ("marketing",)),
-    DemoClient("rnd", "Stuttgart Automotive Research", "stuttgart-rnd", ("crm",), ("proxy", "zk"), ("joint_rnd",)),
+    DemoClient(
+        "rnd", "Stuttgart Automotive Research", "stuttgart-rnd", ("crm",), ("proxy", "zk", "analytics"), ("joint_rnd",)
+    ),
     DemoClient("auditor", "External auditor", "audit-firm", ("auditor",), ("ledger:read",)),
 )
 
@@ -83,8 +86,11 @@ class DemoWorld:
     consents: dict[tuple[str, str], str] = field(default_factory=dict)  # (source subject, purpose) -> record id
 
 
-def seed_demo(runtime: Runtime) -> DemoWorld:
-    """Enrol the demo customers and clients and record their consents; run once on a fresh database."""
+def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
+    """Enrol the demo customers and clients and record their consents; run once on a fresh database.
+
+    `fleet` also enrols the demo fleet (`gateway.demo.fleet`), each of whom consented to the R&D partner's use
+    of their vehicle data: the cohort the partner's anonymous statistics are computed over."""
     world = DemoWorld()
     for client in DEMO_CLIENTS:
         _, secret = runtime.clients.register(
@@ -125,4 +131,30 @@ def seed_demo(runtime: Runtime) -> DemoWorld:
                 cross_border=purpose == "joint_rnd" and person.jurisdiction != "DE",
             )
             world.consents[(person.source_subject, purpose)] = record.record_id
+    if fleet:
+        _seed_fleet(runtime, world)
     return world
+
+
+def _seed_fleet(runtime: Runtime, world: DemoWorld) -> None:
+    categories, recipients = DEMO_CONSENTS["joint_rnd"]
+    for member in fleet_members():
+        customer = runtime.customers.create(
+            username=f"fleet.{member.subject[-4:]}",
+            password=None,  # the fleet does not sign in during the demo
+            display_name=f"Fleet Customer {member.subject[-4:]}",
+            jurisdiction=member.jurisdiction,
+            source_subject=member.subject,
+        )
+        world.customer_ids[member.subject] = customer.customer_id
+        record = runtime.policies.consents.grant(
+            subject_id=customer.customer_id,
+            purposes=["joint_rnd"],
+            categories=list(categories),
+            recipients=list(recipients),
+            jurisdiction=member.jurisdiction,
+            actor=f"customer:{customer.customer_id}",
+            method="portal",
+            cross_border=member.jurisdiction != "DE",
+        )
+        world.consents[(member.subject, "joint_rnd")] = record.record_id

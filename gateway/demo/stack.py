@@ -32,6 +32,20 @@ from gateway.settings import Settings
 __all__ = ["DemoDirectoryError", "DemoStack", "DemoStep"]
 
 MARKER = ".consentry-demo"
+# The README's example aggregate query (issue 21): the R&D partner's average mileage per vehicle model.
+AVERAGE_MILEAGE_PER_MODEL: dict[str, object] = {
+    "source": "vehicle-cloud",
+    "statistic": "mean",
+    "attribute": "mileage_km",
+    "group_by": "model",
+    "epsilon": 2,
+}
+MEDIAN_MILEAGE: dict[str, object] = {
+    "source": "vehicle-cloud",
+    "statistic": "quantile",
+    "attribute": "mileage_km",
+    "epsilon": 1,
+}
 
 
 class DemoDirectoryError(ValueError):
@@ -109,7 +123,7 @@ class DemoStack:
             settings = Settings(data_dir=self.data_dir, issuer=self.url, upstreams_path=upstreams, database_url=None)
             runtime = Runtime.start(settings)
             try:
-                self.world = seed_demo(runtime)
+                self.world = seed_demo(runtime, fleet=True)
             finally:
                 runtime.close()
             command = [self.consentry, "serve", "--workers", str(self.workers)]
@@ -182,6 +196,13 @@ class DemoStack:
             f"{self.url}/v1/proxy/vehicle-cloud/customers/{subject} | jq ."
         )
 
+    def _aggregate(self, client_id: str, purpose: str, query: dict[str, object]) -> str:
+        return (
+            f'curl -s -H "Authorization: Bearer {self._token(client_id)}" -H "Consentry-Purpose: {purpose}" '
+            f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(query))} "
+            f"{self.url}/v1/analytics/queries | jq ."
+        )
+
     def _cookie_jar(self, username: str) -> str:
         return shlex.quote(str(self.data_dir / f"{username}.cookies"))
 
@@ -230,6 +251,20 @@ class DemoStack:
                 "An auditor verifies the ledger from outside (run it again later: it proves the log only grew)",
                 f"{self.consentry} ledger verify --url {self.url} --state {shlex.quote(str(self.data_dir))}"
                 f"/audit-state.json --client-id auditor --client-secret {shlex.quote(world.client_secrets['auditor'])}",
+            ),
+            DemoStep(
+                "The R&D partner asks for the average mileage per model: anonymous statistics only, a "
+                "differentially private mean over every customer who allows it, spending epsilon 2 of its budget",
+                self._aggregate("rnd", "joint_rnd", AVERAGE_MILEAGE_PER_MODEL),
+            ),
+            DemoStep(
+                "The R&D partner asks for the median mileage of every vehicle (epsilon 1)",
+                self._aggregate("rnd", "joint_rnd", MEDIAN_MILEAGE),
+            ),
+            DemoStep(
+                "Li Wei sees the anonymous statistic her data counted in: the median, not the per-model average "
+                "(her vehicle record names no model, so it could not count there)",
+                f"{self._sign_in('li.wei')} && curl -s -b {cookies} {self.url}/v1/me/analytics | jq .",
             ),
         ]
 

@@ -2,7 +2,9 @@
 
 It stands in for a real source system in ``consentry demo``, the end-to-end tests and the proxy benchmark,
 so it speaks plain HTTP and JSON like one: ``GET /customers/{id}`` returns a record, ``DELETE
-/customers/{id}`` erases it (the target of forwarded erasure requests). Each app instance holds its own
+/customers/{id}`` erases it (the target of forwarded erasure requests), and ``GET /export/vehicles?after=ID&limit=N``
+pages through every customer's vehicle model and mileage in customer order (the bulk resource aggregates read;
+the demo fleet, `gateway.demo.fleet`, is served beside the four demo customers). Each app instance holds its own
 copy of the demo records, so erasing in one test cannot affect another, and counts the requests it
 served (``app.state.hits``) so tests can see exactly how often the gateway called it.
 
@@ -12,6 +14,7 @@ Run it alone with ``python -m gateway.demo --port 8701``.
 from __future__ import annotations
 
 import argparse
+import bisect
 import copy
 from collections import Counter
 from collections.abc import Mapping
@@ -23,7 +26,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["DEMO_CUSTOMERS", "create_vehicle_cloud_app", "main"]
+from gateway.demo.fleet import fleet_customers
+
+__all__ = ["DEMO_CUSTOMERS", "EXPORT_MAX_LIMIT", "create_vehicle_cloud_app", "main"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -111,6 +116,18 @@ DEMO_CUSTOMERS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
+EXPORT_MAX_LIMIT = 10_000
+_EXPORTED = ("model", "mileage_km")
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": "Bad Request", "status": status, "detail": detail},
+        status_code=status,
+        media_type=PROBLEM_JSON,
+    )
+
+
 def _not_found(customer_id: str) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": "Not Found", "status": 404, "detail": f"no customer {customer_id!r}"},
@@ -132,9 +149,27 @@ class _HitCounter:
         await self.app(scope, receive, send)
 
 
-def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] = DEMO_CUSTOMERS) -> Starlette:
-    """A fresh vehicle cloud holding its own deep copy of ``customers``."""
-    store: dict[str, dict[str, Any]] = {cid: copy.deepcopy(dict(record)) for cid, record in customers.items()}
+def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] | None = None) -> Starlette:
+    """A fresh vehicle cloud holding its own deep copy of ``customers`` (default: the demo's people and fleet)."""
+    chosen = {**DEMO_CUSTOMERS, **fleet_customers()} if customers is None else customers
+    store: dict[str, dict[str, Any]] = {cid: copy.deepcopy(dict(record)) for cid, record in chosen.items()}
+
+    async def export_vehicles(request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", "100"))
+        except ValueError:
+            return _problem(400, "limit must be an integer")
+        if not 1 <= limit <= EXPORT_MAX_LIMIT:
+            return _problem(400, f"limit must be between 1 and {EXPORT_MAX_LIMIT}")
+        ids = sorted(store)
+        start = bisect.bisect_right(ids, request.query_params["after"]) if "after" in request.query_params else 0
+        page = ids[start : start + limit]
+        items = []
+        for cid in page:
+            vehicle = store[cid].get("vehicle") or {}
+            items.append({"subject": cid, "vehicle": {k: vehicle[k] for k in _EXPORTED if k in vehicle}})
+        more = start + limit < len(ids)
+        return JSONResponse({"items": items, "next": page[-1] if more and page else None})
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -155,6 +190,7 @@ def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] = DEMO_C
             Route("/healthz", healthz, methods=["GET"]),
             Route("/customers/{customer_id}", read_customer, methods=["GET"]),
             Route("/customers/{customer_id}", erase_customer, methods=["DELETE"]),
+            Route("/export/vehicles", export_vehicles, methods=["GET"]),
         ]
     )
     hits: Counter[str] = Counter()

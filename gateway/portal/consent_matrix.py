@@ -15,7 +15,7 @@ __all__ = ["GIVABLE_STATES", "MatrixCell", "RecipientMatrix", "Scope", "build_ma
 
 # States in which the customer can (again) give consent; `not_needed` rests on another legal basis.
 GIVABLE_STATES = frozenset({"not_asked", "withdrawn", "expired", "refused"})
-_MODE_RANK = {"release": 0, "predicate": 1}
+_MODE_RANK = {"release": 0, "predicate": 1, "aggregate": 2}
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,9 @@ def _records(cells: Any) -> list[str]:
 def build_matrix(catalog: dict[str, Any], state: dict[str, Any]) -> list[RecipientMatrix]:
     """Group the service's cells by recipient, in the catalog's order of recipients, categories and purposes.
 
-    The matrix can allow the same flow in two modes (release and predicate); the page shows one cell per
-    category × purpose, the consent answer being the same for both.
+    The matrix can allow the same flow in several modes (release, predicate, aggregate); the page shows one cell
+    per category × purpose, the consent answer being the same for all, with the widest mode (a cell allowed only
+    for aggregates says "only anonymous statistics").
     """
     purpose_order = {p["id"]: i for i, p in enumerate(catalog["purposes"])}
     category_order = {c["id"]: i for i, c in enumerate(catalog["categories"])}

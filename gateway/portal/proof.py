@@ -1,8 +1,9 @@
 """A customer's own evidence from the ledger: one entry about them and its inclusion proof, checked here
 with the same pure verifiers an auditor runs, and downloadable so anyone can check it again offline.
 
-Only entries whose subject is the customer's pseudonym are shown; any other index answers "not found",
-so a customer cannot read the ledger at large through the portal.
+Only entries whose subject is the customer's pseudonym are shown, and the entries of the aggregate queries their
+data counted in; any other index answers "not found", so a customer cannot read the ledger at large through the
+portal.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.analytics import Contributions
 from gateway.audit.checkpoints import CheckpointBook
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.principals import CustomerPrincipal
@@ -54,14 +56,21 @@ class EntryProof:
 
 
 def entry_proof(
-    ledger: Ledger, checkpoints: CheckpointBook, pseudonyms: Pseudonyms, customer: CustomerPrincipal, index: int
+    ledger: Ledger,
+    checkpoints: CheckpointBook,
+    pseudonyms: Pseudonyms,
+    contributions: Contributions,
+    customer: CustomerPrincipal,
+    index: int,
 ) -> EntryProof | None:
-    """The customer's entry at `index` with a verified inclusion proof, or None when it is not theirs."""
+    """The customer's entry at `index` with a verified inclusion proof, or None when it is neither theirs nor an
+    aggregate their data counted in."""
     if not 0 <= index < ledger.size():
         return None
     data = ledger.entry(index)
     envelope = parse_envelope(data)
-    if envelope["subject"] != pseudonyms(customer.customer_id):
+    subject = pseudonyms(customer.customer_id)
+    if envelope["subject"] != subject and not contributions.contributed(subject, index):
         return None
     signed = checkpoints.latest()
     checkpoint = verify_checkpoint(signed.note, checkpoints.verifier_keys, checkpoints.origin)

@@ -34,6 +34,7 @@ from policies import (
     ConsentError,
     ConsentRecord,
     ConsentStatus,
+    DecisionMode,
     Flow,
     LegalBasis,
     PolicyRuntime,
@@ -234,6 +235,8 @@ def records(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[Consen
     return policies.consents.records(customer.customer_id)
 
 
+_MODES: dict[str, DecisionMode] = {"release": "release", "predicate": "predicate", "aggregate": "aggregate"}
+
 # The engine's reason for a refused category, as the state the portal shows (the first that applies).
 _STATE_OF_REASON = (
     (Reason.CONSENT_WITHDRAWN, "withdrawn"),
@@ -276,12 +279,17 @@ def consent_state(
     mine = records(policies, customer)
     parents = {c.parent for c in tax.categories.values() if c.parent is not None}
     groups: dict[tuple[str, str, str], list[str]] = {}
+    seen: set[tuple[str, str, str]] = set()
     for flow in matrix_flows(policies):
         if flow.customer_type != customer.customer_type or flow.category in parents:
             continue
         if flow.purpose not in tax.purposes or tax.purposes[flow.purpose].legal_basis.get(jur.id) is None:
             continue
         for recipient in (r for r in tax.recipients.values() if r.role == flow.role):
+            # one cell per recipient x purpose x category, in its widest mode (flows list release before aggregate)
+            if (recipient.id, flow.purpose, flow.category) in seen:
+                continue
+            seen.add((recipient.id, flow.purpose, flow.category))
             groups.setdefault((recipient.id, flow.purpose, flow.mode), []).append(flow.category)
     subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
     cells = []
@@ -289,7 +297,7 @@ def consent_state(
         basis = tax.purposes[purpose].legal_basis[jur.id]
         recipient = tax.recipients[recipient_id]
         decision = policies.engine.decide(
-            recipient_id, subject, categories, purpose, mode="release" if mode == "release" else "predicate", at=now
+            recipient_id, subject, categories, purpose, mode=_MODES.get(mode, "release"), at=now
         )
         for category in categories:
             answer = decision.of(category)

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialService
+from gateway.analytics import Contributions
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
@@ -322,6 +323,7 @@ def _finish(erasures: Erasures, customer: CustomerPrincipal, lease: Lease) -> No
     for name in names:
         subject = erasures.pseudonyms(name)
         erasures.anchors.forget(subject)  # without the sealed openings nothing more can be proved about them
+        Contributions(erasures.engine).forget(subject)  # which aggregates counted them: gone with the rest
         index = erasures.ledger.erase_subject(subject, actor=customer.actor)
     _end(erasures, lease, status="completed", completed_at=datetime.now(UTC), ledger_erasure_index=index)
 

@@ -1,5 +1,6 @@
 """The gateway's own tables (its own MetaData and Alembic chain) and the database wiring."""
 
+from gateway.store import analytics_tables as _analytics_tables  # noqa: F401  (registers its tables)
 from gateway.store import customer_tables as _customer_tables  # noqa: F401  (registers its tables)
 from gateway.store.database import create_db_engine
 from gateway.store.migrate import upgrade, upgrade_all

@@ -8,6 +8,7 @@ everything unmapped.
 """
 
 from gateway.upstream.breaker import BreakerState, CircuitBreaker, CircuitOpen
+from gateway.upstream.bulk import AnalyticsAttribute, BulkResource, resolve_pointer
 from gateway.upstream.client import (
     HOP_BY_HOP_HEADERS,
     IDEMPOTENT_METHODS,
@@ -51,7 +52,9 @@ from gateway.upstream.transport import PooledHTTP11Transport
 __all__ = [
     "HOP_BY_HOP_HEADERS",
     "IDEMPOTENT_METHODS",
+    "AnalyticsAttribute",
     "BreakerState",
+    "BulkResource",
     "CategoryStatus",
     "CircuitBreaker",
     "CircuitOpen",
@@ -86,4 +89,5 @@ __all__ = [
     "forwardable_headers",
     "load_upstreams",
     "parse_selector",
+    "resolve_pointer",
 ]

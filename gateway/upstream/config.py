@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.upstream.bulk import AnalyticsAttribute, BulkResource
 from gateway.upstream.errors import ErasureNotSupported
 from gateway.upstream.fieldmap import FieldMap, FieldMapping
 from gateway.upstream.selectors import SelectorSyntaxError, parse_selector
@@ -239,6 +240,8 @@ class UpstreamConfig(_Model):
     tls: TLSPolicy = TLSPolicy()
     erasure: ErasureRule | None = None
     fields: tuple[FieldRule, ...] = Field(min_length=1)
+    bulk: BulkResource | None = None
+    attributes: tuple[AnalyticsAttribute, ...] = ()
 
     _field_map: FieldMap = PrivateAttr()
     _subject_re: re.Pattern[str] = PrivateAttr()
@@ -272,6 +275,18 @@ class UpstreamConfig(_Model):
                 raise ValueError(f"duplicate mapping of {rule.selector!r} to {rule.category!r}")
             seen.add((rule.selector, rule.category))
         return value
+
+    @model_validator(mode="after")
+    def _analytics(self) -> UpstreamConfig:
+        if self.attributes and self.bulk is None:
+            raise ValueError("attributes for aggregates need a bulk resource to read them from")
+        names = [a.name for a in self.attributes]
+        if len(set(names)) != len(names):
+            raise ValueError("attribute names must be distinct")
+        return self
+
+    def attribute(self, name: str) -> AnalyticsAttribute | None:
+        return next((a for a in self.attributes if a.name == name), None)
 
     def model_post_init(self, context: Any, /) -> None:
         mappings = tuple(FieldMapping(parse_selector(r.selector), r.category, r.subtree) for r in self.fields)

@@ -91,7 +91,9 @@ class PortalServer:
             engine.dispose()
         return customer.customer_id
 
-    def crm_token(self, client_id: str, organization: str, purposes: list[str]) -> str:
+    def crm_token(
+        self, client_id: str, organization: str, purposes: list[str], scopes: tuple[str, ...] = ("proxy",)
+    ) -> str:
         """Register a CRM client of `organization` straight in the server's database and get it a token."""
         engine = create_db_engine(self.database_url)
         try:
@@ -100,7 +102,7 @@ class PortalServer:
                 name=client_id,
                 organization=organization,
                 roles=["crm"],
-                scopes=["proxy"],
+                scopes=list(scopes),
                 allowed_purposes=purposes,
                 jurisdiction="CN",
             )
@@ -150,6 +152,7 @@ def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalSe
         "CONSENTRY_PORT": str(port),
         "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
         "CONSENTRY_LOGIN_MAX_FAILURES": "3",
+        "CONSENTRY_ANALYTICS_MIN_COHORT": "2",  # a statistic over the few customers a test enrols
     }
     environment.pop("CONSENTRY_DATABASE_URL", None)
     log_path = tmp / "gateway.log"

@@ -26,11 +26,13 @@ def write_upstreams(path: Path, vehicle_cloud_url: str) -> Path:
     return path
 
 
-def seed_data_dir(data_dir: Path, vehicle_cloud_url: str, database_url: str | None = None) -> tuple[DemoWorld, Path]:
+def seed_data_dir(
+    data_dir: Path, vehicle_cloud_url: str, database_url: str | None = None, *, fleet: bool = False
+) -> tuple[DemoWorld, Path]:
     upstreams = write_upstreams(data_dir.parent / f"{data_dir.name}-upstreams.yaml", vehicle_cloud_url)
     runtime = Runtime.start(Settings(data_dir=data_dir, database_url=database_url, upstreams_path=upstreams))
     try:
-        world = seed_demo(runtime)
+        world = seed_demo(runtime, fleet=fleet)
     finally:
         runtime.close()
     return world, upstreams

@@ -48,6 +48,14 @@ def test_the_printed_story_runs(tmp_path: Path) -> None:
         assert "verifies" in audit.stdout
         assert [name for _, name, _ in stack.accounts()][:1] == ["li.wei"]
 
+        statistic = json.loads(run(steps[7].command).stdout)
+        assert [g["group"] for g in statistic["groups"]] == ["Aurora", "Breeze", "Comet"], statistic
+        assert statistic["epsilon"] <= 2 and statistic["budget"]["epsilon_spent"] == statistic["epsilon"]
+        median = json.loads(run(steps[8].command).stdout)
+        assert median["quantile"] == 0.5 and 0 <= median["groups"][0]["result"]["value"] <= 300_000
+        mine = json.loads(run(steps[9].command).stdout)["analyses"]
+        assert [a["query_id"] for a in mine] == [median["query_id"]]
+
 
 def test_a_directory_the_demo_did_not_make_is_never_wiped(tmp_path: Path) -> None:
     (tmp_path / "precious").mkdir()

@@ -105,6 +105,12 @@ def test_customers_get_a_did_at_enrolment_that_their_wallet_did_replaces(runtime
         runtime.customers.create(username="ok.name", password="a long enough pw", display_name="", jurisdiction="CHN")
 
 
+def test_an_account_enrolled_without_a_password_never_signs_in_with_one(runtime: Runtime) -> None:
+    runtime.customers.create(username="fleet.0001", password=None, display_name="", jurisdiction="CN")
+    for attempt in ("", "!", "a long enough pw"):
+        assert runtime.customers.authenticate("fleet.0001", attempt) is None
+
+
 def test_failures_outside_the_window_do_not_add_up(runtime: Runtime) -> None:
     throttle = LoginThrottle(runtime.engine, 2, timedelta(seconds=-1), timedelta(minutes=5))
     for _ in range(3):

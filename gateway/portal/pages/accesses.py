@@ -1,5 +1,6 @@
 """Who used my data: every recorded access (organization, purpose, categories released and withheld, time),
-filtered by recipient, purpose and period, each linked to its ledger entry and inclusion proof."""
+filtered by recipient, purpose and period, each linked to its ledger entry and inclusion proof; and every anonymous
+statistic (differentially private aggregate) the customer's data counted in, with its privacy cost ε."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.dependencies import AccessLogDep
+from gateway.dependencies import AccessLogDep, ContributionsDep
 from gateway.portal.session import VisitDep
 from gateway.portal.web import render
 from gateway.rights.access_log import DATA_SUBJECT, accesses
@@ -28,7 +29,9 @@ def _day(value: str | None) -> date | None:
 
 
 @router.get("/accesses")
-async def who_used_my_data(visit: VisitDep, log: AccessLogDep, request: Request) -> Response:
+async def who_used_my_data(
+    visit: VisitDep, log: AccessLogDep, contributions: ContributionsDep, request: Request
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     taxonomy = log.taxonomy
@@ -59,9 +62,18 @@ async def who_used_my_data(visit: VisitDep, log: AccessLogDep, request: Request)
         invalid_period = False
     except CustomerRightsError:
         found, invalid_period = [], True
+    analyses = [
+        a
+        for a in await run_in_threadpool(contributions.of_subject, log.pseudonyms(customer.customer_id), limit=_MOST)
+        if (recipient is None or a.organization == recipient)
+        and (purpose is None or a.purpose == purpose)
+        and (since is None or a.created_at >= since)
+        and (until is None or a.created_at < until)
+    ]
     return render(
         visit.page,
         "accesses.html",
+        analyses=analyses,
         entries=list(reversed(found)),
         taxonomy=taxonomy,
         data_subject=DATA_SUBJECT,

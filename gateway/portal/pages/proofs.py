@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.dependencies import CheckpointsDep, LedgerDep, PseudonymsDep
+from gateway.dependencies import CheckpointsDep, ContributionsDep, LedgerDep, PseudonymsDep
 from gateway.portal.proof import entry_proof
 from gateway.portal.session import VisitDep
 from gateway.portal.web import render, security_headers
@@ -18,11 +18,16 @@ router = APIRouter()
 
 @router.get("/ledger/{index}")
 async def ledger_entry(
-    visit: VisitDep, ledger: LedgerDep, checkpoints: CheckpointsDep, pseudonyms: PseudonymsDep, index: int
+    visit: VisitDep,
+    ledger: LedgerDep,
+    checkpoints: CheckpointsDep,
+    pseudonyms: PseudonymsDep,
+    contributions: ContributionsDep,
+    index: int,
 ) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    proof = await run_in_threadpool(entry_proof, ledger, checkpoints, pseudonyms, visit.customer, index)
+    proof = await run_in_threadpool(entry_proof, ledger, checkpoints, pseudonyms, contributions, visit.customer, index)
     if proof is None:
         return render(visit.page, "error.html", 404, title_key="error.not_found.title", body_key="error.not_found.body")
     return render(visit.page, "ledger_entry.html", proof=proof)
@@ -30,11 +35,16 @@ async def ledger_entry(
 
 @router.get("/ledger/{index}/proof.json")
 async def ledger_proof_download(
-    visit: VisitDep, ledger: LedgerDep, checkpoints: CheckpointsDep, pseudonyms: PseudonymsDep, index: int
+    visit: VisitDep,
+    ledger: LedgerDep,
+    checkpoints: CheckpointsDep,
+    pseudonyms: PseudonymsDep,
+    contributions: ContributionsDep,
+    index: int,
 ) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    proof = await run_in_threadpool(entry_proof, ledger, checkpoints, pseudonyms, visit.customer, index)
+    proof = await run_in_threadpool(entry_proof, ledger, checkpoints, pseudonyms, contributions, visit.customer, index)
     if proof is None:
         return security_headers(Response(status_code=404))
     body = json.dumps(proof.to_json(), ensure_ascii=False, indent=2, sort_keys=True)
