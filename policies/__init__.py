@@ -51,6 +51,7 @@ from policies.matrix import (
 )
 from policies.migrate import upgrade
 from policies.runtime import PolicyRuntime, open_policies
+from policies.states import ALLOW_REASONS, STATE_OF_REASON, CellState, cell_state
 from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
 from policies.taxonomy import (
     DEFAULT_TAXONOMY,
@@ -67,12 +68,15 @@ from policies.taxonomy import (
 )
 
 __all__ = [
+    "ALLOW_REASONS",
     "BUDGET_PERIODS",
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
+    "STATE_OF_REASON",
     "Agreement",
     "Category",
     "CategoryDecision",
+    "CellState",
     "CollectionMethod",
     "ConsentError",
     "ConsentEvent",
@@ -118,6 +122,7 @@ __all__ = [
     "ValidationError",
     "allowed_flows",
     "apply_event",
+    "cell_state",
     "check_compliance",
     "fold",
     "impact_overview",
