@@ -54,10 +54,12 @@ from policies.runtime import PolicyRuntime, open_policies
 from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
 from policies.taxonomy import (
     DEFAULT_TAXONOMY,
+    JURISDICTION_CODE,
     Category,
     CustomerType,
     Jurisdiction,
     LegalBasis,
+    MinorRules,
     Purpose,
     Recipient,
     Sensitivity,
@@ -70,6 +72,7 @@ __all__ = [
     "BUDGET_PERIODS",
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
+    "JURISDICTION_CODE",
     "Agreement",
     "Category",
     "CategoryDecision",
@@ -94,6 +97,7 @@ __all__ = [
     "Matrix",
     "MatrixOutcome",
     "MatrixRule",
+    "MinorRules",
     "Mode",
     "Notice",
     "PolicyChange",
