@@ -55,10 +55,12 @@ from policies.states import ALLOW_REASONS, STATE_OF_REASON, CellState, cell_stat
 from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
 from policies.taxonomy import (
     DEFAULT_TAXONOMY,
+    JURISDICTION_CODE,
     Category,
     CustomerType,
     Jurisdiction,
     LegalBasis,
+    MinorRules,
     Purpose,
     Recipient,
     Sensitivity,
@@ -72,6 +74,7 @@ __all__ = [
     "BUDGET_PERIODS",
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
+    "JURISDICTION_CODE",
     "STATE_OF_REASON",
     "Agreement",
     "Category",
@@ -98,6 +101,7 @@ __all__ = [
     "Matrix",
     "MatrixOutcome",
     "MatrixRule",
+    "MinorRules",
     "Mode",
     "Notice",
     "PolicyChange",
