@@ -114,7 +114,12 @@ class Runtime:
         engine = ledger.engine
         clients = ClientRegistry(engine)
         revocations = RevocationList(engine)
-        verifier = AccessTokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+        verifier = AccessTokenVerifier(
+            keys,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            max_lifetime=settings.access_token_ttl_seconds,
+        )
         generator = AccessTokenGenerator(
             keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
         )

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     analytics_max_epsilon: float = Field(
         default=5.0, gt=0, le=100, description="The most privacy budget (epsilon) one aggregate query may spend."
     )
+    max_request_head_bytes: int = Field(
+        default=32_768,
+        ge=4096,
+        le=1_048_576,
+        description="Largest request line plus headers `consentry serve` reads; a larger head gets 431 and the "
+        "connection is closed.",
+    )
     client_assertion_max_lifetime_seconds: int = Field(
         default=300,
         ge=30,
