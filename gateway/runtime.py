@@ -18,6 +18,7 @@ from credentials import CredentialService, IssuerKeyring, StatusListRepository
 from gateway.analytics import AnalyticsService, Contributions
 from gateway.audit.checkpoints import CheckpointBook, note_verifier_keys, open_ledger
 from gateway.audit.event_index import EventIndex
+from gateway.audit.integrity import LedgerIntegrity
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
@@ -84,6 +85,7 @@ class Runtime:
     zk: ZkService
     limits: RequestLimits
     pseudonyms: Pseudonyms
+    integrity: LedgerIntegrity
     pseudonym_key: bytes = field(default=b"", repr=False)
     migrated: list[str] = field(default_factory=list)
 
@@ -119,6 +121,7 @@ class Runtime:
             keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
         )
         origin = settings.checkpoint_origin
+        verifier_keys = note_verifier_keys(origin, keys.ring("checkpoint"))
         pseudonym_key = keys.secret("pseudonym")
         policies = open_policies(
             settings.db_url,
@@ -163,7 +166,7 @@ class Runtime:
                 issuer=settings.issuer,
             ),
             idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
-            checkpoints=CheckpointBook(ledger, note_verifier_keys(origin, keys.ring("checkpoint")), origin),
+            checkpoints=CheckpointBook(ledger, verifier_keys, origin),
             events=EventIndex(engine, ledger),
             policies=policies,
             credentials=credential_service,
@@ -175,6 +178,7 @@ class Runtime:
                 did_challenge=RateLimit(settings.did_challenge_rate, settings.did_challenge_burst),
             ),
             pseudonyms=Pseudonyms(pseudonym_key),
+            integrity=LedgerIntegrity(ledger, verifier_keys, origin),
             pseudonym_key=pseudonym_key,
         )
 

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     erasure_backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )
+    ledger_self_audit_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="How often the gateway re-hashes its stored ledger entries against its latest signed checkpoint "
+        "(also at start-up); while they differ it is not ready and the proxy releases nothing.",
+    )
     analytics_min_cohort: int = Field(
         default=20,
         ge=2,

@@ -54,12 +54,17 @@ def test_checkpoint_key_rotation_keeps_earlier_checkpoints_verifiable(settings: 
 def test_readiness_fails_when_the_database_is_gone(tmp_path: Path, postgres_url: str) -> None:
     runtime = Runtime.start(Settings(data_dir=tmp_path, database_url=postgres_url))
     try:
-        assert readiness_checks(runtime.engine, runtime.ledger) == {"database": "ok", "ledger": "ok"}
+        runtime.integrity.run()
+        assert readiness_checks(runtime.engine, runtime.ledger, runtime.integrity) == {
+            "database": "ok",
+            "ledger": "ok",
+            "ledger_integrity": "ok",
+        }
         admin = create_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{make_url(postgres_url).database}" WITH (FORCE)'))
         admin.dispose()
-        checks = readiness_checks(runtime.engine, runtime.ledger)
+        checks = readiness_checks(runtime.engine, runtime.ledger, runtime.integrity)
         assert checks["database"].startswith("failed: ")
         assert checks["ledger"].startswith("failed: ")
         with TestClient(create_app(runtime.settings, runtime=runtime)) as http:
