@@ -102,6 +102,12 @@ class Runtime:
             keys.ring(ring)
         keys.secret("pseudonym")
         ledger = open_ledger(settings.db_url, settings.checkpoint_origin, keys.ring("checkpoint"))
+        if settings.ledger_origin is not None and ledger.origin != settings.ledger_origin:
+            ledger.close()
+            raise ValueError(
+                f"CONSENTRY_LEDGER_ORIGIN is {settings.ledger_origin!r} but the ledger was created as "
+                f"{ledger.origin!r}; a log's origin never changes (unset it to keep serving this ledger)"
+            )
         try:
             migrated = ["ledger", *upgrade_all(ledger.engine)]
             started = cls.assemble(settings, ledger, keys)
@@ -120,7 +126,7 @@ class Runtime:
         generator = AccessTokenGenerator(
             keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
         )
-        origin = settings.checkpoint_origin
+        origin = ledger.origin or settings.checkpoint_origin
         verifier_keys = note_verifier_keys(origin, keys.ring("checkpoint"))
         pseudonym_key = keys.secret("pseudonym")
         policies = open_policies(

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         "(listed in the did:web document's `alsoKnownAs`) for verifiers that resolve only did:key.",
     )
     ledger_origin: str | None = Field(
-        default=None, description="Checkpoint origin line (and note key name); default: `<issuer host>/ledger`."
+        default=None,
+        description="Checkpoint origin line (and note key name) given to a ledger when it is created, then stored "
+        "with it: moving the gateway to another URL keeps its ledger's name. Default: `<issuer host and path>/ledger`.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -163,8 +165,9 @@ class Settings(BaseSettings):
 
     @property
     def checkpoint_origin(self) -> str:
-        """C2SP checkpoints name their log; ours is named after the public host unless configured."""
-        return self.ledger_origin or f"{self.issuer_domain}/ledger"
+        """The origin a new ledger is created with; the issuer's path is part of it, so two gateways under one host
+        name two logs."""
+        return self.ledger_origin or f"{self.issuer_domain}{urlsplit(self.issuer).path.rstrip('/')}/ledger"
 
     @property
     def audience(self) -> str:
