@@ -52,8 +52,16 @@ def test_every_state_and_reason_the_engine_can_produce_has_text(language: str) -
 def test_the_chinese_catalog_is_actually_chinese() -> None:
     chinese = catalog("zh-CN").messages
     han = [key for key, message in chinese.items() if re.search(r"[\u4e00-\u9fff]", message)]
+    # Punctuation (list separators, sentence frames of placeholders) has no words to translate, but it must be
+    # Chinese punctuation, not the English.
+    frames = {
+        key: message
+        for key, message in chinese.items()
+        if not re.search(r"[A-Za-z\u4e00-\u9fff]", re.sub(r"\{\w+\}", "", message))
+    }
+    assert all(re.search(r"[\u3000-\u303f\uff00-\uffef\u2014]", message) for message in frames.values()), frames
     # Only brand names and language names may stay in Latin script.
-    assert len(han) >= len(chinese) - 2
+    assert len(han) + len(frames) >= len(chinese) - 2
 
 
 @pytest.mark.parametrize(

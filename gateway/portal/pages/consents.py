@@ -118,7 +118,7 @@ def _requested_scope(policies: PolicyRuntime, customer: CustomerPrincipal, param
         name
         for category in categories
         for name in (category, *(d.id for d in taxonomy.descendants(category)))
-        if taxonomy.categories[name].sensitive
+        if consents.sensitive_for(taxonomy, customer, name)
     )
     return Scope(
         recipient=recipient,
