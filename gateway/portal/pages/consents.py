@@ -40,15 +40,19 @@ _ERRORS = frozenset(
 )
 
 
-def _view(policies: PolicyRuntime, customer: CustomerPrincipal, language: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    return consents.catalog(policies, customer, lang=language), consents.consent_state(policies, customer)
+def _view(
+    policies: PolicyRuntime, customer: CustomerPrincipal, language: str
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    state = consents.consent_state(policies, customer)
+    awaiting = consents.awaiting_decision(policies, customer, state, lang=language)
+    return consents.catalog(policies, customer, lang=language), state, awaiting
 
 
 @router.get("/consents")
 async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    catalog, state = await run_in_threadpool(_view, policies, visit.customer, visit.page.language)
+    catalog, state, awaiting = await run_in_threadpool(_view, policies, visit.customer, visit.page.language)
     matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
@@ -59,6 +63,8 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) 
         catalog=catalog,
         matrices=matrices,
         legend=_legend(matrices),
+        awaiting=awaiting,
+        recipients={r["id"]: r for r in catalog["recipients"]},
         purposes={p["id"]: p for p in catalog["purposes"]},
         categories={c["id"]: c for c in catalog["categories"]},
         marketing_given=_marketing_given(catalog, state),
