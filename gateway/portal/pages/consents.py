@@ -7,6 +7,7 @@ check, the receipts and the ledger entries are identical whichever way the custo
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
@@ -250,9 +251,11 @@ async def withdraw(
     try:
         for record_id in record_ids:
             await run_in_threadpool(
-                lambda r=record_id: consents.withdraw(
-                    policies, credentials, acting.subject, r, guardian=acting.guardian
-                )
+                partial(consents.withdraw, guardian=acting.guardian),
+                policies,
+                credentials,
+                acting.subject,
+                record_id,
             )
     except CustomerRightsError as exc:
         return redirect(visit.page, _with(_PAGE, acting, f"error={exc.kind}"))
