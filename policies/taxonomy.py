@@ -121,6 +121,33 @@ class ValueOffer:
     description: Text
 
 
+class RetentionAction(StrEnum):
+    """What happens to a record kind at the end of its period (GDPR Art. 5(1)(e), PIPL Art. 19 and 47)."""
+
+    LAPSE = "lapse"  # the consent expires unless renewed
+    ERASE_PAYLOAD = "erase_payload"  # the ledger payload (or stored receipt) is deleted; leaves and proofs stay
+    DELETE_AT_SOURCE = "delete_at_source"  # categories no live purpose covers any more are deleted upstream
+
+
+# Every record kind a purpose keeps, and the actions each may take at its end; the first is the default.
+RETENTION_KINDS: Mapping[str, tuple[RetentionAction, ...]] = {
+    "consent": (RetentionAction.LAPSE, RetentionAction.DELETE_AT_SOURCE),
+    "access_log": (RetentionAction.ERASE_PAYLOAD,),
+    "zk_answers": (RetentionAction.ERASE_PAYLOAD,),
+    "receipts": (RetentionAction.ERASE_PAYLOAD,),
+    "exports": (RetentionAction.ERASE_PAYLOAD,),
+}
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """How long one record kind of a purpose is kept, and what happens when that time is up."""
+
+    kind: str
+    days: int
+    actions: tuple[RetentionAction, ...]
+
+
 @dataclass(frozen=True)
 class Purpose:
     id: str
@@ -133,6 +160,7 @@ class Purpose:
     sale_or_share: bool
     value_offer: ValueOffer | None
     line: int
+    retention: Mapping[str, RetentionRule] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -350,6 +378,68 @@ def _minors(ck: _Checker, body: Located) -> MinorRules | None:
     return MinorRules(below or 1, ck.integer(node, "sale_opt_in_below", minimum=1), states)
 
 
+def _retention(ck: _Checker, node: Located, pid: str, retention_days: int | None) -> dict[str, RetentionRule]:
+    """The purpose's retention plan: `retention` per record kind, each kind not named kept `retention_days`
+    with its default action. No kind may outlive the purpose's own period: that is the limit the notice states."""
+    plan: dict[str, RetentionRule] = {}
+    rnode = node.get("retention")
+    if rnode is not None and (not isinstance(rnode, Located) or not rnode):
+        ck.add(node.line_of("retention"), f"purpose {pid!r}: 'retention' must map record kinds to {{days, then}}")
+        rnode = None
+    named = dict(rnode or {})
+    for kind in sorted(set(named) - set(RETENTION_KINDS)):
+        assert rnode is not None
+        ck.add(
+            rnode.line_of(kind), f"purpose {pid!r}: unknown record kind {kind!r} (one of {', '.join(RETENTION_KINDS)})"
+        )
+    for kind, allowed in RETENTION_KINDS.items():
+        body = named.get(kind)
+        if body is None:
+            if retention_days is not None:
+                plan[kind] = RetentionRule(kind, retention_days, allowed[:1])
+            continue
+        assert rnode is not None
+        if not isinstance(body, Located):
+            ck.add(rnode.line_of(kind), f"purpose {pid!r}: retention of {kind!r} must be a mapping {{days, then}}")
+            continue
+        ck.unknown_keys(body, {"days", "then"})
+        days = ck.integer(body, "days", minimum=1)
+        if days is None and "days" not in body:
+            ck.add(body.line, f"purpose {pid!r}: retention of {kind!r} needs 'days'")
+        if days is not None and retention_days is not None and days > retention_days:
+            ck.add(
+                body.line_of("days"),
+                f"purpose {pid!r} keeps {kind} {days} days, beyond its retention_days ({retention_days})",
+            )
+        actions = _actions(ck, body, pid, kind, allowed)
+        if days is not None and actions is not None:
+            plan[kind] = RetentionRule(kind, days, actions)
+    return plan
+
+
+def _actions(
+    ck: _Checker, body: Located, pid: str, kind: str, allowed: tuple[RetentionAction, ...]
+) -> tuple[RetentionAction, ...] | None:
+    raw = body.get("then", [allowed[0].value])
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not values:
+        ck.add(body.line_of("then"), f"purpose {pid!r}: 'then' of {kind!r} must name at least one action")
+        return None
+    actions: list[RetentionAction] = []
+    for value in values:
+        if value not in {a.value for a in allowed}:
+            ck.add(
+                body.line_of("then"),
+                f"purpose {pid!r}: {value!r} cannot end {kind!r} (allowed: {', '.join(a.value for a in allowed)})",
+            )
+            return None
+        actions.append(RetentionAction(value))
+    if allowed[0] not in actions:
+        ck.add(body.line_of("then"), f"purpose {pid!r}: the end of {kind!r} must include {allowed[0].value!r}")
+        return None
+    return tuple(dict.fromkeys(actions))
+
+
 def _parse(root: Located, file: str) -> Taxonomy:
     ck = _Checker(file)
     ck.unknown_keys(
@@ -455,6 +545,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "retention_days",
                 "sale_or_share",
                 "value_offer",
+                "retention",
             },
         )
         pid = ck.string(node, "id")
@@ -485,6 +576,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                     ck.add(onode.line, "'value_offer' needs points_per_use >= 1")
                 offer = ValueOffer(points or 0, ck.text(onode, "description"))
         revision = ck.integer(node, "revision", minimum=1)
+        retention_days = ck.integer(node, "retention_days", minimum=1)
         purposes[pid] = Purpose(
             id=pid,
             label=ck.text(node, "label"),
@@ -492,10 +584,11 @@ def _parse(root: Located, file: str) -> Taxonomy:
             dpv=ck.string(node, "dpv", required=False),
             revision=revision or 1,
             legal_basis=bases,
-            retention_days=ck.integer(node, "retention_days", minimum=1),
+            retention_days=retention_days,
             sale_or_share=ck.boolean(node, "sale_or_share"),
             value_offer=offer,
             line=node.line,
+            retention=_retention(ck, node, pid, retention_days),
         )
 
     customer_types: dict[str, CustomerType] = {}

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.auth.custody import CustodyVault, forget_custodial_key, store_custodial_key
+from gateway.auth.custody import CustodyVault, discard_custodial_key, forget_custodial_key, store_custodial_key
 from gateway.auth.passwords import hash_password, needs_rehash, verify_password
 from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_throttle
@@ -241,9 +241,10 @@ class CustomerStore:
         return str(did)
 
     def forget_custodial_key(self, customer_id: str) -> None:
-        """Delete the sealed key of the customer's custodial DID, if the gateway holds one (erasure)."""
+        """Delete the sealed key of the customer's custodial DID, if the gateway holds one (erasure); the record
+        that it held one stays."""
         with self.engine.begin() as conn:
-            forget_custodial_key(conn, customer_id)
+            discard_custodial_key(conn, customer_id)
 
     def authenticate(self, username: str, password: str) -> CustomerPrincipal | None:
         with self.engine.connect() as conn:

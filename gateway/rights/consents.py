@@ -32,7 +32,6 @@ from gateway.rights.receipts import ensure_customer_did, issuing_effect, revokin
 from gateway.rights.rfc3339 import rfc3339
 from policies import (
     Agreement,
-    CategoryDecision,
     ConsentError,
     ConsentRecord,
     ConsentStatus,
@@ -41,12 +40,12 @@ from policies import (
     GivenBy,
     LegalBasis,
     PolicyRuntime,
-    Reason,
     RecordKind,
     SubjectContext,
     Taxonomy,
     UnknownNameError,
     allowed_flows,
+    cell_state,
     render_agreement,
 )
 
@@ -203,7 +202,7 @@ class Cell:
     purpose: str
     category: str
     mode: str
-    state: str  # given | withdrawn | expired | refused | not_asked | not_needed
+    state: str  # a `policies.CellState`
     legal_basis: str | None
     record_id: str | None = None
     notice_version: str | None = None
@@ -241,30 +240,6 @@ def records(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[Consen
 
 _MODES: dict[str, DecisionMode] = {"release": "release", "predicate": "predicate", "aggregate": "aggregate"}
 
-# The engine's reason for a refused category, as the state the portal shows (the first that applies).
-_STATE_OF_REASON = (
-    (Reason.CONSENT_WITHDRAWN, "withdrawn"),
-    (Reason.CONSENT_EXPIRED, "expired"),
-    (Reason.CONSENT_REFUSED, "refused"),
-    (Reason.CONSENT_INVALIDATED, "invalidated"),
-    (Reason.SEPARATE_CONSENT_REQUIRED, "separate_consent_required"),
-    (Reason.CROSS_BORDER_CONSENT_REQUIRED, "cross_border_consent_required"),
-    (Reason.GUARDIAN_CONSENT_REQUIRED, "guardian_consent_required"),
-    (Reason.FRESH_CONSENT_REQUIRED, "fresh_consent_required"),
-    (Reason.OBJECTION, "objected"),
-    (Reason.OPT_OUT_OF_SALE, "opted_out"),
-    (Reason.NO_CONSENT, "not_asked"),
-)
-
-
-def _state(decision: CategoryDecision, basis: LegalBasis) -> str:
-    if decision.allowed:
-        return "given" if basis is LegalBasis.CONSENT else "not_needed"
-    for reason, state in _STATE_OF_REASON:
-        if reason in decision.reasons:
-            return state
-    return "not_needed" if basis is not LegalBasis.CONSENT else "not_asked"
-
 
 def consent_state(
     policies: PolicyRuntime, customer: CustomerPrincipal, *, at: datetime | None = None
@@ -273,9 +248,8 @@ def consent_state(
 
     Each cell's state is the decision engine's own answer (what the gateway would release right now), so the page
     can never claim a consent the proxy would not honour: `given`; `not_needed` (the purpose rests on another
-    legal basis such as a contract); `not_asked`; `withdrawn`, `expired`, `refused`, `invalidated`; or what is
-    still missing (`separate_consent_required`, `cross_border_consent_required`, `guardian_consent_required`,
-    `fresh_consent_required`); `objected` and `opted_out` for refusals of a non-consent basis.
+    legal basis such as a contract); or why nothing is released (`policies.CellState`, derived from the decision's
+    reasons by `policies.cell_state`, the one mapping the portal and the API share).
     """
     now = at or datetime.now(UTC)
     tax = policies.taxonomy
@@ -324,7 +298,7 @@ def consent_state(
                     purpose,
                     category,
                     mode,
-                    _state(answer, basis),
+                    cell_state(answer, basis).value,
                     basis.value,
                     chosen.record_id if chosen else None,
                     chosen.notice.version if chosen and chosen.notice else None,

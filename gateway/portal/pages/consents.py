@@ -18,12 +18,12 @@ from starlette.concurrency import run_in_threadpool
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
 from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep
-from gateway.portal.consent_matrix import Scope, build_matrix
+from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.rights import consents, guardians
 from gateway.rights.errors import CustomerRightsError
-from policies import PolicyRuntime
+from policies import CellState, PolicyRuntime
 
 router = APIRouter()
 
@@ -87,6 +87,7 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
     minor = guardians.is_minor(policies.taxonomy, subject)
     decides = await run_in_threadpool(guardians.who_decides, policies, customers, subject) if minor else None
     wards = [] if acting.guardian else await run_in_threadpool(guardians.wards, customers, visit.customer)
+    matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
     count = request.query_params.get("count", "")
@@ -94,7 +95,8 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
         visit.page,
         "consents.html",
         catalog=catalog,
-        matrices=build_matrix(catalog, state),
+        matrices=matrices,
+        legend=_legend(matrices),
         purposes={p["id"]: p for p in catalog["purposes"]},
         categories={c["id"]: c for c in catalog["categories"]},
         marketing_given=_marketing_given(catalog, state),
@@ -107,6 +109,13 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
         decides=decides,
         wards=wards,
     )
+
+
+def _legend(matrices: list[RecipientMatrix]) -> list[CellState]:
+    """The states this page shows, explained, in the enum's order (the four everyone meets are always there)."""
+    shown = {CellState.GIVEN, CellState.WITHDRAWN, CellState.NOT_ASKED, CellState.NOT_NEEDED}
+    shown.update(CellState(cell.state) for matrix in matrices for cell in matrix.cells.values())
+    return [state for state in CellState if state in shown]
 
 
 def _marketing_given(catalog: dict[str, Any], state: dict[str, Any]) -> bool:
