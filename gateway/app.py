@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
+from gateway.audit.integrity import audit_periodically
 from gateway.rights import erasure
 from gateway.routers import (
     admin,
@@ -23,6 +24,7 @@ from gateway.routers import (
     auditor,
     consents,
     customer,
+    guardians,
     health,
     my_data,
     oauth,
@@ -52,6 +54,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth.router,
     customer.router,
     consents.router,
+    guardians.router,
     my_data.router,
     admin.router,
     auditor.router,
@@ -81,7 +84,7 @@ Every error is an RFC 9457 `application/problem+json` document whose `type` is a
 def _attach(app: FastAPI, runtime: Runtime) -> None:
     """Hand the app its runtime, and the proxy's direct routes their collaborators, once."""
     app.state.runtime = runtime
-    app.state.proxy = proxy.ProxyCollaborators(bearer=runtime.bearer, flow=runtime.access)
+    app.state.proxy = proxy.ProxyCollaborators(bearer=runtime.bearer, flow=runtime.access, integrity=runtime.integrity)
 
 
 async def _on_replay(request: Request, exc: Exception) -> Response:
@@ -116,6 +119,12 @@ def create_app(
         owned = runtime is None
         if owned:
             _attach(app, Runtime.start(settings))
+        started: Runtime = app.state.runtime
+        # The self-audit runs before the first request is served: a tampered log is never vouched for.
+        await asyncio.to_thread(started.integrity.run)
+        auditor = asyncio.get_running_loop().create_task(
+            audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
+        )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         if freeze_startup_heap:
             gc.collect()
@@ -123,9 +132,10 @@ def create_app(
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (auditor, sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await erasure.stop_erasures(app.state.runtime.erasures)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
