@@ -24,6 +24,7 @@ from gateway.routers import (
     auditor,
     consents,
     customer,
+    guardians,
     health,
     my_data,
     oauth,
@@ -43,6 +44,7 @@ from gateway.web.direct_routes import DirectRoutes
 from gateway.web.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.web.observability import RequestContextMiddleware, configure_logging
 from gateway.web.problems import ProblemDetails, install_problem_handlers
+from gateway.web.request_head import SingletonHeadersMiddleware
 
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -52,6 +54,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth.router,
     customer.router,
     consents.router,
+    guardians.router,
     my_data.router,
     admin.router,
     auditor.router,
@@ -154,11 +157,12 @@ def create_app(
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
 
-    # Starlette runs the last-added middleware first: request context, the proxy's direct routes, then body
-    # limit, then idempotency.
+    # Starlette runs the last-added middleware first: request context, singleton headers, the proxy's direct
+    # routes, then body limit, then idempotency.
     app.add_middleware(IdempotencyMiddleware, store_getter=lambda: app.state.runtime.idempotency)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(DirectRoutes, routes=proxy.router.routes)
+    app.add_middleware(SingletonHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics_getter=lambda: app.state.runtime.metrics)
 
     _register_problem_schema(app)

@@ -122,7 +122,12 @@ class Runtime:
         engine = ledger.engine
         clients = ClientRegistry(engine)
         revocations = RevocationList(engine)
-        verifier = AccessTokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+        verifier = AccessTokenVerifier(
+            keys,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            max_lifetime=settings.access_token_ttl_seconds,
+        )
         generator = AccessTokenGenerator(
             keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
         )
@@ -170,6 +175,7 @@ class Runtime:
                 verifier=verifier,
                 revocations=revocations,
                 issuer=settings.issuer,
+                assertion_max_lifetime=settings.client_assertion_max_lifetime_seconds,
             ),
             idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
             checkpoints=CheckpointBook(ledger, verifier_keys, origin),
@@ -182,6 +188,7 @@ class Runtime:
                 token_per_client=RateLimit(settings.token_rate_per_client, settings.token_burst_per_client),
                 token_per_address=RateLimit(settings.token_rate_per_address, settings.token_burst_per_address),
                 did_challenge=RateLimit(settings.did_challenge_rate, settings.did_challenge_burst),
+                client_auth_failures=RateLimit(settings.client_auth_failure_rate, settings.client_auth_failure_burst),
             ),
             pseudonyms=Pseudonyms(pseudonym_key),
             integrity=LedgerIntegrity(ledger, verifier_keys, origin),

@@ -130,6 +130,29 @@ class Settings(BaseSettings):
     analytics_max_epsilon: float = Field(
         default=5.0, gt=0, le=100, description="The most privacy budget (epsilon) one aggregate query may spend."
     )
+    max_request_head_bytes: int = Field(
+        default=32_768,
+        ge=4096,
+        le=1_048_576,
+        description="Largest request line plus headers `consentry serve` reads; a larger head gets 431 and the "
+        "connection is closed.",
+    )
+    client_assertion_max_lifetime_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=86_400,
+        description="Latest `exp` a private_key_jwt client assertion may carry, in seconds from now (401 "
+        "`invalid_client` beyond): the replay guard keeps each assertion's jti until it expires.",
+    )
+    client_auth_failure_rate: float = Field(
+        default=0.5,
+        gt=0,
+        description="Failed client authentications per second, sustained, at introspection and revocation, per "
+        "remote address and per (client_id, address): 429 beyond the burst.",
+    )
+    client_auth_failure_burst: int = Field(
+        default=20, ge=1, description="Failed client authentications at introspection and revocation at once."
+    )
 
     @field_validator("issuer")
     @classmethod
