@@ -27,6 +27,7 @@ from gateway.routers import (
     my_data,
     oauth,
     portal,
+    profiles,
     proxy,
     receipt_interop,
     sd_jwt,
@@ -46,6 +47,7 @@ from gateway.web.problems import ProblemDetails, install_problem_handlers
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
     proxy.router,
+    profiles.router,
     health.router,
     wellknown.router,
     oauth.router,
