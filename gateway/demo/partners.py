@@ -40,6 +40,7 @@ DEMO_LINKS: Mapping[str, Mapping[str, str]] = {
     "cust-1002": {"vehicle-cloud": "cust-1002", "billing": "ACC-880102", "insurer": "POL-DE-2023-70122"},
     "cust-1003": {"vehicle-cloud": "cust-1003", "billing": "ACC-880103"},
     "cust-1004": {"vehicle-cloud": "cust-1004"},
+    "cust-1005": {"vehicle-cloud": "cust-1005"},
 }
 
 BILLING_ACCOUNTS: Mapping[str, Mapping[str, Any]] = {

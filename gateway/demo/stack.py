@@ -23,7 +23,7 @@ import httpx
 
 from gateway.demo.partners import DEMO_LINKS
 from gateway.demo.registry import BILLING, INSURER, VEHICLE_CLOUD, write_demo_registry
-from gateway.demo.seed import DEMO_PEOPLE, DemoWorld, seed_demo
+from gateway.demo.seed import DEMO_GUARDIANS, DEMO_PEOPLE, DemoWorld, seed_demo
 from gateway.demo.server import ServerProcess, ServerStartError, VehicleCloudProcess, free_port
 from gateway.demo.tls import self_signed_certificate
 from gateway.runtime import Runtime
@@ -289,7 +289,9 @@ class DemoStack:
         ]
 
     def accounts(self) -> list[tuple[str, str, str]]:
-        """(customer number, username, password) of every demo customer, for the portal."""
+        """(customer number, username, password) of every demo customer, then each guardian (whose "number" says
+        whose guardian they are), for the portal."""
         world = self.world
         assert world is not None
-        return [(p.source_subject, p.username, world.passwords[p.username]) for p in DEMO_PEOPLE]
+        people = [(p.source_subject, p.username, world.passwords[p.username]) for p in DEMO_PEOPLE]
+        return people + [(f"guardian of {g.ward}", g.username, world.passwords[g.username]) for g in DEMO_GUARDIANS]
