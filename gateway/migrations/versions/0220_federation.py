@@ -1,7 +1,7 @@
 """federation: the unified identity index, webhooks, change events and their deliveries (the outbox)
 
 Revision ID: 0220_federation
-Revises: 0210_analytics
+Revises: 0145_guardians
 Create Date: 2026-12-07 11:45:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0220_federation'
-down_revision = '0210_analytics'
+down_revision = '0145_guardians'
 branch_labels = None
 depends_on = None
 
