@@ -29,6 +29,7 @@ from gateway.routers import (
     my_data,
     oauth,
     portal,
+    profiles,
     proxy,
     receipt_interop,
     sd_jwt,
@@ -49,6 +50,7 @@ from gateway.web.request_head import SingletonHeadersMiddleware
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
     proxy.router,
+    profiles.router,
     health.router,
     wellknown.router,
     oauth.router,

@@ -34,11 +34,13 @@ from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
@@ -71,6 +73,7 @@ __all__ = [
     "ErasuresDep",
     "EventsDep",
     "Grants",
+    "IdentitiesDep",
     "IntegrityDep",
     "KeysDep",
     "LedgerDep",
@@ -79,6 +82,7 @@ __all__ = [
     "OAuthDep",
     "PoliciesDep",
     "PortabilityDep",
+    "ProfilesDep",
     "PseudonymsDep",
     "SessionsDep",
     "SettingsDep",
@@ -145,6 +149,8 @@ PoliciesDep = Annotated[PolicyRuntime, Depends(_part("policies"))]
 CredentialsDep = Annotated[CredentialService, Depends(_part("credentials"))]
 UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
 AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
+ProfilesDep = Annotated[ProfileFlow, Depends(_part("profiles"))]
+IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.demo.fleet import fleet_customers
 
-__all__ = ["DEMO_CUSTOMERS", "EXPORT_MAX_LIMIT", "create_vehicle_cloud_app", "main"]
+__all__ = ["DEMO_CUSTOMERS", "EXPORT_MAX_LIMIT", "PROBLEM_JSON", "HitCounter", "create_vehicle_cloud_app", "main"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -153,7 +153,7 @@ def _not_found(customer_id: str) -> JSONResponse:
     )
 
 
-class _HitCounter:
+class HitCounter:
     """Counts ``"METHOD /path"`` per request, so tests see retries and forwarded erasures as the server did."""
 
     def __init__(self, app: ASGIApp, hits: Counter[str]) -> None:
@@ -213,7 +213,7 @@ def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] | None =
     hits: Counter[str] = Counter()
     app.state.hits = hits
     app.state.customers = store
-    app.add_middleware(_HitCounter, hits=hits)
+    app.add_middleware(HitCounter, hits=hits)
     return app
 
 
