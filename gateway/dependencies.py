@@ -41,6 +41,7 @@ from gateway.proxy.access import AccessFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -78,6 +79,7 @@ __all__ = [
     "PoliciesDep",
     "PortabilityDep",
     "PseudonymsDep",
+    "RectificationsDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
@@ -144,6 +146,7 @@ AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]

@@ -32,6 +32,7 @@ from gateway.proxy.access import AccessFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
@@ -213,6 +214,17 @@ class Runtime:
             policies=self.policies,
             credentials=self.credentials,
             anchors=self.zk.anchors,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+        )
+
+    @property
+    def rectifications(self) -> Rectifications:
+        return Rectifications(
+            engine=self.engine,
+            ledger=self.ledger,
+            upstreams=self.upstreams,
+            customers=self.customers,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
         )

@@ -69,3 +69,9 @@ class ConsentStateConflict(CustomerRightsError):
 class ErasureInProgress(CustomerRightsError):
     status_code = 409
     kind = "erasure-in-progress"
+
+
+class InvalidRectification(CustomerRightsError):
+    """A category no source system lets the customer correct, or a value that is not one of that category."""
+
+    kind = "invalid-rectification"
