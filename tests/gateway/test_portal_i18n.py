@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.portal.i18n import LANGUAGES, MissingMessageError, catalog, negotiate_language
+from policies import CellState, Reason
 
 LOCALES = Path(__file__).resolve().parents[2] / "gateway" / "portal" / "locales"
 TEMPLATES = LOCALES.with_name("templates")
@@ -31,6 +32,21 @@ def test_every_message_a_template_asks_for_exists() -> None:
     for template in TEMPLATES.glob("*.html"):
         for key in re.findall(r"""_\(\s*["']([\w.\-]+)["']\s*[,)]""", template.read_text(encoding="utf-8")):
             assert key in keys, f"{template.name} asks for {key!r}"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_state_and_reason_the_engine_can_produce_has_text(language: str) -> None:
+    """Enumerated from the engine's own enums, not a copy: a new state or reason without text fails here (issue 14:
+    `separate_consent_required` had none, and the consents page answered 500)."""
+    messages = catalog(language).messages
+    missing = [
+        key
+        for key in [f"state.{s.value}" for s in CellState]
+        + [f"state.{s.value}.help" for s in CellState]
+        + [f"reason.{r.value}" for r in Reason]
+        if not messages.get(key, "").strip()
+    ]
+    assert not missing, f"{language} lacks {missing}"
 
 
 def test_the_chinese_catalog_is_actually_chinese() -> None:
