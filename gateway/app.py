@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
-from gateway.rights import erasure
+from gateway.rights import erasure, rectification
 from gateway.routers import (
     admin,
     analytics,
@@ -128,17 +128,21 @@ def create_app(
             audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
         )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
+        corrector = asyncio.get_running_loop().create_task(
+            rectification.sweep_rectifications(app.state.runtime.rectifications)
+        )
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper):
+            for task in (auditor, sweeper, corrector):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await erasure.stop_erasures(app.state.runtime.erasures)
+            await rectification.stop_rectifications(app.state.runtime.rectifications)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
             if owned:

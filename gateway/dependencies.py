@@ -44,6 +44,7 @@ from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -84,6 +85,7 @@ __all__ = [
     "PortabilityDep",
     "ProfilesDep",
     "PseudonymsDep",
+    "RectificationsDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
@@ -154,6 +156,7 @@ IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]

@@ -35,6 +35,7 @@ from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
@@ -241,6 +242,17 @@ class Runtime:
             pseudonyms=self.pseudonyms,
             settings=self.settings,
             identities=self.identities,
+        )
+
+    @property
+    def rectifications(self) -> Rectifications:
+        return Rectifications(
+            engine=self.engine,
+            ledger=self.ledger,
+            upstreams=self.upstreams,
+            customers=self.customers,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
         )
 
     @property
