@@ -69,3 +69,20 @@ class ConsentStateConflict(CustomerRightsError):
 class ErasureInProgress(CustomerRightsError):
     status_code = 409
     kind = "erasure-in-progress"
+
+
+class GrantRejected(CustomerRightsError):
+    """A wallet-signed access grant that is malformed, not signed by its grantor or not in force; `rule` says which."""
+
+    kind = "grant-rejected"
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class NotYourGrant(CustomerRightsError):
+    """The grant's grantor is not the DID the customer signed in with."""
+
+    status_code = 403
+    kind = "grantor-mismatch"

@@ -8,6 +8,7 @@ with its ledger evidence, or `customer-unavailable` when the wallet does not ans
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -16,10 +17,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
-from gateway.dependencies import ZkRelayDep, require_customer, require_zk_client
+from gateway.dependencies import (
+    CredentialsDep,
+    CustomersDep,
+    PoliciesDep,
+    ZkRelayDep,
+    idempotent,
+    require_customer,
+    require_zk_client,
+)
+from gateway.rights.errors import CustomerRightsError
+from gateway.rights.wallet_grants import record_grant
 from gateway.web.json_body import body_schema, read_model
-from gateway.web.problems import problem_responses
+from gateway.web.problems import Problem, problem_responses
 from gateway.zk import relay as relaying
+from policies import StateUnavailableError
 from wallet.protocol import MAX_WAIT_SECONDS, DeclineReason
 
 router = APIRouter(tags=["zk-wallet"])
@@ -27,6 +39,7 @@ router = APIRouter(tags=["zk-wallet"])
 _QUESTION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 STATEMENT_MAX_BYTES = 64 * 1024
 ANSWER_MAX_BYTES = 64 * 1024
+GRANT_MAX_BYTES = 16 * 1024
 
 _QUESTION_EXAMPLE: dict[str, Any] = {
     "template": {
@@ -290,3 +303,68 @@ async def wallet_decline(
     customer: CustomerPrincipal = Depends(require_customer),
 ) -> dict[str, Any]:
     return await run_in_threadpool(relaying.decline, relay, customer, question_id, body.reason)
+
+
+class WalletGrant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grant: dict[str, Any] = Field(
+        description="A `ConsentryAccessGrant` signed by the wallet's did:key (Data Integrity, eddsa-jcs-2022)."
+    )
+
+
+class GrantRecorded(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "grant_id": "urn:uuid:909d32b5-6c43-4a54-9a4c-2f0c8a7f1b11",
+                    "action": "given",
+                    "record": {"record_id": "c-1", "valid_until": "2026-03-02T11:00:00Z", "status": "given"},
+                    "receipt_id": "urn:uuid:2b1f0d7e-8c2a-4f4b-9b7e-1f2a3b4c5d6e",
+                    "revoked_receipts": [],
+                    "ledger_index": 42,
+                    "receipt": {"type": ["VerifiableCredential", "ConsentReceipt"]},
+                }
+            ]
+        }
+    )
+    grant_id: str
+    action: str = Field(description="`given`, `renewed` or `given_again`.")
+    record: dict[str, Any] = Field(description="The consent record, ending at the grant's `validUntil`.")
+    receipt_id: str | None
+    revoked_receipts: list[str]
+    ledger_index: int | None = Field(description="The ledger entry of the consent.")
+    receipt: dict[str, Any] | None = Field(description="The consent receipt, issued to the grantor's DID.")
+
+
+@router.post(
+    "/v1/me/wallet/grants",
+    status_code=201,
+    summary="Record a temporary access grant signed in the wallet",
+    description="The grant (recipient `org:<id>` × categories × purpose × end time, at most 31 days) must be "
+    "signed by the DID the wallet signed in with (403 `grantor-mismatch`) and in force (422 `grant-rejected` "
+    "naming the rule). It becomes a consent ending at `validUntil`, recorded in the ledger, with a receipt issued "
+    "to the DID; after `validUntil` decisions no longer count it, with nothing further to do.",
+    dependencies=[Depends(idempotent(require_customer))],
+    response_model=GrantRecorded,
+    responses=problem_responses(400, 401, 403, 409, 413, 422, 503),
+    openapi_extra=body_schema(WalletGrant),
+)
+async def wallet_grant(
+    request: Request,
+    policies: PoliciesDep,
+    credentials: CredentialsDep,
+    customers: CustomersDep,
+    customer: CustomerPrincipal = Depends(require_customer),
+) -> JSONResponse:
+    body = await read_model(request, WalletGrant, GRANT_MAX_BYTES)
+    try:
+        recorded = await run_in_threadpool(
+            record_grant, policies, credentials, customers, customer, body.grant, now=datetime.now(UTC)
+        )
+    except CustomerRightsError as exc:
+        extensions = {"rule": exc.rule} if hasattr(exc, "rule") else {}
+        raise Problem(exc.status_code, exc.kind, exc.message, **extensions) from exc
+    except StateUnavailableError as exc:
+        raise Problem(503, "unavailable", "Consent state cannot be read right now; try again shortly.") from exc
+    return JSONResponse(recorded, status_code=201)

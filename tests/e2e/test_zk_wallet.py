@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,12 +34,13 @@ from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
 from gateway.demo.statements import StatementSource
 from gateway.store.database import create_db_engine
+from ledger.store import Ledger
 from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
 from wallet import WalletStore
 from zkp import AnswerRejected, Question, TrustAnchors, verify_full_answer
 
 SUBJECT = "cust-1001"  # li.wei: fault codes P0301 and P0420, income 420000.00 CNY
-DEALER, FINANCE = "dealer-pudong", "finance-crm"
+DEALER, FINANCE, RND = "dealer-pudong", "finance-crm", "rnd-partner"
 SERVICE, FINANCE_PURPOSE = "service_delivery", "financial_product_recommendation"
 CATALYST = {
     "id": "catalyst-or-misfire",
@@ -161,6 +163,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         _wait_ready(gateway)
         gateway.register(DEALER, ["crm"], ["zk"], organization="dealer-sh-4s", allowed_purposes=[SERVICE])
         gateway.register(FINANCE, ["crm"], ["zk"], organization="acme-finance", allowed_purposes=[FINANCE_PURPOSE])
+        gateway.register(RND, ["crm"], ["proxy"], organization="stuttgart-rnd", allowed_purposes=["joint_rnd"])
         # li.wei installs her wallet; the operator enrols her with its DID; the vehicle cloud learns it too.
         initialised = world.wallet("init")
         assert initialised.returncode == 0, initialised.stderr
@@ -212,6 +215,27 @@ def test_the_dealer_gets_a_yes_proven_by_the_wallet_and_verifies_it_with_public_
     assert DEALER not in json.dumps(body["answer"]) and "customer" not in json.dumps(body["answer"]["evidence"])
     journal = world.wallet("journal")
     assert '"result": "answered"' in journal.stdout
+    # and the command line says the same with only the public keys the unauthenticated route serves
+    checked = verify_cli(world, body, asked)
+    assert checked.returncode == 0, checked.stderr
+    assert "valid: catalyst-or-misfire (fault_code in P0420, P0300) is TRUE for cust-1001" in checked.stdout
+
+
+def verify_cli(world: World, document: dict[str, Any], asked: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    with world.gateway.client() as http:
+        (world.tmp / "trust.json").write_text(http.get("/v1/zk/trust").text)
+    name = secrets.token_hex(4)
+    (world.tmp / f"answer-{name}.json").write_text(json.dumps(document))
+    (world.tmp / f"question-{name}.json").write_text(json.dumps(asked))
+    files = [str(world.tmp / f"answer-{name}.json"), "--question", str(world.tmp / f"question-{name}.json")]
+    return subprocess.run(
+        [CONSENTRY, "zk", "verify-answer", *files, "--trust", str(world.tmp / "trust.json")],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(world.tmp)},  # nothing of the gateway's
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_the_gateways_database_holds_no_opening_for_her(world: World) -> None:
@@ -277,6 +301,9 @@ def test_forged_answers_fail_the_public_verifier(world: World, change: str) -> N
     claimed = Question.from_json(forged["answer"]["question"])
     with pytest.raises(AnswerRejected):
         verify_full_answer(forged, trust(world), question=claimed, now=datetime.now(UTC))
+    refused = verify_cli(world, forged, forged["answer"]["question"])
+    assert refused.returncode == 1, refused.stdout
+    assert "invalid answer" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_an_answer_past_its_statement_or_question_is_rejected(world: World) -> None:
@@ -303,3 +330,49 @@ def test_with_the_wallet_stopped_the_next_question_gets_customer_unavailable(wor
         assert later.status_code == 504
     finally:
         world.start_wallet()
+
+
+def read_driving(world: World) -> dict[str, Any]:
+    with world.http(RND) as http:
+        response = http.get(f"/v1/proxy/vehicle-cloud/customers/{SUBJECT}", headers={"Consentry-Purpose": "joint_rnd"})
+    assert response.status_code in (200, 403), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wallet_grant(world: World, hours: str) -> dict[str, Any]:
+    granted = world.wallet(
+        "grant",
+        "--gateway",
+        world.gateway.base_url,
+        "--recipient",
+        "org:stuttgart-rnd",
+        "--category",
+        "behavior.driving",
+        "--purpose",
+        "joint_rnd",
+        "--hours",
+        hours,
+    )
+    assert granted.returncode == 0, granted.stderr
+    recorded: dict[str, Any] = json.loads(granted.stdout)
+    return recorded
+
+
+def test_a_wallet_signed_grant_lets_rnd_read_driving_behaviour_until_it_lapses(world: World) -> None:
+    assert "driving" not in read_driving(world).get("data", {})
+    recorded = wallet_grant(world, "2")
+    assert recorded["record"]["recipients"] == ["org:stuttgart-rnd"] and recorded["action"] == "given"
+    until = datetime.fromisoformat(recorded["record"]["valid_until"])
+    assert timedelta(hours=1, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=2)
+    receipt = recorded["receipt"]
+    assert receipt["credentialSubject"]["id"] == WalletStore(world.wallet_dir).key.did
+    with Ledger.open(world.gateway.database_url, create=False) as ledger:
+        assert ledger.payload(recorded["ledger_index"]) is not None
+    assert "driving" in read_driving(world)["data"]
+
+    # A grant that ends in a few seconds replaces it; once it has ended the read is refused, with nothing done.
+    short = wallet_grant(world, "0.002")
+    ends = datetime.fromisoformat(short["record"]["valid_until"])
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 1)
+    assert "driving" not in read_driving(world).get("data", {})
