@@ -51,15 +51,21 @@ from policies.matrix import (
 )
 from policies.migrate import upgrade
 from policies.runtime import PolicyRuntime, open_policies
+from policies.states import ALLOW_REASONS, STATE_OF_REASON, CellState, cell_state
 from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
 from policies.taxonomy import (
     DEFAULT_TAXONOMY,
+    JURISDICTION_CODE,
+    RETENTION_KINDS,
     Category,
     CustomerType,
     Jurisdiction,
     LegalBasis,
+    MinorRules,
     Purpose,
     Recipient,
+    RetentionAction,
+    RetentionRule,
     Sensitivity,
     Taxonomy,
     load_taxonomy,
@@ -67,12 +73,17 @@ from policies.taxonomy import (
 )
 
 __all__ = [
+    "ALLOW_REASONS",
     "BUDGET_PERIODS",
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
+    "JURISDICTION_CODE",
+    "RETENTION_KINDS",
+    "STATE_OF_REASON",
     "Agreement",
     "Category",
     "CategoryDecision",
+    "CellState",
     "CollectionMethod",
     "ConsentError",
     "ConsentEvent",
@@ -94,6 +105,7 @@ __all__ = [
     "Matrix",
     "MatrixOutcome",
     "MatrixRule",
+    "MinorRules",
     "Mode",
     "Notice",
     "PolicyChange",
@@ -107,6 +119,8 @@ __all__ = [
     "Reason",
     "Recipient",
     "RecordKind",
+    "RetentionAction",
+    "RetentionRule",
     "RiskFlow",
     "Sensitivity",
     "SqlState",
@@ -118,6 +132,7 @@ __all__ = [
     "ValidationError",
     "allowed_flows",
     "apply_event",
+    "cell_state",
     "check_compliance",
     "fold",
     "impact_overview",

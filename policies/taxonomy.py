@@ -7,6 +7,7 @@ line, and a file with any problem is refused (nothing half-loaded).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -58,6 +59,28 @@ class Text:
 
 
 @dataclass(frozen=True)
+class MinorRules:
+    """Who decides for a child (PIPL Art. 31, GDPR Art. 8, CCPA 1798.120(c)): below `guardian_consent_below` a
+    guardian gives or withdraws consent; below `sale_opt_in_below` selling or sharing needs an opt-in consent
+    instead of resting on notice. GDPR lets each member state lower its age (to no less than 13):
+    `member_states` maps ISO 3166-1 codes to their own ages."""
+
+    guardian_consent_below: int
+    sale_opt_in_below: int | None = None
+    member_states: Mapping[str, int] = field(default_factory=dict)
+
+    def guardian_age(self, member_state: str | None = None) -> int:
+        """The age below which a guardian decides, in `member_state` where the law lets it choose."""
+        if member_state is not None and member_state in self.member_states:
+            return self.member_states[member_state]
+        return self.guardian_consent_below
+
+
+# ISO 3166-1 alpha-2 (`CN`), ISO 3166-2 subdivision (`US-CA`), or `EU` (a region whose law applies throughout).
+JURISDICTION_CODE = r"[A-Z]{2}(?:-[A-Z0-9]{1,3})?"
+
+
+@dataclass(frozen=True)
 class Jurisdiction:
     id: str
     law: str
@@ -69,6 +92,7 @@ class Jurisdiction:
     minors_data_sensitive: bool
     objection_to: frozenset[LegalBasis]
     opt_out_of_sale: bool
+    minors: MinorRules | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,33 @@ class ValueOffer:
     description: Text
 
 
+class RetentionAction(StrEnum):
+    """What happens to a record kind at the end of its period (GDPR Art. 5(1)(e), PIPL Art. 19 and 47)."""
+
+    LAPSE = "lapse"  # the consent expires unless renewed
+    ERASE_PAYLOAD = "erase_payload"  # the ledger payload (or stored receipt) is deleted; leaves and proofs stay
+    DELETE_AT_SOURCE = "delete_at_source"  # categories no live purpose covers any more are deleted upstream
+
+
+# Every record kind a purpose keeps, and the actions each may take at its end; the first is the default.
+RETENTION_KINDS: Mapping[str, tuple[RetentionAction, ...]] = {
+    "consent": (RetentionAction.LAPSE, RetentionAction.DELETE_AT_SOURCE),
+    "access_log": (RetentionAction.ERASE_PAYLOAD,),
+    "zk_answers": (RetentionAction.ERASE_PAYLOAD,),
+    "receipts": (RetentionAction.ERASE_PAYLOAD,),
+    "exports": (RetentionAction.ERASE_PAYLOAD,),
+}
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """How long one record kind of a purpose is kept, and what happens when that time is up."""
+
+    kind: str
+    days: int
+    actions: tuple[RetentionAction, ...]
+
+
 @dataclass(frozen=True)
 class Purpose:
     id: str
@@ -109,6 +160,7 @@ class Purpose:
     sale_or_share: bool
     value_offer: ValueOffer | None
     line: int
+    retention: Mapping[str, RetentionRule] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -157,6 +209,23 @@ class Taxonomy:
 
     def jurisdiction(self, name: str) -> Jurisdiction:
         return _lookup(self.jurisdictions, "jurisdiction", name)
+
+    def legal_basis(self, purpose: str, jurisdiction: str, customer_type: str) -> LegalBasis | None:
+        """The basis a purpose rests on for this customer: the purpose's basis in the jurisdiction, except that
+        selling or sharing a minor's data where the law demands an opt-in (CCPA 1798.120(c)) needs consent."""
+        pur = self.purpose(purpose)
+        jur = self.jurisdiction(jurisdiction)
+        basis = pur.legal_basis.get(jur.id)
+        if (
+            basis is not None
+            and basis is not LegalBasis.CONSENT
+            and pur.sale_or_share
+            and jur.minors is not None
+            and jur.minors.sale_opt_in_below is not None
+            and self.customer_type(customer_type).minor
+        ):
+            return LegalBasis.CONSENT
+        return basis
 
     def lineage(self, category: str) -> tuple[str, ...]:
         """The category and its ancestors, nearest first: a consent or rule on any of them covers it."""
@@ -283,6 +352,94 @@ def _basis(ck: _Checker, node: Located, key: str, value: Any) -> LegalBasis | No
         return None
 
 
+def _minors(ck: _Checker, body: Located) -> MinorRules | None:
+    node = body.get("minors")
+    if node is None:
+        return None
+    if not isinstance(node, Located):
+        ck.add(body.line_of("minors"), "'minors' must be a mapping")
+        return None
+    ck.unknown_keys(node, {"guardian_consent_below", "sale_opt_in_below", "member_states"})
+    below = ck.integer(node, "guardian_consent_below", minimum=1)
+    if below is None:
+        ck.add(node.line, "'minors' needs guardian_consent_below (an age >= 1)")
+    states: dict[str, int] = {}
+    snode = node.get("member_states")
+    if snode is not None:
+        if not isinstance(snode, Located):
+            ck.add(node.line_of("member_states"), "'member_states' must map ISO 3166-1 codes to ages")
+        else:
+            for code in snode:
+                age = ck.integer(snode, code, minimum=1)
+                if not re.fullmatch(r"[A-Z]{2}", code):
+                    ck.add(snode.line_of(code), f"member state {code!r} must be an ISO 3166-1 alpha-2 code")
+                elif age is not None:
+                    states[code] = age
+    return MinorRules(below or 1, ck.integer(node, "sale_opt_in_below", minimum=1), states)
+
+
+def _retention(ck: _Checker, node: Located, pid: str, retention_days: int | None) -> dict[str, RetentionRule]:
+    """The purpose's retention plan: `retention` per record kind, each kind not named kept `retention_days`
+    with its default action. No kind may outlive the purpose's own period: that is the limit the notice states."""
+    plan: dict[str, RetentionRule] = {}
+    rnode = node.get("retention")
+    if rnode is not None and (not isinstance(rnode, Located) or not rnode):
+        ck.add(node.line_of("retention"), f"purpose {pid!r}: 'retention' must map record kinds to {{days, then}}")
+        rnode = None
+    named = dict(rnode or {})
+    for kind in sorted(set(named) - set(RETENTION_KINDS)):
+        assert rnode is not None
+        ck.add(
+            rnode.line_of(kind), f"purpose {pid!r}: unknown record kind {kind!r} (one of {', '.join(RETENTION_KINDS)})"
+        )
+    for kind, allowed in RETENTION_KINDS.items():
+        body = named.get(kind)
+        if body is None:
+            if retention_days is not None:
+                plan[kind] = RetentionRule(kind, retention_days, allowed[:1])
+            continue
+        assert rnode is not None
+        if not isinstance(body, Located):
+            ck.add(rnode.line_of(kind), f"purpose {pid!r}: retention of {kind!r} must be a mapping {{days, then}}")
+            continue
+        ck.unknown_keys(body, {"days", "then"})
+        days = ck.integer(body, "days", minimum=1)
+        if days is None and "days" not in body:
+            ck.add(body.line, f"purpose {pid!r}: retention of {kind!r} needs 'days'")
+        if days is not None and retention_days is not None and days > retention_days:
+            ck.add(
+                body.line_of("days"),
+                f"purpose {pid!r} keeps {kind} {days} days, beyond its retention_days ({retention_days})",
+            )
+        actions = _actions(ck, body, pid, kind, allowed)
+        if days is not None and actions is not None:
+            plan[kind] = RetentionRule(kind, days, actions)
+    return plan
+
+
+def _actions(
+    ck: _Checker, body: Located, pid: str, kind: str, allowed: tuple[RetentionAction, ...]
+) -> tuple[RetentionAction, ...] | None:
+    raw = body.get("then", [allowed[0].value])
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not values:
+        ck.add(body.line_of("then"), f"purpose {pid!r}: 'then' of {kind!r} must name at least one action")
+        return None
+    actions: list[RetentionAction] = []
+    for value in values:
+        if value not in {a.value for a in allowed}:
+            ck.add(
+                body.line_of("then"),
+                f"purpose {pid!r}: {value!r} cannot end {kind!r} (allowed: {', '.join(a.value for a in allowed)})",
+            )
+            return None
+        actions.append(RetentionAction(value))
+    if allowed[0] not in actions:
+        ck.add(body.line_of("then"), f"purpose {pid!r}: the end of {kind!r} must include {allowed[0].value!r}")
+        return None
+    return tuple(dict.fromkeys(actions))
+
+
 def _parse(root: Located, file: str) -> Taxonomy:
     ck = _Checker(file)
     ck.unknown_keys(
@@ -312,8 +469,11 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "minors_data_sensitive",
                 "objection_to",
                 "opt_out_of_sale",
+                "minors",
             },
         )
+        if not re.fullmatch(JURISDICTION_CODE, jid):
+            ck.add(jnode.line_of(jid), f"jurisdiction {jid!r} must be an ISO 3166-1 or 3166-2 code such as CN or US-CA")
         allowed = [_basis(ck, body, "legal_bases", b) for b in body.get("legal_bases") or []]
         objection = [_basis(ck, body, "objection_to", b) for b in body.get("objection_to") or []]
         if not allowed:
@@ -329,6 +489,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
             minors_data_sensitive=ck.boolean(body, "minors_data_sensitive"),
             objection_to=frozenset(b for b in objection if b is not None),
             opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
+            minors=_minors(ck, body),
         )
 
     controller = ck.mapping(root.get("controller"), root, "controller")
@@ -384,6 +545,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "retention_days",
                 "sale_or_share",
                 "value_offer",
+                "retention",
             },
         )
         pid = ck.string(node, "id")
@@ -414,6 +576,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                     ck.add(onode.line, "'value_offer' needs points_per_use >= 1")
                 offer = ValueOffer(points or 0, ck.text(onode, "description"))
         revision = ck.integer(node, "revision", minimum=1)
+        retention_days = ck.integer(node, "retention_days", minimum=1)
         purposes[pid] = Purpose(
             id=pid,
             label=ck.text(node, "label"),
@@ -421,10 +584,11 @@ def _parse(root: Located, file: str) -> Taxonomy:
             dpv=ck.string(node, "dpv", required=False),
             revision=revision or 1,
             legal_basis=bases,
-            retention_days=ck.integer(node, "retention_days", minimum=1),
+            retention_days=retention_days,
             sale_or_share=ck.boolean(node, "sale_or_share"),
             value_offer=offer,
             line=node.line,
+            retention=_retention(ck, node, pid, retention_days),
         )
 
     customer_types: dict[str, CustomerType] = {}

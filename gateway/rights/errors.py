@@ -86,3 +86,16 @@ class NotYourGrant(CustomerRightsError):
 
     status_code = 403
     kind = "grantor-mismatch"
+
+
+class GuardianConsentRequired(CustomerRightsError):
+    """PIPL Art. 31, GDPR Art. 8, CCPA 1798.120(c): below the age the law sets, a guardian decides, not the minor."""
+
+    status_code = 403
+    kind = "guardian-consent-required"
+
+
+class InvalidGuardianship(CustomerRightsError):
+    """A guardian link the law does not call for: the ward is no minor, the guardian is one, or they are one."""
+
+    kind = "invalid-guardianship"
