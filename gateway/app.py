@@ -36,6 +36,7 @@ from gateway.routers import (
     wallet,
     wellknown,
     zk,
+    zk_wallet,
 )
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
@@ -65,6 +66,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sd_jwt.router,
     receipt_interop.router,
     zk.router,
+    zk_wallet.router,
     analytics.router,
     portal.router,
 )

@@ -53,6 +53,7 @@ from gateway.web.idempotency import idempotent as _idempotent
 from gateway.web.observability import Metrics
 from gateway.web.problems import Problem
 from gateway.zk.queries import ZkQueries
+from gateway.zk.relay import Relay
 from gateway.zk.service import ZkService
 from ledger.store import Ledger
 from policies import PolicyRuntime
@@ -92,6 +93,7 @@ __all__ = [
     "UpstreamsDep",
     "ZkDep",
     "ZkQueriesDep",
+    "ZkRelayDep",
     "authenticate_client",
     "bearer_token",
     "current_client",
@@ -159,6 +161,7 @@ ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
+ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]
 AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]
 ContributionsDep = Annotated[Contributions, Depends(_part("contributions"))]
 # The secret the portal binds CSRF tokens with (the deployment's pseudonym key).
