@@ -597,9 +597,11 @@ def withdraw_cells(
     customers: CustomerStore,
     customer: CustomerPrincipal,
     cells: Sequence[tuple[str, str, str]],
+    *,
+    guardian: CustomerPrincipal | None = None,
 ) -> list[CellWithdrawal]:
     """Withdraw exactly these (category, purpose, recipient) cells, from every live consent that covers them,
-    leaving the rest of each given.
+    leaving the rest of each given (a `guardian` acts for the minor `customer`, under their pseudonym).
 
     A record's scope is fixed, so each record is split: a new record continues the rest under the agreement the
     customer accepted (same notice, same cells minus the withdrawn ones, its own receipt), then the record is
@@ -625,7 +627,7 @@ def withdraw_cells(
             )
         parts = split(tax, record, covered, asked)
         if parts.withdrawn:
-            done.append(_split(policies, credentials, customers, customer, record, parts, asked))
+            done.append(_split(policies, credentials, customers, customer, guardian, record, parts, asked))
     if not done:
         raise ConsentStateConflict("No given consent covers these cells.")
     return done
@@ -636,12 +638,14 @@ def _split(
     credentials: CredentialService,
     customers: CustomerStore,
     customer: CustomerPrincipal,
+    guardian: CustomerPrincipal | None,
     record: ConsentRecord,
     parts: Split,
     asked: tuple[tuple[str, str, str], ...],
 ) -> CellWithdrawal:
     if not parts.remainder:
-        return CellWithdrawal(withdraw(policies, credentials, customer, record.record_id), None, asked)
+        ended = withdraw(policies, credentials, customer, record.record_id, guardian=guardian)
+        return CellWithdrawal(ended, None, asked)
     issued: list[dict[str, Any]] = []
     effect = (
         issuing_effect(
@@ -657,7 +661,7 @@ def _split(
             categories=parts.categories,
             recipients=parts.recipients,
             jurisdiction=record.jurisdiction,
-            actor=customer.actor,
+            actor=guardian_actor(policies, guardian) if guardian is not None else customer.actor,
             method=record.method,
             given_by=record.given_by,
             separate=record.separate,
@@ -670,7 +674,8 @@ def _split(
     except ConsentError as exc:
         raise InvalidConsentRequest(str(exc)) from exc
     remainder = ConsentChange(rest, issued[0] if issued else None, action="given")
-    return CellWithdrawal(withdraw(policies, credentials, customer, record.record_id), remainder, asked)
+    ended = withdraw(policies, credentials, customer, record.record_id, guardian=guardian)
+    return CellWithdrawal(ended, remainder, asked)
 
 
 @dataclass(frozen=True)
