@@ -44,7 +44,6 @@ from policies import (
     PolicyRuntime,
     RecordKind,
     Split,
-    SubjectContext,
     Taxonomy,
     UnknownNameError,
     allowed_flows,
@@ -274,7 +273,7 @@ def consent_state(
                 continue
             seen.add((recipient.id, flow.purpose, flow.category))
             groups.setdefault((recipient.id, flow.purpose, flow.mode), []).append(flow.category)
-    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
+    subject = customer.subject_context
     cells = []
     for (recipient_id, purpose, mode), categories in groups.items():
         basis = tax.legal_basis(purpose, jur.id, customer.customer_type)
