@@ -21,7 +21,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from gateway.demo.seed import DEMO_PEOPLE, DemoCustomer
+from gateway.demo.seed import DEMO_CONSENTS, DEMO_GUARDIANS, DEMO_PEOPLE, DemoCustomer
 from gateway.demo.stack import DemoStack
 from gateway.portal import LANGUAGE_COOKIE, LANGUAGES, PORTAL_PREFIX
 from gateway.portal.web import NAV_ITEMS
@@ -88,16 +88,45 @@ def _walk(http: httpx.Client, language: str, who: str) -> set[str]:
     return seen
 
 
-def _give_first_offered_consent(http: httpx.Client, who: str) -> None:
-    """Submit the consents page's first "give" form, exactly as the page built it."""
+def _give_first_offered_consent(http: httpx.Client, who: str) -> bool:
+    """Submit the consents page's first "give" form, exactly as the page built it; False if none is offered."""
     page = http.get(f"{PORTAL_PREFIX}/consents")
     parser = _Forms()
     parser.feed(page.text)
     offered = [(action, fields) for action, fields in parser.forms if action.endswith("/consents/grant")]
-    assert offered, f"{who} is offered no consent to give"
+    if not offered:
+        return False
     action, fields = offered[0]
     answer = http.post(action, content=urlencode(fields), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 303, f"{who}: {answer.status_code} {answer.text[:500]}"
+    return True
+
+
+def _guardian_gives_for(stack: DemoStack, person: DemoCustomer) -> None:
+    """A minor is offered nothing: their guardian (from the seed) gives the demo's repair consent for them."""
+    assert stack.world is not None
+    guardians = [g for g in DEMO_GUARDIANS if g.ward == person.username]
+    assert guardians, f"{person.username} is offered no consent to give and has no guardian"
+    guardian = guardians[0]
+    categories, recipients = DEMO_CONSENTS["repair_prediction"]
+    with httpx.Client(base_url=stack.url, timeout=60) as http:
+        signed_in = http.post(
+            "/v1/session", json={"username": guardian.username, "password": stack.world.passwords[guardian.username]}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        ward = next(w for w in http.get("/v1/me/wards").json() if w["display_name"] == person.display_name)
+        agreement = http.get(f"/v1/me/wards/{ward['customer_id']}/catalog").json()["agreement"]
+        given = http.post(
+            f"/v1/me/wards/{ward['customer_id']}/consents",
+            json={
+                "purposes": ["repair_prediction"],
+                "categories": list(categories),
+                "recipients": list(recipients),
+                "notice": {"version": agreement["version"], "sha256": agreement["sha256"]},
+                "separate": list(categories),  # a child's data is sensitive: each category confirmed
+            },
+        )
+        assert given.status_code == 201, given.text
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +160,12 @@ def test_every_portal_page_answers_200_for_every_demo_customer_in_both_languages
     for language in LANGUAGES:
         with _signed_in(demo, person, language) as http:
             reached |= _walk(http, language, person.username)
-    # A first action (the first consent the page offers) brings receipts, a DID and new ledger entries.
+    # A first action (the first consent the page offers; for a minor, their guardian's) brings receipts, a DID and
+    # new ledger entries.
     with _signed_in(demo, person, LANGUAGES[0]) as http:
-        _give_first_offered_consent(http, person.username)
+        gave = _give_first_offered_consent(http, person.username)
+    if not gave:
+        _guardian_gives_for(demo, person)
     for language in LANGUAGES:
         with _signed_in(demo, person, language) as http:
             reached |= _walk(http, language, person.username)
