@@ -29,6 +29,7 @@ class Reason(StrEnum):
     FRESH_CONSENT_REQUIRED = "fresh_consent_required"
     OBJECTION = "objection"
     OPT_OUT_OF_SALE = "opt_out_of_sale"
+    SENSITIVE_USE_LIMITED = "sensitive_use_limited"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,17 @@ The modules are the API (`consents.grant`, `erasure.request_erasure`, ...); the 
 errors are exported here too.
 """
 
-from gateway.rights import access_log, consents, did_custody, erasure, guardians, points, portability, receipts
+from gateway.rights import (
+    access_log,
+    consents,
+    did_custody,
+    erasure,
+    guardians,
+    points,
+    portability,
+    receipts,
+    sale_opt_out,
+)
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
 from gateway.rights.did_custody import ReleasedKey
@@ -57,4 +67,5 @@ __all__ = [
     "portability",
     "receipts",
     "rfc3339",
+    "sale_opt_out",
 ]
