@@ -17,6 +17,7 @@ from gateway.rights import (
     points,
     portability,
     receipts,
+    rectification,
     sale_opt_out,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
@@ -31,12 +32,14 @@ from gateway.rights.errors import (
     GuardianConsentRequired,
     InvalidConsentRequest,
     InvalidGuardianship,
+    InvalidRectification,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
 )
 from gateway.rights.portability import Portability
 from gateway.rights.receipts import ReceiptSummary
+from gateway.rights.rectification import Rectifications
 from gateway.rights.rfc3339 import rfc3339
 
 __all__ = [
@@ -52,10 +55,12 @@ __all__ = [
     "GuardianConsentRequired",
     "InvalidConsentRequest",
     "InvalidGuardianship",
+    "InvalidRectification",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
     "ReceiptSummary",
+    "Rectifications",
     "ReleasedKey",
     "SeparateConsentRequired",
     "access_log",
@@ -66,6 +71,7 @@ __all__ = [
     "points",
     "portability",
     "receipts",
+    "rectification",
     "rfc3339",
     "sale_opt_out",
 ]

@@ -44,8 +44,12 @@ _ERRORS = frozenset(
 )
 
 
-def _view(policies: PolicyRuntime, customer: CustomerPrincipal, language: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    return consents.catalog(policies, customer, lang=language), consents.consent_state(policies, customer)
+def _view(
+    policies: PolicyRuntime, customer: CustomerPrincipal, language: str
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    state = consents.consent_state(policies, customer)
+    awaiting = consents.awaiting_decision(policies, customer, state, lang=language)
+    return consents.catalog(policies, customer, lang=language), state, awaiting
 
 
 class _Acting(NamedTuple):
@@ -84,7 +88,7 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
     if acting is None:
         return redirect(visit.page, f"{_PAGE}?error=not-found")
     subject = acting.subject
-    catalog, state = await run_in_threadpool(_view, policies, subject, visit.page.language)
+    catalog, state, awaiting = await run_in_threadpool(_view, policies, subject, visit.page.language)
     minor = guardians.is_minor(policies.taxonomy, subject)
     decides = await run_in_threadpool(guardians.who_decides, policies, customers, subject) if minor else None
     wards = [] if acting.guardian else await run_in_threadpool(guardians.wards, customers, visit.customer)
@@ -99,6 +103,8 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
         catalog=catalog,
         matrices=matrices,
         legend=_legend(matrices),
+        awaiting=awaiting,
+        recipients={r["id"]: r for r in catalog["recipients"]},
         purposes={p["id"]: p for p in catalog["purposes"]},
         categories={c["id"]: c for c in catalog["categories"]},
         marketing_given=_marketing_given(catalog, state),
