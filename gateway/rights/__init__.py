@@ -18,6 +18,7 @@ from gateway.rights import (
     portability,
     receipts,
     rectification,
+    sale_opt_out,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
@@ -72,4 +73,5 @@ __all__ = [
     "receipts",
     "rectification",
     "rfc3339",
+    "sale_opt_out",
 ]
