@@ -55,9 +55,10 @@ def _check_database(engine: Engine) -> str:
 
 
 def _check_ledger(ledger: Ledger) -> str:
-    """The ledger's head and tree answer: an append would find its state (writes share the database check)."""
+    """The ledger's head and tree answer and a write under its write lock commits: an append would land."""
     try:
         ledger.root(ledger.size())
+        ledger.probe_write()
     except Exception as exc:  # readiness reports the failure instead of raising it
         return f"failed: {type(exc).__name__}"
     return "ok"
@@ -81,7 +82,8 @@ def readiness_checks(engine: Engine, ledger: Ledger, integrity: LedgerIntegrity)
 @router.get(
     "/readyz",
     summary="Readiness",
-    description="Checks that the database accepts a write transaction, the ledger's tree answers and the "
+    description="Checks that the database accepts a write transaction, the ledger's tree answers and commits a "
+    "write under its write lock, and the "
     "latest self-audit found the stored entries producing the latest signed checkpoint; otherwise "
     "503 problem+json whose `checks` member names the failing dependency, so a load balancer stops routing to an "
     "instance that would fail closed.",
