@@ -150,6 +150,28 @@ class Settings(BaseSettings):
         description="Latest `exp` a private_key_jwt client assertion may carry, in seconds from now (401 "
         "`invalid_client` beyond): the replay guard keeps each assertion's jti until it expires.",
     )
+    sign_in_rate_per_address: float = Field(
+        default=1.0, gt=0, description="Password sign-ins per second from one remote address, sustained (429 beyond)."
+    )
+    sign_in_burst_per_address: int = Field(
+        default=30, ge=1, description="Password sign-ins one address may make at once."
+    )
+    credential_check_rate: float = Field(
+        default=200.0,
+        gt=0,
+        description="Credential checks per second of the whole process, every caller together (password sign-ins, "
+        "token requests, introspection and revocation): 429 beyond, whoever asks.",
+    )
+    credential_check_burst: int = Field(default=400, ge=1, description="Credential checks the process takes at once.")
+    password_check_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password hashes (argon2id, 64 MiB each) computed at once per process; further sign-ins queue.",
+    )
+    password_check_queue: int = Field(
+        default=32, ge=0, le=10_000, description="Sign-ins that may wait for a hash; beyond, 429 with Retry-After."
+    )
     client_auth_failure_rate: float = Field(
         default=0.5,
         gt=0,
