@@ -38,7 +38,7 @@ def serve(
     certfile, keyfile = (str(ssl_certfile), str(ssl_keyfile)) if ssl_certfile and ssl_keyfile else (None, None)
     # Started here rather than in the app's lifespan so a bad key file or database is a one-line error,
     # and so several workers never race to create keys or migrate.
-    with runtime(settings) as started:
+    with runtime(settings, create=True) as started:
         if workers == 1:
             app = create_app(settings, runtime=started, freeze_startup_heap=True)
             _run(
