@@ -182,7 +182,11 @@ class Runtime:
                 issuer=settings.issuer,
                 assertion_max_lifetime=settings.client_assertion_max_lifetime_seconds,
             ),
-            idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
+            idempotency=IdempotencyStore(
+                engine,
+                timedelta(seconds=settings.idempotency_ttl_seconds),
+                lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
             checkpoints=CheckpointBook(ledger, verifier_keys, origin),
             events=EventIndex(engine, ledger),
             policies=policies,

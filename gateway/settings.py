@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, gt=0)
     login_lockout_seconds: int = Field(default=900, gt=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    idempotency_lease_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="How long a request owns its Idempotency-Key while it runs; a claim left by a process that died "
+        "expires after it, and a retry then runs the request again against the current state.",
+    )
     token_rate_per_client: float = Field(
         default=10.0, gt=0, description="Token requests per second one client_id may make, sustained (429 beyond)."
     )

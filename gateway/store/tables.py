@@ -119,6 +119,8 @@ idempotency_keys = Table(
     Column("response_body", LargeBinary, nullable=True),
     Column("content_type", String(200), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Until when the claiming request owns the key; past it, with no response stored, the claimant died.
+    Column("lease_until", DateTime(timezone=True), nullable=True),
 )
 
 zk_anchors = Table(
