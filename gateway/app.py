@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
+from gateway.events import run_outbox
 from gateway.rights import erasure
 from gateway.routers import (
     admin,
@@ -24,6 +25,7 @@ from gateway.routers import (
     auditor,
     consents,
     customer,
+    events,
     guardians,
     health,
     my_data,
@@ -66,6 +68,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     receipt_interop.router,
     zk.router,
     analytics.router,
+    events.router,
     portal.router,
 )
 
@@ -128,13 +131,15 @@ def create_app(
             audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
         )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
+        # Change events to recipients: this process drains the outbox beside every other one.
+        deliverer = asyncio.get_running_loop().create_task(run_outbox(app.state.runtime.outbox))
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper):
+            for task in (auditor, sweeper, deliverer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from credentials import CredentialService
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
+from gateway.events.changes import CONSENT_WITHDRAWN, consent_effect
 from gateway.rights.errors import (
     ConsentStateConflict,
     CrossBorderConsentRequired,
@@ -503,10 +504,12 @@ def withdraw(
         raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
     revoked: list[str] = []
     try:
+        # The receipts are revoked and the recipients' change events queued in the withdrawal's transaction.
+        effect = consent_effect(policies.taxonomy, CONSENT_WITHDRAWN, revoking_effect(credentials, revoked))
         updated = policies.consents.withdraw(
             record_id,
             actor=guardian_actor(policies, guardian) if guardian is not None else customer.actor,
-            effects=revoking_effect(credentials, revoked),
+            effects=effect,
         )
     except ConsentError as exc:
         raise ConsentStateConflict(str(exc)) from exc

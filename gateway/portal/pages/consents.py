@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep
+from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep, WebhooksDep
 from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
@@ -45,10 +45,12 @@ def _view(policies: PolicyRuntime, customer: CustomerPrincipal, language: str) -
 
 
 @router.get("/consents")
-async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) -> Response:
+async def my_consents(visit: VisitDep, policies: PoliciesDep, webhooks: WebhooksDep, request: Request) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     catalog, state = await run_in_threadpool(_view, policies, visit.customer, visit.page.language)
+    # which recipients were told of the customer's changes, and which confirmed (only events with a recipient)
+    told = await run_in_threadpool(webhooks.for_customer, visit.customer.customer_id, lang=visit.page.language)
     matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
@@ -66,6 +68,7 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) 
         count=int(count) if count.isdigit() else 0,
         error=error if error in _ERRORS else None,
         scope_query=_scope_query,
+        changes=[change for change in told if change["recipients"]],
     )
 
 
