@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
 from gateway.events import run_outbox
-from gateway.rights import erasure
+from gateway.rights import erasure, rectification
 from gateway.routers import (
     admin,
     analytics,
@@ -38,6 +38,7 @@ from gateway.routers import (
     wallet,
     wellknown,
     zk,
+    zk_wallet,
 )
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
@@ -67,6 +68,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sd_jwt.router,
     receipt_interop.router,
     zk.router,
+    zk_wallet.router,
     analytics.router,
     events.router,
     portal.router,
@@ -133,17 +135,21 @@ def create_app(
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         # Change events to recipients: this process drains the outbox beside every other one.
         deliverer = asyncio.get_running_loop().create_task(run_outbox(app.state.runtime.outbox))
+        corrector = asyncio.get_running_loop().create_task(
+            rectification.sweep_rectifications(app.state.runtime.rectifications)
+        )
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper, deliverer):
+            for task in (auditor, sweeper, corrector, deliverer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await erasure.stop_erasures(app.state.runtime.erasures)
+            await rectification.stop_rectifications(app.state.runtime.rectifications)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
             if owned:

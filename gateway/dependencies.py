@@ -45,6 +45,7 @@ from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -53,6 +54,7 @@ from gateway.web.idempotency import idempotent as _idempotent
 from gateway.web.observability import Metrics
 from gateway.web.problems import Problem
 from gateway.zk.queries import ZkQueries
+from gateway.zk.relay import Relay
 from gateway.zk.service import ZkService
 from ledger.store import Ledger
 from policies import PolicyRuntime
@@ -85,6 +87,7 @@ __all__ = [
     "PortabilityDep",
     "ProfilesDep",
     "PseudonymsDep",
+    "RectificationsDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
@@ -92,6 +95,7 @@ __all__ = [
     "WebhooksDep",
     "ZkDep",
     "ZkQueriesDep",
+    "ZkRelayDep",
     "authenticate_client",
     "bearer_token",
     "current_client",
@@ -100,6 +104,7 @@ __all__ = [
     "require_auditor",
     "require_client",
     "require_customer",
+    "require_metrics_reader",
     "require_zk_client",
 ]
 
@@ -156,8 +161,10 @@ WebhooksDep = Annotated[Webhooks, Depends(_part("webhooks"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
+ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]
 AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]
 ContributionsDep = Annotated[Contributions, Depends(_part("contributions"))]
 # The secret the portal binds CSRF tokens with (the deployment's pseudonym key).
@@ -298,5 +305,6 @@ def require_customer(
 # The common role checks, named so routers read as a table of who may do what.
 require_admin = require_client(scopes=["admin"], roles=[Role.ADMIN])
 require_auditor = require_client(scopes=["ledger:read"], roles=[Role.AUDITOR, Role.ADMIN])
+require_metrics_reader = require_client(scopes=["metrics"], roles=[Role.AUDITOR, Role.ADMIN])
 PROXY_GRANTS = Grants(frozenset({"proxy"}), frozenset({Role.CRM}))
 require_zk_client = require_client(scopes=["zk"], roles=[Role.CRM])

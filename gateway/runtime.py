@@ -36,12 +36,14 @@ from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
 from gateway.web.idempotency import IdempotencyStore
 from gateway.web.observability import Metrics
 from gateway.zk.queries import ZkQueries
+from gateway.zk.relay import Relay
 from gateway.zk.service import ZkService
 from ledger.store import Ledger
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyRuntime, open_policies
@@ -187,7 +189,9 @@ class Runtime:
             policies=policies,
             credentials=credential_service,
             upstreams=upstreams,
-            zk=ZkService.create(settings.data_dir / "keys", ledger, frozenset(policies.taxonomy.categories)),
+            zk=ZkService.create(
+                settings.data_dir / "keys", ledger, frozenset(policies.taxonomy.categories), origin=origin
+            ),
             limits=RequestLimits.of(
                 token_per_client=RateLimit(settings.token_rate_per_client, settings.token_burst_per_client),
                 token_per_address=RateLimit(settings.token_rate_per_address, settings.token_burst_per_address),
@@ -254,6 +258,17 @@ class Runtime:
         return Outbox(self.engine, EventSigner(lambda: keys.ring("events")), self.settings)
 
     @property
+    def rectifications(self) -> Rectifications:
+        return Rectifications(
+            engine=self.engine,
+            ledger=self.ledger,
+            upstreams=self.upstreams,
+            customers=self.customers,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+        )
+
+    @property
     def contributions(self) -> Contributions:
         return Contributions(self.engine)
 
@@ -283,6 +298,10 @@ class Runtime:
             pseudonyms=self.pseudonyms,
             subject_cache_seconds=self.settings.auth_cache_seconds,
         )
+
+    @property
+    def zk_relay(self) -> Relay:
+        return Relay(self.zk_queries)
 
     def subject_pseudonym(self, subject_id: str) -> str:
         """The ledger subject for a customer id: keyed HMAC, so the ledger never holds the raw id."""
