@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from gateway.audit.integrity import audit_periodically
 from gateway.events import run_outbox
 from gateway.rights import erasure, rectification
+from gateway.rights.consents import sweep_expiry
 from gateway.routers import (
     admin,
     analytics,
@@ -135,6 +136,9 @@ def create_app(
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         # Change events to recipients: this process drains the outbox beside every other one.
         deliverer = asyncio.get_running_loop().create_task(run_outbox(app.state.runtime.outbox))
+        expirer = asyncio.get_running_loop().create_task(
+            sweep_expiry(started.policies, started.credentials, started.settings.consent_expiry_sweep_seconds)
+        )
         corrector = asyncio.get_running_loop().create_task(
             rectification.sweep_rectifications(app.state.runtime.rectifications)
         )
@@ -144,7 +148,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in (auditor, sweeper, corrector, deliverer):
+            for task in (auditor, sweeper, corrector, deliverer, expirer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

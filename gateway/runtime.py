@@ -266,6 +266,7 @@ class Runtime:
             customers=self.customers,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
+            policies=self.policies,
         )
 
     @property

@@ -2,7 +2,7 @@
 
 GDPR Art. 17(2) and 19 require telling the recipients who hold a customer's data when the customer withdraws,
 restricts, rectifies or erases; PIPL Art. 47 requires deletion once consent is withdrawn. Each change the gateway
-records (a consent withdrawn or expired, an erasure requested) passes through here: `outbox_effect` writes the
+records (a consent withdrawn, an erasure or a rectification requested) passes through here: `outbox_effect` writes the
 event and one delivery per interested webhook in the very transaction that appends the change to the ledger, so
 an acknowledged change always has its events, and an event never exists for a change that was not recorded.
 
@@ -31,24 +31,28 @@ __all__ = [
     "CONSENT_WITHDRAWN",
     "ERASURE_REQUESTED",
     "EVENT_TYPES",
+    "RECTIFICATION_REQUESTED",
     "ChangeEvent",
     "consent_change",
     "consent_effect",
     "erasure_change",
     "outbox_effect",
     "record_change",
+    "rectification_change",
 ]
 
 CONSENT_WITHDRAWN = "consent.withdrawn"
 CONSENT_EXPIRED = "consent.expired"
 ERASURE_REQUESTED = "erasure.requested"
+RECTIFICATION_REQUESTED = "rectification.requested"
 # Every event type a webhook may subscribe to; each is produced below and nowhere else.
-EVENT_TYPES = (CONSENT_WITHDRAWN, CONSENT_EXPIRED, ERASURE_REQUESTED)
+EVENT_TYPES = (CONSENT_WITHDRAWN, CONSENT_EXPIRED, ERASURE_REQUESTED, RECTIFICATION_REQUESTED)
 # What a recipient is asked to do about each, in the event itself.
 _REQUIRED_ACTION = {
     CONSENT_WITHDRAWN: "stop_processing_and_delete",
     CONSENT_EXPIRED: "stop_processing_and_delete",
     ERASURE_REQUESTED: "delete",
+    RECTIFICATION_REQUESTED: "read_again",
 }
 
 
@@ -99,6 +103,20 @@ def erasure_change(
         customer_id=customer_id,
         organizations=organizations(taxonomy, named),
         data={"request_id": request_id},
+    )
+
+
+def rectification_change(
+    taxonomy: Taxonomy, customer_id: str, request_id: str, category: str, records: Sequence[ConsentRecord]
+) -> ChangeEvent:
+    """A correction (GDPR Art. 16, 19): who may hold the wrong value is told which category changed, never the
+    value, and reads it again through the gateway."""
+    named = [recipient for record in records for recipient in record.recipients]
+    return ChangeEvent(
+        type=RECTIFICATION_REQUESTED,
+        customer_id=customer_id,
+        organizations=organizations(taxonomy, named),
+        data={"request_id": request_id, "category": category},
     )
 
 

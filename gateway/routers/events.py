@@ -27,6 +27,9 @@ async def recipient(principal: ClientPrincipal = Depends(current_client)) -> Cli
     return PROXY_GRANTS.check(principal)
 
 
+EventType = Literal["consent.withdrawn", "consent.expired", "erasure.requested", "rectification.requested"]
+
+
 class WebhookRegistration(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -36,7 +39,9 @@ class WebhookRegistration(BaseModel):
     )
 
     url: str = Field(min_length=1, max_length=2000, description="Where deliveries are POSTed (http or https).")
-    event_types: list[Literal["consent.withdrawn", "consent.expired", "erasure.requested"]] = Field(min_length=1)
+    event_types: list[
+        Literal["consent.withdrawn", "consent.expired", "erasure.requested", "rectification.requested"]
+    ] = Field(min_length=1)
 
 
 class WebhookView(BaseModel):
@@ -202,7 +207,7 @@ async def confirm_event(
 @router.get(
     "/me/events",
     summary="Who was told about my changes",
-    description="My withdrawals, expiries and erasure requests as change events, newest first, each with every "
+    description="My withdrawals, erasure and rectification requests as change events, newest first, each with every "
     "recipient told: delivery status, and whether and when it confirmed deleting (with the ledger entry).",
     tags=["customer data rights"],
     responses={
