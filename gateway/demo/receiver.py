@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,11 +43,16 @@ class Receiver:
     client_id: str | None = None
     client_secret: str | None = None
     answer_after: float = 0.0
+    ca_file: str | None = None  # the gateway's certificate authority, for an https gateway with a private one
     jwks: dict[str, Any] | None = None
     arrivals: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
     confirmed: dict[str, int] = field(default_factory=dict)  # event id -> ledger index of the confirmation
     seen: set[str] = field(default_factory=set)
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        trust: ssl.SSLContext | bool = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
+        return httpx.AsyncClient(timeout=30, verify=trust, **kwargs)
 
     async def keys(self, http: httpx.AsyncClient, *, refresh: bool = False) -> dict[str, Any]:
         if self.jwks is None or refresh:
@@ -59,7 +65,7 @@ class Receiver:
         """Delete what the agency holds about the customer (nothing here but the notes), then say so."""
         if self.client_id is None or self.client_secret is None:
             return
-        async with httpx.AsyncClient(base_url=self.gateway, timeout=30) as http:
+        async with self.client(base_url=self.gateway) as http:
             token = await http.post(
                 "/oauth/token",
                 data={"grant_type": "client_credentials"},
@@ -79,7 +85,7 @@ def create_receiver_app(receiver: Receiver) -> Starlette:
     async def events(request: Request) -> Response:
         body = await request.body()
         message = httpx.Request(request.method, str(request.url), headers=request.headers.raw, content=body)
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with receiver.client() as http:
             try:
                 event = verify_event(message, body, await receiver.keys(http))
             except InvalidEvent:
@@ -135,8 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--answer-after", type=float, default=0.0, help="Seconds to wait before acknowledging (a slow recipient)."
     )
+    parser.add_argument("--ca-file", help="A certificate authority to trust for an https gateway.")
     args = parser.parse_args(argv)
-    receiver = Receiver(args.gateway, args.client_id, args.client_secret, args.answer_after)
+    receiver = Receiver(args.gateway, args.client_id, args.client_secret, args.answer_after, args.ca_file)
     uvicorn.run(create_receiver_app(receiver), host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
