@@ -17,13 +17,16 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
+from gateway.events import run_outbox
 from gateway.rights import erasure, rectification
+from gateway.rights.consents import sweep_expiry
 from gateway.routers import (
     admin,
     analytics,
     auditor,
     consents,
     customer,
+    events,
     guardians,
     health,
     my_data,
@@ -68,6 +71,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     zk.router,
     zk_wallet.router,
     analytics.router,
+    events.router,
     portal.router,
 )
 
@@ -130,6 +134,11 @@ def create_app(
             audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
         )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
+        # Change events to recipients: this process drains the outbox beside every other one.
+        deliverer = asyncio.get_running_loop().create_task(run_outbox(app.state.runtime.outbox))
+        expirer = asyncio.get_running_loop().create_task(
+            sweep_expiry(started.policies, started.credentials, started.settings.consent_expiry_sweep_seconds)
+        )
         corrector = asyncio.get_running_loop().create_task(
             rectification.sweep_rectifications(app.state.runtime.rectifications)
         )
@@ -139,7 +148,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in (auditor, sweeper, corrector):
+            for task in (auditor, sweeper, corrector, deliverer, expirer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -38,6 +38,7 @@ from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
+from gateway.events import Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
@@ -91,6 +92,7 @@ __all__ = [
     "SettingsDep",
     "ThrottleDep",
     "UpstreamsDep",
+    "WebhooksDep",
     "ZkDep",
     "ZkQueriesDep",
     "ZkRelayDep",
@@ -155,6 +157,7 @@ UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
 AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
 ProfilesDep = Annotated[ProfileFlow, Depends(_part("profiles"))]
 IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
+WebhooksDep = Annotated[Webhooks, Depends(_part("webhooks"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]

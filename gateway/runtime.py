@@ -29,6 +29,7 @@ from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
+from gateway.events import EventSigner, Outbox, Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
@@ -103,7 +104,7 @@ class Runtime:
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = key_store(settings)
-        for ring in ("token", "checkpoint"):
+        for ring in ("token", "checkpoint", "events"):
             keys.ring(ring)
         keys.secret("pseudonym")
         ledger = open_ledger(settings.db_url, settings.checkpoint_origin, keys.ring("checkpoint"))
@@ -255,6 +256,15 @@ class Runtime:
         )
 
     @property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.engine, self.ledger, self.pseudonyms, self.policies.taxonomy)
+
+    @property
+    def outbox(self) -> Outbox:
+        keys = self.keys
+        return Outbox(self.engine, EventSigner(lambda: keys.ring("events")), self.settings)
+
+    @property
     def rectifications(self) -> Rectifications:
         return Rectifications(
             engine=self.engine,
@@ -263,6 +273,7 @@ class Runtime:
             customers=self.customers,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
+            policies=self.policies,
         )
 
     @property

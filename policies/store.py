@@ -524,13 +524,31 @@ class ConsentStore:
         record = self.get(record_id)
         return self._append(record_id, record.subject_id, record.kind, ConsentStatus.INVALIDATED, actor, {}, _when(at))
 
-    def expire(self, record_id: str, *, actor: str, at: datetime | None = None) -> ConsentRecord:
+    def expire(
+        self, record_id: str, *, actor: str, at: datetime | None = None, effects: ConsentEffects | None = None
+    ) -> ConsentRecord:
         """Record that a record ran out; refused while it is still within its validity."""
         when = _when(at)
         record = self.get(record_id)
         if record.valid_until is None or when < record.valid_until:
             raise ConsentError("valid_until", f"record {record_id} has not expired")
-        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.EXPIRED, actor, {}, when)
+        return self._append(
+            record_id, record.subject_id, record.kind, ConsentStatus.EXPIRED, actor, {}, when, effects=effects
+        )
+
+    def lapsed(self, at: datetime | None = None, *, limit: int = 500) -> list[str]:
+        """Ids of given or renewed records whose validity ended by `at` (now): the ones to `expire`."""
+        t = schema.consent_records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.record_id)
+                .where(t.status.in_((ConsentStatus.GIVEN.value, ConsentStatus.RENEWED.value)))
+                .where(t.valid_until.is_not(None))
+                .where(t.valid_until <= to_micros(_when(at)))
+                .order_by(t.valid_until)
+                .limit(limit)
+            ).scalars()
+            return [str(r) for r in rows]
 
     def _append(
         self,

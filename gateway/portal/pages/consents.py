@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep
+from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep, WebhooksDep
 from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
@@ -81,7 +81,9 @@ def _with(url: str, acting: _Acting, extra: str) -> str:
 
 
 @router.get("/consents")
-async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: CustomersDep, request: Request) -> Response:
+async def my_consents(
+    visit: VisitDep, policies: PoliciesDep, customers: CustomersDep, webhooks: WebhooksDep, request: Request
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     acting = await run_in_threadpool(_acting, customers, visit.customer, request.query_params.get("ward"))
@@ -93,6 +95,8 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
     decides = await run_in_threadpool(guardians.who_decides, policies, customers, subject) if minor else None
     wards = [] if acting.guardian else await run_in_threadpool(guardians.wards, customers, visit.customer)
     choices = None if acting.guardian else await run_in_threadpool(sale_opt_out.choices, policies, subject)
+    # which recipients were told of the subject's changes, and which confirmed (only events with a recipient)
+    told = await run_in_threadpool(webhooks.for_customer, subject.customer_id, lang=visit.page.language)
     matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
@@ -118,6 +122,7 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
         wards=wards,
         choices=choices,
         gpc=request.headers.get(sale_opt_out.GPC_HEADER, "").strip() == "1",
+        changes=[change for change in told if change["recipients"]],
     )
 
 
