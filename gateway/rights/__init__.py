@@ -18,6 +18,7 @@ from gateway.rights import (
     portability,
     receipts,
     rectification,
+    transfers,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
@@ -32,14 +33,17 @@ from gateway.rights.errors import (
     InvalidConsentRequest,
     InvalidGuardianship,
     InvalidRectification,
+    InvalidTransfer,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
+    TransferGone,
 )
 from gateway.rights.portability import Portability
 from gateway.rights.receipts import ReceiptSummary
 from gateway.rights.rectification import Rectifications
 from gateway.rights.rfc3339 import rfc3339
+from gateway.rights.transfers import Transfers
 
 __all__ = [
     "AccessEntry",
@@ -55,6 +59,7 @@ __all__ = [
     "InvalidConsentRequest",
     "InvalidGuardianship",
     "InvalidRectification",
+    "InvalidTransfer",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
@@ -62,6 +67,8 @@ __all__ = [
     "Rectifications",
     "ReleasedKey",
     "SeparateConsentRequired",
+    "TransferGone",
+    "Transfers",
     "access_log",
     "consents",
     "did_custody",
@@ -72,4 +79,5 @@ __all__ = [
     "receipts",
     "rectification",
     "rfc3339",
+    "transfers",
 ]
