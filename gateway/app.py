@@ -29,6 +29,7 @@ from gateway.routers import (
     my_data,
     oauth,
     portal,
+    profiles,
     proxy,
     receipt_interop,
     sd_jwt,
@@ -36,6 +37,7 @@ from gateway.routers import (
     wallet,
     wellknown,
     zk,
+    zk_wallet,
 )
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
@@ -50,6 +52,7 @@ from gateway.web.request_head import SingletonHeadersMiddleware
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
     proxy.router,
+    profiles.router,
     health.router,
     wellknown.router,
     oauth.router,
@@ -65,6 +68,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sd_jwt.router,
     receipt_interop.router,
     zk.router,
+    zk_wallet.router,
     analytics.router,
     portal.router,
 )

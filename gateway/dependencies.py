@@ -34,11 +34,13 @@ from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
@@ -52,6 +54,7 @@ from gateway.web.idempotency import idempotent as _idempotent
 from gateway.web.observability import Metrics
 from gateway.web.problems import Problem
 from gateway.zk.queries import ZkQueries
+from gateway.zk.relay import Relay
 from gateway.zk.service import ZkService
 from ledger.store import Ledger
 from policies import PolicyRuntime
@@ -73,6 +76,7 @@ __all__ = [
     "ErasuresDep",
     "EventsDep",
     "Grants",
+    "IdentitiesDep",
     "IntegrityDep",
     "KeysDep",
     "LedgerDep",
@@ -81,6 +85,7 @@ __all__ = [
     "OAuthDep",
     "PoliciesDep",
     "PortabilityDep",
+    "ProfilesDep",
     "PseudonymsDep",
     "RectificationsDep",
     "SessionsDep",
@@ -90,6 +95,7 @@ __all__ = [
     "UpstreamsDep",
     "ZkDep",
     "ZkQueriesDep",
+    "ZkRelayDep",
     "authenticate_client",
     "bearer_token",
     "current_client",
@@ -98,6 +104,7 @@ __all__ = [
     "require_auditor",
     "require_client",
     "require_customer",
+    "require_metrics_reader",
     "require_zk_client",
 ]
 
@@ -148,6 +155,8 @@ PoliciesDep = Annotated[PolicyRuntime, Depends(_part("policies"))]
 CredentialsDep = Annotated[CredentialService, Depends(_part("credentials"))]
 UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
 AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
+ProfilesDep = Annotated[ProfileFlow, Depends(_part("profiles"))]
+IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
@@ -155,6 +164,7 @@ RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
+ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]
 AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]
 ContributionsDep = Annotated[Contributions, Depends(_part("contributions"))]
 # The secret the portal binds CSRF tokens with (the deployment's pseudonym key).
@@ -295,5 +305,6 @@ def require_customer(
 # The common role checks, named so routers read as a table of who may do what.
 require_admin = require_client(scopes=["admin"], roles=[Role.ADMIN])
 require_auditor = require_client(scopes=["ledger:read"], roles=[Role.AUDITOR, Role.ADMIN])
+require_metrics_reader = require_client(scopes=["metrics"], roles=[Role.AUDITOR, Role.ADMIN])
 PROXY_GRANTS = Grants(frozenset({"proxy"}), frozenset({Role.CRM}))
 require_zk_client = require_client(scopes=["zk"], roles=[Role.CRM])

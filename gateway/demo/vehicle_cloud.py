@@ -20,6 +20,7 @@ import copy
 import json
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,8 +30,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.demo.fleet import fleet_customers
+from gateway.demo.statements import StatementSource, load_or_create_source_key
 
-__all__ = ["DEMO_CUSTOMERS", "EXPORT_MAX_LIMIT", "create_vehicle_cloud_app", "main"]
+__all__ = ["DEMO_CUSTOMERS", "EXPORT_MAX_LIMIT", "PROBLEM_JSON", "HitCounter", "create_vehicle_cloud_app", "main"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -155,7 +157,7 @@ def _not_found(customer_id: str) -> JSONResponse:
     )
 
 
-class _HitCounter:
+class HitCounter:
     """Counts ``"METHOD /path"`` per request, so tests see retries and forwarded erasures as the server did."""
 
     def __init__(self, app: ASGIApp, hits: Counter[str]) -> None:
@@ -188,8 +190,11 @@ def _known(record: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
     )
 
 
-def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] | None = None) -> Starlette:
-    """A fresh vehicle cloud holding its own deep copy of ``customers`` (default: the demo's people and fleet)."""
+def create_vehicle_cloud_app(
+    customers: Mapping[str, Mapping[str, Any]] | None = None, *, source: StatementSource | None = None
+) -> Starlette:
+    """A fresh vehicle cloud holding its own deep copy of ``customers`` (default: the demo's people and fleet);
+    with ``source`` it also signs statements, anchors them at the gateway and delivers them to wallets."""
     chosen = {**DEMO_CUSTOMERS, **fleet_customers()} if customers is None else customers
     store: dict[str, dict[str, Any]] = {cid: copy.deepcopy(dict(record)) for cid, record in chosen.items()}
 
@@ -247,12 +252,14 @@ def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] | None =
             Route("/customers/{customer_id}", erase_customer, methods=["DELETE"]),
             Route("/customers/{customer_id}", correct_customer, methods=["PATCH"]),
             Route("/export/vehicles", export_vehicles, methods=["GET"]),
+            *(source.routes(store) if source is not None else []),
         ]
     )
     hits: Counter[str] = Counter()
     app.state.hits = hits
     app.state.customers = store
-    app.add_middleware(_HitCounter, hits=hits)
+    app.state.source = source
+    app.add_middleware(HitCounter, hits=hits)
     return app
 
 
@@ -265,5 +272,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8701)
+    parser.add_argument("--source-key-file", type=Path, help="sign zero-knowledge statements with this key (0600)")
+    parser.add_argument("--gateway", help="anchor signed statements at this gateway")
     args = parser.parse_args(argv)
-    uvicorn.run(create_vehicle_cloud_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    source = None
+    if args.source_key_file is not None:
+        signer, verifier = load_or_create_source_key(args.source_key_file)
+        source = StatementSource(signer, verifier, args.gateway)
+    app = create_vehicle_cloud_app(source=source)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -34,6 +34,7 @@ from credentials import CredentialService
 from gateway.analytics import Contributions
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.customers import CustomerStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import CustomerPrincipal
 from gateway.rights import consents
 from gateway.rights.errors import NotFoundError
@@ -65,6 +66,18 @@ class Erasures:
     anchors: AnchorStore
     pseudonyms: Pseudonyms
     settings: Settings
+    identities: IdentityIndex
+
+
+def _identifiers(erasures: Erasures, customer: CustomerPrincipal) -> dict[str, str]:
+    """What each erasable source calls the customer: its identifier in the unified index, else the customer
+    number sources share (`source_subject`)."""
+    linked = {link.source: link.identifier for link in erasures.identities.links(customer.customer_id)}
+    return {
+        source: name
+        for source in erasures.upstreams.erasable()
+        if (name := linked.get(source, customer.source_subject)) is not None
+    }
 
 
 def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
@@ -131,7 +144,7 @@ def request_erasure(erasures: Erasures, customer: CustomerPrincipal) -> dict[str
     if open_id is not None:
         return erasure_status(erasures, customer, open_id)
     request_id = str(uuid.uuid4())
-    sources = erasures.upstreams.erasable() if customer.source_subject is not None else ()
+    sources = tuple(_identifiers(erasures, customer))
     now = datetime.now(UTC)
 
     def record(conn: Connection, index: int) -> None:
@@ -250,6 +263,8 @@ def _finish(erasures: Erasures, customer: CustomerPrincipal, lease: Lease) -> No
             consents.withdraw(erasures.policies, erasures.credentials, customer, record.record_id)
     # The gateway's copy of the customer's custodial DID key goes too; the DID stays (it names their receipts).
     erasures.customers.forget_custodial_key(customer.customer_id)
+    # The identifiers source systems know the customer by are personal data too; their sources have erased.
+    erasures.identities.forget(customer.customer_id)
     # The account id names the subject in consents and accesses; source systems' number may name it in ZK anchors.
     names = dict.fromkeys(n for n in (customer.customer_id, customer.source_subject) if n is not None)
     index = None
@@ -284,18 +299,19 @@ async def process_erasure(
     # erased sources since, and they must not be asked again nor their attempts counted back.
     status = await run_in_threadpool(erasure_status, erasures, customer, request_id)
     finishing = False
+    identifiers = await run_in_threadpool(_identifiers, erasures, customer)
     try:
         ok = True
         for source in status["sources"]:
             if source["status"] in DONE:
                 continue
-            assert customer.source_subject is not None
             ok = (
                 await _erase_at_source(
                     erasures,
                     lease,
                     source["source"],
-                    customer.source_subject,
+                    # a source unlinked since the request: its subject no longer resolves, so it fails visibly
+                    identifiers.get(source["source"], ""),
                     source["attempts"],
                     attempts=attempts,
                     backoff=backoff,

@@ -1,7 +1,7 @@
 """rectification requests forwarded to source systems, with per-source status and a lease
 
 Revision ID: 0160_rectification
-Revises: 0145_guardians
+Revises: 0220_federation
 Create Date: 2026-12-07 11:40:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0160_rectification'
-down_revision = '0145_guardians'
+down_revision = '0220_federation'
 branch_labels = None
 depends_on = None
 
