@@ -1,7 +1,7 @@
 """one-time export transfers: a customer lets a registered recipient fetch their export once, before it expires
 
 Revision ID: 0161_export_transfers
-Revises: 0160_rectification
+Revises: 0150_zk_relay
 Create Date: 2026-12-07 11:50:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0161_export_transfers'
-down_revision = '0160_rectification'
+down_revision = '0150_zk_relay'
 branch_labels = None
 depends_on = None
 
