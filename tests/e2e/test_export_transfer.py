@@ -37,7 +37,8 @@ class World:
 def world(start_gateway: object, tmp_path: Path) -> Iterator[World]:
     with BackgroundServer(create_vehicle_cloud_app(), port=_free_port()) as cloud:
         document = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
-        document["upstreams"][0]["base_url"] = cloud.url
+        (vehicle_cloud,) = [u for u in document["upstreams"] if u["name"] == "vehicle-cloud"]
+        document["upstreams"] = [dict(vehicle_cloud, base_url=cloud.url)]
         (tmp_path / "upstreams.yaml").write_text(yaml.safe_dump(document))
         gateway = start_gateway(upstreams_path=str(tmp_path / "upstreams.yaml"))  # type: ignore[operator]
         username = f"li.{uuid.uuid4().hex[:6]}"
