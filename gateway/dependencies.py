@@ -46,6 +46,7 @@ from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
 from gateway.rights.rectification import Rectifications
+from gateway.rights.transfers import Transfers
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -91,6 +92,7 @@ __all__ = [
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
+    "TransfersDep",
     "UpstreamsDep",
     "WebhooksDep",
     "ZkDep",
@@ -162,6 +164,7 @@ AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
+TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]

@@ -37,6 +37,7 @@ from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
 from gateway.rights.rectification import Rectifications
+from gateway.rights.transfers import Transfers
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
@@ -263,6 +264,10 @@ class Runtime:
     def outbox(self) -> Outbox:
         keys = self.keys
         return Outbox(self.engine, EventSigner(lambda: keys.ring("events")), self.settings)
+
+    @property
+    def transfers(self) -> Transfers:
+        return Transfers(self.portability, self.customers, self.engine, self.ledger, self.pseudonyms)
 
     @property
     def rectifications(self) -> Rectifications:

@@ -19,6 +19,7 @@ from gateway.rights import (
     receipts,
     rectification,
     sale_opt_out,
+    transfers,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
@@ -34,14 +35,17 @@ from gateway.rights.errors import (
     InvalidConsentRequest,
     InvalidGuardianship,
     InvalidRectification,
+    InvalidTransfer,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
+    TransferGone,
 )
 from gateway.rights.portability import Portability
 from gateway.rights.receipts import ReceiptSummary
 from gateway.rights.rectification import Rectifications
 from gateway.rights.rfc3339 import rfc3339
+from gateway.rights.transfers import Transfers
 
 __all__ = [
     "AccessEntry",
@@ -58,6 +62,7 @@ __all__ = [
     "InvalidConsentRequest",
     "InvalidGuardianship",
     "InvalidRectification",
+    "InvalidTransfer",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
@@ -65,6 +70,8 @@ __all__ = [
     "Rectifications",
     "ReleasedKey",
     "SeparateConsentRequired",
+    "TransferGone",
+    "Transfers",
     "access_log",
     "consents",
     "did_custody",
@@ -76,4 +83,5 @@ __all__ = [
     "rectification",
     "rfc3339",
     "sale_opt_out",
+    "transfers",
 ]
