@@ -131,10 +131,26 @@ def _run(args: argparse.Namespace) -> None:
                 _report(outcome)
             return
         stop = threading.Event()
+
+        def interrupt(*_: object) -> None:
+            # Stop at once, even inside a long poll: a question not yet answered stays pending at the gateway,
+            # so the recipient hears "customer unavailable" rather than an answer from a wallet that was stopped.
+            stop.set()
+            raise _Stopped
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, interrupt)
         print(f"{store.key.did} is listening to {args.gateway}", flush=True)
-        wallet.serve(client, wait=args.wait, stop=stop, report=_report, on_error=lambda e: print(e, file=sys.stderr))
+        try:
+            wallet.serve(
+                client, wait=args.wait, stop=stop, report=_report, on_error=lambda e: print(e, file=sys.stderr)
+            )
+        except _Stopped:
+            print("stopped", flush=True)
+
+
+class _Stopped(Exception):
+    """SIGINT or SIGTERM: the wallet stops serving."""
 
 
 def _grant(args: argparse.Namespace) -> None:
