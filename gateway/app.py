@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
-from gateway.rights import erasure
+from gateway.rights import erasure, rectification
 from gateway.routers import (
     admin,
     analytics,
@@ -29,6 +29,7 @@ from gateway.routers import (
     my_data,
     oauth,
     portal,
+    profiles,
     proxy,
     receipt_interop,
     sd_jwt,
@@ -50,6 +51,7 @@ from gateway.web.request_head import SingletonHeadersMiddleware
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
     proxy.router,
+    profiles.router,
     health.router,
     wellknown.router,
     oauth.router,
@@ -128,17 +130,21 @@ def create_app(
             audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
         )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
+        corrector = asyncio.get_running_loop().create_task(
+            rectification.sweep_rectifications(app.state.runtime.rectifications)
+        )
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper):
+            for task in (auditor, sweeper, corrector):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await erasure.stop_erasures(app.state.runtime.erasures)
+            await rectification.stop_rectifications(app.state.runtime.rectifications)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
             if owned:

@@ -34,14 +34,17 @@ from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -72,6 +75,7 @@ __all__ = [
     "ErasuresDep",
     "EventsDep",
     "Grants",
+    "IdentitiesDep",
     "IntegrityDep",
     "KeysDep",
     "LedgerDep",
@@ -80,7 +84,9 @@ __all__ = [
     "OAuthDep",
     "PoliciesDep",
     "PortabilityDep",
+    "ProfilesDep",
     "PseudonymsDep",
+    "RectificationsDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
@@ -96,6 +102,7 @@ __all__ = [
     "require_auditor",
     "require_client",
     "require_customer",
+    "require_metrics_reader",
     "require_zk_client",
 ]
 
@@ -146,9 +153,12 @@ PoliciesDep = Annotated[PolicyRuntime, Depends(_part("policies"))]
 CredentialsDep = Annotated[CredentialService, Depends(_part("credentials"))]
 UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
 AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
+ProfilesDep = Annotated[ProfileFlow, Depends(_part("profiles"))]
+IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]
@@ -292,5 +302,6 @@ def require_customer(
 # The common role checks, named so routers read as a table of who may do what.
 require_admin = require_client(scopes=["admin"], roles=[Role.ADMIN])
 require_auditor = require_client(scopes=["ledger:read"], roles=[Role.AUDITOR, Role.ADMIN])
+require_metrics_reader = require_client(scopes=["metrics"], roles=[Role.AUDITOR, Role.ADMIN])
 PROXY_GRANTS = Grants(frozenset({"proxy"}), frozenset({Role.CRM}))
 require_zk_client = require_client(scopes=["zk"], roles=[Role.CRM])

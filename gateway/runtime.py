@@ -25,14 +25,17 @@ from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.custody import CustodyVault
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.proxy.profiles import ProfileFlow
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
@@ -86,6 +89,7 @@ class Runtime:
     zk: ZkService
     limits: RequestLimits
     pseudonyms: Pseudonyms
+    identities: IdentityIndex
     integrity: LedgerIntegrity
     pseudonym_key: bytes = field(default=b"", repr=False)
     migrated: list[str] = field(default_factory=list)
@@ -194,6 +198,7 @@ class Runtime:
                 client_auth_failures=RateLimit(settings.client_auth_failure_rate, settings.client_auth_failure_burst),
             ),
             pseudonyms=Pseudonyms(pseudonym_key),
+            identities=IdentityIndex(engine, pseudonym_key),
             integrity=LedgerIntegrity(ledger, verifier_keys, origin),
             pseudonym_key=pseudonym_key,
         )
@@ -212,6 +217,10 @@ class Runtime:
             subject_cache_seconds=self.settings.auth_cache_seconds,
             reads_inline=self.engine.dialect.name == "sqlite",
         )
+
+    @property
+    def profiles(self) -> ProfileFlow:
+        return ProfileFlow(self.access, self.identities, self.settings.profile_source_timeout_seconds)
 
     @property
     def access_log(self) -> AccessLog:
@@ -233,6 +242,18 @@ class Runtime:
             policies=self.policies,
             credentials=self.credentials,
             anchors=self.zk.anchors,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+            identities=self.identities,
+        )
+
+    @property
+    def rectifications(self) -> Rectifications:
+        return Rectifications(
+            engine=self.engine,
+            ledger=self.ledger,
+            upstreams=self.upstreams,
+            customers=self.customers,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
         )

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     analytics_max_epsilon: float = Field(
         default=5.0, gt=0, le=100, description="The most privacy budget (epsilon) one aggregate query may spend."
     )
+    metrics_address: str | None = Field(
+        default=None,
+        description="`host:port` on which `consentry serve` exposes Prometheus metrics to anyone who can reach it "
+        "(bind it to an internal interface); `/metrics` on the main port then answers 404. Default: none, and "
+        "`/metrics` on the main port needs an access token with the `metrics` scope.",
+    )
     max_request_head_bytes: int = Field(
         default=32_768,
         ge=4096,
@@ -154,6 +160,28 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Failed client authentications at introspection and revocation at once."
     )
 
+    profile_source_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=120, description="Deadline of each source's fetch in a profile read (GET /v1/profiles)."
+    )
+    events_poll_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="How often each process looks for change events due for delivery."
+    )
+    events_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="How long one process owns a delivery attempt before another may take it over.",
+    )
+    events_backoff_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="Wait before a failed delivery's second try; doubles per further try."
+    )
+    events_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="The longest wait between two tries of one delivery."
+    )
+    events_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Deadline of one webhook delivery (connect, send, answer)."
+    )
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_a_base_url(cls, value: str) -> str:
@@ -161,6 +189,24 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ValueError("issuer must be an http(s) base URL without query or fragment")
         return value.rstrip("/")
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address_is_host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, colon, port = value.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("metrics_address must be host:port, e.g. 127.0.0.1:9464")
+        return value
+
+    @property
+    def metrics_listen(self) -> tuple[str, int] | None:
+        """`metrics_address` as (host, port); an IPv6 host may be written in brackets."""
+        if self.metrics_address is None:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

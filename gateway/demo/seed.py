@@ -11,7 +11,9 @@ import secrets
 from dataclasses import dataclass, field
 
 from gateway.demo.fleet import fleet_members
+from gateway.demo.partners import DEMO_LINKS
 from gateway.rights import guardians
+from gateway.rights.consents import current_agreement
 from gateway.runtime import Runtime
 
 __all__ = [
@@ -101,6 +103,9 @@ DEMO_CONSENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "joint_rnd": (("vehicle", "behavior.driving", "location.precise"), ("org:stuttgart-rnd",)),
 }
 
+# The language each demo customer read the agreement in.
+_READS = {"CN": "zh-CN", "DE": "en"}
+
 
 @dataclass
 class DemoWorld:
@@ -143,6 +148,9 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
         )
         world.passwords[person.username] = password
         world.customer_ids[person.source_subject] = customer.customer_id
+        # The unified index: which identifier each source system uses for this customer.
+        for source, identifier in DEMO_LINKS[person.source_subject].items():
+            runtime.identities.link(customer.customer_id, source, identifier, actor="demo:seed")
         if person.customer_type == "minor" or person.jurisdiction == "US-CA":
             continue  # the minor's guardian decides (below); the Californian's marketing rests on notice
         for purpose, (categories, recipients) in DEMO_CONSENTS.items():
@@ -155,6 +163,10 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
                 actor=f"customer:{customer.customer_id}",
                 method="portal",
                 cross_border=purpose == "joint_rnd" and person.jurisdiction != "DE",
+                # the agreement they read, so the consent covers what it listed and no more (issue 14)
+                notice=current_agreement(
+                    runtime.policies, person.jurisdiction, _READS[person.jurisdiction], person.customer_type
+                ).notice,
             )
             world.consents[(person.source_subject, purpose)] = record.record_id
     for guardian in DEMO_GUARDIANS:

@@ -7,6 +7,7 @@ Both wait until the server accepts connections before returning, and both stop o
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,21 @@ from starlette.types import ASGIApp
 
 from gateway.demo.vehicle_cloud import create_vehicle_cloud_app
 
-__all__ = ["BackgroundServer", "ServerProcess", "ServerStartError", "VehicleCloudProcess", "run_vehicle_cloud"]
+__all__ = [
+    "BackgroundServer",
+    "ServerProcess",
+    "ServerStartError",
+    "VehicleCloudProcess",
+    "free_port",
+    "run_vehicle_cloud",
+]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the operating system just had free on `host` (for servers whose port nobody chose)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 class ServerStartError(RuntimeError):
@@ -150,11 +165,12 @@ class ServerProcess:
             raise
         return self
 
-    def stop(self) -> None:
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Send the process `signum` (the one the demo itself received) and wait for it; kill it if it lingers."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
+        process.send_signal(signum)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -99,3 +99,9 @@ class InvalidGuardianship(CustomerRightsError):
     """A guardian link the law does not call for: the ward is no minor, the guardian is one, or they are one."""
 
     kind = "invalid-guardianship"
+
+
+class InvalidRectification(CustomerRightsError):
+    """A category no source system lets the customer correct, or a value that is not one of that category."""
+
+    kind = "invalid-rectification"

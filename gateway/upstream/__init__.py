@@ -14,6 +14,7 @@ from gateway.upstream.client import (
     IDEMPOTENT_METHODS,
     ErasureOutcome,
     FilteredRead,
+    RectificationOutcome,
     UpstreamClient,
     UpstreamResponse,
     forwardable_headers,
@@ -28,6 +29,7 @@ from gateway.upstream.config import (
 )
 from gateway.upstream.errors import (
     ErasureNotSupported,
+    RectificationNotSupported,
     RequestTooLarge,
     UnknownUpstream,
     UpstreamError,
@@ -68,6 +70,8 @@ __all__ = [
     "InvalidDocument",
     "InvalidSubject",
     "PooledHTTP11Transport",
+    "RectificationNotSupported",
+    "RectificationOutcome",
     "RequestTooLarge",
     "ResolvedRequest",
     "Selector",

@@ -1,7 +1,7 @@
 """wallet-answered questions: anchored source statements, relayed questions, question budgets
 
 Revision ID: 0150_zk_relay
-Revises: 0145_guardians
+Revises: 0160_rectification
 Create Date: 2026-12-07 11:30:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0150_zk_relay'
-down_revision = '0145_guardians'
+down_revision = '0160_rectification'
 branch_labels = None
 depends_on = None
 
