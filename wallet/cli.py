@@ -164,6 +164,16 @@ def _grant(args: argparse.Namespace) -> None:
     print(json.dumps(receipt, indent=2))
 
 
+def _custody(args: argparse.Namespace) -> None:
+    store = _store(args)
+    with DidSession(args.gateway, store.key) as session:
+        client = GatewayClient(session)
+        state = client.custody(args.mode == "on")
+        if args.mode == "on":
+            state = client.hand_over(list(store.statements()), store.rules().to_json())
+    print(json.dumps(state, indent=2))
+
+
 def _journal(args: argparse.Namespace) -> None:
     for entry in _store(args).journal():
         print(json.dumps(entry, sort_keys=True))
@@ -211,6 +221,12 @@ def _parser() -> argparse.ArgumentParser:
     grant.add_argument("--purpose", required=True)
     grant.add_argument("--hours", type=float, required=True)
     grant.set_defaults(run=_grant)
+    custody = commands.add_parser(
+        "custody", help="let the gateway answer for you (on: hands over statements and rules) or not (off)"
+    )
+    custody.add_argument("mode", choices=["on", "off"])
+    custody.add_argument("--gateway", required=True)
+    custody.set_defaults(run=_custody)
     commands.add_parser("journal", help="what the wallet answered or declined").set_defaults(run=_journal)
     return parser
 
