@@ -27,6 +27,7 @@ from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
+from gateway.clock import Clock, SystemClock
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.rights.access_log import AccessLog
@@ -85,6 +86,8 @@ class Runtime:
     limits: RequestLimits
     pseudonyms: Pseudonyms
     pseudonym_key: bytes = field(default=b"", repr=False)
+    # Retention periods are judged by this clock; only a test, in the gateway's own process, sets another.
+    clock: Clock = field(default_factory=SystemClock)
     migrated: list[str] = field(default_factory=list)
 
     @classmethod
