@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
+from gateway.retention import sweep_retention
 from gateway.rights import erasure
 from gateway.routers import (
     admin,
@@ -116,15 +117,17 @@ def create_app(
         if owned:
             _attach(app, Runtime.start(settings))
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
+        retention = asyncio.get_running_loop().create_task(sweep_retention(lambda: app.state.runtime.retention))
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, retention):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await erasure.stop_erasures(app.state.runtime.erasures)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()

@@ -30,6 +30,7 @@ from gateway.auth.tokens import RevocationList
 from gateway.clock import Clock, SystemClock
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
@@ -218,6 +219,21 @@ class Runtime:
             anchors=self.zk.anchors,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
+        )
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            engine=self.engine,
+            ledger=self.ledger,
+            events=self.events,
+            policies=self.policies,
+            credentials=self.credentials,
+            customers=self.customers,
+            upstreams=self.upstreams,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+            clock=self.clock,
         )
 
     @property

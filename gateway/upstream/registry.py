@@ -50,6 +50,10 @@ class UpstreamRegistry:
         """Names of the upstreams an erasure request must be forwarded to."""
         return tuple(name for name in self.names if self._configs[name].supports_erasure)
 
+    def deleting(self) -> tuple[str, ...]:
+        """Names of the upstreams that delete categories of a subject on request (retention minimisation)."""
+        return tuple(name for name in self.names if self._configs[name].deletion is not None)
+
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
