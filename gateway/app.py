@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
+from gateway.audit.integrity import audit_periodically
 from gateway.retention import sweep_retention
 from gateway.rights import erasure
 from gateway.routers import (
@@ -24,6 +25,7 @@ from gateway.routers import (
     auditor,
     consents,
     customer,
+    guardians,
     health,
     my_data,
     oauth,
@@ -43,6 +45,7 @@ from gateway.web.direct_routes import DirectRoutes
 from gateway.web.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.web.observability import RequestContextMiddleware, configure_logging
 from gateway.web.problems import ProblemDetails, install_problem_handlers
+from gateway.web.request_head import SingletonHeadersMiddleware
 
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -52,6 +55,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     oauth.router,
     customer.router,
     consents.router,
+    guardians.router,
     my_data.router,
     admin.router,
     auditor.router,
@@ -81,7 +85,7 @@ Every error is an RFC 9457 `application/problem+json` document whose `type` is a
 def _attach(app: FastAPI, runtime: Runtime) -> None:
     """Hand the app its runtime, and the proxy's direct routes their collaborators, once."""
     app.state.runtime = runtime
-    app.state.proxy = proxy.ProxyCollaborators(bearer=runtime.bearer, flow=runtime.access)
+    app.state.proxy = proxy.ProxyCollaborators(bearer=runtime.bearer, flow=runtime.access, integrity=runtime.integrity)
 
 
 async def _on_replay(request: Request, exc: Exception) -> Response:
@@ -116,6 +120,12 @@ def create_app(
         owned = runtime is None
         if owned:
             _attach(app, Runtime.start(settings))
+        started: Runtime = app.state.runtime
+        # The self-audit runs before the first request is served: a tampered log is never vouched for.
+        await asyncio.to_thread(started.integrity.run)
+        auditor = asyncio.get_running_loop().create_task(
+            audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
+        )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         retention = asyncio.get_running_loop().create_task(sweep_retention(lambda: app.state.runtime.retention))
         if freeze_startup_heap:
@@ -124,7 +134,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in (sweeper, retention):
+            for task in (auditor, sweeper, retention):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -149,11 +159,12 @@ def create_app(
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
 
-    # Starlette runs the last-added middleware first: request context, the proxy's direct routes, then body
-    # limit, then idempotency.
+    # Starlette runs the last-added middleware first: request context, singleton headers, the proxy's direct
+    # routes, then body limit, then idempotency.
     app.add_middleware(IdempotencyMiddleware, store_getter=lambda: app.state.runtime.idempotency)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(DirectRoutes, routes=proxy.router.routes)
+    app.add_middleware(SingletonHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics_getter=lambda: app.state.runtime.metrics)
 
     _register_problem_schema(app)

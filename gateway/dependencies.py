@@ -28,6 +28,7 @@ from credentials import CredentialService
 from gateway.analytics import AnalyticsService, Contributions
 from gateway.audit.checkpoints import CheckpointBook
 from gateway.audit.event_index import EventIndex
+from gateway.audit.integrity import LedgerIntegrity
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
@@ -70,6 +71,7 @@ __all__ = [
     "ErasuresDep",
     "EventsDep",
     "Grants",
+    "IntegrityDep",
     "KeysDep",
     "LedgerDep",
     "LimitsDep",
@@ -136,6 +138,7 @@ OAuthDep = Annotated[GatewayAuthorizationServer, Depends(_part("oauth"))]
 LimitsDep = Annotated[RequestLimits, Depends(_part("limits"))]
 CheckpointsDep = Annotated[CheckpointBook, Depends(_part("checkpoints"))]
 EventsDep = Annotated[EventIndex, Depends(_part("events"))]
+IntegrityDep = Annotated[LedgerIntegrity, Depends(_part("integrity"))]
 PseudonymsDep = Annotated[Pseudonyms, Depends(_part("pseudonyms"))]
 PoliciesDep = Annotated[PolicyRuntime, Depends(_part("policies"))]
 CredentialsDep = Annotated[CredentialService, Depends(_part("credentials"))]

@@ -18,6 +18,7 @@ from credentials import CredentialService, IssuerKeyring, StatusListRepository
 from gateway.analytics import AnalyticsService, Contributions
 from gateway.audit.checkpoints import CheckpointBook, note_verifier_keys, open_ledger
 from gateway.audit.event_index import EventIndex
+from gateway.audit.integrity import LedgerIntegrity
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
@@ -86,6 +87,7 @@ class Runtime:
     zk: ZkService
     limits: RequestLimits
     pseudonyms: Pseudonyms
+    integrity: LedgerIntegrity
     pseudonym_key: bytes = field(default=b"", repr=False)
     # Retention periods are judged by this clock; only a test, in the gateway's own process, sets another.
     clock: Clock = field(default_factory=SystemClock)
@@ -104,6 +106,12 @@ class Runtime:
             keys.ring(ring)
         keys.secret("pseudonym")
         ledger = open_ledger(settings.db_url, settings.checkpoint_origin, keys.ring("checkpoint"))
+        if settings.ledger_origin is not None and ledger.origin != settings.ledger_origin:
+            ledger.close()
+            raise ValueError(
+                f"CONSENTRY_LEDGER_ORIGIN is {settings.ledger_origin!r} but the ledger was created as "
+                f"{ledger.origin!r}; a log's origin never changes (unset it to keep serving this ledger)"
+            )
         try:
             migrated = ["ledger", *upgrade_all(ledger.engine)]
             started = cls.assemble(settings, ledger, keys)
@@ -118,11 +126,17 @@ class Runtime:
         engine = ledger.engine
         clients = ClientRegistry(engine)
         revocations = RevocationList(engine)
-        verifier = AccessTokenVerifier(keys, issuer=settings.issuer, audience=settings.audience)
+        verifier = AccessTokenVerifier(
+            keys,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            max_lifetime=settings.access_token_ttl_seconds,
+        )
         generator = AccessTokenGenerator(
             keys, issuer=settings.issuer, audience=settings.audience, ttl_seconds=settings.access_token_ttl_seconds
         )
-        origin = settings.checkpoint_origin
+        origin = ledger.origin or settings.checkpoint_origin
+        verifier_keys = note_verifier_keys(origin, keys.ring("checkpoint"))
         pseudonym_key = keys.secret("pseudonym")
         policies = open_policies(
             settings.db_url,
@@ -165,9 +179,10 @@ class Runtime:
                 verifier=verifier,
                 revocations=revocations,
                 issuer=settings.issuer,
+                assertion_max_lifetime=settings.client_assertion_max_lifetime_seconds,
             ),
             idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
-            checkpoints=CheckpointBook(ledger, note_verifier_keys(origin, keys.ring("checkpoint")), origin),
+            checkpoints=CheckpointBook(ledger, verifier_keys, origin),
             events=EventIndex(engine, ledger),
             policies=policies,
             credentials=credential_service,
@@ -177,8 +192,10 @@ class Runtime:
                 token_per_client=RateLimit(settings.token_rate_per_client, settings.token_burst_per_client),
                 token_per_address=RateLimit(settings.token_rate_per_address, settings.token_burst_per_address),
                 did_challenge=RateLimit(settings.did_challenge_rate, settings.did_challenge_burst),
+                client_auth_failures=RateLimit(settings.client_auth_failure_rate, settings.client_auth_failure_burst),
             ),
             pseudonyms=Pseudonyms(pseudonym_key),
+            integrity=LedgerIntegrity(ledger, verifier_keys, origin),
             pseudonym_key=pseudonym_key,
         )
 

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         "(listed in the did:web document's `alsoKnownAs`) for verifiers that resolve only did:key.",
     )
     ledger_origin: str | None = Field(
-        default=None, description="Checkpoint origin line (and note key name); default: `<issuer host>/ledger`."
+        default=None,
+        description="Checkpoint origin line (and note key name) given to a ledger when it is created, then stored "
+        "with it: moving the gateway to another URL keeps its ledger's name. Default: `<issuer host and path>/ledger`.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -136,6 +138,13 @@ class Settings(BaseSettings):
         le=100_000,
         description="Ledger payloads one retention erasure entry covers (each batch is one ledger entry).",
     )
+    ledger_self_audit_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="How often the gateway re-hashes its stored ledger entries against its latest signed checkpoint "
+        "(also at start-up); while they differ it is not ready and the proxy releases nothing.",
+    )
     analytics_min_cohort: int = Field(
         default=20,
         ge=2,
@@ -144,6 +153,29 @@ class Settings(BaseSettings):
     )
     analytics_max_epsilon: float = Field(
         default=5.0, gt=0, le=100, description="The most privacy budget (epsilon) one aggregate query may spend."
+    )
+    max_request_head_bytes: int = Field(
+        default=32_768,
+        ge=4096,
+        le=1_048_576,
+        description="Largest request line plus headers `consentry serve` reads; a larger head gets 431 and the "
+        "connection is closed.",
+    )
+    client_assertion_max_lifetime_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=86_400,
+        description="Latest `exp` a private_key_jwt client assertion may carry, in seconds from now (401 "
+        "`invalid_client` beyond): the replay guard keeps each assertion's jti until it expires.",
+    )
+    client_auth_failure_rate: float = Field(
+        default=0.5,
+        gt=0,
+        description="Failed client authentications per second, sustained, at introspection and revocation, per "
+        "remote address and per (client_id, address): 429 beyond the burst.",
+    )
+    client_auth_failure_burst: int = Field(
+        default=20, ge=1, description="Failed client authentications at introspection and revocation at once."
     )
 
     @field_validator("issuer")
@@ -180,8 +212,9 @@ class Settings(BaseSettings):
 
     @property
     def checkpoint_origin(self) -> str:
-        """C2SP checkpoints name their log; ours is named after the public host unless configured."""
-        return self.ledger_origin or f"{self.issuer_domain}/ledger"
+        """The origin a new ledger is created with; the issuer's path is part of it, so two gateways under one host
+        name two logs."""
+        return self.ledger_origin or f"{self.issuer_domain}{urlsplit(self.issuer).path.rstrip('/')}/ledger"
 
     @property
     def audience(self) -> str:

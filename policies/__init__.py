@@ -51,14 +51,17 @@ from policies.matrix import (
 )
 from policies.migrate import upgrade
 from policies.runtime import PolicyRuntime, open_policies
+from policies.states import ALLOW_REASONS, STATE_OF_REASON, CellState, cell_state
 from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
 from policies.taxonomy import (
     DEFAULT_TAXONOMY,
+    JURISDICTION_CODE,
     RETENTION_KINDS,
     Category,
     CustomerType,
     Jurisdiction,
     LegalBasis,
+    MinorRules,
     Purpose,
     Recipient,
     RetentionAction,
@@ -70,13 +73,17 @@ from policies.taxonomy import (
 )
 
 __all__ = [
+    "ALLOW_REASONS",
     "BUDGET_PERIODS",
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
+    "JURISDICTION_CODE",
     "RETENTION_KINDS",
+    "STATE_OF_REASON",
     "Agreement",
     "Category",
     "CategoryDecision",
+    "CellState",
     "CollectionMethod",
     "ConsentError",
     "ConsentEvent",
@@ -98,6 +105,7 @@ __all__ = [
     "Matrix",
     "MatrixOutcome",
     "MatrixRule",
+    "MinorRules",
     "Mode",
     "Notice",
     "PolicyChange",
@@ -124,6 +132,7 @@ __all__ = [
     "ValidationError",
     "allowed_flows",
     "apply_event",
+    "cell_state",
     "check_compliance",
     "fold",
     "impact_overview",

@@ -197,7 +197,7 @@ class DecisionEngine:
             customer_type=ctype,
             jurisdiction=jur,
             purpose=pur,
-            basis=pur.legal_basis.get(jur.id),
+            basis=tax.legal_basis(pur.id, jur.id, ctype.id),
             cross_border=jur.separate_consent_for_cross_border and rec.jurisdiction != jur.id,
             at=when,
         )
@@ -286,6 +286,7 @@ class DecisionEngine:
         consent: ConsentRecord | None = None
         if basis is LegalBasis.CONSENT:
             consent, failures = self._consent(ctx, mine, category)
+            failures.extend(self._refusals(ctx, mine, basis))
         else:
             failures = self._refusals(ctx, mine, basis)
             if not failures and ctx.cross_border:
@@ -333,7 +334,9 @@ class DecisionEngine:
         return None, best[1]
 
     def _refusals(self, ctx: _Context, records: Sequence[ConsentRecord], basis: LegalBasis) -> list[Reason]:
-        """Objection (GDPR Art. 21) and opt-out of sale/share (CCPA) defeat a basis that needs no consent."""
+        """Objection (GDPR Art. 21) defeats the bases the jurisdiction lets a customer object to; an opt-out of
+        sale/share (CCPA 1798.120, a Global Privacy Control signal) defeats every basis, consent included: it is the
+        customer's latest word on selling, and they opt back in by withdrawing it."""
         jur = ctx.jurisdiction
         failures = []
         active = [r for r in records if r.active_at(ctx.at) and self._for_recipient(ctx, r)]

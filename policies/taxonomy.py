@@ -7,6 +7,7 @@ line, and a file with any problem is refused (nothing half-loaded).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -58,6 +59,28 @@ class Text:
 
 
 @dataclass(frozen=True)
+class MinorRules:
+    """Who decides for a child (PIPL Art. 31, GDPR Art. 8, CCPA 1798.120(c)): below `guardian_consent_below` a
+    guardian gives or withdraws consent; below `sale_opt_in_below` selling or sharing needs an opt-in consent
+    instead of resting on notice. GDPR lets each member state lower its age (to no less than 13):
+    `member_states` maps ISO 3166-1 codes to their own ages."""
+
+    guardian_consent_below: int
+    sale_opt_in_below: int | None = None
+    member_states: Mapping[str, int] = field(default_factory=dict)
+
+    def guardian_age(self, member_state: str | None = None) -> int:
+        """The age below which a guardian decides, in `member_state` where the law lets it choose."""
+        if member_state is not None and member_state in self.member_states:
+            return self.member_states[member_state]
+        return self.guardian_consent_below
+
+
+# ISO 3166-1 alpha-2 (`CN`), ISO 3166-2 subdivision (`US-CA`), or `EU` (a region whose law applies throughout).
+JURISDICTION_CODE = r"[A-Z]{2}(?:-[A-Z0-9]{1,3})?"
+
+
+@dataclass(frozen=True)
 class Jurisdiction:
     id: str
     law: str
@@ -69,6 +92,7 @@ class Jurisdiction:
     minors_data_sensitive: bool
     objection_to: frozenset[LegalBasis]
     opt_out_of_sale: bool
+    minors: MinorRules | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +209,23 @@ class Taxonomy:
 
     def jurisdiction(self, name: str) -> Jurisdiction:
         return _lookup(self.jurisdictions, "jurisdiction", name)
+
+    def legal_basis(self, purpose: str, jurisdiction: str, customer_type: str) -> LegalBasis | None:
+        """The basis a purpose rests on for this customer: the purpose's basis in the jurisdiction, except that
+        selling or sharing a minor's data where the law demands an opt-in (CCPA 1798.120(c)) needs consent."""
+        pur = self.purpose(purpose)
+        jur = self.jurisdiction(jurisdiction)
+        basis = pur.legal_basis.get(jur.id)
+        if (
+            basis is not None
+            and basis is not LegalBasis.CONSENT
+            and pur.sale_or_share
+            and jur.minors is not None
+            and jur.minors.sale_opt_in_below is not None
+            and self.customer_type(customer_type).minor
+        ):
+            return LegalBasis.CONSENT
+        return basis
 
     def lineage(self, category: str) -> tuple[str, ...]:
         """The category and its ancestors, nearest first: a consent or rule on any of them covers it."""
@@ -311,6 +352,32 @@ def _basis(ck: _Checker, node: Located, key: str, value: Any) -> LegalBasis | No
         return None
 
 
+def _minors(ck: _Checker, body: Located) -> MinorRules | None:
+    node = body.get("minors")
+    if node is None:
+        return None
+    if not isinstance(node, Located):
+        ck.add(body.line_of("minors"), "'minors' must be a mapping")
+        return None
+    ck.unknown_keys(node, {"guardian_consent_below", "sale_opt_in_below", "member_states"})
+    below = ck.integer(node, "guardian_consent_below", minimum=1)
+    if below is None:
+        ck.add(node.line, "'minors' needs guardian_consent_below (an age >= 1)")
+    states: dict[str, int] = {}
+    snode = node.get("member_states")
+    if snode is not None:
+        if not isinstance(snode, Located):
+            ck.add(node.line_of("member_states"), "'member_states' must map ISO 3166-1 codes to ages")
+        else:
+            for code in snode:
+                age = ck.integer(snode, code, minimum=1)
+                if not re.fullmatch(r"[A-Z]{2}", code):
+                    ck.add(snode.line_of(code), f"member state {code!r} must be an ISO 3166-1 alpha-2 code")
+                elif age is not None:
+                    states[code] = age
+    return MinorRules(below or 1, ck.integer(node, "sale_opt_in_below", minimum=1), states)
+
+
 def _retention(ck: _Checker, node: Located, pid: str, retention_days: int | None) -> dict[str, RetentionRule]:
     """The purpose's retention plan: `retention` per record kind, each kind not named kept `retention_days`
     with its default action. No kind may outlive the purpose's own period: that is the limit the notice states."""
@@ -402,8 +469,11 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "minors_data_sensitive",
                 "objection_to",
                 "opt_out_of_sale",
+                "minors",
             },
         )
+        if not re.fullmatch(JURISDICTION_CODE, jid):
+            ck.add(jnode.line_of(jid), f"jurisdiction {jid!r} must be an ISO 3166-1 or 3166-2 code such as CN or US-CA")
         allowed = [_basis(ck, body, "legal_bases", b) for b in body.get("legal_bases") or []]
         objection = [_basis(ck, body, "objection_to", b) for b in body.get("objection_to") or []]
         if not allowed:
@@ -419,6 +489,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
             minors_data_sensitive=ck.boolean(body, "minors_data_sensitive"),
             objection_to=frozenset(b for b in objection if b is not None),
             opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
+            minors=_minors(ck, body),
         )
 
     controller = ck.mapping(root.get("controller"), root, "controller")

@@ -11,14 +11,18 @@ from gateway.audit.checkpoints import (
     open_ledger,
 )
 from gateway.audit.event_index import EventIndex, EventQuery
+from gateway.audit.integrity import IntegrityState, LedgerIntegrity, audit_periodically
 from gateway.audit.pseudonyms import Pseudonyms
 
 __all__ = [
     "CheckpointBook",
     "EventIndex",
     "EventQuery",
+    "IntegrityState",
+    "LedgerIntegrity",
     "Pseudonyms",
     "SignedCheckpoint",
+    "audit_periodically",
     "note_signer_key",
     "note_verifier_keys",
     "open_ledger",

@@ -30,7 +30,10 @@ def note_verifier_keys(origin: str, ring: KeyRing) -> list[str]:
 
 
 def open_ledger(url: str, origin: str, ring: KeyRing) -> Ledger:
-    return Ledger.open(url, signer_key=note_signer_key(origin, ring.current))
+    """Open the ledger signing as its stored origin; `origin` names a ledger created now (it is fixed then)."""
+    with Ledger.open(url) as unsigned:
+        stored = unsigned.claim_origin(origin)
+    return Ledger.open(url, signer_key=note_signer_key(stored, ring.current), create=False)
 
 
 @dataclass(frozen=True)

@@ -162,13 +162,15 @@ class GatewayAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         verifier: AccessTokenVerifier,
         revocations: RevocationList,
         issuer: str,
+        assertion_max_lifetime: int = 300,
     ) -> None:
         super().__init__(scopes_supported=SUPPORTED_SCOPES)
         self.registry = registry
         self.issuer = issuer
         self.register_token_generator("default", generator)
         self.register_client_auth_method(
-            PRIVATE_KEY_JWT, PrivateKeyJWT(registry.engine, [issuer, f"{issuer}/oauth/token"])
+            PRIVATE_KEY_JWT,
+            PrivateKeyJWT(registry.engine, [issuer, f"{issuer}/oauth/token"], max_lifetime=assertion_max_lifetime),
         )
         self.register_grant(ScopedClientCredentialsGrant)
         self.register_endpoint(Introspection(verifier, revocations))

@@ -106,15 +106,26 @@ def forget_custodial_key(conn: Connection, customer_id: str) -> None:
     conn.execute(delete(custodial_did_keys).where(custodial_did_keys.c.customer_id == customer_id))
 
 
+def discard_custodial_key(conn: Connection, customer_id: str) -> None:
+    """Delete the sealed key but keep the record (erasure), so the customer is told that the gateway held the
+    key until then rather than that it never did. A key the customer already took stays recorded as taken."""
+    conn.execute(
+        update(custodial_did_keys)
+        .where(and_(custodial_did_keys.c.customer_id == customer_id, custodial_did_keys.c.released_at.is_(None)))
+        .values(sealed_key=None)
+    )
+
+
 @dataclass(frozen=True)
 class CustodyState:
     """The customer's DID (None until first needed), whether the gateway still holds its private key, and when
-    the customer took it."""
+    the customer took it; `discarded`: the gateway held the key and deleted it without handing it over (erasure)."""
 
     did: str | None
     gateway_holds_key: bool
     released_at: datetime | None
     released_ledger_index: int | None
+    discarded: bool = False
 
 
 def _aware(value: datetime) -> datetime:
@@ -128,6 +139,7 @@ def custody_state(engine: Engine, customer_id: str) -> CustodyState:
     query = (
         select(
             customers.c.did,
+            custodial_did_keys.c.customer_id.label("custody_record"),
             custodial_did_keys.c.sealed_key,
             custodial_did_keys.c.released_at,
             custodial_did_keys.c.released_ledger_index,
@@ -140,7 +152,8 @@ def custody_state(engine: Engine, customer_id: str) -> CustodyState:
     if row is None:
         raise LookupError(f"no customer {customer_id}")
     released = _aware(row["released_at"]) if row["released_at"] else None
-    return CustodyState(row["did"], row["sealed_key"] is not None, released, row["released_ledger_index"])
+    discarded = row["custody_record"] is not None and row["sealed_key"] is None and released is None
+    return CustodyState(row["did"], row["sealed_key"] is not None, released, row["released_ledger_index"], discarded)
 
 
 def release_custodial_key(
@@ -157,12 +170,14 @@ def release_custodial_key(
 
     def hand_over(conn: Connection, index: int) -> None:
         row = conn.execute(
-            select(custodial_did_keys.c.did, custodial_did_keys.c.sealed_key).where(
+            select(custodial_did_keys.c.did, custodial_did_keys.c.sealed_key, custodial_did_keys.c.released_at).where(
                 custodial_did_keys.c.customer_id == customer_id
             )
         ).first()
         if row is None:
-            raise NoCustodialKeyError("the gateway holds no key for this customer's DID")
+            raise NoCustodialKeyError("it is your wallet's, and the gateway never held its key")
+        if row.sealed_key is None and row.released_at is None:
+            raise NoCustodialKeyError("the gateway deleted its copy when your data was erased")
         if row.sealed_key is None:
             raise KeyAlreadyReleasedError("the key of this DID was already released to the customer")
         key = vault.open(str(row.did), bytes(row.sealed_key))
@@ -180,7 +195,7 @@ def release_custodial_key(
             select(custodial_did_keys.c.did).where(custodial_did_keys.c.customer_id == customer_id)
         ).scalar()
     if did is None:
-        raise NoCustodialKeyError("the gateway holds no key for this customer's DID")
+        raise NoCustodialKeyError("it is your wallet's, and the gateway never held its key")
     index = ledger.append(
         Event(type=CUSTODY_EVENT, actor=actor, subject=subject, payload={"did": did, "to": "subject"}, time=now),
         effects=hand_over,

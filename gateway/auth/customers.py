@@ -15,6 +15,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,10 +23,11 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.auth.custody import CustodyVault, forget_custodial_key, store_custodial_key
+from gateway.auth.custody import CustodyVault, discard_custodial_key, forget_custodial_key, store_custodial_key
 from gateway.auth.passwords import hash_password, needs_rehash, verify_password
 from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_throttle
+from policies import JURISDICTION_CODE
 
 _USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{3,200}$")
 _SUBJECT_CACHE_SIZE = 65_536
@@ -60,7 +62,8 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _principal(row: Any) -> CustomerPrincipal:
+def customer_principal(row: Any) -> CustomerPrincipal:
+    """A customer row as the principal routes and services see."""
     return CustomerPrincipal(
         customer_id=row["customer_id"],
         username=row["username"],
@@ -91,17 +94,32 @@ class CustomerStore:
         customer_type: str = "standard",
         source_subject: str | None = None,
         did: str | None = None,
+        jurisdictions: Collection[str] | None = None,
+        customer_types: Collection[str] | None = None,
     ) -> CustomerPrincipal:
         """Enrol a customer (without a `password` the account cannot sign in with one).
         `source_subject` is the customer number source systems use in their paths;
         `did` is the customer's own wallet DID when known at enrolment (the wallet keeps its key); without one
-        the customer gets a custodial did:key, created in the same transaction as the account."""
+        the customer gets a custodial did:key, created in the same transaction as the account.
+        `jurisdictions` and `customer_types` (the taxonomy's, when the caller has it) refuse a customer the
+        decision engine could not decide for."""
         if not _USERNAME.match(username):
             raise InvalidCustomerError("username: 3-200 characters from letters, digits and . _ @ + -")
-        if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
-            raise InvalidCustomerError("jurisdiction: an ISO 3166-1 alpha-2 code such as CN or DE")
+        if not re.fullmatch(JURISDICTION_CODE, jurisdiction):
+            raise InvalidCustomerError(
+                "jurisdiction: an ISO 3166-1 alpha-2 code such as CN or DE, or an ISO 3166-2 subdivision such as US-CA"
+            )
+        if jurisdictions is not None and jurisdiction not in jurisdictions:
+            raise InvalidCustomerError(
+                f"jurisdiction: {jurisdiction!r} is not in the taxonomy (one of {', '.join(sorted(jurisdictions))}); "
+                "where the law is a state's, name the subdivision (US-CA, not US)"
+            )
         if not _CUSTOMER_TYPE.match(customer_type):
             raise InvalidCustomerError("customer_type: a taxonomy id such as standard, vip or minor")
+        if customer_types is not None and customer_type not in customer_types:
+            raise InvalidCustomerError(
+                f"customer_type: {customer_type!r} is not in the taxonomy (one of {', '.join(sorted(customer_types))})"
+            )
         if source_subject is not None and not _SOURCE_SUBJECT.match(source_subject):
             raise InvalidCustomerError("source_subject: 1-128 characters from letters, digits and . _ ~ -")
         custodial = self.vault.new_did() if did is None and self.vault is not None else None
@@ -133,18 +151,23 @@ class CustomerStore:
             conn.execute(insert(customers).values(**values))
             if custodial is not None:
                 store_custodial_key(conn, customer_id, *custodial)
-        return _principal(values)
+        return customer_principal(values)
 
     def get(self, customer_id: str) -> CustomerPrincipal | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(customers).where(customers.c.customer_id == customer_id)).mappings().first()
-        return _principal(row) if row else None
+        return customer_principal(row) if row else None
+
+    def by_username(self, username: str) -> CustomerPrincipal | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(customers).where(customers.c.username == username)).mappings().first()
+        return customer_principal(row) if row else None
 
     def by_source_subject(self, subject: str) -> CustomerPrincipal | None:
         """The customer a source system names `subject`, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(select(customers).where(customers.c.source_subject == subject)).mappings().first()
-        return _principal(row) if row else None
+        return customer_principal(row) if row else None
 
     def recent_by_source_subject(self, subject: str, max_age: float) -> CustomerPrincipal | None:
         """The customer as read at most `max_age` seconds ago by `remember_source_subject`, or None.
@@ -171,13 +194,13 @@ class CustomerStore:
     def list(self) -> list[CustomerPrincipal]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(customers).order_by(customers.c.created_at)).mappings().all()
-        return [_principal(row) for row in rows]
+        return [customer_principal(row) for row in rows]
 
     def by_did(self, did: str) -> CustomerPrincipal | None:
         """The customer a wallet DID signs in as (at most one: the column is unique)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(customers).where(customers.c.did == did)).mappings().first()
-        return _principal(row) if row else None
+        return customer_principal(row) if row else None
 
     def set_did(self, customer_id: str, did: str) -> None:
         """Bind the customer's wallet DID, after the wallet proved control of it; the custodial key of the DID it
@@ -218,9 +241,10 @@ class CustomerStore:
         return str(did)
 
     def forget_custodial_key(self, customer_id: str) -> None:
-        """Delete the sealed key of the customer's custodial DID, if the gateway holds one (erasure)."""
+        """Delete the sealed key of the customer's custodial DID, if the gateway holds one (erasure); the record
+        that it held one stays."""
         with self.engine.begin() as conn:
-            forget_custodial_key(conn, customer_id)
+            discard_custodial_key(conn, customer_id)
 
     def authenticate(self, username: str, password: str) -> CustomerPrincipal | None:
         with self.engine.connect() as conn:
@@ -234,7 +258,7 @@ class CustomerStore:
                     .where(customers.c.customer_id == row["customer_id"])
                     .values(password_hash=hash_password(password))
                 )
-        return _principal(row)
+        return customer_principal(row)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,13 @@ class RateLimiter:
             while len(self._arrivals) > self._max_keys:
                 self._arrivals.popitem(last=False)
 
+    def refund(self, key: Hashable) -> None:
+        """Give back one request counted by `hit(key)`: a reservation taken before a check that then held."""
+        with self._lock:
+            arrival = self._arrivals.get(key)
+            if arrival is not None:
+                self._arrivals[key] = max(arrival - self._interval, self._clock())
+
     def check(self, key: Hashable) -> None:
         """Raise `RateLimitedError` if `hit(key)` would now be refused; counts nothing."""
         with self._lock:
@@ -109,6 +116,8 @@ class RequestLimits:
     token_per_address: RateLimiter
     did_challenge_per_customer: RateLimiter
     did_challenge_per_address: RateLimiter
+    client_auth_failures_per_client_address: RateLimiter
+    client_auth_failures_per_address: RateLimiter
 
     @classmethod
     def of(
@@ -117,6 +126,7 @@ class RequestLimits:
         token_per_client: RateLimit,
         token_per_address: RateLimit,
         did_challenge: RateLimit,
+        client_auth_failures: RateLimit = RateLimit(0.5, 20),
     ) -> RequestLimits:
         return cls(
             token_per_client=RateLimiter(token_per_client),
@@ -124,7 +134,34 @@ class RequestLimits:
             token_per_address=RateLimiter(token_per_address),
             did_challenge_per_customer=RateLimiter(did_challenge),
             did_challenge_per_address=RateLimiter(did_challenge),
+            client_auth_failures_per_client_address=RateLimiter(client_auth_failures),
+            client_auth_failures_per_address=RateLimiter(client_auth_failures),
         )
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Allowance taken before a credential check, so that parallel guesses can never exceed the limit (they
+    all spend before any is checked); `release` gives it back once the check held, so only failures count."""
+
+    hits: tuple[tuple[RateLimiter, Hashable], ...]
+
+    def release(self) -> None:
+        for limiter, key in self.hits:
+            limiter.refund(key)
+
+
+def reserve(*hits: tuple[RateLimiter, Hashable]) -> Reservation:
+    """`enforce(*hits)`, returned as a `Reservation`; when a later limit refuses, the earlier hits are refunded."""
+    taken: list[tuple[RateLimiter, Hashable]] = []
+    try:
+        for limiter, key in hits:
+            enforce((limiter, key))
+            taken.append((limiter, key))
+    except Problem:
+        Reservation(tuple(taken)).release()
+        raise
+    return Reservation(tuple(taken))
 
 
 def enforce(*hits: tuple[RateLimiter, Hashable]) -> None:

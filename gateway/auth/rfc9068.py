@@ -2,7 +2,9 @@
 
 Verification is strict by RFC 9068 §4: `typ` must be `at+jwt`, the signature must verify under a key of
 our ring (looked up by `kid`, so rotated-out keys keep verifying), `iss` must be us, `aud` must name us,
-and `exp` must lie in the future.
+and `exp` must lie in the future. Beyond the RFC, a token must already be valid (`nbf`, when present) and may
+not outlive the longest lifetime we issue (`max_lifetime`, from `iat` and from now): a token that claims
+more was not minted by this gateway's issuance path, whatever key signed it.
 """
 
 from __future__ import annotations
@@ -59,10 +61,11 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
 class AccessTokenVerifier:
     """Checks signature and claims of an access token; revocation is checked by the caller's store."""
 
-    def __init__(self, keys: KeyStore, *, issuer: str, audience: str) -> None:
+    def __init__(self, keys: KeyStore, *, issuer: str, audience: str, max_lifetime: int = 86_400) -> None:
         self._keys = keys
         self.issuer = issuer
         self.audience = audience
+        self.max_lifetime = max_lifetime
         self._cached: tuple[KeyRing, KeySet] | None = None
 
     def _verification_keys(self) -> KeySet:
@@ -97,4 +100,12 @@ class AccessTokenVerifier:
             raise AccessTokenError("the token has expired")
         if claims["iat"] > now + CLOCK_SKEW_SECONDS:
             raise AccessTokenError("the token was issued in the future")
+        if "nbf" in claims:
+            if not isinstance(claims["nbf"], int) or isinstance(claims["nbf"], bool):
+                raise AccessTokenError("nbf must be an integer")
+            if claims["nbf"] > now + CLOCK_SKEW_SECONDS:
+                raise AccessTokenError("the token is not valid yet (nbf)")
+        longest = self.max_lifetime + CLOCK_SKEW_SECONDS
+        if claims["exp"] - claims["iat"] > longest or claims["exp"] > now + longest:
+            raise AccessTokenError(f"the token claims to live longer than the {self.max_lifetime} s we issue")
         return claims

@@ -9,6 +9,8 @@ import typer
 from gateway.auth.customers import CustomerExistsError, InvalidCustomerError
 from gateway.auth.passwords import WeakPasswordError
 from gateway.cli._common import fail, runtime
+from gateway.rights import guardians
+from gateway.rights.errors import CustomerRightsError
 
 app = typer.Typer(help="Customer accounts.", no_args_is_help=True)
 
@@ -16,7 +18,9 @@ app = typer.Typer(help="Customer accounts.", no_args_is_help=True)
 @app.command("add")
 def add(
     username: str = typer.Option(..., help="Sign-in name."),
-    jurisdiction: str = typer.Option(..., help="ISO 3166-1 alpha-2 code, e.g. CN or DE."),
+    jurisdiction: str = typer.Option(
+        ..., help="A taxonomy jurisdiction: ISO 3166-1 alpha-2 (CN, DE) or ISO 3166-2 (US-CA)."
+    ),
     display_name: str = typer.Option("", help="Shown in the portal."),
     customer_type: str = typer.Option("standard", help="Taxonomy customer type: standard, vip, minor…"),
     source_subject: str | None = typer.Option(
@@ -36,6 +40,8 @@ def add(
                 jurisdiction=jurisdiction,
                 customer_type=customer_type,
                 source_subject=source_subject,
+                jurisdictions=started.policies.taxonomy.jurisdictions,
+                customer_types=started.policies.taxonomy.customer_types,
             )
         except (CustomerExistsError, InvalidCustomerError, WeakPasswordError) as exc:
             raise fail(str(exc)) from exc
@@ -55,3 +61,35 @@ def list_customers() -> None:
     with runtime() as started:
         rows = [{"customer_id": c.customer_id, "username": c.username, "did": c.did} for c in started.customers.list()]
     typer.echo(json.dumps(rows, indent=2))
+
+
+@app.command("link-guardian")
+def link_guardian(
+    minor: str = typer.Option(..., help="The minor's username or customer id."),
+    guardian: str = typer.Option(..., help="The guardian's username or customer id (an enrolled adult)."),
+    actor: str = typer.Option("admin:cli", "--actor", help="Who records it, e.g. admin:alice."),
+) -> None:
+    """Link a guardian account to a minor (a ledger entry); the guardian then decides the minor's consents."""
+    with runtime() as started:
+        try:
+            linked = guardians.link(started.policies, started.customers, minor=minor, guardian=guardian, actor=actor)
+        except CustomerRightsError as exc:
+            raise fail(exc.message) from exc
+    typer.echo(json.dumps(linked, indent=2))
+
+
+@app.command("unlink-guardian")
+def unlink_guardian(
+    minor: str = typer.Option(..., help="The minor's username or customer id."),
+    guardian: str = typer.Option(..., help="The guardian's username or customer id."),
+    actor: str = typer.Option("admin:cli", "--actor", help="Who records it, e.g. admin:alice."),
+) -> None:
+    """End a guardianship (a ledger entry); from then on the former guardian cannot act for the minor."""
+    with runtime() as started:
+        try:
+            unlinked = guardians.unlink(
+                started.policies, started.customers, minor=minor, guardian=guardian, actor=actor
+            )
+        except CustomerRightsError as exc:
+            raise fail(exc.message) from exc
+    typer.echo(json.dumps(unlinked, indent=2))

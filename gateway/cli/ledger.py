@@ -264,11 +264,18 @@ def verify(
     log_key: list[str] | None = typer.Option(
         None, "--log-key", help="With --url: trust this checkpoint verifier key instead of pinning on first use."
     ),
+    sample: int | None = typer.Option(
+        None,
+        "--sample",
+        min=1,
+        help="With --url: re-hash N random entries (each by an inclusion proof) instead of every new entry.",
+    ),
 ) -> None:
     """Re-derive every leaf, node, root and checkpoint from the stored rows; exit 1 naming the first bad one.
 
-    With --url, audit a running gateway from outside: verify its latest signed checkpoint and prove it
-    consistent with every checkpoint kept in the state file."""
+    With --url, audit a running gateway from outside: verify its latest signed checkpoint, prove it
+    consistent with every checkpoint kept in the state file, and re-hash every entry added since the last
+    audit (all of them on the first run), naming the first entry the signed checkpoint does not cover."""
     if url is not None:
         verify_remote(
             url,
@@ -278,6 +285,7 @@ def verify(
             client_secret=client_secret,
             log_keys=log_key,
             as_json=as_json,
+            sample=sample,
         )
         return
     with clean_errors(), open_ledger(db) as ledger:

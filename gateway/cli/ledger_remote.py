@@ -22,6 +22,7 @@ def verify_remote(
     client_secret: str | None,
     log_keys: list[str] | None,
     as_json: bool,
+    sample: int | None = None,
 ) -> None:
     """Exit 0 when the log verifies, 1 when it fails the audit, 2 when the audit cannot run."""
     base = url.rstrip("/")
@@ -33,7 +34,7 @@ def verify_remote(
         with httpx.Client(base_url=base, timeout=30) as http:
             bearer = token or fetch_token(http, str(client_id), str(client_secret))
             http.headers["Authorization"] = f"Bearer {bearer}"
-            report = remote_audit(http, state, log_keys=log_keys)
+            report = remote_audit(http, state, log_keys=log_keys, sample=sample)
         state.save(path)
     except AuditFailure as exc:
         if as_json:
@@ -54,6 +55,8 @@ def verify_remote(
             "root": report.root,
             "proven_consistent_with": report.proven,
             "pinned_key_now": report.pinned_now,
+            "entries_checked": report.entries_checked,
+            "sampled": report.sampled,
             "state": str(path),
         }
         typer.echo(json.dumps(body, sort_keys=True))
@@ -61,6 +64,8 @@ def verify_remote(
     if report.pinned_now:
         typer.echo(f"pinned the gateway's checkpoint verifier key(s) in {path} (trust on first use)")
     typer.echo(f"checkpoint of {report.origin} verifies: size {report.size}, root {report.root}")
+    how = "random entries" if report.sampled else "new entries"
+    typer.echo(f"re-hashed {report.entries_checked} {how}: each is in the signed tree")
     if report.proven:
         sizes = ", ".join(str(s) for s in report.proven)
         typer.echo(f"consistent with every checkpoint seen before (sizes {sizes}): the log only grew")

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from gateway.app import create_app
 from gateway.cli._common import fail, load_settings, runtime
 from gateway.web.observability import configure_logging
+from gateway.web.request_head import DEFAULT_MAX_HEAD_BYTES, BoundedHeadProtocol
 
 
 def serve(
@@ -40,7 +41,14 @@ def serve(
     with runtime(settings) as started:
         if workers == 1:
             app = create_app(settings, runtime=started, freeze_startup_heap=True)
-            _run(app, bind_host, bind_port, ssl_certfile=certfile, ssl_keyfile=keyfile)
+            _run(
+                app,
+                bind_host,
+                bind_port,
+                ssl_certfile=certfile,
+                ssl_keyfile=keyfile,
+                max_head_bytes=settings.max_request_head_bytes,
+            )
             return
     _run(
         "gateway.app:worker_app",
@@ -50,6 +58,7 @@ def serve(
         workers=workers,
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
+        max_head_bytes=settings.max_request_head_bytes,
     )
 
 
@@ -68,6 +77,7 @@ def _run(
     workers: int | None = None,
     ssl_certfile: str | None = None,
     ssl_keyfile: str | None = None,
+    max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
 ) -> None:
     uvicorn.run(
         app,
@@ -84,4 +94,7 @@ def _run(
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
         ssl_certfile=ssl_certfile,
         ssl_keyfile=ssl_keyfile,
+        # Each request head is bounded while it arrives (431 beyond); the limit rides in uvicorn's own setting.
+        http=BoundedHeadProtocol,
+        h11_max_incomplete_event_size=max_head_bytes,
     )

@@ -11,9 +11,20 @@ import secrets
 from dataclasses import dataclass, field
 
 from gateway.demo.fleet import fleet_members
+from gateway.rights import guardians
 from gateway.runtime import Runtime
 
-__all__ = ["DEMO_CLIENTS", "DEMO_CONSENTS", "DEMO_PEOPLE", "DemoClient", "DemoCustomer", "DemoWorld", "seed_demo"]
+__all__ = [
+    "DEMO_CLIENTS",
+    "DEMO_CONSENTS",
+    "DEMO_GUARDIANS",
+    "DEMO_PEOPLE",
+    "DemoClient",
+    "DemoCustomer",
+    "DemoGuardian",
+    "DemoWorld",
+    "seed_demo",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,22 @@ DEMO_PEOPLE = (
     DemoCustomer("cust-1002", "anna.schmidt", "Anna Schmidt", "DE", "standard"),
     DemoCustomer("cust-1003", "zhang.min", "Zhang Min", "CN", "vip"),
     DemoCustomer("cust-1004", "wang.xiaoming", "Wang Xiaoming", "CN", "minor"),
+    # Under the CCPA marketing rests on notice: no consents on file, an opt-out (or a GPC signal) stops it.
+    DemoCustomer("cust-1005", "emily.carter", "Emily Carter", "US-CA", "standard"),
 )
+
+
+@dataclass(frozen=True)
+class DemoGuardian:
+    """An adult account linked as a minor's guardian (no record in any source system)."""
+
+    username: str
+    display_name: str
+    jurisdiction: str
+    ward: str  # the minor's username
+
+
+DEMO_GUARDIANS = (DemoGuardian("wang.jun", "Wang Jun", "CN", "wang.xiaoming"),)
 
 # Organizations are the taxonomy's recipients (policies/data/taxonomy.yaml), so the matrix applies to them.
 DEMO_CLIENTS = (
@@ -117,8 +143,8 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
         )
         world.passwords[person.username] = password
         world.customer_ids[person.source_subject] = customer.customer_id
-        if person.customer_type == "minor":
-            continue  # no consents on file for the minor: the matrix and guardian rules refuse everything
+        if person.customer_type == "minor" or person.jurisdiction == "US-CA":
+            continue  # the minor's guardian decides (below); the Californian's marketing rests on notice
         for purpose, (categories, recipients) in DEMO_CONSENTS.items():
             record = consents.grant(
                 subject_id=customer.customer_id,
@@ -131,6 +157,18 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
                 cross_border=purpose == "joint_rnd" and person.jurisdiction != "DE",
             )
             world.consents[(person.source_subject, purpose)] = record.record_id
+    for guardian in DEMO_GUARDIANS:
+        password = secrets.token_urlsafe(12)
+        runtime.customers.create(
+            username=guardian.username,
+            password=password,
+            display_name=guardian.display_name,
+            jurisdiction=guardian.jurisdiction,
+        )
+        world.passwords[guardian.username] = password
+        guardians.link(
+            runtime.policies, runtime.customers, minor=guardian.ward, guardian=guardian.username, actor="demo"
+        )
     if fleet:
         _seed_fleet(runtime, world)
     return world

@@ -23,7 +23,7 @@ import httpx
 import yaml
 
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
-from gateway.demo.seed import DEMO_PEOPLE, DemoWorld, seed_demo
+from gateway.demo.seed import DEMO_GUARDIANS, DEMO_PEOPLE, DemoWorld, seed_demo
 from gateway.demo.server import ServerStartError, VehicleCloudProcess
 from gateway.demo.tls import self_signed_certificate
 from gateway.runtime import Runtime
@@ -269,7 +269,9 @@ class DemoStack:
         ]
 
     def accounts(self) -> list[tuple[str, str, str]]:
-        """(customer number, username, password) of every demo customer, for the portal."""
+        """(customer number, username, password) of every demo customer, then each guardian (whose "number" says
+        whose guardian they are), for the portal."""
         world = self.world
         assert world is not None
-        return [(p.source_subject, p.username, world.passwords[p.username]) for p in DEMO_PEOPLE]
+        people = [(p.source_subject, p.username, world.passwords[p.username]) for p in DEMO_PEOPLE]
+        return people + [(f"guardian of {g.ward}", g.username, world.passwords[g.username]) for g in DEMO_GUARDIANS]

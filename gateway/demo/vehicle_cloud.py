@@ -6,7 +6,7 @@ so it speaks plain HTTP and JSON like one: ``GET /customers/{id}`` returns a rec
 deletes the fields named by their JSON Pointers (retention: categories no purpose needs any more; every request
 is kept in ``app.state.deletions``), and ``GET /export/vehicles?after=ID&limit=N``
 pages through every customer's vehicle model and mileage in customer order (the bulk resource aggregates read;
-the demo fleet, `gateway.demo.fleet`, is served beside the four demo customers). Each app instance holds its own
+the demo fleet, `gateway.demo.fleet`, is served beside the five demo customers). Each app instance holds its own
 copy of the demo records, so erasing in one test cannot affect another, and counts the requests it
 served (``app.state.hits``) so tests can see exactly how often the gateway called it.
 
@@ -114,6 +114,23 @@ DEMO_CUSTOMERS: Mapping[str, Mapping[str, Any]] = {
         "location": {"lat": 30.572815, "lon": 104.066801, "city": "Chengdu", "recorded_at": "2026-11-21T09:30:00Z"},
         "driving": {"scores": {"overall": 88, "braking": 85, "speeding": 92, "cornering": 87}, "trips": []},
         "telematics_unit": {"imei": "353918057329981", "firmware": "3.9.0"},
+    },
+    "cust-1005": {
+        "name": "Emily Carter",
+        "phone": "+1 415 555 0105",
+        "email": "emily.carter@example.com",
+        "national_id": "521-00-0105",
+        "birth_date": "1992-08-21",
+        "annual_income": {"amount": 128000, "currency": "USD"},
+        "vehicle": {"vin": "5YJ3E1EA7KF000105", "mileage_km": 21480, "fault_codes": []},
+        "location": {
+            "lat": 37.774929,
+            "lon": -122.419416,
+            "city": "San Francisco",
+            "recorded_at": "2026-11-21T18:05:00Z",
+        },
+        "driving": {"scores": {"overall": 85, "braking": 81, "speeding": 87, "cornering": 88}, "trips": []},
+        "telematics_unit": {"imei": "356938035643809", "firmware": "4.2.1"},
     },
 }
 

@@ -11,10 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from policies import CellState
+
 __all__ = ["GIVABLE_STATES", "MatrixCell", "RecipientMatrix", "Scope", "build_matrix"]
 
-# States in which the customer can (again) give consent; `not_needed` rests on another legal basis.
-GIVABLE_STATES = frozenset({"not_asked", "withdrawn", "expired", "refused"})
+# States in which the customer can (again) give consent: nothing given yet, a consent that ended, or one that lacks
+# what a new grant supplies (the separate confirmation of a sensitive category or a transfer abroad, a consent to
+# the purpose's current revision). `not_needed` rests on another legal basis; the guardian's consent is not the
+# customer's to give; objections and opt-outs are refusals, not consents.
+GIVABLE_STATES = frozenset(
+    {
+        CellState.NOT_ASKED,
+        CellState.WITHDRAWN,
+        CellState.EXPIRED,
+        CellState.REFUSED,
+        CellState.INVALIDATED,
+        CellState.SEPARATE_CONSENT_REQUIRED,
+        CellState.CROSS_BORDER_CONSENT_REQUIRED,
+        CellState.FRESH_CONSENT_REQUIRED,
+    }
+)
 _MODE_RANK = {"release": 0, "predicate": 1, "aggregate": 2}
 
 

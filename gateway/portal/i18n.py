@@ -106,6 +106,17 @@ class Catalog:
             return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M} UTC"
         return f"{moment.day} {_MONTHS_EN[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
 
+    def date(self, value: dt.date) -> str:
+        """A calendar date in the same local format as `datetime`, without the time."""
+        if self.language == "zh-CN":
+            return f"{value.year}年{value.month}月{value.day}日"
+        return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+
+    def join(self, items: Any, *, strong: bool = False) -> str:
+        """A list in the language's punctuation: `, ` and `; ` in English, 、 and ； in Chinese (`strong`: the
+        separator between items that themselves may contain the weaker one)."""
+        return self.gettext("list.separator_strong" if strong else "list.separator").join(str(i) for i in items)
+
     def number(self, value: int) -> str:
         return f"{value:,}"
 

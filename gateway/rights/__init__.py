@@ -8,7 +8,7 @@ The modules are the API (`consents.grant`, `erasure.request_erasure`, ...); the 
 errors are exported here too.
 """
 
-from gateway.rights import access_log, consents, did_custody, erasure, points, portability, receipts
+from gateway.rights import access_log, consents, did_custody, erasure, guardians, points, portability, receipts
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
 from gateway.rights.did_custody import ReleasedKey
@@ -18,7 +18,9 @@ from gateway.rights.errors import (
     CrossBorderConsentRequired,
     CustomerRightsError,
     ErasureInProgress,
+    GuardianConsentRequired,
     InvalidConsentRequest,
+    InvalidGuardianship,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
@@ -37,7 +39,9 @@ __all__ = [
     "CustomerRightsError",
     "ErasureInProgress",
     "Erasures",
+    "GuardianConsentRequired",
     "InvalidConsentRequest",
+    "InvalidGuardianship",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
@@ -48,6 +52,7 @@ __all__ = [
     "consents",
     "did_custody",
     "erasure",
+    "guardians",
     "points",
     "portability",
     "receipts",

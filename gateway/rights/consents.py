@@ -21,29 +21,31 @@ from gateway.auth.principals import CustomerPrincipal
 from gateway.rights.errors import (
     ConsentStateConflict,
     CrossBorderConsentRequired,
+    GuardianConsentRequired,
     InvalidConsentRequest,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
 )
+from gateway.rights.guardians import guardian_actor, is_minor, who_decides
 from gateway.rights.receipts import ensure_customer_did, issuing_effect, revoking_effect
 from gateway.rights.rfc3339 import rfc3339
 from policies import (
     Agreement,
-    CategoryDecision,
     ConsentError,
     ConsentRecord,
     ConsentStatus,
     DecisionMode,
     Flow,
+    GivenBy,
     LegalBasis,
     PolicyRuntime,
-    Reason,
     RecordKind,
     SubjectContext,
     Taxonomy,
     UnknownNameError,
     allowed_flows,
+    cell_state,
     render_agreement,
 )
 
@@ -128,7 +130,7 @@ def catalog(policies: PolicyRuntime, customer: CustomerPrincipal, *, lang: str =
     agreement = current_agreement(policies, customer.jurisdiction, lang, customer.customer_type)
     purposes = []
     for p in tax.purposes.values():
-        basis = p.legal_basis.get(jur.id)
+        basis = tax.legal_basis(p.id, jur.id, customer.customer_type)
         purposes.append(
             {
                 "id": p.id,
@@ -155,7 +157,7 @@ def catalog(policies: PolicyRuntime, customer: CustomerPrincipal, *, lang: str =
             "dpv": c.dpv,
             "sensitivity": c.sensitivity.value,
             "sensitive": c.sensitive,
-            "needs_separate_consent": c.sensitive,
+            "needs_separate_consent": sensitive_for(tax, customer, c.id),
         }
         for c in tax.categories.values()
     ]
@@ -200,7 +202,7 @@ class Cell:
     purpose: str
     category: str
     mode: str
-    state: str  # given | withdrawn | expired | refused | not_asked | not_needed
+    state: str  # a `policies.CellState`
     legal_basis: str | None
     record_id: str | None = None
     notice_version: str | None = None
@@ -224,6 +226,7 @@ def _record_dict(record: ConsentRecord, *, now: datetime) -> dict[str, Any]:
         "notice": dict(record.notice.__dict__) if record.notice else None,
         "separate": record.separate,
         "cross_border": record.cross_border,
+        "given_by": record.given_by.value,
         "valid_from": rfc3339(record.valid_from),
         "valid_until": rfc3339(record.valid_until),
         "updated_at": rfc3339(record.event_time),
@@ -237,30 +240,6 @@ def records(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[Consen
 
 _MODES: dict[str, DecisionMode] = {"release": "release", "predicate": "predicate", "aggregate": "aggregate"}
 
-# The engine's reason for a refused category, as the state the portal shows (the first that applies).
-_STATE_OF_REASON = (
-    (Reason.CONSENT_WITHDRAWN, "withdrawn"),
-    (Reason.CONSENT_EXPIRED, "expired"),
-    (Reason.CONSENT_REFUSED, "refused"),
-    (Reason.CONSENT_INVALIDATED, "invalidated"),
-    (Reason.SEPARATE_CONSENT_REQUIRED, "separate_consent_required"),
-    (Reason.CROSS_BORDER_CONSENT_REQUIRED, "cross_border_consent_required"),
-    (Reason.GUARDIAN_CONSENT_REQUIRED, "guardian_consent_required"),
-    (Reason.FRESH_CONSENT_REQUIRED, "fresh_consent_required"),
-    (Reason.OBJECTION, "objected"),
-    (Reason.OPT_OUT_OF_SALE, "opted_out"),
-    (Reason.NO_CONSENT, "not_asked"),
-)
-
-
-def _state(decision: CategoryDecision, basis: LegalBasis) -> str:
-    if decision.allowed:
-        return "given" if basis is LegalBasis.CONSENT else "not_needed"
-    for reason, state in _STATE_OF_REASON:
-        if reason in decision.reasons:
-            return state
-    return "not_needed" if basis is not LegalBasis.CONSENT else "not_asked"
-
 
 def consent_state(
     policies: PolicyRuntime, customer: CustomerPrincipal, *, at: datetime | None = None
@@ -269,9 +248,8 @@ def consent_state(
 
     Each cell's state is the decision engine's own answer (what the gateway would release right now), so the page
     can never claim a consent the proxy would not honour: `given`; `not_needed` (the purpose rests on another
-    legal basis such as a contract); `not_asked`; `withdrawn`, `expired`, `refused`, `invalidated`; or what is
-    still missing (`separate_consent_required`, `cross_border_consent_required`, `guardian_consent_required`,
-    `fresh_consent_required`); `objected` and `opted_out` for refusals of a non-consent basis.
+    legal basis such as a contract); or why nothing is released (`policies.CellState`, derived from the decision's
+    reasons by `policies.cell_state`, the one mapping the portal and the API share).
     """
     now = at or datetime.now(UTC)
     tax = policies.taxonomy
@@ -294,7 +272,8 @@ def consent_state(
     subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
     cells = []
     for (recipient_id, purpose, mode), categories in groups.items():
-        basis = tax.purposes[purpose].legal_basis[jur.id]
+        basis = tax.legal_basis(purpose, jur.id, customer.customer_type)
+        assert basis is not None  # flows without a basis here were skipped above
         recipient = tax.recipients[recipient_id]
         decision = policies.engine.decide(
             recipient_id, subject, categories, purpose, mode=_MODES.get(mode, "release"), at=now
@@ -319,12 +298,12 @@ def consent_state(
                     purpose,
                     category,
                     mode,
-                    _state(answer, basis),
+                    cell_state(answer, basis).value,
                     basis.value,
                     chosen.record_id if chosen else None,
                     chosen.notice.version if chosen and chosen.notice else None,
                     chosen.ledger_index if chosen else None,
-                    tax.categories[category].sensitive,
+                    sensitive_for(tax, customer, category),
                 )
             )
     return {
@@ -365,13 +344,24 @@ def _own(policies: PolicyRuntime, customer: CustomerPrincipal, record_id: str) -
     return record
 
 
-def _check_sensitive(tax: Taxonomy, categories: Sequence[str], confirmed: Sequence[str]) -> bool:
+def sensitive_for(tax: Taxonomy, customer: CustomerPrincipal, category: str) -> bool:
+    """Whether a category needs a separate confirmation for this customer: a sensitive category, or any category
+    of a minor where the law counts a minor's data as sensitive (PIPL Art. 28), as the decision engine does."""
+    if tax.categories[category].sensitive:
+        return True
+    jur = tax.jurisdictions.get(customer.jurisdiction)
+    return jur is not None and jur.minors_data_sensitive and is_minor(tax, customer)
+
+
+def _check_sensitive(
+    tax: Taxonomy, customer: CustomerPrincipal, categories: Sequence[str], confirmed: Sequence[str]
+) -> bool:
     """True when the grant names sensitive categories; raises unless each was confirmed by its exact name.
 
     Like the decision engine, a separate consent counts only for a sensitive category it names itself: consenting
     to a parent (`location`) never covers a sensitive child (`location.precise`).
     """
-    sensitive = [c for c in dict.fromkeys(categories) if tax.categories[c].sensitive]
+    sensitive = [c for c in dict.fromkeys(categories) if sensitive_for(tax, customer, c)]
     missing = [c for c in sensitive if c not in confirmed]
     if missing:
         raise SeparateConsentRequired(missing)
@@ -413,14 +403,25 @@ def grant(
     cross_border: bool = False,
     valid_until: datetime | None = None,
     method: str = "portal",
+    guardian: CustomerPrincipal | None = None,
 ) -> ConsentChange:
     """Give consent (or give it again / renew it when a record of exactly this scope exists) and issue a receipt.
 
     `notice_version`/`notice_sha256` must be the current agreement's for the customer's jurisdiction and `lang`:
     a consent to a text the customer did not see would be void. `separate` lists the sensitive categories the
-    customer confirmed one by one.
+    customer confirmed one by one. A minor's consent is given by a `guardian` linked to them (checked by the
+    caller, `rights.guardians.ward`), never by the minor.
     """
     tax = policies.taxonomy
+    if is_minor(tax, customer) and guardian is None:
+        decides = who_decides(policies, customers, customer)
+        raise GuardianConsentRequired(
+            f"Under {decides.law} a guardian gives consent for a customer under {decides.age or 'the age of consent'}"
+            ": your guardian signs in with their own account and decides on your behalf"
+            + (f" ({', '.join(decides.guardians)})." if decides.guardians else "; none is linked yet.")
+        )
+    actor = guardian_actor(policies, guardian) if guardian is not None else customer.actor
+    given_by = GivenBy.GUARDIAN if guardian is not None else GivenBy.SUBJECT
     agreement = current_agreement(policies, customer.jurisdiction, lang, customer.customer_type)
     if (notice_version, notice_sha256) != (agreement.version, agreement.sha256):
         raise NoticeChanged(
@@ -433,7 +434,7 @@ def grant(
         unknown = [v for v in values if v not in table]
         if unknown:
             raise InvalidConsentRequest(f"unknown {name}(s): {', '.join(unknown)}")
-    is_separate = _check_sensitive(tax, categories, separate)
+    is_separate = _check_sensitive(tax, customer, categories, separate)
     is_cross_border = _check_cross_border(tax, customer.jurisdiction, recipients, cross_border)
     subject_did = ensure_customer_did(customers, customer)
     issued: list[dict[str, Any]] = []
@@ -453,12 +454,13 @@ def grant(
         if same:
             existing = max(same, key=lambda r: r.event_time)
             if existing.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED) and existing.notice == agreement.notice:
-                record = store.renew(existing.record_id, actor=customer.actor, valid_until=valid_until, effects=effect)
+                record = store.renew(existing.record_id, actor=actor, valid_until=valid_until, effects=effect)
                 return ConsentChange(record, issued[0], action="renewed")
             if existing.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
                 record = store.give_again(
                     existing.record_id,
-                    actor=customer.actor,
+                    actor=actor,
+                    given_by=given_by,
                     notice=agreement.notice,
                     valid_until=valid_until,
                     effects=effect,
@@ -469,9 +471,10 @@ def grant(
             purposes=purposes,
             categories=categories,
             jurisdiction=customer.jurisdiction,
-            actor=customer.actor,
+            actor=actor,
             recipients=recipients,
             method=method,
+            given_by=given_by,
             separate=is_separate,
             cross_border=is_cross_border,
             notice=agreement.notice,
@@ -484,16 +487,26 @@ def grant(
 
 
 def withdraw(
-    policies: PolicyRuntime, credentials: CredentialService, customer: CustomerPrincipal, record_id: str
+    policies: PolicyRuntime,
+    credentials: CredentialService,
+    customer: CustomerPrincipal,
+    record_id: str,
+    *,
+    guardian: CustomerPrincipal | None = None,
 ) -> ConsentChange:
-    """GDPR Art. 7(3): withdraw one consent; its receipts are revoked in the withdrawal's ledger transaction."""
+    """GDPR Art. 7(3): withdraw one consent; its receipts are revoked in the withdrawal's ledger transaction.
+
+    A minor may withdraw on their own (a withdrawal only ever narrows what is released); a `guardian` withdraws
+    on the minor's behalf, under their pseudonym."""
     record = _own(policies, customer, record_id)
     if record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
         raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
     revoked: list[str] = []
     try:
         updated = policies.consents.withdraw(
-            record_id, actor=customer.actor, effects=revoking_effect(credentials, revoked)
+            record_id,
+            actor=guardian_actor(policies, guardian) if guardian is not None else customer.actor,
+            effects=revoking_effect(credentials, revoked),
         )
     except ConsentError as exc:
         raise ConsentStateConflict(str(exc)) from exc
@@ -509,7 +522,11 @@ class BulkWithdrawal:
 
 
 def withdraw_all_marketing(
-    policies: PolicyRuntime, credentials: CredentialService, customer: CustomerPrincipal
+    policies: PolicyRuntime,
+    credentials: CredentialService,
+    customer: CustomerPrincipal,
+    *,
+    guardian: CustomerPrincipal | None = None,
 ) -> BulkWithdrawal:
     """One click: withdraw every live consent that covers a marketing purpose (each its own ledger event).
 
@@ -522,7 +539,7 @@ def withdraw_all_marketing(
         if record.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED) and any(
             is_marketing(tax, p) for p in record.purposes
         ):
-            changes.append(withdraw(policies, credentials, customer, record.record_id))
+            changes.append(withdraw(policies, credentials, customer, record.record_id, guardian=guardian))
     return BulkWithdrawal(changes)
 
 

@@ -69,3 +69,16 @@ class ConsentStateConflict(CustomerRightsError):
 class ErasureInProgress(CustomerRightsError):
     status_code = 409
     kind = "erasure-in-progress"
+
+
+class GuardianConsentRequired(CustomerRightsError):
+    """PIPL Art. 31, GDPR Art. 8, CCPA 1798.120(c): below the age the law sets, a guardian decides, not the minor."""
+
+    status_code = 403
+    kind = "guardian-consent-required"
+
+
+class InvalidGuardianship(CustomerRightsError):
+    """A guardian link the law does not call for: the ward is no minor, the guardian is one, or they are one."""
+
+    kind = "invalid-guardianship"

@@ -13,7 +13,15 @@ from gateway.auth.clients import ClientRegistrationError
 from gateway.auth.customers import CustomerExistsError, DidInUseError, InvalidCustomerError
 from gateway.auth.passwords import WeakPasswordError
 from gateway.auth.principals import ClientPrincipal
-from gateway.dependencies import ClientsDep, CredentialsDep, CustomersDep, KeysDep, idempotent, require_admin
+from gateway.dependencies import (
+    ClientsDep,
+    CredentialsDep,
+    CustomersDep,
+    KeysDep,
+    PoliciesDep,
+    idempotent,
+    require_admin,
+)
 from gateway.routers.customer import CustomerProfile
 from gateway.web.problems import Problem, problem_responses
 from keyfiles import KeyFileError
@@ -113,7 +121,15 @@ class CustomerEnrolment(BaseModel):
     username: str = Field(min_length=3, max_length=200)
     password: str = Field(min_length=10, max_length=1024)
     display_name: str = Field("", max_length=200)
-    jurisdiction: str = Field(min_length=2, max_length=2)
+    jurisdiction: str = Field(
+        min_length=2,
+        max_length=6,
+        description="A jurisdiction of the taxonomy: ISO 3166-1 alpha-2 (`CN`, `DE`) or ISO 3166-2 (`US-CA`).",
+    )
+    customer_type: str = Field("standard", max_length=64, description="A taxonomy customer type (`minor`, …).")
+    source_subject: str | None = Field(
+        None, max_length=128, description="The customer number source systems use in their paths."
+    )
     did: str | None = Field(
         None,
         max_length=200,
@@ -242,7 +258,10 @@ def rotate_client_secret(
     dependencies=[Depends(idempotent(require_admin))],
 )
 async def enrol_customer(
-    customers: CustomersDep, body: CustomerEnrolment, _: ClientPrincipal = Depends(require_admin)
+    customers: CustomersDep,
+    policies: PoliciesDep,
+    body: CustomerEnrolment,
+    _: ClientPrincipal = Depends(require_admin),
 ) -> CustomerProfile:
     if body.did is not None:
         try:
@@ -256,7 +275,11 @@ async def enrol_customer(
                 password=body.password,
                 display_name=body.display_name,
                 jurisdiction=body.jurisdiction,
+                customer_type=body.customer_type,
+                source_subject=body.source_subject,
                 did=body.did,
+                jurisdictions=policies.taxonomy.jurisdictions,
+                customer_types=policies.taxonomy.customer_types,
             )
         )
     except (CustomerExistsError, DidInUseError) as exc:

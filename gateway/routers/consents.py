@@ -110,6 +110,7 @@ _CHANGE_EXAMPLE = {
         "legal_basis": "consent",
         "notice": {"id": "notice-CN-en", "version": "1.1", "sha256": "9f2c" + "0" * 60},
         "separate": False,
+        "given_by": "subject",
         "cross_border": False,
         "valid_from": "2026-11-21T10:00:00Z",
         "valid_until": None,

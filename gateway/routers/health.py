@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, delete, false
 from starlette.concurrency import run_in_threadpool
 
-from gateway.dependencies import EngineDep, LedgerDep, MetricsDep
+from gateway.audit.integrity import LedgerIntegrity
+from gateway.dependencies import EngineDep, IntegrityDep, LedgerDep, MetricsDep
 from gateway.store.tables import idempotency_keys
 from gateway.web.problems import problem_response, problem_responses, with_problems
 from ledger.store import Ledger
@@ -62,22 +63,33 @@ def _check_ledger(ledger: Ledger) -> str:
     return "ok"
 
 
-def readiness_checks(engine: Engine, ledger: Ledger) -> dict[str, str]:
+def _check_integrity(integrity: LedgerIntegrity) -> str:
+    """The latest self-audit: the stored entries still produce the latest signed tree head."""
+    failure = integrity.failure
+    return "ok" if failure is None else f"failed: {failure}"
+
+
+def readiness_checks(engine: Engine, ledger: Ledger, integrity: LedgerIntegrity) -> dict[str, str]:
     """Every dependency a request may need; the gateway fails closed, so a failing one means not ready."""
-    return {"database": _check_database(engine), "ledger": _check_ledger(ledger)}
+    return {
+        "database": _check_database(engine),
+        "ledger": _check_ledger(ledger),
+        "ledger_integrity": _check_integrity(integrity),
+    }
 
 
 @router.get(
     "/readyz",
     summary="Readiness",
-    description="Checks that the database accepts a write transaction and the ledger's tree answers; otherwise "
+    description="Checks that the database accepts a write transaction, the ledger's tree answers and the "
+    "latest self-audit found the stored entries producing the latest signed checkpoint; otherwise "
     "503 problem+json whose `checks` member names the failing dependency, so a load balancer stops routing to an "
     "instance that would fail closed.",
     response_model=Readiness,
     responses=problem_responses(503),
 )
-async def readyz(request: Request, engine: EngineDep, ledger: LedgerDep) -> Any:
-    checks = await run_in_threadpool(readiness_checks, engine, ledger)
+async def readyz(request: Request, engine: EngineDep, ledger: LedgerDep, integrity: IntegrityDep) -> Any:
+    checks = await run_in_threadpool(readiness_checks, engine, ledger, integrity)
     if all(value == "ok" for value in checks.values()):
         return Readiness(status="ok", checks=checks)
     failing = ", ".join(name for name, value in checks.items() if value != "ok")

@@ -12,6 +12,7 @@ enough to deny that client its tokens (see `gateway.auth.rate_limits`).
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 from typing import Any
@@ -22,8 +23,16 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.authorization_server import FormRequest, GatewayAuthorizationServer, OAuthResult
-from gateway.auth.rate_limits import RequestLimits, TrustedProxies, enforce, enforce_unspent, request_address_key
+from gateway.auth.rate_limits import (
+    RequestLimits,
+    TrustedProxies,
+    enforce,
+    enforce_unspent,
+    request_address_key,
+    reserve,
+)
 from gateway.dependencies import REALM, LimitsDep, MetricsDep, OAuthDep, SettingsDep
+from gateway.settings import Settings
 from gateway.web.problems import Problem, problem_response, with_problems
 from ledger.b64 import b64url_decode
 
@@ -76,6 +85,7 @@ async def _oauth_request(request: Request, oauth: GatewayAuthorizationServer) ->
             # RFC 6749 §3.2: request and response parameters MUST NOT be included more than once.
             raise Problem(400, "invalid-request", f"Parameter {name!r} is repeated.", error="invalid_request")
         fields[name] = value
+    _refuse_undecodable_basic(request)
     if "client_secret" in fields and request.headers.get("authorization", "").lower().startswith("basic "):
         # RFC 6749 §2.3: a client MUST NOT use more than one authentication method in a request.
         raise Problem(
@@ -88,6 +98,27 @@ async def _oauth_request(request: Request, oauth: GatewayAuthorizationServer) ->
 
 
 MALFORMED_BASIC = "\x00malformed-basic"  # not a possible client id
+
+
+def _refuse_undecodable_basic(request: Request) -> None:
+    """Basic credentials that are not base64 of UTF-8 are a failed client authentication (RFC 6749 §2.3.1
+    encodes them as UTF-8), answered here: authlib would raise on the bytes instead of refusing them."""
+    scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return
+    try:
+        base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        description = "The Basic credentials are not base64-encoded UTF-8."
+        raise Problem(
+            401,
+            "invalid-client",
+            description,
+            title="Unauthorized",
+            headers={"WWW-Authenticate": f'Basic realm="{REALM}", error="invalid_client"'},
+            error="invalid_client",
+            error_description=description,
+        ) from None
 
 
 def _claimed_client_id(request: Request, form: dict[str, str]) -> str | None:
@@ -214,7 +245,8 @@ async def token(
     summary="Introspect a token (RFC 7662)",
     description="Whether a token is active, with its claims. A client may introspect the tokens issued to it; "
     "a client with the `admin` scope any token. Expired, revoked, foreign or malformed tokens all answer "
-    '`{"active": false}`.',
+    '`{"active": false}`. Failed client authentications are limited per remote address and per client_id at '
+    "that address: beyond the burst, 429 `too-many-requests` with Retry-After.",
     openapi_extra=_form_body(
         {**_TOKEN_PARAM, **_CLIENT_SECRET_POST, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}
     ),
@@ -249,11 +281,30 @@ async def token(
         401,
         413,
         415,
+        429,
     ),
 )
-async def introspect(oauth: OAuthDep, request: Request) -> JSONResponse:
+async def introspect(oauth: OAuthDep, limits: LimitsDep, settings: SettingsDep, request: Request) -> JSONResponse:
+    return await _guarded_endpoint("introspection", oauth, limits, settings, request)
+
+
+async def _guarded_endpoint(
+    name: str, oauth: GatewayAuthorizationServer, limits: RequestLimits, settings: Settings, request: Request
+) -> JSONResponse:
+    """Introspection and revocation authenticate the client on every call, so each is a chance to guess a
+    secret: an allowance of failures per address and per (claimed client_id, address) is reserved before the
+    check and given back when the client proves itself, so only failures count and parallel guesses cannot
+    overrun it. A client calling from elsewhere is never refused because of a guesser."""
     oauth_request = await _oauth_request(request, oauth)
-    result = await run_in_threadpool(oauth.create_endpoint_response, "introspection", oauth_request)
+    address = request_address_key(request, settings.trusted_proxies)
+    claimed = (_claimed_client_id(request, oauth_request.form) or "")[:200]
+    reservation = reserve(
+        (limits.client_auth_failures_per_address, address),
+        (limits.client_auth_failures_per_client_address, (claimed, address)),
+    )
+    result = await run_in_threadpool(oauth.create_endpoint_response, name, oauth_request)
+    if result.error is None or result.error.error != "invalid_client":
+        reservation.release()
     return _respond(request, result)
 
 
@@ -262,7 +313,7 @@ async def introspect(oauth: OAuthDep, request: Request) -> JSONResponse:
     summary="Revoke a token (RFC 7009)",
     description="Revokes an access token issued to the calling client; from then on the bearer check refuses "
     "it and introspection calls it inactive. Revoking an unknown or already revoked token also answers 200 "
-    "(RFC 7009 §2.2).",
+    "(RFC 7009 §2.2). Failed client authentications are limited as at introspection (429 with Retry-After).",
     openapi_extra=_form_body(
         {**_TOKEN_PARAM, **_CLIENT_SECRET_POST, **_CLIENT_ASSERTION}, ["token"], {"token": "eyJhbGciOiJFUzI1NiJ9..."}
     ),
@@ -272,9 +323,8 @@ async def introspect(oauth: OAuthDep, request: Request) -> JSONResponse:
         401,
         413,
         415,
+        429,
     ),
 )
-async def revoke(oauth: OAuthDep, request: Request) -> JSONResponse:
-    oauth_request = await _oauth_request(request, oauth)
-    result = await run_in_threadpool(oauth.create_endpoint_response, "revocation", oauth_request)
-    return _respond(request, result)
+async def revoke(oauth: OAuthDep, limits: LimitsDep, settings: SettingsDep, request: Request) -> JSONResponse:
+    return await _guarded_endpoint("revocation", oauth, limits, settings, request)

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gateway.audit.integrity import LedgerIntegrity
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import PROXY_GRANTS, authenticate_client, bearer_token
 from gateway.proxy import access
-from gateway.web.problems import problem_responses
+from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
 
@@ -48,13 +49,19 @@ class ProxyCollaborators:
 
     bearer: BearerAuthenticator
     flow: access.AccessFlow
+    integrity: LedgerIntegrity
 
 
 async def _proxy_client(request: Request) -> tuple[access.AccessFlow, ClientPrincipal]:
     """The access flow and the CRM client calling, with the same checks and answers as `require_client`."""
     parts: ProxyCollaborators = request.app.state.proxy
     principal = await authenticate_client(request, parts.bearer, bearer_token(request))
-    return parts.flow, PROXY_GRANTS.check(principal)
+    granted = PROXY_GRANTS.check(principal)
+    if parts.integrity.failure is not None:
+        # The stored log no longer produces the head the gateway signed (or was not audited yet): an access
+        # recorded there could not be proven, so nothing is released.
+        raise Problem(503, "ledger-unverified", "The ledger failed its self-audit, so nothing is released.")
+    return parts.flow, granted
 
 
 SOURCE = Path(description="The registered upstream (source system).", examples=["vehicle-cloud"])

@@ -296,8 +296,8 @@ def _release(
 ) -> dict[str, str]:
     try:
         return release_key(customers, ledger, pseudonyms, customer).jwk
-    except NoCustodialKeyError:
-        raise Problem(409, "no-custodial-key", "Your DID is your wallet's: the gateway never held its key.") from None
+    except NoCustodialKeyError as exc:
+        raise Problem(409, "no-custodial-key", f"The gateway holds no key for your DID: {exc}.") from None
     except KeyAlreadyReleasedError:
         raise Problem(
             409, "key-already-released", "You already took custody of this key; the gateway kept no copy."

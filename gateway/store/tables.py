@@ -214,3 +214,15 @@ custodial_did_keys = Table(
     Column("released_at", DateTime(timezone=True), nullable=True),
     Column("released_ledger_index", BigInteger, nullable=True),
 )
+
+guardians = Table(
+    "gw_guardians",
+    metadata,
+    # A guardian account that decides for a minor (PIPL Art. 31, GDPR Art. 8, CCPA 1798.120(c)), linked by the
+    # administrator; the link is a ledger entry (its index here), so an auditor can see who could decide when.
+    Column("minor_id", String(36), ForeignKey("gw_customers.customer_id", ondelete="CASCADE"), primary_key=True),
+    Column("guardian_id", String(36), ForeignKey("gw_customers.customer_id", ondelete="CASCADE"), primary_key=True),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Index("ix_gw_guardians_guardian", "guardian_id"),
+)

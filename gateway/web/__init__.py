@@ -1,5 +1,6 @@
-"""HTTP plumbing every route shares: RFC 9457 problem details, `Idempotency-Key` replay, the body size
-limit, JSON body parsing, request context and metrics, and the proxy's direct (FastAPI-free) routes.
+"""HTTP plumbing every route shares: RFC 9457 problem details, `Idempotency-Key` replay, the request head
+and body size limits, headers that may appear once, JSON body parsing, request context and metrics, and the
+proxy's direct (FastAPI-free) routes.
 
 Nothing here knows about consents, customers or the ledger's meaning; the wings above raise `Problem`s and
 this layer turns them into responses.
@@ -29,6 +30,7 @@ from gateway.web.problems import (
     problem_type,
     with_problems,
 )
+from gateway.web.request_head import BoundedHeadProtocol, SingletonHeadersMiddleware
 
 __all__ = [
     "MEDIA_TYPE",
@@ -38,6 +40,7 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "BodySizeLimitMiddleware",
     "BodyTooLarge",
+    "BoundedHeadProtocol",
     "DirectRoutes",
     "IdempotencyMiddleware",
     "IdempotencyStore",
@@ -46,6 +49,7 @@ __all__ = [
     "Problem",
     "ProblemDetails",
     "RequestContextMiddleware",
+    "SingletonHeadersMiddleware",
     "StoredResponse",
     "body_schema",
     "configure_logging",

@@ -5,9 +5,9 @@ chain (version table `alembic_version_ledger`) when `Ledger.open` creates or ope
 reads no database (hashing, proofs, notes, checkpoints, envelopes, the audit rules) is `ledger`'s.
 """
 
-from ledger.store.audit import audit
+from ledger.store.audit import audit, check_head
 from ledger.store.database import NotALedgerError
 from ledger.store.log import Ledger
 from ledger.store.sequencer import Effects
 
-__all__ = ["Effects", "Ledger", "NotALedgerError", "audit"]
+__all__ = ["Effects", "Ledger", "NotALedgerError", "audit", "check_head"]

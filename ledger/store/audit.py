@@ -203,3 +203,49 @@ def audit(ledger: Ledger, verifier_keys: Sequence[str]) -> AuditReport:
         _check_no_extra_rows(conn, size)
         checkpoints = _check_checkpoints(conn, stored_checkpoints, checkpoint_count, verifier_keys, replay)
     return AuditReport(size, nodes, payloads.present, len(payloads.erased), checkpoints, replay.root())
+
+
+def check_head(ledger: Ledger, verifier_keys: Sequence[str], origin: str | None = None) -> AuditReport:
+    """The log's own quick self-check: its stored entries must still produce the head it signed.
+
+    Every entry is re-hashed in index order: its leaf hash must equal the stored leaf node (so an edited
+    entry is named by index), and the root replayed from the entries must equal the root of the latest
+    signed checkpoint. Interior nodes and payloads are left to the full `audit`. Entries below the size
+    read first never change, so the chunks are read in short transactions of their own while appends
+    continue, and memory stays bounded however long the log is.
+    """
+    note = ledger.latest_checkpoint()
+    checkpoint: Checkpoint | None = None
+    if note is not None:
+        try:
+            checkpoint = verify_checkpoint(note, verifier_keys, origin)
+        except NoteError as exc:
+            raise TamperError("latest checkpoint", f"does not verify: {exc}") from exc
+    size = ledger.size()
+    if checkpoint is not None and checkpoint.size > size:
+        raise TamperError("latest checkpoint", f"signed size {checkpoint.size} is beyond the log's size {size}")
+    replay = TreeReplay(keep=[checkpoint.size] if checkpoint is not None else [])
+    for start in range(0, size, CHUNK):
+        end = min(start + CHUNK, size)
+        with ledger.engine.connect() as conn:
+            data = {
+                int(i): bytes(d)
+                for i, d in conn.execute(
+                    select(schema.entries.c.idx, schema.entries.c.data).where(
+                        schema.entries.c.idx >= start, schema.entries.c.idx < end
+                    )
+                )
+            }
+            leaves = _level(conn, 0, start, end)
+        for index in range(start, end):
+            if index not in data:
+                raise TamperError(f"entry {index}", "missing (deleted)")
+            leaf = replay.append(data[index])
+            stored = leaves.get(index)
+            if stored is None or not hmac.compare_digest(stored, leaf):
+                raise TamperError(
+                    f"entry {index}", "its leaf hash differs from the stored tree (entry or leaf altered)"
+                )
+    if checkpoint is not None:
+        check_tree_head("latest checkpoint", checkpoint, replay)
+    return AuditReport(size, size, 0, 0, 0 if checkpoint is None else 1, replay.root())

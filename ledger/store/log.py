@@ -137,6 +137,21 @@ class Ledger:
         purge_wal(self.engine)
         return index
 
+    @property
+    def origin(self) -> str | None:
+        """The origin this ledger signs checkpoints as (its signer key's name); None without a signer."""
+        return self._origin
+
+    def claim_origin(self, origin: str) -> str:
+        """The log's stored origin; the first caller fixes it to `origin`. A log is named once: serving it from
+        another URL must not rename it, or every checkpoint an auditor kept would stop verifying."""
+        with write_transaction(self.engine) as (conn, _, _):
+            stored = conn.execute(select(schema.head.c.origin).where(schema.head.c.id == schema.HEAD_ID)).scalar()
+            if stored is not None:
+                return str(stored)
+            conn.execute(update(schema.head).where(schema.head.c.id == schema.HEAD_ID).values(origin=origin))
+        return origin
+
     def checkpoint(self) -> str:
         """Sign and store a checkpoint of the current size; every one is kept for later consistency proofs."""
         if self._signer_key is None or self._origin is None:

@@ -1,7 +1,7 @@
 """The ledger's tables (its own MetaData, so other packages migrate independently in the same database).
 
 - `ledger_head`: the single row every writer locks; it holds the size and the checkpoint count so a
-  deleted last entry or checkpoint is caught by `verify`.
+  deleted last entry or checkpoint is caught by `verify`, and the log's origin, fixed once claimed.
 - `ledger_entries`: the canonical leaf data, by index.
 - `ledger_nodes`: one row per complete subtree (see `ledger.tree`).
 - `ledger_payloads`: salt and payload beside the log, deleted on erasure.
@@ -23,6 +23,7 @@ head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
     Column("checkpoints", BigInteger, nullable=False),
+    Column("origin", Text, nullable=True),
 )
 
 entries = Table(

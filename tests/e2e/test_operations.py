@@ -14,7 +14,7 @@ def test_healthz_and_readyz(actors: Actors) -> None:
         ready = http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ok"
-    assert ready.json()["checks"] == {"database": "ok", "ledger": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "ledger": "ok", "ledger_integrity": "ok"}
 
 
 def test_metrics_count_requests_by_route_template(actors: Actors) -> None:

@@ -367,6 +367,10 @@ def test_a_refused_query_is_recorded_and_the_customer_sees_every_question_asked_
         credentials = {"username": f"user-{subject}", "password": "correct horse battery staple"}
         assert browser.post("/portal/sign-in", data={"csrf_token": token.group(1), **credentials}).status_code == 303
         page = browser.get("/portal/accesses").text
-    assert "annual_income_cents &gt;= 10000000" in page
-    assert "Refused by your consents or the policy: nothing was answered." in page
-    assert "age &gt;= 18" in page
+        chinese = browser.get("/portal/accesses", headers={"Accept-Language": "zh-CN"}).text
+    yes_or_no = "yes" if answered.json()["holds"] else "no"
+    assert f"Asked whether your annual income is at least 100,000.00 — answered {yes_or_no}, with a proof" in page
+    assert "Asked whether your age is at least 18 — refused by your consents or the policy" in page
+    assert "annual_income_cents" not in page.replace('data-attribute="annual_income_cents"', "")
+    assert f"询问您的年收入是否不低于 100,000.00——回答：{'是' if answered.json()['holds'] else '否'}" in chinese
+    assert "询问您的年龄是否不低于 18——因您的授权或政策被拒绝" in chinese

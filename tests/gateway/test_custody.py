@@ -172,7 +172,9 @@ def test_erasure_deletes_the_custodial_key_and_keeps_the_did(runtime: Runtime) -
     done = asyncio.run(erasure.process_erasure(runtime.erasures, customer, requested["request_id"], sleep=nosleep))
     assert done["status"] == "completed"
     with runtime.engine.connect() as conn:
-        assert conn.execute(select(custodial_did_keys)).first() is None
+        kept = conn.execute(select(custodial_did_keys)).mappings().one()
+    assert kept["sealed_key"] is None and kept["released_at"] is None  # deleted, and remembered as held until then
+    assert custody_state(runtime.engine, customer.customer_id).discarded
     stored = runtime.customers.get(customer.customer_id)
     assert stored is not None and stored.did == customer.did
 

@@ -315,3 +315,25 @@ def test_wallet_sign_in_challenges_share_the_apis_per_address_limit(runtime: Run
         time.sleep(retry_after)
         again = http.get("/portal/sign-in/wallet")
         assert again.status_code == 200 and 'id="wallet-challenge"' in again.text
+
+
+def test_after_erasure_the_account_says_consentry_held_the_key_until_then(runtime: Runtime, base_url: str) -> None:
+    """Erasure deletes the gateway's copy: the page must not claim Consentry never held it, nor offer it."""
+    enrol(runtime, "li.wei")
+    with browser(base_url, "li.wei") as http:
+        data = http.get("/portal/data")
+        erased = http.post("/portal/data/erasure", data={"csrf_token": csrf_token(data.text), "understood": "1"})
+        assert erased.status_code == 303
+        deadline = time.monotonic() + 60
+        while 'data-status="completed"' not in http.get("/portal/data").text:
+            assert time.monotonic() < deadline, "the erasure did not complete"
+            time.sleep(0.2)
+        account = http.get("/portal/account")
+        assert 'data-custody="erased"' in account.text
+        assert "held the private key of this identifier for you until your data was erased" in account.text
+        assert "never held" not in account.text
+        assert "/portal/account/custody" not in account.text
+        refused = http.post("/portal/account/custody", data={"csrf_token": csrf_token(account.text), "understood": "1"})
+        assert refused.status_code == 409
+        assert "deleted its copy of your key when your data was erased" in refused.text
+    assert custody_entries(runtime) == []

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.portal.i18n import LANGUAGES, MissingMessageError, catalog, negotiate_language
+from policies import CellState, Reason
 
 LOCALES = Path(__file__).resolve().parents[2] / "gateway" / "portal" / "locales"
 TEMPLATES = LOCALES.with_name("templates")
@@ -33,11 +34,34 @@ def test_every_message_a_template_asks_for_exists() -> None:
             assert key in keys, f"{template.name} asks for {key!r}"
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_state_and_reason_the_engine_can_produce_has_text(language: str) -> None:
+    """Enumerated from the engine's own enums, not a copy: a new state or reason without text fails here (issue 14:
+    `separate_consent_required` had none, and the consents page answered 500)."""
+    messages = catalog(language).messages
+    missing = [
+        key
+        for key in [f"state.{s.value}" for s in CellState]
+        + [f"state.{s.value}.help" for s in CellState]
+        + [f"reason.{r.value}" for r in Reason]
+        if not messages.get(key, "").strip()
+    ]
+    assert not missing, f"{language} lacks {missing}"
+
+
 def test_the_chinese_catalog_is_actually_chinese() -> None:
     chinese = catalog("zh-CN").messages
     han = [key for key, message in chinese.items() if re.search(r"[\u4e00-\u9fff]", message)]
+    # Punctuation (list separators, sentence frames of placeholders) has no words to translate, but it must be
+    # Chinese punctuation, not the English.
+    frames = {
+        key: message
+        for key, message in chinese.items()
+        if not re.search(r"[A-Za-z\u4e00-\u9fff]", re.sub(r"\{\w+\}", "", message))
+    }
+    assert all(re.search(r"[\u3000-\u303f\uff00-\uffef\u2014]", message) for message in frames.values()), frames
     # Only brand names and language names may stay in Latin script.
-    assert len(han) >= len(chinese) - 2
+    assert len(han) + len(frames) >= len(chinese) - 2
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ The limits over real HTTP (429 problem+json with Retry-After) are in tests/e2e/t
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import ip_network
 
 import pytest
@@ -20,8 +21,10 @@ from gateway.auth.rate_limits import (
     address_key,
     client_address,
     request_address_key,
+    reserve,
 )
 from gateway.routers.oauth import MALFORMED_BASIC, _claimed_client_id
+from gateway.web.problems import Problem
 
 
 class Clock:
@@ -116,6 +119,48 @@ def test_keys_may_be_pairs_such_as_client_and_address() -> None:
     with pytest.raises(RateLimitedError):
         limiter.hit(("crm", "203.0.113.7"))
     limiter.hit(("crm", "198.51.100.1"))
+
+
+def test_a_released_reservation_is_given_back_and_a_kept_one_counts() -> None:
+    """Reserve before a credential check, release when it held: only failures spend the allowance."""
+    clock = Clock()
+    limiter = RateLimiter(RateLimit(rate=0.5, burst=2), clock=clock)
+    for _ in range(10):
+        reserve((limiter, "k")).release()  # successes, however many
+    reserve((limiter, "k"))
+    reserve((limiter, "k"))  # two failures kept
+    with pytest.raises(Problem) as refused:
+        reserve((limiter, "k"))
+    assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "2"
+
+
+def test_a_reservation_refused_by_a_later_limit_gives_back_the_earlier_ones() -> None:
+    clock = Clock()
+    roomy = RateLimiter(RateLimit(rate=0.5, burst=5), clock=clock)
+    spent = RateLimiter(RateLimit(rate=0.5, burst=1), clock=clock)
+    reserve((spent, "k"))
+    for _ in range(10):
+        with pytest.raises(Problem):
+            reserve((roomy, "k"), (spent, "k"))
+    for _ in range(5):
+        reserve((roomy, "k"))  # the refused attempts took nothing from the first limit
+
+
+def test_parallel_reservations_never_exceed_the_burst() -> None:
+    """The lockout must hold when guesses race: the allowance is taken before any check runs."""
+    limiter = RateLimiter(RateLimit(rate=0.001, burst=7))
+    admitted: list[int] = []
+
+    def guess(n: int) -> None:
+        try:
+            reserve((limiter, "victim"))
+        except Problem:
+            return
+        admitted.append(n)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(guess, range(200)))
+    assert len(admitted) == 7
 
 
 def test_a_limit_needs_a_positive_rate_and_burst() -> None:

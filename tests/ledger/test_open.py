@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from ledger import Event, LedgerError
 from ledger.store import Ledger, NotALedgerError
+from ledger.store.database import MIGRATIONS
 
 
 def test_open_runs_the_ledger_migrations_with_their_own_version_table(db_url: str) -> None:
@@ -20,7 +22,7 @@ def test_open_runs_the_ledger_migrations_with_their_own_version_table(db_url: st
         assert {"alembic_version_ledger", "ledger_head", "ledger_entries", "ledger_nodes"} <= tables
         with ledger.engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version_ledger")).scalar_one()
-        assert version == "0001_ledger_initial"
+        assert version == ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:

@@ -5,12 +5,14 @@ statistic (differentially private aggregate) the customer's data counted in, wit
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.dependencies import AccessLogDep, ContributionsDep
+from gateway.portal.questions import question_sentence
 from gateway.portal.session import VisitDep
 from gateway.portal.web import render
 from gateway.rights.access_log import DATA_SUBJECT, accesses
@@ -74,6 +76,7 @@ async def who_used_my_data(
         visit.page,
         "accesses.html",
         analyses=analyses,
+        question=partial(question_sentence, visit.page.messages),
         entries=list(reversed(found)),
         taxonomy=taxonomy,
         data_subject=DATA_SUBJECT,

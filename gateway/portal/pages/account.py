@@ -30,6 +30,8 @@ KEY_FILE_NAME = "consentry-did-key.jwk.json"
 async def _account_page(engine: Engine, visit: Visit, status_code: int = 200, notice: str | None = None) -> Response:
     assert visit.customer is not None
     custody = await run_in_threadpool(did_custody, engine, visit.customer)
+    if notice == "no-custodial-key" and custody.discarded:
+        notice = "key-erased"
     return render(visit.page, "account.html", status_code, customer=visit.customer, custody=custody, notice=notice)
 
 

@@ -16,12 +16,12 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import CustomerPrincipal
 from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep
-from gateway.portal.consent_matrix import Scope, build_matrix
+from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.rights import consents
 from gateway.rights.errors import CustomerRightsError
-from policies import PolicyRuntime
+from policies import CellState, PolicyRuntime
 
 router = APIRouter()
 
@@ -49,6 +49,7 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) 
     if visit.customer is None:
         return visit.require_sign_in()
     catalog, state = await run_in_threadpool(_view, policies, visit.customer, visit.page.language)
+    matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
     count = request.query_params.get("count", "")
@@ -56,7 +57,8 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) 
         visit.page,
         "consents.html",
         catalog=catalog,
-        matrices=build_matrix(catalog, state),
+        matrices=matrices,
+        legend=_legend(matrices),
         purposes={p["id"]: p for p in catalog["purposes"]},
         categories={c["id"]: c for c in catalog["categories"]},
         marketing_given=_marketing_given(catalog, state),
@@ -65,6 +67,13 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) 
         error=error if error in _ERRORS else None,
         scope_query=_scope_query,
     )
+
+
+def _legend(matrices: list[RecipientMatrix]) -> list[CellState]:
+    """The states this page shows, explained, in the enum's order (the four everyone meets are always there)."""
+    shown = {CellState.GIVEN, CellState.WITHDRAWN, CellState.NOT_ASKED, CellState.NOT_NEEDED}
+    shown.update(CellState(cell.state) for matrix in matrices for cell in matrix.cells.values())
+    return [state for state in CellState if state in shown]
 
 
 def _marketing_given(catalog: dict[str, Any], state: dict[str, Any]) -> bool:
@@ -103,7 +112,7 @@ def _requested_scope(policies: PolicyRuntime, customer: CustomerPrincipal, param
         name
         for category in categories
         for name in (category, *(d.id for d in taxonomy.descendants(category)))
-        if taxonomy.categories[name].sensitive
+        if consents.sensitive_for(taxonomy, customer, name)
     )
     return Scope(
         recipient=recipient,

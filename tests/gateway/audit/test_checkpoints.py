@@ -54,12 +54,17 @@ def test_checkpoint_key_rotation_keeps_earlier_checkpoints_verifiable(settings: 
 def test_readiness_fails_when_the_database_is_gone(tmp_path: Path, postgres_url: str) -> None:
     runtime = Runtime.start(Settings(data_dir=tmp_path, database_url=postgres_url))
     try:
-        assert readiness_checks(runtime.engine, runtime.ledger) == {"database": "ok", "ledger": "ok"}
+        runtime.integrity.run()
+        assert readiness_checks(runtime.engine, runtime.ledger, runtime.integrity) == {
+            "database": "ok",
+            "ledger": "ok",
+            "ledger_integrity": "ok",
+        }
         admin = create_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{make_url(postgres_url).database}" WITH (FORCE)'))
         admin.dispose()
-        checks = readiness_checks(runtime.engine, runtime.ledger)
+        checks = readiness_checks(runtime.engine, runtime.ledger, runtime.integrity)
         assert checks["database"].startswith("failed: ")
         assert checks["ledger"].startswith("failed: ")
         with TestClient(create_app(runtime.settings, runtime=runtime)) as http:
@@ -82,3 +87,41 @@ def test_subject_pseudonyms_are_stable_keyed_and_never_the_raw_id(runtime: Runti
         assert other.subject_pseudonym("customer-42") != first  # a different deployment key
     finally:
         other.close()
+
+
+def test_the_origin_is_fixed_when_the_ledger_is_created(tmp_path: Path) -> None:
+    first = Runtime.start(Settings(data_dir=tmp_path, issuer="https://one.example/tenant-a"))
+    try:
+        assert first.checkpoints.origin == "one.example/tenant-a/ledger"  # two tenants of one host: two logs
+        first.ledger.append(Event(type="policy.change", actor="admin:root"))
+        note = first.checkpoints.latest().note
+    finally:
+        first.close()
+    moved = Runtime.start(Settings(data_dir=tmp_path, issuer="https://two.example"))
+    try:
+        assert moved.checkpoints.origin == "one.example/tenant-a/ledger"
+        assert moved.checkpoints.at(verify_checkpoint(note, moved.checkpoints.verifier_keys).size) is not None
+    finally:
+        moved.close()
+    with pytest.raises(ValueError, match="never changes"):
+        Runtime.start(Settings(data_dir=tmp_path, ledger_origin="renamed.example/ledger"))
+
+
+def test_a_ledger_from_before_the_stored_origin_keeps_the_origin_of_its_checkpoints(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, issuer="https://old.example")
+    runtime = Runtime.start(settings)
+    runtime.ledger.append(Event(type="policy.change", actor="admin:root"))
+    runtime.checkpoints.latest()
+    runtime.close()
+    engine = create_engine(settings.db_url)
+    with engine.begin() as conn:  # back to the schema of 0001_ledger_initial: no origin column
+        conn.execute(text("UPDATE ledger_head SET origin = NULL"))
+        conn.execute(text("ALTER TABLE ledger_head DROP COLUMN origin"))
+        conn.execute(text("UPDATE alembic_version_ledger SET version_num = '0001_ledger_initial'"))
+    engine.dispose()
+    upgraded = Runtime.start(Settings(data_dir=tmp_path, issuer="https://new.example"))
+    try:
+        assert upgraded.checkpoints.origin == "old.example/ledger"
+        assert upgraded.checkpoints.latest().checkpoint.origin == "old.example/ledger"
+    finally:
+        upgraded.close()

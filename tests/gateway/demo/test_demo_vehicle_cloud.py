@@ -51,7 +51,7 @@ def test_customer_records_have_the_demo_fields(server: BackgroundServer) -> None
     assert set(record["location"]) >= {"lat", "lon"}
     assert isinstance(record["driving"]["trips"], list)
     assert record["annual_income"]["currency"] == "CNY"
-    assert sorted(DEMO_CUSTOMERS) == ["cust-1001", "cust-1002", "cust-1003", "cust-1004"]
+    assert sorted(DEMO_CUSTOMERS) == ["cust-1001", "cust-1002", "cust-1003", "cust-1004", "cust-1005"]
 
 
 def test_unknown_customer_is_a_problem_json_404(server: BackgroundServer) -> None:
