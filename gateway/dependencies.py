@@ -39,6 +39,7 @@ from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
@@ -80,6 +81,7 @@ __all__ = [
     "PoliciesDep",
     "PortabilityDep",
     "PseudonymsDep",
+    "RetentionDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
@@ -147,6 +149,7 @@ AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RetentionDep = Annotated[Retention, Depends(_part("retention"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]

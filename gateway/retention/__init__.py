@@ -16,6 +16,7 @@ from gateway.retention.enforcer import (
     run_retention,
     sweep_retention,
 )
+from gateway.retention.notices import ConsentLapse, renew, schedule
 from gateway.retention.plan import PAYLOAD_KINDS, Retention, Survey, lapse_at, survey
 
 __all__ = [
@@ -25,12 +26,15 @@ __all__ = [
     "PAYLOAD_KINDS",
     "RECEIPTS_EVENT",
     "RETENTION_ACTOR",
+    "ConsentLapse",
     "Retention",
     "RunReport",
     "Survey",
     "deletion_status",
     "lapse_at",
+    "renew",
     "run_retention",
+    "schedule",
     "survey",
     "sweep_retention",
 ]

@@ -15,10 +15,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep
+from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep, RetentionDep
 from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
+from gateway.retention import renew, schedule
 from gateway.rights import consents
 from gateway.rights.errors import CustomerRightsError
 from policies import CellState, PolicyRuntime
@@ -26,7 +27,7 @@ from policies import CellState, PolicyRuntime
 router = APIRouter()
 
 _PAGE = f"{PORTAL_PREFIX}/consents"
-_DONE = frozenset({"given", "withdrawn", "marketing"})
+_DONE = frozenset({"given", "withdrawn", "marketing", "renewed"})
 _ERRORS = frozenset(
     {
         "invalid-consent",
@@ -45,10 +46,11 @@ def _view(policies: PolicyRuntime, customer: CustomerPrincipal, language: str) -
 
 
 @router.get("/consents")
-async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) -> Response:
+async def my_consents(visit: VisitDep, policies: PoliciesDep, retention: RetentionDep, request: Request) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     catalog, state = await run_in_threadpool(_view, policies, visit.customer, visit.page.language)
+    lapses = await run_in_threadpool(schedule, retention, visit.customer)
     matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
@@ -66,6 +68,8 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, request: Request) 
         count=int(count) if count.isdigit() else 0,
         error=error if error in _ERRORS else None,
         scope_query=_scope_query,
+        lapses=lapses,
+        notice_days=retention.settings.retention_notice_days,
     )
 
 
@@ -219,3 +223,20 @@ async def withdraw_marketing(visit: VisitDep, policies: PoliciesDep, credentials
     visit, customer, _ = posted
     result = await run_in_threadpool(consents.withdraw_all_marketing, policies, credentials, customer)
     return redirect(visit.page, f"{_PAGE}?done=marketing&count={len(result.withdrawn)}")
+
+
+@router.post("/consents/renew")
+async def renew_consent(visit: VisitDep, retention: RetentionDep) -> Response:
+    """One click from the lapse notice: the consent's retention period starts again now."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    record_id = str(form.get("record_id") or "")
+    if not record_id:
+        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
+    try:
+        await run_in_threadpool(renew, retention, customer, record_id)
+    except CustomerRightsError as exc:
+        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+    return redirect(visit.page, f"{_PAGE}?done=renewed#retention-heading")
