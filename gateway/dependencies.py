@@ -96,6 +96,7 @@ __all__ = [
     "require_auditor",
     "require_client",
     "require_customer",
+    "require_metrics_reader",
     "require_zk_client",
 ]
 
@@ -292,5 +293,6 @@ def require_customer(
 # The common role checks, named so routers read as a table of who may do what.
 require_admin = require_client(scopes=["admin"], roles=[Role.ADMIN])
 require_auditor = require_client(scopes=["ledger:read"], roles=[Role.AUDITOR, Role.ADMIN])
+require_metrics_reader = require_client(scopes=["metrics"], roles=[Role.AUDITOR, Role.ADMIN])
 PROXY_GRANTS = Grants(frozenset({"proxy"}), frozenset({Role.CRM}))
 require_zk_client = require_client(scopes=["zk"], roles=[Role.CRM])

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     analytics_max_epsilon: float = Field(
         default=5.0, gt=0, le=100, description="The most privacy budget (epsilon) one aggregate query may spend."
     )
+    metrics_address: str | None = Field(
+        default=None,
+        description="`host:port` on which `consentry serve` exposes Prometheus metrics to anyone who can reach it "
+        "(bind it to an internal interface); `/metrics` on the main port then answers 404. Default: none, and "
+        "`/metrics` on the main port needs an access token with the `metrics` scope.",
+    )
     max_request_head_bytes: int = Field(
         default=32_768,
         ge=4096,
@@ -185,6 +191,24 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ValueError("issuer must be an http(s) base URL without query or fragment")
         return value.rstrip("/")
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address_is_host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, colon, port = value.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("metrics_address must be host:port, e.g. 127.0.0.1:9464")
+        return value
+
+    @property
+    def metrics_listen(self) -> tuple[str, int] | None:
+        """`metrics_address` as (host, port); an IPv6 host may be written in brackets."""
+        if self.metrics_address is None:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

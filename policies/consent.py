@@ -6,6 +6,7 @@ state in the same transaction as each event, so the state is by construction wha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -67,7 +68,14 @@ _NEXT: Mapping[ConsentStatus | None, frozenset[ConsentStatus]] = {
 }
 # Fields a (re-)given or renewed event may set; the record's scope (subject, purposes, categories, recipients,
 # kind) is fixed at creation: a different scope is a different consent (PIPL Art. 14).
-_MUTABLE = frozenset({"notice", "method", "given_by", "valid_until", "purpose_revisions", "separate", "cross_border"})
+# The exact cells shown (`cells`) follow the agreement a re-given consent cites.
+_MUTABLE = frozenset(
+    {"notice", "method", "given_by", "valid_until", "purpose_revisions", "separate", "cross_border", "cells"}
+)
+# A cell a consent covers: (customer type, category, purpose, recipient id, mode), as the agreement listed it.
+Cell = tuple[str, str, str, str, str]
+# The cell modes that cover a requested mode: an agreement that listed a release also told of every yes/no answer.
+_COVERING_MODES = {"release": ("release",), "predicate": ("release", "predicate"), "aggregate": ("aggregate",)}
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,16 @@ class ConsentRecord:
     event_time: datetime
     seq: int = 0
     ledger_index: int | None = None
+    # The cells of the agreement the customer accepted (PIPL Art. 14, GDPR Art. 7: specific consent), sorted; None
+    # for a record whose scope was not recorded (refusals of another basis, records older than issue 14).
+    cells: tuple[Cell, ...] | None = None
+
+    def covers_cell(self, customer_type: str, category: str, purpose: str, recipient_id: str, mode: str) -> bool:
+        """Whether the agreement this record cites listed the cell: a later widening of the matrix is not in it."""
+        if self.cells is None:
+            return True
+        listed = _cell_set(self.cells)
+        return any((customer_type, category, purpose, recipient_id, m) in listed for m in _COVERING_MODES[mode])
 
     def active_at(self, at: datetime) -> bool:
         return self.status in ACTIVE and self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
@@ -141,6 +159,9 @@ def apply_event(state: ConsentRecord | None, event: ConsentEvent) -> ConsentReco
     if event.status not in _NEXT[current]:
         where = "a new record" if current is None else f"a {current.value} record"
         raise ConsentError("status", f"cannot move {where} to {event.status.value}")
+    changes = dict(event.changes)
+    if changes.get("cells") is not None:  # lists when replayed from the stored JSON history
+        changes["cells"] = tuple(sorted(tuple(cell) for cell in changes["cells"]))
     if state is None:
         try:
             return ConsentRecord(
@@ -149,16 +170,16 @@ def apply_event(state: ConsentRecord | None, event: ConsentEvent) -> ConsentReco
                 event_time=event.time,
                 seq=event.seq,
                 ledger_index=event.ledger_index,
-                **event.changes,
+                **changes,
             )
         except TypeError as exc:
             raise ConsentError("changes", f"incomplete first event: {exc}") from exc
-    unknown = set(event.changes) - _MUTABLE
+    unknown = set(changes) - _MUTABLE
     if unknown:
         raise ConsentError(sorted(unknown)[0], "is fixed when the record is created")
     if event.time < state.event_time:
         raise ConsentError("time", "an event cannot precede the record's latest event")
-    updates: dict[str, Any] = dict(event.changes)
+    updates: dict[str, Any] = changes
     if event.status is ConsentStatus.GIVEN:
         updates.setdefault("valid_from", event.time)
     return replace(
@@ -174,6 +195,12 @@ def fold(events: Iterable[ConsentEvent]) -> ConsentRecord:
     if state is None:
         raise ConsentError("history", "a record needs at least one event")
     return state
+
+
+@functools.lru_cache(maxsize=1024)
+def _cell_set(cells: tuple[Cell, ...]) -> frozenset[Cell]:
+    """Few distinct scopes across many records (every customer accepts the same agreement), so the sets are shared."""
+    return frozenset(cells)
 
 
 def utcnow() -> datetime:

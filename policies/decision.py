@@ -27,6 +27,7 @@ class Reason(StrEnum):
     CROSS_BORDER_CONSENT_REQUIRED = "cross_border_consent_required"
     GUARDIAN_CONSENT_REQUIRED = "guardian_consent_required"
     FRESH_CONSENT_REQUIRED = "fresh_consent_required"
+    CONSENT_SCOPE_CHANGED = "consent_scope_changed"
     OBJECTION = "objection"
     OPT_OUT_OF_SALE = "opt_out_of_sale"
 

@@ -285,7 +285,8 @@ class DecisionEngine:
         mine = [r for r in records if r.covers_category(lineage)]
         consent: ConsentRecord | None = None
         if basis is LegalBasis.CONSENT:
-            consent, failures = self._consent(ctx, mine, category)
+            # The cells a record lists are asked only of a flow the matrix allows: a refused one was never listed.
+            consent, failures = self._consent(ctx, mine, category, mode if matrix.allowed else None)
             failures.extend(self._refusals(ctx, mine, basis))
         else:
             failures = self._refusals(ctx, mine, basis)
@@ -299,11 +300,22 @@ class DecisionEngine:
         return CategoryDecision(category, ok, tuple(reasons), rule, basis.value, ref)
 
     def _consent(
-        self, ctx: _Context, records: Sequence[ConsentRecord], category: str
+        self, ctx: _Context, records: Sequence[ConsentRecord], category: str, mode: str | None
     ) -> tuple[ConsentRecord | None, list[Reason]]:
         covering = [r for r in records if r.kind is RecordKind.CONSENT and self._for_recipient(ctx, r)]
         if not covering:
             return None, [Reason.NO_CONSENT]
+        # Only what the accepted agreement listed: a cell the matrix allowed later awaits a fresh consent.
+        listed = [
+            r
+            for r in covering
+            if mode is None or r.covers_cell(ctx.customer_type.id, category, ctx.purpose.id, ctx.recipient.id, mode)
+        ]
+        if not listed:
+            if any(r.active_at(ctx.at) for r in covering):
+                return None, [Reason.CONSENT_SCOPE_CHANGED]
+            listed = covering  # every consent ended anyway: say how
+        covering = listed
         valid = [r for r in covering if r.active_at(ctx.at)]
         if not valid:
             latest = max(covering, key=lambda r: r.event_time)
@@ -373,6 +385,7 @@ def _shape(records: Sequence[ConsentRecord], at: datetime) -> tuple[object, ...]
             r.given_by,
             r.separate,
             r.cross_border,
+            r.cells,
             tuple(sorted(r.purpose_revisions.items())),
             r.valid_from <= at,
             r.valid_until is None or at < r.valid_until,

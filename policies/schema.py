@@ -73,6 +73,8 @@ consent_records = sa.Table(
     sa.Column("event_time", Micros, nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("ledger_index", LedgerIndex, nullable=False),
+    # JSON list of [customer type, category, purpose, recipient, mode]: the agreement's cells the consent covers.
+    sa.Column("cells", sa.Text, nullable=True),
 )
 
 # One row per (subject, purpose) a record names: the decision's lookup is a single index range scan.

@@ -31,6 +31,7 @@ class CellState(StrEnum):
     CROSS_BORDER_CONSENT_REQUIRED = "cross_border_consent_required"
     GUARDIAN_CONSENT_REQUIRED = "guardian_consent_required"
     FRESH_CONSENT_REQUIRED = "fresh_consent_required"
+    AWAITING_DECISION = "awaiting_decision"
     OBJECTED = "objected"
     OPTED_OUT = "opted_out"
     NOT_ALLOWED = "not_allowed"
@@ -58,6 +59,7 @@ STATE_OF_REASON: Mapping[Reason, CellState] = MappingProxyType(
         Reason.SEPARATE_CONSENT_REQUIRED: CellState.SEPARATE_CONSENT_REQUIRED,
         Reason.CROSS_BORDER_CONSENT_REQUIRED: CellState.CROSS_BORDER_CONSENT_REQUIRED,
         Reason.FRESH_CONSENT_REQUIRED: CellState.FRESH_CONSENT_REQUIRED,
+        Reason.CONSENT_SCOPE_CHANGED: CellState.AWAITING_DECISION,
         Reason.NO_CONSENT: CellState.NOT_ASKED,
     }
 )

@@ -13,7 +13,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -30,6 +30,7 @@ from policies.consent import (
     ACTIVE,
     ALL_CATEGORIES,
     ANY_RECIPIENT,
+    Cell,
     CollectionMethod,
     ConsentEvent,
     ConsentRecord,
@@ -41,7 +42,9 @@ from policies.consent import (
     utcnow,
 )
 from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
+from policies.flows import Flow, allowed_flows
 from policies.matrix import Effect, Matrix, MatrixRule, PrivacyBudget, validate_rules
+from policies.scope import flow_changes, shown_cells
 from policies.taxonomy import Taxonomy
 from policies.timeutil import from_micros, to_micros
 
@@ -119,7 +122,21 @@ def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
         event_time=from_micros(row["event_time"]),
         seq=row["seq"],
         ledger_index=row["ledger_index"],
+        cells=_cells(row["cells"]) if row["cells"] is not None else None,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _cells(text: str) -> tuple[Cell, ...]:
+    """A record's cells: every customer who accepted one agreement shares the same text, parsed once."""
+    return tuple((c[0], c[1], c[2], c[3], c[4]) for c in json.loads(text))
+
+
+def _head_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(select(schema.head.c.matrix_version).where(schema.head.c.id == schema.HEAD_ID)).scalar_one()
+        )
 
 
 def load_rules(engine: Engine, version: int | None = None) -> list[MatrixRule]:
@@ -185,6 +202,7 @@ def _record_to_row(record: ConsentRecord) -> dict[str, Any]:
         "event_time": to_micros(record.event_time),
         "seq": record.seq,
         "ledger_index": record.ledger_index,
+        "cells": json.dumps(record.cells, separators=(",", ":")) if record.cells is not None else None,
     }
 
 
@@ -388,9 +406,18 @@ class ConsentStore:
         self.engine = ledger.engine
         self.taxonomy = taxonomy
         self._key = pseudonym_key
+        self._flows: tuple[int, list[Flow]] | None = None
 
     def pseudonym(self, subject_id: str) -> str:
         return pseudonym(self._key, subject_id)
+
+    def _shown(self, purposes: Sequence[str], categories: Sequence[str], recipients: Sequence[str]) -> tuple[Cell, ...]:
+        """The cells the current agreement lists for this scope: what a consent given now covers."""
+        version = _head_version(self.engine)
+        cached = self._flows
+        if cached is None or cached[0] != version:
+            cached = self._flows = (version, allowed_flows(self.taxonomy, load_rules(self.engine, version)))
+        return shown_cells(self.taxonomy, cached[1], purposes=purposes, categories=categories, recipients=recipients)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -435,6 +462,8 @@ class ConsentStore:
             "valid_from": when,
             "valid_until": _future(valid_until, when),
         }
+        if record_kind is RecordKind.CONSENT:
+            changes["cells"] = self._shown(changes["purposes"], changes["categories"], changes["recipients"])
         status = ConsentStatus.REFUSED if refused else ConsentStatus.GIVEN
         record_id = str(uuid.uuid4())
         return self._append(record_id, subject_id, record_kind, status, actor, changes, when, new=True, effects=effects)
@@ -459,6 +488,8 @@ class ConsentStore:
         }
         if notice is not None:
             changes["notice"] = notice
+        if record.kind is RecordKind.CONSENT:
+            changes["cells"] = self._shown(record.purposes, record.categories, record.recipients)
         if given_by is not None:
             changes["given_by"] = _enum(GivenBy, given_by, "given_by")
         return self._append(
@@ -711,6 +742,8 @@ class PolicyChange:
     version: int
     ledger_index: int
     diff: Mapping[str, Any]
+    # `flow_changes`: what the change does to consents (widened flows await a fresh consent; narrowed ones stop)
+    consents: Mapping[str, Any] = field(default_factory=dict)
 
 
 def diff_rules(before: Sequence[MatrixRule], after: Sequence[MatrixRule]) -> dict[str, Any]:
@@ -771,9 +804,11 @@ class PolicyStore:
 
     def _commit(self, base: int, rules: Sequence[MatrixRule], *, actor: str, note: str | None) -> PolicyChange:
         _nonempty(actor, "actor")
-        diff = diff_rules(self.rules(base), rules)
+        before = self.rules(base)
+        diff = diff_rules(before, rules)
         if not any(diff.values()):
             raise ValidationError([Problem("<change>", 0, "the change leaves the matrix as it is")])
+        consents = flow_changes(self.taxonomy, before, rules)
         version = base + 1
         now = utcnow()
 
@@ -823,9 +858,12 @@ class PolicyStore:
             "note": note,
             "taxonomy_digest": self.taxonomy.digest,
             "diff": diff,
+            # Flows (role, customer type, category, purpose, mode) consents must be given again for, and flows
+            # that stop at once (issue 14: no silent widening).
+            "consents": consents,
         }
         index = self.ledger.append(Event(type="policy.change", actor=actor, payload=payload, time=now), effects=effects)
-        return PolicyChange(version, index, diff)
+        return PolicyChange(version, index, diff, consents)
 
     def history(self) -> list[dict[str, Any]]:
         t = schema.matrix_versions

@@ -32,6 +32,8 @@ SCOPE_ROLES: Mapping[str, frozenset[Role]] = {
     Scope.ANALYTICS: frozenset({Role.CRM}),
     Scope.LEDGER_READ: frozenset({Role.AUDITOR, Role.ADMIN}),
     Scope.ADMIN: frozenset({Role.ADMIN}),
+    # Operational counters (client ids among them): for a monitoring system registered as an auditor, or admins.
+    Scope.METRICS: frozenset({Role.AUDITOR, Role.ADMIN}),
 }
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{3,64}$")

@@ -23,6 +23,7 @@ class Scope(StrEnum):
     ANALYTICS = "analytics"
     LEDGER_READ = "ledger:read"
     ADMIN = "admin"
+    METRICS = "metrics"
 
 
 CLIENT_ROLES = frozenset({Role.CRM, Role.AUDITOR, Role.ADMIN})

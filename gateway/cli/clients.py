@@ -18,7 +18,7 @@ def add(
     name: str = typer.Option(..., help="Display name."),
     organization: str = typer.Option(..., help="The recipient organization."),
     role: list[str] = typer.Option(..., "--role", help="crm, auditor or admin (repeatable)."),
-    scope: list[str] = typer.Option(..., "--scope", help="proxy, zk, ledger:read or admin (repeatable)."),
+    scope: list[str] = typer.Option(..., "--scope", help="proxy, zk, ledger:read, metrics or admin (repeatable)."),
     purpose: list[str] = typer.Option([], "--purpose", help="An allowed purpose (repeatable)."),
     jurisdiction: str = typer.Option(..., help="ISO 3166 code, e.g. CN, DE or EU."),
     client_id: str | None = typer.Option(None, help="Chosen client id (default: random)."),

@@ -174,12 +174,21 @@ def apply(
     with runtime(url, taxonomy, key=READ_ONLY_KEY, create=True) as rt, guarded():
         change = rt.matrix.apply(mat, actor=actor, note=note)
     if as_json:
-        _dump({"version": change.version, "ledger_index": change.ledger_index, "diff": change.diff})
+        _dump(
+            {
+                "version": change.version,
+                "ledger_index": change.ledger_index,
+                "diff": change.diff,
+                "consents": dict(change.consents),
+            }
+        )
         return
     d = change.diff
     typer.echo(
         f"matrix version {change.version} (ledger index {change.ledger_index}): "
-        f"{len(d['added'])} added, {len(d['removed'])} removed, {len(d['changed'])} changed"
+        f"{len(d['added'])} added, {len(d['removed'])} removed, {len(d['changed'])} changed; "
+        f"{len(change.consents['widened'])} flows widened (consents must be given again for them), "
+        f"{len(change.consents['narrowed'])} narrowed (stopped at once)"
     )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 
 from gateway.app import create_app
 from gateway.cli._common import fail, load_settings, runtime
-from gateway.web.observability import configure_logging
+from gateway.settings import Settings
+from gateway.web.observability import Metrics, configure_logging
 from gateway.web.request_head import DEFAULT_MAX_HEAD_BYTES, BoundedHeadProtocol
 
 
@@ -36,19 +40,25 @@ def serve(
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise fail("--ssl-certfile and --ssl-keyfile go together")
     certfile, keyfile = (str(ssl_certfile), str(ssl_keyfile)) if ssl_certfile and ssl_keyfile else (None, None)
+    if workers > 1 and settings.metrics_listen is not None:
+        raise fail(
+            "CONSENTRY_METRICS_ADDRESS serves one process's metrics; with --workers each worker counts on its own "
+            "and they cannot share the address: run one worker, or scrape /metrics with a `metrics` token"
+        )
     # Started here rather than in the app's lifespan so a bad key file or database is a one-line error,
     # and so several workers never race to create keys or migrate.
     with runtime(settings) as started:
         if workers == 1:
             app = create_app(settings, runtime=started, freeze_startup_heap=True)
-            _run(
-                app,
-                bind_host,
-                bind_port,
-                ssl_certfile=certfile,
-                ssl_keyfile=keyfile,
-                max_head_bytes=settings.max_request_head_bytes,
-            )
+            with _metrics_listener(settings, started.metrics):
+                _run(
+                    app,
+                    bind_host,
+                    bind_port,
+                    ssl_certfile=certfile,
+                    ssl_keyfile=keyfile,
+                    max_head_bytes=settings.max_request_head_bytes,
+                )
             return
     _run(
         "gateway.app:worker_app",
@@ -60,6 +70,25 @@ def serve(
         ssl_keyfile=keyfile,
         max_head_bytes=settings.max_request_head_bytes,
     )
+
+
+@contextmanager
+def _metrics_listener(settings: Settings, metrics: Metrics) -> Iterator[None]:
+    """Prometheus metrics on their own address (`CONSENTRY_METRICS_ADDRESS`), for the life of the server."""
+    listen = settings.metrics_listen
+    if listen is None:
+        yield
+        return
+    try:
+        server, thread = start_http_server(listen[1], addr=listen[0], registry=metrics.registry)
+    except OSError as exc:
+        raise fail(f"CONSENTRY_METRICS_ADDRESS {settings.metrics_address}: {exc.strerror or exc}") from exc
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 # uvicorn kills a worker that has not answered its supervisor's ping within this many seconds, and a new

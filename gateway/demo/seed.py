@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from gateway.demo.fleet import fleet_members
 from gateway.rights import guardians
+from gateway.rights.consents import current_agreement
 from gateway.runtime import Runtime
 
 __all__ = [
@@ -101,6 +102,9 @@ DEMO_CONSENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "joint_rnd": (("vehicle", "behavior.driving", "location.precise"), ("org:stuttgart-rnd",)),
 }
 
+# The language each demo customer read the agreement in.
+_READS = {"CN": "zh-CN", "DE": "en"}
+
 
 @dataclass
 class DemoWorld:
@@ -155,6 +159,10 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
                 actor=f"customer:{customer.customer_id}",
                 method="portal",
                 cross_border=purpose == "joint_rnd" and person.jurisdiction != "DE",
+                # the agreement they read, so the consent covers what it listed and no more (issue 14)
+                notice=current_agreement(
+                    runtime.policies, person.jurisdiction, _READS[person.jurisdiction], person.customer_type
+                ).notice,
             )
             world.consents[(person.source_subject, purpose)] = record.record_id
     for guardian in DEMO_GUARDIANS:

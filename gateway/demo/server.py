@@ -7,6 +7,7 @@ Both wait until the server accepts connections before returning, and both stop o
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -150,11 +151,12 @@ class ServerProcess:
             raise
         return self
 
-    def stop(self) -> None:
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Send the process `signum` (the one the demo itself received) and wait for it; kill it if it lingers."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.terminate()
+        process.send_signal(signum)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

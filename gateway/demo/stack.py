@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -163,16 +164,17 @@ class DemoStack:
         assert self._gateway is not None
         return self._gateway.wait()
 
-    def stop(self) -> None:
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Forward `signum` to the gateway and the vehicle cloud and wait for both (killing one that lingers)."""
         process, self._gateway = self._gateway, None
         if process is not None and process.poll() is None:
-            process.terminate()
+            process.send_signal(signum)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self.upstream.stop()
+        self.upstream.stop(signum)
 
     def __enter__(self) -> DemoStack:
         return self.start()

@@ -29,6 +29,7 @@ GIVABLE_STATES = frozenset(
         CellState.SEPARATE_CONSENT_REQUIRED,
         CellState.CROSS_BORDER_CONSENT_REQUIRED,
         CellState.FRESH_CONSENT_REQUIRED,
+        CellState.AWAITING_DECISION,
     }
 )
 _MODE_RANK = {"release": 0, "predicate": 1, "aggregate": 2}

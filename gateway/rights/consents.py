@@ -10,6 +10,7 @@ The customer's id is the subject id in consent records and source systems; the l
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from gateway.rights.receipts import ensure_customer_did, issuing_effect, revokin
 from gateway.rights.rfc3339 import rfc3339
 from policies import (
     Agreement,
+    CellState,
     ConsentError,
     ConsentRecord,
     ConsentStatus,
@@ -311,6 +313,62 @@ def consent_state(
         "cells": [c.to_dict() for c in cells],
         "records": [_record_dict(r, now=now) for r in mine],
     }
+
+
+def _agreement_at(policies: PolicyRuntime, customer: CustomerPrincipal, version: str, lang: str) -> Agreement | None:
+    """The agreement of an earlier version (`<taxonomy version>.<matrix version>`), rendered again from the stored
+    matrix of that version; None when it cannot be (another taxonomy, an unknown version)."""
+    tax = policies.taxonomy
+    taxonomy_version, _, matrix_version = version.rpartition(".")
+    if taxonomy_version != str(tax.version) or not matrix_version.isdigit():
+        return None
+    number = int(matrix_version)
+    if not 0 < number <= policies.matrix.version():
+        return None
+    return _derived(
+        ("agreement", tax.digest, id(tax), number, customer.jurisdiction, lang, customer.customer_type),
+        lambda: render_agreement(
+            tax,
+            policies.matrix.rules(number),
+            jurisdiction=customer.jurisdiction,
+            lang=lang,
+            matrix_version=number,
+            customer_type=customer.customer_type,
+        ),
+    )
+
+
+def awaiting_decision(
+    policies: PolicyRuntime, customer: CustomerPrincipal, state: dict[str, Any], *, lang: str = "en"
+) -> list[dict[str, Any]]:
+    """Cells the matrix widened into since the customer accepted an agreement, grouped by the version accepted,
+    with the difference between that agreement's text and the current one (unified diff lines; empty when the
+    old text cannot be rendered again)."""
+    waiting = [c for c in state["cells"] if c["state"] == CellState.AWAITING_DECISION.value]
+    current = current_agreement(policies, customer.jurisdiction, lang, customer.customer_type)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for cell in waiting:
+        groups.setdefault(cell["notice_version"] or "", []).append(cell)
+    out = []
+    for accepted, cells in groups.items():
+        before = _agreement_at(policies, customer, accepted, lang) if accepted else None
+        diff = (
+            list(
+                difflib.unified_diff(
+                    before.text.splitlines(),
+                    current.text.splitlines(),
+                    f"{before.version}",
+                    f"{current.version}",
+                    lineterm="",
+                )
+            )
+            if before is not None
+            else []
+        )
+        out.append(
+            {"accepted_version": accepted or None, "current_version": current.version, "cells": cells, "diff": diff}
+        )
+    return out
 
 
 # -- changing consent -------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ class ClientRegistration(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     organization: str = Field(min_length=1, max_length=200, description="The recipient organization.")
     roles: list[Literal["crm", "auditor", "admin"]] = Field(min_length=1)
-    scopes: list[Literal["proxy", "zk", "ledger:read", "admin"]] = Field(min_length=1)
+    scopes: list[Literal["proxy", "zk", "ledger:read", "admin", "metrics"]] = Field(min_length=1)
     allowed_purposes: list[str] = Field(default_factory=list, description="Purposes this client may declare.")
     jurisdiction: str = Field(description="ISO 3166 code of where the client processes data (e.g. CN, DE, EU).")
     token_endpoint_auth_method: Literal["client_secret_basic", "private_key_jwt"] = "client_secret_basic"  # noqa: S105
@@ -158,7 +158,7 @@ _ClientId = Path(description="The client's id.", examples=["crm-dealer-4s"])
     description="Admits a CRM, auditor or admin client with its organization, roles, scopes, allowed purposes "
     "and jurisdiction. A `client_secret_basic` client gets a generated secret, shown only in this response; a "
     "`private_key_jwt` client registers its public JWK Set. Scopes must suit the roles (`proxy`/`zk` need "
-    "`crm`, `ledger:read` needs `auditor` or `admin`, `admin` needs `admin`).",
+    "`crm`, `ledger:read` and `metrics` need `auditor` or `admin`, `admin` needs `admin`).",
     response_model=ClientCreated,
     responses=problem_responses(409, 422),
     dependencies=[Depends(idempotent(require_admin))],

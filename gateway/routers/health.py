@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,9 +12,9 @@ from sqlalchemy import Engine, delete, false
 from starlette.concurrency import run_in_threadpool
 
 from gateway.audit.integrity import LedgerIntegrity
-from gateway.dependencies import EngineDep, IntegrityDep, LedgerDep, MetricsDep
+from gateway.dependencies import EngineDep, IntegrityDep, LedgerDep, MetricsDep, SettingsDep, require_metrics_reader
 from gateway.store.tables import idempotency_keys
-from gateway.web.problems import problem_response, problem_responses, with_problems
+from gateway.web.problems import Problem, problem_response, problem_responses, with_problems
 from ledger.store import Ledger
 
 router = APIRouter(tags=["operations"])
@@ -55,9 +55,10 @@ def _check_database(engine: Engine) -> str:
 
 
 def _check_ledger(ledger: Ledger) -> str:
-    """The ledger's head and tree answer: an append would find its state (writes share the database check)."""
+    """The ledger's head and tree answer and a write under its write lock commits: an append would land."""
     try:
         ledger.root(ledger.size())
+        ledger.probe_write()
     except Exception as exc:  # readiness reports the failure instead of raising it
         return f"failed: {type(exc).__name__}"
     return "ok"
@@ -81,7 +82,8 @@ def readiness_checks(engine: Engine, ledger: Ledger, integrity: LedgerIntegrity)
 @router.get(
     "/readyz",
     summary="Readiness",
-    description="Checks that the database accepts a write transaction, the ledger's tree answers and the "
+    description="Checks that the database accepts a write transaction, the ledger's tree answers and commits a "
+    "write under its write lock, and the "
     "latest self-audit found the stored entries producing the latest signed checkpoint; otherwise "
     "503 problem+json whose `checks` member names the failing dependency, so a load balancer stops routing to an "
     "instance that would fail closed.",
@@ -98,14 +100,26 @@ async def readyz(request: Request, engine: EngineDep, ledger: LedgerDep, integri
     )
 
 
+def _metrics_served_here(settings: SettingsDep) -> None:
+    """With a separate metrics address, the public port has no metrics at all (checked before credentials)."""
+    if settings.metrics_address is not None:
+        raise Problem(404, "not-found", "Metrics are served on a separate address.")
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
-    description="Request counts and latency histograms by route template, and token issuance, in the "
-    "Prometheus text exposition format.",
+    description="Request counts and latency histograms by route template, and token issuance per client id, in "
+    "the Prometheus text exposition format. Needs the `metrics` scope (a monitoring client with the `auditor` "
+    "role, or an admin). With `CONSENTRY_METRICS_ADDRESS` set the metrics are served there instead, and this "
+    "route answers 404.",
     response_class=Response,
+    dependencies=[Depends(_metrics_served_here), Depends(require_metrics_reader)],
     responses=with_problems(
-        {200: {"content": {CONTENT_TYPE_LATEST: {"example": "consentry_http_requests_total{...} 3.0"}}}}
+        {200: {"content": {CONTENT_TYPE_LATEST: {"example": "consentry_http_requests_total{...} 3.0"}}}},
+        401,
+        403,
+        404,
     ),
 )
 def metrics(metrics: MetricsDep) -> Response:

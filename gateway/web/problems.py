@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_BASE = "https://consentry.dev/problems/"
@@ -170,8 +171,44 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+# How long a client should wait before retrying a request the storage refused (full disk, lost database).
+STORAGE_RETRY_AFTER_SECONDS = 5
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """The database could not do its part (disk full, I/O error, locked, connection lost): not a bug of ours,
+    and nothing was acknowledged, so the honest answer is 503 and a retry, never 500."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return cause is not None and cause is not exc and isinstance(cause, (OperationalError, InterfaceError))
+
+
+def storage_problem(request: Request | None, exc: BaseException) -> JSONResponse:
+    log.error("storage_unavailable", error_type=type(exc).__name__)
+    return problem_response(
+        request,
+        503,
+        "storage-unavailable",
+        "The data store cannot complete this request right now; nothing was changed. Try again later.",
+        headers={"Retry-After": str(STORAGE_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _on_storage_failure(request: Request, exc: Exception) -> JSONResponse:
+    return storage_problem(request, exc)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A 5xx is a bug: log it with its traceback server-side, tell the client only the request id."""
+    if is_storage_failure(exc):  # raised outside the routes (a middleware's own write)
+        request_id = getattr(request.state, "request_id", None)
+        response = storage_problem(request, exc)
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+        return response
     log.exception("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
     # This answer is sent by the outermost middleware, outside the one that adds the request id header.
     request_id = getattr(request.state, "request_id", None)
@@ -188,6 +225,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(OperationalError, _on_storage_failure)
+    app.add_exception_handler(InterfaceError, _on_storage_failure)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

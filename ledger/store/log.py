@@ -163,6 +163,18 @@ class Ledger:
             conn.execute(update(schema.head).where(schema.head.c.id == schema.HEAD_ID).values(checkpoints=count + 1))
         return note
 
+    def probe_write(self) -> None:
+        """Commit a real write under the ledger's write lock: the head row's probe counter, nothing of the log.
+
+        Readiness uses it: a database that still answers reads may refuse every append (a full disk, a
+        read-only file system), and a gateway that cannot record an access must not be routed reads."""
+        with write_transaction(self.engine) as (conn, _, _):
+            conn.execute(
+                update(schema.head)
+                .where(schema.head.c.id == schema.HEAD_ID)
+                .values(write_probes=schema.head.c.write_probes + 1)
+            )
+
     # -- reading -------------------------------------------------------------------------------------
 
     def size(self) -> int:

@@ -1,7 +1,8 @@
 """The ledger's tables (its own MetaData, so other packages migrate independently in the same database).
 
 - `ledger_head`: the single row every writer locks; it holds the size and the checkpoint count so a
-  deleted last entry or checkpoint is caught by `verify`, and the log's origin, fixed once claimed.
+  deleted last entry or checkpoint is caught by `verify`, the log's origin, fixed once claimed,
+  and a counter of readiness write probes.
 - `ledger_entries`: the canonical leaf data, by index.
 - `ledger_nodes`: one row per complete subtree (see `ledger.tree`).
 - `ledger_payloads`: salt and payload beside the log, deleted on erasure.
@@ -24,6 +25,7 @@ head = Table(
     Column("size", BigInteger, nullable=False),
     Column("checkpoints", BigInteger, nullable=False),
     Column("origin", Text, nullable=True),
+    Column("write_probes", BigInteger, nullable=False, server_default="0"),
 )
 
 entries = Table(

@@ -72,6 +72,7 @@ class PortalServer:
         *,
         source_subject: str | None = None,
         did: str | None = None,
+        customer_type: str = "standard",
     ) -> str:
         """A customer with the shared test password; `source_subject` links them to a vehicle cloud record.
         Enrolled with the server's custody key, as `consentry customer add` does, so one without a wallet
@@ -86,6 +87,7 @@ class PortalServer:
                 jurisdiction=jurisdiction,
                 source_subject=source_subject,
                 did=did,
+                customer_type=customer_type,
             )
         finally:
             engine.dispose()

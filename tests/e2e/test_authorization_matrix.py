@@ -29,7 +29,8 @@ def admin_only(success: int) -> dict[str, int]:
 ROUTES: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/healthz", None, PUBLIC),
     ("GET", "/readyz", None, PUBLIC),
-    ("GET", "/metrics", None, PUBLIC),
+    # Needs the `metrics` scope, which none of these callers holds (tests/e2e/test_metrics_access.py has one).
+    ("GET", "/metrics", None, {"anonymous": 401, "customer": 401, "crm": 403, "auditor": 403, "admin": 403}),
     ("GET", "/.well-known/jwks.json", None, PUBLIC),
     ("GET", "/.well-known/oauth-authorization-server", None, PUBLIC),
     ("GET", "/v1/me", None, CUSTOMER_ONLY),

@@ -183,3 +183,77 @@ def test_the_administrator_links_and_unlinks_a_guardian(world: World) -> None:
             assert http.delete("/v1/admin/guardians/wang.xiaoming/li.wei").status_code == 200
             assert_problem(second.get(f"/v1/me/wards/{minor_id}/consents"), 404, "not-found")
         assert_problem(http.delete("/v1/admin/guardians/wang.xiaoming/li.wei"), 404, "not-found")
+
+
+def portal_sign_in(world: World, username: str, language: str = "en") -> httpx.Client:
+    browser = world.gateway.client(headers={"Accept-Language": language})
+    form = browser.get("/portal/sign-in")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf is not None
+    credentials = {"username": username, "password": world.seeded.passwords[username]}
+    assert browser.post("/portal/sign-in", data={"csrf_token": csrf.group(1), **credentials}).status_code == 303
+    return browser
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_the_minors_portal_page_answers_and_explains_who_decides(world: World, language: str) -> None:
+    with closing(portal_sign_in(world, "wang.xiaoming", language)) as browser:
+        page = browser.get("/portal/consents")
+        assert page.status_code == 200, page.text
+        assert 'id="guardian-decides"' in page.text and "Wang Jun" in page.text and "PIPL" in page.text
+        assert ("under 14" if language == "en" else "未满 14 周岁") in page.text
+        assert 'action="/portal/consents/grant"' not in page.text and "/portal/consents/confirm?" not in page.text
+
+
+def test_the_guardian_gives_consent_in_the_portal_on_the_minors_page(world: World) -> None:
+    minor_id = world.seeded.customer_ids["cust-1004"]
+    with closing(portal_sign_in(world, "wang.jun")) as browser:
+        own = browser.get("/portal/consents")
+        assert own.status_code == 200 and f"/portal/consents?ward={minor_id}" in own.text
+        page = browser.get(f"/portal/consents?ward={minor_id}")
+        assert page.status_code == 200 and 'id="guardian-acting"' in page.text and "Wang Xiaoming" in page.text
+        # every category of a child's needs the named confirmation: the give button leads to it
+        confirm = browser.get(
+            "/portal/consents/confirm",
+            params={"ward": minor_id, "recipient": "dealer-sh-4s", "purpose": "repair_prediction", "category": VEHICLE},
+        )
+        assert confirm.status_code == 200 and f'name="ward" value="{minor_id}"' in confirm.text
+        notice = re.search(
+            r'name="notice_version" value="([^"]+)".*?name="notice_sha256" value="([^"]+)"', confirm.text, re.S
+        )
+        assert notice is not None
+        form = {
+            "csrf_token": csrf_of(confirm.text),
+            "confirmation": "1",
+            "ward": minor_id,
+            "recipient": "dealer-sh-4s",
+            "purpose": "repair_prediction",
+            "category": VEHICLE,
+            "separate": VEHICLE,
+            "notice_version": notice.group(1),
+            "notice_sha256": notice.group(2),
+        }
+        given = browser.post("/portal/consents/grant", data=form)
+        assert given.status_code == 303 and f"ward={minor_id}" in given.headers["location"]
+        assert "done=given" in given.headers["location"]
+    assert world.dealer_read().json()["data"]["vehicle"]["vin"] == "LSGBF53M8FS000456"
+    with closing(world.session("wang.xiaoming")) as minor:
+        records = minor.get("/v1/me/consents").json()["records"]
+        given_now = [r for r in records if r["status"] == "given"]
+        assert len(given_now) == 1 and given_now[0]["given_by"] == "guardian"
+        # the minor may always withdraw: a withdrawal only narrows what is released
+        assert minor.post(f"/v1/me/consents/{given_now[0]['record_id']}/withdraw").status_code == 200
+    assert_problem(world.dealer_read(), 403, "access-refused")
+
+
+def test_another_customers_ward_parameter_shows_nothing_of_the_minor(world: World) -> None:
+    minor_id = world.seeded.customer_ids["cust-1004"]
+    with closing(portal_sign_in(world, "li.wei")) as browser:
+        page = browser.get(f"/portal/consents?ward={minor_id}", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].endswith("/portal/consents?error=not-found")

@@ -18,9 +18,11 @@ def test_healthz_and_readyz(actors: Actors) -> None:
 
 
 def test_metrics_count_requests_by_route_template(actors: Actors) -> None:
+    actors.gateway.register("operations-monitor", ["auditor"], ["metrics"])
+    monitor = {"Authorization": f"Bearer {actors.gateway.token('operations-monitor')}"}
     with actors.gateway.client() as http:
         http.get(f"/v1/customers/{actors.customer_id}")
-        text = http.get("/metrics").text
+        text = http.get("/metrics", headers=monitor).text
     assert 'consentry_http_requests_total{method="GET",route="/v1/customers/{customer_id}",status="401"}' in text
     assert "consentry_http_request_duration_seconds_bucket" in text
     assert actors.customer_id not in text  # raw paths never become labels

@@ -244,7 +244,9 @@ def test_the_direct_path_answers_as_the_full_stack_does(
 
 def test_direct_reads_are_counted_under_their_route_template(world: World) -> None:
     assert world.get(RECORD, "dealer", "service_delivery").status_code == 200
-    metrics = httpx.get(world.gateway.base_url + "/metrics", timeout=30).text
+    world.gateway.register("proxy-monitor", ["auditor"], ["metrics"])
+    monitor = {"Authorization": f"Bearer {world.gateway.token('proxy-monitor')}"}
+    metrics = httpx.get(world.gateway.base_url + "/metrics", headers=monitor, timeout=30).text
     assert 'route="/v1/proxy/{source}/{path:path}",status="200"' in metrics
 
 

@@ -7,20 +7,22 @@ check, the receipts and the ledger entries are identical whichever way the custo
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
 from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep, RetentionDep
 from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.retention import renew, schedule
-from gateway.rights import consents
+from gateway.rights import consents, guardians
 from gateway.rights.errors import CustomerRightsError
 from policies import CellState, PolicyRuntime
 
@@ -37,20 +39,63 @@ _ERRORS = frozenset(
         "consent-state-conflict",
         "not-found",
         "invalid-request",
+        "guardian-consent-required",
     }
 )
 
 
-def _view(policies: PolicyRuntime, customer: CustomerPrincipal, language: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    return consents.catalog(policies, customer, lang=language), consents.consent_state(policies, customer)
+def _view(
+    policies: PolicyRuntime, customer: CustomerPrincipal, language: str
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    state = consents.consent_state(policies, customer)
+    awaiting = consents.awaiting_decision(policies, customer, state, lang=language)
+    return consents.catalog(policies, customer, lang=language), state, awaiting
+
+
+class _Acting(NamedTuple):
+    """Whose consents a page shows and changes: the visitor's own, or (`guardian` set) a minor in their care."""
+
+    subject: CustomerPrincipal
+    guardian: CustomerPrincipal | None
+
+    @property
+    def query(self) -> str:
+        """What keeps the guardian on the minor's pages across links and redirects."""
+        return f"ward={self.subject.customer_id}" if self.guardian is not None else ""
+
+
+def _acting(customers: CustomerStore, visitor: CustomerPrincipal, ward: object) -> _Acting | None:
+    """The visitor acting for themselves, or for the minor `ward` names if they are that minor's guardian
+    (None when they are not: the page then says so without revealing whether the id exists)."""
+    if not ward:
+        return _Acting(visitor, None)
+    try:
+        return _Acting(guardians.ward(customers, visitor, str(ward)), visitor)
+    except CustomerRightsError:
+        return None
+
+
+def _with(url: str, acting: _Acting, extra: str) -> str:
+    joined = "&".join(p for p in (acting.query, extra) if p)
+    return f"{url}?{joined}" if joined else url
 
 
 @router.get("/consents")
-async def my_consents(visit: VisitDep, policies: PoliciesDep, retention: RetentionDep, request: Request) -> Response:
+async def my_consents(
+    visit: VisitDep, policies: PoliciesDep, customers: CustomersDep, retention: RetentionDep, request: Request
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    catalog, state = await run_in_threadpool(_view, policies, visit.customer, visit.page.language)
-    lapses = await run_in_threadpool(schedule, retention, visit.customer)
+    acting = await run_in_threadpool(_acting, customers, visit.customer, request.query_params.get("ward"))
+    if acting is None:
+        return redirect(visit.page, f"{_PAGE}?error=not-found")
+    subject = acting.subject
+    catalog, state, awaiting = await run_in_threadpool(_view, policies, subject, visit.page.language)
+    minor = guardians.is_minor(policies.taxonomy, subject)
+    decides = await run_in_threadpool(guardians.who_decides, policies, customers, subject) if minor else None
+    wards = [] if acting.guardian else await run_in_threadpool(guardians.wards, customers, visit.customer)
+    # lapse dates and one-click renewal for the visitor's own consents (a guardian renews by giving again)
+    lapses = [] if acting.guardian else await run_in_threadpool(schedule, retention, subject)
     matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
@@ -61,13 +106,19 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, retention: Retenti
         catalog=catalog,
         matrices=matrices,
         legend=_legend(matrices),
+        awaiting=awaiting,
+        recipients={r["id"]: r for r in catalog["recipients"]},
         purposes={p["id"]: p for p in catalog["purposes"]},
         categories={c["id"]: c for c in catalog["categories"]},
         marketing_given=_marketing_given(catalog, state),
         done=done if done in _DONE else None,
         count=int(count) if count.isdigit() else 0,
         error=error if error in _ERRORS else None,
-        scope_query=_scope_query,
+        scope_query=lambda scope: _with("", acting, _scope_query(scope)).lstrip("?"),
+        ward=subject if acting.guardian else None,
+        decided_by_guardian=minor and acting.guardian is None,
+        decides=decides,
+        wards=wards,
         lapses=lapses,
         notice_days=retention.settings.retention_notice_days,
     )
@@ -128,19 +179,23 @@ def _requested_scope(policies: PolicyRuntime, customer: CustomerPrincipal, param
 
 
 @router.get("/consents/confirm")
-async def confirm_form(visit: VisitDep, policies: PoliciesDep, request: Request) -> Response:
+async def confirm_form(visit: VisitDep, policies: PoliciesDep, customers: CustomersDep, request: Request) -> Response:
     """The separate, explicit confirmation: one checkbox per sensitive category, named, and one for abroad."""
     if visit.customer is None:
         return visit.require_sign_in()
-    scope = _requested_scope(policies, visit.customer, request.query_params)
+    acting = await run_in_threadpool(_acting, customers, visit.customer, request.query_params.get("ward"))
+    if acting is None:
+        return redirect(visit.page, f"{_PAGE}?error=not-found")
+    scope = _requested_scope(policies, acting.subject, request.query_params)
     if scope is None:
-        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
-    return await _render_confirm(policies, visit, scope, missing=request.query_params.get("missing") == "1")
+        return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
+    return await _render_confirm(policies, visit, acting, scope, missing=request.query_params.get("missing") == "1")
 
 
-async def _render_confirm(policies: PolicyRuntime, visit: Visit, scope: Scope, *, missing: bool) -> Response:
-    assert visit.customer is not None
-    catalog = await run_in_threadpool(consents.catalog, policies, visit.customer, lang=visit.page.language)
+async def _render_confirm(
+    policies: PolicyRuntime, visit: Visit, acting: _Acting, scope: Scope, *, missing: bool
+) -> Response:
+    catalog = await run_in_threadpool(consents.catalog, policies, acting.subject, lang=visit.page.language)
     return render(
         visit.page,
         "consent_confirm.html",
@@ -151,6 +206,7 @@ async def _render_confirm(policies: PolicyRuntime, visit: Visit, scope: Scope, *
         purposes={p["id"]: p for p in catalog["purposes"]},
         categories={c["id"]: c for c in catalog["categories"]},
         missing=missing,
+        ward=acting.subject if acting.guardian else None,
     )
 
 
@@ -161,17 +217,21 @@ async def give(
     posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
-    visit, customer, form = posted
+    visit, visitor, form = posted
+    acting = await run_in_threadpool(_acting, customers, visitor, form.get("ward"))
+    if acting is None:
+        return redirect(visit.page, f"{_PAGE}?error=not-found")
+    customer = acting.subject
     scope = _requested_scope(policies, customer, form)
     if scope is None:
-        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
+        return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
     confirmed = form.get("confirmation") == "1"
     separate = [str(c) for c in form.getlist("separate")]
     cross_border = form.get("cross_border") == "1"
     if scope.needs_confirmation and not confirmed:
-        return redirect(visit.page, f"{_PAGE}/confirm?{_scope_query(scope)}")
+        return redirect(visit.page, _with(f"{_PAGE}/confirm", acting, _scope_query(scope)))
     if confirmed and (set(scope.sensitive) - set(separate) or (scope.cross_border and not cross_border)):
-        return await _render_confirm(policies, visit, scope, missing=True)
+        return await _render_confirm(policies, visit, acting, scope, missing=True)
     try:
         await run_in_threadpool(
             lambda: consents.grant(
@@ -187,42 +247,61 @@ async def give(
                 lang=visit.page.language,
                 separate=separate,
                 cross_border=cross_border,
+                guardian=acting.guardian,
             )
         )
     except CustomerRightsError as exc:
-        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
-    return redirect(visit.page, f"{_PAGE}?done=given#recipient-{scope.recipient}")
+        return redirect(visit.page, _with(_PAGE, acting, f"error={exc.kind}"))
+    return redirect(visit.page, _with(_PAGE, acting, "done=given") + f"#recipient-{scope.recipient}")
 
 
 @router.post("/consents/withdraw")
-async def withdraw(visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep) -> Response:
+async def withdraw(
+    visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep, customers: CustomersDep
+) -> Response:
     """Withdraw one or more consent records (a cell's, or every record behind a row or column)."""
     posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
-    visit, customer, form = posted
+    visit, visitor, form = posted
+    acting = await run_in_threadpool(_acting, customers, visitor, form.get("ward"))
+    if acting is None:
+        return redirect(visit.page, f"{_PAGE}?error=not-found")
     record_ids = list(dict.fromkeys(str(r) for r in form.getlist("record_id")))
     if not record_ids:
-        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
+        return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
     try:
         for record_id in record_ids:
-            await run_in_threadpool(consents.withdraw, policies, credentials, customer, record_id)
+            await run_in_threadpool(
+                partial(consents.withdraw, guardian=acting.guardian),
+                policies,
+                credentials,
+                acting.subject,
+                record_id,
+            )
     except CustomerRightsError as exc:
-        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+        return redirect(visit.page, _with(_PAGE, acting, f"error={exc.kind}"))
     anchor = str(form.get("recipient") or "")
     fragment = f"#recipient-{anchor}" if anchor in policies.taxonomy.recipients else ""
-    return redirect(visit.page, f"{_PAGE}?done=withdrawn&count={len(record_ids)}{fragment}")
+    return redirect(visit.page, _with(_PAGE, acting, f"done=withdrawn&count={len(record_ids)}") + fragment)
 
 
 @router.post("/consents/withdraw-marketing")
-async def withdraw_marketing(visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep) -> Response:
+async def withdraw_marketing(
+    visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep, customers: CustomersDep
+) -> Response:
     """One click: every live consent covering a marketing purpose ends, each as its own ledger entry."""
     posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
-    visit, customer, _ = posted
-    result = await run_in_threadpool(consents.withdraw_all_marketing, policies, credentials, customer)
-    return redirect(visit.page, f"{_PAGE}?done=marketing&count={len(result.withdrawn)}")
+    visit, visitor, form = posted
+    acting = await run_in_threadpool(_acting, customers, visitor, form.get("ward"))
+    if acting is None:
+        return redirect(visit.page, f"{_PAGE}?error=not-found")
+    result = await run_in_threadpool(
+        lambda: consents.withdraw_all_marketing(policies, credentials, acting.subject, guardian=acting.guardian)
+    )
+    return redirect(visit.page, _with(_PAGE, acting, f"done=marketing&count={len(result.withdrawn)}"))
 
 
 @router.post("/consents/renew")

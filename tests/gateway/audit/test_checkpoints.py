@@ -117,6 +117,7 @@ def test_a_ledger_from_before_the_stored_origin_keeps_the_origin_of_its_checkpoi
     with engine.begin() as conn:  # back to the schema of 0001_ledger_initial: no origin column
         conn.execute(text("UPDATE ledger_head SET origin = NULL"))
         conn.execute(text("ALTER TABLE ledger_head DROP COLUMN origin"))
+        conn.execute(text("ALTER TABLE ledger_head DROP COLUMN write_probes"))
         conn.execute(text("UPDATE alembic_version_ledger SET version_num = '0001_ledger_initial'"))
     engine.dispose()
     upgraded = Runtime.start(Settings(data_dir=tmp_path, issuer="https://new.example"))
