@@ -32,6 +32,7 @@ from gateway.routers import (
     portal,
     proxy,
     receipt_interop,
+    retention,
     sd_jwt,
     wallet,
     wellknown,
@@ -63,6 +64,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wallet.router,
     sd_jwt.router,
     receipt_interop.router,
+    retention.router,
     zk.router,
     analytics.router,
     portal.router,
@@ -127,14 +129,14 @@ def create_app(
             audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
         )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
-        retention = asyncio.get_running_loop().create_task(sweep_retention(lambda: app.state.runtime.retention))
+        enforcer = asyncio.get_running_loop().create_task(sweep_retention(lambda: app.state.runtime.retention))
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper, retention):
+            for task in (auditor, sweeper, enforcer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

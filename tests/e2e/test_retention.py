@@ -112,6 +112,15 @@ def test_past_the_period_the_proxy_refuses_payloads_go_proofs_verify_and_the_sou
         )
         assert granted.status_code == 201, granted.text
         receipt_id = granted.json()["receipt_id"]
+        record_id = granted.json()["record"]["record_id"]
+        told = http.get("/v1/me/retention").json()
+        assert told["notice_days"] == 30 and len(told["consents"]) == 4 and told["deletions"] == []
+        mine = next(c for c in told["consents"] if c["record_id"] == record_id)
+        assert 364 <= mine["days_left"] <= 365 and not mine["notice"]
+        renewed = http.post(f"/v1/me/consents/{record_id}/renew", headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert renewed.status_code == 200 and renewed.json()["action"] == "renewed", renewed.text
+        unknown = http.post(f"/v1/me/consents/{uuid.uuid4()}/renew", headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
 
         move_clock(gateway, datetime.now(UTC) + timedelta(days=800))  # past every demo consent's period
 
@@ -134,6 +143,15 @@ def test_past_the_period_the_proxy_refuses_payloads_go_proofs_verify_and_the_sou
             "the renewed consent's receipt is revoked",
         )
         assert receipts[receipt_id]["revoked_at"] is not None
+        assert {r["status"] for r in receipts.values() if r["record_id"] == record_id} == {"revoked"}
+        deletions = eventually(
+            lambda: [
+                d for d in http.get("/v1/me/retention").json()["deletions"] if d["sources"][0]["status"] != "pending"
+            ],
+            "the deletion request answered",
+        )
+        assert deletions[0]["sources"][0]["source"] == "vehicle-cloud"
+        assert deletions[0]["sources"][0]["status"] == "deleted"
 
     deletion = eventually(
         lambda: [d for d in cloud.app.state.deletions if d["customer_id"] == "cust-1001"], "the vehicle cloud is asked"
