@@ -200,8 +200,9 @@ def run(*, quick: bool) -> dict[str, Any]:
             with engine.begin() as conn:  # let the lease go: the gateway's next sweep takes it
                 conn.execute(update(retention_lease).values(lease_owner=None, lease_until=None))
             engine.dispose()
-            started = ended = None
-            while ended is None:
+            started: float | None = None
+            ended: float | None = None
+            while started is None or ended is None:
                 owner, last_run = _lease(database_url)
                 now = time.perf_counter()
                 if started is None and owner is not None:
