@@ -205,8 +205,8 @@ def run(*, quick: bool) -> dict[str, Any]:
             while started is None or ended is None:
                 owner, last_run = _lease(database_url)
                 now = time.perf_counter()
-                if started is None and owner is not None:
-                    started = now
+                if started is None and (owner is not None or last_run is not None):
+                    started = now  # (a run shorter than one poll is seen only by its end)
                 if started is not None and owner is None and last_run is not None:
                     ended = now
                 if gateway.poll() is not None:
