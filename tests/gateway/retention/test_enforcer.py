@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.seed import DemoWorld, seed_demo
-from gateway.retention import RETENTION_ACTOR, run_retention, survey
+from gateway.retention import RETENTION_ACTOR, deletion_status, run_retention, survey
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from ledger import Event, verify_inclusion
@@ -118,3 +119,38 @@ def test_a_second_runner_waits_for_the_lease(world: tuple[Runtime, DemoWorld, Se
         if e.actor == RETENTION_ACTOR
     ]
     assert all(e.status is ConsentStatus.EXPIRED for e in lapses)
+
+
+def test_a_source_that_fails_is_retried_in_later_runs_then_marked_failed(
+    tmp_path: Path, cloud: BackgroundServer
+) -> None:
+    upstreams = write_upstreams(tmp_path / "upstreams.yaml", cloud.url)
+    document = yaml.safe_load(upstreams.read_text())
+    dead = dict(document["upstreams"][0], name="billing", base_url=f"http://127.0.0.1:{_port()}")
+    dead["retries"] = {"attempts": 1, "backoff_initial": 0.01, "backoff_max": 0.01}
+    document["upstreams"].append(dead)
+    upstreams.write_text(yaml.safe_dump(document))
+    runtime = Runtime.start(
+        Settings(data_dir=tmp_path / "data", upstreams_path=upstreams, retention_deletion_attempts=2)
+    )
+    clock = SettableClock()
+    runtime.clock = clock
+    try:
+        demo = seed_demo(runtime)
+        li = demo.customer_ids["cust-1001"]
+        clock.advance(days=800)
+        asyncio.run(run_retention(runtime.retention))
+        first = {s["source"]: s for s in deletion_status(runtime.retention, li)[0]["sources"]}
+        assert first["vehicle-cloud"]["status"] == "deleted" and first["vehicle-cloud"]["attempts"] == 1
+        assert first["billing"]["status"] == "pending" and first["billing"]["attempts"] == 1
+        assert first["billing"]["last_error"]
+
+        asyncio.run(run_retention(runtime.retention))
+        second = {s["source"]: s for s in deletion_status(runtime.retention, li)[0]["sources"]}
+        assert second["billing"]["status"] == "failed" and second["billing"]["attempts"] == 2
+        assert second["vehicle-cloud"]["attempts"] == 1  # a source that answered is never asked again
+        assert [d["customer_id"] for d in cloud.app.state.deletions].count("cust-1001") == 1
+        outcomes = [runtime.ledger.payload(s["ledger_index"]) for s in second.values() if s["ledger_index"] is not None]
+        assert {(o or {}).get("status") for o in outcomes} == {"deleted", "failed"}
+    finally:
+        runtime.close()
