@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
 from gateway.retention import sweep_retention
-from gateway.rights import erasure
+from gateway.rights import erasure, rectification
 from gateway.routers import (
     admin,
     analytics,
@@ -30,6 +30,7 @@ from gateway.routers import (
     my_data,
     oauth,
     portal,
+    profiles,
     proxy,
     receipt_interop,
     retention,
@@ -37,6 +38,7 @@ from gateway.routers import (
     wallet,
     wellknown,
     zk,
+    zk_wallet,
 )
 from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
@@ -51,6 +53,7 @@ from gateway.web.request_head import SingletonHeadersMiddleware
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
     proxy.router,
+    profiles.router,
     health.router,
     wellknown.router,
     oauth.router,
@@ -66,6 +69,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     receipt_interop.router,
     retention.router,
     zk.router,
+    zk_wallet.router,
     analytics.router,
     portal.router,
 )
@@ -129,6 +133,9 @@ def create_app(
             audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
         )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
+        corrector = asyncio.get_running_loop().create_task(
+            rectification.sweep_rectifications(app.state.runtime.rectifications)
+        )
         enforcer = asyncio.get_running_loop().create_task(sweep_retention(lambda: app.state.runtime.retention))
         if freeze_startup_heap:
             gc.collect()
@@ -136,11 +143,12 @@ def create_app(
         try:
             yield
         finally:
-            for task in (auditor, sweeper, enforcer):
+            for task in (auditor, sweeper, corrector, enforcer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await erasure.stop_erasures(app.state.runtime.erasures)
+            await rectification.stop_rectifications(app.state.runtime.rectifications)
             # Upstream connection pools belong to this server's event loop, whoever owns the runtime.
             await app.state.runtime.upstreams.aclose()
             if owned:

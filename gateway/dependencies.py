@@ -34,15 +34,18 @@ from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.proxy.profiles import ProfileFlow
 from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -51,6 +54,7 @@ from gateway.web.idempotency import idempotent as _idempotent
 from gateway.web.observability import Metrics
 from gateway.web.problems import Problem
 from gateway.zk.queries import ZkQueries
+from gateway.zk.relay import Relay
 from gateway.zk.service import ZkService
 from ledger.store import Ledger
 from policies import PolicyRuntime
@@ -72,6 +76,7 @@ __all__ = [
     "ErasuresDep",
     "EventsDep",
     "Grants",
+    "IdentitiesDep",
     "IntegrityDep",
     "KeysDep",
     "LedgerDep",
@@ -80,7 +85,9 @@ __all__ = [
     "OAuthDep",
     "PoliciesDep",
     "PortabilityDep",
+    "ProfilesDep",
     "PseudonymsDep",
+    "RectificationsDep",
     "RetentionDep",
     "SessionsDep",
     "SettingsDep",
@@ -88,6 +95,7 @@ __all__ = [
     "UpstreamsDep",
     "ZkDep",
     "ZkQueriesDep",
+    "ZkRelayDep",
     "authenticate_client",
     "bearer_token",
     "current_client",
@@ -147,12 +155,16 @@ PoliciesDep = Annotated[PolicyRuntime, Depends(_part("policies"))]
 CredentialsDep = Annotated[CredentialService, Depends(_part("credentials"))]
 UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
 AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
+ProfilesDep = Annotated[ProfileFlow, Depends(_part("profiles"))]
+IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
 RetentionDep = Annotated[Retention, Depends(_part("retention"))]
+RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
+ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]
 AnalyticsDep = Annotated[AnalyticsService, Depends(_part("analytics"))]
 ContributionsDep = Annotated[Contributions, Depends(_part("contributions"))]
 # The secret the portal binds CSRF tokens with (the deployment's pseudonym key).

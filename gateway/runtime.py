@@ -25,22 +25,26 @@ from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.custody import CustodyVault
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
 from gateway.clock import Clock, SystemClock
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
+from gateway.proxy.profiles import ProfileFlow
 from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
+from gateway.rights.rectification import Rectifications
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
 from gateway.web.idempotency import IdempotencyStore
 from gateway.web.observability import Metrics
 from gateway.zk.queries import ZkQueries
+from gateway.zk.relay import Relay
 from gateway.zk.service import ZkService
 from ledger.store import Ledger
 from policies import DEFAULT_MATRIX, DEFAULT_TAXONOMY, PolicyRuntime, open_policies
@@ -87,6 +91,7 @@ class Runtime:
     zk: ZkService
     limits: RequestLimits
     pseudonyms: Pseudonyms
+    identities: IdentityIndex
     integrity: LedgerIntegrity
     pseudonym_key: bytes = field(default=b"", repr=False)
     # Retention periods are judged by this clock; only a test, in the gateway's own process, sets another.
@@ -187,7 +192,9 @@ class Runtime:
             policies=policies,
             credentials=credential_service,
             upstreams=upstreams,
-            zk=ZkService.create(settings.data_dir / "keys", ledger, frozenset(policies.taxonomy.categories)),
+            zk=ZkService.create(
+                settings.data_dir / "keys", ledger, frozenset(policies.taxonomy.categories), origin=origin
+            ),
             limits=RequestLimits.of(
                 token_per_client=RateLimit(settings.token_rate_per_client, settings.token_burst_per_client),
                 token_per_address=RateLimit(settings.token_rate_per_address, settings.token_burst_per_address),
@@ -195,6 +202,7 @@ class Runtime:
                 client_auth_failures=RateLimit(settings.client_auth_failure_rate, settings.client_auth_failure_burst),
             ),
             pseudonyms=Pseudonyms(pseudonym_key),
+            identities=IdentityIndex(engine, pseudonym_key),
             integrity=LedgerIntegrity(ledger, verifier_keys, origin),
             pseudonym_key=pseudonym_key,
         )
@@ -213,6 +221,10 @@ class Runtime:
             subject_cache_seconds=self.settings.auth_cache_seconds,
             reads_inline=self.engine.dialect.name == "sqlite",
         )
+
+    @property
+    def profiles(self) -> ProfileFlow:
+        return ProfileFlow(self.access, self.identities, self.settings.profile_source_timeout_seconds)
 
     @property
     def access_log(self) -> AccessLog:
@@ -234,6 +246,18 @@ class Runtime:
             policies=self.policies,
             credentials=self.credentials,
             anchors=self.zk.anchors,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+            identities=self.identities,
+        )
+
+    @property
+    def rectifications(self) -> Rectifications:
+        return Rectifications(
+            engine=self.engine,
+            ledger=self.ledger,
+            upstreams=self.upstreams,
+            customers=self.customers,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
         )
@@ -283,6 +307,10 @@ class Runtime:
             pseudonyms=self.pseudonyms,
             subject_cache_seconds=self.settings.auth_cache_seconds,
         )
+
+    @property
+    def zk_relay(self) -> Relay:
+        return Relay(self.zk_queries)
 
     def subject_pseudonym(self, subject_id: str) -> str:
         """The ledger subject for a customer id: keyed HMAC, so the ledger never holds the raw id."""

@@ -184,6 +184,28 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Failed client authentications at introspection and revocation at once."
     )
 
+    profile_source_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=120, description="Deadline of each source's fetch in a profile read (GET /v1/profiles)."
+    )
+    events_poll_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="How often each process looks for change events due for delivery."
+    )
+    events_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="How long one process owns a delivery attempt before another may take it over.",
+    )
+    events_backoff_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="Wait before a failed delivery's second try; doubles per further try."
+    )
+    events_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="The longest wait between two tries of one delivery."
+    )
+    events_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Deadline of one webhook delivery (connect, send, answer)."
+    )
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_a_base_url(cls, value: str) -> str:

@@ -15,6 +15,7 @@ from gateway.cli.ledger import app as ledger_app
 from gateway.cli.ledger_demo import ledger_demo
 from gateway.cli.openapi import openapi
 from gateway.cli.serve import serve
+from gateway.cli.wallet import WALLET_CONTEXT, wallet
 from gateway.cli.zk import app as zk_app
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.command("openapi")(openapi)
 app.add_typer(zk_app, name="zk")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(retention.app, name="retention")
+app.command("wallet", context_settings=WALLET_CONTEXT, add_help_option=False)(wallet)
 
 
 @app.callback()

@@ -7,6 +7,7 @@ import json
 import typer
 
 from gateway.auth.customers import CustomerExistsError, InvalidCustomerError
+from gateway.auth.identity_index import IdentifierInUseError, InvalidIdentifierError
 from gateway.auth.passwords import WeakPasswordError
 from gateway.cli._common import fail, runtime
 from gateway.rights import guardians
@@ -61,6 +62,35 @@ def list_customers() -> None:
     with runtime() as started:
         rows = [{"customer_id": c.customer_id, "username": c.username, "did": c.did} for c in started.customers.list()]
     typer.echo(json.dumps(rows, indent=2))
+
+
+@app.command("link")
+def link(
+    customer_id: str = typer.Argument(..., help="The gateway's customer id."),
+    source: str = typer.Argument(..., help="A registered source system, e.g. billing."),
+    identifier: str = typer.Argument(..., help="The source's own identifier of the customer, e.g. ACC-880101."),
+) -> None:
+    """Record in the unified index that SOURCE knows the customer as IDENTIFIER (stored sealed)."""
+    with runtime() as started:
+        if started.customers.get(customer_id) is None:
+            raise fail(f"no customer {customer_id!r}")
+        if source not in started.upstreams.names:
+            raise fail(f"no source system {source!r} is registered (CONSENTRY_UPSTREAMS_PATH)")
+        try:
+            linked = started.identities.link(customer_id, source, identifier, actor="cli")
+        except (InvalidIdentifierError, IdentifierInUseError) as exc:
+            raise fail(str(exc)) from exc
+    typer.echo(json.dumps(linked.to_dict(), indent=2))
+
+
+@app.command("links")
+def links(customer_id: str = typer.Argument(..., help="The gateway's customer id.")) -> None:
+    """Print the sources holding the customer and the identifier each uses, as JSON."""
+    with runtime() as started:
+        if started.customers.get(customer_id) is None:
+            raise fail(f"no customer {customer_id!r}")
+        found = [link.to_dict() for link in started.identities.links(customer_id)]
+    typer.echo(json.dumps(found, indent=2))
 
 
 @app.command("link-guardian")

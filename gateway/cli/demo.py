@@ -44,6 +44,8 @@ def demo(
     data_dir: Path = typer.Option(Path("data/demo"), "--data-dir", help="Fresh demo data directory (wiped)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Gateway port on 127.0.0.1."),
     upstream_port: int = typer.Option(8701, "--upstream-port", min=1, max=65535, help="Vehicle cloud port."),
+    billing_port: int = typer.Option(8702, "--billing-port", min=1, max=65535, help="Billing/loyalty system port."),
+    insurer_port: int = typer.Option(8703, "--insurer-port", min=1, max=65535, help="Insurer port."),
     https: bool = typer.Option(
         False,
         "--https",
@@ -51,8 +53,15 @@ def demo(
         "DID document URLs are https (for verifiers that fetch only https).",
     ),
 ) -> None:
-    """Run the gateway and the demo vehicle cloud, seeded, and print the story's commands."""
-    stack = DemoStack(data_dir, port=port, upstream_port=upstream_port, https=https)
+    """Run the gateway and the demo's source systems, seeded, and print the story's commands."""
+    stack = DemoStack(
+        data_dir,
+        port=port,
+        upstream_port=upstream_port,
+        billing_port=billing_port,
+        insurer_port=insurer_port,
+        https=https,
+    )
     previous = _handle_stop_signals(_stop_on_signal)
     received: int = signal.SIGTERM
     try:
@@ -80,6 +89,8 @@ def _tell_the_story(stack: DemoStack) -> None:
     typer.echo(f"Consentry gateway  {stack.url}   (OpenAPI: {stack.url}/docs)")
     typer.echo(f"Consent portal     {stack.url}/portal/   (customers sign in below; zh-CN and en)")
     typer.echo(f"Vehicle cloud      {stack.upstream.url}")
+    for name, partner in stack.partners.items():
+        typer.echo(f"{name.capitalize():<19}{partner.url}")
     typer.echo(f"Data directory     {stack.data_dir}\n")
     if stack.certificate is not None:
         typer.echo(f"TLS certificate    {stack.certificate}   (self-signed for localhost; trust it first:)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from gateway.web.problems import Problem
 from gateway.zk.queries import attribute_or_404, ingest
 from gateway.zk.response import ResponseVerificationError, verify_response
 from ledger import NoteError, parse_verifier_key
-from zkp import Predicate, ZkpError
+from zkp import AnswerRejected, Predicate, Question, TrustAnchors, ZkpError, verify_full_answer
 
 app = typer.Typer(name="zk", help="Zero-knowledge predicate queries.", no_args_is_help=True)
 
@@ -108,6 +109,70 @@ def verify(
         f"valid: {verified.attribute} {op} {operands} is {'TRUE' if verified.holds else 'FALSE'} for "
         f"{verified.subject} (commitment at ledger index {verified.ledger_index}, epoch {verified.epoch}, "
         f"checkpoint size {verified.checkpoint_size})"
+    )
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read the {what} {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise fail(f"the {what} {path} is not JSON: {exc}") from exc
+
+
+@app.command("verify-answer")
+def verify_answer(
+    answer_file: Path = typer.Argument(
+        ..., help="The wallet's answer: the response of POST /v1/zk/questions, or its `answer` member."
+    ),
+    question_file: Path = typer.Option(..., "--question", help="The question you sent (JSON), exactly."),
+    trust_file: Path | None = typer.Option(
+        None, "--trust", help="The public keys (the JSON of GET /v1/zk/trust); or give each key below."
+    ),
+    log_key: list[str] = typer.Option([], "--log-key", help="A pinned log verifier key (repeatable)."),
+    time_key: list[str] = typer.Option([], "--time-key", help="A pinned clock cosigner key (repeatable)."),
+    source_key: list[str] = typer.Option([], "--source-key", help="A pinned source statement key (repeatable)."),
+    at_checkpoint: bool = typer.Option(
+        False, "--at-checkpoint", help="Judge a stored answer as of its checkpoint's time, not now."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Check a wallet's answer with public material only: the question asked, the source's signature, the
+    subject binding, the cosigned checkpoint, the anchor's inclusion, freshness and the proof."""
+    document = _read_json(answer_file, "answer")
+    if isinstance(document, dict) and set(document) >= {"question_id", "answer"}:
+        document = document["answer"]
+    keys = {"log_keys": list(log_key), "time_keys": list(time_key), "source_keys": list(source_key)}
+    if trust_file is not None:
+        published = _read_json(trust_file, "trust file")
+        for name in keys:
+            value = published.get(name, []) if isinstance(published, dict) else []
+            keys[name] += [k for k in value if isinstance(k, str)]
+    missing = [name for name, value in keys.items() if not value]
+    if missing:
+        raise fail(f"no {', '.join(missing)}: give --trust or the keys")
+    try:
+        asked = Question.from_json(_read_json(question_file, "question"))
+        trust = TrustAnchors(tuple(keys["log_keys"]), tuple(keys["time_keys"]), tuple(keys["source_keys"]))
+    except (ZkpError, NoteError) as exc:
+        raise fail(f"unusable input: {exc}") from exc
+    try:
+        verified = verify_full_answer(document, trust, question=asked, now=None if at_checkpoint else datetime.now(UTC))
+    except AnswerRejected as exc:
+        if as_json:
+            typer.echo(json.dumps({"valid": False, "reason": exc.reason, "error": str(exc)}))
+        raise fail(f"invalid answer: {exc}", 1) from exc
+    if as_json:
+        typer.echo(json.dumps({"valid": True, **verified.to_json()}))
+        return
+    template = verified.template
+    typer.echo(
+        f"valid: {template.id} ({template.describe()}) is {'TRUE' if verified.holds else 'FALSE'} for "
+        f"{verified.subject}, proven from {verified.source}'s statement seq {verified.statement.seq} "
+        f"(valid {verified.to_json()['issued_at']} .. {verified.to_json()['valid_until']}), anchored at ledger "
+        f"index {verified.ledger_index}, checkpoint size {verified.checkpoint_size} as of "
+        f"{verified.to_json()['checkpoint_time']}"
     )
 
 

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from gateway.demo.fleet import fleet_members
+from gateway.demo.partners import DEMO_LINKS
 from gateway.rights import guardians
 from gateway.rights.consents import current_agreement
 from gateway.runtime import Runtime
@@ -147,6 +148,9 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
         )
         world.passwords[person.username] = password
         world.customer_ids[person.source_subject] = customer.customer_id
+        # The unified index: which identifier each source system uses for this customer.
+        for source, identifier in DEMO_LINKS[person.source_subject].items():
+            runtime.identities.link(customer.customer_id, source, identifier, actor="demo:seed")
         if person.customer_type == "minor" or person.jurisdiction == "US-CA":
             continue  # the minor's guardian decides (below); the Californian's marketing rests on notice
         for purpose, (categories, recipients) in DEMO_CONSENTS.items():

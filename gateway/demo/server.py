@@ -22,7 +22,21 @@ from starlette.types import ASGIApp
 
 from gateway.demo.vehicle_cloud import create_vehicle_cloud_app
 
-__all__ = ["BackgroundServer", "ServerProcess", "ServerStartError", "VehicleCloudProcess", "run_vehicle_cloud"]
+__all__ = [
+    "BackgroundServer",
+    "ServerProcess",
+    "ServerStartError",
+    "VehicleCloudProcess",
+    "free_port",
+    "run_vehicle_cloud",
+]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the operating system just had free on `host` (for servers whose port nobody chose)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 class ServerStartError(RuntimeError):

@@ -21,11 +21,11 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-import yaml
 
-from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.demo.partners import DEMO_LINKS
+from gateway.demo.registry import BILLING, INSURER, VEHICLE_CLOUD, write_demo_registry
 from gateway.demo.seed import DEMO_GUARDIANS, DEMO_PEOPLE, DemoWorld, seed_demo
-from gateway.demo.server import ServerStartError, VehicleCloudProcess
+from gateway.demo.server import ServerProcess, ServerStartError, VehicleCloudProcess, free_port
 from gateway.demo.tls import self_signed_certificate
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -66,6 +66,8 @@ class DemoStack:
         *,
         port: int = 8000,
         upstream_port: int = 8701,
+        billing_port: int | None = None,
+        insurer_port: int | None = None,
         consentry: str | None = None,
         workers: int = 1,
         https: bool = False,
@@ -75,6 +77,11 @@ class DemoStack:
         self.workers = workers
         self.https = https
         self.upstream = VehicleCloudProcess(port=upstream_port)
+        # The federation's other sources: billing/loyalty (account numbers) and the insurer (policy numbers).
+        self.partners = {
+            name: ServerProcess("gateway.demo.partners", port=chosen or free_port(), args=["--system", name])
+            for name, chosen in ((BILLING, billing_port), (INSURER, insurer_port))
+        }
         self.consentry = consentry or str(Path(sys.executable).with_name("consentry"))
         self.world: DemoWorld | None = None
         self._gateway: subprocess.Popen[bytes] | None = None
@@ -114,13 +121,12 @@ class DemoStack:
 
     def start(self) -> DemoStack:
         self._fresh_directory()
-        self.upstream.start()
         try:
-            upstreams = self.data_dir / "upstreams.yaml"
-            document = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
-            for entry in document["upstreams"]:
-                entry["base_url"] = self.upstream.url
-            upstreams.write_text(yaml.safe_dump(document))
+            self.upstream.start()
+            for partner in self.partners.values():
+                partner.start()
+            urls = {VEHICLE_CLOUD: self.upstream.url, **{name: p.url for name, p in self.partners.items()}}
+            upstreams = write_demo_registry(self.data_dir / "upstreams.yaml", urls)
             settings = Settings(data_dir=self.data_dir, issuer=self.url, upstreams_path=upstreams, database_url=None)
             runtime = Runtime.start(settings)
             try:
@@ -175,6 +181,8 @@ class DemoStack:
                 process.kill()
                 process.wait()
         self.upstream.stop(signum)
+        for partner in self.partners.values():
+            partner.stop(signum)
 
     def __enter__(self) -> DemoStack:
         return self.start()
@@ -196,6 +204,12 @@ class DemoStack:
         return (
             f'curl -s -H "Authorization: Bearer {self._token(client_id)}" -H "Consentry-Purpose: {purpose}" '
             f"{self.url}/v1/proxy/vehicle-cloud/customers/{subject} | jq ."
+        )
+
+    def _profile(self, client_id: str, purpose: str, identifier: str) -> str:
+        return (
+            f'curl -s -H "Authorization: Bearer {self._token(client_id)}" -H "Consentry-Purpose: {purpose}" '
+            f"{self.url}/v1/profiles/{identifier} | jq ."
         )
 
     def _aggregate(self, client_id: str, purpose: str, query: dict[str, object]) -> str:
@@ -267,6 +281,12 @@ class DemoStack:
                 "Li Wei sees the anonymous statistic her data counted in: the median, not the per-model average "
                 "(her vehicle record names no model, so it could not count there)",
                 f"{self._sign_in('li.wei')} && curl -s -b {cookies} {self.url}/v1/me/analytics | jq .",
+            ),
+            DemoStep(
+                "The dealership reads Li Wei's whole profile by her loyalty account number: the vehicle cloud, "
+                "billing and the insurer in one call, each field under its source, each source's status, one "
+                "ledger entry",
+                self._profile("dealer", "service_delivery", DEMO_LINKS["cust-1001"][BILLING]),
             ),
         ]
 

@@ -2,13 +2,14 @@
 
 It stands in for a real source system in ``consentry demo``, the end-to-end tests and the proxy benchmark,
 so it speaks plain HTTP and JSON like one: ``GET /customers/{id}`` returns a record, ``DELETE
-/customers/{id}`` erases it (the target of forwarded erasure requests), ``POST /customers/{id}/deletions``
-deletes the fields named by their JSON Pointers (retention: categories no purpose needs any more; every request
-is kept in ``app.state.deletions``), and ``GET /export/vehicles?after=ID&limit=N``
-pages through every customer's vehicle model and mileage in customer order (the bulk resource aggregates read;
-the demo fleet, `gateway.demo.fleet`, is served beside the five demo customers). Each app instance holds its own
-copy of the demo records, so erasing in one test cannot affect another, and counts the requests it
-served (``app.state.hits``) so tests can see exactly how often the gateway called it.
+/customers/{id}`` erases it (the target of forwarded erasure requests), ``PATCH /customers/{id}`` with a JSON
+Merge Patch (RFC 7396) corrects it (the target of forwarded rectification requests), ``POST
+/customers/{id}/deletions`` deletes the fields named by their JSON Pointers (retention: categories no purpose needs
+any more; every request is kept in ``app.state.deletions``), and ``GET /export/vehicles?after=ID&limit=N`` pages
+through every customer's vehicle model and mileage in customer order (the bulk resource aggregates read; the demo
+fleet, `gateway.demo.fleet`, is served beside the five demo customers). Each app instance holds its own copy of the
+demo records, so erasing in one test cannot affect another, and counts the requests it served (``app.state.hits``)
+so tests can see how often the gateway called it.
 
 Run it alone with ``python -m gateway.demo --port 8701``.
 """
@@ -18,8 +19,10 @@ from __future__ import annotations
 import argparse
 import bisect
 import copy
+import json
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,8 +32,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.demo.fleet import fleet_customers
+from gateway.demo.statements import StatementSource, load_or_create_source_key
 
-__all__ = ["DEMO_CUSTOMERS", "EXPORT_MAX_LIMIT", "create_vehicle_cloud_app", "main"]
+__all__ = ["DEMO_CUSTOMERS", "EXPORT_MAX_LIMIT", "PROBLEM_JSON", "HitCounter", "create_vehicle_cloud_app", "main"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -155,7 +159,7 @@ def _not_found(customer_id: str) -> JSONResponse:
     )
 
 
-class _HitCounter:
+class HitCounter:
     """Counts ``"METHOD /path"`` per request, so tests see retries and forwarded erasures as the server did."""
 
     def __init__(self, app: ASGIApp, hits: Counter[str]) -> None:
@@ -183,8 +187,31 @@ def _delete_pointer(record: dict[str, Any], pointer: str) -> bool:
     return False
 
 
-def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] | None = None) -> Starlette:
-    """A fresh vehicle cloud holding its own deep copy of ``customers`` (default: the demo's people and fleet)."""
+def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    """RFC 7396: objects merge member by member, `null` removes, anything else replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _known(record: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
+    """Only fields the record already has may be corrected: a source system keeps its own schema."""
+    return all(
+        key in record
+        and (not isinstance(value, Mapping) or (isinstance(record[key], Mapping) and _known(record[key], value)))
+        for key, value in patch.items()
+    )
+
+
+def create_vehicle_cloud_app(
+    customers: Mapping[str, Mapping[str, Any]] | None = None, *, source: StatementSource | None = None
+) -> Starlette:
+    """A fresh vehicle cloud holding its own deep copy of ``customers`` (default: the demo's people and fleet);
+    with ``source`` it also signs statements, anchors them at the gateway and delivers them to wallets."""
     chosen = {**DEMO_CUSTOMERS, **fleet_customers()} if customers is None else customers
     store: dict[str, dict[str, Any]] = {cid: copy.deepcopy(dict(record)) for cid, record in chosen.items()}
 
@@ -242,20 +269,39 @@ def create_vehicle_cloud_app(customers: Mapping[str, Mapping[str, Any]] | None =
         deletions.append({"customer_id": customer_id, "categories": categories, "fields": fields, "deleted": deleted})
         return JSONResponse({"deleted": deleted})
 
+    async def correct_customer(request: Request) -> Response:
+        customer_id = request.path_params["customer_id"]
+        record = store.get(customer_id)
+        if record is None:
+            return _not_found(customer_id)
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/merge-patch+json":
+            return _problem(415, "send a JSON Merge Patch (application/merge-patch+json)")
+        try:
+            patch = json.loads(await request.body())
+        except ValueError:
+            return _problem(400, "the body is not JSON")
+        if not isinstance(patch, dict) or not _known(record, patch):
+            return _problem(422, "a correction may only change fields the record has")
+        _merge(record, patch)
+        return JSONResponse(record)
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/customers/{customer_id}", read_customer, methods=["GET"]),
             Route("/customers/{customer_id}", erase_customer, methods=["DELETE"]),
             Route("/customers/{customer_id}/deletions", delete_fields, methods=["POST"]),
+            Route("/customers/{customer_id}", correct_customer, methods=["PATCH"]),
             Route("/export/vehicles", export_vehicles, methods=["GET"]),
+            *(source.routes(store) if source is not None else []),
         ]
     )
     hits: Counter[str] = Counter()
     app.state.hits = hits
     app.state.customers = store
     app.state.deletions = deletions
-    app.add_middleware(_HitCounter, hits=hits)
+    app.state.source = source
+    app.add_middleware(HitCounter, hits=hits)
     return app
 
 
@@ -268,5 +314,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8701)
+    parser.add_argument("--source-key-file", type=Path, help="sign zero-knowledge statements with this key (0600)")
+    parser.add_argument("--gateway", help="anchor signed statements at this gateway")
     args = parser.parse_args(argv)
-    uvicorn.run(create_vehicle_cloud_app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    source = None
+    if args.source_key_file is not None:
+        signer, verifier = load_or_create_source_key(args.source_key_file)
+        source = StatementSource(signer, verifier, args.gateway)
+    app = create_vehicle_cloud_app(source=source)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -44,9 +44,13 @@ __all__ = [
     "AccessFlow",
     "AccessOutcome",
     "CheckOutcome",
+    "append_access",
     "check",
+    "decide",
     "public_reasons",
     "read",
+    "require_purpose",
+    "withheld_reasons",
 ]
 
 log = structlog.get_logger("gateway.access")
@@ -90,7 +94,7 @@ class AccessOutcome:
     @property
     def withheld(self) -> dict[str, list[str]]:
         """Every withheld category with its reason codes (unmapped fields are counted apart)."""
-        return _withheld(self.decision)
+        return withheld_reasons(self.decision)
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ async def decide(
         raise Problem(503, "policy-unavailable", "Consent state cannot be read; nothing is released.") from None
 
 
-def _withheld(decision: Decision) -> dict[str, list[str]]:
+def withheld_reasons(decision: Decision) -> dict[str, list[str]]:
     return {c.category: public_reasons(c.reasons) for c in decision.categories if not c.allowed}
 
 
@@ -182,7 +186,7 @@ def _consents(decision: Decision) -> list[dict[str, Any]]:
     ]
 
 
-async def _append(flow: AccessFlow, event: Event, effects: Any = None) -> int:
+async def append_access(flow: AccessFlow, event: Event, effects: Any = None) -> int:
     try:
         return await flow.ledger.append_async(event, effects=effects)
     except Exception as exc:  # any failure to make the entry durable: release nothing
@@ -225,7 +229,7 @@ async def read(
         "upstream": source,
         "outcome": "released" if released else "refused",
         "released": released,
-        "withheld": _withheld(decision),
+        "withheld": withheld_reasons(decision),
         "unmapped_withheld": len(result.unmapped),
         "matrix_version": decision.matrix_version,
         "consents": _consents(decision),
@@ -234,7 +238,7 @@ async def read(
         payload["points"] = points
     event = Event(ACCESS_EVENT, principal.actor, flow.pseudonyms(customer.customer_id), payload, now)
     effects = accrual_effect(customer.customer_id, purpose, principal.organization, points, now) if points else None
-    index = await _append(flow, event, effects)
+    index = await append_access(flow, event, effects)
     outcome = AccessOutcome(index, decision, result, points)
     if not released:
         raise Problem(
@@ -268,9 +272,9 @@ async def check(
         "purpose": purpose,
         "upstream": source,
         "allowed": list(decision.allowed),
-        "withheld": _withheld(decision),
+        "withheld": withheld_reasons(decision),
         "matrix_version": decision.matrix_version,
         "consents": _consents(decision),
     }
     event = Event(CHECK_EVENT, principal.actor, flow.pseudonyms(customer.customer_id), payload)
-    return CheckOutcome(await _append(flow, event), decision)
+    return CheckOutcome(await append_access(flow, event), decision)

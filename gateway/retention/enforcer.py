@@ -1,7 +1,8 @@
 """The retention enforcer: one run does what `survey` found due, under a lease, each action a ledger entry.
 
-The lease is erasure's (`gateway.rights.erasure`): a row whose owner and expiry a conditional update claims, so two
-processes never both hold it, and a crashed holder's lease simply runs out for the next sweep to take over. Every
+The lease is the one erasure and rectification use (`gateway.rights.leases`: `Lease`, `LeaseLost`, the same
+columns), on one named row instead of a row per request: a conditional update claims it, so two processes never
+both hold it, and a crashed holder's lease simply runs out for the next sweep to take over. Every
 action is fenced by it *inside the action's own ledger transaction* (the lease row is renewed there, or the action
 is rejected with `LeaseLost`), so an action either happens under the lease, once, or not at all; and a run plans
 only after claiming, from what the previous holder left. Leases run on real time; periods on the `Clock`.
@@ -30,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.retention.plan import Lapse, PayloadExpiry, ReceiptExpiry, Retention, SourceDeletion, Survey, survey
-from gateway.rights.erasure import Lease, LeaseLost
+from gateway.rights.leases import Lease, LeaseLost
 from gateway.rights.receipts import revoking_effect
 from gateway.store.customer_tables import consent_receipts
 from gateway.store.retention_tables import retention_deletion_sources, retention_deletions, retention_lease

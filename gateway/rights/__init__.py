@@ -8,7 +8,17 @@ The modules are the API (`consents.grant`, `erasure.request_erasure`, ...); the 
 errors are exported here too.
 """
 
-from gateway.rights import access_log, consents, did_custody, erasure, guardians, points, portability, receipts
+from gateway.rights import (
+    access_log,
+    consents,
+    did_custody,
+    erasure,
+    guardians,
+    points,
+    portability,
+    receipts,
+    rectification,
+)
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
 from gateway.rights.did_custody import ReleasedKey
@@ -21,12 +31,14 @@ from gateway.rights.errors import (
     GuardianConsentRequired,
     InvalidConsentRequest,
     InvalidGuardianship,
+    InvalidRectification,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
 )
 from gateway.rights.portability import Portability
 from gateway.rights.receipts import ReceiptSummary
+from gateway.rights.rectification import Rectifications
 from gateway.rights.rfc3339 import rfc3339
 
 __all__ = [
@@ -42,10 +54,12 @@ __all__ = [
     "GuardianConsentRequired",
     "InvalidConsentRequest",
     "InvalidGuardianship",
+    "InvalidRectification",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
     "ReceiptSummary",
+    "Rectifications",
     "ReleasedKey",
     "SeparateConsentRequired",
     "access_log",
@@ -56,5 +70,6 @@ __all__ = [
     "points",
     "portability",
     "receipts",
+    "rectification",
     "rfc3339",
 ]

@@ -11,9 +11,10 @@ not yet done.
 Consent records themselves are kept: they are the controller's evidence (GDPR Art. 7(1)) and hold no payload
 in the ledger after the erasure.
 
-One runner at a time owns a request through a lease on its row (renewed before each source). Each gateway
-process sweeps for `pending` or `in_progress` requests whose lease ran out, at start-up and then every lease
-period, so an erasure acknowledged before a restart or a crash is carried on without being asked again.
+One runner at a time owns a request through a lease on its row (`rights.leases`, renewed before each source).
+Each gateway process sweeps for `pending` or `in_progress` requests whose lease ran out, at start-up and then
+every lease period, so an erasure acknowledged before a restart or a crash is carried on without being asked
+again.
 """
 
 from __future__ import annotations
@@ -22,20 +23,22 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select
 from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialService
 from gateway.analytics import Contributions
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.customers import CustomerStore
+from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import CustomerPrincipal
 from gateway.rights import consents
 from gateway.rights.errors import NotFoundError
+from gateway.rights.leases import OPEN, Lease, LeasedRequests, LeaseLost
 from gateway.rights.rfc3339 import rfc3339
 from gateway.settings import Settings
 from gateway.store.customer_tables import erasure_requests, erasure_sources
@@ -47,7 +50,6 @@ from policies import PolicyRuntime
 
 ERASURE_REQUEST_EVENT = "erasure.requested"
 DONE = frozenset({"erased", "already-absent"})
-OPEN = frozenset({"pending", "in_progress", "failed"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,18 @@ class Erasures:
     anchors: AnchorStore
     pseudonyms: Pseudonyms
     settings: Settings
+    identities: IdentityIndex
+
+
+def _identifiers(erasures: Erasures, customer: CustomerPrincipal) -> dict[str, str]:
+    """What each erasable source calls the customer: its identifier in the unified index, else the customer
+    number sources share (`source_subject`)."""
+    linked = {link.source: link.identifier for link in erasures.identities.links(customer.customer_id)}
+    return {
+        source: name
+        for source in erasures.upstreams.erasable()
+        if (name := linked.get(source, customer.source_subject)) is not None
+    }
 
 
 def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
@@ -130,7 +144,7 @@ def request_erasure(erasures: Erasures, customer: CustomerPrincipal) -> dict[str
     if open_id is not None:
         return erasure_status(erasures, customer, open_id)
     request_id = str(uuid.uuid4())
-    sources = erasures.upstreams.erasable() if customer.source_subject is not None else ()
+    sources = tuple(_identifiers(erasures, customer))
     now = datetime.now(UTC)
 
     def record(conn: Connection, index: int) -> None:
@@ -165,101 +179,33 @@ def request_erasure(erasures: Erasures, customer: CustomerPrincipal) -> dict[str
     return erasure_status(erasures, customer, request_id)
 
 
-class LeaseLost(Exception):
-    """Another runner took the request over (this one outlived its lease): stop without writing anything more."""
-
-
-@dataclass(frozen=True)
-class Lease:
-    request_id: str
-    owner: str
-
-
-def _lease_free(now: datetime) -> Any:
-    return or_(erasure_requests.c.lease_until.is_(None), erasure_requests.c.lease_until < now)
-
-
-def _mine(lease: Lease) -> Any:
-    return and_(
-        erasure_requests.c.request_id == lease.request_id,
-        erasure_requests.c.lease_owner == lease.owner,
-        erasure_requests.c.status == "in_progress",
-    )
+def _queue(erasures: Erasures) -> LeasedRequests:
+    return LeasedRequests(erasures.engine, erasure_requests, erasure_sources, erasures.settings.erasure_lease_seconds)
 
 
 def _claim(erasures: Erasures, request_id: str) -> Lease | None:
-    """Take the request's lease if nobody holds it; the conditional update makes two runners exclusive."""
-    now = datetime.now(UTC)
-    lease = Lease(request_id, str(uuid.uuid4()))
-    with erasures.engine.begin() as conn:
-        claimed = conn.execute(
-            update(erasure_requests)
-            .where(
-                and_(
-                    erasure_requests.c.request_id == request_id,
-                    erasure_requests.c.status.in_(OPEN),
-                    _lease_free(now),
-                )
-            )
-            .values(
-                status="in_progress",
-                lease_owner=lease.owner,
-                lease_until=now + timedelta(seconds=erasures.settings.erasure_lease_seconds),
-            )
-        )
-    return lease if claimed.rowcount == 1 else None
-
-
-def _hold(erasures: Erasures, conn: Connection, lease: Lease, *, extra: float = 0.0) -> None:
-    """Renew the lease for another period (plus `extra`), or raise `LeaseLost` if it is no longer ours."""
-    until = datetime.now(UTC) + timedelta(seconds=erasures.settings.erasure_lease_seconds + extra)
-    if conn.execute(update(erasure_requests).where(_mine(lease)).values(lease_until=until)).rowcount != 1:
-        raise LeaseLost(lease.request_id)
+    return _queue(erasures).claim(request_id)
 
 
 def _renew(erasures: Erasures, lease: Lease, *, extra: float = 0.0) -> None:
-    with erasures.engine.begin() as conn:
-        _hold(erasures, conn, lease, extra=extra)
+    _queue(erasures).renew(lease, extra=extra)
 
 
 def _update_source(erasures: Erasures, lease: Lease, source: str, *, hold_extra: float = 0.0, **values: Any) -> None:
-    """Record a source's progress, renewing the lease in the same transaction (for `hold_extra` more seconds
-    when a wait follows)."""
-    with erasures.engine.begin() as conn:
-        _hold(erasures, conn, lease, extra=hold_extra)
-        conn.execute(
-            update(erasure_sources)
-            .where(and_(erasure_sources.c.request_id == lease.request_id, erasure_sources.c.source == source))
-            .values(updated_at=datetime.now(UTC), **values)
-        )
+    _queue(erasures).update_source(lease, source, hold_extra=hold_extra, **values)
 
 
 def _end(erasures: Erasures, lease: Lease, **values: Any) -> None:
-    """The runner's last write: the outcome, and the lease given up, only if it is still ours."""
-    with erasures.engine.begin() as conn:
-        ended = conn.execute(
-            update(erasure_requests).where(_mine(lease)).values(lease_until=None, lease_owner=None, **values)
-        )
-    if ended.rowcount != 1:
-        raise LeaseLost(lease.request_id)
+    _queue(erasures).end(lease, **values)
 
 
 def _release(erasures: Erasures, lease: Lease) -> None:
-    """Give the lease up without an outcome (the server stops), so the next start resumes at once."""
-    with erasures.engine.begin() as conn:
-        conn.execute(update(erasure_requests).where(_mine(lease)).values(lease_until=None, lease_owner=None))
+    _queue(erasures).release(lease)
 
 
 def resumable(erasures: Erasures) -> list[tuple[str, str]]:
     """(request id, customer id) of acknowledged erasures no runner owns: interrupted, or never started."""
-    now = datetime.now(UTC)
-    with erasures.engine.connect() as conn:
-        rows = conn.execute(
-            select(erasure_requests.c.request_id, erasure_requests.c.customer_id)
-            .where(and_(erasure_requests.c.status.in_(("pending", "in_progress")), _lease_free(now)))
-            .order_by(erasure_requests.c.created_at)
-        ).all()
-    return [(str(r[0]), str(r[1])) for r in rows]
+    return _queue(erasures).resumable()
 
 
 async def _erase_at_source(
@@ -317,6 +263,8 @@ def _finish(erasures: Erasures, customer: CustomerPrincipal, lease: Lease) -> No
             consents.withdraw(erasures.policies, erasures.credentials, customer, record.record_id)
     # The gateway's copy of the customer's custodial DID key goes too; the DID stays (it names their receipts).
     erasures.customers.forget_custodial_key(customer.customer_id)
+    # The identifiers source systems know the customer by are personal data too; their sources have erased.
+    erasures.identities.forget(customer.customer_id)
     # The account id names the subject in consents and accesses; source systems' number may name it in ZK anchors.
     names = dict.fromkeys(n for n in (customer.customer_id, customer.source_subject) if n is not None)
     index = None
@@ -351,18 +299,19 @@ async def process_erasure(
     # erased sources since, and they must not be asked again nor their attempts counted back.
     status = await run_in_threadpool(erasure_status, erasures, customer, request_id)
     finishing = False
+    identifiers = await run_in_threadpool(_identifiers, erasures, customer)
     try:
         ok = True
         for source in status["sources"]:
             if source["status"] in DONE:
                 continue
-            assert customer.source_subject is not None
             ok = (
                 await _erase_at_source(
                     erasures,
                     lease,
                     source["source"],
-                    customer.source_subject,
+                    # a source unlinked since the request: its subject no longer resolves, so it fails visibly
+                    identifiers.get(source["source"], ""),
                     source["attempts"],
                     attempts=attempts,
                     backoff=backoff,

@@ -71,6 +71,23 @@ class ErasureInProgress(CustomerRightsError):
     kind = "erasure-in-progress"
 
 
+class GrantRejected(CustomerRightsError):
+    """A wallet-signed access grant that is malformed, not signed by its grantor or not in force; `rule` says which."""
+
+    kind = "grant-rejected"
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class NotYourGrant(CustomerRightsError):
+    """The grant's grantor is not the DID the customer signed in with."""
+
+    status_code = 403
+    kind = "grantor-mismatch"
+
+
 class GuardianConsentRequired(CustomerRightsError):
     """PIPL Art. 31, GDPR Art. 8, CCPA 1798.120(c): below the age the law sets, a guardian decides, not the minor."""
 
@@ -82,3 +99,9 @@ class InvalidGuardianship(CustomerRightsError):
     """A guardian link the law does not call for: the ward is no minor, the guardian is one, or they are one."""
 
     kind = "invalid-guardianship"
+
+
+class InvalidRectification(CustomerRightsError):
+    """A category no source system lets the customer correct, or a value that is not one of that category."""
+
+    kind = "invalid-rectification"

@@ -1,4 +1,5 @@
-"""The customer's data rights under `/v1/me`: export everything (GDPR Art. 20) and request erasure (Art. 17)."""
+"""The customer's data rights under `/v1/me`: export everything (GDPR Art. 20), request erasure (Art. 17) and
+rectification (Art. 16, PIPL Art. 46)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import ErasuresDep, PortabilityDep, idempotent, require_customer
-from gateway.rights import erasure, portability
+from gateway.dependencies import ErasuresDep, PortabilityDep, RectificationsDep, idempotent, require_customer
+from gateway.rights import erasure, portability, rectification
 from gateway.routers.consents import LANG_QUERY, Lang, call, json_example
 from gateway.web.problems import problem_responses
 
@@ -120,3 +122,94 @@ def erasure_request_status(
     customer: CustomerPrincipal = Depends(require_customer),
 ) -> dict[str, Any]:
     return call(erasure.erasure_status, erasures, customer, request_id)
+
+
+_RECTIFICATION_EXAMPLE = {
+    "request_id": _REQUEST_ID,
+    "category": "contact.phone",
+    "status": "completed",
+    "created_at": "2026-11-21T10:00:00+00:00",
+    "completed_at": "2026-11-21T10:00:01+00:00",
+    "ledger_index": 91,
+    "ledger_completion_index": 92,
+    "sources": [
+        {
+            "source": "vehicle-cloud",
+            "field": "/phone",
+            "status": "rectified",
+            "attempts": 1,
+            "upstream_status": 200,
+            "last_error": None,
+            "updated_at": "2026-11-21T10:00:01+00:00",
+        }
+    ],
+}
+
+
+class RectificationRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"category": "contact.phone", "value": "+86 138 0000 0000"}]}
+    )
+    category: str = Field(min_length=1, max_length=128, description="The data category to correct.")
+    value: str = Field(min_length=1, max_length=rectification.MAX_VALUE, description="The correct value.")
+
+
+@router.post(
+    "/rectification",
+    status_code=202,
+    summary="Correct my data",
+    description="Records the correction in the ledger (the category and the source systems, never the value) and "
+    "forwards it, in the background and with retries, to every registered source system whose record holds the "
+    "category, as a JSON Merge Patch (RFC 7396). Poll `GET /v1/me/rectification/{request_id}` for each source's "
+    "status; once every source is done the outcome is a second ledger entry and the gateway forgets the value. "
+    "`GET /v1/me/rectification` lists the categories that can be corrected.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"example": _RECTIFICATION_EXAMPLE}}},
+        **problem_responses(401, 422, 503),
+    },
+)
+async def request_rectification(
+    body: RectificationRequest,
+    rectifications: RectificationsDep,
+    customer: CustomerPrincipal = Depends(require_customer),
+) -> JSONResponse:
+    status = await run_in_threadpool(
+        call, rectification.request_rectification, rectifications, customer, body.category, body.value
+    )
+    rectification.start_rectification(rectifications, customer, status["request_id"])
+    return JSONResponse(status, status_code=202)
+
+
+@router.get(
+    "/rectification",
+    summary="My rectification requests",
+    description="The data categories I can correct, and every correction I asked for, newest first, with the "
+    "status of each source system.",
+    responses={
+        **json_example({"categories": ["contact.email", "contact.phone"], "requests": [_RECTIFICATION_EXAMPLE]}),
+        **problem_responses(401),
+    },
+)
+def my_rectifications(
+    rectifications: RectificationsDep, customer: CustomerPrincipal = Depends(require_customer)
+) -> dict[str, Any]:
+    return {
+        "categories": list(rectification.rectifiable_categories(rectifications, customer)),
+        "requests": call(rectification.list_rectifications, rectifications, customer),
+    }
+
+
+@router.get(
+    "/rectification/{request_id}",
+    summary="Status of a rectification request",
+    description="`pending` → `in_progress` → `completed` (or `failed` when a source kept failing), with each "
+    "source's status (`pending`, `rectified`, `not-held`, `failed`), attempts and last error.",
+    responses={**json_example(_RECTIFICATION_EXAMPLE), **problem_responses(401, 404)},
+)
+def rectification_request_status(
+    rectifications: RectificationsDep,
+    request_id: str = Path(max_length=100, examples=[_REQUEST_ID]),
+    customer: CustomerPrincipal = Depends(require_customer),
+) -> dict[str, Any]:
+    return call(rectification.rectification_status, rectifications, customer, request_id)

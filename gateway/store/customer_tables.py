@@ -61,3 +61,42 @@ erasure_sources = Table(
     Column("upstream_status", Integer, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+rectification_requests = Table(
+    "gw_rectification_requests",
+    metadata,
+    # A customer's correction of one data category (GDPR Art. 16, PIPL Art. 46), forwarded to each source that
+    # holds the category. The corrected value is kept only until every source has it, then cleared: the
+    # source systems are where the customer's data lives.
+    Column("request_id", String(36), primary_key=True),
+    Column("customer_id", String(36), nullable=False),
+    Column("category", String(128), nullable=False),
+    Column("value", Text, nullable=True),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("ledger_completion_index", BigInteger, nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("lease_owner", String(36), nullable=True),
+    Index("ix_gw_rectification_requests_customer", "customer_id", "created_at"),
+)
+
+rectification_sources = Table(
+    "gw_rectification_sources",
+    metadata,
+    Column(
+        "request_id",
+        String(36),
+        ForeignKey("gw_rectification_requests.request_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("source", String(100), primary_key=True),
+    Column("field", String(300), nullable=False),  # the JSON Pointer of the corrected field in that source's record
+    # pending -> rectified | not-held | failed (after the last retry)
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(500), nullable=True),
+    Column("upstream_status", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

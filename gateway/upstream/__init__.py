@@ -15,6 +15,7 @@ from gateway.upstream.client import (
     DeletionOutcome,
     ErasureOutcome,
     FilteredRead,
+    RectificationOutcome,
     UpstreamClient,
     UpstreamResponse,
     forwardable_headers,
@@ -29,6 +30,7 @@ from gateway.upstream.config import (
 )
 from gateway.upstream.errors import (
     ErasureNotSupported,
+    RectificationNotSupported,
     RequestTooLarge,
     UnknownUpstream,
     UpstreamError,
@@ -70,6 +72,8 @@ __all__ = [
     "InvalidDocument",
     "InvalidSubject",
     "PooledHTTP11Transport",
+    "RectificationNotSupported",
+    "RectificationOutcome",
     "RequestTooLarge",
     "ResolvedRequest",
     "Selector",

@@ -33,7 +33,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from gateway.upstream.breaker import CircuitBreaker
-from gateway.upstream.config import ResolvedRequest, UpstreamConfig
+from gateway.upstream.config import ResolvedRequest, UpstreamConfig, pointer_tokens
 from gateway.upstream.errors import (
     ErasureNotSupported,
     RequestTooLarge,
@@ -59,6 +59,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "ErasureOutcome",
     "FilteredRead",
+    "RectificationOutcome",
     "UpstreamClient",
     "UpstreamResponse",
     "forwardable_headers",
@@ -254,6 +255,14 @@ class DeletionOutcome:
     upstream_status: int
 
 
+@dataclass(frozen=True, slots=True)
+class RectificationOutcome:
+    upstream: str
+    subject: str
+    status: Literal["rectified", "not-held"]
+    upstream_status: int
+
+
 # origin, method, origin-form target and header block: the same for every attempt of one request
 _Prepared = tuple[Origin, bytes, bytes, HeaderBlock]
 
@@ -425,6 +434,22 @@ class UpstreamClient:
             return DeletionOutcome(self.config.name, subject, "deleted", response.status_code)
         if response.status_code in (404, 410):
             return DeletionOutcome(self.config.name, subject, "already-absent", response.status_code)
+        raise UpstreamError(self.config.name, response.status_code)
+
+    async def rectify(self, subject: str, pointer: str, value: str) -> RectificationOutcome:
+        """Forward a correction as a JSON Merge Patch (RFC 7396) setting the field at `pointer` to `value`; a 404
+        or 410 means the source holds no record of the subject, so there is nothing to correct there."""
+        method, resolved = self.config.rectification_request(subject)
+        patch: Any = value
+        for token in reversed(pointer_tokens(pointer)):
+            patch = {token: patch}
+        body = json.dumps(patch, ensure_ascii=False).encode()
+        headers = (("content-type", "application/merge-patch+json"),)
+        response = await self.fetch(resolved, method=method, headers=headers, content=body)
+        if 200 <= response.status_code < 300:
+            return RectificationOutcome(self.config.name, subject, "rectified", response.status_code)
+        if response.status_code in (404, 410):
+            return RectificationOutcome(self.config.name, subject, "not-held", response.status_code)
         raise UpstreamError(self.config.name, response.status_code)
 
     async def request(

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from gateway.upstream.bulk import AnalyticsAttribute, BulkResource
-from gateway.upstream.errors import ErasureNotSupported
+from gateway.upstream.errors import ErasureNotSupported, RectificationNotSupported
 from gateway.upstream.fieldmap import FieldMap, FieldMapping
 from gateway.upstream.selectors import SelectorSyntaxError, parse_selector
 
@@ -45,6 +45,7 @@ __all__ = [
     "FieldRule",
     "InvalidSubject",
     "Limits",
+    "RectificationRule",
     "ResolvedRequest",
     "RetryPolicy",
     "SubjectRule",
@@ -53,6 +54,7 @@ __all__ = [
     "UpstreamConfig",
     "UpstreamConfigError",
     "load_upstreams",
+    "pointer_tokens",
 ]
 
 PLACEHOLDER = "{subject}"
@@ -213,6 +215,30 @@ class DeletionRule(ErasureRule):
     method: Literal["DELETE", "POST"] = "POST"
 
 
+class RectificationRule(_Model):
+    """How the source system corrects a subject's field (GDPR Art. 16, PIPL Art. 46 forwarding): a JSON Merge
+    Patch (RFC 7396) sent to `path`. `fields` are the JSON Pointers (RFC 6901) a customer may correct; each
+    must be a mapped field of this upstream, so its data category names what is corrected."""
+
+    method: Literal["PATCH", "PUT", "POST"] = "PATCH"
+    path: str
+    query: str | None = Field(default=None, pattern=_QUERY_NAME)
+    fields: tuple[str, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _template(self) -> RectificationRule:
+        _check_template(self.path, placeholder=self.query is None)
+        for pointer in self.fields:
+            if not re.fullmatch(r"(/[^/~]*(~[01][^/~]*)*)+", pointer):
+                raise ValueError(f"rectifiable field {pointer!r} is not a JSON Pointer (RFC 6901)")
+        return self
+
+
+def pointer_tokens(pointer: str) -> list[str]:
+    """The reference tokens of an RFC 6901 JSON Pointer, unescaped."""
+    return [token.replace("~1", "/").replace("~0", "~") for token in pointer.split("/")[1:]]
+
+
 class FieldRule(_Model):
     selector: str
     category: str = Field(pattern=_CATEGORY, max_length=128)
@@ -248,6 +274,7 @@ class UpstreamConfig(_Model):
     tls: TLSPolicy = TLSPolicy()
     erasure: ErasureRule | None = None
     deletion: DeletionRule | None = None
+    rectification: RectificationRule | None = None
     fields: tuple[FieldRule, ...] = Field(min_length=1)
     bulk: BulkResource | None = None
     attributes: tuple[AnalyticsAttribute, ...] = ()
@@ -293,6 +320,32 @@ class UpstreamConfig(_Model):
         if len(set(names)) != len(names):
             raise ValueError("attribute names must be distinct")
         return self
+
+    @model_validator(mode="after")
+    def _rectifiable_fields_are_mapped(self) -> UpstreamConfig:
+        if self.rectification is not None:
+            mapped = {rule.selector for rule in self.fields if not rule.subtree}
+            for pointer in self.rectification.fields:
+                if pointer not in mapped:
+                    raise ValueError(f"rectifiable field {pointer!r} is not a mapped field (without subtree)")
+        return self
+
+    def rectifiable(self) -> dict[str, str]:
+        """Data category -> the JSON Pointer of the field that holds it and that the customer may correct."""
+        if self.rectification is None:
+            return {}
+        category = {rule.selector: rule.category for rule in self.fields}
+        return {category[pointer]: pointer for pointer in self.rectification.fields}
+
+    def rectification_request(self, subject: str) -> tuple[str, ResolvedRequest]:
+        """The method and request that correct a subject's record upstream (`RectificationNotSupported` if none)."""
+        if self.rectification is None:
+            raise RectificationNotSupported(f"upstream {self.name!r} does not support rectification")
+        self.check_subject(subject)
+        rule = self.rectification
+        if rule.query is not None:
+            return rule.method, ResolvedRequest(subject, rule.path, {rule.query: subject})
+        return rule.method, ResolvedRequest(subject, _fill(rule.path, subject), {})
 
     def attribute(self, name: str) -> AnalyticsAttribute | None:
         return next((a for a in self.attributes if a.name == name), None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ErasureNotSupported",
+    "RectificationNotSupported",
     "RequestTooLarge",
     "UnknownUpstream",
     "UpstreamError",
@@ -78,3 +79,7 @@ class UnknownUpstream(LookupError):
 
 class ErasureNotSupported(LookupError):
     """The upstream has no erasure endpoint registered; erasure there must be handled out of band."""
+
+
+class RectificationNotSupported(LookupError):
+    """The upstream has no rectification endpoint registered; corrections there must be made out of band."""

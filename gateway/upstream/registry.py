@@ -54,6 +54,15 @@ class UpstreamRegistry:
         """Names of the upstreams that delete categories of a subject on request (retention minimisation)."""
         return tuple(name for name in self.names if self._configs[name].deletion is not None)
 
+    def rectifiable(self, category: str) -> tuple[tuple[str, str], ...]:
+        """(upstream, JSON Pointer) of every field holding `category` that a rectification is forwarded to."""
+        found = ((name, self._configs[name].rectifiable().get(category)) for name in self.names)
+        return tuple((name, pointer) for name, pointer in found if pointer is not None)
+
+    def rectifiable_categories(self) -> tuple[str, ...]:
+        """Every data category a customer can ask to correct at some source system."""
+        return tuple(sorted({c for name in self.names for c in self._configs[name].rectifiable()}))
+
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:

@@ -8,7 +8,8 @@ per-client query rate limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -20,7 +21,14 @@ from gateway.zk.anchors import Anchorer, AnchorStore
 from gateway.zk.attributes import DEFAULT_ATTRIBUTES, AttributeRegistry, ZkAttribute
 from gateway.zk.nonces import NonceBook
 from gateway.zk.sealing import OpeningSealer, load_opening_key
+from gateway.zk.signals import Signals
+from gateway.zk.templates import DEFAULT_QUESTIONS, TemplateBook
+from keyfiles import KeyDirectory
+from ledger import cosigner_verifier_key, generate_cosigner_key
 from ledger.store import Ledger
+from zkp import parse_source_keys
+
+CLOCK_KEY_FILE = "zk-clock.key"
 
 
 class ZkSettings(BaseSettings):
@@ -47,6 +55,45 @@ class ZkSettings(BaseSettings):
         description="Predicate queries per second one client may make, sustained (429 beyond); per process.",
     )
     query_burst: int = Field(default=30, ge=1, description="Predicate queries one client may make at once.")
+    questions_path: Path | None = Field(
+        default=None, description="Question templates per recipient role × purpose (YAML); default: bundled."
+    )
+    source_keys: str = Field(
+        default="",
+        description="Source systems' statement verifier keys (C2SP signed-note keys), a JSON list or one per "
+        "line; only statements they signed are anchored, and `GET /v1/zk/trust` publishes them.",
+    )
+    answer_wait_seconds: int = Field(
+        default=10, ge=0, le=30, description="How long a question waits for the wallet before `customer-unavailable`."
+    )
+    max_question_seconds: int = Field(
+        default=300, ge=10, le=3600, description="The longest a question may stay open (`expires_at - asked_at`)."
+    )
+    clock_skew_seconds: int = Field(
+        default=60, ge=1, le=600, description="How far a question's `asked_at` may be from the gateway's clock."
+    )
+
+    def source_key_list(self) -> list[str]:
+        text = self.source_keys.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            keys = json.loads(text)
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise ValueError("CONSENTRY_ZK_SOURCE_KEYS is a JSON list of key strings")
+            return keys
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def load_clock_key(directory: Path, origin: str) -> str:
+    """The gateway's clock (C2SP cosigner) key, created 0600 on first use: it cosigns every checkpoint served
+    as evidence with the time it was served, which verifiers judge a statement's freshness by."""
+    keys = KeyDirectory(directory)
+    if keys.read(CLOCK_KEY_FILE) is None:
+        keys.create(CLOCK_KEY_FILE, generate_cosigner_key(f"{origin}/clock")[0].encode())
+    data = keys.read(CLOCK_KEY_FILE)
+    assert data is not None
+    return data.decode().strip()
 
 
 @dataclass
@@ -57,10 +104,24 @@ class ZkService:
     anchorer: Anchorer
     nonces: NonceBook
     limiter: RateLimiter
+    templates: TemplateBook
+    source_keys: tuple[str, ...]
+    clock_key: str = field(repr=False)
+    signals: Signals = field(default_factory=Signals)
+
+    @property
+    def clock_verifier_key(self) -> str:
+        return cosigner_verifier_key(self.clock_key)
 
     @classmethod
     def create(
-        cls, key_directory: Path, ledger: Ledger, categories: frozenset[str], settings: ZkSettings | None = None
+        cls,
+        key_directory: Path,
+        ledger: Ledger,
+        categories: frozenset[str],
+        settings: ZkSettings | None = None,
+        *,
+        origin: str = "consentry",
     ) -> ZkService:
         settings = settings or ZkSettings()
         override = settings.opening_key.get_secret_value() if settings.opening_key else None
@@ -68,7 +129,20 @@ class ZkService:
         registry = AttributeRegistry.load(settings.attributes_path or DEFAULT_ATTRIBUTES, categories)
         store = AnchorStore(ledger.engine)
         limiter = RateLimiter(RateLimit(settings.query_rate, settings.query_burst))
-        return cls(settings, registry, store, Anchorer(ledger, store, sealer), NonceBook(ledger.engine), limiter)
+        templates = TemplateBook.load(settings.questions_path or DEFAULT_QUESTIONS, frozenset(registry.ids))
+        source_keys = tuple(settings.source_key_list())
+        parse_source_keys(source_keys)  # a malformed key is a start-up error, not a refused statement later
+        return cls(
+            settings,
+            registry,
+            store,
+            Anchorer(ledger, store, sealer),
+            NonceBook(ledger.engine),
+            limiter,
+            templates,
+            source_keys,
+            load_clock_key(key_directory, origin),
+        )
 
     def source_for(self, attribute: ZkAttribute, upstreams: UpstreamRegistry) -> str | None:
         """The upstream to ingest `attribute` from: the configured one, or the first that maps its category."""

@@ -173,3 +173,28 @@ def test_an_erasure_request_is_forwarded_and_its_status_shown_until_done(
     assert httpx.get(f"{portal_server.vehicle_cloud_url}/customers/cust-1002", timeout=10).status_code == 404
     assert serious_violations(page) == []
     screenshot(page, "my-data-erasure-en")
+
+
+def test_a_corrected_phone_number_is_forwarded_and_the_vehicle_cloud_changes(
+    new_page: Any, portal_server: PortalServer
+) -> None:
+    portal_server.enrol("correct.user", "Correct User", source_subject="cust-1004")
+    page = new_page("en-US")
+    sign_in(page, "correct.user")
+    page.goto("/portal/data")
+    page.get_by_label("What to correct").select_option("contact.phone")
+    page.get_by_label("The correct value").fill("+86 137 9999 1004")
+    page.get_by_role("button", name="Send the correction").click()
+    page.wait_for_url("**/portal/data?rectification=requested*")
+    page.wait_for_selector('article.rectification[data-status="completed"]', timeout=30_000)
+    source = page.locator('article.rectification tr[data-source="vehicle-cloud"]')
+    assert source.get_attribute("data-status") == "rectified" and "Corrected" in source.inner_text()
+    assert "Correction of Phone number" in page.locator("article.rectification h3").inner_text()
+    record = httpx.get(f"{portal_server.vehicle_cloud_url}/customers/cust-1004", timeout=10).json()
+    assert record["phone"] == "+86 137 9999 1004"
+    assert serious_violations(page) == []
+
+    page.get_by_label("What to correct").select_option("contact.email")
+    page.get_by_label("The correct value").fill("not an address")
+    page.get_by_role("button", name="Send the correction").click()
+    assert "cannot be used for this field" in page.get_by_role("alert").inner_text()

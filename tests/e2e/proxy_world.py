@@ -10,20 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import yaml
 
-from gateway.demo import DEMO_UPSTREAMS_PATH
+from gateway.demo.registry import VEHICLE_CLOUD, write_demo_registry
 from gateway.demo.seed import DemoWorld, seed_demo
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
 
 def write_upstreams(path: Path, vehicle_cloud_url: str) -> Path:
-    document = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
-    for upstream in document["upstreams"]:
-        upstream["base_url"] = vehicle_cloud_url
-    path.write_text(yaml.safe_dump(document))
-    return path
+    return write_demo_registry(path, {VEHICLE_CLOUD: vehicle_cloud_url})
 
 
 def seed_data_dir(

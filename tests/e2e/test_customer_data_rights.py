@@ -18,7 +18,7 @@ import yaml
 
 from gateway.auth.customers import CustomerStore
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
-from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.demo.registry import VEHICLE_CLOUD, demo_registry_document
 from gateway.store.database import create_db_engine
 from tests.e2e.conftest import CUSTOMER_PASSWORD
 
@@ -30,9 +30,8 @@ def _port() -> int:
 
 
 def _registry(path: Path, cloud_port: int, billing_port: int) -> Path:
-    document = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
+    document = demo_registry_document({VEHICLE_CLOUD: f"http://127.0.0.1:{cloud_port}"})
     (cloud,) = document["upstreams"]
-    cloud["base_url"] = f"http://127.0.0.1:{cloud_port}"
     billing = dict(cloud, name="billing", base_url=f"http://127.0.0.1:{billing_port}")
     billing["retries"] = {"attempts": 1, "backoff_initial": 0.0, "backoff_max": 0.0}
     document["upstreams"] = [cloud, billing]

@@ -56,6 +56,10 @@ def test_the_printed_story_runs(tmp_path: Path) -> None:
         mine = json.loads(run(steps[9].command).stdout)["analyses"]
         assert [a["query_id"] for a in mine] == [median["query_id"]]
 
+        profile = json.loads(run(steps[10].command).stdout)
+        assert set(profile["sources"]) == {"vehicle-cloud", "billing", "insurer"}, profile
+        assert profile["profile"]["vehicle-cloud"]["vehicle"]["vin"] == "LSVAU2180N2183294"
+
 
 def test_a_directory_the_demo_did_not_make_is_never_wiped(tmp_path: Path) -> None:
     (tmp_path / "precious").mkdir()

@@ -18,14 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
 from gateway.auth.customers import CustomerStore
 from gateway.cli import app
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
-from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.demo.registry import VEHICLE_CLOUD, write_demo_registry
 from gateway.store.database import create_db_engine
 from gateway.zk import ResponseVerificationError, verify_response
 from ledger import generate_signer_key
@@ -102,10 +101,7 @@ def query(world: ZkWorld, attribute: str, predicate: dict[str, Any], *, subject:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZkWorld]:
     tmp = tmp_path_factory.mktemp("zk")
     cloud = BackgroundServer(create_vehicle_cloud_app(), port=_free_port()).start()
-    registry = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
-    registry["upstreams"][0]["base_url"] = cloud.url
-    upstreams = tmp / "upstreams.yaml"
-    upstreams.write_text(yaml.safe_dump(registry))
+    upstreams = write_demo_registry(tmp / "upstreams.yaml", {VEHICLE_CLOUD: cloud.url})
     port = _free_port()
     environment = {
         **os.environ,

@@ -1,7 +1,7 @@
 """retention: the enforcer's lease, deletion requests to source systems per source, the index by purpose and age
 
 Revision ID: 0200_retention
-Revises: 0145_guardians
+Revises: 0150_zk_relay
 Create Date: 2026-12-07 11:40:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0200_retention'
-down_revision = '0145_guardians'
+down_revision = '0150_zk_relay'
 branch_labels = None
 depends_on = None
 

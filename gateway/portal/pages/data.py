@@ -1,5 +1,5 @@
-"""My data: export everything in one machine-readable file (GDPR Art. 20, EU Data Act) and request erasure
-(Art. 17), then watch each source system's progress.
+"""My data: export everything in one machine-readable file (GDPR Art. 20, EU Data Act), correct a field (Art. 16)
+and request erasure (Art. 17), then watch each source system's progress.
 
 The export is a POST (a CSRF-checked form): reading from the source systems is itself a ledgered access, so
 no cross-site link may trigger it. Erasure runs in the background exactly as `POST /v1/me/erasure` does; the
@@ -14,24 +14,40 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.dependencies import ErasuresDep, PortabilityDep, UpstreamsDep
+from gateway.dependencies import ErasuresDep, PoliciesDep, PortabilityDep, RectificationsDep, UpstreamsDep
 from gateway.portal.session import VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render, security_headers
-from gateway.rights import erasure, portability
+from gateway.rights import erasure, portability, rectification
+from gateway.rights.errors import InvalidRectification
+from gateway.rights.leases import OPEN
 
 router = APIRouter()
 
 
 @router.get("/data")
-async def my_data(visit: VisitDep, erasures: ErasuresDep, upstreams: UpstreamsDep, request: Request) -> Response:
+async def my_data(
+    visit: VisitDep,
+    erasures: ErasuresDep,
+    rectifications: RectificationsDep,
+    policies: PoliciesDep,
+    upstreams: UpstreamsDep,
+    request: Request,
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     requests = await run_in_threadpool(erasure.list_erasures, erasures, visit.customer)
+    corrections = await run_in_threadpool(rectification.list_rectifications, rectifications, visit.customer)
+    notice = request.query_params.get("rectification")
     return render(
         visit.page,
         "data.html",
+        taxonomy=policies.taxonomy,
+        rectifiable=rectification.rectifiable_categories(rectifications, visit.customer),
+        rectifications=corrections,
+        rectification_open=any(r["status"] in OPEN - {"failed"} for r in corrections),
+        rectification_notice=notice if notice in ("requested", "invalid") else None,
         erasures=requests,
-        erasure_open=any(r["status"] in erasure.OPEN for r in requests),
+        erasure_open=any(r["status"] in OPEN for r in requests),
         sources=sorted(upstreams.erasable()) if visit.customer.source_subject else [],
         requested=request.query_params.get("erasure") == "requested",
     )
@@ -62,3 +78,18 @@ async def request_erasure(visit: VisitDep, erasures: ErasuresDep) -> Response:
     if status["status"] != "completed":
         erasure.start_erasure(erasures, customer, status["request_id"])
     return redirect(visit.page, f"{PORTAL_PREFIX}/data?erasure=requested#erasure")
+
+
+@router.post("/data/rectification")
+async def request_rectification(visit: VisitDep, rectifications: RectificationsDep) -> Response:
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    category, value = str(form.get("category") or ""), str(form.get("value") or "")
+    try:
+        status = await run_in_threadpool(rectification.request_rectification, rectifications, customer, category, value)
+    except InvalidRectification:
+        return redirect(visit.page, f"{PORTAL_PREFIX}/data?rectification=invalid#rectification")
+    rectification.start_rectification(rectifications, customer, status["request_id"])
+    return redirect(visit.page, f"{PORTAL_PREFIX}/data?rectification=requested#rectification")

@@ -11,6 +11,7 @@ import pytest
 from gateway.upstream import (
     ErasureNotSupported,
     InvalidSubject,
+    RectificationNotSupported,
     UnknownResource,
     UnknownUpstream,
     UpstreamConfig,
@@ -201,6 +202,30 @@ def test_record_and_erasure_requests() -> None:
         UpstreamConfig.model_validate(entry()).erasure_request("cust-1001")
     with pytest.raises(InvalidSubject):
         config.erasure_request("../x")
+
+
+def test_rectifiable_fields_must_be_mapped_pointers_and_name_their_category() -> None:
+    fields = [
+        {"selector": "/name", "category": "identity.name"},
+        {"selector": "/contact/phone", "category": "contact.phone"},
+    ]
+    config = UpstreamConfig.model_validate(
+        entry(fields=fields, rectification={"path": "/customers/{subject}", "fields": ["/contact/phone"]})
+    )
+    assert config.rectifiable() == {"contact.phone": "/contact/phone"}
+    method, resolved = config.rectification_request("cust-1")
+    assert (method, resolved.path) == ("PATCH", "/customers/cust-1")
+    assert UpstreamRegistry({"vehicle-cloud": config}).rectifiable("contact.phone") == (
+        ("vehicle-cloud", "/contact/phone"),
+    )
+    with pytest.raises(RectificationNotSupported):
+        UpstreamConfig.model_validate(entry()).rectification_request("cust-1")
+    for bad, message in (
+        (["/email"], "'/email' is not a mapped field"),
+        (["phone"], "'phone' is not a JSON Pointer"),
+    ):
+        with pytest.raises(UpstreamConfigError, match=message):
+            load_upstreams({"upstreams": [entry(fields=fields, rectification={"path": "/c/{subject}", "fields": bad})]})
 
 
 @pytest.mark.anyio

@@ -1,0 +1,378 @@
+"""The customer's device answers (issue 15, "Done when"): real processes over real HTTP.
+
+A gateway (`consentry serve`), the vehicle cloud as a signing source (uvicorn on a free port) and li.wei's
+wallet (`consentry wallet … run`, its own process). The vehicle cloud signs statements about her, anchors them
+at the gateway and delivers them, openings included, to her wallet after DID sign-in. The dealership asks a
+declared question and gets the wallet's proven "yes", which it verifies with public material only; the gateway's
+database never holds her opening; with the wallet stopped the next question is "customer unavailable"; the
+finance client's second income threshold is refused; forged answers fail the public verifier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from gateway.auth.customers import CustomerStore
+from gateway.cli import app
+from gateway.demo import BackgroundServer, create_vehicle_cloud_app
+from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.demo.statements import StatementSource
+from gateway.store.database import create_db_engine
+from ledger.store import Ledger
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from wallet import WalletStore
+from zkp import AnswerRejected, Question, TrustAnchors, verify_full_answer
+
+SUBJECT = "cust-1001"  # li.wei: fault codes P0301 and P0420, income 420000.00 CNY
+DEALER, FINANCE, RND = "dealer-pudong", "finance-crm", "rnd-partner"
+SERVICE, FINANCE_PURPOSE = "service_delivery", "financial_product_recommendation"
+CATALYST = {
+    "id": "catalyst-or-misfire",
+    "attribute": "fault_code",
+    "predicate": {"op": "in", "operands": ["P0420", "P0300"]},
+}
+INCOME_BAND = {
+    "id": "income-band",
+    "attribute": "annual_income_cents",
+    "predicate": {"op": "within", "operands": [30000000, 100000000]},
+}
+INCOME_ABOVE = {
+    "id": "income-above-500k",
+    "attribute": "annual_income_cents",
+    "predicate": {"op": ">=", "operands": [50000000]},
+}
+
+
+@dataclass
+class World:
+    gateway: Gateway
+    cloud: BackgroundServer
+    environment: dict[str, str]
+    wallet_dir: Path
+    tmp: Path
+    wallet_process: subprocess.Popen[bytes] | None = None
+
+    def http(self, client_id: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.gateway.token(client_id)}"} if client_id else {}
+        return self.gateway.client(headers=headers)
+
+    def wallet(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CONSENTRY, "wallet", "--dir", str(self.wallet_dir), *args],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start_wallet(self) -> None:
+        log = (self.tmp / "wallet.log").open("ab")
+        command = [CONSENTRY, "wallet", "--dir", str(self.wallet_dir), "run", "--gateway", self.gateway.base_url]
+        self.wallet_process = subprocess.Popen(
+            [*command, "--wait", "5", "--no-ask"], env=self.environment, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def stop_wallet(self) -> None:
+        process, self.wallet_process = self.wallet_process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def question(template: dict[str, Any], organization: str, purpose: str, *, minutes: int = 2) -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "template": template,
+        "subject": SUBJECT,
+        "audience": f"org:{organization}",
+        "purpose": purpose,
+        "nonce": secrets.token_urlsafe(18),
+        "asked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expires_at": (now + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def ask(world: World, client_id: str, asked: dict[str, Any], wait: int = 30) -> httpx.Response:
+    with world.http(client_id) as http:
+        return http.post("/v1/zk/questions", json={"question": asked, "wait": wait}, timeout=wait + 30)
+
+
+def trust(world: World) -> TrustAnchors:
+    with world.gateway.client() as http:  # no credentials: the keys are public
+        keys = http.get("/v1/zk/trust").json()
+    return TrustAnchors(tuple(keys["log_keys"]), tuple(keys["time_keys"]), tuple(keys["source_keys"]))
+
+
+def grant_consent(world: World, customer_id: str, recipient: str, purpose: str, *categories: str) -> None:
+    env = {k: v for k, v in world.environment.items() if k.startswith("CONSENTRY_")}
+    args = ["consent", "grant", "--subject", customer_id, "--purpose", purpose, "--separate", "--json"]
+    args += ["--recipient", f"org:{recipient}", "--jurisdiction", "CN", "--actor", "admin:test"]
+    for category in categories:
+        args += ["--category", category]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("zk-wallet")
+    port = _free_port()
+    source = StatementSource.generate(gateway_url=f"http://127.0.0.1:{port}")
+    cloud = BackgroundServer(create_vehicle_cloud_app(source=source), port=_free_port()).start()
+    registry = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
+    registry["upstreams"][0]["base_url"] = cloud.url
+    upstreams = tmp / "upstreams.yaml"
+    upstreams.write_text(yaml.safe_dump(registry))
+    environment = {
+        **os.environ,
+        "CONSENTRY_DATA_DIR": str(tmp / "data"),
+        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
+        "CONSENTRY_PORT": str(port),
+        "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
+        "CONSENTRY_ZK_SOURCE_KEYS": json.dumps([source.verifier_key]),
+    }
+    environment.pop("CONSENTRY_DATABASE_URL", None)
+    log_path = tmp / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
+    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    world = World(gateway, cloud, environment, tmp / "li.wei-wallet", tmp)
+    try:
+        _wait_ready(gateway)
+        gateway.register(DEALER, ["crm"], ["zk"], organization="dealer-sh-4s", allowed_purposes=[SERVICE])
+        gateway.register(FINANCE, ["crm"], ["zk"], organization="acme-finance", allowed_purposes=[FINANCE_PURPOSE])
+        gateway.register(RND, ["crm"], ["proxy"], organization="stuttgart-rnd", allowed_purposes=["joint_rnd"])
+        # li.wei installs her wallet; the operator enrols her with its DID; the vehicle cloud learns it too.
+        initialised = world.wallet("init")
+        assert initialised.returncode == 0, initialised.stderr
+        did = initialised.stdout.strip()
+        engine = create_db_engine(database_url)
+        try:
+            customer = CustomerStore(engine).create(
+                username="li.wei",
+                password=None,
+                display_name="Li Wei",
+                jurisdiction="CN",
+                source_subject=SUBJECT,
+                did=did,
+            )
+        finally:
+            engine.dispose()
+        assert httpx.put(f"{cloud.url}/customers/{SUBJECT}/wallet", json={"did": did}).status_code == 204
+        grant_consent(world, customer.customer_id, "dealer-sh-4s", SERVICE, "vehicle.fault_codes")
+        grant_consent(world, customer.customer_id, "acme-finance", FINANCE_PURPOSE, "financial.income")
+        fetched = world.wallet("fetch", "--source", cloud.url, "--source-key", source.verifier_key)
+        assert fetched.returncode == 0, fetched.stderr
+        for recipient, template in (
+            ("dealer-sh-4s", "catalyst-or-misfire"),
+            ("acme-finance", "income-band"),
+            ("acme-finance", "income-above-500k"),
+        ):
+            added = world.wallet("rule", "add", "--recipient", f"org:{recipient}", "--template", template)
+            assert added.returncode == 0, added.stderr
+        world.start_wallet()
+        yield world
+    finally:
+        world.stop_wallet()
+        _stop(gateway)
+        cloud.stop()
+
+
+def test_the_dealer_gets_a_yes_proven_by_the_wallet_and_verifies_it_with_public_keys(world: World) -> None:
+    asked = question(CATALYST, "dealer-sh-4s", SERVICE)
+    response = ask(world, DEALER, asked)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "answered" and body["holds"] is True
+    verified = verify_full_answer(
+        body["answer"], trust(world), question=Question.from_json(asked), now=datetime.now(UTC)
+    )
+    assert verified.holds is True
+    assert verified.source == "vehicle-cloud.consentry.demo"
+    # evidence names no client and no internal customer id
+    assert DEALER not in json.dumps(body["answer"]) and "customer" not in json.dumps(body["answer"]["evidence"])
+    journal = world.wallet("journal")
+    assert '"result": "answered"' in journal.stdout
+    # and the command line says the same with only the public keys the unauthenticated route serves
+    checked = verify_cli(world, body, asked)
+    assert checked.returncode == 0, checked.stderr
+    assert "valid: catalyst-or-misfire (fault_code in P0420, P0300) is TRUE for cust-1001" in checked.stdout
+
+
+def verify_cli(world: World, document: dict[str, Any], asked: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    with world.gateway.client() as http:
+        (world.tmp / "trust.json").write_text(http.get("/v1/zk/trust").text)
+    name = secrets.token_hex(4)
+    (world.tmp / f"answer-{name}.json").write_text(json.dumps(document))
+    (world.tmp / f"question-{name}.json").write_text(json.dumps(asked))
+    files = [str(world.tmp / f"answer-{name}.json"), "--question", str(world.tmp / f"question-{name}.json")]
+    return subprocess.run(
+        [CONSENTRY, "zk", "verify-answer", *files, "--trust", str(world.tmp / "trust.json")],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(world.tmp)},  # nothing of the gateway's
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_gateways_database_holds_no_opening_for_her(world: World) -> None:
+    store = WalletStore(world.wallet_dir)
+    held = list(store.statements())
+    assert {h.statement.attribute.name for h in held} >= {"fault_code", "annual_income_cents"}
+    database = (world.gateway.data_dir / "consentry.db").read_bytes()
+    for statement in held:
+        opening = statement.to_json()["opening"]
+        for secret in json.dumps(opening).replace('"', " ").replace(",", " ").split():
+            if len(secret) >= 40:  # the blinding factors: long base64url strings
+                assert secret.encode() not in database
+    engine = create_db_engine(world.gateway.database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM gw_zk_anchors")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_second_income_threshold_is_refused_and_the_refusal_is_ledgered(world: World) -> None:
+    first = ask(world, FINANCE, question(INCOME_BAND, "acme-finance", FINANCE_PURPOSE))
+    assert first.status_code == 200, first.text
+    assert first.json()["holds"] is True
+    again = ask(world, FINANCE, question(INCOME_BAND, "acme-finance", FINANCE_PURPOSE))
+    assert again.status_code == 200, again.text  # the same template again spends nothing: its answer cannot differ
+    second = ask(world, FINANCE, question(INCOME_ABOVE, "acme-finance", FINANCE_PURPOSE))
+    assert second.status_code == 403, second.text
+    problem = second.json()
+    assert problem["type"].endswith("/question-budget-exhausted")
+    assert isinstance(problem["ledger_index"], int)
+
+
+def test_a_threshold_the_template_does_not_declare_is_refused(world: World) -> None:
+    altered = dict(INCOME_BAND, predicate={"op": "within", "operands": [30000000, 40000000]})
+    response = ask(world, FINANCE, question(altered, "acme-finance", FINANCE_PURPOSE))
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/template-altered")
+    undeclared = ask(world, DEALER, question(INCOME_BAND, "dealer-sh-4s", SERVICE))
+    assert undeclared.status_code == 403
+    assert undeclared.json()["type"].endswith("/template-not-declared")
+
+
+def _forged(document: dict[str, Any], change: str) -> dict[str, Any]:
+    forged: dict[str, Any] = json.loads(json.dumps(document))
+    if change == "subject-prefix-stripped":
+        forged["answer"]["question"]["subject"] = SUBJECT.removeprefix("cust-")
+    elif change == "unsigned-commitment":
+        signature = forged["answer"]["statement"]["signature"]
+        forged["answer"]["statement"]["signature"] = ("A" if signature[0] != "A" else "B") + signature[1:]
+    elif change == "moved-to-another-question":
+        forged["answer"]["question"]["nonce"] = secrets.token_urlsafe(18)
+    return forged
+
+
+@pytest.mark.parametrize("change", ["subject-prefix-stripped", "unsigned-commitment", "moved-to-another-question"])
+def test_forged_answers_fail_the_public_verifier(world: World, change: str) -> None:
+    asked = question(CATALYST, "dealer-sh-4s", SERVICE)
+    response = ask(world, DEALER, asked)
+    assert response.status_code == 200, response.text
+    document = response.json()["answer"]
+    forged = _forged(document, change)
+    claimed = Question.from_json(forged["answer"]["question"])
+    with pytest.raises(AnswerRejected):
+        verify_full_answer(forged, trust(world), question=claimed, now=datetime.now(UTC))
+    refused = verify_cli(world, forged, forged["answer"]["question"])
+    assert refused.returncode == 1, refused.stdout
+    assert "invalid answer" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_an_answer_past_its_statement_or_question_is_rejected(world: World) -> None:
+    asked = question(CATALYST, "dealer-sh-4s", SERVICE)
+    response = ask(world, DEALER, asked)
+    assert response.status_code == 200, response.text
+    document = response.json()["answer"]
+    valid_until = datetime.fromisoformat(document["answer"]["statement"]["statement"]["valid_until"])
+    with pytest.raises(AnswerRejected) as rejected:
+        verify_full_answer(document, trust(world), question=Question.from_json(asked), now=valid_until)
+    assert rejected.value.reason == "expired"
+
+
+def test_with_the_wallet_stopped_the_next_question_gets_customer_unavailable(world: World) -> None:
+    world.stop_wallet()
+    try:
+        response = ask(world, DEALER, question(CATALYST, "dealer-sh-4s", SERVICE), wait=2)
+        assert response.status_code == 504, response.text
+        problem = response.json()
+        assert problem["type"].endswith("/customer-unavailable")
+        assert "holds" not in problem
+        with world.http(DEALER) as http:
+            later = http.get(problem["poll"])
+        assert later.status_code == 504
+    finally:
+        world.start_wallet()
+
+
+def read_driving(world: World) -> dict[str, Any]:
+    with world.http(RND) as http:
+        response = http.get(f"/v1/proxy/vehicle-cloud/customers/{SUBJECT}", headers={"Consentry-Purpose": "joint_rnd"})
+    assert response.status_code in (200, 403), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wallet_grant(world: World, hours: str) -> dict[str, Any]:
+    granted = world.wallet(
+        "grant",
+        "--gateway",
+        world.gateway.base_url,
+        "--recipient",
+        "org:stuttgart-rnd",
+        "--category",
+        "behavior.driving",
+        "--purpose",
+        "joint_rnd",
+        "--hours",
+        hours,
+    )
+    assert granted.returncode == 0, granted.stderr
+    recorded: dict[str, Any] = json.loads(granted.stdout)
+    return recorded
+
+
+def test_a_wallet_signed_grant_lets_rnd_read_driving_behaviour_until_it_lapses(world: World) -> None:
+    assert "driving" not in read_driving(world).get("data", {})
+    recorded = wallet_grant(world, "2")
+    assert recorded["record"]["recipients"] == ["org:stuttgart-rnd"] and recorded["action"] == "given"
+    until = datetime.fromisoformat(recorded["record"]["valid_until"])
+    assert timedelta(hours=1, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=2)
+    receipt = recorded["receipt"]
+    assert receipt["credentialSubject"]["id"] == WalletStore(world.wallet_dir).key.did
+    with Ledger.open(world.gateway.database_url, create=False) as ledger:
+        assert ledger.payload(recorded["ledger_index"]) is not None
+    assert "driving" in read_driving(world)["data"]
+
+    # A grant that ends in a few seconds replaces it; once it has ended the read is refused, with nothing done.
+    short = wallet_grant(world, "0.002")
+    ends = datetime.fromisoformat(short["record"]["valid_until"])
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 1)
+    assert "driving" not in read_driving(world).get("data", {})
