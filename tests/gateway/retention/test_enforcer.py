@@ -10,12 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import select
 
+from gateway.audit.event_index import EventQuery
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.seed import DemoWorld, seed_demo
-from gateway.retention import RETENTION_ACTOR, deletion_status, run_retention, survey
+from gateway.retention import RECEIPTS_EVENT, RETENTION_ACTOR, deletion_status, run_retention, survey
+from gateway.rights import consents
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.store.customer_tables import consent_receipts
 from ledger import Event, verify_inclusion
 from ledger.rfc9162 import leaf_hash
 from policies import ConsentStatus
@@ -154,3 +158,40 @@ def test_a_source_that_fails_is_retried_in_later_runs_then_marked_failed(
         assert {(o or {}).get("status") for o in outcomes} == {"deleted", "failed"}
     finally:
         runtime.close()
+
+
+def test_a_revoked_receipt_is_kept_for_its_period_then_its_copy_is_deleted(
+    world: tuple[Runtime, DemoWorld, SettableClock],
+) -> None:
+    runtime, demo, clock = world
+    li = runtime.customers.get(demo.customer_ids["cust-1001"])
+    assert li is not None
+    agreement = consents.current_agreement(runtime.policies, li.jurisdiction, "en")
+    given = consents.grant(
+        runtime.policies,
+        runtime.credentials,
+        runtime.customers,
+        li,
+        purposes=["repair_prediction"],
+        categories=["vehicle"],
+        notice_version=agreement.version,
+        notice_sha256=agreement.sha256,
+    )
+    receipt_id = given.receipt["id"] if given.receipt else None
+
+    def stored() -> list[str]:
+        with runtime.engine.connect() as conn:
+            return list(conn.execute(select(consent_receipts.c.receipt_id)).scalars())
+
+    clock.advance(days=400)
+    report = asyncio.run(run_retention(runtime.retention))
+    assert receipt_id in report.revoked_receipts and receipt_id in stored()  # revoked, still kept for 365 days
+    clock.advance(days=300)
+    assert survey(runtime.retention).receipts == []
+    clock.advance(days=100)
+    due = survey(runtime.retention).receipts
+    assert [(r.purpose, r.receipt_ids) for r in due] == [("repair_prediction", (receipt_id,))]
+    asyncio.run(run_retention(runtime.retention))
+    assert receipt_id not in stored()
+    erased = runtime.events.search(EventQuery(type=RECEIPTS_EVENT))
+    assert len(erased) == 1 and erased[0].purpose == "repair_prediction"
