@@ -31,7 +31,7 @@ from gateway.store.retention_tables import retention_lease
 from ledger import verify_checkpoint, verify_inclusion
 from ledger.store import Ledger
 from tests.e2e.clocked_gateway import move_clock, start_clocked_gateway
-from tests.e2e.conftest import Gateway, _free_port, _stop
+from tests.e2e.conftest import Actors, Gateway, _free_port, _stop
 from tests.e2e.proxy_world import seed_data_dir, token
 
 T = TypeVar("T")
@@ -253,3 +253,11 @@ def test_two_gateways_on_postgresql_race_for_the_lease_and_each_action_happens_o
     erased = _events(first, auditor, type=ERASURE_EVENT)
     assert len(erased) == 1  # both reads, one batch, erased once
     assert "retention_run" in first.logs() + second.logs()
+
+
+def test_a_production_gateway_has_no_way_to_move_its_clock(actors: Actors) -> None:
+    with actors.gateway.client() as http:
+        moved = http.put("/test/clock", json={"now": "2030-01-01T00:00:00+00:00"})
+        assert moved.status_code in (404, 405)
+        assert moved.headers["content-type"] == "application/problem+json"
+        assert http.get("/test/clock").status_code == 404
