@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Engine, and_, select
 
 from credentials import CredentialService
 from gateway.audit.event_index import EventIndex
@@ -65,7 +65,7 @@ class Retention:
     """What retention reads and changes: consents and their receipts, the ledger and its search index, source
     systems, customers; `clock` says what time it is for periods, `settings` the lease and batch sizes."""
 
-    engine: Any
+    engine: Engine
     ledger: Ledger
     events: EventIndex
     policies: PolicyRuntime
