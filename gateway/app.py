@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
 from gateway.events import run_outbox
+from gateway.retention import sweep_retention
 from gateway.rights import erasure, rectification
 from gateway.rights.consents import sweep_expiry
 from gateway.routers import (
@@ -35,6 +36,7 @@ from gateway.routers import (
     profiles,
     proxy,
     receipt_interop,
+    retention,
     sd_jwt,
     transfers,
     wallet,
@@ -70,6 +72,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     wallet.router,
     sd_jwt.router,
     receipt_interop.router,
+    retention.router,
     zk.router,
     zk_wallet.router,
     analytics.router,
@@ -144,13 +147,14 @@ def create_app(
         corrector = asyncio.get_running_loop().create_task(
             rectification.sweep_rectifications(app.state.runtime.rectifications)
         )
+        enforcer = asyncio.get_running_loop().create_task(sweep_retention(lambda: app.state.runtime.retention))
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper, corrector, deliverer, expirer):
+            for task in (auditor, sweeper, corrector, deliverer, expirer, enforcer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

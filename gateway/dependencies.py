@@ -42,6 +42,7 @@ from gateway.events import Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
@@ -89,6 +90,7 @@ __all__ = [
     "ProfilesDep",
     "PseudonymsDep",
     "RectificationsDep",
+    "RetentionDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
@@ -163,6 +165,7 @@ WebhooksDep = Annotated[Webhooks, Depends(_part("webhooks"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RetentionDep = Annotated[Retention, Depends(_part("retention"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]

@@ -29,10 +29,12 @@ from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
+from gateway.clock import Clock, SystemClock
 from gateway.events import EventSigner, Outbox, Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
@@ -94,6 +96,8 @@ class Runtime:
     identities: IdentityIndex
     integrity: LedgerIntegrity
     pseudonym_key: bytes = field(default=b"", repr=False)
+    # Retention periods are judged by this clock; only a test, in the gateway's own process, sets another.
+    clock: Clock = field(default_factory=SystemClock)
     migrated: list[str] = field(default_factory=list)
 
     @classmethod
@@ -279,6 +283,21 @@ class Runtime:
             pseudonyms=self.pseudonyms,
             settings=self.settings,
             policies=self.policies,
+        )
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            engine=self.engine,
+            ledger=self.ledger,
+            events=self.events,
+            policies=self.policies,
+            credentials=self.credentials,
+            customers=self.customers,
+            upstreams=self.upstreams,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+            clock=self.clock,
         )
 
     @property

@@ -121,6 +121,30 @@ class Settings(BaseSettings):
     erasure_backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )
+    retention_interval_seconds: float = Field(
+        default=3600,
+        gt=0,
+        le=86_400,
+        description="How often each gateway process runs the retention enforcer (one process acts at a time).",
+    )
+    retention_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="How long one process owns a retention run before another may take over (renewed per step).",
+    )
+    retention_notice_days: int = Field(
+        default=30, ge=0, le=365, description="Days before a consent lapses that the portal tells the customer."
+    )
+    retention_deletion_attempts: int = Field(
+        default=5, ge=1, le=50, description="Runs in which a source system is asked to delete before it is 'failed'."
+    )
+    retention_batch: int = Field(
+        default=5000,
+        ge=1,
+        le=100_000,
+        description="Ledger payloads one retention erasure entry covers (each batch is one ledger entry).",
+    )
     ledger_self_audit_seconds: float = Field(
         default=300,
         gt=0,
