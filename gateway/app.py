@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
-from gateway.rights import erasure, rectification
+from gateway.rights import erasure, expiry, rectification
 from gateway.routers import (
     admin,
     analytics,
@@ -133,13 +133,16 @@ def create_app(
         corrector = asyncio.get_running_loop().create_task(
             rectification.sweep_rectifications(app.state.runtime.rectifications)
         )
+        expiries = asyncio.get_running_loop().create_task(
+            expiry.sweep_expiries(started.policies, started.settings.consent_expiry_sweep_seconds)
+        )
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper, corrector):
+            for task in (auditor, sweeper, corrector, expiries):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     erasure_backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )
+    consent_expiry_sweep_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=86_400,
+        description="How often consents past their end date are recorded as expired (a ledger entry each); the proxy "
+        "refuses them from the instant they end, whether or not the sweep has run.",
+    )
     ledger_self_audit_seconds: float = Field(
         default=300,
         gt=0,

@@ -610,6 +610,23 @@ class ConsentStore:
         with self.engine.connect() as conn:
             return self._load(conn, record_id)
 
+    def lapsed(self, at: datetime, limit: int = 500) -> list[str]:
+        """Ids of given or renewed records whose validity ended by `at`, oldest end first (at most `limit`)."""
+        r = schema.consent_records
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(r.c.record_id)
+                    .where(
+                        r.c.status.in_([ConsentStatus.GIVEN.value, ConsentStatus.RENEWED.value]),
+                        r.c.valid_until.is_not(None),
+                        r.c.valid_until <= to_micros(_when(at)),
+                    )
+                    .order_by(r.c.valid_until)
+                    .limit(limit)
+                ).scalars()
+            )
+
     def records(self, subject_id: str) -> list[ConsentRecord]:
         with self.engine.connect() as conn:
             rows = (
