@@ -6,6 +6,9 @@ so each command group reads on its own.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
 from gateway.cli import analytics, clients, consent, customers, db, keys, policy
@@ -42,8 +45,16 @@ app.command("wallet", context_settings=WALLET_CONTEXT, add_help_option=False)(wa
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="The gateway's data directory (database and keys); overrides CONSENTRY_DATA_DIR for this command.",
+    ),
+) -> None:
     """Consentry: consent ledger, policy decisions and the data-sovereignty gateway."""
+    if data_dir is not None:
+        os.environ["CONSENTRY_DATA_DIR"] = str(data_dir)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from gateway.rights.consents import BulkWithdrawal, ConsentChange
 from gateway.rights.did_custody import ReleasedKey
 from gateway.rights.erasure import Erasures
 from gateway.rights.errors import (
+    ConcurrentConsentChange,
     ConsentStateConflict,
     CrossBorderConsentRequired,
     CustomerRightsError,
@@ -49,6 +50,7 @@ __all__ = [
     "AccessEntry",
     "AccessLog",
     "BulkWithdrawal",
+    "ConcurrentConsentChange",
     "ConsentChange",
     "ConsentStateConflict",
     "CrossBorderConsentRequired",

@@ -52,7 +52,9 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
     except CustomerRightsError as exc:
         extensions = {"categories": exc.categories} if hasattr(exc, "categories") else {}
-        raise Problem(exc.status_code, exc.kind, exc.message, **extensions) from exc
+        retry = getattr(exc, "retry_after_seconds", None)
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        raise Problem(exc.status_code, exc.kind, exc.message, headers=headers, **extensions) from exc
     except StateUnavailableError as exc:
         raise Problem(503, "unavailable", "Consent state cannot be read right now; try again shortly.") from exc
 

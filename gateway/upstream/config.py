@@ -163,6 +163,10 @@ class BreakerPolicy(_Model):
 class Limits(_Model):
     max_request_bytes: int = Field(default=1 << 20, ge=0, le=64 << 20)
     max_response_bytes: int = Field(default=4 << 20, ge=1, le=256 << 20)
+    # Filtering costs per leaf, and a few megabytes of JSON can hold millions of them: a response with more
+    # leaves, or nested deeper, than this is refused whole (502), never partly filtered and released.
+    max_leaves: int = Field(default=100_000, ge=1, le=10_000_000)
+    max_depth: int = Field(default=64, ge=1, le=512)
     max_connections: int = Field(default=100, ge=1, le=10_000)
     max_keepalive_connections: int = Field(default=20, ge=0, le=10_000)
 

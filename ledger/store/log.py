@@ -112,6 +112,12 @@ class Ledger:
         """The origin this ledger signs checkpoints as (its signer key's name); None without a signer."""
         return self._origin
 
+    def stored_origin(self) -> str | None:
+        """The origin fixed when the log was created (None if nobody claimed one yet)."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(schema.head.c.origin).where(schema.head.c.id == schema.HEAD_ID)).scalar()
+        return None if stored is None else str(stored)
+
     def claim_origin(self, origin: str) -> str:
         """The log's stored origin; the first caller fixes it to `origin`. A log is named once: serving it from
         another URL must not rename it, or every checkpoint an auditor kept would stop verifying."""
