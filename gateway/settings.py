@@ -121,12 +121,29 @@ class Settings(BaseSettings):
     erasure_backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )
-    consent_expiry_sweep_seconds: float = Field(
-        default=60,
+    retention_interval_seconds: float = Field(
+        default=3600,
         gt=0,
         le=86_400,
-        description="How often consents past their end date are recorded as expired (a ledger entry each); the proxy "
-        "refuses them from the instant they end, whether or not the sweep has run.",
+        description="How often each gateway process runs the retention enforcer (one process acts at a time).",
+    )
+    retention_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="How long one process owns a retention run before another may take over (renewed per step).",
+    )
+    retention_notice_days: int = Field(
+        default=30, ge=0, le=365, description="Days before a consent lapses that the portal tells the customer."
+    )
+    retention_deletion_attempts: int = Field(
+        default=5, ge=1, le=50, description="Runs in which a source system is asked to delete before it is 'failed'."
+    )
+    retention_batch: int = Field(
+        default=5000,
+        ge=1,
+        le=100_000,
+        description="Ledger payloads one retention erasure entry covers (each batch is one ledger entry).",
     )
     ledger_self_audit_seconds: float = Field(
         default=300,
@@ -198,6 +215,12 @@ class Settings(BaseSettings):
 
     profile_source_timeout_seconds: float = Field(
         default=5.0, gt=0, le=120, description="Deadline of each source's fetch in a profile read (GET /v1/profiles)."
+    )
+    consent_expiry_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="How often each process records lapsed consents as expired (and tells their recipients).",
     )
     events_poll_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="How often each process looks for change events due for delivery."

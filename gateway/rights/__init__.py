@@ -13,7 +13,6 @@ from gateway.rights import (
     consents,
     did_custody,
     erasure,
-    expiry,
     guardians,
     objections,
     points,
@@ -22,6 +21,7 @@ from gateway.rights import (
     rectification,
     refusals,
     sale_opt_out,
+    transfers,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
@@ -37,14 +37,17 @@ from gateway.rights.errors import (
     InvalidConsentRequest,
     InvalidGuardianship,
     InvalidRectification,
+    InvalidTransfer,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
+    TransferGone,
 )
 from gateway.rights.portability import Portability
 from gateway.rights.receipts import ReceiptSummary
 from gateway.rights.rectification import Rectifications
 from gateway.rights.rfc3339 import rfc3339
+from gateway.rights.transfers import Transfers
 
 __all__ = [
     "AccessEntry",
@@ -61,6 +64,7 @@ __all__ = [
     "InvalidConsentRequest",
     "InvalidGuardianship",
     "InvalidRectification",
+    "InvalidTransfer",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
@@ -68,11 +72,12 @@ __all__ = [
     "Rectifications",
     "ReleasedKey",
     "SeparateConsentRequired",
+    "TransferGone",
+    "Transfers",
     "access_log",
     "consents",
     "did_custody",
     "erasure",
-    "expiry",
     "guardians",
     "objections",
     "points",
@@ -82,4 +87,5 @@ __all__ = [
     "refusals",
     "rfc3339",
     "sale_opt_out",
+    "transfers",
 ]

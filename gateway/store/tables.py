@@ -167,6 +167,8 @@ ledger_event_index = Table(
     Index("ix_gw_ledger_event_index_subject", "subject", "entry_index"),
     Index("ix_gw_ledger_event_index_type", "type", "entry_index"),
     Index("ix_gw_ledger_event_index_time", "time"),
+    # retention: a purpose's entries of some types older than its period
+    Index("ix_gw_ledger_event_index_purpose", "purpose", "type", "time"),
 )
 
 customer_points = Table(

@@ -25,7 +25,7 @@ import json
 import random
 import re
 import zlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.config import ResolvedRequest, UpstreamConfig, pointer_tokens
 from gateway.upstream.errors import (
+    ErasureNotSupported,
     RequestTooLarge,
     UpstreamError,
     UpstreamFailure,
@@ -268,6 +269,14 @@ class ErasureOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class DeletionOutcome:
+    upstream: str
+    subject: str
+    status: Literal["deleted", "already-absent"]
+    upstream_status: int
+
+
+@dataclass(frozen=True, slots=True)
 class RectificationOutcome:
     upstream: str
     subject: str
@@ -435,6 +444,30 @@ class UpstreamClient:
             return ErasureOutcome(self.config.name, subject, "erased", response.status_code)
         if response.status_code in (404, 410):
             return ErasureOutcome(self.config.name, subject, "already-absent", response.status_code)
+        raise UpstreamError(self.config.name, response.status_code)
+
+    async def delete_categories(self, subject: str, categories: Sequence[str]) -> DeletionOutcome:
+        """Ask the source to delete these categories of the subject (and the fields that map to them); a 404 or
+        410 means the subject is not held, which leaves nothing to delete. Raises ``ErasureNotSupported`` when
+        the registration has no deletion rule."""
+        request = self.config.deletion_request(subject)
+        if request is None:
+            raise ErasureNotSupported(f"upstream {self.config.name!r} does not support deletion by category")
+        method, resolved = request
+        body = json.dumps(
+            {"categories": list(categories), "fields": list(self.config.selectors_of(categories))}
+        ).encode()
+        response = await self.request(
+            method,
+            resolved.path,
+            params=resolved.params,
+            headers=(("content-type", "application/json"),),
+            content=body,
+        )
+        if 200 <= response.status_code < 300:
+            return DeletionOutcome(self.config.name, subject, "deleted", response.status_code)
+        if response.status_code in (404, 410):
+            return DeletionOutcome(self.config.name, subject, "already-absent", response.status_code)
         raise UpstreamError(self.config.name, response.status_code)
 
     async def rectify(self, subject: str, pointer: str, value: str) -> RectificationOutcome:

@@ -171,7 +171,7 @@ def test_a_time_limited_consent_lapses_on_its_own_with_a_ledger_entry(world: Wor
             if not lapsed:
                 time.sleep(0.5)
         assert lapsed, "the consent never lapsed"
-        assert lapsed[0]["actor"] == "system:expiry"
+        assert lapsed[0]["actor"] == "system:consent-expiry"
         envelope, _ = world.entry(int(str(lapsed[0]["ledger_index"])))
         assert envelope["type"] == "consent.expired"
     read = world.read(LI_WEI, "finance", "financial_product_recommendation")

@@ -60,12 +60,21 @@ def test_the_printed_story_runs(tmp_path: Path) -> None:
         assert set(profile["sources"]) == {"vehicle-cloud", "billing", "insurer"}, profile
         assert profile["profile"]["vehicle-cloud"]["vehicle"]["vin"] == "LSVAU2180N2183294"
 
-        minor = json.loads(run(steps[11].command).stdout)
+        # the withdrawal of step 4 reached the agency signed, and it confirmed deleting
+        deadline = time.monotonic() + 60
+        while not json.loads(run(steps[11].command).stdout)["confirmed"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        delivered = json.loads(run(steps[11].command).stdout)
+        assert [a["type"] for a in delivered["arrivals"]] == ["consent.withdrawn"] and delivered["rejected"] == 0
+        told = json.loads(run(steps[12].command).stdout)
+        assert told[0]["recipients"][0]["confirmation"] == "deleted", told
+
+        minor = json.loads(run(steps[13].command).stdout)
         assert minor["type"].endswith("/guardian-consent-required") and "Wang Jun" in minor["detail"], minor
-        assert json.loads(run(steps[12].command).stdout)["data"]["phone"] == "+1 415 555 0105"
-        choices = json.loads(run(steps[13].command).stdout)
+        assert json.loads(run(steps[14].command).stdout)["data"]["phone"] == "+1 415 555 0105"
+        choices = json.loads(run(steps[15].command).stdout)
         assert choices["do_not_sell_or_share"]["method"] == "gpc", choices
-        refused_sale = json.loads(run(steps[14].command).stdout)
+        refused_sale = json.loads(run(steps[16].command).stdout)
         assert "opt_out_of_sale" in refused_sale["withheld"]["contact.phone"], refused_sale
 
 

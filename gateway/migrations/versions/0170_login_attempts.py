@@ -1,7 +1,7 @@
 """login attempts per (username, address): a lockout nobody can aim at someone else
 
 Revision ID: 0170_login_attempts
-Revises: 0150_zk_relay
+Revises: 0161_export_transfers
 Create Date: 2026-12-07 11:45:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0170_login_attempts'
-down_revision = '0150_zk_relay'
+down_revision = '0161_export_transfers'
 branch_labels = None
 depends_on = None
 
