@@ -93,6 +93,7 @@ class Jurisdiction:
     objection_to: frozenset[LegalBasis]
     opt_out_of_sale: bool
     minors: MinorRules | None = None
+    restriction_of_processing: bool = False  # GDPR Art. 18, PIPL Art. 44
 
 
 @dataclass(frozen=True)
@@ -470,6 +471,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "objection_to",
                 "opt_out_of_sale",
                 "minors",
+                "restriction_of_processing",
             },
         )
         if not re.fullmatch(JURISDICTION_CODE, jid):
@@ -490,6 +492,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
             objection_to=frozenset(b for b in objection if b is not None),
             opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
             minors=_minors(ck, body),
+            restriction_of_processing=ck.boolean(body, "restriction_of_processing"),
         )
 
     controller = ck.mapping(root.get("controller"), root, "controller")
