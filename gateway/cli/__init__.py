@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from gateway.cli import analytics, clients, consent, customers, db, keys, policy
+from gateway.cli import analytics, clients, consent, customers, db, keys, policy, retention
 from gateway.cli.bench import bench
 from gateway.cli.demo import demo
 from gateway.cli.ledger import app as ledger_app
@@ -41,6 +41,7 @@ app.add_typer(keys.app, name="keys")
 app.command("openapi")(openapi)
 app.add_typer(zk_app, name="zk")
 app.add_typer(analytics.app, name="analytics")
+app.add_typer(retention.app, name="retention")
 app.command("wallet", context_settings=WALLET_CONTEXT, add_help_option=False)(wallet)
 
 

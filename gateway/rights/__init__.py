@@ -18,6 +18,8 @@ from gateway.rights import (
     portability,
     receipts,
     rectification,
+    sale_opt_out,
+    transfers,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
@@ -33,14 +35,17 @@ from gateway.rights.errors import (
     InvalidConsentRequest,
     InvalidGuardianship,
     InvalidRectification,
+    InvalidTransfer,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
+    TransferGone,
 )
 from gateway.rights.portability import Portability
 from gateway.rights.receipts import ReceiptSummary
 from gateway.rights.rectification import Rectifications
 from gateway.rights.rfc3339 import rfc3339
+from gateway.rights.transfers import Transfers
 
 __all__ = [
     "AccessEntry",
@@ -57,6 +62,7 @@ __all__ = [
     "InvalidConsentRequest",
     "InvalidGuardianship",
     "InvalidRectification",
+    "InvalidTransfer",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
@@ -64,6 +70,8 @@ __all__ = [
     "Rectifications",
     "ReleasedKey",
     "SeparateConsentRequired",
+    "TransferGone",
+    "Transfers",
     "access_log",
     "consents",
     "did_custody",
@@ -74,4 +82,6 @@ __all__ = [
     "receipts",
     "rectification",
     "rfc3339",
+    "sale_opt_out",
+    "transfers",
 ]

@@ -116,3 +116,16 @@ class InvalidRectification(CustomerRightsError):
     """A category no source system lets the customer correct, or a value that is not one of that category."""
 
     kind = "invalid-rectification"
+
+
+class InvalidTransfer(CustomerRightsError):
+    """A transfer to a recipient the taxonomy does not know, in an unknown format or for an unbounded time."""
+
+    kind = "invalid-transfer"
+
+
+class TransferGone(CustomerRightsError):
+    """The one-time transfer was fetched already, or its time ran out: ask the customer for a new one."""
+
+    status_code = 410
+    kind = "transfer-gone"

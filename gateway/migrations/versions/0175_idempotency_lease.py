@@ -1,7 +1,7 @@
 """Idempotency claims carry a lease: a claim left by a process that died expires and a retry takes it over.
 
 Revision ID: 0175_idempotency_lease
-Revises: 0150_zk_relay
+Revises: 0170_login_attempts
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0175_idempotency_lease"
-down_revision = "0150_zk_relay"
+down_revision = "0170_login_attempts"
 branch_labels = None
 depends_on = None
 
