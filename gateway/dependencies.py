@@ -36,6 +36,7 @@ from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
+from gateway.auth.profile_attributes import ProfileAttributeStore
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.keys import KeyStore
@@ -85,6 +86,7 @@ __all__ = [
     "OAuthDep",
     "PoliciesDep",
     "PortabilityDep",
+    "ProfileAttributesDep",
     "ProfilesDep",
     "PseudonymsDep",
     "RectificationsDep",
@@ -161,6 +163,7 @@ AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
+ProfileAttributesDep = Annotated[ProfileAttributeStore, Depends(_part("profile_attributes"))]
 TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
