@@ -39,9 +39,11 @@ from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.profile_attributes import ProfileAttributeStore
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
+from gateway.events import Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
@@ -90,11 +92,13 @@ __all__ = [
     "ProfilesDep",
     "PseudonymsDep",
     "RectificationsDep",
+    "RetentionDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
     "TransfersDep",
     "UpstreamsDep",
+    "WebhooksDep",
     "ZkDep",
     "ZkQueriesDep",
     "ZkRelayDep",
@@ -159,9 +163,11 @@ UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
 AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
 ProfilesDep = Annotated[ProfileFlow, Depends(_part("profiles"))]
 IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
+WebhooksDep = Annotated[Webhooks, Depends(_part("webhooks"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RetentionDep = Annotated[Retention, Depends(_part("retention"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ProfileAttributesDep = Annotated[ProfileAttributeStore, Depends(_part("profile_attributes"))]
 TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]

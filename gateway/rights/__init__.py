@@ -18,6 +18,7 @@ from gateway.rights import (
     portability,
     receipts,
     rectification,
+    sale_opt_out,
     transfers,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
@@ -25,6 +26,7 @@ from gateway.rights.consents import BulkWithdrawal, ConsentChange
 from gateway.rights.did_custody import ReleasedKey
 from gateway.rights.erasure import Erasures
 from gateway.rights.errors import (
+    ConcurrentConsentChange,
     ConsentStateConflict,
     CrossBorderConsentRequired,
     CustomerRightsError,
@@ -49,6 +51,7 @@ __all__ = [
     "AccessEntry",
     "AccessLog",
     "BulkWithdrawal",
+    "ConcurrentConsentChange",
     "ConsentChange",
     "ConsentStateConflict",
     "CrossBorderConsentRequired",
@@ -79,5 +82,6 @@ __all__ = [
     "receipts",
     "rectification",
     "rfc3339",
+    "sale_opt_out",
     "transfers",
 ]

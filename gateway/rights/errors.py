@@ -66,6 +66,17 @@ class ConsentStateConflict(CustomerRightsError):
     kind = "consent-state-conflict"
 
 
+class ConcurrentConsentChange(CustomerRightsError):
+    """Another process changed the same consent record at the same moment: nothing was recorded; retrying is safe."""
+
+    status_code = 409
+    kind = "concurrent-change"
+    retry_after_seconds = 1
+
+    def __init__(self) -> None:
+        super().__init__("This consent was changed at the same moment by another request; try again.")
+
+
 class ErasureInProgress(CustomerRightsError):
     status_code = 409
     kind = "erasure-in-progress"
