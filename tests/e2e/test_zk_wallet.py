@@ -432,3 +432,17 @@ def test_the_portal_switch_turns_custodial_answering_on_and_off(world: World) ->
         assert switch("wallet") == "wallet"
         state = session.request("GET", "/v1/me/wallet/custody").json()
         assert (state["mode"], state["statements"]) == ("wallet", 0)
+
+
+def test_predicates_with_thresholds_of_the_callers_choosing_are_off_by_default(world: World) -> None:
+    body = {
+        "subject": SUBJECT,
+        "attribute": "annual_income_cents",
+        "predicate": {"op": ">=", "operands": [41_000_000]},
+        "purpose": FINANCE_PURPOSE,
+        "nonce": secrets.token_urlsafe(18),
+    }
+    with world.http(FINANCE) as http:
+        response = http.post("/v1/zk/queries", json=body)
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/threshold-queries-disabled")
