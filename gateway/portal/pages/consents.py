@@ -292,7 +292,8 @@ async def give(
 async def withdraw(
     visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep, customers: CustomersDep
 ) -> Response:
-    """Withdraw one or more consent records (a cell's, or every record behind a row or column)."""
+    """Withdraw exactly the cells posted (a cell's, or every given cell of a row or column): each `cell` is
+    `category|purpose` for the posted recipient; the records covering them are split and the rest stays given."""
     posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
@@ -300,23 +301,27 @@ async def withdraw(
     acting = await run_in_threadpool(_acting, customers, visitor, form.get("ward"))
     if acting is None:
         return redirect(visit.page, f"{_PAGE}?error=not-found")
-    record_ids = list(dict.fromkeys(str(r) for r in form.getlist("record_id")))
-    if not record_ids:
+    recipient = str(form.get("recipient") or "")
+    cells = []
+    for value in dict.fromkeys(str(v) for v in form.getlist("cell")):
+        category, _, purpose = value.partition("|")
+        if not (category and purpose):
+            return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
+        cells.append((category, purpose, recipient))
+    if not cells or recipient not in policies.taxonomy.recipients:
         return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
     try:
-        for record_id in record_ids:
-            await run_in_threadpool(
-                partial(consents.withdraw, guardian=acting.guardian),
-                policies,
-                credentials,
-                acting.subject,
-                record_id,
-            )
+        await run_in_threadpool(
+            partial(consents.withdraw_cells, guardian=acting.guardian),
+            policies,
+            credentials,
+            customers,
+            acting.subject,
+            cells,
+        )
     except CustomerRightsError as exc:
         return redirect(visit.page, _with(_PAGE, acting, f"error={exc.kind}"))
-    anchor = str(form.get("recipient") or "")
-    fragment = f"#recipient-{anchor}" if anchor in policies.taxonomy.recipients else ""
-    return redirect(visit.page, _with(_PAGE, acting, f"done=withdrawn&count={len(record_ids)}") + fragment)
+    return redirect(visit.page, _with(_PAGE, acting, f"done=withdrawn&count={len(cells)}") + f"#recipient-{recipient}")
 
 
 @router.post("/consents/withdraw-marketing")
