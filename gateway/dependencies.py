@@ -42,10 +42,12 @@ from gateway.events import Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
 from gateway.rights.rectification import Rectifications
+from gateway.rights.transfers import Transfers
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -88,9 +90,11 @@ __all__ = [
     "ProfilesDep",
     "PseudonymsDep",
     "RectificationsDep",
+    "RetentionDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
+    "TransfersDep",
     "UpstreamsDep",
     "WebhooksDep",
     "ZkDep",
@@ -161,7 +165,9 @@ WebhooksDep = Annotated[Webhooks, Depends(_part("webhooks"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RetentionDep = Annotated[Retention, Depends(_part("retention"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
+TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]

@@ -131,10 +131,26 @@ def _run(args: argparse.Namespace) -> None:
                 _report(outcome)
             return
         stop = threading.Event()
+
+        def interrupt(*_: object) -> None:
+            # Stop at once, even inside a long poll: a question not yet answered stays pending at the gateway,
+            # so the recipient hears "customer unavailable" rather than an answer from a wallet that was stopped.
+            stop.set()
+            raise _Stopped
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, interrupt)
         print(f"{store.key.did} is listening to {args.gateway}", flush=True)
-        wallet.serve(client, wait=args.wait, stop=stop, report=_report, on_error=lambda e: print(e, file=sys.stderr))
+        try:
+            wallet.serve(
+                client, wait=args.wait, stop=stop, report=_report, on_error=lambda e: print(e, file=sys.stderr)
+            )
+        except _Stopped:
+            print("stopped", flush=True)
+
+
+class _Stopped(Exception):
+    """SIGINT or SIGTERM: the wallet stops serving."""
 
 
 def _grant(args: argparse.Namespace) -> None:
@@ -146,6 +162,16 @@ def _grant(args: argparse.Namespace) -> None:
     with DidSession(args.gateway, store.key) as session:
         receipt = GatewayClient(session).grant(document)
     print(json.dumps(receipt, indent=2))
+
+
+def _custody(args: argparse.Namespace) -> None:
+    store = _store(args)
+    with DidSession(args.gateway, store.key) as session:
+        client = GatewayClient(session)
+        state = client.custody(args.mode == "on")
+        if args.mode == "on":
+            state = client.hand_over(list(store.statements()), store.rules().to_json())
+    print(json.dumps(state, indent=2))
 
 
 def _journal(args: argparse.Namespace) -> None:
@@ -195,6 +221,12 @@ def _parser() -> argparse.ArgumentParser:
     grant.add_argument("--purpose", required=True)
     grant.add_argument("--hours", type=float, required=True)
     grant.set_defaults(run=_grant)
+    custody = commands.add_parser(
+        "custody", help="let the gateway answer for you (on: hands over statements and rules) or not (off)"
+    )
+    custody.add_argument("mode", choices=["on", "off"])
+    custody.add_argument("--gateway", required=True)
+    custody.set_defaults(run=_custody)
     commands.add_parser("journal", help="what the wallet answered or declined").set_defaults(run=_journal)
     return parser
 

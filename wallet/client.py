@@ -18,6 +18,8 @@ import httpx
 from wallet.identity import DidKey
 from wallet.protocol import (
     CHALLENGE_PATH,
+    CUSTODY_PATH,
+    CUSTODY_STATEMENTS_PATH,
     GRANTS_PATH,
     MAX_WAIT_SECONDS,
     QUESTIONS_PATH,
@@ -148,6 +150,17 @@ class GatewayClient:
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         response = self.session.request("POST", GRANTS_PATH, json={"grant": dict(grant)}, headers=headers)
         return _body(response, (200, 201), "grant")
+
+    def custody(self, enabled: bool) -> Any:
+        """Switch custodial answering on (the gateway answers for the customer) or off (only this wallet)."""
+        response = self.session.request("PUT", CUSTODY_PATH, json={"enabled": enabled})
+        return _body(response, (200,), "custody")
+
+    def hand_over(self, statements: Sequence[HeldStatement], rules: Mapping[str, Any]) -> Any:
+        """Give the gateway, in custodial mode, the statements (openings included) and rules to answer by."""
+        body = {"statements": [held.to_json() for held in statements], "rules": dict(rules)}
+        response = self.session.request("POST", CUSTODY_STATEMENTS_PATH, json=body)
+        return _body(response, (200,), "custody hand-over")
 
 
 class SourceClient:

@@ -105,4 +105,7 @@ def _tell_the_story(stack: DemoStack) -> None:
     typer.echo("\nPaste these commands in another terminal (they need curl and jq):\n")
     for number, step in enumerate(stack.steps(), start=1):
         typer.echo(f"# {number}. {step.title}\n{step.command}\n")
+    typer.echo("Li Wei's wallet answers on her own device (issue 15); run these in order:\n")
+    for number, step in enumerate(stack.wallet_steps(), start=1):
+        typer.echo(f"# W{number}. {step.title}\n{step.command}\n")
     typer.echo("Press Ctrl-C to stop.")

@@ -194,5 +194,7 @@ class ServerProcess:
 class VehicleCloudProcess(ServerProcess):
     """The demo vehicle cloud in its own Python process (``python -m gateway.demo``)."""
 
-    def __init__(self, *, port: int, host: str = "127.0.0.1", startup_timeout: float = 20.0) -> None:
-        super().__init__("gateway.demo", port=port, host=host, startup_timeout=startup_timeout)
+    def __init__(
+        self, *, port: int, host: str = "127.0.0.1", startup_timeout: float = 20.0, args: Sequence[str] = ()
+    ) -> None:
+        super().__init__("gateway.demo", port=port, host=host, startup_timeout=startup_timeout, args=args)

@@ -24,12 +24,14 @@ import httpx
 
 from gateway.demo.partners import DEMO_LINKS
 from gateway.demo.registry import BILLING, INSURER, VEHICLE_CLOUD, write_demo_registry
-from gateway.demo.seed import DEMO_GUARDIANS, DEMO_PEOPLE, DemoWorld, seed_demo
+from gateway.demo.seed import DEMO_CLIENTS, DEMO_GUARDIANS, DEMO_PEOPLE, DemoWorld, seed_demo
 from gateway.demo.server import ServerProcess, ServerStartError, VehicleCloudProcess, free_port
+from gateway.demo.statements import load_or_create_source_key
 from gateway.demo.tls import self_signed_certificate
 from gateway.events import EVENT_TYPES
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from wallet import WalletStore
 
 __all__ = ["DemoDirectoryError", "DemoStack", "DemoStep"]
 
@@ -47,6 +49,24 @@ MEDIAN_MILEAGE: dict[str, object] = {
     "statistic": "quantile",
     "attribute": "mileage_km",
     "epsilon": 1,
+}
+
+
+# Question templates of gateway/zk/questions.yaml, exactly as declared (a recipient cannot change a threshold).
+CATALYST_OR_MISFIRE: dict[str, object] = {
+    "id": "catalyst-or-misfire",
+    "attribute": "fault_code",
+    "predicate": {"op": "in", "operands": ["P0420", "P0300"]},
+}
+INCOME_BAND: dict[str, object] = {
+    "id": "income-band",
+    "attribute": "annual_income_cents",
+    "predicate": {"op": "within", "operands": [30000000, 100000000]},
+}
+INCOME_ABOVE_500K: dict[str, object] = {
+    "id": "income-above-500k",
+    "attribute": "annual_income_cents",
+    "predicate": {"op": ">=", "operands": [50000000]},
 }
 
 
@@ -78,7 +98,14 @@ class DemoStack:
         self.port = port
         self.workers = workers
         self.https = https
-        self.upstream = VehicleCloudProcess(port=upstream_port)
+        # The vehicle cloud signs zero-knowledge statements and anchors them at the gateway (plain HTTP only: over
+        # HTTPS it would have to trust the demo's self-signed certificate, so it does not anchor there).
+        self.source_key_file = self.data_dir / "vehicle-cloud" / "source-key.json"
+        anchoring = () if https else ("--gateway", self.url)
+        self.upstream = VehicleCloudProcess(
+            port=upstream_port, args=("--source-key-file", str(self.source_key_file), *anchoring)
+        )
+        self.wallet_dir = self.data_dir / "li.wei-wallet"
         # The federation's other sources: billing/loyalty (account numbers) and the insurer (policy numbers).
         self.partners = {
             name: ServerProcess("gateway.demo.partners", port=chosen or free_port(), args=["--system", name])
@@ -113,7 +140,7 @@ class DemoStack:
         self.data_dir.mkdir(parents=True, mode=0o700)
         (self.data_dir / MARKER).write_text("made by `consentry demo`; wiped by the next run\n")
 
-    def _environment(self, upstreams: Path) -> dict[str, str]:
+    def _environment(self, upstreams: Path, source_key: str) -> dict[str, str]:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")}
         environment.update(
             CONSENTRY_DATA_DIR=str(self.data_dir),
@@ -121,11 +148,14 @@ class DemoStack:
             CONSENTRY_PORT=str(self.port),
             CONSENTRY_UPSTREAMS_PATH=str(upstreams),
             CONSENTRY_LOG_LEVEL="warning",
+            CONSENTRY_ZK_SOURCE_KEYS=json.dumps([source_key]),
         )
         return environment
 
     def start(self) -> DemoStack:
         self._fresh_directory()
+        self.source_key_file.parent.mkdir(mode=0o700)
+        _, source_key = load_or_create_source_key(self.source_key_file)
         try:
             self.upstream.start()
             for partner in self.partners.values():
@@ -136,6 +166,7 @@ class DemoStack:
             runtime = Runtime.start(settings)
             try:
                 self.world = seed_demo(runtime, fleet=True)
+                self._give_li_wei_a_wallet(runtime)
             finally:
                 runtime.close()
             command = [self.consentry, "serve", "--workers", str(self.workers)]
@@ -147,7 +178,7 @@ class DemoStack:
             log = (self.data_dir / "gateway.log").open("wb")
             self._gateway = subprocess.Popen(  # noqa: S603 (our own entry point)
                 command,
-                env=self._environment(upstreams),
+                env=self._environment(upstreams, source_key),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -182,6 +213,26 @@ class DemoStack:
                 "/v1/webhooks", json=hook, headers={"Authorization": f"Bearer {token.json()['access_token']}"}
             )
             answer.raise_for_status()
+
+    def _give_li_wei_a_wallet(self, runtime: Runtime) -> None:
+        """Li Wei installed the wallet (`consentry wallet init`) and bound its DID to her account and at the
+        vehicle cloud; she consented to the finance partner's income questions, as separate consent."""
+        assert self.world is not None
+        did = WalletStore.init(self.wallet_dir).key.did
+        customer_id = self.world.customer_ids["cust-1001"]
+        runtime.customers.set_did(customer_id, did)
+        bound = httpx.put(f"{self.upstream.url}/customers/cust-1001/wallet", json={"did": did}, timeout=10)
+        bound.raise_for_status()
+        runtime.policies.consents.grant(
+            subject_id=customer_id,
+            purposes=["financial_product_recommendation"],
+            categories=["financial.income"],
+            recipients=["org:acme-finance"],
+            jurisdiction="CN",
+            actor=f"customer:{customer_id}",
+            method="portal",
+            separate=True,
+        )
 
     def _wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -264,6 +315,78 @@ class DemoStack:
             f"curl -s -o /dev/null -c {self._cookie_jar(username)} -H 'Content-Type: application/json' "
             f"-d {shlex.quote(body)} {self.url}/v1/session"
         )
+
+    def _wallet(self, *args: str) -> str:
+        return shlex.join([self.consentry, "wallet", "--dir", str(self.wallet_dir), *args])
+
+    def _ask(self, client_id: str, template: dict[str, object], purpose: str, name: str, wait: int = 20) -> str:
+        """Build the whole question (a declared template, fresh nonce, our clock), keep it, and send it."""
+        assert self.world is not None
+        organization = next(c.organization for c in DEMO_CLIENTS if c.client_id == client_id)
+        asked = shlex.quote(str(self.wallet_dir / f"{name}.question.json"))
+        answer = shlex.quote(str(self.wallet_dir / f"{name}.answer.json"))
+        build = (
+            'jq -n --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
+            "--arg exp \"$(date -u -d '+2 min' +%Y-%m-%dT%H:%M:%SZ)\" "
+            "--arg nonce \"$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')\" "
+            + shlex.quote(
+                f'{{template: {json.dumps(template)}, subject: "cust-1001", audience: "org:{organization}", '
+                f'purpose: "{purpose}", nonce: $nonce, asked_at: $now, expires_at: $exp}}'
+            )
+        )
+        return (
+            f"{build} > {asked} && jq '{{question: ., wait: {wait}}}' {asked} | "
+            f"curl -s -H \"Authorization: Bearer {self._token(client_id)}\" -H 'Content-Type: application/json' "
+            f"-d @- {self.url}/v1/zk/questions | tee {answer} | jq '{{status, holds, type, detail}}'"
+        )
+
+    def wallet_steps(self) -> list[DemoStep]:
+        """Issue 15: Li Wei's wallet answers the dealership's question; the gateway only relays and verifies."""
+        assert self.world is not None
+        trust = shlex.quote(str(self.wallet_dir / "trust.json"))
+        pid = shlex.quote(str(self.wallet_dir / "run.pid"))
+        log = shlex.quote(str(self.wallet_dir / "run.log"))
+        _, source_key = load_or_create_source_key(self.source_key_file)
+        return [
+            DemoStep(
+                "Li Wei's wallet signs in to the vehicle cloud with her DID and fetches the statements it signed "
+                "about her, openings included (the vehicle cloud anchors the signed statements at the gateway)",
+                self._wallet("fetch", "--source", self.upstream.url, "--source-key", source_key),
+            ),
+            DemoStep(
+                "She lets her wallet answer the dealership's catalyst question and the finance partner's income "
+                "band on its own (anything else it would ask her)",
+                f"{self._wallet('rule', 'add', '--recipient', 'org:dealer-sh-4s', '--template', 'catalyst-or-misfire')}"
+                f" && {self._wallet('rule', 'add', '--recipient', 'org:acme-finance', '--template', 'income-band')}",
+            ),
+            DemoStep(
+                "Start Li Wei's wallet: it connects out to the gateway and waits for questions (leave it running)",
+                f"{self._wallet('run', '--gateway', self.url, '--no-ask')} > {log} 2>&1 & echo $! > {pid}",
+            ),
+            DemoStep(
+                "The dealership asks whether a fault code is in {P0420, P0300}: her wallet proves yes",
+                self._ask("dealer", CATALYST_OR_MISFIRE, "service_delivery", "catalyst"),
+            ),
+            DemoStep(
+                "Anyone checks that answer with public keys only (no account, no gateway code involved)",
+                f"curl -s {self.url}/v1/zk/trust > {trust} && {self.consentry} zk verify-answer "
+                f"{shlex.quote(str(self.wallet_dir / 'catalyst.answer.json'))} --question "
+                f"{shlex.quote(str(self.wallet_dir / 'catalyst.question.json'))} --trust {trust}",
+            ),
+            DemoStep(
+                "The finance partner asks whether her income is in the declared band: proven yes",
+                self._ask("finance", INCOME_BAND, "financial_product_recommendation", "income-band"),
+            ),
+            DemoStep(
+                "It tries a second threshold to narrow her income down: refused (question-budget-exhausted)",
+                self._ask("finance", INCOME_ABOVE_500K, "financial_product_recommendation", "income-above"),
+            ),
+            DemoStep("Li Wei stops her wallet", f"kill $(cat {pid})"),
+            DemoStep(
+                "The dealership asks again: the customer is unavailable, and nothing is made up for her",
+                self._ask("dealer", CATALYST_OR_MISFIRE, "service_delivery", "catalyst-again", wait=3),
+            ),
+        ]
 
     def steps(self) -> list[DemoStep]:
         """The story, as shell commands (curl and jq) that work against this running stack."""

@@ -30,6 +30,7 @@ from gateway.rights.errors import CustomerRightsError
 from gateway.rights.wallet_grants import record_grant
 from gateway.web.json_body import body_schema, read_model
 from gateway.web.problems import Problem, problem_responses
+from gateway.zk import custody
 from gateway.zk import relay as relaying
 from policies import StateUnavailableError
 from wallet.protocol import MAX_WAIT_SECONDS, DeclineReason
@@ -40,6 +41,7 @@ _QUESTION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 STATEMENT_MAX_BYTES = 64 * 1024
 ANSWER_MAX_BYTES = 64 * 1024
 GRANT_MAX_BYTES = 16 * 1024
+CUSTODY_MAX_BYTES = 1024 * 1024
 
 _QUESTION_EXAMPLE: dict[str, Any] = {
     "template": {
@@ -229,7 +231,7 @@ async def zk_statement(request: Request, relay: ZkRelayDep) -> JSONResponse:
 async def zk_ask(
     relay: ZkRelayDep, body: AskRequest, principal: ClientPrincipal = Depends(require_zk_client)
 ) -> dict[str, Any]:
-    return await relaying.ask(relay, principal, body.question, body.wait)
+    return await relaying.ask(relay, principal, body.question, body.wait, custodian=custody.answer_for)
 
 
 @router.get(
@@ -368,3 +370,74 @@ async def wallet_grant(
     except StateUnavailableError as exc:
         raise Problem(503, "unavailable", "Consent state cannot be read right now; try again shortly.") from exc
     return JSONResponse(recorded, status_code=201)
+
+
+class CustodyView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "custodial",
+                    "statements": 4,
+                    "rules": [{"recipient": "org:dealer-sh-4s", "template": "catalyst-or-misfire", "action": "answer"}],
+                }
+            ]
+        }
+    )
+    mode: str = Field(description="`wallet` (the default: your own wallet answers) or `custodial`.")
+    statements: int = Field(description="Statements the gateway holds for you, openings sealed (0 in wallet mode).")
+    rules: list[dict[str, Any]] = Field(description="The standing rules the gateway answers by in custodial mode.")
+
+
+class CustodySwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(description="True: the gateway answers for you; false: only your wallet does.")
+
+
+class CustodyHandOver(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    statements: list[dict[str, Any]] = Field(description="Held statements (openings included), at most 100.")
+    rules: dict[str, Any] = Field(description="The wallet's standing rules (`{version: 1, rules: [...]}`).")
+
+
+@router.get(
+    "/v1/me/wallet/custody",
+    summary="Who answers questions about me: my wallet or the gateway",
+    description="Off by default (`wallet`): only your own wallet answers, the gateway holds no opening.",
+    response_model=CustodyView,
+    responses=problem_responses(401),
+)
+async def custody_state(relay: ZkRelayDep, customer: CustomerPrincipal = Depends(require_customer)) -> dict[str, Any]:
+    return (await run_in_threadpool(custody.state, relay.engine, customer.customer_id)).to_json()
+
+
+@router.put(
+    "/v1/me/wallet/custody",
+    summary="Switch custodial answering on or off",
+    description="On: the gateway answers questions for you from the statements your wallet hands over, by the "
+    "rules it hands over. Off: every sealed opening is deleted and only your wallet answers. Each switch is a "
+    "ledger entry (`zk.custody`).",
+    response_model=CustodyView,
+    responses=problem_responses(401, 422, 503),
+)
+async def custody_switch(
+    relay: ZkRelayDep, body: CustodySwitch, customer: CustomerPrincipal = Depends(require_customer)
+) -> dict[str, Any]:
+    return (await run_in_threadpool(custody.switch, relay, customer, body.enabled)).to_json()
+
+
+@router.post(
+    "/v1/me/wallet/custody/statements",
+    summary="Hand statements and rules over to the gateway (custodial mode only)",
+    description="Each statement must be signed by a configured source and about you; openings are sealed at rest "
+    "and bound to their row. 409 `custody-off` unless custodial answering is on.",
+    response_model=CustodyView,
+    responses=problem_responses(400, 401, 409, 413, 422),
+    openapi_extra=body_schema(CustodyHandOver),
+)
+async def custody_hand_over(
+    request: Request, relay: ZkRelayDep, customer: CustomerPrincipal = Depends(require_customer)
+) -> dict[str, Any]:
+    body = await read_model(request, CustodyHandOver, CUSTODY_MAX_BYTES)
+    handed = await run_in_threadpool(custody.hand_over, relay, customer, body.statements, body.rules)
+    return handed.to_json()

@@ -8,7 +8,19 @@ wallet's proof with its evidence.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from gateway.store.tables import metadata
 
@@ -70,4 +82,25 @@ zk_question_budget = Table(
     Column("template", String(256), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("organization", "subject", "attribute", "period", "template", name="uq_gw_zk_budget_template"),
+)
+
+zk_custody = Table(
+    "gw_zk_custody",
+    metadata,
+    # The customer's answering mode: no row or `enabled` false, their own wallet answers (the default); enabled,
+    # the gateway answers for them from the statements their wallet handed over, by the rules it handed over.
+    Column("customer_id", String(64), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("rules", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+zk_custody_statements = Table(
+    "gw_zk_custody_statements",
+    metadata,
+    # A statement with its opening, sealed (AES-GCM) and bound to its row; deleted when custody is switched off.
+    Column("customer_id", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=False),
 )

@@ -325,8 +325,14 @@ def _insert_question(
     return question_id
 
 
-async def ask(relay: Relay, principal: ClientPrincipal, question_json: object, wait: int) -> dict[str, Any]:
-    """Put a question to the subject's wallet and wait up to `wait` seconds for its answer (see the module)."""
+Custodian = Callable[["Relay", CustomerPrincipal, str], None]
+
+
+async def ask(
+    relay: Relay, principal: ClientPrincipal, question_json: object, wait: int, custodian: Custodian | None = None
+) -> dict[str, Any]:
+    """Put a question to the subject's wallet and wait up to `wait` seconds for its answer (see the module).
+    `custodian` answers at once for a customer who chose custodial answering (`gateway.zk.custody`)."""
     queries = relay.queries
     zk = queries.zk
     enforce((zk.limiter, principal.client_id))
@@ -395,10 +401,12 @@ async def ask(relay: Relay, principal: ClientPrincipal, question_json: object, w
         raise await _refuse(relay, event, exhausted) from None
     question_id = await run_in_threadpool(_insert_question, relay.engine, principal, customer, question, now)
     zk.signals.notify(f"wallet:{customer.customer_id}")
+    if custodian is not None:
+        await run_in_threadpool(custodian, relay, customer, question_id)
     return await outcome(relay, principal, question_id, wait)
 
 
-def _load(engine: Engine, question_id: str) -> Mapping[str, Any] | None:
+def load_question(engine: Engine, question_id: str) -> Mapping[str, Any] | None:
     with engine.connect() as conn:
         row = conn.execute(select(zk_questions).where(zk_questions.c.id == question_id)).mappings().first()
     return None if row is None else dict(row)
@@ -408,7 +416,7 @@ async def outcome(relay: Relay, principal: ClientPrincipal, question_id: str, wa
     """The question's outcome for its recipient, waiting up to `wait` seconds while it is pending."""
     loop_deadline = datetime.now(UTC) + timedelta(seconds=max(0.0, min(wait, MAX_WAIT_SECONDS)))
     while True:
-        row = await run_in_threadpool(_load, relay.engine, question_id)
+        row = await run_in_threadpool(load_question, relay.engine, question_id)
         if row is None or row["client_id"] != principal.client_id:
             raise Problem(404, "not-found", "No such question of yours.")
         if row["status"] != PENDING:
@@ -495,7 +503,7 @@ async def poll(relay: Relay, customer: CustomerPrincipal, after: str | None, wai
 
 
 def _open_question(engine: Engine, customer: CustomerPrincipal, question_id: str) -> Mapping[str, Any]:
-    row = _load(engine, question_id)
+    row = load_question(engine, question_id)
     if row is None or row["customer_id"] != customer.customer_id:
         raise Problem(404, "not-found", "No such question for you.")
     if row["status"] != PENDING or _aware(row["expires_at"]) <= datetime.now(UTC):

@@ -44,6 +44,16 @@ class OpeningSealer:
     def seal(self, opening: Opening, binding: bytes) -> bytes:
         return self._box.seal(opening.to_bytes(), binding)
 
+    def seal_bytes(self, plain: bytes, binding: bytes) -> bytes:
+        """Seal any secret document (a held statement, opening included) bound to its row."""
+        return self._box.seal(plain, binding)
+
+    def open_bytes(self, sealed: bytes, binding: bytes) -> bytes:
+        try:
+            return self._box.open(sealed, binding)
+        except SealedDataError as exc:
+            raise SealedOpeningError(f"the sealed document does not open: {exc}") from exc
+
     def open(self, sealed: bytes, binding: bytes) -> Opening:
         try:
             plain = self._box.open(sealed, binding)

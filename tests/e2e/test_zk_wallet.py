@@ -36,7 +36,7 @@ from gateway.demo.statements import StatementSource
 from gateway.store.database import create_db_engine
 from ledger.store import Ledger
 from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
-from wallet import WalletStore
+from wallet import DidSession, WalletStore
 from zkp import AnswerRejected, Question, TrustAnchors, verify_full_answer
 
 SUBJECT = "cust-1001"  # li.wei: fault codes P0301 and P0420, income 420000.00 CNY
@@ -376,3 +376,26 @@ def test_a_wallet_signed_grant_lets_rnd_read_driving_behaviour_until_it_lapses(w
     ends = datetime.fromisoformat(short["record"]["valid_until"])
     time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 1)
     assert "driving" not in read_driving(world).get("data", {})
+
+
+def test_custodial_answering_is_off_by_default_and_answers_only_once_she_switches_it_on(world: World) -> None:
+    with DidSession(world.gateway.base_url, WalletStore(world.wallet_dir).key) as session:
+        default = session.request("GET", "/v1/me/wallet/custody").json()
+    assert default == {"mode": "wallet", "statements": 0, "rules": []}
+    world.stop_wallet()
+    try:
+        switched = world.wallet("custody", "on", "--gateway", world.gateway.base_url)
+        assert switched.returncode == 0, switched.stderr
+        state = json.loads(switched.stdout)
+        assert state["mode"] == "custodial" and state["statements"] >= 4
+        answered = ask(world, DEALER, question(CATALYST, "dealer-sh-4s", SERVICE), wait=10)
+        assert answered.status_code == 200, answered.text  # her wallet is stopped: the gateway answered for her
+        assert answered.json()["holds"] is True
+
+        off = world.wallet("custody", "off", "--gateway", world.gateway.base_url)
+        assert off.returncode == 0, off.stderr
+        assert json.loads(off.stdout) == {"mode": "wallet", "statements": 0, "rules": state["rules"]}
+        unanswered = ask(world, DEALER, question(CATALYST, "dealer-sh-4s", SERVICE), wait=2)
+        assert unanswered.status_code == 504, unanswered.text
+    finally:
+        world.start_wallet()
