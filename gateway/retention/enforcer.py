@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from gateway.events.changes import CONSENT_EXPIRED, consent_effect
 from gateway.retention.plan import Lapse, PayloadExpiry, ReceiptExpiry, Retention, SourceDeletion, Survey, survey
 from gateway.rights.leases import Lease, LeaseLost
 from gateway.rights.receipts import revoking_effect
@@ -159,10 +160,12 @@ def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, repo
     revoked: list[str] = []
     revoke = revoking_effect(retention.credentials, revoked)
 
-    def effect(conn: Connection, record: ConsentRecord) -> None:
+    def held(conn: Connection, record: ConsentRecord) -> None:
         _hold(retention, conn, lease)
         revoke(conn, record)
 
+    # its recipients are told in the expiry's own transaction (gateway.events: the one place changes become events)
+    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, held)
     try:
         record = retention.policies.consents.expire(
             lapse.record.record_id,
