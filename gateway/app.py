@@ -17,13 +17,17 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 
 from gateway.audit.integrity import audit_periodically
+from gateway.events import run_outbox
+from gateway.retention import sweep_retention
 from gateway.rights import erasure, rectification
+from gateway.rights.consents import sweep_expiry
 from gateway.routers import (
     admin,
     analytics,
     auditor,
     consents,
     customer,
+    events,
     guardians,
     health,
     my_data,
@@ -32,7 +36,9 @@ from gateway.routers import (
     profiles,
     proxy,
     receipt_interop,
+    retention,
     sd_jwt,
+    transfers,
     wallet,
     wellknown,
     zk,
@@ -59,15 +65,18 @@ ROUTERS: tuple[APIRouter, ...] = (
     consents.router,
     guardians.router,
     my_data.router,
+    transfers.router,
     admin.router,
     auditor.router,
     credentials_api.router,
     wallet.router,
     sd_jwt.router,
     receipt_interop.router,
+    retention.router,
     zk.router,
     zk_wallet.router,
     analytics.router,
+    events.router,
     portal.router,
 )
 
@@ -130,16 +139,22 @@ def create_app(
             audit_periodically(started.integrity, started.settings.ledger_self_audit_seconds)
         )
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
+        # Change events to recipients: this process drains the outbox beside every other one.
+        deliverer = asyncio.get_running_loop().create_task(run_outbox(app.state.runtime.outbox))
+        expirer = asyncio.get_running_loop().create_task(
+            sweep_expiry(started.policies, started.credentials, started.settings.consent_expiry_sweep_seconds)
+        )
         corrector = asyncio.get_running_loop().create_task(
             rectification.sweep_rectifications(app.state.runtime.rectifications)
         )
+        enforcer = asyncio.get_running_loop().create_task(sweep_retention(lambda: app.state.runtime.retention))
         if freeze_startup_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
-            for task in (auditor, sweeper, corrector):
+            for task in (auditor, sweeper, corrector, deliverer, expirer, enforcer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

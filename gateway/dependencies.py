@@ -38,13 +38,16 @@ from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
+from gateway.events import Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
 from gateway.rights.rectification import Rectifications
+from gateway.rights.transfers import Transfers
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -87,10 +90,13 @@ __all__ = [
     "ProfilesDep",
     "PseudonymsDep",
     "RectificationsDep",
+    "RetentionDep",
     "SessionsDep",
     "SettingsDep",
     "ThrottleDep",
+    "TransfersDep",
     "UpstreamsDep",
+    "WebhooksDep",
     "ZkDep",
     "ZkQueriesDep",
     "ZkRelayDep",
@@ -155,10 +161,13 @@ UpstreamsDep = Annotated[UpstreamRegistry, Depends(_part("upstreams"))]
 AccessFlowDep = Annotated[AccessFlow, Depends(_part("access"))]
 ProfilesDep = Annotated[ProfileFlow, Depends(_part("profiles"))]
 IdentitiesDep = Annotated[IdentityIndex, Depends(_part("identities"))]
+WebhooksDep = Annotated[Webhooks, Depends(_part("webhooks"))]
 AccessLogDep = Annotated[AccessLog, Depends(_part("access_log"))]
 PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
+RetentionDep = Annotated[Retention, Depends(_part("retention"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
+TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]

@@ -25,15 +25,16 @@ from ledger.b64 import b64url_decode, b64url_encode
 
 # The credential issuer's keys are not here: they are Multikeys in `credentials.IssuerKeyring`, which also
 # publishes them in the did:web document (one place, so rotation cannot leave the two out of step).
-RING_NAMES = ("token", "checkpoint")
+RING_NAMES = ("token", "checkpoint", "events")
 SECRET_NAMES = ("pseudonym", "custody")
 
 
 PrivateKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 # Access tokens use ES256: the JOSE libraries CRMs use verify it everywhere, while "EdDSA" is deprecated by
-# RFC 9864 and its successor is not yet widely supported. Checkpoints are Ed25519 by their spec.
-RING_ALGORITHMS = {"token": "ES256", "checkpoint": "EdDSA"}
+# RFC 9864 and its successor is not yet widely supported. Checkpoints are Ed25519 by their spec; change events to
+# recipients are signed with Ed25519 as RFC 9421 (HTTP Message Signatures) registers it.
+RING_ALGORITHMS = {"token": "ES256", "checkpoint": "EdDSA", "events": "EdDSA"}
 
 
 def _generate(alg: str) -> PrivateKey:

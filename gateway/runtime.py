@@ -29,13 +29,17 @@ from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
+from gateway.clock import Clock, SystemClock
+from gateway.events import EventSigner, Outbox, Webhooks
 from gateway.keys import KeyStore
 from gateway.proxy.access import AccessFlow
 from gateway.proxy.profiles import ProfileFlow
+from gateway.retention import Retention
 from gateway.rights.access_log import AccessLog
 from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
 from gateway.rights.rectification import Rectifications
+from gateway.rights.transfers import Transfers
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
@@ -92,6 +96,8 @@ class Runtime:
     identities: IdentityIndex
     integrity: LedgerIntegrity
     pseudonym_key: bytes = field(default=b"", repr=False)
+    # Retention periods are judged by this clock; only a test, in the gateway's own process, sets another.
+    clock: Clock = field(default_factory=SystemClock)
     migrated: list[str] = field(default_factory=list)
 
     @classmethod
@@ -103,7 +109,7 @@ class Runtime:
         """
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = key_store(settings)
-        for ring in ("token", "checkpoint"):
+        for ring in ("token", "checkpoint", "events"):
             keys.ring(ring)
         keys.secret("pseudonym")
         ledger = open_ledger(settings.db_url, settings.checkpoint_origin, keys.ring("checkpoint"))
@@ -182,7 +188,11 @@ class Runtime:
                 issuer=settings.issuer,
                 assertion_max_lifetime=settings.client_assertion_max_lifetime_seconds,
             ),
-            idempotency=IdempotencyStore(engine, timedelta(seconds=settings.idempotency_ttl_seconds)),
+            idempotency=IdempotencyStore(
+                engine,
+                timedelta(seconds=settings.idempotency_ttl_seconds),
+                lease=timedelta(seconds=settings.idempotency_lease_seconds),
+            ),
             checkpoints=CheckpointBook(ledger, verifier_keys, origin),
             events=EventIndex(engine, ledger),
             policies=policies,
@@ -196,6 +206,9 @@ class Runtime:
                 token_per_address=RateLimit(settings.token_rate_per_address, settings.token_burst_per_address),
                 did_challenge=RateLimit(settings.did_challenge_rate, settings.did_challenge_burst),
                 client_auth_failures=RateLimit(settings.client_auth_failure_rate, settings.client_auth_failure_burst),
+                sign_in_per_address=RateLimit(settings.sign_in_rate_per_address, settings.sign_in_burst_per_address),
+                credential_checks_global=RateLimit(settings.credential_check_rate, settings.credential_check_burst),
+                password_checks=(settings.password_check_concurrency, settings.password_check_queue),
             ),
             pseudonyms=Pseudonyms(pseudonym_key),
             identities=IdentityIndex(engine, pseudonym_key),
@@ -248,6 +261,19 @@ class Runtime:
         )
 
     @property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.engine, self.ledger, self.pseudonyms, self.policies.taxonomy)
+
+    @property
+    def outbox(self) -> Outbox:
+        keys = self.keys
+        return Outbox(self.engine, EventSigner(lambda: keys.ring("events")), self.settings)
+
+    @property
+    def transfers(self) -> Transfers:
+        return Transfers(self.portability, self.customers, self.engine, self.ledger, self.pseudonyms)
+
+    @property
     def rectifications(self) -> Rectifications:
         return Rectifications(
             engine=self.engine,
@@ -256,6 +282,22 @@ class Runtime:
             customers=self.customers,
             pseudonyms=self.pseudonyms,
             settings=self.settings,
+            policies=self.policies,
+        )
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            engine=self.engine,
+            ledger=self.ledger,
+            events=self.events,
+            policies=self.policies,
+            credentials=self.credentials,
+            customers=self.customers,
+            upstreams=self.upstreams,
+            pseudonyms=self.pseudonyms,
+            settings=self.settings,
+            clock=self.clock,
         )
 
     @property

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, gt=0)
     login_lockout_seconds: int = Field(default=900, gt=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    idempotency_lease_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="How long a request owns its Idempotency-Key while it runs; a claim left by a process that died "
+        "expires after it, and a retry then runs the request again against the current state.",
+    )
     token_rate_per_client: float = Field(
         default=10.0, gt=0, description="Token requests per second one client_id may make, sustained (429 beyond)."
     )
@@ -114,6 +121,30 @@ class Settings(BaseSettings):
     erasure_backoff_seconds: float = Field(
         default=1.0, ge=0, le=60, description="Wait before the second try of an erasure; doubles for each further try."
     )
+    retention_interval_seconds: float = Field(
+        default=3600,
+        gt=0,
+        le=86_400,
+        description="How often each gateway process runs the retention enforcer (one process acts at a time).",
+    )
+    retention_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86_400,
+        description="How long one process owns a retention run before another may take over (renewed per step).",
+    )
+    retention_notice_days: int = Field(
+        default=30, ge=0, le=365, description="Days before a consent lapses that the portal tells the customer."
+    )
+    retention_deletion_attempts: int = Field(
+        default=5, ge=1, le=50, description="Runs in which a source system is asked to delete before it is 'failed'."
+    )
+    retention_batch: int = Field(
+        default=5000,
+        ge=1,
+        le=100_000,
+        description="Ledger payloads one retention erasure entry covers (each batch is one ledger entry).",
+    )
     ledger_self_audit_seconds: float = Field(
         default=300,
         gt=0,
@@ -150,6 +181,28 @@ class Settings(BaseSettings):
         description="Latest `exp` a private_key_jwt client assertion may carry, in seconds from now (401 "
         "`invalid_client` beyond): the replay guard keeps each assertion's jti until it expires.",
     )
+    sign_in_rate_per_address: float = Field(
+        default=1.0, gt=0, description="Password sign-ins per second from one remote address, sustained (429 beyond)."
+    )
+    sign_in_burst_per_address: int = Field(
+        default=30, ge=1, description="Password sign-ins one address may make at once."
+    )
+    credential_check_rate: float = Field(
+        default=200.0,
+        gt=0,
+        description="Credential checks per second of the whole process, every caller together (password sign-ins, "
+        "token requests, introspection and revocation): 429 beyond, whoever asks.",
+    )
+    credential_check_burst: int = Field(default=400, ge=1, description="Credential checks the process takes at once.")
+    password_check_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password hashes (argon2id, 64 MiB each) computed at once per process; further sign-ins queue.",
+    )
+    password_check_queue: int = Field(
+        default=32, ge=0, le=10_000, description="Sign-ins that may wait for a hash; beyond, 429 with Retry-After."
+    )
     client_auth_failure_rate: float = Field(
         default=0.5,
         gt=0,
@@ -162,6 +215,12 @@ class Settings(BaseSettings):
 
     profile_source_timeout_seconds: float = Field(
         default=5.0, gt=0, le=120, description="Deadline of each source's fetch in a profile read (GET /v1/profiles)."
+    )
+    consent_expiry_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="How often each process records lapsed consents as expired (and tells their recipients).",
     )
     events_poll_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="How often each process looks for change events due for delivery."

@@ -33,11 +33,13 @@ class ConsentStatus(StrEnum):
 
 class RecordKind(StrEnum):
     """`consent` is permission; `objection` (GDPR Art. 21) and `opt_out` (CCPA sale/share) are refusals of a
-    processing that needs no consent. All three share the record structure and the given/withdrawn lifecycle."""
+    processing that needs no consent; `limit_sensitive` (CPRA, Cal. Civ. Code 1798.121) limits the use of sensitive
+    categories to what the service itself needs. All share the record structure and the given/withdrawn lifecycle."""
 
     CONSENT = "consent"
     OBJECTION = "objection"
     OPT_OUT = "opt_out"
+    LIMIT_SENSITIVE = "limit_sensitive"
 
 
 class CollectionMethod(StrEnum):
@@ -45,6 +47,7 @@ class CollectionMethod(StrEnum):
     API = "api"
     WALLET = "wallet"
     IMPORT = "import"
+    GPC = "gpc"  # a Global Privacy Control signal (`Sec-GPC: 1`) sent by the customer's browser or agent
 
 
 class GivenBy(StrEnum):

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     CONSENT_SCOPE_CHANGED = "consent_scope_changed"
     OBJECTION = "objection"
     OPT_OUT_OF_SALE = "opt_out_of_sale"
+    SENSITIVE_USE_LIMITED = "sensitive_use_limited"
 
 
 @dataclass(frozen=True)

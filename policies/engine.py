@@ -35,6 +35,9 @@ _STATUS_REASON = {
 }
 
 
+# CPRA 1798.121(a): a limit on sensitive data leaves the uses the service itself needs (and the law demands).
+_NEEDED_FOR_THE_SERVICE = frozenset({LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIGATION, LegalBasis.VITAL_INTEREST})
+
 DecisionMode = Literal["release", "predicate", "aggregate"]
 _MODES = ("release", "predicate", "aggregate")
 
@@ -287,9 +290,9 @@ class DecisionEngine:
         if basis is LegalBasis.CONSENT:
             # The cells a record lists are asked only of a flow the matrix allows: a refused one was never listed.
             consent, failures = self._consent(ctx, mine, category, mode if matrix.allowed else None)
-            failures.extend(self._refusals(ctx, mine, basis))
+            failures.extend(self._refusals(ctx, mine, basis, category))
         else:
-            failures = self._refusals(ctx, mine, basis)
+            failures = self._refusals(ctx, mine, basis, category)
             if not failures and ctx.cross_border:
                 consent, failures = self._cross_border(ctx, mine)
         ok = matrix.allowed and not failures
@@ -345,10 +348,13 @@ class DecisionEngine:
         assert best is not None
         return None, best[1]
 
-    def _refusals(self, ctx: _Context, records: Sequence[ConsentRecord], basis: LegalBasis) -> list[Reason]:
+    def _refusals(
+        self, ctx: _Context, records: Sequence[ConsentRecord], basis: LegalBasis, category: str
+    ) -> list[Reason]:
         """Objection (GDPR Art. 21) defeats the bases the jurisdiction lets a customer object to; an opt-out of
         sale/share (CCPA 1798.120, a Global Privacy Control signal) defeats every basis, consent included: it is the
-        customer's latest word on selling, and they opt back in by withdrawing it."""
+        customer's latest word on selling, and they opt back in by withdrawing it. A limit on sensitive data (CPRA
+        1798.121) refuses sensitive categories to every use but those the service needs."""
         jur = ctx.jurisdiction
         failures = []
         active = [r for r in records if r.active_at(ctx.at) and self._for_recipient(ctx, r)]
@@ -356,6 +362,12 @@ class DecisionEngine:
             failures.append(Reason.OBJECTION)
         if ctx.purpose.sale_or_share and jur.opt_out_of_sale and any(r.kind is RecordKind.OPT_OUT for r in active):
             failures.append(Reason.OPT_OUT_OF_SALE)
+        if (
+            basis not in _NEEDED_FOR_THE_SERVICE
+            and self._taxonomy.categories[category].sensitive
+            and any(r.kind is RecordKind.LIMIT_SENSITIVE for r in active)
+        ):
+            failures.append(Reason.SENSITIVE_USE_LIMITED)
         return failures
 
     def _cross_border(

@@ -34,6 +34,7 @@ class CellState(StrEnum):
     AWAITING_DECISION = "awaiting_decision"
     OBJECTED = "objected"
     OPTED_OUT = "opted_out"
+    LIMITED = "limited"
     NOT_ALLOWED = "not_allowed"
 
 
@@ -55,6 +56,7 @@ STATE_OF_REASON: Mapping[Reason, CellState] = MappingProxyType(
         Reason.CONSENT_INVALIDATED: CellState.INVALIDATED,
         Reason.OBJECTION: CellState.OBJECTED,
         Reason.OPT_OUT_OF_SALE: CellState.OPTED_OUT,
+        Reason.SENSITIVE_USE_LIMITED: CellState.LIMITED,
         Reason.GUARDIAN_CONSENT_REQUIRED: CellState.GUARDIAN_CONSENT_REQUIRED,
         Reason.SEPARATE_CONSENT_REQUIRED: CellState.SEPARATE_CONSENT_REQUIRED,
         Reason.CROSS_BORDER_CONSENT_REQUIRED: CellState.CROSS_BORDER_CONSENT_REQUIRED,

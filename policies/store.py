@@ -27,6 +27,7 @@ from ledger import Event, pseudonym
 from ledger.store import Ledger
 from policies import schema
 from policies.consent import (
+    ACTIVE,
     ALL_CATEGORIES,
     ANY_RECIPIENT,
     Cell,
@@ -524,13 +525,58 @@ class ConsentStore:
         record = self.get(record_id)
         return self._append(record_id, record.subject_id, record.kind, ConsentStatus.INVALIDATED, actor, {}, _when(at))
 
-    def expire(self, record_id: str, *, actor: str, at: datetime | None = None) -> ConsentRecord:
-        """Record that a record ran out; refused while it is still within its validity."""
+    def expire(
+        self,
+        record_id: str,
+        *,
+        actor: str,
+        at: datetime | None = None,
+        valid_until: datetime | None = None,
+        if_seq: int | None = None,
+        effects: ConsentEffects | None = None,
+    ) -> ConsentRecord:
+        """Record that a record ran out; refused while it is still within its validity.
+
+        `valid_until` ends it earlier than it was given for (retention: its purpose's period passed without a
+        renewal) and is recorded with the event. `if_seq` refuses, inside the event's own transaction, a record
+        that changed since it was read (a renewal in between must not be undone)."""
         when = _when(at)
         record = self.get(record_id)
-        if record.valid_until is None or when < record.valid_until:
+        end = record.valid_until
+        changes: dict[str, Any] = {}
+        if valid_until is not None:
+            if valid_until.tzinfo is None:
+                raise ConsentError("valid_until", "must be timezone-aware (UTC)")
+            if end is None or valid_until < end:
+                end = valid_until
+                changes["valid_until"] = valid_until
+        if end is None or when < end:
             raise ConsentError("valid_until", f"record {record_id} has not expired")
-        return self._append(record_id, record.subject_id, record.kind, ConsentStatus.EXPIRED, actor, {}, when)
+        return self._append(
+            record_id,
+            record.subject_id,
+            record.kind,
+            ConsentStatus.EXPIRED,
+            actor,
+            changes,
+            when,
+            effects=effects,
+            if_seq=if_seq,
+        )
+
+    def lapsed(self, at: datetime | None = None, *, limit: int = 500) -> list[str]:
+        """Ids of given or renewed records whose validity ended by `at` (now): the ones to `expire`."""
+        t = schema.consent_records.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.record_id)
+                .where(t.status.in_((ConsentStatus.GIVEN.value, ConsentStatus.RENEWED.value)))
+                .where(t.valid_until.is_not(None))
+                .where(t.valid_until <= to_micros(_when(at)))
+                .order_by(t.valid_until)
+                .limit(limit)
+            ).scalars()
+            return [str(r) for r in rows]
 
     def _append(
         self,
@@ -544,6 +590,7 @@ class ConsentStore:
         *,
         new: bool = False,
         effects: ConsentEffects | None = None,
+        if_seq: int | None = None,
     ) -> ConsentRecord:
         _nonempty(actor, "actor")
         result: list[ConsentRecord] = []
@@ -552,6 +599,8 @@ class ConsentStore:
             # Re-read inside the append's transaction (which holds the ledger's write lock), so two concurrent
             # events on one record cannot both apply to the same prior state.
             previous = None if new else self._load(conn, record_id)
+            if if_seq is not None and (previous is None or previous.seq != if_seq):
+                raise ConsentError("seq", f"record {record_id} changed since it was read")
             seq = 1 if previous is None else previous.seq + 1
             event = ConsentEvent(record_id, seq, status, when, actor, dict(changes), index)
             state = apply_event(previous, event)
@@ -617,6 +666,21 @@ class ConsentStore:
                     select(schema.consent_records)
                     .where(schema.consent_records.c.subject_id == subject_id)
                     .order_by(schema.consent_records.c.event_time)
+                )
+                .mappings()
+                .all()
+            )
+        return [_record_from_row(r) for r in rows]
+
+    def live(self, kind: RecordKind = RecordKind.CONSENT) -> list[ConsentRecord]:
+        """Every given or renewed record of `kind`, of every subject: what retention measures against its periods."""
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(schema.consent_records).where(
+                        schema.consent_records.c.kind == kind.value,
+                        schema.consent_records.c.status.in_([s.value for s in ACTIVE]),
+                    )
                 )
                 .mappings()
                 .all()

@@ -4,8 +4,8 @@ Every customer has a DID from enrolment: their wallet's, or a did:key whose priv
 sealed until the customer takes it (`gateway.auth.custody`).
 
 Sessions are random 256-bit tokens in a cookie; only their SHA-256 is stored, and each expires. The
-throttle is keyed by the submitted username whether or not an account exists, so a lockout answer never
-tells an attacker which usernames are real.
+throttle is keyed by the submitted username (and the caller's address) whether or not an account exists, so
+a lockout answer never tells an attacker which usernames are real.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, insert, select, update
+from sqlalchemy import Engine, and_, case, delete, insert, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.custody import CustodyVault, discard_custodial_key, forget_custodial_key, store_custodial_key
 from gateway.auth.passwords import hash_password, needs_rehash, verify_password
 from gateway.auth.principals import CustomerPrincipal
-from gateway.store.tables import customer_sessions, customers, login_throttle
+from gateway.store.tables import customer_sessions, customers, login_attempts
 from policies import JURISDICTION_CODE
 
 _USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{3,200}$")
@@ -263,49 +263,87 @@ class CustomerStore:
 
 @dataclass(frozen=True)
 class LoginThrottle:
-    """N failures within a window lock the username for a while."""
+    """N failed sign-ins for one username from one address within a window lock that username at that address.
+
+    Counted per (username, address): an outsider who knows a customer's username can lock only themselves out,
+    never the customer signing in from elsewhere (the per-address and global limits of `gateway.auth.sign_in`
+    bound how fast many addresses together may guess). Each attempt reserves its failure *before* the password
+    is checked, in one conditional UPDATE, and a success gives the reservations back; so parallel guesses can
+    never run more checks than `max_failures`, on SQLite or PostgreSQL, in one process or several.
+    """
 
     engine: Engine
     max_failures: int
     window: timedelta
     lockout: timedelta
 
-    def check(self, username: str) -> None:
-        now = datetime.now(UTC)
-        with self.engine.connect() as conn:
-            row = conn.execute(select(login_throttle).where(login_throttle.c.username == username)).mappings().first()
-        if row and row["locked_until"] and _aware(row["locked_until"]) > now:
-            raise LoginLockedError(int((_aware(row["locked_until"]) - now).total_seconds()) + 1)
-
-    def failed(self, username: str) -> None:
-        now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            row = (
-                conn.execute(select(login_throttle).where(login_throttle.c.username == username).with_for_update())
-                .mappings()
-                .first()
+    def reserve(self, username: str, address: str) -> None:
+        """Count one failure in advance, or raise `LoginLockedError` (locked, or the allowance is taken by
+        attempts still in flight)."""
+        table = login_attempts
+        key = and_(table.c.username == username, table.c.address == address)
+        for _ in range(3):
+            now = datetime.now(UTC)
+            # A spent window, or a lockout that has run out, starts the count again.
+            fresh = or_(
+                table.c.window_start < now - self.window,
+                and_(table.c.locked_until.is_not(None), table.c.locked_until <= now),
             )
-            if row is None:
-                conn.execute(insert(login_throttle).values(username=username, failures=1, window_start=now))
-                failures = 1
-            else:
-                fresh_window = _aware(row["window_start"]) + self.window < now
-                failures = 1 if fresh_window else row["failures"] + 1
-                conn.execute(
-                    update(login_throttle)
-                    .where(login_throttle.c.username == username)
-                    .values(failures=failures, window_start=now if fresh_window else row["window_start"])
+            with self.engine.begin() as conn:
+                claimed = conn.execute(
+                    update(table)
+                    .where(key, or_(fresh, and_(table.c.locked_until.is_(None), table.c.failures < self.max_failures)))
+                    .values(
+                        failures=case((fresh, 1), else_=table.c.failures + 1),
+                        window_start=case((fresh, now), else_=table.c.window_start),
+                        locked_until=case((fresh, null()), else_=table.c.locked_until),
+                    )
                 )
-            if failures >= self.max_failures:
-                conn.execute(
-                    update(login_throttle)
-                    .where(login_throttle.c.username == username)
-                    .values(locked_until=now + self.lockout, failures=0, window_start=now)
-                )
+                if claimed.rowcount == 1:
+                    return
+                row = conn.execute(select(table.c.locked_until).where(key)).first()
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(
+                                insert(table).values(username=username, address=address, failures=1, window_start=now)
+                            )
+                    except IntegrityError:
+                        continue  # another attempt created the row first: claim through it
+                    return
+            if row.locked_until is None:
+                raise LoginLockedError(1)  # the allowance is held by attempts still being checked
+            raise LoginLockedError(max(1, int((_aware(row.locked_until) - now).total_seconds()) + 1))
+        raise LoginLockedError(1)
 
-    def succeeded(self, username: str) -> None:
+    def failed(self, username: str, address: str) -> None:
+        """The reserved failure stands; the one that fills the allowance locks the pair."""
+        now = datetime.now(UTC)
+        table = login_attempts
         with self.engine.begin() as conn:
-            conn.execute(delete(login_throttle).where(login_throttle.c.username == username))
+            conn.execute(
+                update(table)
+                .where(
+                    table.c.username == username,
+                    table.c.address == address,
+                    table.c.failures >= self.max_failures,
+                    table.c.locked_until.is_(None),
+                )
+                .values(locked_until=now + self.lockout)
+            )
+            # Pairs whose window and lockout are both over are forgotten (unknown usernames would pile up).
+            conn.execute(
+                delete(table).where(
+                    table.c.window_start < now - self.window - self.lockout,
+                    or_(table.c.locked_until.is_(None), table.c.locked_until < now),
+                )
+            )
+
+    def succeeded(self, username: str, address: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(login_attempts).where(login_attempts.c.username == username, login_attempts.c.address == address)
+            )
 
 
 class SessionStore:

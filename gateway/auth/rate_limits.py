@@ -1,5 +1,7 @@
 """Request rate limits: the token endpoint per client and per address, DID challenges per customer and address,
-zero-knowledge predicate queries per client (that limiter is the ZK service's, set by `CONSENTRY_ZK_QUERY_*`).
+failed client authentications at introspection and revocation, password sign-ins per address, every credential
+check of the process together, and the gate on concurrent password hashes; zero-knowledge predicate queries per
+client (that limiter is the ZK service's, set by `CONSENTRY_ZK_QUERY_*`).
 
 Each limit is a GCRA (generic cell rate algorithm) bucket: a sustained rate with a burst allowance, kept as one
 "theoretical arrival time" per key, so a check is a dictionary lookup and never a database write. That keeps
@@ -24,12 +26,14 @@ no trusted proxies the header is ignored, so a caller cannot pick its own key by
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
@@ -40,6 +44,9 @@ from gateway.web.problems import Problem
 # More keys than this and the least recently seen are forgotten (a forgotten key starts with a full burst);
 # the per-address limit still bounds a caller who invents keys to get that.
 MAX_KEYS = 65_536
+
+# The one key of a limit that counts the whole process (every caller together).
+GLOBAL_KEY = "*"
 
 
 class RateLimitedError(Exception):
@@ -106,6 +113,40 @@ class RateLimiter:
         return arrival
 
 
+class PasswordCheckGate:
+    """At most `concurrency` password checks at once and `queue` waiting; one more is refused at once.
+
+    Waiting happens on the event loop (an asyncio semaphore), never in a worker thread. Per process: each of
+    `--workers N` processes has its own gate, as it has its own memory.
+    """
+
+    def __init__(self, concurrency: int, queue: int, retry_after: int = 1) -> None:
+        if concurrency < 1 or queue < 0:
+            raise ValueError("a password check gate needs at least one slot and a queue of 0 or more")
+        self.concurrency = concurrency
+        self.queue = queue
+        self.retry_after = retry_after
+        self._semaphore: asyncio.Semaphore | None = None
+        self._waiting = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._semaphore is None:  # made on first use, inside the server's event loop
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        semaphore = self._semaphore
+        if semaphore.locked() and self._waiting >= self.queue:
+            raise RateLimitedError(self.retry_after)
+        self._waiting += 1
+        try:
+            await semaphore.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
 @dataclass(frozen=True)
 class RequestLimits:
     """The gateway's limiters, one per rule. `token_per_client` counts the tokens issued to a client;
@@ -118,6 +159,9 @@ class RequestLimits:
     did_challenge_per_address: RateLimiter
     client_auth_failures_per_client_address: RateLimiter
     client_auth_failures_per_address: RateLimiter
+    sign_in_per_address: RateLimiter
+    credential_checks_global: RateLimiter
+    password_checks: PasswordCheckGate
 
     @classmethod
     def of(
@@ -127,6 +171,9 @@ class RequestLimits:
         token_per_address: RateLimit,
         did_challenge: RateLimit,
         client_auth_failures: RateLimit = RateLimit(0.5, 20),
+        sign_in_per_address: RateLimit = RateLimit(1.0, 30),
+        credential_checks_global: RateLimit = RateLimit(200.0, 400),
+        password_checks: tuple[int, int] = (2, 32),
     ) -> RequestLimits:
         return cls(
             token_per_client=RateLimiter(token_per_client),
@@ -136,6 +183,9 @@ class RequestLimits:
             did_challenge_per_address=RateLimiter(did_challenge),
             client_auth_failures_per_client_address=RateLimiter(client_auth_failures),
             client_auth_failures_per_address=RateLimiter(client_auth_failures),
+            sign_in_per_address=RateLimiter(sign_in_per_address),
+            credential_checks_global=RateLimiter(credential_checks_global),
+            password_checks=PasswordCheckGate(*password_checks),
         )
 
 

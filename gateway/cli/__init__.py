@@ -6,9 +6,12 @@ so each command group reads on its own.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
-from gateway.cli import analytics, clients, consent, customers, db, keys, policy
+from gateway.cli import analytics, clients, consent, customers, db, keys, policy, retention
 from gateway.cli.bench import bench
 from gateway.cli.demo import demo
 from gateway.cli.ledger import app as ledger_app
@@ -38,12 +41,21 @@ app.add_typer(keys.app, name="keys")
 app.command("openapi")(openapi)
 app.add_typer(zk_app, name="zk")
 app.add_typer(analytics.app, name="analytics")
+app.add_typer(retention.app, name="retention")
 app.command("wallet", context_settings=WALLET_CONTEXT, add_help_option=False)(wallet)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="The gateway's data directory (database and keys); overrides CONSENTRY_DATA_DIR for this command.",
+    ),
+) -> None:
     """Consentry: consent ledger, policy decisions and the data-sovereignty gateway."""
+    if data_dir is not None:
+        os.environ["CONSENTRY_DATA_DIR"] = str(data_dir)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -28,10 +29,23 @@ def load_settings() -> Settings:
         raise fail(f"bad configuration: {problems}") from exc
 
 
+def require_data_dir(directory: Path) -> None:
+    """Refuse a data directory that does not exist: the command would otherwise create an empty gateway there
+    (new keys, new database) and answer from it as if it were the real one."""
+    if not directory.is_dir():
+        raise fail(
+            f"the data directory {directory} does not exist; point CONSENTRY_DATA_DIR (or consentry --data-dir) at "
+            "the gateway's data directory"
+        )
+
+
 @contextmanager
-def runtime(settings: Settings | None = None) -> Iterator[Runtime]:
-    """A started runtime (keys created, database migrated) for one command."""
+def runtime(settings: Settings | None = None, *, create: bool = False) -> Iterator[Runtime]:
+    """A started runtime (keys created, database migrated) for one command; only with `create` over a data
+    directory that does not exist yet."""
     settings = settings or load_settings()
+    if not create:
+        require_data_dir(settings.data_dir)
     try:
         started = Runtime.start(settings)
     except (KeyFileError, LedgerError) as exc:

@@ -31,7 +31,7 @@ def add(
             jwks_document = json.loads(jwks.read_text())
         except (OSError, ValueError) as exc:
             raise fail(f"{jwks}: not a readable JSON file ({exc})") from exc
-    with runtime() as started:
+    with runtime(create=True) as started:  # enrolling is how a new gateway is set up
         try:
             client, secret = started.clients.register(
                 client_id=client_id,

@@ -32,7 +32,7 @@ def add(
     ),
 ) -> None:
     """Enrol a customer (argon2id password hash, a custodial did:key) and print the account as JSON."""
-    with runtime() as started:
+    with runtime(create=True) as started:  # enrolling is how a new gateway is set up
         try:
             customer = started.customers.create(
                 username=username,

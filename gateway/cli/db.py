@@ -11,6 +11,7 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 @app.command("upgrade")
 def upgrade() -> None:
-    """Migrate the ledger, the libraries and the gateway to their latest schema (idempotent)."""
-    with runtime() as started:
+    """Migrate the ledger, the libraries and the gateway to their latest schema (idempotent); creates the data
+    directory of a new deployment."""
+    with runtime(create=True) as started:
         typer.echo(f"database at head: {', '.join(started.migrated)}")

@@ -46,6 +46,9 @@ def demo(
     upstream_port: int = typer.Option(8701, "--upstream-port", min=1, max=65535, help="Vehicle cloud port."),
     billing_port: int = typer.Option(8702, "--billing-port", min=1, max=65535, help="Billing/loyalty system port."),
     insurer_port: int = typer.Option(8703, "--insurer-port", min=1, max=65535, help="Insurer port."),
+    receiver_port: int = typer.Option(
+        8704, "--receiver-port", min=1, max=65535, help="The marketing agency's webhook receiver port."
+    ),
     https: bool = typer.Option(
         False,
         "--https",
@@ -60,6 +63,7 @@ def demo(
         upstream_port=upstream_port,
         billing_port=billing_port,
         insurer_port=insurer_port,
+        receiver_port=receiver_port,
         https=https,
     )
     previous = _handle_stop_signals(_stop_on_signal)

@@ -11,7 +11,7 @@ import json
 import typer
 
 from credentials import CredentialError
-from gateway.cli._common import fail, load_settings
+from gateway.cli._common import fail, load_settings, require_data_dir
 from gateway.keys import RING_NAMES
 from gateway.runtime import issuer_keyring, key_store
 from keyfiles import KeyFileError
@@ -26,6 +26,7 @@ app = typer.Typer(help="Signing keys (token, issuer, checkpoint).", no_args_is_h
 def rotate(ring: str = typer.Argument(..., help=f"One of: {', '.join(ALL_RINGS)}.")) -> None:
     """Add a fresh key and make it current; earlier keys keep verifying what they signed."""
     settings = load_settings()
+    require_data_dir(settings.data_dir)
     try:
         if ring == ISSUER:
             settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -42,6 +43,7 @@ def rotate(ring: str = typer.Argument(..., help=f"One of: {', '.join(ALL_RINGS)}
 def list_keys() -> None:
     """Print the public keys: token and checkpoint rings as JWK Sets, the issuer as its did:web document."""
     settings = load_settings()
+    require_data_dir(settings.data_dir)
     keys = key_store(settings)
     try:
         rings: dict[str, object] = {

@@ -1,8 +1,8 @@
 """`consentry ledger …`: the auditor's and operator's command line for the tamper-evident ledger.
 
-Every command takes `--db URL` (default: the embedded SQLite `ledger.db` in the data directory,
-`$CONSENTRY_DATA_DIR` or `./data`) and `--json`. Bad input ends with a message on stderr and exit 2;
-a ledger that fails verification exits 1; a traceback is a bug.
+Every command takes `--db URL` (default: the gateway's database, `$CONSENTRY_DATABASE_URL` or the embedded
+SQLite `consentry.db` in its data directory `$CONSENTRY_DATA_DIR`, which must exist) and `--json`. Bad input
+ends with a message on stderr and exit 2; a ledger that fails verification exits 1; a traceback is a bug.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.audit.checkpoints import note_verifier_keys
+from gateway.cli._common import load_settings, require_data_dir
 from gateway.cli.ledger_remote import verify_remote
+from gateway.runtime import key_store
 from keyfiles import KeyDirectory, KeyFileError
 from ledger import Event, EventError, LedgerError, ProofError, TamperError, leaf_hash
 from ledger.b64 import b64encode
@@ -33,7 +36,7 @@ SIGNER_FILE = "ledger-signer.key"
 VERIFIER_FILE = "ledger-verifier.pub"
 SIGNER_ENV = "CONSENTRY_LEDGER_SIGNER_KEY"
 
-DbOption = typer.Option(None, "--db", help="SQLAlchemy URL (default: SQLite in the data directory).")
+DbOption = typer.Option(None, "--db", help="SQLAlchemy URL (default: the gateway's database).")
 JsonOption = typer.Option(False, "--json", help="Print one JSON object.")
 KeyFileOption = typer.Option(None, "--key-file", help=f"Checkpoint signer key file (or ${SIGNER_ENV}).")
 
@@ -42,8 +45,15 @@ def data_dir() -> Path:
     return Path(os.environ.get("CONSENTRY_DATA_DIR") or "data")
 
 
-def db_url(db: str | None) -> str:
-    return db if db else f"sqlite:///{data_dir() / 'ledger.db'}"
+def db_url(db: str | None, *, create: bool = False) -> str:
+    """The given URL, else the gateway's database; without `create` its data directory must already exist, or
+    the command would open an empty ledger in a new directory and report on it."""
+    if db:
+        return db
+    settings = load_settings()
+    if settings.database_url is None and not create:
+        require_data_dir(settings.data_dir)
+    return settings.db_url
 
 
 def shown(url: str) -> str:
@@ -113,12 +123,13 @@ def init(
         verifier = verifier_key_from_signer(signer)
         if key_file is None and not os.environ.get(SIGNER_ENV):
             (data_dir() / VERIFIER_FILE).write_text(verifier + "\n", encoding="utf-8")
-        with Ledger.open(db_url(db), signer_key=signer) as ledger:
+        url = db_url(db, create=True)
+        with Ledger.open(url, signer_key=signer) as ledger:
             size = ledger.size()
     emit(
         as_json,
-        {"db": shown(db_url(db)), "size": size, "verifier_key": verifier, "created_signer_key": created_key},
-        [f"ledger ready at {shown(db_url(db))} ({size} entries)", f"verifier key: {verifier}"],
+        {"db": shown(url), "size": size, "verifier_key": verifier, "created_signer_key": created_key},
+        [f"ledger ready at {shown(url)} ({size} entries)", f"verifier key: {verifier}"],
     )
 
 
@@ -236,11 +247,20 @@ def consistency(
     )
 
 
-def read_verifier_keys(keys: list[str] | None) -> list[str]:
+def read_verifier_keys(keys: list[str] | None, ledger: Ledger) -> list[str]:
+    """The given keys, else the data directory's: a standalone ledger's verifier file, or the verifier keys of
+    the gateway's checkpoint ring under the origin stored with its ledger."""
     if keys:
         return keys
     path = data_dir() / VERIFIER_FILE
-    return [path.read_text(encoding="utf-8").strip()] if path.exists() else []
+    if path.exists():
+        return [path.read_text(encoding="utf-8").strip()]
+    origin = ledger.stored_origin()
+    settings = load_settings()
+    has_ring = (settings.data_dir / "keys" / "checkpoint.json").exists() or settings.checkpoint_key is not None
+    if origin is None or not has_ring:
+        return []
+    return note_verifier_keys(origin, key_store(settings).ring("checkpoint"))
 
 
 @app.command()
@@ -290,7 +310,7 @@ def verify(
         return
     with clean_errors(), open_ledger(db) as ledger:
         try:
-            report = audit(ledger, read_verifier_keys(verifier_key))
+            report = audit(ledger, read_verifier_keys(verifier_key, ledger))
         except TamperError as exc:
             if as_json:
                 typer.echo(json.dumps({"ok": False, "where": exc.where, "reason": exc.reason}, sort_keys=True))
@@ -326,7 +346,7 @@ def export(
     """
     with clean_errors(), open_ledger(db) as ledger:
         size = ledger.size()
-        keys = read_verifier_keys(None)
+        keys = read_verifier_keys(None, ledger)
         with out.open("w", encoding="utf-8") if out else _stdout() as handle:
 
             def write(record: dict[str, Any]) -> None:

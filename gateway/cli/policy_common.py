@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
+from gateway.cli._common import require_data_dir
 from gateway.runtime import key_store
 from gateway.settings import Settings
 from keyfiles import KeyFileError
@@ -43,8 +44,14 @@ def _settings() -> Settings:
 
 
 def database_url(url: str | None) -> str:
-    """The given URL, or the gateway's own (CONSENTRY_DATABASE_URL, else SQLite in the data directory)."""
-    return url or _settings().db_url
+    """The given URL, or the gateway's own (CONSENTRY_DATABASE_URL, else SQLite in the data directory, which
+    must exist)."""
+    if url:
+        return url
+    settings = _settings()
+    if settings.database_url is None:
+        require_data_dir(settings.data_dir)
+    return settings.db_url
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:

@@ -47,7 +47,7 @@ def serve(
         )
     # Started here rather than in the app's lifespan so a bad key file or database is a one-line error,
     # and so several workers never race to create keys or migrate.
-    with runtime(settings) as started:
+    with runtime(settings, create=True) as started:
         if workers == 1:
             app = create_app(settings, runtime=started, freeze_startup_heap=True)
             with _metrics_listener(settings, started.metrics):

@@ -7,13 +7,14 @@ Both wait until the server accepts connections before returning, and both stop o
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Self
 
@@ -131,8 +132,11 @@ class ServerProcess:
         host: str = "127.0.0.1",
         args: Sequence[str] = (),
         startup_timeout: float = 20.0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`env` adds to the environment the process inherits (for secrets that do not belong on a command line)."""
         self.module = module
+        self.env = dict(env or {})
         self.host = host
         self.port = port
         self.args = tuple(args)
@@ -157,7 +161,8 @@ class ServerProcess:
         except OSError:
             pass
         command = [sys.executable, "-m", self.module, "--host", self.host, "--port", str(self.port), *self.args]
-        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603 (our own module)
+        environment = {**os.environ, **self.env}
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=environment)  # noqa: S603 (our module)
         try:
             _wait_for_port(self.host, self.port, time.monotonic() + self._startup_timeout, self._process)
         except ServerStartError:

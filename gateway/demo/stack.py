@@ -28,6 +28,7 @@ from gateway.demo.seed import DEMO_CLIENTS, DEMO_GUARDIANS, DEMO_PEOPLE, DemoWor
 from gateway.demo.server import ServerProcess, ServerStartError, VehicleCloudProcess, free_port
 from gateway.demo.statements import load_or_create_source_key
 from gateway.demo.tls import self_signed_certificate
+from gateway.events import EVENT_TYPES
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from wallet import WalletStore
@@ -88,6 +89,7 @@ class DemoStack:
         upstream_port: int = 8701,
         billing_port: int | None = None,
         insurer_port: int | None = None,
+        receiver_port: int | None = None,
         consentry: str | None = None,
         workers: int = 1,
         https: bool = False,
@@ -109,6 +111,9 @@ class DemoStack:
             name: ServerProcess("gateway.demo.partners", port=chosen or free_port(), args=["--system", name])
             for name, chosen in ((BILLING, billing_port), (INSURER, insurer_port))
         }
+        # The marketing agency's webhook receiver (`gateway.demo.receiver`), started once its client secret exists.
+        self.receiver_port = receiver_port or free_port()
+        self.receiver: ServerProcess | None = None
         self.consentry = consentry or str(Path(sys.executable).with_name("consentry"))
         self.world: DemoWorld | None = None
         self._gateway: subprocess.Popen[bytes] | None = None
@@ -168,6 +173,8 @@ class DemoStack:
             if self.https:
                 cert, key = self_signed_certificate(self.data_dir / "tls")
                 command += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+            self.receiver = self._receiver()
+            self.receiver.start()
             log = (self.data_dir / "gateway.log").open("wb")
             self._gateway = subprocess.Popen(  # noqa: S603 (our own entry point)
                 command,
@@ -176,10 +183,36 @@ class DemoStack:
                 stderr=subprocess.STDOUT,
             )
             self._wait_healthy()
+            self._register_webhook()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _receiver(self) -> ServerProcess:
+        assert self.world is not None
+        args = ["--gateway", self.url, "--client-id", "marketing"]
+        if self.certificate is not None:
+            args += ["--ca-file", str(self.certificate)]
+        secret = {"CONSENTRY_RECEIVER_CLIENT_SECRET": self.world.client_secrets["marketing"]}
+        return ServerProcess("gateway.demo.receiver", port=self.receiver_port, args=args, env=secret)
+
+    def _register_webhook(self) -> None:
+        """The marketing agency asks, as any recipient would, to be told of withdrawals and erasures."""
+        assert self.world is not None and self.receiver is not None
+        trust = ssl.create_default_context(cafile=self.certificate) if self.certificate else True
+        with httpx.Client(base_url=self.url, timeout=30, verify=trust) as http:
+            token = http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=("marketing", self.world.client_secrets["marketing"]),
+            )
+            token.raise_for_status()
+            hook = {"url": f"{self.receiver.url}/events", "event_types": list(EVENT_TYPES)}
+            answer = http.post(
+                "/v1/webhooks", json=hook, headers={"Authorization": f"Bearer {token.json()['access_token']}"}
+            )
+            answer.raise_for_status()
 
     def _give_li_wei_a_wallet(self, runtime: Runtime) -> None:
         """Li Wei installed the wallet (`consentry wallet init`) and bound its DID to her account and at the
@@ -232,6 +265,8 @@ class DemoStack:
                 process.kill()
                 process.wait()
         self.upstream.stop(signum)
+        if self.receiver is not None:
+            self.receiver.stop(signum)
         for partner in self.partners.values():
             partner.stop(signum)
 
@@ -410,6 +445,16 @@ class DemoStack:
                 "billing and the insurer in one call, each field under its source, each source's status, one "
                 "ledger entry",
                 self._profile("dealer", "service_delivery", DEMO_LINKS["cust-1001"][BILLING]),
+            ),
+            DemoStep(
+                "The marketing agency's receiver got Li Wei's withdrawal (step 4) as a signed change event within "
+                "seconds, verified the signature with the gateway's published key and confirmed the deletion",
+                f"curl -s {self.receiver.url if self.receiver else ''}/received | jq .",
+            ),
+            DemoStep(
+                "Li Wei sees who was told of her withdrawal and who confirmed deleting (also in the portal: "
+                '"Confirmed by Bright Marketing Agency")',
+                f"{self._sign_in('li.wei')} && curl -s -b {cookies} {self.url}/v1/me/events | jq .",
             ),
         ]
 

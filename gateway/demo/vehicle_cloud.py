@@ -3,11 +3,13 @@
 It stands in for a real source system in ``consentry demo``, the end-to-end tests and the proxy benchmark,
 so it speaks plain HTTP and JSON like one: ``GET /customers/{id}`` returns a record, ``DELETE
 /customers/{id}`` erases it (the target of forwarded erasure requests), ``PATCH /customers/{id}`` with a JSON
-Merge Patch (RFC 7396) corrects it (the target of forwarded rectification requests), and
-``GET /export/vehicles?after=ID&limit=N`` pages through every customer's vehicle model and mileage in customer
-order (the bulk resource aggregates read; the demo fleet, `gateway.demo.fleet`, is served beside the five demo
-customers). Each app instance holds its own copy of the demo records, so erasing in one test cannot affect
-another, and counts the requests it served (``app.state.hits``) so tests can see how often the gateway called it.
+Merge Patch (RFC 7396) corrects it (the target of forwarded rectification requests), ``POST
+/customers/{id}/deletions`` deletes the fields named by their JSON Pointers (retention: categories no purpose needs
+any more; every request is kept in ``app.state.deletions``), and ``GET /export/vehicles?after=ID&limit=N`` pages
+through every customer's vehicle model and mileage in customer order (the bulk resource aggregates read; the demo
+fleet, `gateway.demo.fleet`, is served beside the five demo customers). Each app instance holds its own copy of the
+demo records, so erasing in one test cannot affect another, and counts the requests it served (``app.state.hits``)
+so tests can see how often the gateway called it.
 
 Run it alone with ``python -m gateway.demo --port 8701``.
 """
@@ -170,6 +172,21 @@ class HitCounter:
         await self.app(scope, receive, send)
 
 
+def _delete_pointer(record: dict[str, Any], pointer: str) -> bool:
+    """Remove the member an RFC 6901 JSON Pointer names; other selector forms (JSONPath) are covered by their
+    parents here. True when something was removed."""
+    if not pointer.startswith("/"):
+        return False
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+    node: Any = record
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and parts[-1] in node:
+        del node[parts[-1]]
+        return True
+    return False
+
+
 def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
     """RFC 7396: objects merge member by member, `null` removes, anything else replaces."""
     for key, value in patch.items():
@@ -229,6 +246,29 @@ def create_vehicle_cloud_app(
             return _not_found(customer_id)
         return Response(status_code=204)
 
+    deletions: list[dict[str, Any]] = []
+
+    async def delete_fields(request: Request) -> Response:
+        customer_id = request.path_params["customer_id"]
+        try:
+            body = await request.json()
+        except ValueError:
+            return _problem(400, "the body must be JSON")
+        fields = body.get("fields") if isinstance(body, dict) else None
+        categories = body.get("categories") if isinstance(body, dict) else None
+        if (
+            not isinstance(fields, list)
+            or not all(isinstance(f, str) for f in fields)
+            or not isinstance(categories, list)
+        ):
+            return _problem(400, "expected {categories: [...], fields: [JSON Pointer, ...]}")
+        record = store.get(customer_id)
+        if record is None:
+            return _not_found(customer_id)
+        deleted = [f for f in fields if _delete_pointer(record, f)]
+        deletions.append({"customer_id": customer_id, "categories": categories, "fields": fields, "deleted": deleted})
+        return JSONResponse({"deleted": deleted})
+
     async def correct_customer(request: Request) -> Response:
         customer_id = request.path_params["customer_id"]
         record = store.get(customer_id)
@@ -250,6 +290,7 @@ def create_vehicle_cloud_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/customers/{customer_id}", read_customer, methods=["GET"]),
             Route("/customers/{customer_id}", erase_customer, methods=["DELETE"]),
+            Route("/customers/{customer_id}/deletions", delete_fields, methods=["POST"]),
             Route("/customers/{customer_id}", correct_customer, methods=["PATCH"]),
             Route("/export/vehicles", export_vehicles, methods=["GET"]),
             *(source.routes(store) if source is not None else []),
@@ -258,6 +299,7 @@ def create_vehicle_cloud_app(
     hits: Counter[str] = Counter()
     app.state.hits = hits
     app.state.customers = store
+    app.state.deletions = deletions
     app.state.source = source
     app.add_middleware(HitCounter, hits=hits)
     return app

@@ -18,12 +18,15 @@ from gateway.rights import (
     portability,
     receipts,
     rectification,
+    sale_opt_out,
+    transfers,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
 from gateway.rights.did_custody import ReleasedKey
 from gateway.rights.erasure import Erasures
 from gateway.rights.errors import (
+    ConcurrentConsentChange,
     ConsentStateConflict,
     CrossBorderConsentRequired,
     CustomerRightsError,
@@ -32,19 +35,23 @@ from gateway.rights.errors import (
     InvalidConsentRequest,
     InvalidGuardianship,
     InvalidRectification,
+    InvalidTransfer,
     NotFoundError,
     NoticeChanged,
     SeparateConsentRequired,
+    TransferGone,
 )
 from gateway.rights.portability import Portability
 from gateway.rights.receipts import ReceiptSummary
 from gateway.rights.rectification import Rectifications
 from gateway.rights.rfc3339 import rfc3339
+from gateway.rights.transfers import Transfers
 
 __all__ = [
     "AccessEntry",
     "AccessLog",
     "BulkWithdrawal",
+    "ConcurrentConsentChange",
     "ConsentChange",
     "ConsentStateConflict",
     "CrossBorderConsentRequired",
@@ -55,6 +62,7 @@ __all__ = [
     "InvalidConsentRequest",
     "InvalidGuardianship",
     "InvalidRectification",
+    "InvalidTransfer",
     "NotFoundError",
     "NoticeChanged",
     "Portability",
@@ -62,6 +70,8 @@ __all__ = [
     "Rectifications",
     "ReleasedKey",
     "SeparateConsentRequired",
+    "TransferGone",
+    "Transfers",
     "access_log",
     "consents",
     "did_custody",
@@ -72,4 +82,6 @@ __all__ = [
     "receipts",
     "rectification",
     "rfc3339",
+    "sale_opt_out",
+    "transfers",
 ]

@@ -10,16 +10,23 @@ The customer's id is the subject id in consent records and source systems; the l
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import structlog
+from starlette.concurrency import run_in_threadpool
+
 from credentials import CredentialService
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
+from gateway.events.changes import CONSENT_EXPIRED, CONSENT_WITHDRAWN, consent_effect
 from gateway.rights.errors import (
+    ConcurrentConsentChange,
     ConsentStateConflict,
     CrossBorderConsentRequired,
     GuardianConsentRequired,
@@ -445,6 +452,17 @@ def _check_cross_border(tax: Taxonomy, jurisdiction: str, recipients: Sequence[s
     return bool(abroad) and confirmed
 
 
+# A customer's consent changes are made one at a time in this process. A grant decides between renewing, giving
+# again and creating from what it reads, and a record's events must follow each other in time, so two concurrent
+# grants of one scope would otherwise create duplicates or reject each other. Striped: bounded memory for any
+# number of customers; hash() is stable within the process, which is all a lock needs.
+_CHANGE_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _one_change_at_a_time(customer_id: str) -> threading.Lock:
+    return _CHANGE_LOCKS[hash(customer_id) % len(_CHANGE_LOCKS)]
+
+
 def grant(
     policies: PolicyRuntime,
     credentials: CredentialService,
@@ -497,51 +515,57 @@ def grant(
     subject_did = ensure_customer_did(customers, customer)
     issued: list[dict[str, Any]] = []
     effect = issuing_effect(credentials, policies.taxonomy, customer.customer_id, subject_did, issued)
-    store = policies.consents
-    scope = (set(purposes), set(categories), set(recipients))
-    same = [
-        r
-        for r in store.records(customer.customer_id)
-        if r.kind is RecordKind.CONSENT
-        and (set(r.purposes), set(r.categories), set(r.recipients)) == scope
-        and r.separate == is_separate
-        and r.cross_border == is_cross_border
-        and r.status is not ConsentStatus.INVALIDATED
-    ]
-    try:
-        if same:
-            existing = max(same, key=lambda r: r.event_time)
-            if existing.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED) and existing.notice == agreement.notice:
-                record = store.renew(existing.record_id, actor=actor, valid_until=valid_until, effects=effect)
-                return ConsentChange(record, issued[0], action="renewed")
-            if existing.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
-                record = store.give_again(
-                    existing.record_id,
-                    actor=actor,
-                    given_by=given_by,
-                    notice=agreement.notice,
-                    valid_until=valid_until,
-                    effects=effect,
-                )
-                return ConsentChange(record, issued[0], action="given_again")
-        record = store.grant(
-            subject_id=customer.customer_id,
-            purposes=purposes,
-            categories=categories,
-            jurisdiction=customer.jurisdiction,
-            actor=actor,
-            recipients=recipients,
-            method=method,
-            given_by=given_by,
-            separate=is_separate,
-            cross_border=is_cross_border,
-            notice=agreement.notice,
-            valid_until=valid_until,
-            effects=effect,
-        )
-    except ConsentError as exc:
-        raise InvalidConsentRequest(str(exc)) from exc
-    return ConsentChange(record, issued[0], action="given")
+    with _one_change_at_a_time(customer.customer_id):
+        store = policies.consents
+        scope = (set(purposes), set(categories), set(recipients))
+        same = [
+            r
+            for r in store.records(customer.customer_id)
+            if r.kind is RecordKind.CONSENT
+            and (set(r.purposes), set(r.categories), set(r.recipients)) == scope
+            and r.separate == is_separate
+            and r.cross_border == is_cross_border
+            and r.status is not ConsentStatus.INVALIDATED
+        ]
+        try:
+            if same:
+                existing = max(same, key=lambda r: r.event_time)
+                if (
+                    existing.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED)
+                    and existing.notice == agreement.notice
+                ):
+                    record = store.renew(existing.record_id, actor=actor, valid_until=valid_until, effects=effect)
+                    return ConsentChange(record, issued[0], action="renewed")
+                if existing.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
+                    record = store.give_again(
+                        existing.record_id,
+                        actor=actor,
+                        given_by=given_by,
+                        notice=agreement.notice,
+                        valid_until=valid_until,
+                        effects=effect,
+                    )
+                    return ConsentChange(record, issued[0], action="given_again")
+            record = store.grant(
+                subject_id=customer.customer_id,
+                purposes=purposes,
+                categories=categories,
+                jurisdiction=customer.jurisdiction,
+                actor=actor,
+                recipients=recipients,
+                method=method,
+                given_by=given_by,
+                separate=is_separate,
+                cross_border=is_cross_border,
+                notice=agreement.notice,
+                valid_until=valid_until,
+                effects=effect,
+            )
+        except ConsentError as exc:
+            if exc.field == "time":
+                raise ConcurrentConsentChange() from exc
+            raise InvalidConsentRequest(str(exc)) from exc
+        return ConsentChange(record, issued[0], action="given")
 
 
 def withdraw(
@@ -556,18 +580,23 @@ def withdraw(
 
     A minor may withdraw on their own (a withdrawal only ever narrows what is released); a `guardian` withdraws
     on the minor's behalf, under their pseudonym."""
-    record = _own(policies, customer, record_id)
-    if record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
-        raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
-    revoked: list[str] = []
-    try:
-        updated = policies.consents.withdraw(
-            record_id,
-            actor=guardian_actor(policies, guardian) if guardian is not None else customer.actor,
-            effects=revoking_effect(credentials, revoked),
-        )
-    except ConsentError as exc:
-        raise ConsentStateConflict(str(exc)) from exc
+    with _one_change_at_a_time(customer.customer_id):
+        record = _own(policies, customer, record_id)
+        if record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
+            raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
+        revoked: list[str] = []
+        try:
+            # The receipts are revoked and the recipients' change events queued in the withdrawal's transaction.
+            effect = consent_effect(policies.taxonomy, CONSENT_WITHDRAWN, revoking_effect(credentials, revoked))
+            updated = policies.consents.withdraw(
+                record_id,
+                actor=guardian_actor(policies, guardian) if guardian is not None else customer.actor,
+                effects=effect,
+            )
+        except ConsentError as exc:
+            if exc.field == "time":
+                raise ConcurrentConsentChange() from exc
+            raise ConsentStateConflict(str(exc)) from exc
     return ConsentChange(updated, None, tuple(revoked), action="withdrawn")
 
 
@@ -623,3 +652,36 @@ def history(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[dict[s
             }
         )
     return entries
+
+
+EXPIRY_ACTOR = "system:consent-expiry"
+_expiry_log = structlog.get_logger("gateway.consent_expiry")
+
+
+def expire_lapsed(policies: PolicyRuntime, credentials: CredentialService) -> int:
+    """Record every consent whose chosen end date passed as expired: its receipts revoked and its recipients' change
+    events queued in the expiry's own transaction. Decisions already refuse a lapsed consent; this makes the end a
+    ledger entry and tells those who hold the data. Returns how many were expired here (another process may
+    have recorded some first: those are skipped)."""
+    expired = 0
+    for record_id in policies.consents.lapsed():
+        revoked: list[str] = []
+        effect = consent_effect(policies.taxonomy, CONSENT_EXPIRED, revoking_effect(credentials, revoked))
+        try:
+            policies.consents.expire(record_id, actor=EXPIRY_ACTOR, effects=effect)
+        except ConsentError:  # expired, withdrawn or renewed meanwhile: nothing to record
+            continue
+        expired += 1
+    return expired
+
+
+async def sweep_expiry(policies: PolicyRuntime, credentials: CredentialService, period: float) -> None:
+    """Expire lapsed consents now and every `period` seconds, for as long as the server runs."""
+    while True:
+        try:
+            count = await run_in_threadpool(expire_lapsed, policies, credentials)
+            if count:
+                _expiry_log.info("consents_expired", count=count)
+        except Exception:  # a failed sweep (database down) is retried at the next period
+            _expiry_log.exception("consent_expiry_failed")
+        await asyncio.sleep(period)

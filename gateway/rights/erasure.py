@@ -36,6 +36,7 @@ from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.customers import CustomerStore
 from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import CustomerPrincipal
+from gateway.events.changes import erasure_change, outbox_effect
 from gateway.rights import consents
 from gateway.rights.errors import NotFoundError
 from gateway.rights.leases import OPEN, Lease, LeasedRequests, LeaseLost
@@ -166,6 +167,10 @@ def request_erasure(erasures: Erasures, customer: CustomerPrincipal) -> dict[str
                 ],
             )
 
+    # Every recipient any of the customer's consents named is told, from the request's own transaction.
+    change = erasure_change(
+        erasures.policies.taxonomy, customer.customer_id, request_id, consents.records(erasures.policies, customer)
+    )
     erasures.ledger.append(
         Event(
             type=ERASURE_REQUEST_EVENT,
@@ -174,7 +179,7 @@ def request_erasure(erasures: Erasures, customer: CustomerPrincipal) -> dict[str
             payload={"request_id": request_id, "sources": list(sources)},
             time=now,
         ),
-        effects=record,
+        effects=outbox_effect(change, record),
     )
     return erasure_status(erasures, customer, request_id)
 

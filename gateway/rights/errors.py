@@ -66,6 +66,17 @@ class ConsentStateConflict(CustomerRightsError):
     kind = "consent-state-conflict"
 
 
+class ConcurrentConsentChange(CustomerRightsError):
+    """Another process changed the same consent record at the same moment: nothing was recorded; retrying is safe."""
+
+    status_code = 409
+    kind = "concurrent-change"
+    retry_after_seconds = 1
+
+    def __init__(self) -> None:
+        super().__init__("This consent was changed at the same moment by another request; try again.")
+
+
 class ErasureInProgress(CustomerRightsError):
     status_code = 409
     kind = "erasure-in-progress"
@@ -105,3 +116,16 @@ class InvalidRectification(CustomerRightsError):
     """A category no source system lets the customer correct, or a value that is not one of that category."""
 
     kind = "invalid-rectification"
+
+
+class InvalidTransfer(CustomerRightsError):
+    """A transfer to a recipient the taxonomy does not know, in an unknown format or for an unbounded time."""
+
+    kind = "invalid-transfer"
+
+
+class TransferGone(CustomerRightsError):
+    """The one-time transfer was fetched already, or its time ran out: ask the customer for a new one."""
+
+    status_code = 410
+    kind = "transfer-gone"

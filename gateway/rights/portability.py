@@ -1,9 +1,11 @@
 """GDPR Art. 20 / EU Data Act export: everything about the customer in one structured, machine-readable document.
 
 Consents (state and history), receipts (the signed credentials with live status), the access log, value-for-data
-points, and the customer's record from every registered source system. Each source read is itself an access to
-the customer's data under the `data_portability` purpose, so it is appended to the ledger before the data goes
-into the export (no ledger entry, no data) and shows up in "who used my data" with recipient `data-subject`.
+points, and the customer's whole record from every registered source system, fields no data category names
+included. As JSON (`export`) or as a zip of CSV tables with documented columns (`rights.export_csv`). Each source
+read is itself an access to the customer's data under the `data_portability` purpose, so it is appended to the
+ledger before the data goes into the export (no ledger entry, no data) and shows up in "who used my data" with
+recipient `data-subject`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,16 @@ from gateway.rights import consents
 from gateway.rights.access_log import DATA_SUBJECT, AccessLog, accesses
 from gateway.rights.points import points_balance, points_history
 from gateway.rights.receipts import get_receipt, list_receipts
-from gateway.upstream import InvalidSubject, UpstreamFailure, UpstreamRegistry
+from gateway.upstream import (
+    FieldMap,
+    InvalidDocument,
+    InvalidSubject,
+    UpstreamError,
+    UpstreamFailure,
+    UpstreamRegistry,
+    filter_document,
+    format_pointer,
+)
 from ledger import Event
 from ledger.store import Ledger
 from policies import PolicyRuntime
@@ -102,20 +113,28 @@ def _local_part(exporting: Portability, customer: CustomerPrincipal, lang: str) 
 
 
 async def _source(exporting: Portability, customer: CustomerPrincipal, name: str) -> dict[str, Any]:
-    """One source system's record of the customer: mapped fields only, recorded in the ledger first."""
+    """One source system's whole record of the customer, recorded in the ledger first.
+
+    Every field goes in, mapped to a data category or not: a telematics unit's IMEI that no category names is
+    withheld from every recipient, but it is still the customer's data (GDPR Art. 20, EU Data Act Art. 4). The
+    mapping is applied only to say which categories the record holds and which fields no category names.
+    """
     if customer.source_subject is None:
         return {"status": "not_enrolled"}
     config = exporting.upstreams.config(name)
     everything = list(exporting.policies.taxonomy.categories)
     try:
-        fetched = await exporting.upstreams.client(name).fetch_filtered(
-            config.record_request(customer.source_subject), everything
-        )
+        response = await exporting.upstreams.client(name).fetch_record(customer.source_subject)
+        if response.status_code in (404, 410):
+            return {"status": "no_record"}
+        if response.status_code >= 400:
+            raise UpstreamError(name, response.status_code)
+        document = response.json()
+        result = filter_document(document, config.field_map, everything)
     except (UpstreamFailure, InvalidSubject) as exc:
         return {"status": "unavailable", "error": str(exc)}
-    if fetched.result is None:
-        return {"status": "no_record"}
-    result = fetched.result
+    except InvalidDocument as exc:
+        return {"status": "unavailable", "error": f"upstream {name!r}: {exc}"}
     event = Event(
         type=PORTABILITY_EVENT,
         actor=customer.actor,
@@ -126,7 +145,7 @@ async def _source(exporting: Portability, customer: CustomerPrincipal, name: str
             "upstream": name,
             "released": list(result.released_categories),
             "withheld": {},
-            "unmapped_withheld": len(result.unmapped),
+            "unmapped_released": len(result.unmapped),
         },
     )
     index = await exporting.ledger.append_async(event)
@@ -134,9 +153,31 @@ async def _source(exporting: Portability, customer: CustomerPrincipal, name: str
         "status": "exported",
         "ledger_index": index,
         "categories": list(result.released_categories),
-        "unmapped_fields_left_out": len(result.unmapped),
-        "data": result.document,
+        "unmapped_fields": list(result.unmapped),
+        "field_categories": _field_categories(document, config.field_map, everything),
+        "data": document,
     }
+
+
+def _pointers(value: Any, path: tuple[str | int, ...] = ()) -> set[str]:
+    if isinstance(value, dict) and value:
+        return set().union(*(_pointers(child, (*path, str(key))) for key, child in value.items()))
+    if isinstance(value, list) and value:
+        return set().union(*(_pointers(child, (*path, i)) for i, child in enumerate(value)))
+    return {format_pointer(path)}
+
+
+def _field_categories(document: Any, field_map: FieldMap, everything: list[str]) -> dict[str, list[str]]:
+    """Each mapped field's data categories (JSON Pointer -> categories): a field needs every category whose
+    absence drops it, since deny wins (a trip's end point is both driving behaviour and a precise location)."""
+    released = filter_document(document, field_map, everything).document
+    mapped = _pointers(released) if released is not None else set()
+    found: dict[str, list[str]] = {pointer: [] for pointer in sorted(mapped)}
+    for category in sorted(field_map.categories):
+        without = filter_document(document, field_map, [c for c in everything if c != category]).document
+        for pointer in mapped - (_pointers(without) if without is not None else set()):
+            found[pointer].append(category)
+    return found
 
 
 async def export(exporting: Portability, customer: CustomerPrincipal, *, lang: str = "en") -> dict[str, Any]:

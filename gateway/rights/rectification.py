@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
+from gateway.events.changes import outbox_effect, rectification_change
 from gateway.rights.errors import InvalidRectification, NotFoundError
 from gateway.rights.leases import Lease, LeasedRequests, LeaseLost
 from gateway.rights.rfc3339 import rfc3339
@@ -34,6 +35,7 @@ from gateway.store.customer_tables import rectification_requests, rectification_
 from gateway.upstream import InvalidSubject, UpstreamFailure, UpstreamRegistry
 from ledger import Event
 from ledger.store import Ledger
+from policies import PolicyRuntime
 
 __all__ = [
     "MAX_VALUE",
@@ -73,6 +75,7 @@ class Rectifications:
     customers: CustomerStore
     pseudonyms: Pseudonyms
     settings: Settings
+    policies: PolicyRuntime  # whose consents name the recipients to tell (GDPR Art. 19)
 
     @property
     def queue(self) -> LeasedRequests:
@@ -198,6 +201,15 @@ def request_rectification(
             ],
         )
 
+    # Every recipient any of the customer's consents named is told of the correction (never the value), from the
+    # request's own transaction: it should read the field again.
+    change = rectification_change(
+        rectifications.policies.taxonomy,
+        customer.customer_id,
+        request_id,
+        category,
+        rectifications.policies.consents.records(customer.customer_id),
+    )
     rectifications.ledger.append(
         Event(
             type=RECTIFICATION_REQUEST_EVENT,
@@ -206,7 +218,7 @@ def request_rectification(
             payload={"request_id": request_id, "category": category, "sources": [s for s, _ in targets]},
             time=now,
         ),
-        effects=record,
+        effects=outbox_effect(change, record),
     )
     return rectification_status(rectifications, customer, request_id)
 

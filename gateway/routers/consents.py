@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -24,12 +24,21 @@ from gateway.dependencies import (
     idempotent,
     require_customer,
 )
-from gateway.rights import access_log, consents, receipts
+from gateway.rights import access_log, consents, receipts, sale_opt_out
 from gateway.rights.errors import CustomerRightsError
 from gateway.web.problems import Problem, problem_responses
-from policies import StateUnavailableError
+from policies import CollectionMethod, RecordKind, StateUnavailableError
 
-router = APIRouter(prefix="/v1/me", tags=["customer consents"])
+
+def honour_gpc_signal(
+    request: Request, policies: PoliciesDep, customer: CustomerPrincipal = Depends(require_customer)
+) -> None:
+    """Every request of the consent API carrying `Sec-GPC: 1` opts the customer out of selling and sharing where
+    their law gives that opt-out (recorded once, in the ledger, before the route answers)."""
+    call(sale_opt_out.honour_gpc, policies, customer, request.headers.get(sale_opt_out.GPC_HEADER))
+
+
+router = APIRouter(prefix="/v1/me", tags=["customer consents"], dependencies=[Depends(honour_gpc_signal)])
 T = TypeVar("T")
 Lang = Literal["en", "zh-CN"]
 LANG_QUERY = Query("en", description="Language of labels and of the agreement text.", examples=["zh-CN"])
@@ -43,7 +52,9 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
     except CustomerRightsError as exc:
         extensions = {"categories": exc.categories} if hasattr(exc, "categories") else {}
-        raise Problem(exc.status_code, exc.kind, exc.message, **extensions) from exc
+        retry = getattr(exc, "retry_after_seconds", None)
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        raise Problem(exc.status_code, exc.kind, exc.message, headers=headers, **extensions) from exc
     except StateUnavailableError as exc:
         raise Problem(503, "unavailable", "Consent state cannot be read right now; try again shortly.") from exc
 
@@ -426,3 +437,62 @@ def download_receipt(
         credential,
         headers={"Content-Disposition": f'attachment; filename="consent-receipt-{name}.json"'},
     )
+
+
+class PrivacyChoices(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"do_not_sell_or_share": True, "limit_sensitive": False}]}
+    )
+    do_not_sell_or_share: bool | None = Field(
+        None, description="Cal. Civ. Code 1798.120: opt out of selling or sharing (false opts back in)."
+    )
+    limit_sensitive: bool | None = Field(
+        None, description="1798.121: limit the use of sensitive personal information to what the service needs."
+    )
+
+
+_CHOICES_EXAMPLE = {
+    "applies": True,
+    "do_not_sell_or_share": {
+        "record_id": _RECORD_ID,
+        "since": "2026-11-21T10:00:00Z",
+        "method": "gpc",
+        "ledger_index": 42,
+    },
+    "limit_sensitive": None,
+}
+
+
+@router.get(
+    "/privacy-choices",
+    summary="My CCPA choices",
+    description="Where my law gives them (`applies`, e.g. US-CA): whether I opted out of the sale or sharing of "
+    "my personal information (by the portal, the API or a Global Privacy Control signal, `method` `gpc`) and "
+    "whether I limited the use of my sensitive personal information, each with its ledger entry.",
+    responses={**json_example(_CHOICES_EXAMPLE), **problem_responses(401, 503)},
+)
+def get_privacy_choices(
+    policies: PoliciesDep, customer: CustomerPrincipal = Depends(require_customer)
+) -> dict[str, Any]:
+    return call(sale_opt_out.choices, policies, customer).to_dict()
+
+
+@router.put(
+    "/privacy-choices",
+    summary="Change my CCPA choices",
+    description='Turns "Do Not Sell or Share" and "Limit the Use of My Sensitive Personal Information" on or '
+    "off (an omitted choice stays as it is). Each change is a ledger entry and applies to the very next proxied "
+    "read. A customer whose law gives no such choice gets 422.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={**json_example(_CHOICES_EXAMPLE), **problem_responses(401, 422, 503)},
+)
+def put_privacy_choices(
+    policies: PoliciesDep, body: PrivacyChoices, customer: CustomerPrincipal = Depends(require_customer)
+) -> dict[str, Any]:
+    for kind, on in (
+        (RecordKind.OPT_OUT, body.do_not_sell_or_share),
+        (RecordKind.LIMIT_SENSITIVE, body.limit_sensitive),
+    ):
+        if on is not None:
+            call(sale_opt_out.choose, policies, customer, kind, on, method=CollectionMethod.API)
+    return call(sale_opt_out.choices, policies, customer).to_dict()

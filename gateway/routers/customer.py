@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth.customers import CustomerStore, LoginLockedError, LoginThrottle, SessionStore
+from gateway.auth.customers import LoginLockedError
 from gateway.auth.principals import CustomerPrincipal
+from gateway.auth.rate_limits import RateLimitedError, request_address_key
+from gateway.auth.sign_in import PasswordSignIn, password_sign_in
 from gateway.dependencies import (
     SESSION_COOKIE,
     CustomersDep,
+    LimitsDep,
     SessionsDep,
     SettingsDep,
     ThrottleDep,
@@ -80,11 +83,17 @@ def not_found_like_absent(what: str = "record") -> Problem:
     return Problem(404, "not-found", f"No such {what}.")
 
 
-def _login(
-    throttle: LoginThrottle, customers: CustomerStore, sessions: SessionStore, body: Credentials
-) -> tuple[CustomerPrincipal, str, str]:
+async def _login(sign_in: PasswordSignIn, body: Credentials, address: str) -> CustomerPrincipal:
     try:
-        throttle.check(body.username)
+        customer = await sign_in.attempt(body.username, body.password, address)
+    except RateLimitedError as exc:
+        raise Problem(
+            429,
+            "too-many-requests",
+            f"Too many sign-ins; retry after {exc.retry_after} s.",
+            title="Too Many Requests",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from exc
     except LoginLockedError as exc:
         raise Problem(
             429,
@@ -93,9 +102,7 @@ def _login(
             title="Too Many Requests",
             headers={"Retry-After": str(exc.retry_after)},
         ) from exc
-    customer = customers.authenticate(body.username, body.password)
     if customer is None:
-        throttle.failed(body.username)
         raise Problem(
             401,
             "invalid-credentials",
@@ -103,9 +110,7 @@ def _login(
             title="Unauthorized",
             headers={"WWW-Authenticate": f'Cookie realm="consentry", cookie-name="{SESSION_COOKIE}"'},
         )
-    throttle.succeeded(body.username)
-    token, expires = sessions.create(customer.customer_id)
-    return customer, token, expires.isoformat()
+    return customer
 
 
 @router.post(
@@ -113,19 +118,26 @@ def _login(
     summary="Sign in",
     description="Checks the password (argon2id) and sets the session cookie (HttpOnly, SameSite=Lax, Secure "
     "when served over https). After too many failures within the window the username is locked for a while "
-    "(429 with Retry-After), whether or not such an account exists.",
+    "for the address they came from (429 `login-locked` with Retry-After), whether or not such an account exists. "
+    "Sign-ins are limited per remote address and for the whole gateway, and only a few passwords are checked at "
+    "once, a few more waiting: beyond, 429 `too-many-requests` with Retry-After.",
     response_model=SessionInfo,
     responses=problem_responses(401, 422, 429),
 )
 async def sign_in(
     body: Credentials,
+    request: Request,
     response: Response,
     throttle: ThrottleDep,
     customers: CustomersDep,
     sessions: SessionsDep,
+    limits: LimitsDep,
     settings: SettingsDep,
 ) -> SessionInfo:
-    customer, token, expires = await run_in_threadpool(_login, throttle, customers, sessions, body)
+    address = request_address_key(request, settings.trusted_proxies)
+    customer = await _login(password_sign_in(limits, throttle, customers), body, address)
+    token, expires_at = await run_in_threadpool(sessions.create, customer.customer_id)
+    expires = expires_at.isoformat()
     response.set_cookie(
         SESSION_COOKIE,
         token,

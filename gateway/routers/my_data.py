@@ -4,16 +4,24 @@ rectification (Art. 16, PIPL Art. 46)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import ErasuresDep, PortabilityDep, RectificationsDep, idempotent, require_customer
-from gateway.rights import erasure, portability, rectification
+from gateway.dependencies import (
+    ErasuresDep,
+    PortabilityDep,
+    RectificationsDep,
+    TransfersDep,
+    idempotent,
+    require_customer,
+)
+from gateway.rights import erasure, portability, rectification, transfers
+from gateway.rights.export_csv import export_zip
 from gateway.routers.consents import LANG_QUERY, Lang, call, json_example
 from gateway.web.problems import problem_responses
 
@@ -43,10 +51,12 @@ _STATUS_EXAMPLE = {
 @router.get(
     "/export",
     summary="Export my data",
-    description="One JSON download (GDPR Art. 20, EU Data Act) with a human-readable `summary`: my consents and "
+    description="One download (GDPR Art. 20, EU Data Act) with a human-readable `summary`: my consents and "
     "their history, my receipts (the signed credentials and their live status), the access log, value-for-data "
-    "points and my record from each registered source system. Each source read is recorded in the ledger as an "
-    "access under the `data_portability` purpose before its data is included.",
+    "points and my whole record from each registered source system, fields no data category names included "
+    "(`unmapped_fields`; `field_categories` names each mapped field's categories). Each source read is recorded "
+    "in the ledger as an access under the `data_portability` purpose before its data is included. "
+    "`format=csv` gives the same as a zip of CSV tables whose columns README.txt documents.",
     responses={
         **json_example(
             {
@@ -66,9 +76,25 @@ _STATUS_EXAMPLE = {
     },
 )
 async def export_my_data(
-    exporting: PortabilityDep, lang: Lang = LANG_QUERY, customer: CustomerPrincipal = Depends(require_customer)
+    exporting: PortabilityDep,
+    lang: Lang = LANG_QUERY,
+    format: Literal["json", "csv"] = Query(
+        "json", description="`json`: one document; `csv`: a zip of UTF-8 CSV tables with README.txt (the columns)."
+    ),
+    customer: CustomerPrincipal = Depends(require_customer),
 ) -> Response:
     document = await portability.export(exporting, customer, lang=lang)
+    return export_response(document, format)
+
+
+def export_response(document: dict[str, Any], fmt: str) -> Response:
+    """The export as a download: JSON, or the CSV tables zipped."""
+    if fmt == "csv":
+        return Response(
+            export_zip(document),
+            media_type="application/zip",
+            headers={"Content-Disposition": 'attachment; filename="consentry-export-csv.zip"'},
+        )
     return Response(
         json.dumps(document, ensure_ascii=False, indent=2),
         media_type="application/json",
@@ -213,3 +239,56 @@ def rectification_request_status(
     customer: CustomerPrincipal = Depends(require_customer),
 ) -> dict[str, Any]:
     return call(rectification.rectification_status, rectifications, customer, request_id)
+
+
+_TRANSFER_EXAMPLE = {
+    "grant_id": _REQUEST_ID,
+    "state": "open",
+    "recipient": "stuttgart-rnd",
+    "format": "json",
+    "created_at": "2026-11-21T10:00:00+00:00",
+    "expires_at": "2026-11-22T10:00:00+00:00",
+    "ledger_index": 93,
+    "fetched_at": None,
+    "fetch_ledger_index": None,
+}
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"recipient": "stuttgart-rnd", "format": "json", "minutes": 1440}]},
+    )
+    recipient: str = Field(min_length=1, max_length=128, description="The organization (taxonomy recipient id).")
+    format: Literal["json", "csv"] = Field("json", description="What the recipient receives.")
+    minutes: int = Field(1440, ge=1, le=transfers.MAX_MINUTES, description="How long the grant stays open.")
+
+
+@router.post(
+    "/export/transfers",
+    status_code=201,
+    summary="Send my export to an organization",
+    description="Direct transfer (GDPR Art. 20(2), EU Data Act Art. 5): lets the registered recipient fetch my "
+    "export once, before the time limit, with its own client at `GET /v1/transfers/{grant_id}`. The grant and "
+    "the fetch are ledger entries; the fetch appears in my access log. A second fetch, or a late one, is refused.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        201: {"description": "Created", "content": {"application/json": {"example": _TRANSFER_EXAMPLE}}},
+        **problem_responses(401, 422),
+    },
+)
+def grant_transfer(
+    body: TransferRequest, moving: TransfersDep, customer: CustomerPrincipal = Depends(require_customer)
+) -> JSONResponse:
+    granted = call(transfers.grant_transfer, moving, customer, body.recipient, body.format, body.minutes)
+    return JSONResponse(granted, status_code=201)
+
+
+@router.get(
+    "/export/transfers",
+    summary="My export transfers",
+    description="Every transfer I granted, newest first, and whether (and when) the recipient fetched it.",
+    responses={**json_example([_TRANSFER_EXAMPLE]), **problem_responses(401)},
+)
+def my_transfers(moving: TransfersDep, customer: CustomerPrincipal = Depends(require_customer)) -> list[dict[str, Any]]:
+    return call(transfers.list_transfers, moving, customer)

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.authorization_server import FormRequest, GatewayAuthorizationServer, OAuthResult
 from gateway.auth.rate_limits import (
+    GLOBAL_KEY,
     RequestLimits,
     TrustedProxies,
     enforce,
@@ -152,10 +153,14 @@ def _limit_token_requests(
     address = request_address_key(request, trusted_proxies)
     claimed = _claimed_client_id(request, form)
     if not claimed:
-        enforce((limits.token_per_address, address))
+        enforce((limits.token_per_address, address), (limits.credential_checks_global, GLOBAL_KEY))
         return
     client_id = claimed[:200]
-    enforce((limits.token_per_address, address), (limits.token_per_client_address, (client_id, address)))
+    enforce(
+        (limits.token_per_address, address),
+        (limits.token_per_client_address, (client_id, address)),
+        (limits.credential_checks_global, GLOBAL_KEY),
+    )
     enforce_unspent(limits.token_per_client, client_id)
 
 
@@ -302,6 +307,11 @@ async def _guarded_endpoint(
         (limits.client_auth_failures_per_address, address),
         (limits.client_auth_failures_per_client_address, (claimed, address)),
     )
+    try:
+        enforce((limits.credential_checks_global, GLOBAL_KEY))
+    except Problem:
+        reservation.release()
+        raise
     result = await run_in_threadpool(oauth.create_endpoint_response, name, oauth_request)
     if result.error is None or result.error.error != "invalid_client":
         reservation.release()

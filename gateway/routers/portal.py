@@ -16,9 +16,10 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialService
-from gateway.auth.customers import CustomerStore, LoginLockedError, LoginThrottle
+from gateway.auth.customers import LoginLockedError
 from gateway.auth.principals import CustomerPrincipal
 from gateway.auth.rate_limits import RateLimitedError, RequestLimits, TrustedProxies, request_address_key
+from gateway.auth.sign_in import PasswordSignIn, password_sign_in
 from gateway.dependencies import (
     SESSION_COOKIE,
     CredentialsDep,
@@ -78,25 +79,24 @@ async def sign_in_form(visit: VisitDep, request: Request) -> Response:
     )
 
 
-def _attempt(
-    throttle: LoginThrottle, customers: CustomerStore, username: str, password: str
-) -> tuple[CustomerPrincipal | None, int | None]:
-    """The customer, or None and the lockout's Retry-After when locked; the throttle counts every failure."""
+async def _attempt(sign_in: PasswordSignIn, username: str, password: str, address: str) -> CustomerPrincipal | int:
+    """The customer, or how long to wait (whole seconds, 0 for a wrong password) under the same limits, gate and
+    lockout as `POST /v1/session`."""
     try:
-        throttle.check(username)
-    except LoginLockedError as exc:
-        return None, exc.retry_after
-    customer = customers.authenticate(username, password)
-    if customer is None:
-        throttle.failed(username)
-        return None, None
-    throttle.succeeded(username)
-    return customer, None
+        customer = await sign_in.attempt(username, password, address)
+    except (LoginLockedError, RateLimitedError) as exc:
+        return exc.retry_after
+    return customer if customer is not None else 0
 
 
 @router.post("/sign-in")
 async def sign_in(
-    visit: VisitDep, throttle: ThrottleDep, customers: CustomersDep, sessions: SessionsDep, settings: SettingsDep
+    visit: VisitDep,
+    throttle: ThrottleDep,
+    customers: CustomersDep,
+    sessions: SessionsDep,
+    limits: LimitsDep,
+    settings: SettingsDep,
 ) -> Response:
     form = await visit.form()
     if form is None:
@@ -106,8 +106,10 @@ async def sign_in(
     target = local_path(str(form.get("next") or ""))
     if not username or not password:
         return render(visit.page, "sign_in.html", 422, next=target, notice="invalid", username=username)
-    customer, locked_for = await run_in_threadpool(_attempt, throttle, customers, username, password)
-    if customer is None:
+    address = request_address_key(visit.page.request, settings.trusted_proxies)
+    outcome = await _attempt(password_sign_in(limits, throttle, customers), username, password, address)
+    if not isinstance(outcome, CustomerPrincipal):
+        locked_for = outcome
         response = render(
             visit.page,
             "sign_in.html",
@@ -119,7 +121,7 @@ async def sign_in(
         if locked_for:
             response.headers["Retry-After"] = str(locked_for)
         return response
-    token, _ = await run_in_threadpool(sessions.create, customer.customer_id)
+    token, _ = await run_in_threadpool(sessions.create, outcome.customer_id)
     visit.page.extra_cookies.append((SESSION_COOKIE, token, settings.session_ttl_seconds))
     return redirect(visit.page, target)
 

@@ -100,3 +100,22 @@ rectification_sources = Table(
     Column("upstream_status", Integer, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+export_transfers = Table(
+    "gw_export_transfers",
+    metadata,
+    # A customer's one-time grant letting a recipient fetch their export (GDPR Art. 20(2), EU Data Act Art. 5):
+    # fetched at most once (the guarded update that sets `fetched_at` commits with the ledger entry), and only
+    # before `expires_at`.
+    Column("grant_id", String(36), primary_key=True),
+    Column("customer_id", String(36), nullable=False),
+    Column("recipient", String(128), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ledger_index", BigInteger, nullable=False),
+    Column("fetched_at", DateTime(timezone=True), nullable=True),
+    Column("fetched_by", String(64), nullable=True),
+    Column("fetch_ledger_index", BigInteger, nullable=True),
+    Index("ix_gw_export_transfers_customer", "customer_id", "created_at"),
+)

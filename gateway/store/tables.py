@@ -95,11 +95,13 @@ customer_sessions = Table(
     Index("ix_gw_customer_sessions_customer", "customer_id"),
 )
 
-login_throttle = Table(
-    "gw_login_throttle",
+login_attempts = Table(
+    "gw_login_attempts",
     metadata,
-    # Keyed by the submitted username whether or not it exists, so lockout does not reveal accounts.
+    # Keyed by the submitted username whether or not it exists, so lockout does not reveal accounts, and by
+    # the caller's address (`auth.rate_limits.request_address_key`), so nobody can lock out someone else.
     Column("username", String(200), primary_key=True),
+    Column("address", String(100), primary_key=True),
     Column("failures", Integer, nullable=False),
     Column("window_start", DateTime(timezone=True), nullable=False),
     Column("locked_until", DateTime(timezone=True), nullable=True),
@@ -117,6 +119,8 @@ idempotency_keys = Table(
     Column("response_body", LargeBinary, nullable=True),
     Column("content_type", String(200), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Until when the claiming request owns the key; past it, with no response stored, the claimant died.
+    Column("lease_until", DateTime(timezone=True), nullable=True),
 )
 
 zk_anchors = Table(
@@ -163,6 +167,8 @@ ledger_event_index = Table(
     Index("ix_gw_ledger_event_index_subject", "subject", "entry_index"),
     Index("ix_gw_ledger_event_index_type", "type", "entry_index"),
     Index("ix_gw_ledger_event_index_time", "time"),
+    # retention: a purpose's entries of some types older than its period
+    Index("ix_gw_ledger_event_index_purpose", "purpose", "type", "time"),
 )
 
 customer_points = Table(

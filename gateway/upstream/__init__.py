@@ -12,6 +12,7 @@ from gateway.upstream.bulk import AnalyticsAttribute, BulkResource, resolve_poin
 from gateway.upstream.client import (
     HOP_BY_HOP_HEADERS,
     IDEMPOTENT_METHODS,
+    DeletionOutcome,
     ErasureOutcome,
     FilteredRead,
     RectificationOutcome,
@@ -60,6 +61,7 @@ __all__ = [
     "CategoryStatus",
     "CircuitBreaker",
     "CircuitOpen",
+    "DeletionOutcome",
     "DocumentTooDeep",
     "ErasureNotSupported",
     "ErasureOutcome",

@@ -25,16 +25,18 @@ import json
 import random
 import re
 import zlib
-from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
+from starlette.concurrency import run_in_threadpool
 
 from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.config import ResolvedRequest, UpstreamConfig, pointer_tokens
 from gateway.upstream.errors import (
+    ErasureNotSupported,
     RequestTooLarge,
     UpstreamError,
     UpstreamFailure,
@@ -189,6 +191,26 @@ def _is_unicode_text(document: Any) -> bool:
     return True
 
 
+# Below this many commas a response is filtered on the event loop: its few thousand leaves cost less than
+# handing the work to a thread. Anything larger is parsed and filtered in the thread pool.
+INLINE_FILTER_LEAVES = 2_000
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def count_leaves(content: bytes, cap: int) -> int:
+    """How many leaves (scalars and empty containers) the JSON text `content` holds, without parsing it.
+
+    Every leaf but the last is followed by a comma outside any string, so leaves = such commas + 1. The
+    count of all commas bounds that from above and costs one pass in C; only a body whose bound exceeds
+    `cap` has its strings blanked out (still in C) for the exact count. Malformed text is left to the parser.
+    """
+    bound = content.count(b",") + 1
+    if bound <= cap:
+        return bound
+    return _JSON_STRING.sub(b'""', content).count(b",") + 1
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -243,6 +265,14 @@ class ErasureOutcome:
     upstream: str
     subject: str
     status: Literal["erased", "already-absent"]
+    upstream_status: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionOutcome:
+    upstream: str
+    subject: str
+    status: Literal["deleted", "already-absent"]
     upstream_status: int
 
 
@@ -382,12 +412,25 @@ class UpstreamClient:
         if response.status_code >= 400:
             # the request was built from the registration, so any other refusal is a gateway-side problem
             raise UpstreamError(self.config.name, response.status_code)
+        if response.content.count(b",") < INLINE_FILTER_LEAVES:
+            result = self._filter(response, released)  # a few thousand leaves at most: cheaper than a thread hop
+        else:
+            result = await run_in_threadpool(self._filter, response, released)
+        return FilteredRead(response.status_code, response.headers, result)
+
+    def _filter(self, response: UpstreamResponse, released: Collection[str]) -> FilterResult:
+        """Parse and filter within the upstream's leaf and depth caps; may run in a worker thread."""
+        limits = self.config.limits
+        leaves = count_leaves(response.content, limits.max_leaves)
+        if leaves > limits.max_leaves:
+            raise UpstreamResponseRefused(
+                self.config.name, f"answered with more than {limits.max_leaves} JSON values; nothing released"
+            )
         document = response.json()
         try:
-            result = filter_document(document, self.config.field_map, released)
+            return filter_document(document, self.config.field_map, released, max_depth=limits.max_depth)
         except InvalidDocument as exc:
             raise UpstreamResponseRefused(self.config.name, str(exc)) from exc
-        return FilteredRead(response.status_code, response.headers, result)
 
     async def fetch_record(self, subject: str) -> UpstreamResponse:
         """GET the subject's main record (portability exports)."""
@@ -401,6 +444,30 @@ class UpstreamClient:
             return ErasureOutcome(self.config.name, subject, "erased", response.status_code)
         if response.status_code in (404, 410):
             return ErasureOutcome(self.config.name, subject, "already-absent", response.status_code)
+        raise UpstreamError(self.config.name, response.status_code)
+
+    async def delete_categories(self, subject: str, categories: Sequence[str]) -> DeletionOutcome:
+        """Ask the source to delete these categories of the subject (and the fields that map to them); a 404 or
+        410 means the subject is not held, which leaves nothing to delete. Raises ``ErasureNotSupported`` when
+        the registration has no deletion rule."""
+        request = self.config.deletion_request(subject)
+        if request is None:
+            raise ErasureNotSupported(f"upstream {self.config.name!r} does not support deletion by category")
+        method, resolved = request
+        body = json.dumps(
+            {"categories": list(categories), "fields": list(self.config.selectors_of(categories))}
+        ).encode()
+        response = await self.request(
+            method,
+            resolved.path,
+            params=resolved.params,
+            headers=(("content-type", "application/json"),),
+            content=body,
+        )
+        if 200 <= response.status_code < 300:
+            return DeletionOutcome(self.config.name, subject, "deleted", response.status_code)
+        if response.status_code in (404, 410):
+            return DeletionOutcome(self.config.name, subject, "already-absent", response.status_code)
         raise UpstreamError(self.config.name, response.status_code)
 
     async def rectify(self, subject: str, pointer: str, value: str) -> RectificationOutcome:

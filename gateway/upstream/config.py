@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +40,7 @@ from gateway.upstream.selectors import SelectorSyntaxError, parse_selector
 
 __all__ = [
     "BreakerPolicy",
+    "DeletionRule",
     "ErasureRule",
     "FieldRule",
     "InvalidSubject",
@@ -163,6 +164,10 @@ class BreakerPolicy(_Model):
 class Limits(_Model):
     max_request_bytes: int = Field(default=1 << 20, ge=0, le=64 << 20)
     max_response_bytes: int = Field(default=4 << 20, ge=1, le=256 << 20)
+    # Filtering costs per leaf, and a few megabytes of JSON can hold millions of them: a response with more
+    # leaves, or nested deeper, than this is refused whole (502), never partly filtered and released.
+    max_leaves: int = Field(default=100_000, ge=1, le=10_000_000)
+    max_depth: int = Field(default=64, ge=1, le=512)
     max_connections: int = Field(default=100, ge=1, le=10_000)
     max_keepalive_connections: int = Field(default=20, ge=0, le=10_000)
 
@@ -205,6 +210,13 @@ class ErasureRule(_Model):
     def _template(self) -> ErasureRule:
         _check_template(self.path, placeholder=self.query is None)
         return self
+
+
+class DeletionRule(ErasureRule):
+    """How the source system deletes some categories of a subject's data (retention minimisation): the gateway
+    sends `{"categories": [...], "fields": [...]}` (the field selectors of this registration) as JSON."""
+
+    method: Literal["DELETE", "POST"] = "POST"
 
 
 class RectificationRule(_Model):
@@ -265,6 +277,7 @@ class UpstreamConfig(_Model):
     limits: Limits = Limits()
     tls: TLSPolicy = TLSPolicy()
     erasure: ErasureRule | None = None
+    deletion: DeletionRule | None = None
     rectification: RectificationRule | None = None
     fields: tuple[FieldRule, ...] = Field(min_length=1)
     bulk: BulkResource | None = None
@@ -391,6 +404,20 @@ class UpstreamConfig(_Model):
         if self.subject.query is not None:
             return ResolvedRequest(subject, template, {self.subject.query: subject})
         return ResolvedRequest(subject, _fill(template, subject), {})
+
+    def deletion_request(self, subject: str) -> tuple[str, ResolvedRequest] | None:
+        """The method and request that delete categories of a subject upstream, or None if it has none."""
+        if self.deletion is None:
+            return None
+        self.check_subject(subject)
+        if self.deletion.query is not None:
+            return self.deletion.method, ResolvedRequest(subject, self.deletion.path, {self.deletion.query: subject})
+        return self.deletion.method, ResolvedRequest(subject, _fill(self.deletion.path, subject), {})
+
+    def selectors_of(self, categories: Iterable[str]) -> tuple[str, ...]:
+        """The registered field selectors that map to any of `categories`."""
+        wanted = set(categories)
+        return tuple(dict.fromkeys(rule.selector for rule in self.fields if rule.category in wanted))
 
     def erasure_request(self, subject: str) -> tuple[str, ResolvedRequest]:
         """The method and request that erase a subject upstream; ``ErasureNotSupported`` if it cannot."""

@@ -50,6 +50,10 @@ class UpstreamRegistry:
         """Names of the upstreams an erasure request must be forwarded to."""
         return tuple(name for name in self.names if self._configs[name].supports_erasure)
 
+    def deleting(self) -> tuple[str, ...]:
+        """Names of the upstreams that delete categories of a subject on request (retention minimisation)."""
+        return tuple(name for name in self.names if self._configs[name].deletion is not None)
+
     def rectifiable(self, category: str) -> tuple[tuple[str, str], ...]:
         """(upstream, JSON Pointer) of every field holding `category` that a rectification is forwarded to."""
         found = ((name, self._configs[name].rectifiable().get(category)) for name in self.names)

@@ -3,12 +3,19 @@
 The first request with a key claims it (principal, key) and records a hash of method, path and body; the
 middleware stores the final response once it is complete. A retry with the same key and body gets the
 stored response again without re-executing; the same key with a different body is a 422; a retry while
-the first is still running is a 409. A 5xx or a crash releases the claim so the client can retry.
+the first is still running is a 409 with Retry-After. A 5xx or an exception releases the claim so the client can
+retry.
+
+A process killed mid-request releases nothing, so every claim carries a lease (`lease_until`). Once it has run
+out with no response stored, the claimant is dead and a retry takes the claim over and runs the request again:
+the route re-checks the current state, so a write that landed before the crash is found (a withdrawn consent
+answers that it is withdrawn, a grant renews its record) and one that did not is made now.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,10 +56,19 @@ class IdempotentReplay(Exception):
         self.response = response
 
 
+DEFAULT_LEASE = timedelta(seconds=60)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back the stored UTC time without its offset."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class IdempotencyStore:
-    def __init__(self, engine: Engine, ttl: timedelta) -> None:
+    def __init__(self, engine: Engine, ttl: timedelta, *, lease: timedelta = DEFAULT_LEASE) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.lease = lease
 
     def claim(self, principal: str, key: str, method: str, path: str, request_hash: bytes) -> StoredResponse | None:
         """Claim the key, or return the response stored under it; raises Problem on a conflicting reuse."""
@@ -70,21 +86,40 @@ class IdempotencyStore:
                             path=path,
                             request_hash=request_hash,
                             created_at=now,
+                            lease_until=now + self.lease,
                         )
                     )
                 return None
             except IntegrityError:
                 row = conn.execute(select(idempotency_keys).where(where)).mappings().first()
-        if row is None:  # released between our insert and read: the client may simply retry
-            raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is in progress.")
-        if bytes(row["request_hash"]) != request_hash:
-            raise Problem(
-                422,
-                "idempotency-key-reused",
-                "This Idempotency-Key was used with a different request; use a new key for a new request.",
-            )
-        if row["status_code"] is None:
-            raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is in progress.")
+            if row is None:  # released between our insert and read: the client may simply retry
+                raise _in_use(1)
+            if bytes(row["request_hash"]) != request_hash:
+                raise Problem(
+                    422,
+                    "idempotency-key-reused",
+                    "This Idempotency-Key was used with a different request; use a new key for a new request.",
+                )
+            if row["status_code"] is None:
+                lease_until = row["lease_until"]
+                if lease_until is not None and _utc(lease_until) > now:
+                    raise _in_use(math.ceil((_utc(lease_until) - now).total_seconds()))
+                # The claimant's lease ran out with no response: its process died. Take the claim over (only one
+                # retry can: the update matches the lease it saw) and run the request again.
+                taken = conn.execute(
+                    update(idempotency_keys)
+                    .where(
+                        where,
+                        idempotency_keys.c.status_code.is_(None),
+                        idempotency_keys.c.lease_until.is_(None)
+                        if lease_until is None
+                        else idempotency_keys.c.lease_until == lease_until,
+                    )
+                    .values(lease_until=now + self.lease)
+                )
+                if taken.rowcount != 1:
+                    raise _in_use(1)
+                return None
         return StoredResponse(int(row["status_code"]), bytes(row["response_body"] or b""), row["content_type"])
 
     def complete(self, principal: str, key: str, response: StoredResponse) -> None:
@@ -104,6 +139,15 @@ class IdempotencyStore:
                     and_(idempotency_keys.c.principal == principal, idempotency_keys.c.key == key)
                 )
             )
+
+
+def _in_use(retry_after_seconds: int) -> Problem:
+    return Problem(
+        409,
+        "idempotency-key-in-use",
+        "A request with this Idempotency-Key is in progress.",
+        headers={"Retry-After": str(max(1, retry_after_seconds))},
+    )
 
 
 def idempotent(

@@ -23,6 +23,9 @@ from ledger.store.database import open_engine, purge_wal, read_nodes, read_nodes
 from ledger.store.sequencer import Effects, Sequencer
 from ledger.tree import Range, assemble, consistency_ranges, inclusion_ranges, keys_for
 
+# Entries whose payloads one statement deletes: well inside every driver's limit on bound parameters.
+_ERASE_CHUNK = 900
+
 
 def origin_of(signer_key: str) -> str:
     """The checkpoint origin is the signer key's name, as C2SP checkpoints signed by the log itself require."""
@@ -107,10 +110,43 @@ class Ledger:
         purge_wal(self.engine)
         return index
 
+    def erase_payloads(
+        self,
+        indices: Sequence[int],
+        event: Event,
+        *,
+        effects: Effects | None = None,
+    ) -> int:
+        """Delete the payloads and salts of exactly these entries and record it as `event`, atomically.
+
+        The same forgetting as `erase_subject`, for entries chosen by age instead of by subject (retention): the
+        leaves commit to the payloads only through salted hashes, so every root and proof stays valid. `effects`
+        run in the same transaction after the deletion (a fence, an index update)."""
+        wanted = sorted(set(indices))
+
+        def forget(conn: Connection, index: int) -> None:
+            for start in range(0, len(wanted), _ERASE_CHUNK):
+                chunk = wanted[start : start + _ERASE_CHUNK]
+                conn.execute(delete(schema.payloads).where(schema.payloads.c.idx.in_(chunk)))
+            if effects is not None:
+                effects(conn, index)
+
+        if wanted and wanted[-1] >= self.size():
+            raise LedgerError(f"no entry at index {wanted[-1]}")
+        index = self.append(event, effects=forget)
+        purge_wal(self.engine)
+        return index
+
     @property
     def origin(self) -> str | None:
         """The origin this ledger signs checkpoints as (its signer key's name); None without a signer."""
         return self._origin
+
+    def stored_origin(self) -> str | None:
+        """The origin fixed when the log was created (None if nobody claimed one yet)."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(schema.head.c.origin).where(schema.head.c.id == schema.HEAD_ID)).scalar()
+        return None if stored is None else str(stored)
 
     def claim_origin(self, origin: str) -> str:
         """The log's stored origin; the first caller fixes it to `origin`. A log is named once: serving it from

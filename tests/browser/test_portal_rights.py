@@ -198,3 +198,37 @@ def test_a_corrected_phone_number_is_forwarded_and_the_vehicle_cloud_changes(
     page.get_by_label("The correct value").fill("not an address")
     page.get_by_role("button", name="Send the correction").click()
     assert "cannot be used for this field" in page.get_by_role("alert").inner_text()
+
+
+def test_the_csv_export_downloads_and_a_transfer_to_the_rnd_partner_is_fetched_once(
+    new_page: Any, portal_server: PortalServer, tmp_path: Path
+) -> None:
+    import zipfile
+
+    portal_server.enrol("transfer.user", "Transfer User", source_subject="cust-1005")
+    page = new_page("en-US")
+    sign_in(page, "transfer.user")
+    page.goto("/portal/data")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download my data (CSV)").click()
+    saved = tmp_path / "export.zip"
+    download.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        assert "source_fields.csv" in archive.namelist() and "README.txt" in archive.namelist()
+
+    page.get_by_label("Organization", exact=True).select_option(RND)
+    page.get_by_role("button", name="Allow one fetch").click()
+    page.wait_for_url("**/portal/data?transfer=granted*")
+    row = page.locator("tr[data-transfer]")
+    assert row.get_attribute("data-status") == "open" and RND_NAME in row.inner_text()
+    grant = row.get_attribute("data-transfer")
+    token = portal_server.crm_token("rnd-transfer", RND, ["joint_rnd"])
+    fetch = portal_server.url(f"/v1/transfers/{grant}")
+    first = httpx.get(fetch, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert first.status_code == 200, first.text
+    assert first.json()["sources"]["vehicle-cloud"]["status"] == "exported"
+    second = httpx.get(fetch, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert second.status_code == 410
+    page.goto("/portal/data")
+    assert page.locator("tr[data-transfer]").get_attribute("data-status") == "fetched"
+    assert serious_violations(page) == []

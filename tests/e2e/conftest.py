@@ -171,6 +171,8 @@ def actors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Actors]:
         "CONSENTRY_PORT": str(port),
         "CONSENTRY_MAX_BODY_BYTES": "65536",
         "CONSENTRY_LOGIN_MAX_FAILURES": "3",
+        # the session's tokens are minted once: they must outlive a slow suite on a loaded machine
+        "CONSENTRY_ACCESS_TOKEN_TTL_SECONDS": "86400",
     }
     environment.pop("CONSENTRY_DATABASE_URL", None)
     log_path = tmp / "gateway.log"

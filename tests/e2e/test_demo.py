@@ -60,6 +60,15 @@ def test_the_printed_story_runs(tmp_path: Path) -> None:
         assert set(profile["sources"]) == {"vehicle-cloud", "billing", "insurer"}, profile
         assert profile["profile"]["vehicle-cloud"]["vehicle"]["vin"] == "LSVAU2180N2183294"
 
+        # the withdrawal of step 4 reached the agency signed, and it confirmed deleting
+        deadline = time.monotonic() + 60
+        while not json.loads(run(steps[11].command).stdout)["confirmed"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        delivered = json.loads(run(steps[11].command).stdout)
+        assert [a["type"] for a in delivered["arrivals"]] == ["consent.withdrawn"] and delivered["rejected"] == 0
+        told = json.loads(run(steps[12].command).stdout)
+        assert told[0]["recipients"][0]["confirmation"] == "deleted", told
+
 
 def test_a_directory_the_demo_did_not_make_is_never_wiped(tmp_path: Path) -> None:
     (tmp_path / "precious").mkdir()

@@ -1,10 +1,11 @@
 """Every portal page answers 200 for every demo customer, in both languages (issue 14, point 5).
 
 Against the real demo (`DemoStack`: the vehicle cloud and `consentry serve`, seeded by `seed_demo`), as each demo
-customer (enumerated from the seed, not a copy), the test walks the portal as a browser would: it follows every
-portal link from the navigation on, then gives one consent through the page's own form (so the states, receipts
-and ledger entries a first action creates are on the pages too) and walks again. Every GET route the portal
-declares must have been reached, so a new page cannot escape the walk.
+customer and guardian (enumerated from the seed, not a copy), the test walks the portal as a browser would: it
+follows every portal link from the navigation on, then gives one consent through the page's own form (so the
+states, receipts and ledger entries a first action creates are on the pages too; a minor's guardian gives it on
+the minor's page) and walks again. Every GET route the portal declares must have been reached, so a new page
+cannot escape the walk.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from gateway.demo.seed import DEMO_PEOPLE, DemoCustomer
+from gateway.demo.seed import DEMO_GUARDIANS, DEMO_PEOPLE, DemoCustomer, DemoGuardian
 from gateway.demo.stack import DemoStack
 from gateway.portal import LANGUAGE_COOKIE, LANGUAGES, PORTAL_PREFIX
 from gateway.portal.web import NAV_ITEMS
@@ -88,16 +89,24 @@ def _walk(http: httpx.Client, language: str, who: str) -> set[str]:
     return seen
 
 
-def _give_first_offered_consent(http: httpx.Client, who: str) -> None:
-    """Submit the consents page's first "give" form, exactly as the page built it."""
-    page = http.get(f"{PORTAL_PREFIX}/consents")
+def _give_first_offered_consent(http: httpx.Client, who: str, page_url: str = f"{PORTAL_PREFIX}/consents") -> None:
+    """Submit the consents page's first "give" form, exactly as the page built it; where every offer needs the
+    separate confirmation (a minor's data under PIPL), the first confirmation page's form, every box ticked."""
+    page = http.get(page_url)
     parser = _Forms()
     parser.feed(page.text)
     offered = [(action, fields) for action, fields in parser.forms if action.endswith("/consents/grant")]
+    if not offered:
+        confirm = sorted(h for h in _links(page.text) if h.startswith(f"{PORTAL_PREFIX}/consents/confirm?"))
+        assert confirm, f"{who} is offered no consent to give"
+        parser = _Forms()
+        parser.feed(http.get(confirm[0]).text)
+        offered = [(action, fields) for action, fields in parser.forms if action.endswith("/consents/grant")]
     assert offered, f"{who} is offered no consent to give"
     action, fields = offered[0]
     answer = http.post(action, content=urlencode(fields), headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert answer.status_code == 303, f"{who}: {answer.status_code} {answer.text[:500]}"
+    assert "error=" not in answer.headers["location"], f"{who}: {answer.headers['location']}"
 
 
 @pytest.fixture(scope="module")
@@ -108,18 +117,22 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
 
 
 @contextmanager
-def _signed_in(stack: DemoStack, person: DemoCustomer, language: str) -> Iterator[httpx.Client]:
-    """A browser-like client in `language` that saw the signed-out pages, then signed in as `person`."""
+def _signed_in(stack: DemoStack, username: str, language: str) -> Iterator[httpx.Client]:
+    """A browser-like client in `language` that saw the signed-out pages, then signed in as `username`."""
     assert stack.world is not None
     with httpx.Client(base_url=stack.url, timeout=60) as http:
         http.cookies.set(LANGUAGE_COOKIE, language)
         for page in SIGNED_OUT:
             answer = http.get(page)
             assert answer.status_code == 200 and f'<html lang="{language}">' in answer.text, page
-        password = stack.world.passwords[person.username]
-        signed_in = http.post("/v1/session", json={"username": person.username, "password": password})
+        password = stack.world.passwords[username]
+        signed_in = http.post("/v1/session", json={"username": username, "password": password})
         assert signed_in.status_code == 200, signed_in.text
         yield http
+
+
+def _guardian_of(person: DemoCustomer) -> DemoGuardian | None:
+    return next((g for g in DEMO_GUARDIANS if g.ward == person.username), None)
 
 
 @pytest.mark.parametrize("person", DEMO_PEOPLE, ids=[p.username for p in DEMO_PEOPLE])
@@ -129,14 +142,33 @@ def test_every_portal_page_answers_200_for_every_demo_customer_in_both_languages
     routes = _page_routes()
     reached: set[str] = set()
     for language in LANGUAGES:
-        with _signed_in(demo, person, language) as http:
+        with _signed_in(demo, person.username, language) as http:
             reached |= _walk(http, language, person.username)
-    # A first action (the first consent the page offers) brings receipts, a DID and new ledger entries.
-    with _signed_in(demo, person, LANGUAGES[0]) as http:
-        _give_first_offered_consent(http, person.username)
+    # A first action (the first consent the page offers) brings receipts, a DID and new ledger entries; a minor's
+    # is given by their guardian, on the minor's page.
+    guardian = _guardian_of(person)
+    if guardian is None:
+        with _signed_in(demo, person.username, LANGUAGES[0]) as http:
+            _give_first_offered_consent(http, person.username)
+    else:
+        assert demo.world is not None
+        ward = demo.world.customer_ids[person.source_subject]
+        with _signed_in(demo, guardian.username, LANGUAGES[0]) as http:
+            _give_first_offered_consent(http, guardian.username, f"{PORTAL_PREFIX}/consents?ward={ward}")
     for language in LANGUAGES:
-        with _signed_in(demo, person, language) as http:
+        with _signed_in(demo, person.username, language) as http:
             reached |= _walk(http, language, person.username)
     paths = {urlsplit(url).path for url in reached}
     unreached = [route for route, pattern in routes.items() if not any(pattern.match(p) for p in paths)]
     assert not unreached, f"{person.username}: the walk never reached {unreached}"
+
+
+@pytest.mark.parametrize("guardian", DEMO_GUARDIANS, ids=[g.username for g in DEMO_GUARDIANS])
+def test_every_portal_page_answers_200_for_every_demo_guardian_in_both_languages(
+    demo: DemoStack, guardian: DemoGuardian
+) -> None:
+    """The walk follows the guardian's links to each minor's consents page (and every page from there)."""
+    for language in LANGUAGES:
+        with _signed_in(demo, guardian.username, language) as http:
+            reached = _walk(http, language, guardian.username)
+        assert any("ward=" in url for url in reached), f"{guardian.username} never reached a minor's page"

@@ -29,7 +29,7 @@ NEW_PHONE = "+86 139 0000 4242"
 
 def _registry(path: Path, cloud_url: str, billing_port: int | None) -> Path:
     document = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
-    (cloud,) = document["upstreams"]
+    (cloud,) = [u for u in document["upstreams"] if u["name"] == "vehicle-cloud"]
     cloud["base_url"] = cloud_url
     if billing_port is not None:
         billing = dict(cloud, name="billing", base_url=f"http://127.0.0.1:{billing_port}")

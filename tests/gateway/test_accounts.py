@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from joserfc.jwk import ECKey
+from sqlalchemy import Engine
 
 from gateway.auth.clients import ClientRegistrationError
 from gateway.auth.customers import InvalidCustomerError, LoginLockedError, LoginThrottle
 from gateway.auth.passwords import WeakPasswordError, hash_password, verify_password
 from gateway.runtime import Runtime
+from gateway.store import upgrade_all
+from gateway.store.database import create_db_engine
 
 
 def register(runtime: Runtime, **overrides: object) -> tuple[object, str | None]:
@@ -114,13 +118,53 @@ def test_an_account_enrolled_without_a_password_never_signs_in_with_one(runtime:
 def test_failures_outside_the_window_do_not_add_up(runtime: Runtime) -> None:
     throttle = LoginThrottle(runtime.engine, 2, timedelta(seconds=-1), timedelta(minutes=5))
     for _ in range(3):
-        throttle.failed("someone")  # each failure starts a fresh window: never two within one
-        throttle.check("someone")
+        throttle.reserve("someone", "198.51.100.7")  # each attempt starts a fresh window: never two within one
+        throttle.failed("someone", "198.51.100.7")
     strict = LoginThrottle(runtime.engine, 2, timedelta(minutes=5), timedelta(minutes=5))
-    strict.failed("other")
-    strict.failed("other")
+    for _ in range(2):
+        strict.reserve("other", "198.51.100.7")
+        strict.failed("other", "198.51.100.7")
     with pytest.raises(LoginLockedError) as locked:
-        strict.check("other")
+        strict.reserve("other", "198.51.100.7")
     assert 0 < locked.value.retry_after <= 301
-    strict.succeeded("other")
-    strict.check("other")
+    strict.reserve("other", "203.0.113.9")  # the same username from elsewhere is not locked
+    strict.succeeded("other", "203.0.113.9")
+
+
+def test_a_success_gives_back_the_reserved_failures(runtime: Runtime) -> None:
+    throttle = LoginThrottle(runtime.engine, 2, timedelta(minutes=5), timedelta(minutes=5))
+    for _ in range(5):
+        throttle.reserve("li.wei", "198.51.100.7")
+        throttle.succeeded("li.wei", "198.51.100.7")
+    throttle.reserve("li.wei", "198.51.100.7")
+    throttle.failed("li.wei", "198.51.100.7")
+
+
+def test_parallel_attempts_reserve_no_more_than_the_allowance(runtime: Runtime) -> None:
+    """The reservation is one conditional UPDATE: racing attempts cannot all pass a check-then-record."""
+    _race_for_the_allowance(runtime.engine)
+
+
+@pytest.mark.postgres
+def test_parallel_attempts_reserve_no_more_than_the_allowance_on_postgresql(postgres_url: str) -> None:
+    engine = create_db_engine(postgres_url)
+    try:
+        upgrade_all(engine)
+        _race_for_the_allowance(engine)
+    finally:
+        engine.dispose()
+
+
+def _race_for_the_allowance(engine: Engine) -> None:
+    throttle = LoginThrottle(engine, 5, timedelta(minutes=5), timedelta(minutes=5))
+
+    def attempt(_: int) -> bool:
+        try:
+            throttle.reserve("victim", "198.51.100.7")
+        except LoginLockedError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        admitted = sum(pool.map(attempt, range(40)))
+    assert admitted == 5

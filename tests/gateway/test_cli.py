@@ -163,6 +163,7 @@ def test_customer_add_refuses_a_short_password(cli: CliRunner) -> None:
 
 
 def test_keys_rotate_and_list(cli: CliRunner) -> None:
+    assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0  # the gateway's data directory, set up
     before = json.loads(cli.invoke(app, ["keys", "list"]).stdout)
     rotated = cli.invoke(app, ["keys", "rotate", "token"])
     assert rotated.exit_code == 0, rotated.output
@@ -177,6 +178,7 @@ def test_keys_rotate_and_list(cli: CliRunner) -> None:
 
 def test_keys_rotate_issuer_goes_through_the_credential_keyring_and_keeps_old_keys(cli: CliRunner) -> None:
     """The issuer has one home (credentials.IssuerKeyring): rotation appends a Multikey to the did:web document."""
+    assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
     before = json.loads(cli.invoke(app, ["keys", "list"]).stdout)["issuer"]
     rotated = cli.invoke(app, ["keys", "rotate", "issuer"])
     assert rotated.exit_code == 0, rotated.output

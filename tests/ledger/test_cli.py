@@ -32,7 +32,7 @@ def test_init_creates_a_private_signer_key_and_prints_the_verifier_key(tmp_path:
     out = json.loads(result.stdout)
     key_file = tmp_path / "d" / "ledger-signer.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "d" / "ledger.db").stat().st_mode) == 0o600  # payloads are personal data
+    assert stat.S_IMODE((tmp_path / "d" / "consentry.db").stat().st_mode) == 0o600  # payloads are personal data
     assert out["verifier_key"].startswith("example.org/log+")
     assert (tmp_path / "d" / "ledger-verifier.pub").read_text().strip() == out["verifier_key"]
     again = run(tmp_path / "d", "init", "--json")  # idempotent: the existing key is kept

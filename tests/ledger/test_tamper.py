@@ -149,7 +149,7 @@ CASES: dict[str, tuple[Tamper, str]] = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_verify_names_the_first_bad_row_after_a_single_row_tamper(data_dir: Path, case: str) -> None:
     tamper, message = CASES[case]
-    with sqlite3.connect(data_dir / "ledger.db") as conn:
+    with sqlite3.connect(data_dir / "consentry.db") as conn:
         tamper(conn)
     result = run(data_dir, "verify")
     assert result.exit_code in (1, 2), result.output

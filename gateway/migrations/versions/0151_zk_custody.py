@@ -1,7 +1,7 @@
 """custodial answering: the customer's answering mode and the statements their wallet handed over, sealed
 
 Revision ID: 0151_zk_custody
-Revises: 0150_zk_relay
+Revises: 0175_idempotency_lease
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0151_zk_custody'
-down_revision = '0150_zk_relay'
+down_revision = '0175_idempotency_lease'
 branch_labels = None
 depends_on = None
 

@@ -17,18 +17,20 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep
+from gateway.dependencies import CredentialsDep, CustomersDep, PoliciesDep, RetentionDep, WebhooksDep
 from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
-from gateway.rights import consents, guardians
+from gateway.retention import renew, schedule
+from gateway.rights import consents, guardians, sale_opt_out
 from gateway.rights.errors import CustomerRightsError
-from policies import CellState, PolicyRuntime
+from policies import CellState, PolicyRuntime, RecordKind
 
 router = APIRouter()
 
 _PAGE = f"{PORTAL_PREFIX}/consents"
-_DONE = frozenset({"given", "withdrawn", "marketing"})
+_DONE = frozenset({"given", "withdrawn", "marketing", "choices", "renewed"})
+_CHOICES = {"do_not_sell": RecordKind.OPT_OUT, "limit_sensitive": RecordKind.LIMIT_SENSITIVE}
 _ERRORS = frozenset(
     {
         "invalid-consent",
@@ -80,7 +82,14 @@ def _with(url: str, acting: _Acting, extra: str) -> str:
 
 
 @router.get("/consents")
-async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: CustomersDep, request: Request) -> Response:
+async def my_consents(
+    visit: VisitDep,
+    policies: PoliciesDep,
+    customers: CustomersDep,
+    webhooks: WebhooksDep,
+    retention: RetentionDep,
+    request: Request,
+) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
     acting = await run_in_threadpool(_acting, customers, visit.customer, request.query_params.get("ward"))
@@ -91,6 +100,11 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
     minor = guardians.is_minor(policies.taxonomy, subject)
     decides = await run_in_threadpool(guardians.who_decides, policies, customers, subject) if minor else None
     wards = [] if acting.guardian else await run_in_threadpool(guardians.wards, customers, visit.customer)
+    choices = None if acting.guardian else await run_in_threadpool(sale_opt_out.choices, policies, subject)
+    # which recipients were told of the subject's changes, and which confirmed (only events with a recipient)
+    told = await run_in_threadpool(webhooks.for_customer, subject.customer_id, lang=visit.page.language)
+    # lapse dates and one-click renewal for the visitor's own consents (a guardian renews by giving again)
+    lapses = [] if acting.guardian else await run_in_threadpool(schedule, retention, subject)
     matrices = build_matrix(catalog, state)
     done = request.query_params.get("done")
     error = request.query_params.get("error")
@@ -114,6 +128,11 @@ async def my_consents(visit: VisitDep, policies: PoliciesDep, customers: Custome
         decided_by_guardian=minor and acting.guardian is None,
         decides=decides,
         wards=wards,
+        choices=choices,
+        gpc=request.headers.get(sale_opt_out.GPC_HEADER, "").strip() == "1",
+        changes=[change for change in told if change["recipients"]],
+        lapses=lapses,
+        notice_days=retention.settings.retention_notice_days,
     )
 
 
@@ -295,3 +314,39 @@ async def withdraw_marketing(
         lambda: consents.withdraw_all_marketing(policies, credentials, acting.subject, guardian=acting.guardian)
     )
     return redirect(visit.page, _with(_PAGE, acting, f"done=marketing&count={len(result.withdrawn)}"))
+
+
+@router.post("/consents/privacy-choices")
+async def privacy_choice(visit: VisitDep, policies: PoliciesDep) -> Response:
+    """ "Do Not Sell or Share My Personal Information" and "Limit the Use of My Sensitive Personal Information",
+    on or off: each a ledger entry the next proxied read obeys."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    kind = _CHOICES.get(str(form.get("choice") or ""))
+    on = str(form.get("on") or "")
+    if kind is None or on not in ("0", "1"):
+        return redirect(visit.page, f"{_PAGE}?error=invalid-request")
+    try:
+        await run_in_threadpool(sale_opt_out.choose, policies, customer, kind, on == "1")
+    except CustomerRightsError as exc:
+        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+    return redirect(visit.page, f"{_PAGE}?done=choices#privacy-choices")
+
+
+@router.post("/consents/renew")
+async def renew_consent(visit: VisitDep, retention: RetentionDep) -> Response:
+    """One click from the lapse notice: the consent's retention period starts again now."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    record_id = str(form.get("record_id") or "")
+    if not record_id:
+        return redirect(visit.page, f"{_PAGE}?error=invalid-consent")
+    try:
+        await run_in_threadpool(renew, retention, customer, record_id)
+    except CustomerRightsError as exc:
+        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+    return redirect(visit.page, f"{_PAGE}?done=renewed#retention-heading")

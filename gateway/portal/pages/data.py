@@ -14,14 +14,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.dependencies import ErasuresDep, PoliciesDep, PortabilityDep, RectificationsDep, UpstreamsDep
+from gateway.dependencies import (
+    ErasuresDep,
+    PoliciesDep,
+    PortabilityDep,
+    RectificationsDep,
+    TransfersDep,
+    UpstreamsDep,
+)
 from gateway.portal.session import VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render, security_headers
-from gateway.rights import erasure, portability, rectification
-from gateway.rights.errors import InvalidRectification
+from gateway.rights import erasure, portability, rectification, transfers
+from gateway.rights.errors import InvalidRectification, InvalidTransfer
+from gateway.rights.export_csv import export_zip
 from gateway.rights.leases import OPEN
 
 router = APIRouter()
+TRANSFER_MINUTES = 24 * 60  # the portal grants a day; the API lets the customer choose
 
 
 @router.get("/data")
@@ -29,6 +38,7 @@ async def my_data(
     visit: VisitDep,
     erasures: ErasuresDep,
     rectifications: RectificationsDep,
+    moving: TransfersDep,
     policies: PoliciesDep,
     upstreams: UpstreamsDep,
     request: Request,
@@ -38,10 +48,14 @@ async def my_data(
     requests = await run_in_threadpool(erasure.list_erasures, erasures, visit.customer)
     corrections = await run_in_threadpool(rectification.list_rectifications, rectifications, visit.customer)
     notice = request.query_params.get("rectification")
+    granted = await run_in_threadpool(transfers.list_transfers, moving, visit.customer)
+    transfer_notice = request.query_params.get("transfer")
     return render(
         visit.page,
         "data.html",
         taxonomy=policies.taxonomy,
+        transfers=granted,
+        transfer_notice=transfer_notice if transfer_notice in ("granted", "invalid") else None,
         rectifiable=rectification.rectifiable_categories(rectifications, visit.customer),
         rectifications=corrections,
         rectification_open=any(r["status"] in OPEN - {"failed"} for r in corrections),
@@ -58,12 +72,30 @@ async def export(visit: VisitDep, exporting: PortabilityDep) -> Response:
     posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
-    visit, customer, _ = posted
+    visit, customer, form = posted
     document = await portability.export(exporting, customer, lang=visit.page.language)
+    if form.get("format") == "csv":
+        response = Response(export_zip(document), media_type="application/zip")
+        response.headers["Content-Disposition"] = 'attachment; filename="consentry-export-csv.zip"'
+        return security_headers(response)
     body = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
     response = Response(body, media_type="application/json")
     response.headers["Content-Disposition"] = 'attachment; filename="consentry-export.json"'
     return security_headers(response)
+
+
+@router.post("/data/transfer")
+async def grant_transfer(visit: VisitDep, moving: TransfersDep) -> Response:
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    recipient, fmt = str(form.get("recipient") or ""), str(form.get("format") or "json")
+    try:
+        await run_in_threadpool(transfers.grant_transfer, moving, customer, recipient, fmt, TRANSFER_MINUTES)
+    except InvalidTransfer:
+        return redirect(visit.page, f"{PORTAL_PREFIX}/data?transfer=invalid#transfer")
+    return redirect(visit.page, f"{PORTAL_PREFIX}/data?transfer=granted#transfer")
 
 
 @router.post("/data/erasure")

@@ -79,7 +79,9 @@ async def test_export_holds_consents_receipts_accesses_and_the_source_record_rec
     source = document["sources"][VEHICLE_CLOUD]
     assert source["status"] == "exported"
     assert source["data"]["name"] == "Li Wei" and source["data"]["vehicle"]["vin"] == "LSVAU2180N2183294"
-    assert "telematics_unit" not in source["data"] and source["unmapped_fields_left_out"] >= 1
+    # Unmapped fields are withheld from every recipient, but they are the customer's data too.
+    assert source["data"]["telematics_unit"]["imei"] == "356938035643809"
+    assert "/telematics_unit/imei" in source["unmapped_fields"]
     assert document["receipts"][0]["credential"] == get_receipt(runtime.engine, li_wei, change.receipt["id"])
     assert document["receipts"][0]["status"] == "valid"
     assert [r["record_id"] for r in document["consents"]["records"]] == [change.record.record_id]

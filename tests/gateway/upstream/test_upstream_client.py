@@ -460,6 +460,36 @@ async def test_a_compressed_answer_that_would_inflate_past_the_cap_is_refused_be
 
 
 @pytest.mark.parametrize(
+    ("limits", "body", "refused"),
+    [
+        ({"max_leaves": 5}, b'{"name": "Li Wei", "junk": [0, 0, 0, 0]}', False),
+        ({"max_leaves": 5}, b'{"name": "Li Wei", "junk": [0, 0, 0, 0, 0]}', True),
+        ({"max_leaves": 2}, b'{"name": "Li, Wei, and, more", "note": "a,b,c"}', False),
+        ({"max_depth": 3}, b'{"name": "Li Wei", "a": {"b": {"c": 1}}}', False),
+        ({"max_depth": 3}, b'{"name": "Li Wei", "a": {"b": {"c": {"d": 1}}}}', True),
+        ({"max_leaves": 3000}, b'{"name": "Li Wei", "junk": [' + b"0," * 2999 + b"0]}", True),
+    ],
+    ids=["at the leaf cap", "over it", "commas in strings", "at the depth cap", "over it", "filtered in a thread"],
+)
+async def test_a_response_over_the_leaf_or_depth_cap_is_refused_whole(
+    limits: dict[str, int], body: bytes, refused: bool
+) -> None:
+    cfg = config("http://upstream.test", limits=limits)
+    json_answer = httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "application/json"}, content=body)
+    )
+    async with client_for(cfg, transport=json_answer) as client:
+        read = client.fetch_filtered(cfg.resolve("customers/cust-1001"), {"identity.name"})
+        if refused:
+            with pytest.raises(UpstreamResponseRefused) as caught:
+                await read
+            assert caught.value.status_code == 502
+        else:
+            result = (await read).result
+            assert result is not None and result.document == {"name": json.loads(body)["name"]}
+
+
+@pytest.mark.parametrize(
     ("coding", "body", "reason"),
     [
         ("br", b"whatever", "unsupported content coding"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.upstream import CategoryStatus, DocumentTooDeep, FieldMap, InvalidDocument, fieldmap, filter_document
+from gateway.upstream.client import count_leaves
 
 R, W = CategoryStatus.RELEASED, CategoryStatus.WITHHELD
 
@@ -385,3 +387,31 @@ def test_a_record_shape_seen_before_walks_its_members_from_the_cache(monkeypatch
     monkeypatch.setattr(fm._automaton, "advance", lambda *args: computed.append(args) or advance(*args))
     assert filter_document(document, fm, {"x", "y"}) == first
     assert computed == []
+
+
+# --- the leaf count that caps a response before it is parsed (gateway.upstream.client.count_leaves) ----------
+
+
+def _leaves(value: Any) -> int:
+    if isinstance(value, dict | list) and value:
+        return sum(_leaves(child) for child in (value.values() if isinstance(value, dict) else value))
+    return 1
+
+
+TEXT_WITH_JSON_PUNCTUATION = st.text(alphabet=st.sampled_from(list(',"\\[]{}:a\n\u00e9')), max_size=6)
+punctuated_values = st.recursive(
+    st.none() | st.integers(-5, 5) | TEXT_WITH_JSON_PUNCTUATION,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT_WITH_JSON_PUNCTUATION, children, max_size=4),
+    max_leaves=25,
+)
+
+
+@given(punctuated_values, st.booleans(), st.integers(0, 30))
+def test_the_leaf_count_read_from_the_text_is_the_parsed_documents(value: Any, ascii_only: bool, cap: int) -> None:
+    """Exact whenever it exceeds the cap (commas, quotes and brackets inside strings are not structure), and
+    never below the truth otherwise: a body is refused for its leaves only when it really has that many."""
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=None if cap % 2 else 1).encode()
+    counted = count_leaves(text, cap)
+    assert counted >= _leaves(value)
+    if counted > cap:
+        assert counted == _leaves(value)

@@ -29,6 +29,21 @@ def test_a_key_still_in_flight_is_409_and_released_keys_can_be_claimed_again(run
     assert store.claim("client:a", "k", "POST", "/x", HASH) is None
 
 
+def test_a_claim_whose_lease_ran_out_is_taken_over_once(runtime: Runtime) -> None:
+    """A claimant killed mid-request never releases: past its lease the first retry owns the key, a second waits."""
+    dead = IdempotencyStore(runtime.engine, timedelta(hours=1), lease=timedelta(seconds=-1))
+    assert dead.claim("client:a", "k", "POST", "/x", HASH) is None
+    retry = IdempotencyStore(runtime.engine, timedelta(hours=1), lease=timedelta(minutes=5))
+    assert retry.claim("client:a", "k", "POST", "/x", HASH) is None  # taken over: the request runs again
+    with pytest.raises(Problem) as second:
+        retry.claim("client:a", "k", "POST", "/x", HASH)
+    assert second.value.kind == "idempotency-key-in-use"
+    assert 1 <= int(second.value.headers["Retry-After"]) <= 300
+    with pytest.raises(Problem) as other_body:
+        retry.claim("client:a", "k", "POST", "/x", b"\x02" * 32)
+    assert other_body.value.kind == "idempotency-key-reused"
+
+
 def test_completed_keys_replay_until_they_expire(runtime: Runtime) -> None:
     store = runtime.idempotency
     store.claim("client:a", "k", "POST", "/x", HASH)
