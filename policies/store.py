@@ -587,20 +587,6 @@ class ConsentStore:
             if_seq=if_seq,
         )
 
-    def lapsed(self, at: datetime | None = None, *, limit: int = 500) -> list[str]:
-        """Ids of given or renewed records whose validity ended by `at` (now): the ones to `expire`."""
-        t = schema.consent_records.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.record_id)
-                .where(t.status.in_((ConsentStatus.GIVEN.value, ConsentStatus.RENEWED.value)))
-                .where(t.valid_until.is_not(None))
-                .where(t.valid_until <= to_micros(_when(at)))
-                .order_by(t.valid_until)
-                .limit(limit)
-            ).scalars()
-            return [str(r) for r in rows]
-
     def _append(
         self,
         record_id: str,

@@ -8,6 +8,7 @@ the way is a `Problem` that releases nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,9 @@ T = TypeVar("T")
 PURPOSE_HEADER = "Consentry-Purpose"
 ACCESS_EVENT = "access"
 CHECK_EVENT = "access.check"
+DEPARTMENT_HEADER = "Consentry-Department"
+STAFF_HEADER = "Consentry-Staff"  # a pseudonymous staff id, never a name: it is shown to the customer
+STAFF_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REFUSED_EVENT = "access.refused"  # refused before any decision (a purpose the client is not registered for)
 
 # The matrix's or legal basis's positive answers: a withheld category is explained by its failures only.
@@ -117,6 +121,31 @@ def require_purpose(principal: ClientPrincipal, purpose: str | None) -> str:
     if purpose not in principal.allowed_purposes:
         raise Problem(403, "purpose-not-allowed", f"Your client is not registered for the purpose {purpose!r}.")
     return purpose
+
+
+def declared_for(
+    flow: AccessFlow, principal: ClientPrincipal, department: str | None, staff: str | None
+) -> dict[str, str]:
+    """The department (one the taxonomy lists for the client's organization) and the staff member's pseudonymous
+    id a read declares it is made for, as they go into the ledger entry; a department the organization does not
+    have, or a malformed staff id, is refused before anything is read."""
+    declared: dict[str, str] = {}
+    if department:
+        recipient = flow.policies.taxonomy.recipients.get(principal.organization)
+        if recipient is None or department not in recipient.departments:
+            known = ", ".join(sorted(recipient.departments)) if recipient is not None else ""
+            raise Problem(
+                400,
+                "unknown-department",
+                f"{department!r} is not a department of your organization in the taxonomy"
+                + (f" (one of {known})." if known else "; it declares none."),
+            )
+        declared["department"] = department
+    if staff:
+        if not STAFF_ID.fullmatch(staff):
+            raise Problem(400, "invalid-staff-id", f"{STAFF_HEADER}: 1-64 characters from A-Z a-z 0-9 . _ -.")
+        declared["staff"] = staff
+    return declared
 
 
 async def require_purpose_recorded(
@@ -242,8 +271,12 @@ async def read(
     path: str,
     query: Mapping[str, str],
     purpose: str | None,
+    *,
+    department: str | None = None,
+    staff: str | None = None,
 ) -> AccessOutcome:
     """Decide, fetch, filter and record one read; raises `Problem` whenever nothing may be released."""
+    declared = declared_for(flow, principal, department, staff) if department or staff else {}
     purpose = await require_purpose_recorded(flow, principal, purpose, source, path, query)
     config, resolved = resolve(flow, source, path, query)
     customer = await subject_customer(flow, resolved)
@@ -274,6 +307,7 @@ async def read(
         "unmapped_withheld": len(result.unmapped),
         "matrix_version": decision.matrix_version,
         "consents": _consents(decision),
+        **declared,
     }
     if points:
         payload["points"] = points

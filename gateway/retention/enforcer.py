@@ -157,13 +157,12 @@ def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, repo
     revoked: list[str] = []
     revoke = revoking_effect(retention.credentials, revoked)
 
-    def fenced(conn: Connection, record: ConsentRecord) -> None:
+    def held(conn: Connection, record: ConsentRecord) -> None:
         _hold(retention, conn, lease)
         revoke(conn, record)
 
-    # the recipients the consent named are told (`consent.expired`) in the same transaction, as on a withdrawal
-    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, fenced)
-
+    # its recipients are told in the expiry's own transaction (gateway.events: the one place changes become events)
+    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, held)
     try:
         record = retention.policies.consents.expire(
             lapse.record.record_id,

@@ -10,7 +10,6 @@ The customer's id is the subject id in consent records and source systems; the l
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import threading
 from collections.abc import Callable, Sequence
@@ -18,13 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import structlog
-from starlette.concurrency import run_in_threadpool
-
 from credentials import CredentialService
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.events.changes import CONSENT_EXPIRED, CONSENT_WITHDRAWN, consent_effect
+from gateway.events.changes import CONSENT_WITHDRAWN, consent_effect
 from gateway.rights.errors import (
     ConcurrentConsentChange,
     ConsentStateConflict,
@@ -758,36 +754,3 @@ def history(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[dict[s
             }
         )
     return entries
-
-
-EXPIRY_ACTOR = "system:consent-expiry"
-_expiry_log = structlog.get_logger("gateway.consent_expiry")
-
-
-def expire_lapsed(policies: PolicyRuntime, credentials: CredentialService) -> int:
-    """Record every consent whose chosen end date passed as expired: its receipts revoked and its recipients' change
-    events queued in the expiry's own transaction. Decisions already refuse a lapsed consent; this makes the end a
-    ledger entry and tells those who hold the data. Returns how many were expired here (another process may
-    have recorded some first: those are skipped)."""
-    expired = 0
-    for record_id in policies.consents.lapsed():
-        revoked: list[str] = []
-        effect = consent_effect(policies.taxonomy, CONSENT_EXPIRED, revoking_effect(credentials, revoked))
-        try:
-            policies.consents.expire(record_id, actor=EXPIRY_ACTOR, effects=effect)
-        except ConsentError:  # expired, withdrawn or renewed meanwhile: nothing to record
-            continue
-        expired += 1
-    return expired
-
-
-async def sweep_expiry(policies: PolicyRuntime, credentials: CredentialService, period: float) -> None:
-    """Expire lapsed consents now and every `period` seconds, for as long as the server runs."""
-    while True:
-        try:
-            count = await run_in_threadpool(expire_lapsed, policies, credentials)
-            if count:
-                _expiry_log.info("consents_expired", count=count)
-        except Exception:  # a failed sweep (database down) is retried at the next period
-            _expiry_log.exception("consent_expiry_failed")
-        await asyncio.sleep(period)

@@ -138,3 +138,37 @@ def test_200_concurrent_sign_ins_keep_healthz_answering_and_memory_bounded(
     assert health["failures"] == 0
     assert max(health["latencies"]) < 1.0
     assert peak < 500
+
+
+def test_every_password_secret_and_signature_check_shares_one_allowance_of_the_process(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    """Many addresses together cannot run more checks than the process allows: sign-ins, client secrets
+    (token, introspection, revocation) and wallet signatures (one per login challenge) draw on one allowance."""
+    gateway = start_gateway(credential_check_burst="4", credential_check_rate="0.01")
+    secret = gateway.register("crm", ["crm"], ["proxy"])
+    assert secret
+    with _from(gateway, "127.0.0.11") as first:
+        assert _sign_in(first, "nobody.here", WRONG).status_code == 401
+    with _from(gateway, "127.0.0.12") as second:
+        assert (
+            second.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("crm", secret)).status_code
+            == 200
+        )
+    with _from(gateway, "127.0.0.13") as third:
+        assert third.post("/oauth/introspect", data={"token": "x"}, auth=("crm", secret)).status_code == 200
+    with _from(gateway, "127.0.0.14") as fourth:
+        assert fourth.post("/v1/session/did/challenge").status_code in (200, 201)
+    for address, attempt in [
+        ("127.0.0.15", lambda http: _sign_in(http, "li.wei", CUSTOMER_PASSWORD)),
+        (
+            "127.0.0.16",
+            lambda http: http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("crm", secret)),
+        ),
+        ("127.0.0.17", lambda http: http.post("/oauth/revoke", data={"token": "x"}, auth=("crm", secret))),
+        ("127.0.0.18", lambda http: http.post("/v1/session/did/challenge")),
+    ]:
+        with _from(gateway, address) as fresh:
+            refused = attempt(fresh)
+        assert_problem(refused, 429, "too-many-requests")
+        assert int(refused.headers["Retry-After"]) >= 1

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -446,3 +447,21 @@ def test_predicates_with_thresholds_of_the_callers_choosing_are_off_by_default(w
         response = http.post("/v1/zk/queries", json=body)
     assert response.status_code == 403
     assert response.json()["type"].endswith("/threshold-queries-disabled")
+
+
+def test_long_polls_held_at_once_for_one_customer_are_bounded(world: World) -> None:
+    key = WalletStore(world.wallet_dir).key
+    sessions = [DidSession(world.gateway.base_url, key, timeout=60) for _ in range(6)]
+    try:
+        for session in sessions:
+            session.sign_in()
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            futures = [
+                pool.submit(session.request, "GET", "/v1/me/wallet/questions", params={"wait": 10})
+                for session in sessions
+            ]
+            statuses = sorted(future.result().status_code for future in futures)
+    finally:
+        for session in sessions:
+            session.close()
+    assert 429 in statuses and set(statuses) <= {200, 429}, statuses
