@@ -157,12 +157,13 @@ def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, repo
     revoked: list[str] = []
     revoke = revoking_effect(retention.credentials, revoked)
 
-    def held(conn: Connection, record: ConsentRecord) -> None:
+    def fenced(conn: Connection, record: ConsentRecord) -> None:
         _hold(retention, conn, lease)
         revoke(conn, record)
 
-    # its recipients are told in the expiry's own transaction (gateway.events: the one place changes become events)
-    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, held)
+    # the recipients the consent named are told (`consent.expired`) in the same transaction, as on a withdrawal
+    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, fenced)
+
     try:
         record = retention.policies.consents.expire(
             lapse.record.record_id,
