@@ -76,7 +76,14 @@ _STATUS_EXAMPLE = {
     },
     openapi_extra={
         "responses": {
-            "200": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+            "200": {
+                "content": {
+                    "application/zip": {
+                        "schema": {"type": "string", "format": "binary"},
+                        "example": "(a zip of consents.csv, consent_history.csv, …, README.txt)",
+                    }
+                }
+            },
         }
     },
 )
