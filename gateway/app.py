@@ -20,7 +20,6 @@ from gateway.audit.integrity import audit_periodically
 from gateway.events import run_outbox
 from gateway.retention import sweep_retention
 from gateway.rights import erasure, rectification
-from gateway.rights.consents import sweep_expiry
 from gateway.routers import (
     admin,
     analytics,
@@ -141,9 +140,6 @@ def create_app(
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         # Change events to recipients: this process drains the outbox beside every other one.
         deliverer = asyncio.get_running_loop().create_task(run_outbox(app.state.runtime.outbox))
-        expirer = asyncio.get_running_loop().create_task(
-            sweep_expiry(started.policies, started.credentials, started.settings.consent_expiry_sweep_seconds)
-        )
         corrector = asyncio.get_running_loop().create_task(
             rectification.sweep_rectifications(app.state.runtime.rectifications)
         )
@@ -154,7 +150,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in (auditor, sweeper, corrector, deliverer, expirer, enforcer):
+            for task in (auditor, sweeper, corrector, deliverer, enforcer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
