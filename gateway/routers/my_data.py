@@ -80,7 +80,7 @@ _STATUS_EXAMPLE = {
                 "content": {
                     "application/zip": {
                         "schema": {"type": "string", "format": "binary"},
-                        "example": "(a zip of consents.csv, consent_history.csv, …, README.txt)",
+                        "example": "(a zip: README.txt, customer.csv, consents.csv, …)",
                     }
                 }
             },
