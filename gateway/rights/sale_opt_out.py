@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.auth.principals import CustomerPrincipal
+from gateway.events.changes import PROCESSING_RESTRICTED, consent_effect
 from gateway.rights.errors import InvalidConsentRequest
 from gateway.rights.rfc3339 import rfc3339
 from policies import CollectionMethod, ConsentRecord, ConsentStatus, PolicyRuntime, RecordKind
@@ -119,8 +120,10 @@ def choose(
         return None
     if active is not None:
         return active
+    # A restriction the recipients must honour too: told in the choice's own transaction.
+    restricted = consent_effect(policies.taxonomy, PROCESSING_RESTRICTED)
     if records and records[0].method is method:
-        return store.give_again(records[0].record_id, actor=who)
+        return store.give_again(records[0].record_id, actor=who, effects=restricted)
     return store.grant(
         subject_id=customer.customer_id,
         purposes=_scope(policies, kind),
@@ -130,6 +133,7 @@ def choose(
         actor=who,
         kind=kind,
         method=method,
+        effects=restricted,
     )
 
 
