@@ -50,7 +50,7 @@ from gateway.web.body_limits import BodySizeLimitMiddleware
 from gateway.web.direct_routes import DirectRoutes
 from gateway.web.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.web.observability import RequestContextMiddleware, configure_logging
-from gateway.web.problems import ProblemDetails, install_problem_handlers
+from gateway.web.problems import ProblemDetails, document_problem_answers, install_problem_handlers
 from gateway.web.request_head import SingletonHeadersMiddleware
 
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
@@ -200,6 +200,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         components.setdefault(
             "ProblemDetails", ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
         )
+        document_problem_answers(schema, without_dependencies=frozenset({"/healthz"}))
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         default=5, ge=1, le=50, description="Runs in which a source system is asked to delete before it is 'failed'."
     )
     retention_batch: int = Field(
-        default=5000,
+        default=500,
         ge=1,
         le=100_000,
         description="Ledger payloads one retention erasure entry covers (each batch is one ledger entry).",

@@ -2,8 +2,8 @@
 
 GDPR Art. 17(2) and 19 require telling the recipients who hold a customer's data when the customer withdraws,
 restricts, rectifies or erases; PIPL Art. 47 requires deletion once consent is withdrawn. Each change the gateway
-records (a consent withdrawn or expired, an opt-out of sale or sharing, an erasure or a rectification
-requested) passes through here: `outbox_effect` writes the
+records (a consent withdrawn or expired, a refusal — objection, restriction, opt-out of sale — turned on, an
+erasure or a rectification requested) passes through here: `outbox_effect` writes the
 event and one delivery per interested webhook in the very transaction that appends the change to the ledger, so
 an acknowledged change always has its events, and an event never exists for a change that was not recorded.
 
