@@ -76,7 +76,14 @@ _STATUS_EXAMPLE = {
     },
     openapi_extra={
         "responses": {
-            "200": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+            "200": {
+                "content": {
+                    "application/zip": {
+                        "schema": {"type": "string", "format": "binary"},
+                        "example": "(a zip: README.txt, customer.csv, consents.csv, …)",
+                    }
+                }
+            },
         }
     },
 )
