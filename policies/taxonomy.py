@@ -93,6 +93,9 @@ class Jurisdiction:
     objection_to: frozenset[LegalBasis]
     opt_out_of_sale: bool
     minors: MinorRules | None = None
+    # Where a customer under this law may complain (GDPR Art. 13(2)(d), PIPL Art. 65): name and contact.
+    complaint_authority: Text | None = None
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,13 @@ class Recipient:
     jurisdiction: str
     # The organization's departments a read may be declared for (the customer sees which one read their data).
     departments: Mapping[str, Text] = field(default_factory=dict)
+    # What a notice must say of a recipient (PIPL Art. 23, 39; GDPR Art. 13(1)(e, f)): its legal name, how to
+    # reach it, its country, and the safeguard under which data reaches it from another law's territory.
+    legal_name: Text | None = None
+    contact: str = ""
+    country: str = ""
+    transfer_safeguard: Text | None = None
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,11 @@ class Taxonomy:
     recipients: Mapping[str, Recipient]
     source: str = "<memory>"
     digest: str = field(default="", compare=False)
+    # The controller's contact and its data protection officer / personal information protection officer
+    # (GDPR Art. 13(1)(a, b), PIPL Art. 17, 52), for every notice.
+    controller_contact: Text | None = None
+    dpo: Text | None = None
+    controller_line: int = 0
 
     def category(self, name: str) -> Category:
         return _lookup(self.categories, "category", name)
@@ -472,6 +487,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "objection_to",
                 "opt_out_of_sale",
                 "minors",
+                "complaint_authority",
             },
         )
         if not re.fullmatch(JURISDICTION_CODE, jid):
@@ -492,13 +508,18 @@ def _parse(root: Located, file: str) -> Taxonomy:
             objection_to=frozenset(b for b in objection if b is not None),
             opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
             minors=_minors(ck, body),
+            complaint_authority=ck.text(body, "complaint_authority") if "complaint_authority" in body else None,
+            line=jnode.line_of(jid),
         )
 
     controller = ck.mapping(root.get("controller"), root, "controller")
     controller_id = controller_jur = ""
     controller_name = Text("", "")
+    controller_contact = dpo = None
     if controller is not None:
-        ck.unknown_keys(controller, {"id", "name", "jurisdiction"})
+        ck.unknown_keys(controller, {"id", "name", "jurisdiction", "contact", "dpo"})
+        controller_contact = ck.text(controller, "contact") if "contact" in controller else None
+        dpo = ck.text(controller, "dpo") if "dpo" in controller else None
         controller_id = ck.string(controller, "id") or ""
         controller_name = ck.text(controller, "name")
         controller_jur = ck.string(controller, "jurisdiction") or ""
@@ -614,7 +635,20 @@ def _parse(root: Located, file: str) -> Taxonomy:
     recipients: dict[str, Recipient] = {}
     seen = {}
     for node in ck.items(root, "recipients"):
-        ck.unknown_keys(node, {"id", "name", "role", "jurisdiction", "departments"})
+        ck.unknown_keys(
+            node,
+            {
+                "id",
+                "name",
+                "role",
+                "jurisdiction",
+                "departments",
+                "legal_name",
+                "contact",
+                "country",
+                "transfer_safeguard",
+            },
+        )
         rid = ck.string(node, "id")
         if rid is None or not ck.unique(seen, rid, node.line, "recipient"):
             continue
@@ -635,7 +669,18 @@ def _parse(root: Located, file: str) -> Taxonomy:
             ck.add(node.line_of("role"), f"unknown role {role!r}")
         if jur and jur not in jurisdictions:
             ck.add(node.line_of("jurisdiction"), f"unknown jurisdiction {jur!r}")
-        recipients[rid] = Recipient(rid, ck.text(node, "name"), role, jur, departments)
+        recipients[rid] = Recipient(
+            rid,
+            ck.text(node, "name"),
+            role,
+            jur,
+            departments,
+            legal_name=ck.text(node, "legal_name") if "legal_name" in node else None,
+            contact=ck.string(node, "contact", required=False) or "",
+            country=ck.string(node, "country", required=False) or "",
+            transfer_safeguard=ck.text(node, "transfer_safeguard") if "transfer_safeguard" in node else None,
+            line=node.line,
+        )
 
     for name in ("*", "any"):
         for table, kind in ((categories, "category"), (purposes, "purpose"), (roles, "role")):
@@ -656,6 +701,9 @@ def _parse(root: Located, file: str) -> Taxonomy:
         roles=roles,
         recipients=recipients,
         source=file,
+        controller_contact=controller_contact,
+        dpo=dpo,
+        controller_line=controller.line if controller is not None else 0,
     )
     object.__setattr__(taxonomy, "digest", _digest(root))
     return taxonomy

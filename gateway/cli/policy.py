@@ -54,7 +54,7 @@ def check(
             f"{len(tax.recipients)} recipients) and {matrix} ({len(mat.rules)} rules)"
         )
         for f in findings:
-            typer.echo(f"warning: {f}")
+            typer.echo(f"warning: {f}" + (f" ({taxonomy}:{f.line})" if f.code == "notice_missing_item" else ""))
     if strict and findings:
         raise typer.Exit(1)
 
