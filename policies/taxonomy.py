@@ -118,10 +118,35 @@ class Category:
 
 @dataclass(frozen=True)
 class ValueOffer:
-    """What the customer receives in return for the use of their data ("value for data")."""
+    """What the customer receives in return for the use of their data ("value for data"): points per use
+    (redeemable for catalogue items), priority access to new features, and/or a donation the enterprise
+    matches per use to a named beneficiary (in the currency's minor units, e.g. fen or cents)."""
 
     points_per_use: int
     description: Text
+    priority_access: Text | None = None
+    donation_per_use: int = 0
+    donation_currency: str = ""
+    donation_beneficiary: Text | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The offer's kinds: points, priority_access, donation_match."""
+        found = (
+            ("points", self.points_per_use > 0),
+            ("priority_access", self.priority_access is not None),
+            ("donation_match", self.donation_per_use > 0),
+        )
+        return tuple(kind for kind, offered in found if offered)
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """Something points can be redeemed for (a maintenance voucher, an accessory), at a price in points."""
+
+    id: str
+    label: Text
+    points: int
 
 
 class RetentionAction(StrEnum):
@@ -211,6 +236,8 @@ class Taxonomy:
     controller_contact: Text | None = None
     dpo: Text | None = None
     controller_line: int = 0
+    # What value-for-data points can be redeemed for.
+    catalogue: Mapping[str, CatalogueItem] = field(default_factory=dict)
 
     def category(self, name: str) -> Category:
         return _lookup(self.categories, "category", name)
@@ -461,7 +488,8 @@ def _parse(root: Located, file: str) -> Taxonomy:
     ck = _Checker(file)
     ck.unknown_keys(
         root,
-        {"version", "controller", "jurisdictions", "categories", "purposes", "customer_types", "roles", "recipients"},
+        {"version", "controller", "jurisdictions", "categories", "purposes", "customer_types", "roles", "recipients"}
+        | {"catalogue"},
     )
     version = ck.integer(root, "version", minimum=1)
     if version is None and "version" not in root:
@@ -593,11 +621,21 @@ def _parse(root: Located, file: str) -> Taxonomy:
             if not isinstance(onode, Located):
                 ck.add(node.line_of("value_offer"), "'value_offer' must be a mapping")
             else:
-                ck.unknown_keys(onode, {"points_per_use", "description"})
-                points = ck.integer(onode, "points_per_use", minimum=1)
-                if points is None:
-                    ck.add(onode.line, "'value_offer' needs points_per_use >= 1")
-                offer = ValueOffer(points or 0, ck.text(onode, "description"))
+                ck.unknown_keys(onode, {"points_per_use", "description", "priority_access", "donation"})
+                points = ck.integer(onode, "points_per_use", minimum=1) if "points_per_use" in onode else None
+                priority = ck.text(onode, "priority_access") if "priority_access" in onode else None
+                donation = onode.get("donation")
+                amount, currency, beneficiary = 0, "", None
+                if isinstance(donation, Located):
+                    ck.unknown_keys(donation, {"per_use", "currency", "beneficiary"})
+                    amount = ck.integer(donation, "per_use", minimum=1) or 0
+                    currency = ck.string(donation, "currency") or ""
+                    beneficiary = ck.text(donation, "beneficiary")
+                elif donation is not None:
+                    ck.add(onode.line_of("donation"), "'donation' must be a mapping (per_use, currency, beneficiary)")
+                if points is None and priority is None and not amount:
+                    ck.add(onode.line, "'value_offer' needs points_per_use, priority_access or donation")
+                offer = ValueOffer(points or 0, ck.text(onode, "description"), priority, amount, currency, beneficiary)
         revision = ck.integer(node, "revision", minimum=1)
         retention_days = ck.integer(node, "retention_days", minimum=1)
         purposes[pid] = Purpose(
@@ -682,6 +720,17 @@ def _parse(root: Located, file: str) -> Taxonomy:
             line=node.line,
         )
 
+    catalogue: dict[str, CatalogueItem] = {}
+    for node in root.get("catalogue") or []:
+        if not isinstance(node, Located):
+            ck.add(root.line_of("catalogue"), "each catalogue item is a mapping (id, label, points)")
+            continue
+        ck.unknown_keys(node, {"id", "label", "points"})
+        iid = ck.string(node, "id")
+        price = ck.integer(node, "points", minimum=1)
+        if iid is not None and price is not None:
+            catalogue[iid] = CatalogueItem(iid, ck.text(node, "label"), price)
+
     for name in ("*", "any"):
         for table, kind in ((categories, "category"), (purposes, "purpose"), (roles, "role")):
             if name in table:
@@ -703,6 +752,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
         source=file,
         controller_contact=controller_contact,
         dpo=dpo,
+        catalogue=catalogue,
         controller_line=controller.line if controller is not None else 0,
     )
     object.__setattr__(taxonomy, "digest", _digest(root))

@@ -20,6 +20,7 @@ from gateway.rights import (
     rectification,
     sale_opt_out,
     transfers,
+    value,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
@@ -84,4 +85,5 @@ __all__ = [
     "rfc3339",
     "sale_opt_out",
     "transfers",
+    "value",
 ]
