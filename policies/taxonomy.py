@@ -93,6 +93,7 @@ class Jurisdiction:
     objection_to: frozenset[LegalBasis]
     opt_out_of_sale: bool
     minors: MinorRules | None = None
+    restriction_of_processing: bool = False  # GDPR Art. 18, PIPL Art. 44
     # Where a customer under this law may complain (GDPR Art. 13(2)(d), PIPL Art. 65): name and contact.
     complaint_authority: Text | None = None
     line: int = 0
@@ -515,6 +516,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "objection_to",
                 "opt_out_of_sale",
                 "minors",
+                "restriction_of_processing",
                 "complaint_authority",
             },
         )
@@ -536,6 +538,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
             objection_to=frozenset(b for b in objection if b is not None),
             opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
             minors=_minors(ck, body),
+            restriction_of_processing=ck.boolean(body, "restriction_of_processing"),
             complaint_authority=ck.text(body, "complaint_authority") if "complaint_authority" in body else None,
             line=jnode.line_of(jid),
         )

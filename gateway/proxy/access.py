@@ -36,7 +36,7 @@ from gateway.upstream import (
 from gateway.web.problems import Problem
 from ledger import Event
 from ledger.store import Ledger
-from policies import Decision, PolicyRuntime, Reason, StateUnavailableError, SubjectContext, UnknownNameError
+from policies import Decision, PolicyRuntime, Reason, StateUnavailableError, UnknownNameError
 
 __all__ = [
     "ACCESS_EVENT",
@@ -226,7 +226,7 @@ async def subject_customer(flow: AccessFlow, resolved: ResolvedRequest) -> Custo
 async def decide(
     flow: AccessFlow, principal: ClientPrincipal, customer: CustomerPrincipal, categories: Sequence[str], purpose: str
 ) -> Decision:
-    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
+    subject = customer.subject_context
     try:
         return await _read_state(
             flow, flow.policies.engine.decide, principal.organization, subject, list(categories), purpose

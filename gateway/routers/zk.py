@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.dependencies import ZkDep, ZkQueriesDep, require_admin, require_customer, require_zk_client
-from gateway.web.problems import problem_responses
+from gateway.web.problems import Problem, problem_responses
 from gateway.zk.anchors import AnchorResult
 from gateway.zk.queries import ZkQuery, answer_query, attribute_or_404, ingest, register, subject_customer
 
@@ -227,7 +227,9 @@ class AttributeList(BaseModel):
 @router.post(
     "/v1/zk/queries",
     summary="Ask a predicate about a subject's attribute; get a proven yes or no",
-    description="Requires scope `zk` and a predicate-mode policy allow for the attribute's category. The nonce "
+    description="Off unless `CONSENTRY_ZK_THRESHOLD_QUERIES` is set (403 `threshold-queries-disabled`): a caller "
+    "choosing thresholds could bisect a value; `POST /v1/zk/questions` asks declared templates instead. "
+    "Requires scope `zk` and a predicate-mode policy allow for the attribute's category. The nonce "
     "is single use within the answer's validity window (409 on replay). The answer is proved against the "
     "commitment anchored in the ledger (ingested from the source system first when missing or stale); the "
     "query is recorded in the ledger as an access before the answer is returned. Queries are rate-limited per "
@@ -239,6 +241,13 @@ class AttributeList(BaseModel):
 async def zk_query(
     queries: ZkQueriesDep, body: QueryRequest, principal: ClientPrincipal = Depends(require_zk_client)
 ) -> dict[str, Any]:
+    if not queries.zk.settings.threshold_queries:
+        raise Problem(
+            403,
+            "threshold-queries-disabled",
+            "Predicates with thresholds of your choosing are off here (they would make a comparison oracle): ask a "
+            "declared question template at POST /v1/zk/questions.",
+        )
     query = ZkQuery(body.subject, body.attribute, body.predicate, body.purpose, body.nonce)
     return await answer_query(queries, principal, query)
 
@@ -281,9 +290,10 @@ async def zk_anchor(
     "/v1/me/zk/attributes/{attribute}",
     summary="Register one of my own attribute values (customer)",
     description="For attributes the registry marks customer-registrable: the value is committed and anchored "
-    "in the ledger as the customer's own declaration; it is never shown back.",
+    "in the ledger as the customer's own declaration; it is never shown back. 409 `no-source-subject` when "
+    "the account is not linked to a customer number yet.",
     response_model=AnchorView,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def zk_register(
     queries: ZkQueriesDep,

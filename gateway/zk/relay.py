@@ -65,6 +65,7 @@ from zkp.encoding import b64url_decode
 
 PENDING, ANSWERED, DECLINED = "pending", "answered", "declined"
 DB_RECHECK_SECONDS = 0.5  # how often a waiter re-reads the database for what another worker did
+MAX_POLLS_PER_CUSTOMER = 4  # long polls held at once for one customer, per worker: each holds a connection
 
 
 @dataclass(frozen=True)
@@ -492,12 +493,21 @@ async def poll(relay: Relay, customer: CustomerPrincipal, after: str | None, wai
             raise Problem(422, "invalid-cursor", "The cursor is the one a previous poll returned.")
         cursor = int(after)
     deadline = datetime.now(UTC) + timedelta(seconds=max(0, min(wait, MAX_WAIT_SECONDS)))
-    while True:
-        rows = await run_in_threadpool(_pending, relay.engine, customer.customer_id, cursor, datetime.now(UTC))
-        remaining = (deadline - datetime.now(UTC)).total_seconds()
-        if rows or remaining <= 0:
-            break
-        await relay.queries.zk.signals.wait(f"wallet:{customer.customer_id}", min(remaining, DB_RECHECK_SECONDS))
+    signals = relay.queries.zk.signals
+    with signals.holding(f"poll:{customer.customer_id}", MAX_POLLS_PER_CUSTOMER) as allowed:
+        if not allowed:
+            raise Problem(
+                429,
+                "too-many-polls",
+                f"At most {MAX_POLLS_PER_CUSTOMER} long polls per customer are held at once; wait for one to return.",
+                headers={"Retry-After": "1"},
+            )
+        while True:
+            rows = await run_in_threadpool(_pending, relay.engine, customer.customer_id, cursor, datetime.now(UTC))
+            remaining = (deadline - datetime.now(UTC)).total_seconds()
+            if rows or remaining <= 0:
+                break
+            await signals.wait(f"wallet:{customer.customer_id}", min(remaining, DB_RECHECK_SECONDS))
     next_cursor = str(rows[-1]["seq"]) if rows else after
     return QuestionBatch(tuple(_pending_question(relay, row) for row in rows), next_cursor).to_json()
 

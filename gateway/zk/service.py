@@ -55,6 +55,11 @@ class ZkSettings(BaseSettings):
         description="Predicate queries per second one client may make, sustained (429 beyond); per process.",
     )
     query_burst: int = Field(default=30, ge=1, description="Predicate queries one client may make at once.")
+    threshold_queries: bool = Field(
+        default=False,
+        description="Serve `POST /v1/zk/queries` (the gateway proves any predicate the caller names from openings "
+        "it holds). Off by default: free thresholds make a comparison oracle; ask declared templates instead.",
+    )
     questions_path: Path | None = Field(
         default=None, description="Question templates per recipient role × purpose (YAML); default: bundled."
     )

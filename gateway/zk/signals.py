@@ -9,12 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class Signals:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._holding: dict[str, int] = {}
+
+    @contextmanager
+    def holding(self, key: str, limit: int) -> Iterator[bool]:
+        """Count one held request for `key` while inside; yields False (and counts nothing) beyond `limit`."""
+        with self._lock:
+            taken = self._holding.get(key, 0)
+            if taken >= limit:
+                allowed = False
+            else:
+                self._holding[key] = taken + 1
+                allowed = True
+        try:
+            yield allowed
+        finally:
+            if allowed:
+                with self._lock:
+                    left = self._holding[key] - 1
+                    if left:
+                        self._holding[key] = left
+                    else:
+                        del self._holding[key]
 
     def notify(self, key: str) -> None:
         with self._lock:

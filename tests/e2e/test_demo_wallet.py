@@ -57,3 +57,19 @@ def test_the_benchmarks_round_trip_is_a_relayed_verified_answer() -> None:
     figures = zk._end_to_end(1)
     assert figures["rounds"] == 1 and figures["p50_ms"] > 0
     assert figures["answer_with_evidence_bytes"] > 1000
+
+
+def test_questions_reach_the_wallet_and_answers_the_dealer_across_two_workers(tmp_path: Path) -> None:
+    """With `serve --workers 2` the wallet's poll and the dealership's question may land on different workers:
+    the waiters re-read the database, so every question is still answered."""
+    with DemoStack(tmp_path / "demo", port=_free_port(), upstream_port=_free_port(), workers=2) as stack:
+        fetch, rules, start, dealer, *_, stop, _ = stack.wallet_steps()
+        assert run(fetch.command).returncode == 0
+        assert run(rules.command).returncode == 0
+        assert run(start.command).returncode == 0
+        try:
+            for _ in range(4):
+                answered = json.loads(run(dealer.command).stdout)
+                assert answered["status"] == "answered" and answered["holds"] is True, answered
+        finally:
+            assert run(stop.command).returncode == 0

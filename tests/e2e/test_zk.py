@@ -109,6 +109,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZkWorld]:
         "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
         "CONSENTRY_PORT": str(port),
         "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
+        "CONSENTRY_ZK_THRESHOLD_QUERIES": "true",  # the gateway-proved queries of issue 6, off by default
     }
     environment.pop("CONSENTRY_DATABASE_URL", None)
     log_path = tmp / "gateway.log"

@@ -67,7 +67,7 @@ def _ledger_size(gateway: Gateway) -> int:
 def test_predicate_queries_beyond_the_per_client_burst_get_429_before_any_proof_or_ledger_entry(
     start_gateway: Callable[..., Gateway],
 ) -> None:
-    gateway = start_gateway(zk_query_rate="0.25", zk_query_burst="3")
+    gateway = start_gateway(zk_query_rate="0.25", zk_query_burst="3", zk_threshold_queries="true")
     for client_id in ("marketing-crm", "marketing-batch"):
         gateway.register(client_id, ["crm"], ["zk"], organization="bright-marketing", allowed_purposes=["marketing"])
     gateway.register("auditor", ["auditor"], ["ledger:read"])

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -379,15 +381,25 @@ def test_a_wallet_signed_grant_lets_rnd_read_driving_behaviour_until_it_lapses(w
 
 
 def test_custodial_answering_is_off_by_default_and_answers_only_once_she_switches_it_on(world: World) -> None:
+    def portal_mode() -> str:
+        with DidSession(world.gateway.base_url, WalletStore(world.wallet_dir).key) as session:
+            page = session.request("GET", "/portal/account")
+        assert page.status_code == 200, page.text
+        found = re.search(r'data-answering="(\w+)"', page.text)
+        assert found is not None
+        return found.group(1)
+
     with DidSession(world.gateway.base_url, WalletStore(world.wallet_dir).key) as session:
         default = session.request("GET", "/v1/me/wallet/custody").json()
     assert default == {"mode": "wallet", "statements": 0, "rules": []}
+    assert portal_mode() == "wallet"  # the portal says which mode is active
     world.stop_wallet()
     try:
         switched = world.wallet("custody", "on", "--gateway", world.gateway.base_url)
         assert switched.returncode == 0, switched.stderr
         state = json.loads(switched.stdout)
         assert state["mode"] == "custodial" and state["statements"] >= 4
+        assert portal_mode() == "custodial"
         answered = ask(world, DEALER, question(CATALYST, "dealer-sh-4s", SERVICE), wait=10)
         assert answered.status_code == 200, answered.text  # her wallet is stopped: the gateway answered for her
         assert answered.json()["holds"] is True
@@ -399,3 +411,57 @@ def test_custodial_answering_is_off_by_default_and_answers_only_once_she_switche
         assert unanswered.status_code == 504, unanswered.text
     finally:
         world.start_wallet()
+
+
+def test_the_portal_switch_turns_custodial_answering_on_and_off(world: World) -> None:
+    with DidSession(world.gateway.base_url, WalletStore(world.wallet_dir).key) as session:
+
+        def switch(mode: str) -> str:
+            page = session.request("GET", "/portal/account").text
+            form = re.search(r'action="[^"]*/account/answering".*?name="([^"]+)" value="([^"]+)"', page, re.S)
+            assert form is not None, page
+            posted = session.request(
+                "POST", "/portal/account/answering", data={form.group(1): form.group(2), "mode": mode}
+            )
+            assert posted.status_code in (302, 303), posted.text
+            after = re.search(r'data-answering="(\w+)"', session.request("GET", "/portal/account").text)
+            assert after is not None
+            return after.group(1)
+
+        assert switch("custodial") == "custodial"
+        assert session.request("GET", "/v1/me/wallet/custody").json()["mode"] == "custodial"
+        assert switch("wallet") == "wallet"
+        state = session.request("GET", "/v1/me/wallet/custody").json()
+        assert (state["mode"], state["statements"]) == ("wallet", 0)
+
+
+def test_predicates_with_thresholds_of_the_callers_choosing_are_off_by_default(world: World) -> None:
+    body = {
+        "subject": SUBJECT,
+        "attribute": "annual_income_cents",
+        "predicate": {"op": ">=", "operands": [41_000_000]},
+        "purpose": FINANCE_PURPOSE,
+        "nonce": secrets.token_urlsafe(18),
+    }
+    with world.http(FINANCE) as http:
+        response = http.post("/v1/zk/queries", json=body)
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/threshold-queries-disabled")
+
+
+def test_long_polls_held_at_once_for_one_customer_are_bounded(world: World) -> None:
+    key = WalletStore(world.wallet_dir).key
+    sessions = [DidSession(world.gateway.base_url, key, timeout=60) for _ in range(6)]
+    try:
+        for session in sessions:
+            session.sign_in()
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            futures = [
+                pool.submit(session.request, "GET", "/v1/me/wallet/questions", params={"wait": 10})
+                for session in sessions
+            ]
+            statuses = sorted(future.result().status_code for future in futures)
+    finally:
+        for session in sessions:
+            session.close()
+    assert 429 in statuses and set(statuses) <= {200, 429}, statuses

@@ -1,4 +1,5 @@
-"""My account: who the portal thinks you are, your DID, and taking custody of its private key.
+"""My account: who the portal thinks you are, your DID, taking custody of its private key, and who answers
+questions about you (your wallet, the default, or the gateway in custodial mode: `gateway.zk.custody`).
 
 Taking custody is a confirm page and a CSRF-checked POST whose answer is the only place the key ever appears:
 the JWK is in that page and in a `data:` download link inside it, so no URL can fetch it again, and the page
@@ -16,10 +17,12 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
-from gateway.dependencies import CustomersDep, EngineDep, LedgerDep, PseudonymsDep
+from gateway.dependencies import CustomersDep, EngineDep, LedgerDep, PseudonymsDep, ZkRelayDep
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.rights.did_custody import did_custody, release_key
+from gateway.web.problems import Problem
+from gateway.zk import custody as zk_custody
 from ledger.b64 import b64encode
 
 router = APIRouter()
@@ -32,7 +35,16 @@ async def _account_page(engine: Engine, visit: Visit, status_code: int = 200, no
     custody = await run_in_threadpool(did_custody, engine, visit.customer)
     if notice == "no-custodial-key" and custody.discarded:
         notice = "key-erased"
-    return render(visit.page, "account.html", status_code, customer=visit.customer, custody=custody, notice=notice)
+    answering = await run_in_threadpool(zk_custody.state, engine, visit.customer.customer_id)
+    return render(
+        visit.page,
+        "account.html",
+        status_code,
+        customer=visit.customer,
+        custody=custody,
+        answering=answering,
+        notice=notice,
+    )
 
 
 @router.get("/account")
@@ -84,3 +96,19 @@ async def take_custody(
         file_name=KEY_FILE_NAME,
         ledger_index=released.ledger_index,
     )
+
+
+@router.post("/account/answering")
+async def switch_answering(visit: VisitDep, engine: EngineDep, relay: ZkRelayDep) -> Response:
+    """The custodial switch: on, the gateway answers by the rules the wallet hands over; off deletes its copies."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    if form.get("mode") not in ("custodial", "wallet"):
+        return redirect(visit.page, f"{PORTAL_PREFIX}/account#answering-heading")
+    try:
+        await run_in_threadpool(zk_custody.switch, relay, customer, form.get("mode") == "custodial")
+    except Problem:
+        return await _account_page(engine, visit, 503, "answering-unavailable")
+    return redirect(visit.page, f"{PORTAL_PREFIX}/account#answering-heading")
