@@ -441,10 +441,20 @@ def _closed_view(row: Mapping[str, Any]) -> dict[str, Any]:
             ledger_index=row["ledger_index"],
         )
     document = json.loads(row["document"])
+    statement = SignedStatement.from_json(document["answer"]["statement"]).statement
     return {
         "question_id": row["id"],
         "status": ANSWERED,
         "holds": document["answer"]["holds"],
+        "statement": {
+            "source": statement.source,
+            "attribute": statement.attribute.name,
+            "schema_version": statement.schema_version,
+            "seq": statement.seq,
+            "issued_at": format_utc(statement.issued_at),
+            "valid_until": format_utc(statement.valid_until),
+            "ledger_index": document["evidence"]["ledger_index"],
+        },
         "answer": document,
         "ledger_index": row["ledger_index"],
     }

@@ -213,6 +213,9 @@ def test_the_dealer_gets_a_yes_proven_by_the_wallet_and_verifies_it_with_public_
     )
     assert verified.holds is True
     assert verified.source == "vehicle-cloud.consentry.demo"
+    summary = body["statement"]
+    assert (summary["source"], summary["attribute"], summary["schema_version"]) == (verified.source, "fault_code", 1)
+    assert summary["valid_until"] == verified.to_json()["valid_until"]
     # evidence names no client and no internal customer id
     assert DEALER not in json.dumps(body["answer"]) and "customer" not in json.dumps(body["answer"]["evidence"])
     journal = world.wallet("journal")
