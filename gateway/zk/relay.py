@@ -487,6 +487,12 @@ def _pending(engine: Engine, customer_id: str, after: int | None, now: datetime)
         return [dict(row) for row in rows]
 
 
+def pending_for(relay: Relay, customer: CustomerPrincipal) -> list[PendingQuestion]:
+    """The questions waiting for the customer now (oldest first), for the portal."""
+    rows = _pending(relay.engine, customer.customer_id, None, datetime.now(UTC))
+    return [_pending_question(relay, row) for row in rows]
+
+
 def _pending_question(relay: Relay, row: Mapping[str, Any]) -> PendingQuestion:
     taxonomy = relay.queries.policies.taxonomy
     organization = row["organization"]
