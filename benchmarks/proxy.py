@@ -7,6 +7,10 @@ gateway's proxy, which per request checks the bearer token, decides every catego
 appends a durable ledger entry before answering. Reported: req/s and p50/p99 of both, the throughput ratio
 and the added latency. Issue 4's targets: ratio >= 0.5 and added p99 <= 5 ms at concurrency 16.
 
+In the one-process pass the gateway also answers a profile read (`GET /v1/profiles/{account number}`): the same
+customer fetched from the vehicle cloud, billing and the insurer in parallel, each filtered, one ledger entry; its
+CPU per read is reported for the gateway and each of the three sources.
+
 In the one-process pass a second peer is measured too: a bare forwarding hop (`benchmarks._forwarder`) served
 and fetching the same way as the gateway, doing nothing else. Its ratio is what a hop costs on this machine
 before any of the gateway's work. Every point also reports the CPU each party spent per request (the load
@@ -28,12 +32,14 @@ import httpx
 
 from benchmarks._cpu import process_tree_cpu_s
 from benchmarks._loadgen import LoadResult, measure
+from gateway.demo.partners import DEMO_LINKS
 from gateway.demo.server import ServerProcess
 from gateway.demo.stack import DemoStack
 
 CONCURRENCIES = (1, 16, 64)
 WORKERS = (1, 2)
 RECORD = "/customers/cust-1001"
+PROFILE = DEMO_LINKS["cust-1001"]["billing"]  # the profile read names Li Wei by her loyalty account number
 
 
 def _free_port() -> int:
@@ -99,6 +105,15 @@ def _measure_stack(stack: DemoStack, duration: float, forwarder: ServerProcess |
             "added_p99_ms": round(gateway["p99_ms"] - direct["p99_ms"], 3),
         }
         if forwarder is not None:
+            # one profile read: the same customer from all three sources, in parallel, filtered, one ledger entry
+            sources = {**upstream, **{name: p.pid for name, p in stack.partners.items()}}
+            point["profile"] = _point(
+                f"{stack.url}/v1/profiles/{PROFILE}",
+                {**sources, "gateway": stack.gateway_pid},
+                concurrency,
+                duration,
+                headers=headers,
+            )
             hop = _point(forwarder.url + RECORD, {**upstream, "forwarder": forwarder.pid}, concurrency, duration)
             point["forwarder"] = hop
             point["forwarder_throughput_ratio"] = round(hop["requests_per_s"] / direct["requests_per_s"], 3)

@@ -20,7 +20,6 @@ from gateway.audit.integrity import audit_periodically
 from gateway.events import run_outbox
 from gateway.retention import sweep_retention
 from gateway.rights import erasure, rectification
-from gateway.rights.consents import sweep_expiry
 from gateway.routers import (
     admin,
     analytics,
@@ -51,7 +50,7 @@ from gateway.web.body_limits import BodySizeLimitMiddleware
 from gateway.web.direct_routes import DirectRoutes
 from gateway.web.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
 from gateway.web.observability import RequestContextMiddleware, configure_logging
-from gateway.web.problems import ProblemDetails, install_problem_handlers
+from gateway.web.problems import ProblemDetails, document_problem_answers, install_problem_handlers
 from gateway.web.request_head import SingletonHeadersMiddleware
 
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
@@ -141,9 +140,6 @@ def create_app(
         sweeper = asyncio.get_running_loop().create_task(erasure.sweep_erasures(app.state.runtime.erasures))
         # Change events to recipients: this process drains the outbox beside every other one.
         deliverer = asyncio.get_running_loop().create_task(run_outbox(app.state.runtime.outbox))
-        expirer = asyncio.get_running_loop().create_task(
-            sweep_expiry(started.policies, started.credentials, started.settings.consent_expiry_sweep_seconds)
-        )
         corrector = asyncio.get_running_loop().create_task(
             rectification.sweep_rectifications(app.state.runtime.rectifications)
         )
@@ -154,7 +150,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in (auditor, sweeper, corrector, deliverer, expirer, enforcer):
+            for task in (auditor, sweeper, corrector, deliverer, enforcer):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -204,6 +200,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         components.setdefault(
             "ProblemDetails", ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
         )
+        document_problem_answers(schema, without_dependencies=frozenset({"/healthz"}))
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -36,6 +36,7 @@ from gateway.auth.clients import ClientRegistry
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
+from gateway.auth.profile_attributes import ProfileAttributeStore
 from gateway.auth.rate_limits import RequestLimits
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.events import Webhooks
@@ -87,6 +88,7 @@ __all__ = [
     "OAuthDep",
     "PoliciesDep",
     "PortabilityDep",
+    "ProfileAttributesDep",
     "ProfilesDep",
     "PseudonymsDep",
     "RectificationsDep",
@@ -167,6 +169,7 @@ PortabilityDep = Annotated[Portability, Depends(_part("portability"))]
 ErasuresDep = Annotated[Erasures, Depends(_part("erasures"))]
 RetentionDep = Annotated[Retention, Depends(_part("retention"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
+ProfileAttributesDep = Annotated[ProfileAttributeStore, Depends(_part("profile_attributes"))]
 TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]

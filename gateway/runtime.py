@@ -19,6 +19,7 @@ from gateway.analytics import AnalyticsService, Contributions
 from gateway.audit.checkpoints import CheckpointBook, note_verifier_keys, open_ledger
 from gateway.audit.event_index import EventIndex
 from gateway.audit.integrity import LedgerIntegrity
+from gateway.audit.journal import AuthorizationJournal
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
@@ -26,6 +27,7 @@ from gateway.auth.clients import ClientRegistry
 from gateway.auth.custody import CustodyVault
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.identity_index import IdentityIndex
+from gateway.auth.profile_attributes import ProfileAttributeStore
 from gateway.auth.rate_limits import RateLimit, RequestLimits
 from gateway.auth.rfc9068 import AccessTokenGenerator, AccessTokenVerifier
 from gateway.auth.tokens import RevocationList
@@ -131,7 +133,9 @@ class Runtime:
     @classmethod
     def assemble(cls, settings: Settings, ledger: Ledger, keys: KeyStore) -> Runtime:
         engine = ledger.engine
-        clients = ClientRegistry(engine)
+        pseudonym_key = keys.secret("pseudonym")
+        journal = AuthorizationJournal(ledger, Pseudonyms(pseudonym_key))  # authorization actions -> ledger
+        clients = ClientRegistry(engine, journal)
         revocations = RevocationList(engine)
         verifier = AccessTokenVerifier(
             keys,
@@ -144,7 +148,6 @@ class Runtime:
         )
         origin = ledger.origin or settings.checkpoint_origin
         verifier_keys = note_verifier_keys(origin, keys.ring("checkpoint"))
-        pseudonym_key = keys.secret("pseudonym")
         policies = open_policies(
             settings.db_url,
             pseudonym_key=pseudonym_key,
@@ -169,7 +172,7 @@ class Runtime:
             keys=keys,
             metrics=Metrics(),
             clients=clients,
-            customers=CustomerStore(engine, CustodyVault.from_secret(keys.secret("custody"))),
+            customers=CustomerStore(engine, CustodyVault.from_secret(keys.secret("custody")), journal),
             sessions=SessionStore(engine, timedelta(seconds=settings.session_ttl_seconds)),
             throttle=LoginThrottle(
                 engine,
@@ -211,7 +214,7 @@ class Runtime:
                 password_checks=(settings.password_check_concurrency, settings.password_check_queue),
             ),
             pseudonyms=Pseudonyms(pseudonym_key),
-            identities=IdentityIndex(engine, pseudonym_key),
+            identities=IdentityIndex(engine, pseudonym_key, journal),
             integrity=LedgerIntegrity(ledger, verifier_keys, origin),
             pseudonym_key=pseudonym_key,
         )
@@ -259,6 +262,12 @@ class Runtime:
             settings=self.settings,
             identities=self.identities,
         )
+
+    @property
+    def profile_attributes(self) -> ProfileAttributeStore:
+        """Identity data an administrator recorded: sealed under the custody secret, each record a ledger entry."""
+        journal = AuthorizationJournal(self.ledger, self.pseudonyms)
+        return ProfileAttributeStore(self.engine, self.keys.secret("custody"), journal)
 
     @property
     def webhooks(self) -> Webhooks:

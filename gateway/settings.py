@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         default=5, ge=1, le=50, description="Runs in which a source system is asked to delete before it is 'failed'."
     )
     retention_batch: int = Field(
-        default=5000,
+        default=500,
         ge=1,
         le=100_000,
         description="Ledger payloads one retention erasure entry covers (each batch is one ledger entry).",
@@ -215,12 +215,6 @@ class Settings(BaseSettings):
 
     profile_source_timeout_seconds: float = Field(
         default=5.0, gt=0, le=120, description="Deadline of each source's fetch in a profile read (GET /v1/profiles)."
-    )
-    consent_expiry_sweep_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        le=86_400,
-        description="How often each process records lapsed consents as expired (and tells their recipients).",
     )
     events_poll_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="How often each process looks for change events due for delivery."

@@ -14,6 +14,7 @@ from policies.agreement import Agreement, render_agreement
 from policies.compliance import Finding
 from policies.compliance import check as check_compliance
 from policies.consent import (
+    Cell,
     CollectionMethod,
     ConsentEvent,
     ConsentRecord,
@@ -51,6 +52,7 @@ from policies.matrix import (
 )
 from policies.migrate import upgrade
 from policies.runtime import PolicyRuntime, open_policies
+from policies.scope import Split, flow_changes, shown_cells, split
 from policies.states import ALLOW_REASONS, STATE_OF_REASON, CellState, cell_state
 from policies.store import ConsentStore, PolicyChange, PolicyConflictError, PolicyStore, SqlState
 from policies.taxonomy import (
@@ -83,6 +85,7 @@ __all__ = [
     "Agreement",
     "Category",
     "CategoryDecision",
+    "Cell",
     "CellState",
     "CollectionMethod",
     "ConsentError",
@@ -123,6 +126,7 @@ __all__ = [
     "RetentionRule",
     "RiskFlow",
     "Sensitivity",
+    "Split",
     "SqlState",
     "StateSource",
     "StateUnavailableError",
@@ -134,6 +138,7 @@ __all__ = [
     "apply_event",
     "cell_state",
     "check_compliance",
+    "flow_changes",
     "fold",
     "impact_overview",
     "load_matrix",
@@ -143,6 +148,8 @@ __all__ = [
     "parse_matrix",
     "parse_taxonomy",
     "render_agreement",
+    "shown_cells",
+    "split",
     "upgrade",
     "validate_rules",
 ]

@@ -34,12 +34,14 @@ class ConsentStatus(StrEnum):
 class RecordKind(StrEnum):
     """`consent` is permission; `objection` (GDPR Art. 21) and `opt_out` (CCPA sale/share) are refusals of a
     processing that needs no consent; `limit_sensitive` (CPRA, Cal. Civ. Code 1798.121) limits the use of sensitive
-    categories to what the service itself needs. All share the record structure and the given/withdrawn lifecycle."""
+    categories to what the service itself needs; `restriction` (GDPR Art. 18, PIPL Art. 44) stops every use that
+    rests on neither consent nor a duty of law. All share the record structure and the given/withdrawn lifecycle."""
 
     CONSENT = "consent"
     OBJECTION = "objection"
     OPT_OUT = "opt_out"
     LIMIT_SENSITIVE = "limit_sensitive"
+    RESTRICTION = "restriction"  # GDPR Art. 18, PIPL Art. 44: the data may be kept, not used
 
 
 class CollectionMethod(StrEnum):

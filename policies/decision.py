@@ -31,6 +31,7 @@ class Reason(StrEnum):
     OBJECTION = "objection"
     OPT_OUT_OF_SALE = "opt_out_of_sale"
     SENSITIVE_USE_LIMITED = "sensitive_use_limited"
+    PROCESSING_RESTRICTED = "processing_restricted"
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ _STATUS_REASON = {
 # CPRA 1798.121(a): a limit on sensitive data leaves the uses the service itself needs (and the law demands).
 _NEEDED_FOR_THE_SERVICE = frozenset({LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIGATION, LegalBasis.VITAL_INTEREST})
 
+# GDPR Art. 18(2): restricted data is processed only with consent, for legal claims, to protect another person or
+# for an important public interest; a contract, a legitimate interest or a mere notice no longer suffice.
+_RESTRICTABLE = frozenset({LegalBasis.CONTRACT, LegalBasis.LEGITIMATE_INTEREST, LegalBasis.NOTICE})
+
 DecisionMode = Literal["release", "predicate", "aggregate"]
 _MODES = ("release", "predicate", "aggregate")
 
@@ -354,7 +358,8 @@ class DecisionEngine:
         """Objection (GDPR Art. 21) defeats the bases the jurisdiction lets a customer object to; an opt-out of
         sale/share (CCPA 1798.120, a Global Privacy Control signal) defeats every basis, consent included: it is the
         customer's latest word on selling, and they opt back in by withdrawing it. A limit on sensitive data (CPRA
-        1798.121) refuses sensitive categories to every use but those the service needs."""
+        1798.121) refuses sensitive categories to every use but those the service needs; a restriction (GDPR Art.
+        18, PIPL Art. 44) every use resting on a contract, a legitimate interest or a notice."""
         jur = ctx.jurisdiction
         failures = []
         active = [r for r in records if r.active_at(ctx.at) and self._for_recipient(ctx, r)]
@@ -368,6 +373,12 @@ class DecisionEngine:
             and any(r.kind is RecordKind.LIMIT_SENSITIVE for r in active)
         ):
             failures.append(Reason.SENSITIVE_USE_LIMITED)
+        if (
+            jur.restriction_of_processing
+            and basis in _RESTRICTABLE
+            and any(r.kind is RecordKind.RESTRICTION for r in active)
+        ):
+            failures.append(Reason.PROCESSING_RESTRICTED)
         return failures
 
     def _cross_border(

@@ -10,13 +10,14 @@ recipient, or a release where only statistics were listed — is not covered unt
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from policies.consent import ALL_CATEGORIES, ANY_RECIPIENT, Cell, ConsentRecord
 from policies.flows import Flow, allowed_flows
 from policies.matrix import MatrixRule
 from policies.taxonomy import Taxonomy
 
-__all__ = ["flow_changes", "pending_cells", "shown_cells"]
+__all__ = ["Split", "flow_changes", "shown_cells", "split"]
 
 
 def _recipients_named(taxonomy: Taxonomy, recipients: Iterable[str]) -> dict[str, str]:
@@ -54,18 +55,6 @@ def shown_cells(
     return tuple(sorted(cells))
 
 
-def pending_cells(taxonomy: Taxonomy, flows: Sequence[Flow], record: ConsentRecord) -> tuple[Cell, ...]:
-    """The cells the matrix now allows within the record's scope that its agreement did not list: what awaits the
-    customer's decision after a widening (nothing for a record whose cells were not recorded)."""
-    if record.cells is None:
-        return ()
-    now = shown_cells(
-        taxonomy, flows, purposes=record.purposes, categories=record.categories, recipients=record.recipients
-    )
-    listed = set(record.cells)
-    return tuple(cell for cell in now if cell not in listed)
-
-
 def flow_changes(
     taxonomy: Taxonomy, before: Sequence[MatrixRule], after: Sequence[MatrixRule]
 ) -> dict[str, list[list[str]]]:
@@ -74,3 +63,58 @@ def flow_changes(
     old = {(f.role, f.customer_type, f.category, f.purpose, f.mode) for f in allowed_flows(taxonomy, before)}
     new = {(f.role, f.customer_type, f.category, f.purpose, f.mode) for f in allowed_flows(taxonomy, after)}
     return {"widened": [list(f) for f in sorted(new - old)], "narrowed": [list(f) for f in sorted(old - new)]}
+
+
+@dataclass(frozen=True)
+class Split:
+    """A consent split by an exact withdrawal: the cells withdrawn, and the rest as a record's named scope and cells
+    (`remainder` empty when nothing is left)."""
+
+    withdrawn: tuple[Cell, ...]
+    remainder: tuple[Cell, ...]
+    purposes: tuple[str, ...]
+    categories: tuple[str, ...]
+    recipients: tuple[str, ...]
+
+
+def split(
+    taxonomy: Taxonomy, record: ConsentRecord, cells: tuple[Cell, ...], withdraw: Iterable[tuple[str, str, str]]
+) -> Split:
+    """Withdraw exactly `withdraw` (category, purpose, recipient id) from a record covering `cells`.
+
+    A category's withdrawal takes its sub-categories and the parents that would include it with it (asking for
+    `vehicle` must not bring back a withdrawn `vehicle.vin`). The rest keeps its cells exactly; its named scope
+    is narrowed so that it no longer names what was withdrawn: a named parent of a withdrawn category is replaced
+    by the categories still covered beneath it, and a purpose or organisation with nothing left is dropped.
+    """
+    asked = set(withdraw)
+
+    def withdrawn(cell: Cell) -> bool:
+        lineage = taxonomy.lineage(cell[1])
+        return any(
+            (cell[2], cell[3]) == (purpose, recipient)
+            and (category in lineage or cell[1] in taxonomy.lineage(category))
+            for category, purpose, recipient in asked
+        )
+
+    gone = tuple(c for c in cells if withdrawn(c))
+    rest = tuple(c for c in cells if not withdrawn(c))
+    taken = {c[1] for c in gone}
+    categories: list[str] = []
+    for named in record.categories:
+        if not any(named in taxonomy.lineage(t) for t in taken):
+            categories.append(named)
+            continue
+        beneath = {c[1] for c in rest if named in taxonomy.lineage(c[1])}
+        # the broadest categories left beneath the named one, none an ancestor of a withdrawn category
+        broadest = {c for c in beneath if not any(a != c and a in beneath for a in taxonomy.lineage(c))}
+        categories.extend(sorted(broadest))
+    purposes = tuple(p for p in record.purposes if any(c[2] == p for c in rest))
+    left = {c[3] for c in rest}
+    if all(r.startswith("org:") for r in record.recipients) or left >= set(
+        _recipients_named(taxonomy, record.recipients)
+    ):
+        recipients = tuple(r for r in record.recipients if not r.startswith("org:") or r[4:] in left)
+    else:  # a role or `any` lost an organisation: name the organisations left
+        recipients = tuple(sorted(f"org:{r}" for r in left))
+    return Split(gone, rest, purposes, tuple(dict.fromkeys(categories)), recipients)

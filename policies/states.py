@@ -35,6 +35,7 @@ class CellState(StrEnum):
     OBJECTED = "objected"
     OPTED_OUT = "opted_out"
     LIMITED = "limited"
+    RESTRICTED = "restricted"
     NOT_ALLOWED = "not_allowed"
 
 
@@ -57,6 +58,7 @@ STATE_OF_REASON: Mapping[Reason, CellState] = MappingProxyType(
         Reason.OBJECTION: CellState.OBJECTED,
         Reason.OPT_OUT_OF_SALE: CellState.OPTED_OUT,
         Reason.SENSITIVE_USE_LIMITED: CellState.LIMITED,
+        Reason.PROCESSING_RESTRICTED: CellState.RESTRICTED,
         Reason.GUARDIAN_CONSENT_REQUIRED: CellState.GUARDIAN_CONSENT_REQUIRED,
         Reason.SEPARATE_CONSENT_REQUIRED: CellState.SEPARATE_CONSENT_REQUIRED,
         Reason.CROSS_BORDER_CONSENT_REQUIRED: CellState.CROSS_BORDER_CONSENT_REQUIRED,

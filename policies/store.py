@@ -411,6 +411,24 @@ class ConsentStore:
     def pseudonym(self, subject_id: str) -> str:
         return pseudonym(self._key, subject_id)
 
+    def _scoped(self, changes: Mapping[str, Any], cells: Sequence[Cell] | None) -> tuple[Cell, ...]:
+        if cells is None:
+            return self._shown(changes["purposes"], changes["categories"], changes["recipients"])
+        probe = ConsentRecord(record_id="", status=ConsentStatus.GIVEN, event_time=changes["valid_from"], **changes)
+        roles = {r.id: r.role for r in self.taxonomy.recipients.values()}
+        outside = [
+            c
+            for c in cells
+            if c[2] not in probe.purposes
+            or c[3] not in roles
+            or c[1] not in self.taxonomy.categories
+            or not probe.covers_category(self.taxonomy.lineage(c[1]))
+            or not probe.covers_recipient(c[3], roles[c[3]])
+        ]
+        if outside:
+            raise ConsentError("cells", f"outside the record's scope: {list(outside[0])}")
+        return tuple(sorted({(c[0], c[1], c[2], c[3], c[4]) for c in cells}))
+
     def _shown(self, purposes: Sequence[str], categories: Sequence[str], recipients: Sequence[str]) -> tuple[Cell, ...]:
         """The cells the current agreement lists for this scope: what a consent given now covers."""
         version = _head_version(self.engine)
@@ -440,8 +458,13 @@ class ConsentStore:
         refused: bool = False,
         at: datetime | None = None,
         effects: ConsentEffects | None = None,
+        cells: Sequence[Cell] | None = None,
     ) -> ConsentRecord:
-        """Create a record (status `given`, or `refused`); every field is validated before anything is written."""
+        """Create a record (status `given`, or `refused`); every field is validated before anything is written.
+
+        A consent covers the cells the current agreement lists for its scope, or exactly `cells` when the record
+        continues an earlier one (the rest of a consent split by an exact withdrawal keeps the agreement it was
+        given under): never a cell its named scope does not cover."""
         when = _when(at)
         record_kind = _enum(RecordKind, kind, "kind")
         changes: dict[str, Any] = {
@@ -463,7 +486,7 @@ class ConsentStore:
             "valid_until": _future(valid_until, when),
         }
         if record_kind is RecordKind.CONSENT:
-            changes["cells"] = self._shown(changes["purposes"], changes["categories"], changes["recipients"])
+            changes["cells"] = self._scoped(changes, cells)
         status = ConsentStatus.REFUSED if refused else ConsentStatus.GIVEN
         record_id = str(uuid.uuid4())
         return self._append(record_id, subject_id, record_kind, status, actor, changes, when, new=True, effects=effects)
@@ -563,20 +586,6 @@ class ConsentStore:
             effects=effects,
             if_seq=if_seq,
         )
-
-    def lapsed(self, at: datetime | None = None, *, limit: int = 500) -> list[str]:
-        """Ids of given or renewed records whose validity ended by `at` (now): the ones to `expire`."""
-        t = schema.consent_records.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.record_id)
-                .where(t.status.in_((ConsentStatus.GIVEN.value, ConsentStatus.RENEWED.value)))
-                .where(t.valid_until.is_not(None))
-                .where(t.valid_until <= to_micros(_when(at)))
-                .order_by(t.valid_until)
-                .limit(limit)
-            ).scalars()
-            return [str(r) for r in rows]
 
     def _append(
         self,

@@ -93,6 +93,7 @@ class Jurisdiction:
     objection_to: frozenset[LegalBasis]
     opt_out_of_sale: bool
     minors: MinorRules | None = None
+    restriction_of_processing: bool = False  # GDPR Art. 18, PIPL Art. 44
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ class Recipient:
     name: Text
     role: str
     jurisdiction: str
+    # The organization's departments a read may be declared for (the customer sees which one read their data).
+    departments: Mapping[str, Text] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -470,6 +473,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "objection_to",
                 "opt_out_of_sale",
                 "minors",
+                "restriction_of_processing",
             },
         )
         if not re.fullmatch(JURISDICTION_CODE, jid):
@@ -490,6 +494,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
             objection_to=frozenset(b for b in objection if b is not None),
             opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
             minors=_minors(ck, body),
+            restriction_of_processing=ck.boolean(body, "restriction_of_processing"),
         )
 
     controller = ck.mapping(root.get("controller"), root, "controller")
@@ -612,17 +617,28 @@ def _parse(root: Located, file: str) -> Taxonomy:
     recipients: dict[str, Recipient] = {}
     seen = {}
     for node in ck.items(root, "recipients"):
-        ck.unknown_keys(node, {"id", "name", "role", "jurisdiction"})
+        ck.unknown_keys(node, {"id", "name", "role", "jurisdiction", "departments"})
         rid = ck.string(node, "id")
         if rid is None or not ck.unique(seen, rid, node.line, "recipient"):
             continue
+        departments: dict[str, Text] = {}
+        for dept in node.get("departments") or []:
+            if not isinstance(dept, Located):
+                ck.add(node.line_of("departments"), f"recipient {rid!r}: a department is a mapping (id, label)")
+                continue
+            ck.unknown_keys(dept, {"id", "label"})
+            did = ck.string(dept, "id")
+            if did is not None and re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", did) is None:
+                ck.add(dept.line_of("id"), f"department id {did!r} must be a lowercase identifier")
+            elif did is not None:
+                departments[did] = ck.text(dept, "label")
         role = ck.string(node, "role") or ""
         jur = ck.string(node, "jurisdiction") or ""
         if role and role not in roles:
             ck.add(node.line_of("role"), f"unknown role {role!r}")
         if jur and jur not in jurisdictions:
             ck.add(node.line_of("jurisdiction"), f"unknown jurisdiction {jur!r}")
-        recipients[rid] = Recipient(rid, ck.text(node, "name"), role, jur)
+        recipients[rid] = Recipient(rid, ck.text(node, "name"), role, jur, departments)
 
     for name in ("*", "any"):
         for table, kind in ((categories, "category"), (purposes, "purpose"), (roles, "role")):

@@ -17,8 +17,16 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import Engine, exists, insert, select, update
 
+from gateway.auth.journal import Journal
 from gateway.auth.principals import CLIENT_ROLES, Role, Scope
 from gateway.store.tables import oauth_clients, revoked_tokens
+
+CLIENT_REGISTERED_EVENT = "client.registered"
+CLIENT_ROTATED_EVENT = "client.credentials_rotated"
+CLIENT_DISABLED_EVENT = "client.disabled"
+CLIENT_ENABLED_EVENT = "client.enabled"
+# What a registration entry records: the authorization, never the secret or the key set.
+_REGISTRATION_FACTS = ("organization", "roles", "scopes", "allowed_purposes", "jurisdiction", "auth_method")
 
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
 # A client registered with a secret may send it in the Authorization header or, as RFC 6749 §2.3.1 also
@@ -146,13 +154,37 @@ def _row_to_client(row: Any) -> RegisteredClient:
     )
 
 
+def _check_vocabulary(
+    vocabulary: tuple[frozenset[str], frozenset[str]],
+    purposes: frozenset[str],
+    organization: str,
+    roles: frozenset[str],
+) -> None:
+    known_purposes, known_recipients = vocabulary
+    unknown = sorted(purposes - known_purposes)
+    if unknown:
+        raise ClientRegistrationError(
+            f"purposes not in the taxonomy: {', '.join(unknown)} (one of {', '.join(sorted(known_purposes))})"
+        )
+    if Role.CRM.value in roles and organization not in known_recipients:
+        raise ClientRegistrationError(
+            f"a CRM client reads for a taxonomy recipient, and {organization!r} is not one "
+            f"(one of {', '.join(sorted(known_recipients))})"
+        )
+
+
 class ClientRegistry:
     """SQL-backed client store; secrets are generated here, shown once and kept only as hashes."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, journal: Journal | None = None) -> None:
         self.engine = engine
         # Called with a client id after its registration changed (disabled, new secret), to drop caches.
         self.listeners: list[Callable[[str], None]] = []
+        self.journal = journal  # each change is a ledger entry when the runtime provides one
+
+    def _record(self, type: str, actor: str, client_id: str, payload: Mapping[str, Any]) -> None:
+        if self.journal is not None:
+            self.journal(type, actor=actor, subject=f"client:{client_id}", payload=payload, personal=False)
 
     def _changed(self, client_id: str) -> None:
         for listener in self.listeners:
@@ -170,8 +202,12 @@ class ClientRegistry:
         auth_method: str = "client_secret_basic",
         jwks: Mapping[str, Any] | None = None,
         client_id: str | None = None,
+        actor: str = "operator",
+        vocabulary: tuple[frozenset[str], frozenset[str]] | None = None,
     ) -> tuple[RegisteredClient, str | None]:
-        """Admit a client; returns it and, for `client_secret_basic`, the secret (never retrievable again)."""
+        """Admit a client; returns it and, for `client_secret_basic`, the secret (never retrievable again).
+        `vocabulary` (the taxonomy's purposes and recipient organizations) refuses purposes, and for a CRM
+        client an organization, that no policy decision could be taken on."""
         role_set = frozenset(roles)
         scope_set = frozenset(scopes)
         purposes = frozenset(allowed_purposes)
@@ -208,6 +244,8 @@ class ClientRegistry:
             if jwks is None:
                 raise ClientRegistrationError("private_key_jwt clients need a jwks with their public key")
             stored_jwks = _validate_jwks(jwks)
+        if vocabulary is not None:
+            _check_vocabulary(vocabulary, purposes, organization.strip(), role_set)
         values = {
             "client_id": client_id,
             "name": name.strip(),
@@ -226,6 +264,15 @@ class ClientRegistry:
             if conn.execute(select(oauth_clients.c.client_id).where(oauth_clients.c.client_id == client_id)).first():
                 raise ClientRegistrationError(f"client_id {client_id!r} is already registered")
             conn.execute(insert(oauth_clients).values(**values))
+        self._record(
+            CLIENT_REGISTERED_EVENT,
+            actor,
+            client_id,
+            {
+                k: values[k]
+                for k in ("organization", "roles", "scopes", "allowed_purposes", "jurisdiction", "auth_method")
+            },
+        )
         return _row_to_client(values), secret
 
     def get(self, client_id: str) -> RegisteredClient | None:
@@ -251,16 +298,18 @@ class ClientRegistry:
             rows = conn.execute(select(oauth_clients).order_by(oauth_clients.c.created_at)).mappings().all()
         return [_row_to_client(row) for row in rows]
 
-    def set_disabled(self, client_id: str, disabled: bool) -> bool:
+    def set_disabled(self, client_id: str, disabled: bool, *, actor: str = "operator") -> bool:
         """Disabling takes effect at once: bearer checks load the client on every request."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(oauth_clients).where(oauth_clients.c.client_id == client_id).values(disabled=disabled)
             )
         self._changed(client_id)
+        if result.rowcount == 1:
+            self._record(CLIENT_DISABLED_EVENT if disabled else CLIENT_ENABLED_EVENT, actor, client_id, {})
         return result.rowcount == 1
 
-    def rotate_secret(self, client_id: str) -> str | None:
+    def rotate_secret(self, client_id: str, *, actor: str = "operator") -> str | None:
         client = self.get(client_id)
         if client is None or client.auth_method != "client_secret_basic":
             return None
@@ -272,4 +321,5 @@ class ClientRegistry:
                 .values(secret_hash=hash_client_secret(secret))
             )
         self._changed(client_id)
+        self._record(CLIENT_ROTATED_EVENT, actor, client_id, {})
         return secret

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, and_, case, delete, insert, null, or_, select, up
 from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.custody import CustodyVault, discard_custodial_key, forget_custodial_key, store_custodial_key
+from gateway.auth.journal import Journal
 from gateway.auth.passwords import hash_password, needs_rehash, verify_password
 from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_attempts
@@ -35,6 +36,7 @@ _CUSTOMER_TYPE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _SOURCE_SUBJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 
 
+CUSTOMER_ENROLLED_EVENT = "customer.enrolled"
 UNUSABLE_HASH = "!"  # not an argon2 hash: every password check against it fails
 
 
@@ -76,11 +78,13 @@ def customer_principal(row: Any) -> CustomerPrincipal:
 
 
 class CustomerStore:
-    def __init__(self, engine: Engine, vault: CustodyVault | None = None) -> None:
+    def __init__(self, engine: Engine, vault: CustodyVault | None = None, journal: Journal | None = None) -> None:
         """Without a `vault` (a tool holding the database but not the data directory's custody key) customers
-        are enrolled without a DID and get a custodial one from the running gateway when first needed."""
+        are enrolled without a DID and get a custodial one from the running gateway when first needed. With a
+        `journal` every enrolment is a ledger entry."""
         self.engine = engine
         self.vault = vault
+        self.journal = journal
         # source subject -> (monotonic time read, customer): the proxy's per-request subject lookup
         self._subjects: dict[str, tuple[float, CustomerPrincipal]] = {}
 
@@ -96,6 +100,7 @@ class CustomerStore:
         did: str | None = None,
         jurisdictions: Collection[str] | None = None,
         customer_types: Collection[str] | None = None,
+        actor: str = "operator",
     ) -> CustomerPrincipal:
         """Enrol a customer (without a `password` the account cannot sign in with one).
         `source_subject` is the customer number source systems use in their paths;
@@ -151,6 +156,14 @@ class CustomerStore:
             conn.execute(insert(customers).values(**values))
             if custodial is not None:
                 store_custodial_key(conn, customer_id, *custodial)
+        if self.journal is not None:
+            payload = {
+                "jurisdiction": jurisdiction,
+                "customer_type": customer_type,
+                "source_linked": source_subject is not None,
+                "did": "custodial" if custodial else "wallet" if did else "none",
+            }
+            self.journal(CUSTOMER_ENROLLED_EVENT, actor=actor, subject=customer_id, payload=payload, personal=True)
         return customer_principal(values)
 
     def get(self, customer_id: str) -> CustomerPrincipal | None:

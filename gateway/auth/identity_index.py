@@ -20,11 +20,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.auth.journal import Journal
 from gateway.store.federation_tables import identity_links
 from keyfiles import SealedBox
 
 __all__ = ["IdentifierInUseError", "IdentityIndex", "IdentityLink", "InvalidIdentifierError"]
 
+IDENTITY_LINKED_EVENT = "customer.identity_linked"
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 
 
@@ -58,8 +60,9 @@ def _derive(secret: bytes, info: bytes) -> bytes:
 
 
 class IdentityIndex:
-    def __init__(self, engine: Engine, secret: bytes) -> None:
+    def __init__(self, engine: Engine, secret: bytes, journal: Journal | None = None) -> None:
         self.engine = engine
+        self.journal = journal  # each link is a ledger entry when the runtime provides one
         self._box = SealedBox.hkdf(secret, info=b"consentry identity index seal v1")
         self._lookup = _derive(secret, b"consentry identity index lookup v1")
 
@@ -107,6 +110,10 @@ class IdentityIndex:
                 )
             except IntegrityError:  # linked to someone else between our check and our write
                 raise IdentifierInUseError(f"{source} already links this identifier to another customer") from None
+        if self.journal is not None:  # which source knows them, never the identifier itself
+            self.journal(
+                IDENTITY_LINKED_EVENT, actor=actor, subject=customer_id, payload={"source": source}, personal=True
+            )
         return IdentityLink(customer_id, source, identifier, now, actor)
 
     def unlink(self, customer_id: str, source: str) -> bool:

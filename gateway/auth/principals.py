@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from policies import SubjectContext
+
 
 class Role(StrEnum):
     """The four kinds of caller; every route names the roles it admits."""
@@ -63,3 +65,9 @@ class CustomerPrincipal:
     @property
     def actor(self) -> str:
         return f"customer:{self.customer_id}"
+
+    @property
+    def subject_context(self) -> SubjectContext:
+        """Who the data is about, as every decision about this stored customer sees them: the proxy, the portal,
+        zero-knowledge answers and `consentry policy explain` alike (issue 14: explain once assumed `standard`)."""
+        return SubjectContext(self.customer_id, self.customer_type, self.jurisdiction)

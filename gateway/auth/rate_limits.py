@@ -27,15 +27,19 @@ no trusted proxies the header is ignored, so a caller cannot pick its own key by
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
@@ -47,6 +51,8 @@ MAX_KEYS = 65_536
 
 # The one key of a limit that counts the whole process (every caller together).
 GLOBAL_KEY = "*"
+
+T = TypeVar("T")
 
 
 class RateLimitedError(Exception):
@@ -116,8 +122,11 @@ class RateLimiter:
 class PasswordCheckGate:
     """At most `concurrency` password checks at once and `queue` waiting; one more is refused at once.
 
-    Waiting happens on the event loop (an asyncio semaphore), never in a worker thread. Per process: each of
-    `--workers N` processes has its own gate, as it has its own memory.
+    Waiting happens on the event loop (an asyncio semaphore), never in a worker thread. The checks run on the
+    gate's own threads, one per slot, at a lower CPU priority (nice +10, inherited by the threads argon2 starts
+    for its lanes): a hash may use every core, but when the event loop or any other request wants the CPU it
+    gets it first, so a flood of sign-ins slows sign-ins and nothing else. Per process: each of `--workers N`
+    processes has its own gate, as it has its own memory.
     """
 
     def __init__(self, concurrency: int, queue: int, retry_after: int = 1) -> None:
@@ -128,6 +137,7 @@ class PasswordCheckGate:
         self.retry_after = retry_after
         self._semaphore: asyncio.Semaphore | None = None
         self._waiting = 0
+        self._threads: ThreadPoolExecutor | None = None
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -145,6 +155,24 @@ class PasswordCheckGate:
             yield
         finally:
             semaphore.release()
+
+    async def run(self, check: Callable[..., T], *args: Any) -> T:
+        """`check(*args)` in a slot, on the gate's low-priority threads; `RateLimitedError` past the queue."""
+        async with self.slot():
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(
+                    self.concurrency, thread_name_prefix="password-check", initializer=_lower_priority
+                )
+            return await asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(check, *args))
+
+
+def _lower_priority() -> None:
+    """Nice the calling thread (Linux schedules threads one by one); elsewhere, or when refused, run as is."""
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + 10))
+    except (AttributeError, OSError):
+        pass
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ in this order, each cheap and each before any password is looked at:
    one for every credential check of the process (`CONSENTRY_CREDENTIAL_CHECK_RATE` / `_BURST`);
 2. a gate of `CONSENTRY_PASSWORD_CHECK_CONCURRENCY` hashes at once, with `CONSENTRY_PASSWORD_CHECK_QUEUE`
    callers waiting on the event loop (holding no thread, so `/healthz` and every other route keep their
-   thread pool); a caller beyond the queue is refused at once;
+   thread pool; the hashes run on the gate's own threads at a lower CPU priority); a caller beyond the queue
+   is refused at once;
 3. the lockout's reservation for (username, address) in the database (`LoginThrottle.reserve`), taken
    atomically before the check so parallel guesses can never run more checks than the lockout allows.
 
@@ -19,8 +20,6 @@ and Retry-After (problem+json for the API, the sign-in page for the portal).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.customers import CustomerStore, LoginThrottle
 from gateway.auth.principals import CustomerPrincipal
@@ -47,8 +46,7 @@ class PasswordSignIn:
         except RateLimitedError:
             self.per_address.refund(address)
             raise
-        async with self.gate.slot():
-            return await run_in_threadpool(self._check, username, password, address)
+        return await self.gate.run(self._check, username, password, address)
 
     def _check(self, username: str, password: str, address: str) -> CustomerPrincipal | None:
         self.throttle.reserve(username, address)

@@ -24,7 +24,8 @@ def add(
     client_id: str | None = typer.Option(None, help="Chosen client id (default: random)."),
     jwks: Path | None = typer.Option(None, help="Public JWK Set file: registers a private_key_jwt client."),
 ) -> None:
-    """Register a client and print it as JSON, with its secret (shown only this once)."""
+    """Register a client and print it as JSON, with its secret (shown only this once). Its purposes, and a CRM
+    client's organization, must be the taxonomy's: the decision engine could decide nothing else."""
     jwks_document = None
     if jwks is not None:
         try:
@@ -32,6 +33,7 @@ def add(
         except (OSError, ValueError) as exc:
             raise fail(f"{jwks}: not a readable JSON file ({exc})") from exc
     with runtime(create=True) as started:  # enrolling is how a new gateway is set up
+        taxonomy = started.policies.taxonomy
         try:
             client, secret = started.clients.register(
                 client_id=client_id,
@@ -43,6 +45,7 @@ def add(
                 jurisdiction=jurisdiction,
                 auth_method="private_key_jwt" if jwks_document is not None else "client_secret_basic",
                 jwks=jwks_document,
+                vocabulary=(frozenset(taxonomy.purposes), frozenset(taxonomy.recipients)),
             )
         except ClientRegistrationError as exc:
             raise fail(str(exc)) from exc

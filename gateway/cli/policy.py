@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy import inspect
 
+from gateway.auth.customers import CustomerStore
+from gateway.auth.principals import CustomerPrincipal
 from gateway.cli.policy_common import DATABASE_URL, JSON, MATRIX, TAXONOMY, fail, guarded, parse_time, runtime
-from policies import DecisionMode, SubjectContext, ValidationError, load_matrix, load_taxonomy
+from gateway.store.tables import customers as customers_table
+from policies import DecisionMode, PolicyRuntime, SubjectContext, ValidationError, load_matrix, load_taxonomy
 from policies.agreement import render_agreement
 from policies.compliance import check as compliance_check
 from policies.dpia import impact_overview
@@ -59,46 +63,88 @@ def check(
         raise typer.Exit(1)
 
 
+def _stored_customer(rt: PolicyRuntime, subject: str | None, customer: str | None) -> CustomerPrincipal | None:
+    """The gateway's stored customer `--customer` (username, customer id or source subject) or `--subject` (customer
+    id) names; None for a bare subject, or a database without the gateway's tables (policies only)."""
+    engine = rt.consents.engine
+    if not inspect(engine).has_table(customers_table.name):
+        if customer is not None:
+            raise fail("this database holds no gateway customers; name the subject with --subject")
+        return None
+    store = CustomerStore(engine)
+    if customer is not None:
+        found = store.by_username(customer) or store.get(customer) or store.by_source_subject(customer)
+        if found is None:
+            raise fail(f"no stored customer {customer!r} (username, customer id or source subject)")
+        return found
+    assert subject is not None
+    return store.get(subject)
+
+
 @app.command("explain")
 def explain(
-    recipient: str = typer.Option(..., "--recipient", help="Recipient id from the taxonomy."),
-    subject: str = typer.Option(..., "--subject", help="The customer's id."),
+    recipient: list[str] = typer.Option(..., "--recipient", help="Recipient id from the taxonomy (repeatable)."),
+    subject: str | None = typer.Option(None, "--subject", help="The customer's id (a stored one decides as stored)."),
+    customer: str | None = typer.Option(
+        None, "--customer", help="A stored customer by username, customer id or source subject."
+    ),
     category: list[str] = typer.Option(..., "--category", help="Data category (repeat for several)."),
-    purpose: str = typer.Option(..., "--purpose"),
-    customer_type: str = typer.Option("standard", "--customer-type"),
-    jurisdiction: str = typer.Option("CN", "--jurisdiction", help="The subject's jurisdiction."),
+    purpose: list[str] = typer.Option(..., "--purpose", help="Purpose (repeatable)."),
+    customer_type: str | None = typer.Option(
+        None, "--customer-type", help="For a subject who is not a stored customer (default standard)."
+    ),
+    jurisdiction: str | None = typer.Option(
+        None, "--jurisdiction", help="For a subject who is not a stored customer (default CN)."
+    ),
     mode: str = typer.Option("release", "--mode", help="release, predicate or aggregate"),
     at: str | None = typer.Option(None, "--at", help="Decide as of this RFC 3339 time (default: now)."),
     url: str | None = DATABASE_URL,
     taxonomy: Path = TAXONOMY,
     as_json: bool = JSON,
 ) -> None:
-    """Decide one request against the stored matrix and consents, and say why."""
+    """Decide requests against the stored matrix and consents, exactly as the gateway does, and say why.
+
+    A stored customer is decided with their stored type and jurisdiction (what the proxy uses); naming another
+    type or jurisdiction for them is refused rather than answered for someone they are not. With several
+    recipients or purposes, one decision per pair (`--json`: a list)."""
     when = parse_time(at, "--at")
     modes: dict[str, DecisionMode] = {"release": "release", "predicate": "predicate", "aggregate": "aggregate"}
     if mode not in modes:
         raise fail(f"--mode must be release, predicate or aggregate, got {mode!r}")
+    if (subject is None) == (customer is None):
+        raise fail("name the subject with exactly one of --subject or --customer")
     with runtime(url, taxonomy, key=READ_ONLY_KEY, create=False) as rt, guarded():
-        decision = rt.engine.decide(
-            recipient,
-            SubjectContext(subject, customer_type, jurisdiction),
-            category,
-            purpose,
-            mode=modes[mode],
-            at=when,
-        )
+        stored = _stored_customer(rt, subject, customer)
+        if stored is not None:
+            context = stored.subject_context
+            for option, given, actual in (
+                ("--customer-type", customer_type, context.customer_type),
+                ("--jurisdiction", jurisdiction, context.jurisdiction),
+            ):
+                if given is not None and given != actual:
+                    raise fail(f"{option} {given}: the stored customer's is {actual}, and the gateway decides by it")
+        else:
+            assert subject is not None
+            context = SubjectContext(subject, customer_type or "standard", jurisdiction or "CN")
+        decisions = [
+            rt.engine.decide(r, context, category, p, mode=modes[mode], at=when) for r in recipient for p in purpose
+        ]
     if as_json:
-        _dump(decision.to_dict())
+        _dump(decisions[0].to_dict() if len(decisions) == 1 else [d.to_dict() for d in decisions])
         return
-    typer.echo(f"{recipient} / {purpose} / {mode} (matrix version {decision.matrix_version}):")
-    for c in decision.categories:
-        verdict = "ALLOW" if c.allowed else "DENY "
-        via = f" rule={c.rule}" if c.rule else ""
-        if c.consent is not None:
-            via += f" consent={c.consent.record_id} ledger_index={c.consent.ledger_index}"
-        elif c.legal_basis and c.allowed:
-            via += f" basis={c.legal_basis}"
-        typer.echo(f"  {verdict} {c.category}: {', '.join(r.value for r in c.reasons)}{via}")
+    for decision in decisions:
+        typer.echo(
+            f"{decision.recipient} / {decision.purpose} / {mode} for {context.customer_type} in {context.jurisdiction}"
+            f" (matrix version {decision.matrix_version}):"
+        )
+        for c in decision.categories:
+            verdict = "ALLOW" if c.allowed else "DENY "
+            via = f" rule={c.rule}" if c.rule else ""
+            if c.consent is not None:
+                via += f" consent={c.consent.record_id} ledger_index={c.consent.ledger_index}"
+            elif c.legal_basis and c.allowed:
+                via += f" basis={c.legal_basis}"
+            typer.echo(f"  {verdict} {c.category}: {', '.join(r.value for r in c.reasons)}{via}")
 
 
 @app.command("agreement")

@@ -48,6 +48,8 @@ class DemoClient:
     purposes: tuple[str, ...] = ()
 
 
+SEED_ACTOR = "demo:seed"  # how the seeding's authorization actions appear in the ledger
+
 # The vehicle cloud's records (gateway.demo.vehicle_cloud), enrolled as gateway customers.
 DEMO_PEOPLE = (
     DemoCustomer("cust-1001", "li.wei", "Li Wei", "CN", "standard"),
@@ -132,6 +134,7 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
             scopes=client.scopes,
             allowed_purposes=client.purposes,
             jurisdiction="CN",
+            actor=SEED_ACTOR,
         )
         assert secret is not None  # client_secret_basic always yields a secret
         world.client_secrets[client.client_id] = secret
@@ -145,12 +148,13 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
             jurisdiction=person.jurisdiction,
             customer_type=person.customer_type,
             source_subject=person.source_subject,
+            actor=SEED_ACTOR,
         )
         world.passwords[person.username] = password
         world.customer_ids[person.source_subject] = customer.customer_id
         # The unified index: which identifier each source system uses for this customer.
         for source, identifier in DEMO_LINKS[person.source_subject].items():
-            runtime.identities.link(customer.customer_id, source, identifier, actor="demo:seed")
+            runtime.identities.link(customer.customer_id, source, identifier, actor=SEED_ACTOR)
         if person.customer_type == "minor" or person.jurisdiction == "US-CA":
             continue  # the minor's guardian decides (below); the Californian's marketing rests on notice
         for purpose, (categories, recipients) in DEMO_CONSENTS.items():
@@ -176,6 +180,7 @@ def seed_demo(runtime: Runtime, *, fleet: bool = False) -> DemoWorld:
             password=password,
             display_name=guardian.display_name,
             jurisdiction=guardian.jurisdiction,
+            actor=SEED_ACTOR,
         )
         world.passwords[guardian.username] = password
         guardians.link(
@@ -195,6 +200,7 @@ def _seed_fleet(runtime: Runtime, world: DemoWorld) -> None:
             display_name=f"Fleet Customer {member.subject[-4:]}",
             jurisdiction=member.jurisdiction,
             source_subject=member.subject,
+            actor=SEED_ACTOR,
         )
         world.customer_ids[member.subject] = customer.customer_id
         record = runtime.policies.consents.grant(

@@ -456,6 +456,40 @@ class DemoStack:
                 '"Confirmed by Bright Marketing Agency")',
                 f"{self._sign_in('li.wei')} && curl -s -b {cookies} {self.url}/v1/me/events | jq .",
             ),
+            *self._guardian_and_gpc_steps(),
+        ]
+
+    def _guardian_and_gpc_steps(self) -> list[DemoStep]:
+        """The README's G steps that a shell can show: the minor refused, a GPC signal stopping the sale."""
+        minor, emily = self._cookie_jar("wang.xiaoming"), self._cookie_jar("emily.carter")
+        # Any well-formed grant: a minor's is refused before the agreement it cites is even looked at.
+        grant = {
+            "purposes": ["repair_prediction"],
+            "categories": ["vehicle.vin"],
+            "recipients": ["role:dealer"],
+            "notice": {"version": "1", "sha256": "0" * 64},
+        }
+        return [
+            DemoStep(
+                "Wang Xiaoming, a minor under PIPL, tries to consent himself: 403 guardian-consent-required, "
+                "naming his guardian (who decides in the portal: sign in as wang.jun)",
+                f"{self._sign_in('wang.xiaoming')} && curl -s -b {minor} -H 'Content-Type: application/json' "
+                f"-d {shlex.quote(json.dumps(grant))} {self.url}/v1/me/consents | jq .",
+            ),
+            DemoStep(
+                "The marketing agency reads Emily Carter (California): under the CCPA marketing rests on notice",
+                self._read("marketing", "marketing", "cust-1005"),
+            ),
+            DemoStep(
+                "Emily's browser sends a Global Privacy Control signal: recorded once as her opt-out of sale and "
+                "sharing, in the ledger",
+                f"{self._sign_in('emily.carter')} && curl -s -b {emily} -H 'Sec-GPC: 1' "
+                f"{self.url}/v1/me/privacy-choices | jq .",
+            ),
+            DemoStep(
+                "The marketing agency's next read is refused: 403 access-refused, reason opt_out_of_sale",
+                self._read("marketing", "marketing", "cust-1005"),
+            ),
         ]
 
     def accounts(self) -> list[tuple[str, str, str]]:

@@ -12,6 +12,7 @@ implementation (`http-message-signatures`) over the request as received.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -27,15 +28,19 @@ from http_message_signatures import (
 )
 
 from gateway.keys import KeyRing
-from ledger.b64 import b64url_decode
+from ledger.b64 import b64url_decode, b64url_encode
 
 __all__ = [
+    "CONFIRMATION_COMPONENTS",
+    "CONFIRMATION_TAG",
     "COVERED_COMPONENTS",
     "EVENT_ID_HEADER",
     "EVENT_TAG",
     "EventSigner",
     "InvalidEvent",
+    "ed25519_public_jwk",
     "verify_event",
+    "verify_signed_request",
 ]
 
 EVENT_TAG = "consentry-event"
@@ -43,6 +48,10 @@ SIGNATURE_LABEL = "consentry"
 EVENT_ID_HEADER = "Consentry-Event-Id"
 COVERED_COMPONENTS = ("@method", "@target-uri", "content-type", "consentry-event-id", "content-digest")
 MAX_AGE = timedelta(minutes=15)
+# A recipient that registered its own key signs its confirmations with it (mutual authentication): the signature
+# covers the method, the target URI (which names the event), the bearer token and the body's digest.
+CONFIRMATION_TAG = "consentry-confirmation"
+CONFIRMATION_COMPONENTS = ("@method", "@target-uri", "authorization", "content-digest")
 
 
 class InvalidEvent(Exception):
@@ -95,6 +104,33 @@ class _JwksResolver(HTTPSignatureKeyResolver):
         if key is None:
             raise InvalidSignature(f"no published key {key_id!r}")
         return key
+
+
+def ed25519_public_jwk(jwk: Mapping[str, Any]) -> dict[str, str]:
+    """The recipient's key as registered: an Ed25519 public JWK (no private part), with its RFC 7638 thumbprint as
+    `kid`; raises `ValueError` for anything else."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "d" in jwk or not isinstance(jwk.get("x"), str):
+        raise ValueError("public_jwk: an Ed25519 public key (kty OKP, crv Ed25519, x) without its private part")
+    try:
+        raw = b64url_decode(jwk["x"], canonical=False)
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as exc:
+        raise ValueError(f"public_jwk: {exc}") from None
+    members = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": jwk["x"]}, separators=(",", ":"), sort_keys=True)
+    kid = b64url_encode(hashlib.sha256(members.encode()).digest())
+    return {"kty": "OKP", "crv": "Ed25519", "x": jwk["x"], "kid": kid}
+
+
+def verify_signed_request(
+    message: Any, body: bytes, jwks: Mapping[str, Any], *, tag: str, components: tuple[str, ...]
+) -> None:
+    """Check `message` carries a valid RFC 9421 signature with `tag`, covering `components`, by a key of `jwks`;
+    raises `InvalidEvent` otherwise."""
+    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_JwksResolver(jwks))
+    try:
+        verifier.verify(message, expect_tag=tag, body=body, require_components=components, max_age=MAX_AGE)
+    except Exception as exc:  # bad, missing, stale or malformed: not signed by the registered key either way
+        raise InvalidEvent(f"{type(exc).__name__}: {exc}") from None
 
 
 def verify_event(message: Any, body: bytes, jwks: Mapping[str, Any]) -> dict[str, Any]:

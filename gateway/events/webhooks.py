@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, and_, func, select, update
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.principals import ClientPrincipal
 from gateway.events.changes import EVENT_TYPES
+from gateway.events.signing import ed25519_public_jwk
 from gateway.store.federation_tables import change_events, event_deliveries, webhooks
 from ledger import Event
 from ledger.store import Ledger
@@ -60,6 +61,7 @@ def _webhook(row: Any) -> dict[str, Any]:
         "url": row["url"],
         "event_types": json.loads(row["event_types"]),
         "organization": row["organization"],
+        "public_jwk": json.loads(row["public_jwk"]) if row["public_jwk"] else None,
         "created_at": _time(row["created_at"]),
     }
 
@@ -71,19 +73,31 @@ class Webhooks:
     pseudonyms: Pseudonyms
     taxonomy: Taxonomy
 
-    def register(self, client: ClientPrincipal, url: str, event_types: Sequence[str]) -> dict[str, Any]:
+    def register(
+        self,
+        client: ClientPrincipal,
+        url: str,
+        event_types: Sequence[str],
+        public_jwk: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """`public_jwk`: the recipient's Ed25519 key; once given, its confirmations must be signed with it."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or parts.username:
             raise InvalidWebhook("url: an absolute http(s) URL without credentials or fragment")
         unknown = sorted(set(event_types) - set(EVENT_TYPES))
         if not event_types or unknown:
             raise InvalidWebhook(f"event_types: one or more of {', '.join(EVENT_TYPES)}")
+        try:
+            key = ed25519_public_jwk(public_jwk) if public_jwk is not None else None
+        except ValueError as exc:
+            raise InvalidWebhook(str(exc)) from None
         row = {
             "webhook_id": str(uuid.uuid4()),
             "client_id": client.client_id,
             "organization": client.organization,
             "url": url,
             "event_types": json.dumps(sorted(set(event_types))),
+            "public_jwk": json.dumps(key) if key is not None else None,
             "created_at": datetime.now(UTC),
         }
         with self.engine.begin() as conn:
@@ -164,6 +178,25 @@ class Webhooks:
             }
             for r in rows
         ]
+
+    def recipient_keys(self, client: ClientPrincipal, event_id: str) -> dict[str, list[dict[str, str]]]:
+        """The keys the client's organization registered on the webhooks this event went to, as a JWK Set: when
+        there is one, its confirmation of the event must be signed with one of them."""
+        d = event_deliveries.c
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(webhooks.c.public_jwk)
+                .join(event_deliveries, d.webhook_id == webhooks.c.webhook_id)
+                .join(change_events, change_events.c.seq == d.event_seq)
+                .where(
+                    and_(
+                        change_events.c.event_id == event_id,
+                        webhooks.c.organization == client.organization,
+                        webhooks.c.public_jwk.is_not(None),
+                    )
+                )
+            ).scalars()
+            return {"keys": [json.loads(k) for k in found]}
 
     def confirm(self, client: ClientPrincipal, event_id: str, action: str) -> dict[str, Any]:
         """Record that the client's organization acted on the event (a ledger entry); repeating it changes

@@ -105,15 +105,12 @@ class RecipientMatrix:
     def column_scope(self, purpose: str) -> Scope | None:
         return self._scope([cell for (_, column), cell in self.cells.items() if column == purpose])
 
-    def row_records(self, category: str) -> list[str]:
-        return _records(cell for (row, _), cell in self.cells.items() if row == category)
+    def row_withdrawable(self, category: str) -> list[MatrixCell]:
+        """The given cells of a row: a row's "withdraw" ends exactly these, whatever else their records cover."""
+        return [cell for (row, _), cell in self.cells.items() if row == category and cell.withdrawable]
 
-    def column_records(self, purpose: str) -> list[str]:
-        return _records(cell for (_, column), cell in self.cells.items() if column == purpose)
-
-
-def _records(cells: Any) -> list[str]:
-    return list(dict.fromkeys(cell.record_id for cell in cells if cell.withdrawable))
+    def column_withdrawable(self, purpose: str) -> list[MatrixCell]:
+        return [cell for (_, column), cell in self.cells.items() if column == purpose and cell.withdrawable]
 
 
 def build_matrix(catalog: dict[str, Any], state: dict[str, Any]) -> list[RecipientMatrix]:

@@ -19,7 +19,7 @@ from credentials import CredentialError, CredentialService
 from gateway.auth.customers import CustomerStore
 from gateway.auth.did_challenges import CHALLENGE_TTL, DidChallengeStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.auth.rate_limits import RequestLimits
+from gateway.auth.rate_limits import GLOBAL_KEY, RateLimitedError, RequestLimits
 from gateway.web.json_body import PRESENTATION_MAX_BYTES
 
 __all__ = ["WalletSignInError", "issue_login_challenge", "wallet_customer"]
@@ -42,8 +42,14 @@ def issue_login_challenge(
     engine: Engine, credentials: CredentialService, limits: RequestLimits, address: str
 ) -> tuple[str, str]:
     """A fresh login challenge and the domain the wallet must sign with it; raises `RateLimitedError` (and
-    issues nothing) once `address` has spent its burst."""
+    issues nothing) once `address` has spent its burst, or the process its credential checks (each challenge
+    buys one signature check)."""
     limits.did_challenge_per_address.hit(address)
+    try:
+        limits.credential_checks_global.hit(GLOBAL_KEY)
+    except RateLimitedError:
+        limits.did_challenge_per_address.refund(address)
+        raise
     challenge, _ = _store(engine).issue("login")
     return challenge, credentials.domain
 

@@ -8,6 +8,7 @@ the way is a `Problem` that releases nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from gateway.upstream import (
 from gateway.web.problems import Problem
 from ledger import Event
 from ledger.store import Ledger
-from policies import Decision, PolicyRuntime, Reason, StateUnavailableError, SubjectContext, UnknownNameError
+from policies import Decision, PolicyRuntime, Reason, StateUnavailableError, UnknownNameError
 
 __all__ = [
     "ACCESS_EVENT",
@@ -50,6 +51,7 @@ __all__ = [
     "public_reasons",
     "read",
     "require_purpose",
+    "require_purpose_recorded",
     "withheld_reasons",
 ]
 
@@ -59,6 +61,10 @@ T = TypeVar("T")
 PURPOSE_HEADER = "Consentry-Purpose"
 ACCESS_EVENT = "access"
 CHECK_EVENT = "access.check"
+DEPARTMENT_HEADER = "Consentry-Department"
+STAFF_HEADER = "Consentry-Staff"  # a pseudonymous staff id, never a name: it is shown to the customer
+STAFF_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+REFUSED_EVENT = "access.refused"  # refused before any decision (a purpose the client is not registered for)
 
 # The matrix's or legal basis's positive answers: a withheld category is explained by its failures only.
 _POSITIVE = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
@@ -117,6 +123,70 @@ def require_purpose(principal: ClientPrincipal, purpose: str | None) -> str:
     return purpose
 
 
+def declared_for(
+    flow: AccessFlow, principal: ClientPrincipal, department: str | None, staff: str | None
+) -> dict[str, str]:
+    """The department (one the taxonomy lists for the client's organization) and the staff member's pseudonymous
+    id a read declares it is made for, as they go into the ledger entry; a department the organization does not
+    have, or a malformed staff id, is refused before anything is read."""
+    declared: dict[str, str] = {}
+    if department:
+        recipient = flow.policies.taxonomy.recipients.get(principal.organization)
+        if recipient is None or department not in recipient.departments:
+            known = ", ".join(sorted(recipient.departments)) if recipient is not None else ""
+            raise Problem(
+                400,
+                "unknown-department",
+                f"{department!r} is not a department of your organization in the taxonomy"
+                + (f" (one of {known})." if known else "; it declares none."),
+            )
+        declared["department"] = department
+    if staff:
+        if not STAFF_ID.fullmatch(staff):
+            raise Problem(400, "invalid-staff-id", f"{STAFF_HEADER}: 1-64 characters from A-Z a-z 0-9 . _ -.")
+        declared["staff"] = staff
+    return declared
+
+
+async def require_purpose_recorded(
+    flow: AccessFlow,
+    principal: ClientPrincipal,
+    purpose: str | None,
+    source: str,
+    path: str,
+    query: Mapping[str, str],
+) -> str:
+    """`require_purpose`, with a refusal for a purpose the client is not registered for recorded in the ledger:
+    it is an authorization decision about the customer named in the path (their pseudonym is the entry's
+    subject, so they see the attempt), or about no one when the path names nobody (the client is the subject).
+    The answer is the same either way, so it tells nothing about which records exist."""
+    if not purpose or purpose in principal.allowed_purposes:
+        return require_purpose(principal, purpose)
+    try:
+        _, resolved = resolve(flow, source, path, query)
+        subject = flow.pseudonyms((await subject_customer(flow, resolved)).customer_id)
+    except Problem:
+        subject = principal.actor
+    payload = {
+        "recipient": principal.organization,
+        "client_id": principal.client_id,
+        "purpose": purpose,
+        "upstream": source,
+        "outcome": "refused",
+        "reason": "purpose-not-allowed",
+        "released": [],
+        "withheld": {},
+    }
+    index = await append_access(flow, Event(REFUSED_EVENT, principal.actor, subject, payload))
+    raise Problem(
+        403,
+        "purpose-not-allowed",
+        f"Your client is not registered for the purpose {purpose!r}.",
+        headers={"Consentry-Ledger-Index": str(index)},
+        ledger_index=index,
+    )
+
+
 def _not_found() -> Problem:
     # Unknown upstream, resource, subject or record: one answer, so nothing tells which exists.
     return Problem(404, "not-found", _NOT_FOUND)
@@ -156,7 +226,7 @@ async def subject_customer(flow: AccessFlow, resolved: ResolvedRequest) -> Custo
 async def decide(
     flow: AccessFlow, principal: ClientPrincipal, customer: CustomerPrincipal, categories: Sequence[str], purpose: str
 ) -> Decision:
-    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
+    subject = customer.subject_context
     try:
         return await _read_state(
             flow, flow.policies.engine.decide, principal.organization, subject, list(categories), purpose
@@ -201,9 +271,13 @@ async def read(
     path: str,
     query: Mapping[str, str],
     purpose: str | None,
+    *,
+    department: str | None = None,
+    staff: str | None = None,
 ) -> AccessOutcome:
     """Decide, fetch, filter and record one read; raises `Problem` whenever nothing may be released."""
-    purpose = require_purpose(principal, purpose)
+    declared = declared_for(flow, principal, department, staff) if department or staff else {}
+    purpose = await require_purpose_recorded(flow, principal, purpose, source, path, query)
     config, resolved = resolve(flow, source, path, query)
     customer = await subject_customer(flow, resolved)
     decision = await decide(flow, principal, customer, sorted(config.field_map.categories), purpose)
@@ -233,6 +307,7 @@ async def read(
         "unmapped_withheld": len(result.unmapped),
         "matrix_version": decision.matrix_version,
         "consents": _consents(decision),
+        **declared,
     }
     if points:
         payload["points"] = points
@@ -262,7 +337,7 @@ async def check(
 ) -> CheckOutcome:
     """ "May I?": the decision per category, without fetching. It discloses consent state, which is itself
     processing of the customer's data, so it is recorded in the ledger like a read."""
-    purpose = require_purpose(principal, purpose)
+    purpose = await require_purpose_recorded(flow, principal, purpose, source, path, query)
     config, resolved = resolve(flow, source, path, query)
     customer = await subject_customer(flow, resolved)
     decision = await decide(flow, principal, customer, sorted(config.field_map.categories), purpose)

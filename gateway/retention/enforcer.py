@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from gateway.events.changes import CONSENT_EXPIRED, consent_effect
 from gateway.retention.plan import Lapse, PayloadExpiry, ReceiptExpiry, Retention, SourceDeletion, Survey, survey
 from gateway.rights.leases import Lease, LeaseLost
 from gateway.rights.receipts import revoking_effect
@@ -60,9 +61,6 @@ DELETION_EVENT = "retention.deletion"
 RECEIPTS_EVENT = "retention.receipts_erased"
 
 _log = structlog.get_logger("gateway.retention")
-
-# Hooks called with each lapsed record after its entry is durable (the change-event outbox, when present).
-LapseListener = Callable[[ConsentRecord, int], None]
 
 
 @dataclass
@@ -155,13 +153,16 @@ def _release(retention: Retention, lease: Lease, *, ran_at: datetime | None) -> 
 # -- the actions ------------------------------------------------------------------------------------------
 
 
-def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, report: RunReport) -> int | None:
+def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, report: RunReport) -> None:
     revoked: list[str] = []
     revoke = revoking_effect(retention.credentials, revoked)
 
-    def effect(conn: Connection, record: ConsentRecord) -> None:
+    def fenced(conn: Connection, record: ConsentRecord) -> None:
         _hold(retention, conn, lease)
         revoke(conn, record)
+
+    # the recipients the consent named are told (`consent.expired`) in the same transaction, as on a withdrawal
+    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, fenced)
 
     try:
         record = retention.policies.consents.expire(
@@ -173,10 +174,9 @@ def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, repo
             effects=effect,
         )
     except ConsentError:  # renewed, withdrawn or expired since the survey: nothing to do
-        return None
+        return
     report.lapsed.append(record.record_id)
     report.revoked_receipts += revoked
-    return record.ledger_index
 
 
 def _request_deletion(retention: Retention, lease: Lease, deletion: SourceDeletion, now: datetime) -> None:
@@ -313,35 +313,46 @@ def _ranges(indices: Sequence[int]) -> list[list[int]]:
     return runs
 
 
-def _erase(retention: Retention, lease: Lease, expiry: PayloadExpiry, now: datetime, report: RunReport) -> None:
+# Between two erasure batches the run steps aside this long, so the proxy's own ledger appends commit in a batch
+# of their own instead of waiting inside the next erasure's transaction.
+_STEP_ASIDE_S = 0.02
+
+
+async def _erase(retention: Retention, lease: Lease, expiry: PayloadExpiry, now: datetime, report: RunReport) -> None:
     batch = retention.settings.retention_batch
     for start in range(0, len(expiry.indices), batch):
         chunk = expiry.indices[start : start + batch]
-
-        def fence(conn: Connection, index: int, chunk: Sequence[int] = chunk) -> None:
-            _hold(retention, conn, lease)
-            # the search index forgets what the payloads said, as it does after a GDPR erasure
-            for part in range(0, len(chunk), 900):
-                conn.execute(
-                    update(ledger_event_index)
-                    .where(ledger_event_index.c.entry_index.in_(chunk[part : part + 900]))
-                    .values(recipient=None, purpose=None)
-                )
-
-        event = Event(
-            type=ERASURE_EVENT,
-            actor=RETENTION_ACTOR,
-            payload={
-                "purpose": expiry.purpose,
-                "kind": expiry.kind,
-                "older_than": expiry.before.isoformat(),
-                "count": len(chunk),
-                "entries": _ranges(chunk),
-            },
-            time=now,
-        )
-        report.erasure_entries.append(retention.ledger.erase_payloads(chunk, event, effects=fence))
+        report.erasure_entries.append(await run_in_threadpool(_erase_batch, retention, lease, expiry, chunk, now))
         report.erased_payloads += len(chunk)
+        await asyncio.sleep(_STEP_ASIDE_S)
+
+
+def _erase_batch(retention: Retention, lease: Lease, expiry: PayloadExpiry, chunk: Sequence[int], now: datetime) -> int:
+    """One `retention.erasure` entry: these payloads go, and the event index forgets what they said (as after a
+    GDPR erasure), fenced by the lease in the same transaction."""
+
+    def fence(conn: Connection, index: int) -> None:
+        _hold(retention, conn, lease)
+        for part in range(0, len(chunk), 900):
+            conn.execute(
+                update(ledger_event_index)
+                .where(ledger_event_index.c.entry_index.in_(chunk[part : part + 900]))
+                .values(recipient=None, purpose=None)
+            )
+
+    event = Event(
+        type=ERASURE_EVENT,
+        actor=RETENTION_ACTOR,
+        payload={
+            "purpose": expiry.purpose,
+            "kind": expiry.kind,
+            "older_than": expiry.before.isoformat(),
+            "count": len(chunk),
+            "entries": _ranges(chunk),
+        },
+        time=now,
+    )
+    return retention.ledger.erase_payloads(chunk, event, effects=fence, purge=False)
 
 
 def _erase_receipts(retention: Retention, lease: Lease, expiry: ReceiptExpiry, now: datetime) -> None:
@@ -360,7 +371,7 @@ def _erase_receipts(retention: Retention, lease: Lease, expiry: ReceiptExpiry, n
     )
 
 
-async def run_retention(retention: Retention, *, on_lapse: Sequence[LapseListener] = ()) -> RunReport:
+async def run_retention(retention: Retention) -> RunReport:
     """One run now, if this process gets the lease; otherwise a report with `ran` false and nothing done."""
     lease = await run_in_threadpool(_claim, retention)
     now = retention.clock.now()
@@ -372,15 +383,14 @@ async def run_retention(retention: Retention, *, on_lapse: Sequence[LapseListene
         found: Survey = await run_in_threadpool(survey, retention)
         report.counts = found.counts()
         for lapse in found.lapses:
-            index = await run_in_threadpool(_lapse, retention, lease, lapse, now, report)
-            if index is not None:
-                for listener in on_lapse:
-                    listener(lapse.record, index)
+            await run_in_threadpool(_lapse, retention, lease, lapse, now, report)
         for deletion in found.deletions:
             await run_in_threadpool(_request_deletion, retention, lease, deletion, now)
         await _forward(retention, lease, now, report)
         for expiry in found.payloads:
-            await run_in_threadpool(_erase, retention, lease, expiry, now, report)
+            await _erase(retention, lease, expiry, now, report)
+        if report.erased_payloads:
+            await run_in_threadpool(retention.ledger.purge)  # once, not per batch: it stalls other writers
         for receipts in found.receipts:
             await run_in_threadpool(_erase_receipts, retention, lease, receipts, now)
         done = True
@@ -425,13 +435,13 @@ def deletion_status(retention: Retention, customer_id: str) -> list[dict[str, An
     return out
 
 
-async def sweep_retention(retention: Callable[[], Retention], on_lapse: Sequence[LapseListener] = ()) -> None:
+async def sweep_retention(retention: Callable[[], Retention]) -> None:
     """Run now and every `retention_interval_seconds`, for as long as the server runs; every process sweeps, the
     lease lets one act. `retention` is asked afresh each time, so a part replaced on the runtime is used."""
     while True:
         current = retention()
         try:
-            report = await run_retention(current, on_lapse=on_lapse)
+            report = await run_retention(current)
             if report.ran and (report.lapsed or report.erased_payloads or report.deletions):
                 _log.info(
                     "retention_run",

@@ -64,6 +64,8 @@ class AccessEntry:
     source: str | None
     erased: bool
     predicate: Mapping[str, Any] | None = None
+    department: str | None = None  # the department of the organization the read was declared for
+    staff: str | None = None  # the staff member's pseudonymous id, when declared
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,7 +80,18 @@ class AccessEntry:
             "source": self.source,
             "erased": self.erased,
             "predicate": dict(self.predicate) if self.predicate is not None else None,
+            "department": self.department,
+            "staff": self.staff,
         }
+
+
+def _department(tax: Taxonomy, recipient: str | None, department: Any, lang: str) -> str | None:
+    """The department's name in `lang` when the taxonomy still lists it, else its id as recorded."""
+    if not department:
+        return None
+    found = tax.recipients.get(recipient) if recipient is not None else None
+    known = found.departments if found is not None else {}
+    return known[department].get(lang) if department in known else str(department)
 
 
 def _predicate(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,6 +164,8 @@ def accesses(
                     source=str(body.get("upstream") or body.get("source") or "") or None,
                     erased=payload is None,
                     predicate=_predicate(body) if event.type == QUERY_EVENT and payload is not None else None,
+                    department=_department(tax, rid, body.get("department"), lang),
+                    staff=str(body["staff"]) if body.get("staff") else None,
                 )
             )
             if len(found) == limit:

@@ -10,7 +10,6 @@ The customer's id is the subject id in consent records and source systems; the l
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import threading
 from collections.abc import Callable, Sequence
@@ -18,13 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import structlog
-from starlette.concurrency import run_in_threadpool
-
 from credentials import CredentialService
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
-from gateway.events.changes import CONSENT_EXPIRED, CONSENT_WITHDRAWN, consent_effect
+from gateway.events.changes import CONSENT_WITHDRAWN, consent_effect
 from gateway.rights.errors import (
     ConcurrentConsentChange,
     ConsentStateConflict,
@@ -50,12 +46,14 @@ from policies import (
     LegalBasis,
     PolicyRuntime,
     RecordKind,
-    SubjectContext,
+    Split,
     Taxonomy,
     UnknownNameError,
     allowed_flows,
     cell_state,
     render_agreement,
+    shown_cells,
+    split,
 )
 
 T = TypeVar("T")
@@ -278,7 +276,7 @@ def consent_state(
                 continue
             seen.add((recipient.id, flow.purpose, flow.category))
             groups.setdefault((recipient.id, flow.purpose, flow.mode), []).append(flow.category)
-    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
+    subject = customer.subject_context
     cells = []
     for (recipient_id, purpose, mode), categories in groups.items():
         basis = tax.legal_basis(purpose, jur.id, customer.customer_type)
@@ -601,6 +599,110 @@ def withdraw(
 
 
 @dataclass(frozen=True)
+class CellWithdrawal:
+    """An exact withdrawal: the record withdrawn (its receipts revoked) and the record continuing the rest (with its
+    own receipt), both ledger entries; `remainder` is None when nothing was left."""
+
+    withdrawn: ConsentChange
+    remainder: ConsentChange | None
+    cells: tuple[tuple[str, str, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "withdrawn": self.withdrawn.to_dict(),
+            "remainder": self.remainder.to_dict() if self.remainder else None,
+            "cells": [{"category": c, "purpose": p, "recipient": r} for c, p, r in self.cells],
+        }
+
+
+def withdraw_cells(
+    policies: PolicyRuntime,
+    credentials: CredentialService,
+    customers: CustomerStore,
+    customer: CustomerPrincipal,
+    cells: Sequence[tuple[str, str, str]],
+    *,
+    guardian: CustomerPrincipal | None = None,
+) -> list[CellWithdrawal]:
+    """Withdraw exactly these (category, purpose, recipient) cells, from every live consent that covers them,
+    leaving the rest of each given (a `guardian` acts for the minor `customer`, under their pseudonym).
+
+    A record's scope is fixed, so each record is split: a new record continues the rest under the agreement the
+    customer accepted (same notice, same cells minus the withdrawn ones, its own receipt), then the record is
+    withdrawn and its receipts revoked. The rest is written first, so nothing still consented is ever refused.
+    """
+    tax = policies.taxonomy
+    for category, purpose, recipient in cells:
+        if category not in tax.categories or purpose not in tax.purposes or recipient not in tax.recipients:
+            raise InvalidConsentRequest(f"unknown cell {category} x {purpose} x {recipient}")
+    asked = tuple(dict.fromkeys(cells))
+    done = []
+    for record in records(policies, customer):
+        if record.kind is not RecordKind.CONSENT or record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
+            continue
+        covered = record.cells
+        if covered is None:  # a record from before issue 14: today's agreement's cells, never more than it names
+            covered = shown_cells(
+                tax,
+                matrix_flows(policies),
+                purposes=record.purposes,
+                categories=record.categories,
+                recipients=record.recipients,
+            )
+        parts = split(tax, record, covered, asked)
+        if parts.withdrawn:
+            done.append(_split(policies, credentials, customers, customer, guardian, record, parts, asked))
+    if not done:
+        raise ConsentStateConflict("No given consent covers these cells.")
+    return done
+
+
+def _split(
+    policies: PolicyRuntime,
+    credentials: CredentialService,
+    customers: CustomerStore,
+    customer: CustomerPrincipal,
+    guardian: CustomerPrincipal | None,
+    record: ConsentRecord,
+    parts: Split,
+    asked: tuple[tuple[str, str, str], ...],
+) -> CellWithdrawal:
+    if not parts.remainder:
+        ended = withdraw(policies, credentials, customer, record.record_id, guardian=guardian)
+        return CellWithdrawal(ended, None, asked)
+    issued: list[dict[str, Any]] = []
+    effect = (
+        issuing_effect(
+            credentials, policies.taxonomy, customer.customer_id, ensure_customer_did(customers, customer), issued
+        )
+        if record.notice is not None
+        else None
+    )
+    try:
+        rest = policies.consents.grant(
+            subject_id=customer.customer_id,
+            purposes=parts.purposes,
+            categories=parts.categories,
+            recipients=parts.recipients,
+            jurisdiction=record.jurisdiction,
+            actor=guardian_actor(policies, guardian) if guardian is not None else customer.actor,
+            method=record.method,
+            given_by=record.given_by,
+            separate=record.separate,
+            cross_border=record.cross_border,
+            notice=record.notice,
+            valid_until=record.valid_until,
+            cells=parts.remainder,
+            effects=effect,
+        )
+    except ConsentError as exc:
+        raise InvalidConsentRequest(str(exc)) from exc
+    remainder = ConsentChange(rest, issued[0] if issued else None, action="given")
+    ended = withdraw(policies, credentials, customer, record.record_id, guardian=guardian)
+    return CellWithdrawal(ended, remainder, asked)
+
+
+@dataclass(frozen=True)
 class BulkWithdrawal:
     withdrawn: list[ConsentChange] = field(default_factory=list)
 
@@ -652,36 +754,3 @@ def history(policies: PolicyRuntime, customer: CustomerPrincipal) -> list[dict[s
             }
         )
     return entries
-
-
-EXPIRY_ACTOR = "system:consent-expiry"
-_expiry_log = structlog.get_logger("gateway.consent_expiry")
-
-
-def expire_lapsed(policies: PolicyRuntime, credentials: CredentialService) -> int:
-    """Record every consent whose chosen end date passed as expired: its receipts revoked and its recipients' change
-    events queued in the expiry's own transaction. Decisions already refuse a lapsed consent; this makes the end a
-    ledger entry and tells those who hold the data. Returns how many were expired here (another process may
-    have recorded some first: those are skipped)."""
-    expired = 0
-    for record_id in policies.consents.lapsed():
-        revoked: list[str] = []
-        effect = consent_effect(policies.taxonomy, CONSENT_EXPIRED, revoking_effect(credentials, revoked))
-        try:
-            policies.consents.expire(record_id, actor=EXPIRY_ACTOR, effects=effect)
-        except ConsentError:  # expired, withdrawn or renewed meanwhile: nothing to record
-            continue
-        expired += 1
-    return expired
-
-
-async def sweep_expiry(policies: PolicyRuntime, credentials: CredentialService, period: float) -> None:
-    """Expire lapsed consents now and every `period` seconds, for as long as the server runs."""
-    while True:
-        try:
-            count = await run_in_threadpool(expire_lapsed, policies, credentials)
-            if count:
-                _expiry_log.info("consents_expired", count=count)
-        except Exception:  # a failed sweep (database down) is retried at the next period
-            _expiry_log.exception("consent_expiry_failed")
-        await asyncio.sleep(period)

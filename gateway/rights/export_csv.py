@@ -98,6 +98,8 @@ TABLES: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("source", "the source system read"),
             ("erased", "true when the entry's details were erased at your request"),
             ("predicate", "for a zero-knowledge question: what was asked and answered (JSON), else empty"),
+            ("department", "the department of the organization the read was declared for, if any"),
+            ("staff", "the pseudonymous id of the staff member the read was declared for, if any"),
         ],
     ),
     "points.csv": (

@@ -9,16 +9,14 @@ withdrawal of the record. They apply where the taxonomy's jurisdiction has `opt_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from gateway.auth.principals import CustomerPrincipal
+from gateway.rights import refusals
 from gateway.rights.errors import InvalidConsentRequest
 from gateway.rights.rfc3339 import rfc3339
-from policies import CollectionMethod, ConsentRecord, ConsentStatus, PolicyRuntime, RecordKind
-from policies.consent import ALL_CATEGORIES, ANY_RECIPIENT
+from policies import CollectionMethod, ConsentRecord, PolicyRuntime, RecordKind
 
 GPC_HEADER = "Sec-GPC"
 
@@ -39,23 +37,7 @@ def _scope(policies: PolicyRuntime, kind: RecordKind) -> tuple[str, ...]:
 
 
 def _mine(policies: PolicyRuntime, customer: CustomerPrincipal, kind: RecordKind) -> list[ConsentRecord]:
-    """The customer's records of this choice in exactly its current scope, newest first."""
-    scope = set(_scope(policies, kind))
-    found = [
-        r
-        for r in policies.consents.records(customer.customer_id)
-        if r.kind is kind
-        and set(r.purposes) == scope
-        and r.categories == (ALL_CATEGORIES,)
-        and r.recipients == (ANY_RECIPIENT,)
-        and r.status is not ConsentStatus.INVALIDATED
-    ]
-    return sorted(found, key=lambda r: r.event_time, reverse=True)
-
-
-def _active(records: Sequence[ConsentRecord]) -> ConsentRecord | None:
-    now = datetime.now(UTC)
-    return next((r for r in records if r.active_at(now)), None)
+    return refusals.records_of(policies, customer, kind, _scope(policies, kind))
 
 
 @dataclass(frozen=True)
@@ -87,8 +69,8 @@ def choices(policies: PolicyRuntime, customer: CustomerPrincipal) -> Choices:
         return Choices(False, None, None)
     return Choices(
         True,
-        _active(_mine(policies, customer, RecordKind.OPT_OUT)),
-        _active(_mine(policies, customer, RecordKind.LIMIT_SENSITIVE)),
+        refusals.active_of(_mine(policies, customer, RecordKind.OPT_OUT)),
+        refusals.active_of(_mine(policies, customer, RecordKind.LIMIT_SENSITIVE)),
     )
 
 
@@ -108,29 +90,7 @@ def choose(
         raise InvalidConsentRequest(
             f"The law of your jurisdiction ({customer.jurisdiction}) gives no opt-out of selling or sharing."
         )
-    who = actor or customer.actor
-    records = _mine(policies, customer, kind)
-    active = _active(records)
-    store = policies.consents
-    if not on:
-        for record in records:
-            if record.status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
-                store.withdraw(record.record_id, actor=who)
-        return None
-    if active is not None:
-        return active
-    if records and records[0].method is method:
-        return store.give_again(records[0].record_id, actor=who)
-    return store.grant(
-        subject_id=customer.customer_id,
-        purposes=_scope(policies, kind),
-        categories=[ALL_CATEGORIES],
-        recipients=[ANY_RECIPIENT],
-        jurisdiction=customer.jurisdiction,
-        actor=who,
-        kind=kind,
-        method=method,
-    )
+    return refusals.toggle(policies, customer, kind, _scope(policies, kind), on, method=method, actor=actor)
 
 
 def honour_gpc(policies: PolicyRuntime, customer: CustomerPrincipal, signal: str | None) -> ConsentRecord | None:
@@ -138,6 +98,6 @@ def honour_gpc(policies: PolicyRuntime, customer: CustomerPrincipal, signal: str
     once, as method `gpc`, where the customer's law gives that opt-out; None when nothing was recorded."""
     if signal is None or signal.strip() != "1" or not applies(policies, customer):
         return None
-    if _active(_mine(policies, customer, RecordKind.OPT_OUT)) is not None:
+    if refusals.active_of(_mine(policies, customer, RecordKind.OPT_OUT)) is not None:
         return None
     return choose(policies, customer, RecordKind.OPT_OUT, True, method=CollectionMethod.GPC)

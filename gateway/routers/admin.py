@@ -164,7 +164,7 @@ _ClientId = Path(description="The client's id.", examples=["crm-dealer-4s"])
     dependencies=[Depends(idempotent(require_admin))],
 )
 async def register_client(
-    clients: ClientsDep, body: ClientRegistration, _: ClientPrincipal = Depends(require_admin)
+    clients: ClientsDep, body: ClientRegistration, admin: ClientPrincipal = Depends(require_admin)
 ) -> ClientCreated:
     try:
         client, secret = await run_in_threadpool(
@@ -178,6 +178,7 @@ async def register_client(
                 jurisdiction=body.jurisdiction,
                 auth_method=body.token_endpoint_auth_method,
                 jwks=body.jwks,
+                actor=admin.actor,
             )
         )
     except ClientRegistrationError as exc:
@@ -220,9 +221,9 @@ def get_client(
     responses=problem_responses(404, 422),
 )
 def update_client(
-    clients: ClientsDep, body: ClientUpdate, client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin)
+    clients: ClientsDep, body: ClientUpdate, client_id: str = _ClientId, admin: ClientPrincipal = Depends(require_admin)
 ) -> ClientView:
-    if not clients.set_disabled(client_id, body.disabled):
+    if not clients.set_disabled(client_id, body.disabled, actor=admin.actor):
         raise Problem(404, "not-found", "No such client.")
     client = clients.get(client_id)
     assert client is not None
@@ -237,9 +238,9 @@ def update_client(
     responses=problem_responses(404),
 )
 def rotate_client_secret(
-    clients: ClientsDep, client_id: str = _ClientId, _: ClientPrincipal = Depends(require_admin)
+    clients: ClientsDep, client_id: str = _ClientId, admin: ClientPrincipal = Depends(require_admin)
 ) -> ClientSecret:
-    secret = clients.rotate_secret(client_id)
+    secret = clients.rotate_secret(client_id, actor=admin.actor)
     if secret is None:
         raise Problem(404, "not-found", "No client with a secret under this id.")
     return ClientSecret(client_id=client_id, client_secret=secret)
@@ -261,7 +262,7 @@ async def enrol_customer(
     customers: CustomersDep,
     policies: PoliciesDep,
     body: CustomerEnrolment,
-    _: ClientPrincipal = Depends(require_admin),
+    admin: ClientPrincipal = Depends(require_admin),
 ) -> CustomerProfile:
     if body.did is not None:
         try:
@@ -280,6 +281,7 @@ async def enrol_customer(
                 did=body.did,
                 jurisdictions=policies.taxonomy.jurisdictions,
                 customer_types=policies.taxonomy.customer_types,
+                actor=admin.actor,
             )
         )
     except (CustomerExistsError, DidInUseError) as exc:

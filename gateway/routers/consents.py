@@ -24,7 +24,7 @@ from gateway.dependencies import (
     idempotent,
     require_customer,
 )
-from gateway.rights import access_log, consents, receipts, sale_opt_out
+from gateway.rights import access_log, consents, objections, receipts, sale_opt_out
 from gateway.rights.errors import CustomerRightsError
 from gateway.web.problems import Problem, problem_responses
 from policies import CollectionMethod, RecordKind, StateUnavailableError
@@ -496,3 +496,67 @@ def put_privacy_choices(
         if on is not None:
             call(sale_opt_out.choose, policies, customer, kind, on, method=CollectionMethod.API)
     return call(sale_opt_out.choices, policies, customer).to_dict()
+
+
+class Standing(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"on": True}]})
+    on: bool = Field(description="true makes the objection or restriction; false withdraws or lifts it.")
+
+
+_REFUSALS_EXAMPLE = {
+    "objections": [
+        {
+            "purpose": "repair_prediction",
+            "legal_basis": "legitimate_interest",
+            "objection": {"record_id": _RECORD_ID, "since": "2026-11-21T10:00:00Z", "ledger_index": 42},
+        }
+    ],
+    "restriction_available": True,
+    "restriction": None,
+}
+
+
+@router.get(
+    "/objections",
+    summary="My objections and restriction",
+    description="The purposes resting, for me, on a basis my law lets me object to (GDPR Art. 21: a legitimate "
+    "or public interest), with my standing objection to each, and whether I restricted processing (GDPR Art. 18, "
+    "PIPL Art. 44).",
+    responses={**json_example(_REFUSALS_EXAMPLE), **problem_responses(401, 503)},
+)
+def get_objections(policies: PoliciesDep, customer: CustomerPrincipal = Depends(require_customer)) -> dict[str, Any]:
+    return call(objections.overview, policies, customer)
+
+
+@router.put(
+    "/objections/{purpose}",
+    summary="Object to a use, or withdraw the objection",
+    description="GDPR Art. 21: from the very next proxied read the purpose's use of my data stops (reason "
+    "`objection`); a ledger entry. A purpose that rests on my consent or a contract answers 422.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={**json_example(_REFUSALS_EXAMPLE), **problem_responses(401, 422, 503)},
+)
+def put_objection(
+    policies: PoliciesDep,
+    body: Standing,
+    purpose: str = Path(max_length=100, examples=["repair_prediction"]),
+    customer: CustomerPrincipal = Depends(require_customer),
+) -> dict[str, Any]:
+    call(objections.object_to, policies, customer, purpose, body.on)
+    return call(objections.overview, policies, customer)
+
+
+@router.put(
+    "/restriction",
+    summary="Restrict processing, or lift the restriction",
+    description="GDPR Art. 18, PIPL Art. 44: while it stands, every use resting on a contract, a legitimate "
+    "interest or a notice is refused (reason `processing_restricted`); consented uses and legal duties go on. "
+    "A ledger entry; 422 where the law gives no restriction.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={**json_example(_REFUSALS_EXAMPLE), **problem_responses(401, 422, 503)},
+)
+def put_restriction(
+    policies: PoliciesDep, body: Standing, customer: CustomerPrincipal = Depends(require_customer)
+) -> dict[str, Any]:
+    call(objections.restrict, policies, customer, body.on)
+    return call(objections.overview, policies, customer)

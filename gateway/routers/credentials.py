@@ -441,7 +441,7 @@ async def verify_presentation(credentials: CredentialsDep, engine: EngineDep, re
     "credentials were recorded is revoked by posting it instead: "
     '`{"verifiableCredential": {…}, "status": "revoked"}` (its proof must verify against our keys).',
     response_model=StatusChanged,
-    responses=problem_responses(400, 401, 403, 413, 422),
+    responses=problem_responses(400, 401, 403, 404, 413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,

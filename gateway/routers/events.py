@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+import httpx
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.dependencies import PROXY_GRANTS, KeysDep, WebhooksDep, current_client, require_customer
-from gateway.events import CONFIRMATIONS, EVENT_TYPES, InvalidWebhook, UnknownEvent
+from gateway.events import CONFIRMATIONS, EVENT_TYPES, InvalidEvent, InvalidWebhook, UnknownEvent
+from gateway.events.signing import CONFIRMATION_COMPONENTS, CONFIRMATION_TAG, verify_signed_request
 from gateway.routers.consents import LANG_QUERY, Lang, json_example
 from gateway.web.problems import Problem, problem_responses
 
@@ -39,9 +41,13 @@ class WebhookRegistration(BaseModel):
     )
 
     url: str = Field(min_length=1, max_length=2000, description="Where deliveries are POSTed (http or https).")
-    event_types: list[
-        Literal["consent.withdrawn", "consent.expired", "erasure.requested", "rectification.requested"]
-    ] = Field(min_length=1)
+    event_types: list[EventType] = Field(min_length=1)
+    public_jwk: dict[str, Any] | None = Field(
+        None,
+        description="The recipient's Ed25519 public JWK for mutual authentication: once registered, every "
+        "confirmation of an event this webhook received must carry an RFC 9421 signature by it (tag "
+        "`consentry-confirmation`, covering `@method`, `@target-uri`, `authorization` and `content-digest`).",
+    )
 
 
 class WebhookView(BaseModel):
@@ -53,6 +59,7 @@ class WebhookView(BaseModel):
                     "url": "https://crm.example.com/consentry/events",
                     "event_types": ["consent.withdrawn"],
                     "organization": "bright-marketing",
+                    "public_jwk": None,
                     "created_at": "2026-12-07T11:00:00Z",
                 }
             ]
@@ -63,6 +70,7 @@ class WebhookView(BaseModel):
     url: str
     event_types: list[str]
     organization: str
+    public_jwk: dict[str, Any] | None = None
     created_at: str
 
 
@@ -105,7 +113,7 @@ async def register_webhook(
     body: WebhookRegistration, webhooks: WebhooksDep, client: ClientPrincipal = Depends(recipient)
 ) -> dict[str, Any]:
     try:
-        return await run_in_threadpool(webhooks.register, client, body.url, body.event_types)
+        return await run_in_threadpool(webhooks.register, client, body.url, body.event_types, body.public_jwk)
     except InvalidWebhook as exc:
         raise _invalid(exc) from None
 
@@ -182,7 +190,9 @@ async def webhook_deliveries(
     summary="Confirm what my organization did about an event",
     description=f"The recipient states it acted on a change event delivered to it ({', '.join(CONFIRMATIONS)}). "
     "The confirmation is a ledger entry (type `recipient.confirmation`) and the customer sees it; confirming "
-    "again answers with the first confirmation. 404 for an event never delivered to the caller's organization.",
+    "again answers with the first confirmation. 404 for an event never delivered to the caller's organization. "
+    "If the organization registered a `public_jwk` on that webhook, the request must be signed with it (RFC 9421, "
+    "tag `consentry-confirmation`), else 401 `signature-required`.",
     responses={
         **json_example(
             {"event_id": _EVENT_ID, "recipient": "bright-marketing", "action": "deleted", "ledger_index": 120}
@@ -191,11 +201,22 @@ async def webhook_deliveries(
     },
 )
 async def confirm_event(
+    request: Request,
     body: Confirmation,
     webhooks: WebhooksDep,
     event_id: str = Path(description="The event's `id`.", examples=[_EVENT_ID]),
     client: ClientPrincipal = Depends(recipient),
 ) -> dict[str, Any]:
+    keys = await run_in_threadpool(webhooks.recipient_keys, client, event_id)
+    if keys["keys"]:
+        raw = await request.body()
+        message = httpx.Request(request.method, str(request.url), headers=request.headers.raw, content=raw)
+        try:
+            verify_signed_request(message, raw, keys, tag=CONFIRMATION_TAG, components=CONFIRMATION_COMPONENTS)
+        except InvalidEvent as exc:
+            raise Problem(
+                401, "signature-required", f"Sign this confirmation with your registered key: {exc}"
+            ) from None
     try:
         return await run_in_threadpool(webhooks.confirm, client, event_id, body.action)
     except UnknownEvent:

@@ -74,6 +74,18 @@ _STATUS_EXAMPLE = {
         ),
         **problem_responses(401, 503),
     },
+    openapi_extra={
+        "responses": {
+            "200": {
+                "content": {
+                    "application/zip": {
+                        "schema": {"type": "string", "format": "binary"},
+                        "example": "(a zip: README.txt, customer.csv, consents.csv, …)",
+                    }
+                }
+            },
+        }
+    },
 )
 async def export_my_data(
     exporting: PortabilityDep,

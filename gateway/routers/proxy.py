@@ -40,6 +40,29 @@ _HAND_DECLARED: dict[str, Any] = {
     ],
     "security": [{"oauth2-bearer": []}],
 }
+# A read may also say which department of the client's organization it is for, and which staff member (by a
+# pseudonymous id): both go into the ledger entry and the customer's "who used my data".
+_READ_DECLARED: dict[str, Any] = {
+    **_HAND_DECLARED,
+    "parameters": [
+        *_HAND_DECLARED["parameters"],
+        {
+            "name": access.DEPARTMENT_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "The department of the client's organization the read is for (one the taxonomy lists "
+            "for the organization, else 400 `unknown-department`).",
+            "schema": {"type": "string", "examples": ["customer-service"]},
+        },
+        {
+            "name": access.STAFF_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "A pseudonymous id of the staff member the read is for (never a name).",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "examples": ["agent-7f3a"]},
+        },
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -140,7 +163,7 @@ class MayIAnswer(BaseModel):
         "customers all answer the same 404. Needs scope `proxy` and the role `crm`."
     ),
     response_model=ProxyRead,
-    openapi_extra=_HAND_DECLARED,
+    openapi_extra=_READ_DECLARED,
     responses={
         200: {
             "headers": {
@@ -153,7 +176,10 @@ class MayIAnswer(BaseModel):
 async def proxy_read(request: Request, source: str = SOURCE, path: str = UPSTREAM_PATH) -> JSONResponse:
     flow, principal = await _proxy_client(request)
     purpose = request.headers.get(access.PURPOSE_HEADER)
-    outcome = await access.read(flow, principal, source, path, dict(request.query_params), purpose)
+    department, staff = request.headers.get(access.DEPARTMENT_HEADER), request.headers.get(access.STAFF_HEADER)
+    outcome = await access.read(
+        flow, principal, source, path, dict(request.query_params), purpose, department=department, staff=staff
+    )
     # `ProxyRead`'s fields, built directly: validating what the gateway itself just typed is pure cost here.
     body = {
         "data": outcome.result.document,

@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from credentials import (
@@ -28,7 +27,13 @@ from credentials import (
 )
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.auth.profile_attributes import ProfileAttributeStore
-from gateway.dependencies import CredentialsDep, CustomersDep, EngineDep, require_admin, require_customer
+from gateway.dependencies import (
+    CredentialsDep,
+    CustomersDep,
+    ProfileAttributesDep,
+    require_admin,
+    require_customer,
+)
 from gateway.web.credential_problems import credential_problem, rule_problem
 from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_model
 from gateway.web.problems import Problem, problem_responses
@@ -118,18 +123,18 @@ def _holder_jwk(did: str | None) -> dict[str, str] | None:
 )
 def put_attributes(
     customers: CustomersDep,
-    engine: EngineDep,
+    attributes: ProfileAttributesDep,
     body: ProfileAttributes,
     customer_id: str = Path(description="The customer's id."),
-    _: ClientPrincipal = Depends(require_admin),
+    admin: ClientPrincipal = Depends(require_admin),
 ) -> None:
     if customers.get(customer_id) is None:
         raise Problem(404, "not-found", "No such customer.")
-    ProfileAttributeStore(engine).put(customer_id, body.model_dump(exclude_none=True))
+    attributes.put(customer_id, body.model_dump(exclude_none=True), actor=admin.actor)
 
 
-def _issue(engine: Engine, credentials: CredentialService, customer: CustomerPrincipal) -> IssuedSdJwt:
-    attributes = ProfileAttributeStore(engine).get(customer.customer_id)
+def _issue(store: ProfileAttributeStore, credentials: CredentialService, customer: CustomerPrincipal) -> IssuedSdJwt:
+    attributes = store.get(customer.customer_id)
     if not attributes:
         raise Problem(409, "no-attributes", "No checked profile attributes are recorded for you yet.")
     holder = _holder_jwk(customer.did)
@@ -160,9 +165,9 @@ def _issue(engine: Engine, credentials: CredentialService, customer: CustomerPri
     responses=problem_responses(401, 409),
 )
 def issue_profile_sd_jwt(
-    engine: EngineDep, credentials: CredentialsDep, customer: CustomerPrincipal = Depends(require_customer)
+    store: ProfileAttributesDep, credentials: CredentialsDep, customer: CustomerPrincipal = Depends(require_customer)
 ) -> IssuedSdJwt:
-    return _issue(engine, credentials, customer)
+    return _issue(store, credentials, customer)
 
 
 def _decode_segment(segment: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, S
 from gateway.auth.customers import CustomerStore, DidInUseError
 from gateway.auth.did_challenges import CHALLENGE_TTL, DidChallengeStore, Purpose
 from gateway.auth.principals import CustomerPrincipal
-from gateway.auth.rate_limits import enforce, request_address_key
+from gateway.auth.rate_limits import GLOBAL_KEY, enforce, request_address_key
 from gateway.dependencies import (
     SESSION_COOKIE,
     CredentialsDep,
@@ -123,14 +123,19 @@ def _with_auth_header(problem: Problem, status: int) -> Problem:
     status_code=201,
     summary="Start a wallet sign-in",
     description="A fresh challenge (256 random bits), valid once for five minutes, and the domain to sign with it. "
-    "Rate-limited per remote address: beyond the burst, 429 with Retry-After.",
+    "Rate-limited per remote address and, with every other credential check, for the whole gateway: beyond the "
+    "burst, 429 with Retry-After.",
     response_model=DidChallenge,
     responses=problem_responses(429),
 )
 def login_challenge(
     request: Request, engine: EngineDep, credentials: CredentialsDep, limits: LimitsDep, settings: SettingsDep
 ) -> DidChallenge:
-    enforce((limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)))
+    # Each login challenge buys one signature check: counted per address and against the process-wide allowance.
+    enforce(
+        (limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)),
+        (limits.credential_checks_global, GLOBAL_KEY),
+    )
     return _issue(engine, credentials, "login")
 
 

@@ -290,9 +290,10 @@ async def zk_anchor(
     "/v1/me/zk/attributes/{attribute}",
     summary="Register one of my own attribute values (customer)",
     description="For attributes the registry marks customer-registrable: the value is committed and anchored "
-    "in the ledger as the customer's own declaration; it is never shown back.",
+    "in the ledger as the customer's own declaration; it is never shown back. 409 `no-source-subject` when "
+    "the account is not linked to a customer number yet.",
     response_model=AnchorView,
-    responses=problem_responses(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def zk_register(
     queries: ZkQueriesDep,

@@ -7,6 +7,7 @@ secret) ever reaches a response body.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -152,11 +153,34 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    regex = "".join(
+        (".+" if part.endswith(":path}") else "[^/]+") if part.startswith("{") else re.escape(part) for part in parts
+    )
+    return re.compile(f"^{regex}$")
+
+
+def _allowed_methods(request: Request, named: str | None) -> str | None:
+    """Every method the app serves at this path. Starlette names only the methods of the first route whose path
+    matched, but one path is often several routes (one per method); the OpenAPI document lists them all."""
+    methods = {m.strip().upper() for m in (named or "").split(",") if m.strip()}
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if _template_pattern(template).match(request.url.path):
+            methods |= {m.upper() for m in item if m in _HTTP_METHODS}
+    return ", ".join(sorted(methods)) if methods else None
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = _STATUS_KINDS.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != HTTPStatus(exc.status_code).phrase else None
-    return problem_response(request, exc.status_code, kind, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request, headers.get("Allow"))
+        if allowed:
+            headers["Allow"] = allowed
+    return problem_response(request, exc.status_code, kind, detail, headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -228,6 +252,39 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _on_storage_failure)
     app.add_exception_handler(InterfaceError, _on_storage_failure)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+# Answers any operation may give whatever its route declares: a malformed JSON body or a repeated header (400),
+# a body over the limit (413, operations with a body) and storage that cannot answer (503, all but liveness).
+_ANYWHERE_DESCRIPTIONS = {
+    400: "Malformed request (a body that is not JSON, a repeated header).",
+    413: "The body is over the size limit.",
+    503: "A dependency (database, ledger) cannot answer right now; retry after `Retry-After`.",
+}
+
+
+def document_problem_answers(schema: dict[str, Any], *, without_dependencies: frozenset[str]) -> None:
+    """Make the OpenAPI document say what every error answer is: problem+json, with the statuses every operation
+    can give. FastAPI documents its own 422 and any bare `responses={404: …}` as `application/json`, which is
+    not what a client receives. `without_dependencies` names the paths that touch no storage (liveness)."""
+    problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            anywhere = [400]
+            if "requestBody" in operation:
+                anywhere.append(413)
+            if path not in without_dependencies:
+                anywhere.append(503)
+            for status in anywhere:
+                responses.setdefault(str(status), {"description": _ANYWHERE_DESCRIPTIONS[status]})
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400 and MEDIA_TYPE not in response.get("content", {}):
+                    kept = {k: v for k, v in response.get("content", {}).items() if k != "application/json"}
+                    response["content"] = {**kept, **problem}
 
 
 def with_problems(documented: dict[int | str, dict[str, Any]], *statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -37,7 +37,7 @@ from gateway.zk.service import ZkService
 from ledger import Event, LedgerError, verify_checkpoint
 from ledger.b64 import b64encode
 from ledger.store import Ledger
-from policies import PolicyRuntime, Reason, StateUnavailableError, SubjectContext, UnknownNameError
+from policies import PolicyRuntime, Reason, StateUnavailableError, UnknownNameError
 from zkp import Context, Predicate, SchemaError, Statement, ZkpError, answer
 
 _ALLOW_REASONS = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
@@ -126,7 +126,7 @@ def decide(
     queries: ZkQueries, principal: ClientPrincipal, customer: CustomerPrincipal, category: str, purpose: str
 ) -> dict[str, Any]:
     """The predicate-mode decision for one category; raises `PolicyRefused` when the policy says no."""
-    subject = SubjectContext(customer.customer_id, customer.customer_type, customer.jurisdiction)
+    subject = customer.subject_context
     try:
         decision = queries.policies.engine.decide(
             principal.organization, subject, [category], purpose, mode="predicate"

@@ -116,12 +116,14 @@ class Ledger:
         event: Event,
         *,
         effects: Effects | None = None,
+        purge: bool = True,
     ) -> int:
         """Delete the payloads and salts of exactly these entries and record it as `event`, atomically.
 
         The same forgetting as `erase_subject`, for entries chosen by age instead of by subject (retention): the
         leaves commit to the payloads only through salted hashes, so every root and proof stays valid. `effects`
-        run in the same transaction after the deletion (a fence, an index update)."""
+        run in the same transaction after the deletion (a fence, an index update). Many batches in a row may leave
+        `purge` off and call `purge` once at the end (folding the SQLite log stalls other writers while it runs)."""
         wanted = sorted(set(indices))
 
         def forget(conn: Connection, index: int) -> None:
@@ -134,8 +136,13 @@ class Ledger:
         if wanted and wanted[-1] >= self.size():
             raise LedgerError(f"no entry at index {wanted[-1]}")
         index = self.append(event, effects=forget)
-        purge_wal(self.engine)
+        if purge:
+            self.purge()
         return index
+
+    def purge(self) -> None:
+        """Make deleted payloads unrecoverable from the database files too (SQLite: fold and truncate the log)."""
+        purge_wal(self.engine)
 
     @property
     def origin(self) -> str | None:

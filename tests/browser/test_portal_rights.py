@@ -232,3 +232,27 @@ def test_the_csv_export_downloads_and_a_transfer_to_the_rnd_partner_is_fetched_o
     page.goto("/portal/data")
     assert page.locator("tr[data-transfer]").get_attribute("data-status") == "fetched"
     assert serious_violations(page) == []
+
+
+def test_the_department_a_crm_read_was_declared_for_shows_in_who_used_my_data(
+    new_page: Any, portal_server: PortalServer
+) -> None:
+    portal_server.enrol("department.user", "Department User", source_subject="fleet-0033")
+    token = portal_server.crm_token("acme-crm-desk", "acme-crm", ["service_delivery"])
+    url = portal_server.url("/v1/proxy/vehicle-cloud/customers/fleet-0033")
+    headers = {"Authorization": f"Bearer {token}", "Consentry-Purpose": "service_delivery"}
+    unknown = httpx.get(url, headers={**headers, "Consentry-Department": "espionage"}, timeout=30)
+    assert unknown.status_code == 400 and unknown.json()["type"].endswith("/unknown-department")
+    read = httpx.get(
+        url,
+        headers={**headers, "Consentry-Department": "customer-service", "Consentry-Staff": "agent-7f3a"},
+        timeout=30,
+    )
+    assert read.status_code == 200, read.text
+    index = read.json()["ledger_index"]
+    for locale, department in (("en-US", "Customer service (staff member agent-7f3a)"), ("zh-CN", "客户服务部")):
+        page = new_page(locale)
+        sign_in(page, "department.user")
+        page.goto("/portal/accesses")
+        entry = page.locator(f'li.access[data-ledger-index="{index}"]')
+        assert department in entry.locator("dd.department").inner_text()

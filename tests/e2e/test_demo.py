@@ -69,6 +69,14 @@ def test_the_printed_story_runs(tmp_path: Path) -> None:
         told = json.loads(run(steps[12].command).stdout)
         assert told[0]["recipients"][0]["confirmation"] == "deleted", told
 
+        minor = json.loads(run(steps[13].command).stdout)
+        assert minor["type"].endswith("/guardian-consent-required") and "Wang Jun" in minor["detail"], minor
+        assert json.loads(run(steps[14].command).stdout)["data"]["phone"] == "+1 415 555 0105"
+        choices = json.loads(run(steps[15].command).stdout)
+        assert choices["do_not_sell_or_share"]["method"] == "gpc", choices
+        refused_sale = json.loads(run(steps[16].command).stdout)
+        assert "opt_out_of_sale" in refused_sale["withheld"]["contact.phone"], refused_sale
+
 
 def test_a_directory_the_demo_did_not_make_is_never_wiped(tmp_path: Path) -> None:
     (tmp_path / "precious").mkdir()

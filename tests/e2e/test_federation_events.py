@@ -22,6 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from http_message_signatures import HTTPMessageSigner, MappingKeyResolver, algorithms
 from sqlalchemy import create_engine, text
 
 from gateway.demo.registry import VEHICLE_CLOUD, write_demo_registry
@@ -32,6 +35,7 @@ from gateway.events.changes import CONSENT_WITHDRAWN
 from gateway.keys import KeyStore, SigningKey
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from ledger.b64 import b64url_encode
 from ledger.store import Ledger
 from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
 from tests.e2e.proxy_world import token
@@ -308,3 +312,55 @@ def test_two_gateway_processes_deliver_each_event_once(
     ids = [a["id"] for a in received(hook)["arrivals"]]
     assert len(ids) == len(subjects) == 40
     assert len(set(ids)) == len(ids)  # each delivered once, though both processes drained the outbox
+
+
+def test_a_recipient_with_a_registered_key_must_sign_its_confirmations(
+    tmp_path: Path, processes: Callable[..., Any]
+) -> None:
+    world = deploy(tmp_path)
+    port = _free_port()
+    hook = processes(receiver(f"http://127.0.0.1:{port}", None).start())
+    gateway = processes(world.serve(port))
+    mine, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    x = b64url_encode(mine.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    bearer = token(gateway.base_url, world.seeded, "marketing")
+    registered = httpx.post(
+        f"{gateway.base_url}/v1/webhooks",
+        json={
+            "url": f"{hook.url}/events",
+            "event_types": ["consent.withdrawn"],
+            "public_jwk": {"kty": "OKP", "crv": "Ed25519", "x": x},
+        },
+        headers={"Authorization": f"Bearer {bearer}"},
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    kid = registered.json()["public_jwk"]["kid"]
+    withdraw_marketing(gateway, world.seeded, "cust-1001", "li.wei")
+    (event,) = wait_for(lambda: received(hook)["arrivals"])
+
+    def confirm(key: Ed25519PrivateKey | None) -> httpx.Response:
+        body = json.dumps({"action": "deleted"}).encode()
+        with httpx.Client(timeout=30) as http:
+            request = http.build_request(
+                "POST",
+                f"{gateway.base_url}/v1/events/{event['id']}/confirmations",
+                content=body,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"},
+            )
+            if key is not None:
+                resolver = MappingKeyResolver(public_keys={}, private_keys={kid: key})
+                HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=resolver).sign(
+                    request,
+                    key_id=kid,
+                    tag="consentry-confirmation",
+                    covered_component_ids=("@method", "@target-uri", "authorization"),
+                    body=body,
+                )
+            return http.send(request)
+
+    for refused in (confirm(None), confirm(stranger)):
+        assert refused.status_code == 401 and refused.json()["type"].endswith("/signature-required")
+    accepted = confirm(mine)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["action"] == "deleted" and accepted.json()["ledger_index"] > 0

@@ -90,31 +90,35 @@ def _peak_rss_mib(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
+async def _sign_in_raw(port: int, address: str, username: str) -> tuple[int, dict[str, str]]:
+    """One sign-in over a plain socket: the flood's own client must not eat the CPU the server is tested on."""
+    body = json.dumps({"username": username, "password": WRONG}).encode()
+    head = (
+        f"POST /v1/session HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+    try:
+        writer.write(head + body)
+        answer = await reader.read()
+    finally:
+        writer.close()
+    lines = answer.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split(" ")[1]), headers
+
+
 async def _flood(gateway: Gateway, total: int, addresses: int) -> Counter[int]:
     """`total` sign-ins of unknown usernames at once, spread over `addresses` loopback addresses."""
-    clients = [
-        httpx.AsyncClient(
-            base_url=gateway.base_url,
-            timeout=120,
-            transport=httpx.AsyncHTTPTransport(local_address=f"127.0.1.{n + 1}"),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-        )
-        for n in range(addresses)
-    ]
-    try:
-        responses = await asyncio.gather(
-            *(
-                clients[n % addresses].post("/v1/session", json={"username": f"nobody.{n}", "password": WRONG})
-                for n in range(total)
-            )
-        )
-    finally:
-        await asyncio.gather(*(client.aclose() for client in clients))
-    for response in responses:
-        if response.status_code == 429:
-            assert int(response.headers["Retry-After"]) >= 1
-            assert response.headers["content-type"] == "application/problem+json"
-    return Counter(response.status_code for response in responses)
+    port = int(gateway.base_url.rsplit(":", 1)[1])
+    answers = await asyncio.gather(
+        *(_sign_in_raw(port, f"127.0.1.{n % addresses + 1}", f"nobody.{n}") for n in range(total))
+    )
+    for status, headers in answers:
+        if status == 429:
+            assert int(headers["retry-after"]) >= 1
+            assert headers["content-type"] == "application/problem+json"
+    return Counter(status for status, _ in answers)
 
 
 def test_200_concurrent_sign_ins_keep_healthz_answering_and_memory_bounded(
@@ -134,3 +138,37 @@ def test_200_concurrent_sign_ins_keep_healthz_answering_and_memory_bounded(
     assert health["failures"] == 0
     assert max(health["latencies"]) < 1.0
     assert peak < 500
+
+
+def test_every_password_secret_and_signature_check_shares_one_allowance_of_the_process(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    """Many addresses together cannot run more checks than the process allows: sign-ins, client secrets
+    (token, introspection, revocation) and wallet signatures (one per login challenge) draw on one allowance."""
+    gateway = start_gateway(credential_check_burst="4", credential_check_rate="0.01")
+    secret = gateway.register("crm", ["crm"], ["proxy"])
+    assert secret
+    with _from(gateway, "127.0.0.11") as first:
+        assert _sign_in(first, "nobody.here", WRONG).status_code == 401
+    with _from(gateway, "127.0.0.12") as second:
+        assert (
+            second.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("crm", secret)).status_code
+            == 200
+        )
+    with _from(gateway, "127.0.0.13") as third:
+        assert third.post("/oauth/introspect", data={"token": "x"}, auth=("crm", secret)).status_code == 200
+    with _from(gateway, "127.0.0.14") as fourth:
+        assert fourth.post("/v1/session/did/challenge").status_code in (200, 201)
+    for address, attempt in [
+        ("127.0.0.15", lambda http: _sign_in(http, "li.wei", CUSTOMER_PASSWORD)),
+        (
+            "127.0.0.16",
+            lambda http: http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("crm", secret)),
+        ),
+        ("127.0.0.17", lambda http: http.post("/oauth/revoke", data={"token": "x"}, auth=("crm", secret))),
+        ("127.0.0.18", lambda http: http.post("/v1/session/did/challenge")),
+    ]:
+        with _from(gateway, address) as fresh:
+            refused = attempt(fresh)
+        assert_problem(refused, 429, "too-many-requests")
+        assert int(refused.headers["Retry-After"]) >= 1

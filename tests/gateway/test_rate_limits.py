@@ -6,7 +6,9 @@ The limits over real HTTP (429 problem+json with Retry-After) are in tests/e2e/t
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import ip_network
 
@@ -14,6 +16,7 @@ import pytest
 from starlette.requests import Request
 
 from gateway.auth.rate_limits import (
+    PasswordCheckGate,
     RateLimit,
     RateLimitedError,
     RateLimiter,
@@ -281,3 +284,31 @@ def test_a_trusted_proxy_is_matched_by_its_own_address_not_its_64() -> None:
 def test_without_trusted_proxies_a_forged_header_does_not_change_the_key() -> None:
     assert request_address_key(_request("203.0.113.7", "198.51.100.1"), ()) == "203.0.113.7"
     assert request_address_key(_request("203.0.113.7"), ()) == "203.0.113.7"
+
+
+def test_the_password_gate_runs_its_slots_queues_the_next_and_refuses_beyond_the_queue() -> None:
+    """Two slots, two waiting: of six sign-ins at once four are checked and two refused at once."""
+    gate = PasswordCheckGate(concurrency=2, queue=2)
+    release = threading.Event()
+    running: list[int] = []
+
+    def check(n: int) -> int:
+        running.append(n)
+        release.wait(5)
+        return n
+
+    async def attempt(n: int) -> int | str:
+        try:
+            return await gate.run(check, n)
+        except RateLimitedError as refused:
+            return f"refused, retry after {refused.retry_after} s"
+
+    async def flood() -> list[int | str]:
+        tasks = [asyncio.ensure_future(attempt(n)) for n in range(6)]
+        while len(running) < 2:
+            await asyncio.sleep(0.01)
+        assert sorted(running) == [0, 1]  # the queue waits on the event loop, holding no thread
+        release.set()
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(flood()) == [0, 1, 2, 3, "refused, retry after 1 s", "refused, retry after 1 s"]

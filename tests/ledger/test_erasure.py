@@ -12,7 +12,7 @@ import pytest
 import rfc8785
 from sqlalchemy import Engine, event
 
-from ledger import Event, EventError, leaf_hash, parse_envelope, pseudonym, verify_inclusion
+from ledger import Event, EventError, LedgerError, leaf_hash, parse_envelope, pseudonym, verify_inclusion
 from ledger.store import Ledger
 
 KEY = b"k" * 32
@@ -90,3 +90,32 @@ def test_erased_payloads_leave_no_bytes_behind_in_the_sqlite_files(tmp_path: Pat
         ledger.erase_subject(alice, actor="admin:dpo")
         on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ledger.db"))
     assert marker.encode() not in on_disk
+
+
+def test_erasing_chosen_payloads_keeps_the_rest_and_every_proof_and_fails_whole(ledger: Ledger) -> None:
+    ledger.append_many([Event(type="access", actor="client:crm", payload={"n": n}) for n in range(3)])
+    indices = [ledger.append(Event(type="access", actor="client:crm", payload={"n": n})) for n in range(3, 8)]
+    root_before = ledger.root(8)
+    chosen = [0, 2, *indices[1:]]
+
+    def effects(conn: Any, index: int) -> None:
+        seen.append(index)
+
+    seen: list[int] = []
+    record = Event(type="retention.erasure", actor="system:retention", payload={"count": len(chosen)})
+    index = ledger.erase_payloads(chosen, record, effects=effects)
+    assert index == 8 and seen == [8]
+    assert [ledger.payload(i) is None for i in range(8)] == [True, False, True, False, True, True, True, True]
+    assert ledger.payload(8) == {"count": 6}
+    assert ledger.root(8) == root_before
+    for erased in chosen:
+        verify_inclusion(leaf_hash(ledger.entry(erased)), erased, 9, ledger.inclusion_proof(erased, 9), ledger.root(9))
+
+    def refuse(conn: Any, index: int) -> None:
+        raise RuntimeError("fenced out")
+
+    with pytest.raises(RuntimeError, match="fenced out"):
+        ledger.erase_payloads([1], Event(type="retention.erasure", actor="system:retention"), effects=refuse)
+    assert ledger.payload(1) == {"n": 1} and ledger.size() == 9  # nothing erased, nothing recorded
+    with pytest.raises(LedgerError, match="no entry at index 99"):
+        ledger.erase_payloads([99], Event(type="retention.erasure", actor="system:retention"))

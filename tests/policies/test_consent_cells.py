@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from policies import Reason, SubjectContext
+import pytest
+
+from policies import ConsentError, Reason, SubjectContext, split
 from policies.runtime import PolicyRuntime
 
 ANNA = SubjectContext("anna", "standard", "DE")
@@ -79,3 +81,62 @@ def test_a_refused_flow_is_refused_by_the_matrix_not_by_the_scope(runtime: Polic
     _give(runtime)
     decision = runtime.engine.decide("stuttgart-rnd", ANNA, ["identity.name"], "joint_rnd")
     assert Reason.CONSENT_SCOPE_CHANGED not in decision.of("identity.name").reasons
+
+
+def test_an_exact_withdrawal_splits_off_exactly_the_cell_and_narrows_the_named_scope(runtime: PolicyRuntime) -> None:
+    record = runtime.consents.get(_give(runtime))
+    assert record.cells is not None
+    parts = split(
+        runtime.consents.taxonomy, record, record.cells, [("vehicle.fault_codes", "joint_rnd", "stuttgart-rnd")]
+    )
+    assert {c[1] for c in parts.withdrawn} == {"vehicle.fault_codes", "vehicle"}  # the parent would bring it back
+    assert set(parts.withdrawn).isdisjoint(parts.remainder)
+    assert set(parts.withdrawn) | set(parts.remainder) == set(record.cells)
+    assert "vehicle" not in parts.categories and "vehicle.mileage" in parts.categories
+    assert "vehicle.fault_codes" not in parts.categories
+    assert parts.purposes == ("joint_rnd",) and parts.recipients == ("org:stuttgart-rnd",)
+
+    rest = runtime.consents.grant(
+        subject_id=ANNA.id,
+        purposes=parts.purposes,
+        categories=parts.categories,
+        recipients=parts.recipients,
+        jurisdiction="DE",
+        actor="customer:anna",
+        cells=parts.remainder,
+    )
+    runtime.consents.withdraw(record.record_id, actor="customer:anna")
+    decision = runtime.engine.decide("stuttgart-rnd", ANNA, ["vehicle.fault_codes", "vehicle.mileage"], "joint_rnd")
+    assert decision.of("vehicle.fault_codes").reasons[-1] is Reason.CONSENT_WITHDRAWN
+    assert decision.of("vehicle.mileage").consent is not None
+    assert decision.of("vehicle.mileage").consent.record_id == rest.record_id
+
+
+def test_cells_outside_the_named_scope_are_refused(runtime: PolicyRuntime) -> None:
+    with pytest.raises(ConsentError, match="outside the record's scope"):
+        runtime.consents.grant(
+            subject_id=ANNA.id,
+            purposes=["joint_rnd"],
+            categories=["vehicle.mileage"],
+            recipients=["org:stuttgart-rnd"],
+            jurisdiction="DE",
+            actor="customer:anna",
+            cells=[("standard", "vehicle.vin", "joint_rnd", "stuttgart-rnd", "release")],
+        )
+
+
+def test_withdrawing_one_organisation_of_a_role_names_the_others(runtime: PolicyRuntime) -> None:
+    record = runtime.consents.grant(
+        subject_id="li",
+        purposes=["repair_prediction"],
+        categories=["vehicle.vin"],
+        recipients=["role:dealer"],
+        jurisdiction="CN",
+        actor="customer:li",
+    )
+    assert record.cells is not None
+    parts = split(
+        runtime.consents.taxonomy, record, record.cells, [("vehicle.vin", "repair_prediction", "dealer-sh-4s")]
+    )
+    assert parts.recipients == ("org:dealer-bj-4s",)
+    assert {c[3] for c in parts.remainder} == {"dealer-bj-4s"}

@@ -78,6 +78,7 @@ def give_again_all(at: datetime) -> Callable[[PolicyRuntime, str], None]:
 
 REPAIR = {"purposes": ["repair_prediction"]}
 DEALER_SH = "dealer-sh-4s"
+FINANCE = "financial_product_recommendation"
 LATER = T0 + timedelta(minutes=30)
 
 CASES = [
@@ -240,6 +241,56 @@ CASES = [
         Ask("acme-crm", "contact.phone", "marketing", jurisdiction="US-CA"),
         True,
         (R.MATRIX_ALLOW, R.LEGAL_BASIS),
+    ),
+    Case(
+        "a minor's sale/share needs an opt-in consent, not a notice (CCPA 1798.120(c))",
+        Ask("acme-crm", "contact.phone", "marketing", customer_type="minor", jurisdiction="US-CA"),
+        False,
+        (R.MATRIX_DENY, R.NO_CONSENT),
+    ),
+    Case(
+        "an opt-out of sale/share defeats a consent to it too (the customer's latest word)",
+        Ask("acme-finance", "identity.name", "financial_product_recommendation", jurisdiction="US-CA"),
+        False,
+        (R.MATRIX_ALLOW, R.OPT_OUT_OF_SALE),
+        steps(
+            grant(purposes=[FINANCE], categories=["identity.name"], jurisdiction="US-CA"),
+            grant(purposes=[FINANCE], categories=["*"], kind="opt_out", jurisdiction="US-CA"),
+        ),
+    ),
+    Case(
+        "a limit on sensitive data refuses a consented use of a sensitive category (CPRA 1798.121)",
+        Ask("stuttgart-rnd", "location.precise", "joint_rnd", jurisdiction="US-CA"),
+        False,
+        (R.MATRIX_ALLOW, R.SENSITIVE_USE_LIMITED),
+        steps(
+            grant(purposes=["joint_rnd"], categories=["location.precise"], separate=True, jurisdiction="US-CA"),
+            grant(purposes=["joint_rnd"], categories=["*"], kind="limit_sensitive", jurisdiction="US-CA"),
+        ),
+    ),
+    Case(
+        "a limit on sensitive data leaves the other categories",
+        Ask("stuttgart-rnd", "vehicle.mileage", "joint_rnd", jurisdiction="US-CA"),
+        True,
+        (R.MATRIX_ALLOW, R.CONSENT),
+        steps(
+            grant(purposes=["joint_rnd"], categories=["vehicle.mileage"], jurisdiction="US-CA"),
+            grant(purposes=["joint_rnd"], categories=["*"], kind="limit_sensitive", jurisdiction="US-CA"),
+        ),
+    ),
+    Case(
+        "a restriction stops a use resting on a contract (GDPR Art. 18)",
+        Ask(DEALER_SH, "vehicle.vin", "service_delivery", jurisdiction="EU"),
+        False,
+        (R.MATRIX_ALLOW, R.PROCESSING_RESTRICTED),
+        grant(purposes=["service_delivery"], categories=["*"], kind="restriction", jurisdiction="EU"),
+    ),
+    Case(
+        "a restriction leaves a legal obligation (Art. 18(2))",
+        Ask(DEALER_SH, "vehicle.vin", "recall_notice", jurisdiction="EU"),
+        True,
+        (R.MATRIX_ALLOW, R.LEGAL_BASIS),
+        grant(purposes=["recall_notice"], categories=["*"], kind="restriction", jurisdiction="EU"),
     ),
     Case(
         "minor without guardian consent -> deny",

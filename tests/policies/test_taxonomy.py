@@ -78,3 +78,35 @@ def test_yaml_syntax_errors_and_duplicate_keys_name_the_line() -> None:
 def test_unreadable_file_is_a_validation_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="cannot read"):
         load_taxonomy(tmp_path / "missing.yaml")
+
+
+def test_minor_ages_per_jurisdiction_with_gdpr_member_state_values() -> None:
+    tax = load_taxonomy()
+    cn, eu, ca = (tax.jurisdiction(j).minors for j in ("CN", "EU", "US-CA"))
+    assert cn is not None and cn.guardian_age() == 14  # PIPL Art. 31
+    assert eu is not None and eu.guardian_age() == 16 and eu.guardian_age("FR") == 15 and eu.guardian_age("BE") == 13
+    assert eu.guardian_age("XX") == 16  # a state without its own age keeps the regulation's
+    assert ca is not None and ca.guardian_age() == 13 and ca.sale_opt_in_below == 16  # CCPA 1798.120(c)
+
+
+def test_a_minors_sale_or_share_needs_an_opt_in_consent_where_the_law_says_so() -> None:
+    tax = load_taxonomy()
+    assert tax.legal_basis("marketing", "US-CA", "standard") is LegalBasis.NOTICE
+    assert tax.legal_basis("marketing", "US-CA", "minor") is LegalBasis.CONSENT
+    assert tax.legal_basis("repair_prediction", "US-CA", "minor") is LegalBasis.NOTICE  # not sold or shared
+    assert tax.legal_basis("repair_prediction", "DE", "minor") is LegalBasis.LEGITIMATE_INTEREST
+
+
+@pytest.mark.parametrize(
+    ("find", "replace", "message"),
+    [
+        ("  US-CA:\n", "  US_CA:\n", "must be an ISO 3166-1 or 3166-2 code"),
+        ("guardian_consent_below: 14 ", "guardian_consent_below: old ", "'guardian_consent_below' must be an integer"),
+        ("member_states: {AT: 14,", "member_states: {Austria: 14,", "member state 'Austria' must be an ISO 3166-1"),
+        ("sale_opt_in_below: 16 ", "sale_opt_in_below: 16\n      adult_at: 18 ", "unknown field 'adult_at'"),
+    ],
+)
+def test_jurisdiction_codes_and_minor_rules_are_validated(find: str, replace: str, message: str) -> None:
+    assert find in DEMO
+    problems = _problems(DEMO.replace(find, replace, 1))
+    assert any(message in p for p in problems), problems

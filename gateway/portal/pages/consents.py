@@ -7,8 +7,9 @@ check, the receipts and the ledger entries are identical whichever way the custo
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -22,14 +23,14 @@ from gateway.portal.consent_matrix import RecipientMatrix, Scope, build_matrix
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.retention import renew, schedule
-from gateway.rights import consents, guardians, sale_opt_out
+from gateway.rights import consents, guardians, objections, sale_opt_out
 from gateway.rights.errors import CustomerRightsError
 from policies import CellState, PolicyRuntime, RecordKind
 
 router = APIRouter()
 
 _PAGE = f"{PORTAL_PREFIX}/consents"
-_DONE = frozenset({"given", "withdrawn", "marketing", "choices", "renewed"})
+_DONE = frozenset({"given", "withdrawn", "marketing", "choices", "renewed", "objection", "restriction"})
 _CHOICES = {"do_not_sell": RecordKind.OPT_OUT, "limit_sensitive": RecordKind.LIMIT_SENSITIVE}
 _ERRORS = frozenset(
     {
@@ -101,6 +102,7 @@ async def my_consents(
     decides = await run_in_threadpool(guardians.who_decides, policies, customers, subject) if minor else None
     wards = [] if acting.guardian else await run_in_threadpool(guardians.wards, customers, visit.customer)
     choices = None if acting.guardian else await run_in_threadpool(sale_opt_out.choices, policies, subject)
+    refusals = None if acting.guardian else await run_in_threadpool(objections.overview, policies, subject)
     # which recipients were told of the subject's changes, and which confirmed (only events with a recipient)
     told = await run_in_threadpool(webhooks.for_customer, subject.customer_id, lang=visit.page.language)
     # lapse dates and one-click renewal for the visitor's own consents (a guardian renews by giving again)
@@ -129,6 +131,7 @@ async def my_consents(
         decides=decides,
         wards=wards,
         choices=choices,
+        refusals=refusals,
         gpc=request.headers.get(sale_opt_out.GPC_HEADER, "").strip() == "1",
         changes=[change for change in told if change["recipients"]],
         lapses=lapses,
@@ -219,7 +222,21 @@ async def _render_confirm(
         categories={c["id"]: c for c in catalog["categories"]},
         missing=missing,
         ward=acting.subject if acting.guardian else None,
+        tomorrow=(datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
     )
+
+
+def _end_of(day: str) -> datetime | Literal[False] | None:
+    """The end of a consent given "until" a date the customer chose: the end of that day (UTC); None when no date
+    was chosen, False when the date is not one or has already ended."""
+    if not day:
+        return None
+    try:
+        chosen = date.fromisoformat(day)
+    except ValueError:
+        return False
+    end = datetime.combine(chosen + timedelta(days=1), time.min, tzinfo=UTC)
+    return end if end > datetime.now(UTC) else False
 
 
 @router.post("/consents/grant")
@@ -238,6 +255,9 @@ async def give(
     if scope is None:
         return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
     confirmed = form.get("confirmation") == "1"
+    until = _end_of(str(form.get("valid_until") or ""))
+    if until is False:
+        return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
     separate = [str(c) for c in form.getlist("separate")]
     cross_border = form.get("cross_border") == "1"
     if scope.needs_confirmation and not confirmed:
@@ -260,6 +280,7 @@ async def give(
                 separate=separate,
                 cross_border=cross_border,
                 guardian=acting.guardian,
+                valid_until=until,
             )
         )
     except CustomerRightsError as exc:
@@ -271,7 +292,8 @@ async def give(
 async def withdraw(
     visit: VisitDep, policies: PoliciesDep, credentials: CredentialsDep, customers: CustomersDep
 ) -> Response:
-    """Withdraw one or more consent records (a cell's, or every record behind a row or column)."""
+    """Withdraw exactly the cells posted (a cell's, or every given cell of a row or column): each `cell` is
+    `category|purpose` for the posted recipient; the records covering them are split and the rest stays given."""
     posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
         return posted
@@ -279,23 +301,27 @@ async def withdraw(
     acting = await run_in_threadpool(_acting, customers, visitor, form.get("ward"))
     if acting is None:
         return redirect(visit.page, f"{_PAGE}?error=not-found")
-    record_ids = list(dict.fromkeys(str(r) for r in form.getlist("record_id")))
-    if not record_ids:
+    recipient = str(form.get("recipient") or "")
+    cells = []
+    for value in dict.fromkeys(str(v) for v in form.getlist("cell")):
+        category, _, purpose = value.partition("|")
+        if not (category and purpose):
+            return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
+        cells.append((category, purpose, recipient))
+    if not cells or recipient not in policies.taxonomy.recipients:
         return redirect(visit.page, _with(_PAGE, acting, "error=invalid-consent"))
     try:
-        for record_id in record_ids:
-            await run_in_threadpool(
-                partial(consents.withdraw, guardian=acting.guardian),
-                policies,
-                credentials,
-                acting.subject,
-                record_id,
-            )
+        await run_in_threadpool(
+            partial(consents.withdraw_cells, guardian=acting.guardian),
+            policies,
+            credentials,
+            customers,
+            acting.subject,
+            cells,
+        )
     except CustomerRightsError as exc:
         return redirect(visit.page, _with(_PAGE, acting, f"error={exc.kind}"))
-    anchor = str(form.get("recipient") or "")
-    fragment = f"#recipient-{anchor}" if anchor in policies.taxonomy.recipients else ""
-    return redirect(visit.page, _with(_PAGE, acting, f"done=withdrawn&count={len(record_ids)}") + fragment)
+    return redirect(visit.page, _with(_PAGE, acting, f"done=withdrawn&count={len(cells)}") + f"#recipient-{recipient}")
 
 
 @router.post("/consents/withdraw-marketing")
@@ -350,3 +376,37 @@ async def renew_consent(visit: VisitDep, retention: RetentionDep) -> Response:
     except CustomerRightsError as exc:
         return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
     return redirect(visit.page, f"{_PAGE}?done=renewed#retention-heading")
+
+
+@router.post("/consents/objection")
+async def objection(visit: VisitDep, policies: PoliciesDep) -> Response:
+    """Object to a use resting on a legitimate or public interest (GDPR Art. 21), or withdraw the objection."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    on = str(form.get("on") or "")
+    if on not in ("0", "1"):
+        return redirect(visit.page, f"{_PAGE}?error=invalid-request")
+    try:
+        await run_in_threadpool(objections.object_to, policies, customer, str(form.get("purpose") or ""), on == "1")
+    except CustomerRightsError as exc:
+        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+    return redirect(visit.page, f"{_PAGE}?done=objection#objections")
+
+
+@router.post("/consents/restriction")
+async def restriction(visit: VisitDep, policies: PoliciesDep) -> Response:
+    """Restrict the processing of my data (GDPR Art. 18, PIPL Art. 44), or lift the restriction."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, form = posted
+    on = str(form.get("on") or "")
+    if on not in ("0", "1"):
+        return redirect(visit.page, f"{_PAGE}?error=invalid-request")
+    try:
+        await run_in_threadpool(objections.restrict, policies, customer, on == "1")
+    except CustomerRightsError as exc:
+        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
+    return redirect(visit.page, f"{_PAGE}?done=restriction#objections")

@@ -39,6 +39,11 @@ def test_the_proxy_benchmark_compares_direct_forwarded_and_gateway_reads_in_one_
             cpu = point[peer]["cpu_ms_per_request"]
             assert set(cpu) == names
             assert all(isinstance(cpu[name], float) and cpu[name] > 0 for name in names), cpu
+        profile = point["profile"]
+        assert profile["errors"] == 0 and set(profile["statuses"]) == {"200"}
+        cpu = profile["cpu_ms_per_request"]
+        assert set(cpu) == {"loadgen", "upstream", "billing", "insurer", "gateway"}
+        assert all(isinstance(cpu[name], float) and cpu[name] > 0 for name in cpu), cpu
     assert "forwarder" not in results["workers_2"]["c16"]  # the bare hop is the one-process peer only
     assert results["workers_2"]["c16"]["gateway"]["cpu_ms_per_request"]["gateway"] > 0  # workers counted
     assert set(results["targets_c16"]) == {"throughput_ratio_at_least_0.5", "added_p99_at_most_5ms"}

@@ -1,12 +1,13 @@
 """Which changes become events, for whom: every producer in `gateway.events.changes`, through the rights services.
 
-A lapsed consent is recorded as expired (receipts revoked, recipients told); a withdrawal tells exactly the
+A consent that retention finds lapsed is recorded as expired with its recipients told; a withdrawal tells exactly the
 organizations its record named; a rectification tells the customer's recipients which category changed, never
 the value; webhooks only get the types they asked for. All in the change's own ledger transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import typing
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from gateway.auth.principals import ClientPrincipal, Role
 from gateway.demo.registry import demo_upstreams
 from gateway.demo.seed import seed_demo
 from gateway.events import EVENT_TYPES
+from gateway.retention import run_retention
 from gateway.rights import consents, rectification
 from gateway.routers.events import EventType
 from gateway.runtime import Runtime
@@ -70,7 +72,7 @@ def test_withdrawal_tells_the_named_organizations_for_the_types_they_asked(runti
     assert {b["ledger_index"] for b in bodies} <= set(range(runtime.ledger.size()))
 
 
-def test_a_lapsed_consent_is_expired_with_its_receipts_revoked_and_recipients_told(runtime: Runtime) -> None:
+def test_a_lapsed_consent_expired_by_retention_tells_its_recipients(runtime: Runtime) -> None:
     world = seed_demo(runtime)
     runtime.webhooks.register(_client("bright-marketing"), "https://agency.example/events", ["consent.expired"])
     li_id = world.customer_ids["cust-1001"]
@@ -85,11 +87,11 @@ def test_a_lapsed_consent_is_expired_with_its_receipts_revoked_and_recipients_to
         valid_until=began + timedelta(days=1),
         at=began,
     )
-    assert runtime.policies.consents.lapsed() == [lapsed.record_id]
-    assert consents.expire_lapsed(runtime.policies, runtime.credentials) == 1
+    report = asyncio.run(run_retention(runtime.retention))
+    assert lapsed.record_id in report.lapsed
     assert runtime.policies.consents.get(lapsed.record_id).status.value == "expired"
-    assert consents.expire_lapsed(runtime.policies, runtime.credentials) == 0  # once only
-    assert _queued(runtime) == [("consent.expired", li_id, "bright-marketing")]
+    assert ("consent.expired", li_id, "bright-marketing") in _queued(runtime)
+    assert {t for t, _, _ in _queued(runtime)} == {"consent.expired"}  # only the type the webhook asked for
 
 
 def test_a_rectification_tells_recipients_the_category_never_the_value(runtime: Runtime) -> None:
