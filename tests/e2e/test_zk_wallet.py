@@ -460,7 +460,10 @@ def test_long_polls_held_at_once_for_one_customer_are_bounded(world: World) -> N
             session.sign_in()
         with ThreadPoolExecutor(len(sessions)) as pool:
             futures = [
-                pool.submit(session.request, "GET", "/v1/me/wallet/questions", params={"wait": 10})
+                # a cursor past every question: each poll is held for its whole wait, whatever is pending
+                pool.submit(
+                    session.request, "GET", "/v1/me/wallet/questions", params={"wait": 10, "after": "999999999"}
+                )
                 for session in sessions
             ]
             statuses = sorted(future.result().status_code for future in futures)
