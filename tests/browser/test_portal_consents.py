@@ -68,7 +68,10 @@ def test_a_sensitive_category_abroad_needs_a_separate_confirmation_naming_it(
     abroad = page.get_by_label(
         "I separately consent to my data being transferred abroad to Stuttgart Automotive Research GmbH (DE)."
     )
-    offer = "In return: Each use of your data earns you 5 points towards servicing."
+    offer = (
+        "In return: Each use of your data earns you 5 points towards servicing, and we donate CNY 2 per use to the "
+        "Tongji University automotive research fund."
+    )
     assert page.locator("p.notice").inner_text() == offer
     assert serious_violations(page) == []
     screenshot(page, "consent-confirmation-en")
