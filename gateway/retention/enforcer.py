@@ -62,9 +62,6 @@ RECEIPTS_EVENT = "retention.receipts_erased"
 
 _log = structlog.get_logger("gateway.retention")
 
-# Hooks called with each lapsed record after its entry is durable (the change-event outbox, when present).
-LapseListener = Callable[[ConsentRecord, int], None]
-
 
 @dataclass
 class RunReport:
@@ -156,16 +153,17 @@ def _release(retention: Retention, lease: Lease, *, ran_at: datetime | None) -> 
 # -- the actions ------------------------------------------------------------------------------------------
 
 
-def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, report: RunReport) -> int | None:
+def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, report: RunReport) -> None:
     revoked: list[str] = []
     revoke = revoking_effect(retention.credentials, revoked)
 
-    def held(conn: Connection, record: ConsentRecord) -> None:
+    def fenced(conn: Connection, record: ConsentRecord) -> None:
         _hold(retention, conn, lease)
         revoke(conn, record)
 
-    # its recipients are told in the expiry's own transaction (gateway.events: the one place changes become events)
-    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, held)
+    # the recipients the consent named are told (`consent.expired`) in the same transaction, as on a withdrawal
+    effect = consent_effect(retention.policies.taxonomy, CONSENT_EXPIRED, fenced)
+
     try:
         record = retention.policies.consents.expire(
             lapse.record.record_id,
@@ -176,10 +174,9 @@ def _lapse(retention: Retention, lease: Lease, lapse: Lapse, now: datetime, repo
             effects=effect,
         )
     except ConsentError:  # renewed, withdrawn or expired since the survey: nothing to do
-        return None
+        return
     report.lapsed.append(record.record_id)
     report.revoked_receipts += revoked
-    return record.ledger_index
 
 
 def _request_deletion(retention: Retention, lease: Lease, deletion: SourceDeletion, now: datetime) -> None:
@@ -374,7 +371,7 @@ def _erase_receipts(retention: Retention, lease: Lease, expiry: ReceiptExpiry, n
     )
 
 
-async def run_retention(retention: Retention, *, on_lapse: Sequence[LapseListener] = ()) -> RunReport:
+async def run_retention(retention: Retention) -> RunReport:
     """One run now, if this process gets the lease; otherwise a report with `ran` false and nothing done."""
     lease = await run_in_threadpool(_claim, retention)
     now = retention.clock.now()
@@ -386,10 +383,7 @@ async def run_retention(retention: Retention, *, on_lapse: Sequence[LapseListene
         found: Survey = await run_in_threadpool(survey, retention)
         report.counts = found.counts()
         for lapse in found.lapses:
-            index = await run_in_threadpool(_lapse, retention, lease, lapse, now, report)
-            if index is not None:
-                for listener in on_lapse:
-                    listener(lapse.record, index)
+            await run_in_threadpool(_lapse, retention, lease, lapse, now, report)
         for deletion in found.deletions:
             await run_in_threadpool(_request_deletion, retention, lease, deletion, now)
         await _forward(retention, lease, now, report)
@@ -441,13 +435,13 @@ def deletion_status(retention: Retention, customer_id: str) -> list[dict[str, An
     return out
 
 
-async def sweep_retention(retention: Callable[[], Retention], on_lapse: Sequence[LapseListener] = ()) -> None:
+async def sweep_retention(retention: Callable[[], Retention]) -> None:
     """Run now and every `retention_interval_seconds`, for as long as the server runs; every process sweeps, the
     lease lets one act. `retention` is asked afresh each time, so a part replaced on the runtime is used."""
     while True:
         current = retention()
         try:
-            report = await run_retention(current, on_lapse=on_lapse)
+            report = await run_retention(current)
             if report.ran and (report.lapsed or report.erased_payloads or report.deletions):
                 _log.info(
                     "retention_run",

@@ -4,6 +4,7 @@ still verify), and the vehicle cloud receives a deletion request for what no liv
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from sqlalchemy import select
 
 from gateway.audit.event_index import EventQuery
+from gateway.auth.principals import ClientPrincipal, Role
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.seed import DemoWorld, seed_demo
 from gateway.retention import RECEIPTS_EVENT, RETENTION_ACTOR, deletion_status, run_retention, survey
@@ -20,6 +22,7 @@ from gateway.rights import consents
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store.customer_tables import consent_receipts
+from gateway.store.federation_tables import change_events, event_deliveries
 from ledger import Event, verify_inclusion
 from ledger.rfc9162 import leaf_hash
 from policies import ConsentStatus
@@ -195,3 +198,34 @@ def test_a_revoked_receipt_is_kept_for_its_period_then_its_copy_is_deleted(
     assert receipt_id not in stored()
     erased = runtime.events.search(EventQuery(type=RECEIPTS_EVENT))
     assert len(erased) == 1 and erased[0].purpose == "repair_prediction"
+
+
+def test_a_lapse_tells_the_named_recipients_through_the_change_event_outbox(
+    world: tuple[Runtime, DemoWorld, SettableClock],
+) -> None:
+    runtime, demo, clock = world
+    marketing = ClientPrincipal(
+        client_id="bright-crm",
+        organization="bright-marketing",
+        roles=frozenset({Role.CRM}),
+        scopes=frozenset({"proxy"}),
+        allowed_purposes=frozenset(),
+        jurisdiction="CN",
+        token_id="t",
+        token_expires_at=0,
+    )
+    runtime.webhooks.register(marketing, "https://agency.example/events", ["consent.expired"])
+    clock.advance(days=400)
+    asyncio.run(run_retention(runtime.retention))
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(change_events.c.type, change_events.c.body)
+            .join(event_deliveries, event_deliveries.c.event_seq == change_events.c.seq)
+            .order_by(change_events.c.seq)
+        ).all()
+    told = [json.loads(body)["data"] for kind, body in rows if kind == "consent.expired"]
+    # the marketing agency hears of the three marketing consents it was named in, not of the dealers' ones
+    assert sorted(d["record_id"] for d in told) == sorted(
+        demo.consents[(subject, "marketing")] for subject in ("cust-1001", "cust-1002", "cust-1003")
+    )
+    assert {d["status"] for d in told} == {"expired"}

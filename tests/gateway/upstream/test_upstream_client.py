@@ -339,6 +339,35 @@ async def test_erasure_needs_a_registered_endpoint(vehicle_cloud: BackgroundServ
     assert hits(vehicle_cloud, "DELETE", "/customers/cust-1001") == 0
 
 
+async def test_a_deletion_by_category_sends_the_mapped_fields_and_a_missing_subject_is_already_absent(
+    vehicle_cloud: BackgroundServer,
+) -> None:
+    fields = [
+        {"selector": "/name", "category": "identity.name"},
+        {"selector": "/driving", "category": "behavior.driving", "subtree": True},
+        {"selector": "/location/lat", "category": "location.precise"},
+        {"selector": "/location/lon", "category": "location.precise"},
+    ]
+    cfg = config(vehicle_cloud.url, deletion={"path": "/customers/{subject}/deletions"}, fields=fields)
+    assert cfg.selectors_of(["location.precise", "behavior.driving"]) == ("/driving", "/location/lat", "/location/lon")
+    async with client_for(cfg) as client:
+        done = await client.delete_categories("cust-1002", ["behavior.driving", "location.precise"])
+        record = (await client.fetch_record("cust-1002")).json()
+        absent = await client.delete_categories("cust-9999", ["behavior.driving"])
+    assert (done.status, done.upstream_status) == ("deleted", 200)
+    assert "driving" not in record and "lat" not in record["location"] and record["name"]
+    assert (absent.status, absent.upstream_status) == ("already-absent", 404)
+    sent = vehicle_cloud.app.state.deletions  # type: ignore[attr-defined]
+    assert sent[0]["categories"] == ["behavior.driving", "location.precise"]
+
+
+async def test_a_deletion_by_category_needs_a_registered_endpoint(vehicle_cloud: BackgroundServer) -> None:
+    async with client_for(config(vehicle_cloud.url)) as client:
+        with pytest.raises(ErasureNotSupported, match="does not support deletion by category"):
+            await client.delete_categories("cust-1001", ["identity.name"])
+    assert hits(vehicle_cloud, "POST", "/customers/cust-1001/deletions") == 0
+
+
 async def test_connections_are_pooled_across_requests(vehicle_cloud: BackgroundServer) -> None:
     """One AsyncClient per upstream: sequential requests reuse one keep-alive connection (one client port)."""
     async with client_for(config(vehicle_cloud.url)) as client:
