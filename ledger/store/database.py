@@ -121,21 +121,22 @@ def run_autocommit(conn: Connection, sql: str, params: Sequence[Any]) -> int:
     if dbapi is None:
         raise LedgerError("the writer's connection is closed")
     driver_error = conn.dialect.loaded_dbapi.Error
-    dbapi.autocommit = True
     try:
-        cursor = dbapi.cursor()
+        dbapi.autocommit = True
         try:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-            if row is None:
-                raise LedgerError("the statement returned no row")
-            return int(row[0])
+            cursor = dbapi.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
         finally:
-            cursor.close()
+            dbapi.autocommit = False  # if even this fails, the error below makes the caller drop the connection
     except driver_error as exc:  # callers handle SQLAlchemy's errors, as on every other path
         raise DBAPIError.instance(sql, params, exc, driver_error, dialect=conn.dialect) from exc
-    finally:
-        dbapi.autocommit = False
+    if row is None:
+        raise LedgerError("the statement returned no row")
+    return int(row[0])
 
 
 def purge_wal(engine: Engine) -> None:

@@ -7,12 +7,13 @@ futures. Indices come from the locked head row, never from a database sequence, 
 no gap and two processes on one database cannot fork the tree. Each entry with `effects` runs them in
 a savepoint: if they raise, only that entry is rolled back and it consumes no index.
 
-On PostgreSQL a batch without effects usually costs ONE round trip: the locked path pays seven
-(SELECT … FOR UPDATE, three INSERTs, UPDATE, COMMIT, each also waiting for the scheduler on a busy
-host) while the WAL flush itself is ~0.1 ms. The worker remembers the size and frontier of its last
-commit and sends the whole batch as one autocommit statement whose head update only matches while
-the head still has that size; the inserts take effect only when it matched. When another writer
-moved the head, the statement changes nothing and the batch goes through the locked path.
+On PostgreSQL a batch without effects usually costs ONE round trip: the locked path waits for the
+server once per statement (SELECT … FOR UPDATE, the INSERTs, UPDATE, COMMIT: five waits on the wire,
+each also paying a scheduling delay on a busy host) while the WAL flush itself is ~0.1 ms. The
+worker remembers the size and frontier of its last commit and sends the whole batch as one
+autocommit statement whose head update only matches while the head still has that size; the inserts
+take effect only when it matched. When another writer moved the head, the statement changes nothing
+and the batch goes through the locked path.
 """
 
 from __future__ import annotations

@@ -125,6 +125,30 @@ def test_two_processes_racing_through_the_one_trip_fallback_never_fork_or_skip(p
         assert audit(ledger, []).size == 800  # every stored node and payload re-derives from the entries
 
 
+@pytest.mark.postgres
+def test_a_postgresql_batch_costs_one_round_trip_when_no_other_process_appends(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Counted on the wire (libpq's protocol trace): each batch sends exactly one Sync, i.e. the client waits
+    for the server once; the locked path waits five times (measured the same way)."""
+    with Ledger.open(postgres_url) as ledger:
+        for n in range(8):  # the first batch learns the head; later ones let the driver prepare the statement
+            ledger.append(Event(type="test.warm", actor="a", payload={"n": n}))
+        conn = ledger._sequencer._conn
+        assert conn is not None
+        pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+        trace = tmp_path / "libpq.trace"
+        with trace.open("w") as out:
+            pgconn.trace(out.fileno())
+            indices = [ledger.append(Event(type="test.serial", actor="a", payload={"n": n})) for n in range(5)]
+            pgconn.untrace()
+        assert indices == [8, 9, 10, 11, 12]
+        sent = [line.split("\t")[3] for line in trace.read_text().splitlines() if "\tF\t" in line]
+        assert sent.count("Sync") == 5, sent
+        assert ledger.batch_counts() == (13, 0)
+        assert ledger.root() == root_hash(ledger.entries(0, 13))
+
+
 def test_kill_9_loses_no_acknowledged_append(db_url: str) -> None:
     Ledger.open(db_url).close()
     proc = _appender(db_url, 0, 4, "crash")
