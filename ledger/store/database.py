@@ -113,6 +113,32 @@ def driver_sql(conn: Connection, sql: str) -> str:
     return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
 
 
+def run_autocommit(conn: Connection, sql: str, params: Sequence[Any]) -> int:
+    """Run one statement as its own transaction on the connection's driver and return the first column of its
+    one row: COMMIT travels with the statement, so the answer means durable (synchronous_commit=on). The
+    connection must be idle between SQLAlchemy transactions; it is left in the driver's usual mode."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:
+        raise LedgerError("the writer's connection is closed")
+    driver_error = conn.dialect.loaded_dbapi.Error
+    try:
+        dbapi.autocommit = True
+        try:
+            cursor = dbapi.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            dbapi.autocommit = False  # if even this fails, the error below makes the caller drop the connection
+    except driver_error as exc:  # callers handle SQLAlchemy's errors, as on every other path
+        raise DBAPIError.instance(sql, params, exc, driver_error, dialect=conn.dialect) from exc
+    if row is None:
+        raise LedgerError("the statement returned no row")
+    return int(row[0])
+
+
 def purge_wal(engine: Engine) -> None:
     """Fold the SQLite write-ahead log into the database and truncate it, so the page images from before a
     deletion leave the WAL file too. Best effort: a reader still in the log keeps it (the next purge gets it)."""

@@ -144,6 +144,13 @@ class Ledger:
         """Make deleted payloads unrecoverable from the database files too (SQLite: fold and truncate the log)."""
         purge_wal(self.engine)
 
+    def batch_counts(self) -> tuple[int, int]:
+        """(batches committed, one-trip attempts that found the head moved and took the locked path) since open.
+
+        Group commit and the PostgreSQL one-trip path are invisible from outside; benchmarks and the
+        two-process test read them here."""
+        return self._sequencer.commits, self._sequencer.fallbacks
+
     @property
     def origin(self) -> str | None:
         """The origin this ledger signs checkpoints as (its signer key's name); None without a signer."""

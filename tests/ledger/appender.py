@@ -1,7 +1,9 @@
 """A separate OS process that appends to a ledger and prints each index once it is acknowledged.
 
-Used by the two-process and kill -9 tests: `python appender.py URL COUNT THREADS TAG`.
-A COUNT of 0 appends until killed.
+Used by the two-process and kill -9 tests: `python appender.py URL COUNT THREADS TAG [--race]`.
+A COUNT of 0 appends until killed. With `--race` it opens the ledger, prints `ready` to stderr, waits for a
+line on stdin (so two processes start appending together) and ends by printing `fallbacks N` to stderr:
+how many of its one-trip batches found the head moved by the other process.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from ledger.store import Ledger
 
 def main() -> None:
     url, count, threads, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    ledger = Ledger.open(url)
+    race = sys.argv[5:] == ["--race"]
+    ledger = Ledger.open(url, create=False)
+    if race:
+        sys.stderr.write("ready\n")
+        sys.stderr.flush()
+        sys.stdin.readline()
     out = threading.Lock()
 
     def work(worker: int) -> None:
@@ -32,6 +39,8 @@ def main() -> None:
         w.start()
     for w in workers:
         w.join()
+    if race:
+        sys.stderr.write(f"fallbacks {ledger.batch_counts()[1]}\n")
     ledger.close()
 
 

@@ -68,10 +68,11 @@ def test_append_many_is_atomic_and_contiguous(sqlite_url: str) -> None:
         assert ledger.size() == 6
 
 
-def _appender(url: str, count: int, threads: int, tag: str) -> subprocess.Popen[str]:
+def _appender(url: str, count: int, threads: int, tag: str, *flags: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, str(APPENDER), url, str(count), str(threads), tag],
+        [sys.executable, str(APPENDER), url, str(count), str(threads), tag, *flags],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -93,6 +94,59 @@ def test_two_processes_on_one_postgresql_never_fork_or_skip(postgres_url: str) -
         assert ledger.size() == 480
         assert ledger.root() == root_hash(ledger.entries(0, 480))
         assert audit(ledger, []).size == 480
+
+
+@pytest.mark.postgres
+def test_two_processes_racing_through_the_one_trip_fallback_never_fork_or_skip(postgres_url: str) -> None:
+    """Each process's one-statement batch only lands while the head still has the size it last committed;
+    when the other process moved it, the batch must fall back to the locked path, never write a stale index."""
+    Ledger.open(postgres_url).close()
+    procs = [_appender(postgres_url, 100, 4, tag, "--race") for tag in ("a", "b")]
+    for p in procs:
+        assert p.stderr is not None
+        assert p.stderr.readline().strip() == "ready", p.stderr.read()
+    for p in procs:  # both are waiting: they start together
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outputs = [p.communicate(timeout=180) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    fallbacks = sum(int(err.split("fallbacks ")[1].split()[0]) for _, err in outputs)
+    assert fallbacks > 0, "the race never took the fallback path, so it tested nothing"
+    per_process = [[int(line) for line in out.split()] for out, _ in outputs]
+    assert sorted(per_process[0] + per_process[1]) == list(range(800)), "an index was skipped or given twice"
+    with Ledger.open(postgres_url, create=False) as ledger:
+        assert ledger.size() == 800
+        entries = ledger.entries(0, 800)
+        for tag, indices in zip(("a", "b"), per_process, strict=True):
+            assert all(parse_envelope(entries[i])["actor"].startswith(f"{tag}:") for i in indices)
+        assert ledger.root() == root_hash(entries)
+        assert audit(ledger, []).size == 800  # every stored node and payload re-derives from the entries
+
+
+@pytest.mark.postgres
+def test_a_postgresql_batch_costs_one_round_trip_when_no_other_process_appends(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Counted on the wire (libpq's protocol trace): each batch sends exactly one Sync, i.e. the client waits
+    for the server once; the locked path waits five times (measured the same way)."""
+    with Ledger.open(postgres_url) as ledger:
+        for n in range(8):  # the first batch learns the head; later ones let the driver prepare the statement
+            ledger.append(Event(type="test.warm", actor="a", payload={"n": n}))
+        conn = ledger._sequencer._conn
+        assert conn is not None
+        pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+        trace = tmp_path / "libpq.trace"
+        with trace.open("w") as out:
+            pgconn.trace(out.fileno())
+            indices = [ledger.append(Event(type="test.serial", actor="a", payload={"n": n})) for n in range(5)]
+            pgconn.untrace()
+        assert indices == [8, 9, 10, 11, 12]
+        sent = [line.split("\t")[3] for line in trace.read_text().splitlines() if "\tF\t" in line]
+        assert sent.count("Sync") == 5, sent
+        assert ledger.batch_counts() == (13, 0)
+        assert ledger.root() == root_hash(ledger.entries(0, 13))
 
 
 def test_kill_9_loses_no_acknowledged_append(db_url: str) -> None:
