@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -201,18 +202,18 @@ class DemoStack:
         """The marketing agency asks, as any recipient would, to be told of withdrawals and erasures."""
         assert self.world is not None and self.receiver is not None
         trust = ssl.create_default_context(cafile=self.certificate) if self.certificate else True
+        secret = self.world.client_secrets["marketing"]
         with httpx.Client(base_url=self.url, timeout=30, verify=trust) as http:
-            token = http.post(
-                "/oauth/token",
-                data={"grant_type": "client_credentials"},
-                auth=("marketing", self.world.client_secrets["marketing"]),
+            token = _patiently(
+                lambda: http.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=("marketing", secret),
+                )
             )
-            token.raise_for_status()
             hook = {"url": f"{self.receiver.url}/events", "event_types": list(EVENT_TYPES)}
-            answer = http.post(
-                "/v1/webhooks", json=hook, headers={"Authorization": f"Bearer {token.json()['access_token']}"}
-            )
-            answer.raise_for_status()
+            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            _patiently(lambda: http.post("/v1/webhooks", json=hook, headers=bearer))
 
     def _give_li_wei_a_wallet(self, runtime: Runtime) -> None:
         """Li Wei installed the wallet (`consentry wallet init`) and bound its DID to her account and at the
@@ -499,3 +500,16 @@ class DemoStack:
         assert world is not None
         people = [(p.source_subject, p.username, world.passwords[p.username]) for p in DEMO_PEOPLE]
         return people + [(f"guardian of {g.ward}", g.username, world.passwords[g.username]) for g in DEMO_GUARDIANS]
+
+
+def _patiently(send: Callable[[], httpx.Response], deadline_s: float = 60.0) -> httpx.Response:
+    """A busy gateway answers a retryable 503 (storage momentarily locked) or 429 with Retry-After: the demo,
+    like any well-behaved client, waits and asks again rather than failing its start."""
+    give_up = time.monotonic() + deadline_s
+    while True:
+        answer = send()
+        if answer.status_code not in (429, 503) or time.monotonic() > give_up:
+            answer.raise_for_status()
+            return answer
+        retry_after = answer.headers.get("Retry-After", "1")
+        time.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, 5.0))
