@@ -29,6 +29,7 @@ from gateway.analytics.cohort import admitted
 from gateway.analytics.contributions import Contributions, QueryRecord, RepeatedContributor
 from gateway.analytics.dp import CONFIDENCE, DpQuery, PrivateStatistic, Release, Statistic
 from gateway.analytics.policy import aggregate_budget
+from gateway.audit.refusals import purpose_not_allowed, purpose_refusal
 from gateway.upstream import (
     AnalyticsAttribute,
     CircuitOpen,
@@ -241,6 +242,8 @@ class AnalyticsService:
 
     async def answer(self, requester: Requester, purpose: str | None, query: AnalyticsQuery) -> dict[str, Any]:
         """Run one query; raises `Problem` for every refusal (nothing released, nothing spent)."""
+        if purpose and purpose not in requester.allowed_purposes:
+            raise await self._refuse_purpose(requester, purpose, query)
         purpose = _require_purpose(requester, purpose)
         try:
             self._taxonomy.purpose(purpose)
@@ -292,6 +295,24 @@ class AnalyticsService:
             ledger_index=index,
         )
         return _answer(plan, record, release, spent, index, self.min_cohort)
+
+    async def _refuse_purpose(self, requester: Requester, purpose: str, query: AnalyticsQuery) -> Problem:
+        """As the proxy's; an aggregate names no customer, so the client is the entry's subject."""
+        event = purpose_refusal(
+            requester.actor,
+            requester.actor,
+            requester.organization,
+            requester.client_id,
+            purpose,
+            source=query.source,
+            attribute=query.attribute,
+        )
+        try:
+            index = await self._ledger.append_async(event)
+        except Exception as exc:  # the refusal cannot be recorded: say only that
+            log.error("ledger_append_failed", error_type=type(exc).__name__, event_type=event.type)
+            raise Problem(503, "ledger-unavailable", "The query cannot be recorded, so nothing is released.") from None
+        return purpose_not_allowed(purpose, index)
 
     async def _read_cohort(
         self, requester: Requester, purpose: str, plan: _Plan, statistic: PrivateStatistic, query_id: str
@@ -385,8 +406,6 @@ class AnalyticsService:
 def _require_purpose(requester: Requester, purpose: str | None) -> str:
     if not purpose:
         raise Problem(400, "purpose-required", "Declare the purpose of this query in the Consentry-Purpose header.")
-    if purpose not in requester.allowed_purposes:
-        raise Problem(403, "purpose-not-allowed", f"Your client is not registered for the purpose {purpose!r}.")
     return purpose
 
 

@@ -13,8 +13,10 @@ from gateway.audit.checkpoints import (
 from gateway.audit.event_index import EventIndex, EventQuery
 from gateway.audit.integrity import IntegrityState, LedgerIntegrity, audit_periodically
 from gateway.audit.pseudonyms import Pseudonyms
+from gateway.audit.refusals import REFUSED_EVENT, purpose_not_allowed, purpose_refusal
 
 __all__ = [
+    "REFUSED_EVENT",
     "CheckpointBook",
     "EventIndex",
     "EventQuery",
@@ -26,4 +28,6 @@ __all__ = [
     "note_signer_key",
     "note_verifier_keys",
     "open_ledger",
+    "purpose_not_allowed",
+    "purpose_refusal",
 ]

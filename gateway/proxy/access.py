@@ -18,6 +18,7 @@ import structlog
 from starlette.concurrency import run_in_threadpool
 
 from gateway.audit.pseudonyms import Pseudonyms
+from gateway.audit.refusals import purpose_not_allowed, purpose_refusal
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.rights.points import accrual_effect
@@ -64,7 +65,6 @@ CHECK_EVENT = "access.check"
 DEPARTMENT_HEADER = "Consentry-Department"
 STAFF_HEADER = "Consentry-Staff"  # a pseudonymous staff id, never a name: it is shown to the customer
 STAFF_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-REFUSED_EVENT = "access.refused"  # refused before any decision (a purpose the client is not registered for)
 
 # The matrix's or legal basis's positive answers: a withheld category is explained by its failures only.
 _POSITIVE = frozenset({Reason.MATRIX_ALLOW, Reason.CONSENT, Reason.LEGAL_BASIS})
@@ -167,24 +167,10 @@ async def require_purpose_recorded(
         subject = flow.pseudonyms((await subject_customer(flow, resolved)).customer_id)
     except Problem:
         subject = principal.actor
-    payload = {
-        "recipient": principal.organization,
-        "client_id": principal.client_id,
-        "purpose": purpose,
-        "upstream": source,
-        "outcome": "refused",
-        "reason": "purpose-not-allowed",
-        "released": [],
-        "withheld": {},
-    }
-    index = await append_access(flow, Event(REFUSED_EVENT, principal.actor, subject, payload))
-    raise Problem(
-        403,
-        "purpose-not-allowed",
-        f"Your client is not registered for the purpose {purpose!r}.",
-        headers={"Consentry-Ledger-Index": str(index)},
-        ledger_index=index,
+    event = purpose_refusal(
+        principal.actor, subject, principal.organization, principal.client_id, purpose, upstream=source
     )
+    raise purpose_not_allowed(purpose, await append_access(flow, event))
 
 
 def _not_found() -> Problem:

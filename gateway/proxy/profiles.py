@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.refusals import purpose_not_allowed, purpose_refusal
 from gateway.auth.identity_index import IdentityIndex, IdentityLink
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.proxy.access import AccessFlow, append_access, decide, require_purpose, withheld_reasons
@@ -147,6 +148,8 @@ async def read_profile(
 ) -> ProfileOutcome:
     """Decide, fetch in parallel, filter and record one read across every linked source; raises `Problem` when
     nothing may be released (the refusal recorded too)."""
+    if purpose and purpose not in principal.allowed_purposes:
+        raise await _refuse_purpose(flow, principal, identifier, purpose)
     purpose = require_purpose(principal, purpose)
     customer, links = await run_in_threadpool(_customer, flow, identifier)
     decided: dict[str, Any] = {}
@@ -164,6 +167,20 @@ async def read_profile(
     versions = {d.matrix_version for d in decided.values()}
     matrix_version = max(versions) if versions else 0
     return await _record(flow, principal, customer, purpose, ordered, matrix_version)
+
+
+async def _refuse_purpose(flow: ProfileFlow, principal: ClientPrincipal, identifier: str, purpose: str) -> Problem:
+    """As the proxy's: the customer the identifier names is the subject (they see the attempt), the client when
+    it names no one; the answer is the same either way."""
+    try:
+        customer, links = await run_in_threadpool(_customer, flow, identifier)
+        subject, sources = flow.access.pseudonyms(customer.customer_id), ", ".join(link.source for link in links)
+    except Problem:
+        subject, sources = principal.actor, ""
+    event = purpose_refusal(
+        principal.actor, subject, principal.organization, principal.client_id, purpose, upstream=sources
+    )
+    return purpose_not_allowed(purpose, await append_access(flow.access, event))
 
 
 async def _record(

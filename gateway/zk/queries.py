@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.audit.checkpoints import CheckpointBook
 from gateway.audit.pseudonyms import Pseudonyms
+from gateway.audit.refusals import purpose_not_allowed, purpose_refusal
 from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.auth.rate_limits import enforce
@@ -300,7 +301,7 @@ async def answer_query(queries: ZkQueries, principal: ClientPrincipal, query: Zk
     except ZkpError as exc:
         raise Problem(422, "invalid-predicate", str(exc)) from exc
     if query.purpose not in principal.allowed_purposes:
-        raise Problem(403, "purpose-not-allowed", f"Your client is not registered for the purpose {query.purpose!r}.")
+        raise await _refuse_purpose(queries, principal, attribute, query)
     now = datetime.now(UTC)
     if await run_in_threadpool(queries.zk.nonces.seen, principal.client_id, query.nonce, now):
         raise _replay()
@@ -414,6 +415,30 @@ async def _record_refusal(
     )
     try:
         return await queries.ledger.append_async(event)
+    except (SQLAlchemyError, LedgerError) as exc:
+        raise _ledger_unavailable() from exc
+
+
+async def _refuse_purpose(
+    queries: ZkQueries, principal: ClientPrincipal, attribute: ZkAttribute, query: ZkQuery
+) -> Problem:
+    """As the proxy's: the customer asked about is the subject (they see the attempt), the client when the
+    subject names no one; the answer is the same either way."""
+    try:
+        subject = queries.pseudonyms((await subject_customer(queries, query.subject)).customer_id)
+    except Problem:
+        subject = principal.actor
+    event = purpose_refusal(
+        principal.actor,
+        subject,
+        principal.organization,
+        principal.client_id,
+        query.purpose,
+        mode="predicate",
+        attribute=attribute.id,
+    )
+    try:
+        return purpose_not_allowed(query.purpose, await queries.ledger.append_async(event))
     except (SQLAlchemyError, LedgerError) as exc:
         raise _ledger_unavailable() from exc
 

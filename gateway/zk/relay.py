@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from gateway.audit.refusals import purpose_not_allowed, purpose_refusal
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal
 from gateway.auth.rate_limits import enforce
 from gateway.store.zk_relay_tables import zk_question_budget, zk_questions, zk_statements
@@ -226,8 +227,29 @@ async def _refuse(relay: Relay, event: Event, problem: Callable[[int], Problem])
     return problem(index)
 
 
+async def _refuse_purpose(relay: Relay, principal: ClientPrincipal, question: Question) -> Problem:
+    """As the proxy's: the customer asked about is the subject (they see the attempt), the client when the
+    subject names no one; the answer is the same either way."""
+    try:
+        subject = relay.queries.pseudonyms((await subject_customer(relay.queries, question.subject)).customer_id)
+    except Problem:
+        subject = principal.actor
+    event = purpose_refusal(
+        principal.actor,
+        subject,
+        principal.organization,
+        principal.client_id,
+        question.purpose,
+        mode="predicate",
+        attribute=question.template.attribute,
+        template=question.template.id,
+    )
+    return await _refuse(relay, event, lambda index: purpose_not_allowed(question.purpose, index))
+
+
 def _check_question(relay: Relay, principal: ClientPrincipal, question: Question, now: datetime) -> str:
-    """The checks that need no customer: template declared for the role × purpose, audience, purpose, instants.
+    """The checks that need no customer: template declared for the role × purpose, audience, instants (the
+    purpose the client is registered for is checked after, by `_refuse_purpose`, as it is recorded).
     Returns the attribute's category."""
     zk = relay.queries.zk
     declared = zk.templates.get(question.template.id)
@@ -252,10 +274,6 @@ def _check_question(relay: Relay, principal: ClientPrincipal, question: Question
         )
     if question.audience != f"org:{principal.organization}":
         raise Problem(422, "wrong-audience", f"The question's audience must be org:{principal.organization}.")
-    if question.purpose not in principal.allowed_purposes:
-        raise Problem(
-            403, "purpose-not-allowed", f"Your client is not registered for the purpose {question.purpose!r}."
-        )
     skew = timedelta(seconds=zk.settings.clock_skew_seconds)
     if abs(question.asked_at - now) > skew:
         raise Problem(422, "clock-skew", f"asked_at is more than {skew.seconds} s from the gateway's clock.")
@@ -343,6 +361,8 @@ async def ask(
         raise Problem(422, "invalid-question", str(exc)) from exc
     now = _now()
     category = _check_question(relay, principal, question, now)
+    if question.purpose not in principal.allowed_purposes:
+        raise await _refuse_purpose(relay, principal, question)
     customer = await subject_customer(queries, question.subject)
     pseudonym = queries.pseudonyms(customer.customer_id)
     try:
