@@ -1,6 +1,6 @@
 """The gateway's side of the ledger for auditors: opening it with the checkpoint keys, signed checkpoints
-at every published size, the index of ledger events by subject that the access log searches, and the
-pseudonyms the ledger knows customers by.
+at every published size, the index of ledger events by subject that the access log searches, the pseudonyms the
+ledger knows customers by, and the entry that records a refusal for a purpose the client is not registered for.
 """
 
 from gateway.audit.checkpoints import (
