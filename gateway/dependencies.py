@@ -49,6 +49,7 @@ from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
 from gateway.rights.rectification import Rectifications
 from gateway.rights.transfers import Transfers
+from gateway.rights.value import Value
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.upstream import UpstreamRegistry
@@ -98,6 +99,7 @@ __all__ = [
     "ThrottleDep",
     "TransfersDep",
     "UpstreamsDep",
+    "ValueDep",
     "WebhooksDep",
     "ZkDep",
     "ZkQueriesDep",
@@ -171,6 +173,7 @@ RetentionDep = Annotated[Retention, Depends(_part("retention"))]
 RectificationsDep = Annotated[Rectifications, Depends(_part("rectifications"))]
 ProfileAttributesDep = Annotated[ProfileAttributeStore, Depends(_part("profile_attributes"))]
 TransfersDep = Annotated[Transfers, Depends(_part("transfers"))]
+ValueDep = Annotated[Value, Depends(_part("value"))]
 ZkDep = Annotated[ZkService, Depends(_part("zk"))]
 ZkQueriesDep = Annotated[ZkQueries, Depends(_part("zk_queries"))]
 ZkRelayDep = Annotated[Relay, Depends(_part("zk_relay"))]

@@ -42,6 +42,7 @@ from gateway.rights.erasure import Erasures
 from gateway.rights.portability import Portability
 from gateway.rights.rectification import Rectifications
 from gateway.rights.transfers import Transfers
+from gateway.rights.value import Value
 from gateway.settings import Settings
 from gateway.store.migrate import upgrade_all
 from gateway.upstream import UpstreamRegistry
@@ -277,6 +278,10 @@ class Runtime:
     def outbox(self) -> Outbox:
         keys = self.keys
         return Outbox(self.engine, EventSigner(lambda: keys.ring("events")), self.settings)
+
+    @property
+    def value(self) -> Value:
+        return Value(self.engine, self.ledger, self.policies, self.pseudonyms)
 
     @property
     def transfers(self) -> Transfers:

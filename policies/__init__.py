@@ -26,7 +26,7 @@ from policies.consent import (
     fold,
 )
 from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, SubjectContext
-from policies.dpia import RiskFlow, impact_overview
+from policies.dpia import RATING_RULES, RiskAssessment, assess_risks, assessment_markdown
 from policies.enforcer import IndexedEnforcer, MatrixOutcome, new_casbin_enforcer
 from policies.engine import DecisionEngine, DecisionMode, StateSource
 from policies.errors import (
@@ -80,6 +80,7 @@ __all__ = [
     "DEFAULT_MATRIX",
     "DEFAULT_TAXONOMY",
     "JURISDICTION_CODE",
+    "RATING_RULES",
     "RETENTION_KINDS",
     "STATE_OF_REASON",
     "Agreement",
@@ -124,7 +125,7 @@ __all__ = [
     "RecordKind",
     "RetentionAction",
     "RetentionRule",
-    "RiskFlow",
+    "RiskAssessment",
     "Sensitivity",
     "Split",
     "SqlState",
@@ -136,11 +137,12 @@ __all__ = [
     "ValidationError",
     "allowed_flows",
     "apply_event",
+    "assess_risks",
+    "assessment_markdown",
     "cell_state",
     "check_compliance",
     "flow_changes",
     "fold",
-    "impact_overview",
     "load_matrix",
     "load_taxonomy",
     "new_casbin_enforcer",

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from policies.compliance import TRANSFER_LAWS
 from policies.consent import Notice
 from policies.errors import UnknownNameError
 from policies.flows import allowed_flows
@@ -97,9 +98,17 @@ def render_agreement(
                 continue
             implied.update(f.rule for f in theirs)
             leaves = [f for f in theirs if f.category not in parents]
+            # A recipient under another law receives a transfer the notice must name with its safeguard where the
+            # customer's law regulates transfers abroad (GDPR Art. 13(1)(f), 44 ff.; PIPL Art. 38-39).
+            abroad = taxonomy.jurisdictions[rec.jurisdiction].law != jur.law and jur.law in TRANSFER_LAWS
             recipients.append(
                 {
                     "name": rec.name.get(lang),
+                    "legal_name": rec.legal_name.get(lang) if rec.legal_name else rec.name.get(lang),
+                    "contact": rec.contact,
+                    "country": rec.country or rec.jurisdiction,
+                    "abroad": abroad,
+                    "safeguard": rec.transfer_safeguard.get(lang) if abroad and rec.transfer_safeguard else None,
                     "role": taxonomy.roles[rec.role].get(lang),
                     "jurisdiction": taxonomy.jurisdictions[rec.jurisdiction].name.get(lang),
                     "release": [taxonomy.categories[f.category].label.get(lang) for f in leaves if f.mode == "release"],
@@ -137,6 +146,12 @@ def render_agreement(
     version = f"{taxonomy.version}.{matrix_version}"
     text = _TEMPLATES.get_template(f"agreement.{lang}.txt").render(
         controller=taxonomy.controller_name.get(lang),
+        controller_contact=taxonomy.controller_contact.get(lang) if taxonomy.controller_contact else None,
+        dpo=taxonomy.dpo.get(lang) if taxonomy.dpo else None,
+        complaint_authority=jur.complaint_authority.get(lang) if jur.complaint_authority else None,
+        gdpr=jur.law == "GDPR",
+        ccpa=jur.opt_out_of_sale,
+        incentives=[p for p in purposes if p["value_offer"]],
         law=jur.law,
         jurisdiction_name=jur.name.get(lang),
         version=version,

@@ -12,6 +12,8 @@ from policies.flows import Flow, allowed_flows
 from policies.matrix import ANY, Effect, MatrixRule
 from policies.taxonomy import LegalBasis, Taxonomy
 
+TRANSFER_LAWS = frozenset({"GDPR", "PIPL"})  # laws whose notices name transfers abroad and their safeguards
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -32,7 +34,51 @@ def check(taxonomy: Taxonomy, rules: Sequence[MatrixRule]) -> list[Finding]:
     findings += _cross_border_without_consent(taxonomy, flows)
     findings += _minors_without_guardian(taxonomy, flows)
     findings += _rules_that_never_fire(taxonomy, rules)
+    findings += notice_gaps(taxonomy)
     return findings
+
+
+def notice_gaps(tax: Taxonomy) -> list[Finding]:
+    """What the taxonomy lacks for the agreements to carry every item the law requires of a notice, each at the
+    line where it belongs: the controller's contact and officer (GDPR 13(1)(a, b), PIPL 17, 52), the complaint
+    authority per jurisdiction (GDPR 13(2)(d)), each recipient's legal name, contact and country (PIPL 23, 39;
+    GDPR 13(1)(e)) and, for a recipient under another law than a transfer-regulating one, its safeguard
+    (GDPR 13(1)(f), PIPL 38)."""
+    found: list[Finding] = []
+    if tax.controller_contact is None:
+        found.append(
+            Finding("notice_missing_item", "controller: no 'contact' (GDPR 13(1)(a), PIPL 17)", tax.controller_line)
+        )
+    if tax.dpo is None:
+        found.append(
+            Finding("notice_missing_item", "controller: no 'dpo' officer (GDPR 13(1)(b), PIPL 52)", tax.controller_line)
+        )
+    for jur in tax.jurisdictions.values():
+        if jur.complaint_authority is None:
+            found.append(
+                Finding(
+                    "notice_missing_item",
+                    f"jurisdiction {jur.id!r}: no 'complaint_authority' (GDPR 13(2)(d))",
+                    jur.line,
+                )
+            )
+    regulated = {j.law for j in tax.jurisdictions.values()} & TRANSFER_LAWS
+    for rec in tax.recipients.values():
+        missing = [
+            k for k, v in (("legal_name", rec.legal_name), ("contact", rec.contact), ("country", rec.country)) if not v
+        ]
+        rec_law = tax.jurisdictions[rec.jurisdiction].law if rec.jurisdiction in tax.jurisdictions else ""
+        if rec.transfer_safeguard is None and regulated - {rec_law}:
+            missing.append("transfer_safeguard")
+        if missing:
+            found.append(
+                Finding(
+                    "notice_missing_item",
+                    f"recipient {rec.id!r}: no {', '.join(repr(m) for m in missing)} (PIPL 23, 39; GDPR 13(1)(e, f))",
+                    rec.line,
+                )
+            )
+    return found
 
 
 def _missing_retention(tax: Taxonomy) -> list[Finding]:

@@ -94,6 +94,9 @@ class Jurisdiction:
     opt_out_of_sale: bool
     minors: MinorRules | None = None
     restriction_of_processing: bool = False  # GDPR Art. 18, PIPL Art. 44
+    # Where a customer under this law may complain (GDPR Art. 13(2)(d), PIPL Art. 65): name and contact.
+    complaint_authority: Text | None = None
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,35 @@ class Category:
 
 @dataclass(frozen=True)
 class ValueOffer:
-    """What the customer receives in return for the use of their data ("value for data")."""
+    """What the customer receives in return for the use of their data ("value for data"): points per use
+    (redeemable for catalogue items), priority access to new features, and/or a donation the enterprise
+    matches per use to a named beneficiary (in the currency's minor units, e.g. fen or cents)."""
 
     points_per_use: int
     description: Text
+    priority_access: Text | None = None
+    donation_per_use: int = 0
+    donation_currency: str = ""
+    donation_beneficiary: Text | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The offer's kinds: points, priority_access, donation_match."""
+        found = (
+            ("points", self.points_per_use > 0),
+            ("priority_access", self.priority_access is not None),
+            ("donation_match", self.donation_per_use > 0),
+        )
+        return tuple(kind for kind, offered in found if offered)
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    """Something points can be redeemed for (a maintenance voucher, an accessory), at a price in points."""
+
+    id: str
+    label: Text
+    points: int
 
 
 class RetentionAction(StrEnum):
@@ -179,6 +207,13 @@ class Recipient:
     jurisdiction: str
     # The organization's departments a read may be declared for (the customer sees which one read their data).
     departments: Mapping[str, Text] = field(default_factory=dict)
+    # What a notice must say of a recipient (PIPL Art. 23, 39; GDPR Art. 13(1)(e, f)): its legal name, how to
+    # reach it, its country, and the safeguard under which data reaches it from another law's territory.
+    legal_name: Text | None = None
+    contact: str = ""
+    country: str = ""
+    transfer_safeguard: Text | None = None
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,6 +232,13 @@ class Taxonomy:
     recipients: Mapping[str, Recipient]
     source: str = "<memory>"
     digest: str = field(default="", compare=False)
+    # The controller's contact and its data protection officer / personal information protection officer
+    # (GDPR Art. 13(1)(a, b), PIPL Art. 17, 52), for every notice.
+    controller_contact: Text | None = None
+    dpo: Text | None = None
+    controller_line: int = 0
+    # What value-for-data points can be redeemed for.
+    catalogue: Mapping[str, CatalogueItem] = field(default_factory=dict)
 
     def category(self, name: str) -> Category:
         return _lookup(self.categories, "category", name)
@@ -447,7 +489,8 @@ def _parse(root: Located, file: str) -> Taxonomy:
     ck = _Checker(file)
     ck.unknown_keys(
         root,
-        {"version", "controller", "jurisdictions", "categories", "purposes", "customer_types", "roles", "recipients"},
+        {"version", "controller", "jurisdictions", "categories", "purposes", "customer_types", "roles", "recipients"}
+        | {"catalogue"},
     )
     version = ck.integer(root, "version", minimum=1)
     if version is None and "version" not in root:
@@ -474,6 +517,7 @@ def _parse(root: Located, file: str) -> Taxonomy:
                 "opt_out_of_sale",
                 "minors",
                 "restriction_of_processing",
+                "complaint_authority",
             },
         )
         if not re.fullmatch(JURISDICTION_CODE, jid):
@@ -495,13 +539,18 @@ def _parse(root: Located, file: str) -> Taxonomy:
             opt_out_of_sale=ck.boolean(body, "opt_out_of_sale"),
             minors=_minors(ck, body),
             restriction_of_processing=ck.boolean(body, "restriction_of_processing"),
+            complaint_authority=ck.text(body, "complaint_authority") if "complaint_authority" in body else None,
+            line=jnode.line_of(jid),
         )
 
     controller = ck.mapping(root.get("controller"), root, "controller")
     controller_id = controller_jur = ""
     controller_name = Text("", "")
+    controller_contact = dpo = None
     if controller is not None:
-        ck.unknown_keys(controller, {"id", "name", "jurisdiction"})
+        ck.unknown_keys(controller, {"id", "name", "jurisdiction", "contact", "dpo"})
+        controller_contact = ck.text(controller, "contact") if "contact" in controller else None
+        dpo = ck.text(controller, "dpo") if "dpo" in controller else None
         controller_id = ck.string(controller, "id") or ""
         controller_name = ck.text(controller, "name")
         controller_jur = ck.string(controller, "jurisdiction") or ""
@@ -575,11 +624,21 @@ def _parse(root: Located, file: str) -> Taxonomy:
             if not isinstance(onode, Located):
                 ck.add(node.line_of("value_offer"), "'value_offer' must be a mapping")
             else:
-                ck.unknown_keys(onode, {"points_per_use", "description"})
-                points = ck.integer(onode, "points_per_use", minimum=1)
-                if points is None:
-                    ck.add(onode.line, "'value_offer' needs points_per_use >= 1")
-                offer = ValueOffer(points or 0, ck.text(onode, "description"))
+                ck.unknown_keys(onode, {"points_per_use", "description", "priority_access", "donation"})
+                points = ck.integer(onode, "points_per_use", minimum=1) if "points_per_use" in onode else None
+                priority = ck.text(onode, "priority_access") if "priority_access" in onode else None
+                donation = onode.get("donation")
+                amount, currency, beneficiary = 0, "", None
+                if isinstance(donation, Located):
+                    ck.unknown_keys(donation, {"per_use", "currency", "beneficiary"})
+                    amount = ck.integer(donation, "per_use", minimum=1) or 0
+                    currency = ck.string(donation, "currency") or ""
+                    beneficiary = ck.text(donation, "beneficiary")
+                elif donation is not None:
+                    ck.add(onode.line_of("donation"), "'donation' must be a mapping (per_use, currency, beneficiary)")
+                if points is None and priority is None and not amount:
+                    ck.add(onode.line, "'value_offer' needs points_per_use, priority_access or donation")
+                offer = ValueOffer(points or 0, ck.text(onode, "description"), priority, amount, currency, beneficiary)
         revision = ck.integer(node, "revision", minimum=1)
         retention_days = ck.integer(node, "retention_days", minimum=1)
         purposes[pid] = Purpose(
@@ -617,7 +676,20 @@ def _parse(root: Located, file: str) -> Taxonomy:
     recipients: dict[str, Recipient] = {}
     seen = {}
     for node in ck.items(root, "recipients"):
-        ck.unknown_keys(node, {"id", "name", "role", "jurisdiction", "departments"})
+        ck.unknown_keys(
+            node,
+            {
+                "id",
+                "name",
+                "role",
+                "jurisdiction",
+                "departments",
+                "legal_name",
+                "contact",
+                "country",
+                "transfer_safeguard",
+            },
+        )
         rid = ck.string(node, "id")
         if rid is None or not ck.unique(seen, rid, node.line, "recipient"):
             continue
@@ -638,7 +710,29 @@ def _parse(root: Located, file: str) -> Taxonomy:
             ck.add(node.line_of("role"), f"unknown role {role!r}")
         if jur and jur not in jurisdictions:
             ck.add(node.line_of("jurisdiction"), f"unknown jurisdiction {jur!r}")
-        recipients[rid] = Recipient(rid, ck.text(node, "name"), role, jur, departments)
+        recipients[rid] = Recipient(
+            rid,
+            ck.text(node, "name"),
+            role,
+            jur,
+            departments,
+            legal_name=ck.text(node, "legal_name") if "legal_name" in node else None,
+            contact=ck.string(node, "contact", required=False) or "",
+            country=ck.string(node, "country", required=False) or "",
+            transfer_safeguard=ck.text(node, "transfer_safeguard") if "transfer_safeguard" in node else None,
+            line=node.line,
+        )
+
+    catalogue: dict[str, CatalogueItem] = {}
+    for node in root.get("catalogue") or []:
+        if not isinstance(node, Located):
+            ck.add(root.line_of("catalogue"), "each catalogue item is a mapping (id, label, points)")
+            continue
+        ck.unknown_keys(node, {"id", "label", "points"})
+        iid = ck.string(node, "id")
+        price = ck.integer(node, "points", minimum=1)
+        if iid is not None and price is not None:
+            catalogue[iid] = CatalogueItem(iid, ck.text(node, "label"), price)
 
     for name in ("*", "any"):
         for table, kind in ((categories, "category"), (purposes, "purpose"), (roles, "role")):
@@ -659,6 +753,10 @@ def _parse(root: Located, file: str) -> Taxonomy:
         roles=roles,
         recipients=recipients,
         source=file,
+        controller_contact=controller_contact,
+        dpo=dpo,
+        catalogue=catalogue,
+        controller_line=controller.line if controller is not None else 0,
     )
     object.__setattr__(taxonomy, "digest", _digest(root))
     return taxonomy

@@ -17,7 +17,7 @@ from gateway.store.tables import customers as customers_table
 from policies import DecisionMode, PolicyRuntime, SubjectContext, ValidationError, load_matrix, load_taxonomy
 from policies.agreement import render_agreement
 from policies.compliance import check as compliance_check
-from policies.dpia import impact_overview
+from policies.dpia import RATING_RULES, assess_risks, assessment_markdown
 
 app = typer.Typer(help="The data taxonomy and the authorization matrix.", no_args_is_help=True)
 READ_ONLY_KEY = b"\0" * 32  # read commands never pseudonymise: no ledger entry is written
@@ -58,7 +58,7 @@ def check(
             f"{len(tax.recipients)} recipients) and {matrix} ({len(mat.rules)} rules)"
         )
         for f in findings:
-            typer.echo(f"warning: {f}")
+            typer.echo(f"warning: {f}" + (f" ({taxonomy}:{f.line})" if f.code == "notice_missing_item" else ""))
     if strict and findings:
         raise typer.Exit(1)
 
@@ -185,19 +185,36 @@ def agreement(
 
 
 @app.command("dpia")
-def dpia(taxonomy: Path = TAXONOMY, matrix: Path = MATRIX, as_json: bool = JSON) -> None:
-    """Data-protection impact overview: high-risk categories, their recipients and purposes."""
+def dpia(
+    taxonomy: Path = TAXONOMY,
+    matrix: Path = MATRIX,
+    as_json: bool = JSON,
+    out: Path | None = typer.Option(None, "--out", help="Directory to write dpia.md and dpia.json into."),
+) -> None:
+    """Risk-rated impact assessment of every allowed flow (category x purpose x recipient x customer type x
+    destination), with its stated rules and the mitigations in force; exit 1 when a residual risk is high."""
     with guarded():
         tax = load_taxonomy(taxonomy)
-        flows = impact_overview(tax, load_matrix(tax, matrix).rules)
+        assessments = assess_risks(tax, load_matrix(tax, matrix).rules)
+    document = {"rules": list(RATING_RULES), "flows": [a.to_dict() for a in assessments]}
+    markdown = assessment_markdown(tax, assessments)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "dpia.md").write_text(markdown, encoding="utf-8")
+        (out / "dpia.json").write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
     if as_json:
-        _dump([f.__dict__ | {"customer_types": list(f.customer_types)} for f in flows])
-        return
-    for f in flows:
-        typer.echo(
-            f"{f.category} ({f.sensitivity}) -> {f.recipient} [{f.recipient_jurisdiction}] for {f.purpose} "
-            f"({f.mode}; {', '.join(f.customer_types)}; rule {f.rule})"
-        )
+        _dump(document)
+    else:
+        typer.echo(markdown, nl=False)
+    high = [a for a in assessments if a.residual == "high"]
+    if high:
+        for a in high:
+            typer.echo(
+                f"high residual risk: {a.category} -> {a.recipient} [{a.destination}] for {a.purpose}, "
+                f"{a.customer_type} ({', '.join(a.factors)})",
+                err=True,
+            )
+        raise typer.Exit(1)
 
 
 @app.command("apply")

@@ -7,9 +7,10 @@ acknowledged with 204 and remembered by its event `id` (a repeated delivery is a
 twice). For a withdrawal or an erasure, the agency then deletes what it holds about the customer — here, its
 notes — and confirms the deletion to the gateway through `POST /v1/events/{id}/confirmations`, a ledgered call.
 
-`GET /received` lists every delivery as it arrived (event id, type, customer, whether it was a repeat), for the
-demo's curious and the tests. Run it with ``python -m gateway.demo.receiver --port 8704 --gateway URL
---client-id marketing --client-secret …`` (the secret may come from ``CONSENTRY_RECEIVER_CLIENT_SECRET``).
+`GET /received` lists every delivery as it arrived (event id, type, customer, whether it was a repeat) and the
+ids acknowledged so far, for the demo's curious and the tests. Run it with
+``python -m gateway.demo.receiver --port 8704 --gateway URL --client-id marketing --client-secret …`` (the secret
+may come from ``CONSENTRY_RECEIVER_CLIENT_SECRET``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Receiver:
     jwks: dict[str, Any] | None = None
     arrivals: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
+    acknowledged: list[str] = field(default_factory=list)  # event ids, as each 204 is about to be sent
     confirmed: dict[str, int] = field(default_factory=dict)  # event id -> ledger index of the confirmation
     seen: set[str] = field(default_factory=set)
 
@@ -105,12 +107,18 @@ def create_receiver_app(receiver: Receiver) -> Starlette:
         )
         if receiver.answer_after:
             await asyncio.sleep(receiver.answer_after)
+        receiver.acknowledged.append(event["id"])
         act = not repeat and event["type"] in _ACT_ON
         return Response(status_code=204, background=BackgroundTask(receiver.confirm, event["id"]) if act else None)
 
     async def received(request: Request) -> JSONResponse:
         return JSONResponse(
-            {"arrivals": receiver.arrivals, "rejected": receiver.rejected, "confirmed": receiver.confirmed}
+            {
+                "arrivals": receiver.arrivals,
+                "acknowledged": receiver.acknowledged,
+                "rejected": receiver.rejected,
+                "confirmed": receiver.confirmed,
+            }
         )
 
     async def healthz(request: Request) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 GDPR Art. 17(2) and 19 require telling the recipients who hold a customer's data when the customer withdraws,
 restricts, rectifies or erases; PIPL Art. 47 requires deletion once consent is withdrawn. Each change the gateway
-records (a consent withdrawn, an erasure or a rectification requested) passes through here: `outbox_effect` writes the
+records (a consent withdrawn or expired, a refusal — objection, restriction, opt-out of sale — turned on, an
+erasure or a rectification requested) passes through here: `outbox_effect` writes the
 event and one delivery per interested webhook in the very transaction that appends the change to the ledger, so
 an acknowledged change always has its events, and an event never exists for a change that was not recorded.
 
@@ -31,6 +32,7 @@ __all__ = [
     "CONSENT_WITHDRAWN",
     "ERASURE_REQUESTED",
     "EVENT_TYPES",
+    "PROCESSING_RESTRICTED",
     "RECTIFICATION_REQUESTED",
     "ChangeEvent",
     "consent_change",
@@ -45,14 +47,16 @@ CONSENT_WITHDRAWN = "consent.withdrawn"
 CONSENT_EXPIRED = "consent.expired"
 ERASURE_REQUESTED = "erasure.requested"
 RECTIFICATION_REQUESTED = "rectification.requested"
+PROCESSING_RESTRICTED = "processing.restricted"
 # Every event type a webhook may subscribe to; each is produced below and nowhere else.
-EVENT_TYPES = (CONSENT_WITHDRAWN, CONSENT_EXPIRED, ERASURE_REQUESTED, RECTIFICATION_REQUESTED)
+EVENT_TYPES = (CONSENT_WITHDRAWN, CONSENT_EXPIRED, ERASURE_REQUESTED, RECTIFICATION_REQUESTED, PROCESSING_RESTRICTED)
 # What a recipient is asked to do about each, in the event itself.
 _REQUIRED_ACTION = {
     CONSENT_WITHDRAWN: "stop_processing_and_delete",
     CONSENT_EXPIRED: "stop_processing_and_delete",
     ERASURE_REQUESTED: "delete",
     RECTIFICATION_REQUESTED: "read_again",
+    PROCESSING_RESTRICTED: "restrict_processing",
 }
 
 
@@ -79,13 +83,15 @@ def organizations(taxonomy: Taxonomy, recipients: Iterable[str]) -> frozenset[st
 
 
 def consent_change(taxonomy: Taxonomy, event_type: str, record: ConsentRecord) -> ChangeEvent:
-    """A consent that ended (withdrawn or expired): its recipients must stop, and delete what they hold."""
+    """A consent that ended (withdrawn or expired): its recipients must stop, and delete what they hold. Or an
+    objection or opt-out that took effect (a restriction, `data.kind` says which): they must stop that use."""
     return ChangeEvent(
         type=event_type,
         customer_id=record.subject_id,
         organizations=organizations(taxonomy, record.recipients),
         data={
             "record_id": record.record_id,
+            "kind": record.kind.value,
             "status": record.status.value,
             "purposes": list(record.purposes),
             "categories": list(record.categories),

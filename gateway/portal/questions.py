@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.portal.i18n import Catalog
 
-__all__ = ["question_sentence"]
+__all__ = ["asked_phrase", "question_sentence"]
 
 _EPOCH = date(1970, 1, 1)
 
@@ -34,6 +34,15 @@ def question_sentence(catalog: Catalog, asked: Mapping[str, Any]) -> str:
     attribute = str(asked.get("attribute") or "")
     recorded = asked.get("predicate")
     predicate: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
+    if asked.get("outcome") == "refused":
+        answer = catalog.gettext("zk.answer.refused")
+    else:
+        answer = catalog.gettext("zk.answer.yes" if asked.get("holds") else "zk.answer.no")
+    return catalog.gettext("zk.sentence", question=asked_phrase(catalog, attribute, predicate), answer=answer)
+
+
+def asked_phrase(catalog: Catalog, attribute: str, predicate: Mapping[str, Any]) -> str:
+    """What is asked, without an answer yet: "asked whether your age is at least 18"."""
     op = str(predicate.get("op", ""))
     operands = [_operand(catalog, attribute, v) for v in predicate.get("operands") or ()]
     key = f"zk.attribute.{attribute}"
@@ -43,10 +52,4 @@ def question_sentence(catalog: Catalog, asked: Mapping[str, Any]) -> str:
         condition = catalog.gettext(condition_key, a=operands[0], b=operands[-1], values=catalog.join(operands))
     else:
         condition = f"{op} {catalog.join(operands)}".strip()
-    if asked.get("outcome") == "refused":
-        answer = catalog.gettext("zk.answer.refused")
-    else:
-        answer = catalog.gettext("zk.answer.yes" if asked.get("holds") else "zk.answer.no")
-    return catalog.gettext(
-        "zk.sentence", question=catalog.gettext("zk.asked", attribute=subject, condition=condition), answer=answer
-    )
+    return catalog.gettext("zk.asked", attribute=subject, condition=condition)

@@ -295,6 +295,7 @@ async def read(
     released = list(result.released_categories)
     offer = flow.policies.taxonomy.purpose(purpose).value_offer
     points = offer.points_per_use if offer is not None and released else 0
+    donation = offer.donation_per_use if offer is not None and released else 0
     now = datetime.now(UTC)
     payload: dict[str, Any] = {
         "recipient": principal.organization,
@@ -311,8 +312,11 @@ async def read(
     }
     if points:
         payload["points"] = points
+    if donation and offer is not None:  # the enterprise's matched donation for this use, shown to the customer
+        payload["donation"] = {"amount": donation, "currency": offer.donation_currency}
     event = Event(ACCESS_EVENT, principal.actor, flow.pseudonyms(customer.customer_id), payload, now)
-    effects = accrual_effect(customer.customer_id, purpose, principal.organization, points, now) if points else None
+    earned = points or donation
+    effects = accrual_effect(customer.customer_id, purpose, principal.organization, points, now) if earned else None
     index = await append_access(flow, event, effects)
     outcome = AccessOutcome(index, decision, result, points)
     if not released:

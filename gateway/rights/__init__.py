@@ -22,6 +22,7 @@ from gateway.rights import (
     refusals,
     sale_opt_out,
     transfers,
+    value,
 )
 from gateway.rights.access_log import AccessEntry, AccessLog
 from gateway.rights.consents import BulkWithdrawal, ConsentChange
@@ -88,4 +89,5 @@ __all__ = [
     "rfc3339",
     "sale_opt_out",
     "transfers",
+    "value",
 ]

@@ -151,6 +151,7 @@ def catalog(policies: PolicyRuntime, customer: CustomerPrincipal, *, lang: str =
                 "value_offer": {
                     "points_per_use": p.value_offer.points_per_use,
                     "terms": p.value_offer.description.get(lang),
+                    "kinds": list(p.value_offer.kinds),
                 }
                 if p.value_offer
                 else None,

@@ -129,3 +129,16 @@ class TransferGone(CustomerRightsError):
 
     status_code = 410
     kind = "transfer-gone"
+
+
+class InvalidRedemption(CustomerRightsError):
+    """An item the catalogue does not hold."""
+
+    kind = "invalid-redemption"
+
+
+class InsufficientBalance(CustomerRightsError):
+    """The customer's points do not cover the item."""
+
+    status_code = 409
+    kind = "insufficient-points"

@@ -10,6 +10,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 
 from gateway.auth.principals import CustomerPrincipal
+from gateway.events.changes import PROCESSING_RESTRICTED, consent_effect
 from policies import CollectionMethod, ConsentRecord, ConsentStatus, PolicyRuntime, RecordKind
 from policies.consent import ALL_CATEGORIES, ANY_RECIPIENT
 
@@ -58,8 +59,10 @@ def toggle(
     active = active_of(records)
     if active is not None:
         return active
+    # A restriction the recipients must honour too: they are told in the refusal's own transaction.
+    restricted = consent_effect(policies.taxonomy, PROCESSING_RESTRICTED)
     if records and records[0].method is method:
-        return store.give_again(records[0].record_id, actor=who)
+        return store.give_again(records[0].record_id, actor=who, effects=restricted)
     return store.grant(
         subject_id=customer.customer_id,
         purposes=list(purposes),
@@ -69,4 +72,5 @@ def toggle(
         actor=who,
         kind=kind,
         method=method,
+        effects=restricted,
     )

@@ -253,6 +253,56 @@ def withdraw_marketing(
     return call(consents.withdraw_all_marketing, policies, credentials, customer).to_dict()
 
 
+class ConsentCell(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(max_length=100, examples=["behavior.driving"])
+    purpose: str = Field(max_length=100, examples=["joint_rnd"])
+    recipient: str = Field(max_length=100, description="A recipient organisation id.", examples=["stuttgart-rnd"])
+
+
+class CellWithdrawalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cells: list[ConsentCell] = Field(min_length=1, max_length=200)
+
+
+@router.post(
+    "/consents/withdraw-cells",
+    summary="Withdraw exactly some cells",
+    description="Withdraws exactly these category × purpose × recipient cells (with their sub-categories, and "
+    "the parents that would include them) from every live consent covering them; the rest of each stays given. "
+    "Each such record is split: the rest continues as a new record under the same agreement, with its own receipt "
+    "(`remainder`), then the record is withdrawn and its receipts revoked — each a ledger entry. 409 when no "
+    "given consent covers the cells.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        **json_example(
+            {
+                "withdrawals": [
+                    {
+                        "withdrawn": dict(_CHANGE_EXAMPLE, action="withdrawn", receipt_id=None),
+                        "remainder": _CHANGE_EXAMPLE,
+                        "cells": [
+                            {"category": "behavior.driving", "purpose": "joint_rnd", "recipient": "stuttgart-rnd"}
+                        ],
+                    }
+                ]
+            }
+        ),
+        **problem_responses(401, 409, 422, 503),
+    },
+)
+def withdraw_cells(
+    policies: PoliciesDep,
+    credentials: CredentialsDep,
+    customers: CustomersDep,
+    body: CellWithdrawalRequest,
+    customer: CustomerPrincipal = Depends(require_customer),
+) -> dict[str, Any]:
+    cells = [(c.category, c.purpose, c.recipient) for c in body.cells]
+    done = call(consents.withdraw_cells, policies, credentials, customers, customer, cells)
+    return {"withdrawals": [w.to_dict() for w in done]}
+
+
 @router.post(
     "/consents/{record_id}/withdraw",
     summary="Withdraw a consent",

@@ -29,7 +29,9 @@ async def recipient(principal: ClientPrincipal = Depends(current_client)) -> Cli
     return PROXY_GRANTS.check(principal)
 
 
-EventType = Literal["consent.withdrawn", "consent.expired", "erasure.requested", "rectification.requested"]
+EventType = Literal[
+    "consent.withdrawn", "consent.expired", "erasure.requested", "rectification.requested", "processing.restricted"
+]
 
 
 class WebhookRegistration(BaseModel):

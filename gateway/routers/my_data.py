@@ -17,10 +17,11 @@ from gateway.dependencies import (
     PortabilityDep,
     RectificationsDep,
     TransfersDep,
+    ValueDep,
     idempotent,
     require_customer,
 )
-from gateway.rights import erasure, portability, rectification, transfers
+from gateway.rights import erasure, portability, rectification, transfers, value
 from gateway.rights.export_csv import export_zip
 from gateway.routers.consents import LANG_QUERY, Lang, call, json_example
 from gateway.web.problems import problem_responses
@@ -304,3 +305,56 @@ def grant_transfer(
 )
 def my_transfers(moving: TransfersDep, customer: CustomerPrincipal = Depends(require_customer)) -> list[dict[str, Any]]:
     return call(transfers.list_transfers, moving, customer)
+
+
+_VALUE_EXAMPLE = {
+    "balance": 5,
+    "history": [
+        {"ledger_index": 12, "purpose": "joint_rnd", "recipient": "stuttgart-rnd", "points": 5, "time": "2026-11-21"}
+    ],
+    "catalogue": [{"id": "car-wash", "label": "One free car wash", "points": 5}],
+    "donations": [{"beneficiary": "Research fund", "currency": "CNY", "per_use": 200, "uses": 1, "total": 200}],
+    "priority_access": [{"purpose": "repair_prediction", "feature": "Priority access to new features", "active": True}],
+}
+
+
+class Redemption(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"item": "maintenance-voucher"}]})
+    item: str = Field(min_length=1, max_length=100, description="A catalogue item id.")
+
+
+@router.get(
+    "/points",
+    summary="My value for data",
+    description="My points balance and every accrual and redemption (each with its ledger entry), the catalogue "
+    "points can be redeemed for, the donations the enterprise matched for uses of my data, and the priority access "
+    "my consents give me.",
+    responses={**json_example(_VALUE_EXAMPLE), **problem_responses(401)},
+)
+def my_value(
+    paying: ValueDep, lang: Lang = LANG_QUERY, customer: CustomerPrincipal = Depends(require_customer)
+) -> dict[str, Any]:
+    return call(value.value_summary, paying, customer, lang)
+
+
+@router.post(
+    "/points/redemptions",
+    status_code=201,
+    summary="Redeem points for a catalogue item",
+    description="Spends the item's price in points; the redemption is a ledger entry with the balance after it. "
+    "409 `insufficient-points` when the balance does not cover it.",
+    dependencies=[Depends(idempotent(require_customer))],
+    responses={
+        201: {
+            "description": "Created",
+            "content": {
+                "application/json": {"example": {"item": "car-wash", "points": 5, "balance": 0, "ledger_index": 13}}
+            },
+        },
+        **problem_responses(401, 409, 422),
+    },
+)
+def redeem_points(
+    body: Redemption, paying: ValueDep, customer: CustomerPrincipal = Depends(require_customer)
+) -> JSONResponse:
+    return JSONResponse(call(value.redeem_item, paying, customer, body.item), status_code=201)

@@ -115,6 +115,15 @@ class AnswerRelayed(BaseModel):
                     "question_id": "q-3Jd9sK2mQ0aLp8xZ",
                     "status": "answered",
                     "holds": True,
+                    "statement": {
+                        "source": "vehicle-cloud.example",
+                        "attribute": "fault_code",
+                        "schema_version": 1,
+                        "seq": 20514,
+                        "issued_at": "2026-03-02T00:00:00Z",
+                        "valid_until": "2026-03-03T00:00:00Z",
+                        "ledger_index": 7,
+                    },
                     "answer": {
                         "answer": {
                             "question": _QUESTION_EXAMPLE,
@@ -138,7 +147,11 @@ class AnswerRelayed(BaseModel):
     )
     question_id: str
     status: str = Field(description="`answered`.")
-    holds: bool = Field(description="The wallet's answer; check it: `consentry zk verify` with public keys.")
+    holds: bool = Field(description="The wallet's answer; check it: `consentry zk verify-answer` with public keys.")
+    statement: dict[str, Any] = Field(
+        description="What it was proven from: source, attribute, schema version, seq, issued-at, valid-until and "
+        "the anchor's ledger index (all inside the answer too, where the verifier checks them)."
+    )
     answer: dict[str, Any] = Field(description="`{answer: ProvenAnswer, evidence: Evidence}`.")
     ledger_index: int = Field(description="The entry recording question and answer.")
 

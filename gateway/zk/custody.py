@@ -175,15 +175,22 @@ def answer_for(relay: Relay, customer: CustomerPrincipal, question_id: str) -> N
         log.warning("custodial answer not relayed", question_id=question_id, problem=problem.kind)
 
 
-def _answer_for(relay: Relay, customer: CustomerPrincipal, question_id: str) -> None:
+def answer_once(relay: Relay, customer: CustomerPrincipal, question_id: str) -> None:
+    """The customer approved this one question (in the portal): answer it from the statements held for them."""
+    if not state(relay.engine, customer.customer_id).enabled:
+        raise Problem(409, "custody-off", "Only your wallet can answer: the gateway holds no statement of yours.")
+    _answer_for(relay, customer, question_id, approved=True)
+
+
+def _answer_for(relay: Relay, customer: CustomerPrincipal, question_id: str, *, approved: bool = False) -> None:
     custody = state(relay.engine, customer.customer_id)
     if not custody.enabled:
         return
     row = relaying.load_question(relay.engine, question_id)
-    if row is None:
+    if row is None or row["customer_id"] != customer.customer_id:
         return
     question = Question.from_json(json.loads(row["question"]))
-    action = custody.rules.decide(question.audience, question.template.id)
+    action = Action.ANSWER if approved else custody.rules.decide(question.audience, question.template.id)
     if action is Action.ASK:
         return  # the customer decides, in the wallet or the portal
     if action is Action.DECLINE:

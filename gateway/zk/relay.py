@@ -441,10 +441,20 @@ def _closed_view(row: Mapping[str, Any]) -> dict[str, Any]:
             ledger_index=row["ledger_index"],
         )
     document = json.loads(row["document"])
+    statement = SignedStatement.from_json(document["answer"]["statement"]).statement
     return {
         "question_id": row["id"],
         "status": ANSWERED,
         "holds": document["answer"]["holds"],
+        "statement": {
+            "source": statement.source,
+            "attribute": statement.attribute.name,
+            "schema_version": statement.schema_version,
+            "seq": statement.seq,
+            "issued_at": format_utc(statement.issued_at),
+            "valid_until": format_utc(statement.valid_until),
+            "ledger_index": document["evidence"]["ledger_index"],
+        },
         "answer": document,
         "ledger_index": row["ledger_index"],
     }
@@ -475,6 +485,12 @@ def _pending(engine: Engine, customer_id: str, after: int | None, now: datetime)
     with engine.connect() as conn:
         rows = conn.execute(select(t).where(*conditions).order_by(t.c.seq).limit(MAX_QUESTIONS_PER_POLL)).mappings()
         return [dict(row) for row in rows]
+
+
+def pending_for(relay: Relay, customer: CustomerPrincipal) -> list[PendingQuestion]:
+    """The questions waiting for the customer now (oldest first), for the portal."""
+    rows = _pending(relay.engine, customer.customer_id, None, datetime.now(UTC))
+    return [_pending_question(relay, row) for row in rows]
 
 
 def _pending_question(relay: Relay, row: Mapping[str, Any]) -> PendingQuestion:

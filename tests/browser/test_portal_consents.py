@@ -68,7 +68,10 @@ def test_a_sensitive_category_abroad_needs_a_separate_confirmation_naming_it(
     abroad = page.get_by_label(
         "I separately consent to my data being transferred abroad to Stuttgart Automotive Research GmbH (DE)."
     )
-    offer = "In return: Each use of your data earns you 5 points towards servicing."
+    offer = (
+        "In return: Each use of your data earns you 5 points towards servicing, and we donate CNY 2 per use to the "
+        "Tongji University automotive research fund."
+    )
     assert page.locator("p.notice").inner_text() == offer
     assert serious_violations(page) == []
     screenshot(page, "consent-confirmation-en")
@@ -173,3 +176,27 @@ def test_the_consents_page_is_accessible_in_both_languages(new_page: Any, portal
             page.wait_for_url("**/portal/consents?done=given*")
         page.evaluate("window.scrollTo(0, document.querySelector('#recipient-dealer-sh-4s').offsetTop - 260)")
         screenshot(page, name, full_page=False)
+
+
+def test_withdrawing_one_cell_of_a_column_consent_keeps_the_others_given(
+    new_page: Any, portal_server: PortalServer
+) -> None:
+    """Issue 14, point 4: one record behind a whole column; "Withdraw" on one cell ends exactly that cell."""
+    portal_server.enrol("exact.user", "Exact User")
+    page = new_page("en-US")
+    open_consents(page, "exact.user")
+    page.locator("#recipient-dealer-sh-4s").get_by_role(
+        "button", name="Give consent — Repair prediction, all categories"
+    ).click()
+    page.wait_for_url("**/portal/consents?done=given*")
+    mileage = cell(page, "dealer-sh-4s", "vehicle.mileage", "repair_prediction")
+    assert "withdrawing this one keeps the others given" in mileage.inner_text()
+    mileage.get_by_role("button", name="Withdraw — Mileage for Repair prediction").click()
+    page.wait_for_url("**/portal/consents?done=withdrawn*")
+    column = page.locator('#recipient-dealer-sh-4s td[data-state][data-cell$="|repair_prediction"]')
+    states = {
+        column.nth(i).get_attribute("data-cell"): column.nth(i).get_attribute("data-state")
+        for i in range(column.count())
+    }
+    assert states.pop("dealer-sh-4s|vehicle.mileage|repair_prediction") == "withdrawn"
+    assert set(states.values()) == {"given"} and len(states) >= 2

@@ -256,3 +256,35 @@ def test_the_department_a_crm_read_was_declared_for_shows_in_who_used_my_data(
         page.goto("/portal/accesses")
         entry = page.locator(f'li.access[data-ledger-index="{index}"]')
         assert department in entry.locator("dd.department").inner_text()
+
+
+def test_points_are_redeemed_for_a_catalogue_item_and_the_matched_donation_is_shown(
+    new_page: Any, portal_server: PortalServer
+) -> None:
+    portal_server.enrol("value.user", "Value User", source_subject="fleet-0034")
+    page = new_page("en-US")
+    sign_in(page, "value.user")
+    give_joint_rnd(page)
+    token = portal_server.crm_token("rnd-value", RND, ["joint_rnd"])
+    read = httpx.get(
+        portal_server.url("/v1/proxy/vehicle-cloud/customers/fleet-0034"),
+        headers={"Authorization": f"Bearer {token}", "Consentry-Purpose": "joint_rnd"},
+        timeout=30,
+    )
+    assert read.status_code == 200, read.text
+    page.goto("/portal/value")
+    assert page.locator("#points-balance").inner_text() == "5 points"
+    assert "CNY 2.00 donated to Tongji University" in page.locator("li.donation").inner_text()
+    priority = page.locator("li.priority")
+    assert priority.get_attribute("data-active") == "no"  # repair prediction was not consented to
+    voucher = page.locator('li[data-item="maintenance-voucher"]')
+    assert voucher.get_by_role("button").is_disabled()  # 10 points: not yet
+    page.locator('li[data-item="car-wash"]').get_by_role("button", name="Redeem").click()
+    page.wait_for_url("**/portal/value?notice=redeemed*")
+    assert page.locator("#points-balance").inner_text() == "0 points"
+    row = page.locator("tbody tr").first
+    assert "One free car wash" in row.inner_text() and "-5" in row.inner_text()
+    index = row.get_attribute("data-ledger-index")
+    page.get_by_role("link", name=f"Ledger entry {index}").click()
+    assert "Verified" in page.get_by_role("status").inner_text()
+    assert serious_violations(page) == []

@@ -66,7 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp: Path = tmp_path_factory.mktemp("rights")
     with VehicleCloudProcess(port=_free_port()) as upstream:
         seeded, upstreams = seed_data_dir(tmp / "data", upstream.url)
-        gateway = start_serve(tmp, tmp / "data", upstreams, CONSENTRY_CONSENT_EXPIRY_SWEEP_SECONDS="1")
+        gateway = start_serve(tmp, tmp / "data", upstreams, CONSENTRY_RETENTION_INTERVAL_SECONDS="1")
         try:
             yield World(gateway, seeded)
         finally:
@@ -163,7 +163,7 @@ def test_a_time_limited_consent_lapses_on_its_own_with_a_ledger_entry(world: Wor
         given = li.post("/v1/me/consents", json=grant)
         assert given.status_code == 201, given.text
         record_id = given.json()["record"]["record_id"]
-        deadline = time.monotonic() + 90  # the sweep runs every second; the machine may be slow
+        deadline = time.monotonic() + 90  # the retention run is every second; the machine may be slow
         lapsed: list[dict[str, object]] = []
         while not lapsed and time.monotonic() < deadline:
             history = li.get("/v1/me/consents/history").json()
@@ -171,7 +171,7 @@ def test_a_time_limited_consent_lapses_on_its_own_with_a_ledger_entry(world: Wor
             if not lapsed:
                 time.sleep(0.5)
         assert lapsed, "the consent never lapsed"
-        assert lapsed[0]["actor"] == "system:consent-expiry"
+        assert lapsed[0]["actor"] == "system:retention"
         envelope, _ = world.entry(int(str(lapsed[0]["ledger_index"])))
         assert envelope["type"] == "consent.expired"
     read = world.read(LI_WEI, "finance", "financial_product_recommendation")

@@ -136,3 +136,23 @@ def test_withdrawing_driving_behaviour_leaves_fault_codes_given(demo: DemoStack)
     assert "fault_codes" in read["data"]["vehicle"]  # type: ignore[index]
     assert "driving" not in read["data"]  # type: ignore[operator]
     assert read["withheld"]["behavior.driving"] == ["consent_withdrawn"]  # type: ignore[index]
+
+
+def test_the_api_withdraws_exactly_a_cell_too(demo: DemoStack) -> None:
+    """`POST /v1/me/consents/withdraw-cells`: the same split for API clients; a cell nothing covers is a 409."""
+    assert demo.world is not None
+    with httpx.Client(base_url=demo.url, timeout=60) as anna:
+        anna.post("/v1/session", json={"username": "anna.schmidt", "password": demo.world.passwords["anna.schmidt"]})
+        cell = {"category": "vehicle.mileage", "purpose": "joint_rnd", "recipient": RND}
+        answer = anna.post("/v1/me/consents/withdraw-cells", json={"cells": [cell]})
+        assert answer.status_code == 200, answer.text
+        [split] = answer.json()["withdrawals"]
+        assert split["withdrawn"]["record"]["status"] == "withdrawn"
+        assert split["remainder"]["record"]["status"] == "given"
+        states = _states(anna)
+        assert states[f"{RND}|vehicle.mileage|joint_rnd"] == "withdrawn"
+        assert states[f"{RND}|vehicle.fault_codes|joint_rnd"] == states[DRIVING] == "given"
+        again = anna.post("/v1/me/consents/withdraw-cells", json={"cells": [cell]})
+        assert again.status_code == 409 and again.headers["content-type"].startswith("application/problem+json")
+        unknown = anna.post("/v1/me/consents/withdraw-cells", json={"cells": [dict(cell, category="nope")]})
+        assert unknown.status_code == 422 and unknown.headers["content-type"].startswith("application/problem+json")

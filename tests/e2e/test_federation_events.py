@@ -254,8 +254,8 @@ def test_tampered_or_foreign_signed_events_are_refused_by_the_receiver(
 def test_events_survive_a_gateway_killed_mid_delivery(tmp_path: Path, processes: Callable[..., Any]) -> None:
     world = deploy(tmp_path)
     port = _free_port()
-    # a slow recipient: each acknowledgement takes 2 s, so the gateway dies with a delivery in flight
-    hook = processes(receiver(f"http://127.0.0.1:{port}", None, answer_after=2.0).start())
+    # a slow recipient: each acknowledgement takes 5 s, so the gateway can be killed with a delivery in flight
+    hook = processes(receiver(f"http://127.0.0.1:{port}", None, answer_after=5.0).start())
     lease = {"CONSENTRY_EVENTS_LEASE_SECONDS": "4"}
     gateway = world.serve(port, **lease)
     register_webhook(
@@ -265,8 +265,13 @@ def test_events_survive_a_gateway_killed_mid_delivery(tmp_path: Path, processes:
         withdraw_marketing(gateway, world.seeded, subject, username)
     with customer_session(gateway, world.seeded, "li.wei") as http:  # Li Wei's second event, after her first
         assert http.post("/v1/me/erasure", headers={"Idempotency-Key": "erase-li"}).status_code in (200, 202)
-    wait_for(lambda: received(hook)["arrivals"])
-    gateway.process.send_signal(signal.SIGKILL)  # mid-delivery: the first arrival is not acknowledged yet
+
+    def in_flight() -> bool:
+        state = received(hook)
+        return len(state["arrivals"]) > len(state["acknowledged"])
+
+    wait_for(in_flight)
+    gateway.process.send_signal(signal.SIGKILL)  # mid-delivery: an arrival is not acknowledged yet
     gateway.process.wait()
 
     restarted = processes(world.serve(port, **lease))

@@ -213,6 +213,9 @@ def test_the_dealer_gets_a_yes_proven_by_the_wallet_and_verifies_it_with_public_
     )
     assert verified.holds is True
     assert verified.source == "vehicle-cloud.consentry.demo"
+    summary = body["statement"]
+    assert (summary["source"], summary["attribute"], summary["schema_version"]) == (verified.source, "fault_code", 1)
+    assert summary["valid_until"] == verified.to_json()["valid_until"]
     # evidence names no client and no internal customer id
     assert DEALER not in json.dumps(body["answer"]) and "customer" not in json.dumps(body["answer"]["evidence"])
     journal = world.wallet("journal")
@@ -457,7 +460,10 @@ def test_long_polls_held_at_once_for_one_customer_are_bounded(world: World) -> N
             session.sign_in()
         with ThreadPoolExecutor(len(sessions)) as pool:
             futures = [
-                pool.submit(session.request, "GET", "/v1/me/wallet/questions", params={"wait": 10})
+                # a cursor past every question: each poll is held for its whole wait, whatever is pending
+                pool.submit(
+                    session.request, "GET", "/v1/me/wallet/questions", params={"wait": 10, "after": "999999999"}
+                )
                 for session in sessions
             ]
             statuses = sorted(future.result().status_code for future in futures)
@@ -465,3 +471,33 @@ def test_long_polls_held_at_once_for_one_customer_are_bounded(world: World) -> N
         for session in sessions:
             session.close()
     assert 429 in statuses and set(statuses) <= {200, 429}, statuses
+
+
+def test_she_declines_a_waiting_question_in_the_portal_and_the_dealer_learns_only_that(world: World) -> None:
+    world.stop_wallet()
+    try:
+        asked = ask(world, DEALER, question(CATALYST, "dealer-sh-4s", SERVICE, minutes=3), wait=0)
+        assert asked.status_code == 504, asked.text
+        poll = asked.json()["poll"]
+        with DidSession(world.gateway.base_url, WalletStore(world.wallet_dir).key) as session:
+            page = session.request("GET", "/portal/account").text
+            question_id = poll.rsplit("/", 1)[1]
+            assert f'data-question="{question_id}"' in page
+            form = re.search(
+                rf'action="[^"]*/account/questions/{question_id}/decline">\s*<input type="hidden" name="([^"]+)" '
+                r'value="([^"]+)"',
+                page,
+            )
+            assert form is not None, page
+            declined = session.request(
+                "POST", f"/portal/account/questions/{question_id}/decline", data={form.group(1): form.group(2)}
+            )
+            assert declined.status_code in (302, 303), declined.text
+            assert f'data-question="{question_id}"' not in session.request("GET", "/portal/account").text
+        with world.http(DEALER) as http:
+            outcome = http.get(poll)
+        assert outcome.status_code == 403
+        assert outcome.json()["type"].endswith("/customer-declined")
+        assert outcome.json()["reason"] == "declined_by_customer"
+    finally:
+        world.start_wallet()

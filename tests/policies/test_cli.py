@@ -56,9 +56,15 @@ def test_agreement_in_chinese_is_versioned_and_hash_recorded(cli: CliRunner) -> 
     assert (bad.exit_code, bad.stderr.strip()) == (2, "error: unknown language 'fr'")
 
 
-def test_dpia_lists_high_risk_flows(cli: CliRunner) -> None:
-    result = cli.invoke(app, ["policy", "dpia", "--json"])
-    flows = json.loads(result.stdout)
+def test_dpia_rates_every_flow_writes_markdown_and_json_and_fails_on_a_high_risk(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    result = cli.invoke(app, ["policy", "dpia", "--json", "--out", str(tmp_path)])
+    assert result.exit_code == 1  # the minors' precise location abroad is a high residual risk
+    assert "high residual risk: location.precise -> stuttgart-rnd [DE] for joint_rnd, minor" in result.stderr
+    flows = json.loads(result.stdout)["flows"]
+    assert json.loads((tmp_path / "dpia.json").read_text())["flows"] == flows
+    assert (tmp_path / "dpia.md").read_text().startswith("# Data protection impact assessment")
     assert {"category": "location.precise", "recipient": "stuttgart-rnd"}.items() <= next(
         f for f in flows if f["category"] == "location.precise" and f["recipient"] == "stuttgart-rnd"
     ).items()

@@ -9,8 +9,10 @@ import pytest
 from policies import (
     DEFAULT_MATRIX,
     DEFAULT_TAXONOMY,
+    RATING_RULES,
+    assess_risks,
+    assessment_markdown,
     check_compliance,
-    impact_overview,
     load_matrix,
     load_taxonomy,
     parse_matrix,
@@ -117,14 +119,22 @@ def test_agreement_changes_hash_when_the_matrix_changes() -> None:
     assert a.sha256 != b.sha256 and "marketing-city" not in b.rules
 
 
-def test_impact_overview_lists_high_risk_flows_per_recipient() -> None:
-    flows = impact_overview(TAX, MATRIX.rules)
-    rnd = [f for f in flows if f.recipient == "stuttgart-rnd"]
-    assert {(f.category, f.purpose, f.mode) for f in rnd} == {
-        ("behavior.driving", "joint_rnd", "release"),
-        ("location.precise", "joint_rnd", "release"),
-    }
-    income = next(f for f in flows if f.recipient == "acme-finance" and f.category == "financial.income")
-    assert (income.mode, income.sensitivity, "minor" in income.customer_types) == ("predicate", "sensitive", False)
-    assert not any(f.category.startswith("biometric") for f in flows)
-    assert all(TAX.category(f.category).high_risk or TAX.category(f.category).sensitive for f in flows)
+def test_the_assessment_rates_minors_precise_location_to_the_german_partner_high_and_only_that() -> None:
+    assessments = assess_risks(TAX, MATRIX.rules)
+    high = [(a.category, a.recipient, a.customer_type, a.destination) for a in assessments if a.residual == "high"]
+    assert high == [("location.precise", "stuttgart-rnd", "minor", "DE")]
+    (minor,) = [a for a in assessments if a.residual == "high"]
+    assert {"cross-border", "continuous-tracking", "sensitive", "minors"} <= set(minor.factors)
+    assert {"separate-consent", "guardian-consent"} <= set(minor.mitigations)
+    adult = next(
+        a
+        for a in assessments
+        if (a.category, a.recipient, a.customer_type) == ("location.precise", "stuttgart-rnd", "standard")
+    )
+    assert (adult.inherent, adult.residual) == ("high", "medium")  # the same flow for an adult is mitigated to medium
+    income = next(a for a in assessments if a.recipient == "acme-finance" and a.category == "financial.income")
+    assert (income.mode, income.residual_severity, income.residual) == ("predicate", 1, "low")
+    assert not any(a.category.startswith("biometric") for a in assessments)
+    markdown = assessment_markdown(TAX, assessments)
+    assert all(rule in markdown for rule in RATING_RULES)
+    assert markdown.count("\n| **") == len(assessments)

@@ -47,7 +47,7 @@ def _problems(text: str) -> list[str]:
             "legal_basis: {CN: legitimate_interest, EU: consent, DE: consent, US-CA: notice}",
             "'legitimate_interest' is not a legal basis under PIPL",
         ),
-        ("role: finance, jurisdiction: CN}", "role: banker, jurisdiction: CN}", "unknown role 'banker'"),
+        ("    role: finance\n", "    role: banker\n", "unknown role 'banker'"),
         ("{id: contact.email,", "{id: contact.phone,", "duplicate category 'contact.phone'"),
         ("{id: location.city,", "{id: place.city,", "has no parent category 'place'"),
         (
@@ -66,7 +66,7 @@ def test_each_defect_is_reported_with_file_and_line(find: str, replace: str, mes
 
 
 def test_all_problems_are_reported_at_once() -> None:
-    text = DEMO.replace("role: finance,", "role: banker,").replace("{id: location.city,", "{id: place.city,")
+    text = DEMO.replace("    role: finance\n", "    role: banker\n").replace("{id: location.city,", "{id: place.city,")
     assert len(_problems(text)) == 2
 
 

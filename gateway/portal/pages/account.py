@@ -18,24 +18,42 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
 from gateway.dependencies import CustomersDep, EngineDep, LedgerDep, PseudonymsDep, ZkRelayDep
+from gateway.portal.questions import asked_phrase
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.rights.did_custody import did_custody, release_key
 from gateway.web.problems import Problem
 from gateway.zk import custody as zk_custody
+from gateway.zk import relay as relaying
+from gateway.zk.relay import Relay
 from ledger.b64 import b64encode
+from wallet.protocol import DeclineReason
 
 router = APIRouter()
 
 KEY_FILE_NAME = "consentry-did-key.jwk.json"
 
 
-async def _account_page(engine: Engine, visit: Visit, status_code: int = 200, notice: str | None = None) -> Response:
+async def _account_page(
+    engine: Engine, relay: Relay, visit: Visit, status_code: int = 200, notice: str | None = None
+) -> Response:
     assert visit.customer is not None
     custody = await run_in_threadpool(did_custody, engine, visit.customer)
     if notice == "no-custodial-key" and custody.discarded:
         notice = "key-erased"
     answering = await run_in_threadpool(zk_custody.state, engine, visit.customer.customer_id)
+    pending = await run_in_threadpool(relaying.pending_for, relay, visit.customer)
+    catalog = visit.page.messages
+    asked = [
+        {
+            "id": q.id,
+            "recipient": q.recipient.name,
+            "phrase": asked_phrase(catalog, q.question.template.attribute, q.question.template.predicate.to_json()),
+            "purpose": q.question.purpose,
+            "expires_at": q.question.expires_at,
+        }
+        for q in pending
+    ]
     return render(
         visit.page,
         "account.html",
@@ -43,15 +61,16 @@ async def _account_page(engine: Engine, visit: Visit, status_code: int = 200, no
         customer=visit.customer,
         custody=custody,
         answering=answering,
+        pending=asked,
         notice=notice,
     )
 
 
 @router.get("/account")
-async def account(visit: VisitDep, engine: EngineDep) -> Response:
+async def account(visit: VisitDep, engine: EngineDep, relay: ZkRelayDep) -> Response:
     if visit.customer is None:
         return visit.require_sign_in()
-    return await _account_page(engine, visit)
+    return await _account_page(engine, relay, visit)
 
 
 @router.get("/account/custody")
@@ -72,7 +91,12 @@ def _data_uri(jwk: dict[str, str]) -> str:
 
 @router.post("/account/custody")
 async def take_custody(
-    visit: VisitDep, engine: EngineDep, customers: CustomersDep, ledger: LedgerDep, pseudonyms: PseudonymsDep
+    visit: VisitDep,
+    engine: EngineDep,
+    relay: ZkRelayDep,
+    customers: CustomersDep,
+    ledger: LedgerDep,
+    pseudonyms: PseudonymsDep,
 ) -> Response:
     posted = await open_signed_in_form(visit)
     if isinstance(posted, Response):
@@ -83,9 +107,9 @@ async def take_custody(
     try:
         released = await run_in_threadpool(release_key, customers, ledger, pseudonyms, customer)
     except KeyAlreadyReleasedError:
-        return await _account_page(engine, visit, 409, "already-released")
+        return await _account_page(engine, relay, visit, 409, "already-released")
     except NoCustodialKeyError:
-        return await _account_page(engine, visit, 409, "no-custodial-key")
+        return await _account_page(engine, relay, visit, 409, "no-custodial-key")
     except SealedKeyError:
         return render(visit.page, "error.html", 500, title_key="error.custody.title", body_key="error.custody.body")
     return render(
@@ -110,5 +134,27 @@ async def switch_answering(visit: VisitDep, engine: EngineDep, relay: ZkRelayDep
     try:
         await run_in_threadpool(zk_custody.switch, relay, customer, form.get("mode") == "custodial")
     except Problem:
-        return await _account_page(engine, visit, 503, "answering-unavailable")
+        return await _account_page(engine, relay, visit, 503, "answering-unavailable")
+    return redirect(visit.page, f"{PORTAL_PREFIX}/account#answering-heading")
+
+
+@router.post("/account/questions/{question_id}/{verb}")
+async def reply_to_question(
+    question_id: str, verb: str, visit: VisitDep, engine: EngineDep, relay: ZkRelayDep
+) -> Response:
+    """The customer declines a pending question, or (custodial mode only) approves this one answer."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, _ = posted
+    try:
+        if verb == "decline":
+            await run_in_threadpool(relaying.decline, relay, customer, question_id, DeclineReason.BY_CUSTOMER)
+        elif verb == "answer":
+            await run_in_threadpool(zk_custody.answer_once, relay, customer, question_id)
+        else:
+            return redirect(visit.page, f"{PORTAL_PREFIX}/account#answering-heading")
+    except Problem as problem:
+        notice = "question-closed" if problem.status in (404, 409) else "answering-unavailable"
+        return await _account_page(engine, relay, visit, 409 if notice == "question-closed" else 503, notice)
     return redirect(visit.page, f"{PORTAL_PREFIX}/account#answering-heading")

@@ -19,11 +19,12 @@ from gateway.demo.registry import demo_upstreams
 from gateway.demo.seed import seed_demo
 from gateway.events import EVENT_TYPES
 from gateway.retention import run_retention
-from gateway.rights import consents, rectification
+from gateway.rights import consents, rectification, sale_opt_out
 from gateway.routers.events import EventType
 from gateway.runtime import Runtime
 from gateway.store.federation_tables import change_events, event_deliveries, webhooks
 from gateway.upstream import UpstreamRegistry
+from policies import RecordKind
 
 
 def _client(organization: str) -> ClientPrincipal:
@@ -107,3 +108,16 @@ def test_a_rectification_tells_recipients_the_category_never_the_value(runtime: 
     with runtime.engine.connect() as conn:
         body = conn.execute(select(change_events.c.body)).scalar_one()
     assert json.loads(body)["data"]["category"] == category and value not in body
+
+
+def test_an_opt_out_of_sale_is_a_restriction_every_recipient_hears_of(runtime: Runtime) -> None:
+    world = seed_demo(runtime)
+    runtime.webhooks.register(_client("bright-marketing"), "https://agency.example/events", ["processing.restricted"])
+    emily = runtime.customers.get(world.customer_ids["cust-1005"])
+    assert emily is not None
+    sale_opt_out.choose(runtime.policies, emily, RecordKind.OPT_OUT, True)
+    sale_opt_out.choose(runtime.policies, emily, RecordKind.OPT_OUT, True)  # already chosen: nothing new
+    assert _queued(runtime) == [("processing.restricted", emily.customer_id, "bright-marketing")]
+    with runtime.engine.connect() as conn:
+        body = json.loads(conn.execute(select(change_events.c.body)).scalar_one())
+    assert body["data"]["kind"] == "opt_out" and body["required_action"] == "restrict_processing"

@@ -8,6 +8,11 @@ written from the promise, not from the engine: the matrix through a stock Casbin
 as the set of cells the customer agreed to while they were allowed, withdrawals removing exactly their cells (with
 the sub- and parent categories that would bring them back), expiry by the clock, objections by the taxonomy's
 `objection_to`. A refusal rule is one entry of `Model.refusals`, so further rules (guardians, GPC) are additions.
+
+The customer may be a minor, whose guardian (linked like the administrator links one) gives every consent; the minor's
+own attempt must be refused. A Global Privacy Control signal opts out of sale and sharing where the law gives that
+opt-out (the model: no sale/share purpose is released, whatever its basis); a limit on sensitive data, a restriction
+of processing and a minor's opt-in to sale (CCPA 1798.120(c)) are restated from the laws, not from the engine.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from gateway.auth.principals import CustomerPrincipal
-from gateway.rights import consents
-from gateway.rights.errors import ConsentStateConflict
+from gateway.rights import consents, guardians, objections, sale_opt_out
+from gateway.rights.errors import ConsentStateConflict, GuardianConsentRequired
 from gateway.runtime import Runtime
 from policies import LegalBasis, MatrixRule, RecordKind, ValidationError, new_casbin_enforcer
 
@@ -74,16 +80,31 @@ class Model:
     now: datetime
     consented: dict[Cell, list[datetime | None]] = field(default_factory=dict)  # cell -> expiries of its grants
     objections: set[tuple[str, str]] = field(default_factory=set)  # (purpose, recipient)
+    opted_out: bool = False  # of sale and sharing (CCPA 1798.120; a GPC signal)
+    limited: bool = False  # the use of sensitive data (CPRA 1798.121)
+    restricted: bool = False  # processing (GDPR Art. 18, PIPL Art. 44)
     refusals: list[Callable[[Model, Cell], bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.refusals.extend([Model.objected])
+        self.refusals.extend([Model.objected, Model.sale_opted_out, Model.sensitive_limited, Model.restricted_use])
 
     def role(self, recipient: str) -> str:
         return self.runtime.policies.taxonomy.recipients[recipient].role
 
     def basis(self, purpose: str) -> LegalBasis | None:
-        return self.runtime.policies.taxonomy.purposes[purpose].legal_basis.get(self.jurisdiction)
+        """The purpose's basis here; selling or sharing a minor's data needs an opt-in where the law says so."""
+        tax = self.runtime.policies.taxonomy
+        basis = tax.purposes[purpose].legal_basis.get(self.jurisdiction)
+        minors = tax.jurisdictions[self.jurisdiction].minors
+        if (
+            basis is not None
+            and tax.purposes[purpose].sale_or_share
+            and tax.customer_types[self.customer_type].minor
+            and minors is not None
+            and minors.sale_opt_in_below is not None
+        ):
+            return LegalBasis.CONSENT
+        return basis
 
     def matrix_allows(self, cell: Cell) -> bool:
         enforcer = new_casbin_enforcer()
@@ -103,6 +124,24 @@ class Model:
         basis = self.basis(cell[1])
         return (cell[1], cell[2]) in self.objections and basis is not None and basis in jurisdiction.objection_to
 
+    def sale_opted_out(self, cell: Cell) -> bool:
+        """CCPA 1798.120: after an opt-out nothing is sold or shared, whatever the basis."""
+        return self.opted_out and self.runtime.policies.taxonomy.purposes[cell[1]].sale_or_share
+
+    def sensitive_limited(self, cell: Cell) -> bool:
+        """CPRA 1798.121: sensitive data serves only what the service needs (a contract, a duty, a vital interest)."""
+        needed = {LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIGATION, LegalBasis.VITAL_INTEREST}
+        sensitive = self.runtime.policies.taxonomy.categories[cell[0]].sensitive
+        return self.limited and sensitive and self.basis(cell[1]) not in needed
+
+    def restricted_use(self, cell: Cell) -> bool:
+        """GDPR Art. 18(2): restricted data is used only with consent or where a duty or vital interest demands."""
+        return self.restricted and self.basis(cell[1]) in {
+            LegalBasis.CONTRACT,
+            LegalBasis.LEGITIMATE_INTEREST,
+            LegalBasis.NOTICE,
+        }
+
     def releasable(self, cell: Cell) -> bool:
         basis = self.basis(cell[1])
         if basis is None or not self.matrix_allows(cell):
@@ -112,22 +151,38 @@ class Model:
         return not any(refused(self, cell) for refused in self.refusals)
 
 
-def _machine(runtime: Runtime, released: list[Cell]) -> type[RuleBasedStateMachine]:
-    """The state machine over `runtime`; every released cell it checks is appended to `released`."""
+def _machine(
+    runtime: Runtime, released: list[Cell], jurisdictions: tuple[str, ...] = ("DE", "CN", "US-CA")
+) -> type[RuleBasedStateMachine]:
+    """The state machine over `runtime` for customers of `jurisdictions`; every released cell it checks is appended
+    to `released`."""
     base_rules = runtime.policies.matrix.rules()
 
     class ConsentPromise(RuleBasedStateMachine):
-        @initialize(jurisdiction=st.sampled_from(["DE", "CN"]))
-        def start(self, jurisdiction: str) -> None:
+        @initialize(jurisdiction=st.sampled_from(jurisdictions), minor=st.booleans())
+        def start(self, jurisdiction: str, minor: bool) -> None:
             with contextlib.suppress(ValidationError):  # raised when it is the base matrix already
                 runtime.policies.matrix.apply(base_rules, actor="test:reset")
             name = f"model-{uuid.uuid4().hex[:12]}"
             created = runtime.customers.create(
-                username=name, password=None, display_name=name, jurisdiction=jurisdiction
+                username=name,
+                password=None,
+                display_name=name,
+                jurisdiction=jurisdiction,
+                customer_type="minor" if minor else "standard",
             )
             found = runtime.customers.get(created.customer_id)
             assert found is not None
             self.customer: CustomerPrincipal = found
+            # a minor's consents are given by the guardian an administrator linked to them
+            self.guardian: CustomerPrincipal | None = None
+            if minor:
+                self.guardian = runtime.customers.create(
+                    username=f"{name}-guardian", password=None, display_name="Guardian", jurisdiction=jurisdiction
+                )
+                guardians.link(
+                    runtime.policies, runtime.customers, minor=name, guardian=self.guardian.username, actor="t"
+                )
             self.model = Model(
                 runtime, jurisdiction, found.customer_type, list(base_rules), datetime.now(UTC) + timedelta(seconds=1)
             )
@@ -144,7 +199,7 @@ def _machine(runtime: Runtime, released: list[Cell]) -> type[RuleBasedStateMachi
             tax = runtime.policies.taxonomy
             lang = "en"
             catalog = consents.catalog(runtime.policies, self.customer, lang=lang)
-            sensitive = [c for c in categories if tax.categories[c].sensitive]
+            sensitive = [c for c in categories if consents.sensitive_for(tax, self.customer, c)]
             change = consents.grant(
                 runtime.policies,
                 runtime.credentials,
@@ -159,6 +214,7 @@ def _machine(runtime: Runtime, released: list[Cell]) -> type[RuleBasedStateMachi
                 separate=sensitive,
                 cross_border=True,
                 valid_until=datetime.now(UTC) + timedelta(days=days) if days else None,
+                guardian=self.guardian,
             )
             until = change.record.valid_until
             for purpose in purposes:
@@ -183,6 +239,7 @@ def _machine(runtime: Runtime, released: list[Cell]) -> type[RuleBasedStateMachi
                     kind=RecordKind.OBJECTION,
                 )
                 self.model.objections.add((purpose, recipient))
+                self._after_a_refusal()
                 return
             with contextlib.suppress(ConsentStateConflict):  # raised when nothing given covers it
                 consents.withdraw_cells(
@@ -197,6 +254,58 @@ def _machine(runtime: Runtime, released: list[Cell]) -> type[RuleBasedStateMachi
                     other[0].startswith(category + ".") or category.startswith(other[0] + ".") or other[0] == category
                 ):
                     del self.model.consented[other]
+
+        @rule(pair=st.sampled_from(PAIRS), category=st.sampled_from(CATEGORIES))
+        def minor_tries_alone(self, pair: tuple[str, str], category: str) -> None:
+            """PIPL Art. 31, GDPR Art. 8: a minor's own consent is refused and changes nothing."""
+            if self.guardian is None:
+                return
+            catalog = consents.catalog(runtime.policies, self.customer, lang="en")
+            with pytest.raises(GuardianConsentRequired):
+                consents.grant(
+                    runtime.policies,
+                    runtime.credentials,
+                    runtime.customers,
+                    self.customer,
+                    purposes=[pair[1]],
+                    categories=[category],
+                    recipients=(f"org:{pair[0]}",),
+                    notice_version=catalog["agreement"]["version"],
+                    notice_sha256=catalog["agreement"]["sha256"],
+                    separate=[category],
+                    cross_border=True,
+                )
+
+        def _after_a_refusal(self) -> None:
+            """A refusal is valid from the moment it is recorded: judge the next decisions after it."""
+            self.model.now = max(self.model.now, datetime.now(UTC) + timedelta(seconds=1))
+
+        @rule(on=st.booleans())
+        def gpc_signal(self, on: bool) -> None:
+            """A request with `Sec-GPC: 1` (on), or the customer opting back in to selling (off)."""
+            if not sale_opt_out.applies(runtime.policies, self.customer):
+                assert sale_opt_out.honour_gpc(runtime.policies, self.customer, "1") is None
+                return
+            if on:
+                sale_opt_out.honour_gpc(runtime.policies, self.customer, "1")
+            else:
+                sale_opt_out.choose(runtime.policies, self.customer, RecordKind.OPT_OUT, False)
+            self.model.opted_out = on
+            self._after_a_refusal()
+
+        @rule(on=st.booleans())
+        def limit_sensitive(self, on: bool) -> None:
+            if sale_opt_out.applies(runtime.policies, self.customer):
+                sale_opt_out.choose(runtime.policies, self.customer, RecordKind.LIMIT_SENSITIVE, on)
+                self.model.limited = on
+                self._after_a_refusal()
+
+        @rule(on=st.booleans())
+        def restrict(self, on: bool) -> None:
+            if objections.can_restrict(runtime.policies, self.customer):
+                objections.restrict(runtime.policies, self.customer, on)
+                self.model.restricted = on
+                self._after_a_refusal()
 
         @rule(extra=st.sampled_from(EXTRA_RULES), which=st.integers(min_value=0, max_value=5))
         def change_matrix(self, extra: dict[str, str], which: int) -> None:
@@ -245,3 +354,14 @@ def test_the_gateway_never_releases_more_than_the_promise(runtime: Runtime) -> N
     assert any(
         runtime.policies.taxonomy.purposes[p].legal_basis.get("DE") is LegalBasis.CONSENT for _, p, _ in released
     )
+
+
+def test_a_californians_choices_and_gpc_never_release_more_than_the_promise(runtime: Runtime) -> None:
+    """The same machine for California only (the general run rarely meets it): sale on notice, GPC opt-outs and
+    opt-ins, limits on sensitive data, a minor's opt-in to sale through the guardian."""
+    released: list[Cell] = []
+    run_state_machine_as_test(
+        _machine(runtime, released, ("US-CA",)),
+        settings=settings(max_examples=25, stateful_step_count=15, deadline=None),
+    )
+    assert any(runtime.policies.taxonomy.purposes[p].sale_or_share for _, p, _ in released)
