@@ -32,6 +32,7 @@ from ledger.note import (
     verifier_key_from_signer,
     verify_note,
 )
+from ledger.randomness import random_bytes, random_uuid4
 from ledger.remote_audit import (
     AuditFailure,
     AuditState,
@@ -93,6 +94,8 @@ __all__ = [
     "parse_verifier_key",
     "payload_hash",
     "pseudonym",
+    "random_bytes",
+    "random_uuid4",
     "remote_audit",
     "root_from_hashes",
     "root_hash",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import rfc8785
 
 from ledger.b64 import b64encode
 from ledger.errors import EventError
+from ledger.randomness import random_bytes
 
 ENVELOPE_VERSION = 1
 ENVELOPE_KEYS = frozenset({"v", "type", "time", "actor", "subject", "payload_hash"})
@@ -193,7 +193,7 @@ def prepare(event: Event) -> PreparedEntry:
         if not isinstance(event.payload, Mapping):
             raise EventError("event payload must be a mapping")
         payload_json = canonical_json(dict(event.payload))
-        salt = secrets.token_bytes(SALT_SIZE)
+        salt = random_bytes(SALT_SIZE)
         digest = payload_hash(salt, payload_json)
     envelope = {
         "v": ENVELOPE_VERSION,

@@ -18,6 +18,7 @@ from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.principals import ClientPrincipal
 from gateway.dependencies import PROXY_GRANTS, authenticate_client, bearer_token
 from gateway.proxy import access
+from gateway.web.json_response import FastJSONResponse
 from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
@@ -191,7 +192,7 @@ async def proxy_read(request: Request, source: str = SOURCE, path: str = UPSTREA
         "matrix_version": outcome.decision.matrix_version,
         "points_accrued": outcome.points,
     }
-    return JSONResponse(body, headers={LEDGER_INDEX_HEADER: str(outcome.ledger_index), "Cache-Control": "no-store"})
+    return FastJSONResponse(body, headers={LEDGER_INDEX_HEADER: str(outcome.ledger_index), "Cache-Control": "no-store"})
 
 
 @router.get(

@@ -18,6 +18,7 @@ from gateway.web.idempotency import (
     idempotent,
 )
 from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_capped, read_model
+from gateway.web.json_response import FastJSONResponse
 from gateway.web.observability import REQUEST_ID_HEADER, Metrics, RequestContextMiddleware, configure_logging
 from gateway.web.problems import (
     MEDIA_TYPE,
@@ -42,6 +43,7 @@ __all__ = [
     "BodyTooLarge",
     "BoundedHeadProtocol",
     "DirectRoutes",
+    "FastJSONResponse",
     "IdempotencyMiddleware",
     "IdempotencyStore",
     "IdempotentReplay",

@@ -11,12 +11,13 @@ import logging
 import re
 import sys
 import time
-import uuid
 from collections.abc import Callable
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger import random_uuid4
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -112,7 +113,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), None)
-        request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else str(random_uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
         status = [500]
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -44,6 +47,55 @@ def hashes_now(engine: Engine, ranges: Sequence[Range]) -> list[bytes]:
     return assemble(ranges, read_nodes_now(engine, keys_for(ranges)))
 
 
+class _LoopWaker:
+    """Hands the sequencer's answers to one event loop, waking it once per committed batch.
+
+    `asyncio.wrap_future` wakes the loop once per append: with 16 appenders in a batch, 16 self-pipe writes
+    from the writer thread, each a hand-over of the interpreter lock between the writer and the loop. Here
+    the first answer of a burst schedules one delivery and the rest of the batch joins it, so the loop
+    wakes once and resolves them all. Cancelling the awaiting task cancels the append as `wrap_future` does
+    (withdrawn if not yet sequenced, appended regardless once it is).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = weakref.ref(loop)  # the ledger's map of wakers must not keep a finished loop alive
+        self._lock = threading.Lock()
+        self._ready: list[tuple[Future[list[int]], asyncio.Future[list[int]]]] = []
+
+    def watch(self, future: Future[list[int]]) -> asyncio.Future[list[int]]:
+        waiter: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+
+        def cancel_append(done: asyncio.Future[list[int]]) -> None:
+            if done.cancelled():
+                future.cancel()
+
+        waiter.add_done_callback(cancel_append)
+        future.add_done_callback(lambda answered: self._answered(answered, waiter))
+        return waiter
+
+    def _answered(self, future: Future[list[int]], waiter: asyncio.Future[list[int]]) -> None:
+        """On the thread that answered (the writer, or the canceller): queue it, and wake the loop if first."""
+        with self._lock:
+            self._ready.append((future, waiter))
+            first = len(self._ready) == 1
+        loop = self._loop()
+        if first and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for future, waiter in ready:
+            if waiter.done():  # its task was cancelled meanwhile
+                continue
+            if future.cancelled():
+                waiter.cancel()
+            elif (exc := future.exception()) is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(future.result())
+
+
 class Ledger:
     """A tamper-evident Merkle log in a SQL database; safe to share between threads and asyncio tasks.
 
@@ -62,6 +114,7 @@ class Ledger:
         self._origin = origin_of(signer_key) if signer_key is not None else None
         self._sequencer = Sequencer(engine)
         self._known_size = 0  # sizes only grow: a size below this needs no head read
+        self._wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWaker] = weakref.WeakKeyDictionary()
 
     @classmethod
     def open(cls, url: str, *, signer_key: str | None = None, create: bool = True) -> Ledger:
@@ -84,7 +137,11 @@ class Ledger:
         sequenced withdraws it; once sequenced it is appended regardless.
         """
         future = self._sequencer.submit([prepare(event)], effects)
-        return (await asyncio.wrap_future(future))[0]
+        loop = asyncio.get_running_loop()
+        waker = self._wakers.get(loop)
+        if waker is None:
+            waker = self._wakers[loop] = _LoopWaker(loop)
+        return (await waker.watch(future))[0]
 
     def append_many(self, events: Sequence[Event]) -> list[int]:
         """Append all events atomically (one transaction, contiguous indices), or none of them."""

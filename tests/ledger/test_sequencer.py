@@ -256,3 +256,44 @@ def test_a_writer_that_dies_while_the_ledger_closes_fails_every_queued_append(
     for future in (first, queued):
         with pytest.raises(Exception, match="the ledger writer failed"):
             future.result(timeout=10)
+
+
+def test_an_async_append_cancelled_before_it_is_sequenced_is_withdrawn(ledger: Ledger) -> None:
+    in_commit, release = threading.Event(), threading.Event()
+
+    def hold(conn: object, index: int) -> None:
+        in_commit.set()
+        release.wait(30)
+
+    async def main() -> tuple[int, int]:
+        first = asyncio.create_task(ledger.append_async(Event(type="test.held", actor="a"), effects=hold))
+        await asyncio.to_thread(in_commit.wait, 30)  # the writer is inside the first batch's transaction
+        withdrawn = asyncio.create_task(ledger.append_async(Event(type="test.withdrawn", actor="b")))
+        await asyncio.sleep(0)
+        withdrawn.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await withdrawn
+        after = await ledger.append_async(Event(type="test.after", actor="c"))
+        return await first, after
+
+    assert asyncio.run(main()) == (0, 1)
+    assert [parse_envelope(e)["type"] for e in ledger.entries(0, 5)] == ["test.held", "test.after"]
+
+
+def test_async_appends_answered_in_one_batch_each_get_their_own_answer(ledger: Ledger) -> None:
+    def refuse(conn: object, index: int) -> None:
+        raise ValueError("refused by its effect")
+
+    async def main() -> list[int | BaseException]:
+        appends = [ledger.append_async(Event(type="test.task", actor=f"t{i}")) for i in range(20)]
+        appends.insert(7, ledger.append_async(Event(type="test.refused", actor="r"), effects=refuse))
+        return await asyncio.gather(*appends, return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert isinstance(answers[7], ValueError)
+    indices = [a for a in answers if isinstance(a, int)]
+    assert sorted(indices) == list(range(20))
+    for position, answer in enumerate(answers):
+        if isinstance(answer, int):
+            assert parse_envelope(ledger.entry(answer))["actor"] == f"t{position if position < 7 else position - 1}"
