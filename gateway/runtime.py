@@ -272,7 +272,13 @@ class Runtime:
 
     @property
     def webhooks(self) -> Webhooks:
-        return Webhooks(self.engine, self.ledger, self.pseudonyms, self.policies.taxonomy)
+        return Webhooks(
+            self.engine,
+            self.ledger,
+            self.pseudonyms,
+            self.policies.taxonomy,
+            private_addresses=self.settings.events_private_addresses,
+        )
 
     @property
     def outbox(self) -> Outbox:

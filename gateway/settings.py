@@ -234,6 +234,11 @@ class Settings(BaseSettings):
     events_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, description="Deadline of one webhook delivery (connect, send, answer)."
     )
+    events_private_addresses: bool = Field(
+        default=False,
+        description="Allow webhooks on loopback, private and link-local addresses (off: server-side request "
+        "forgery; the demo's receiver on 127.0.0.1 turns it on).",
+    )
 
     @field_validator("issuer")
     @classmethod

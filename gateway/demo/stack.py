@@ -149,6 +149,7 @@ class DemoStack:
             CONSENTRY_PORT=str(self.port),
             CONSENTRY_UPSTREAMS_PATH=str(upstreams),
             CONSENTRY_LOG_LEVEL="warning",
+            CONSENTRY_EVENTS_PRIVATE_ADDRESSES="true",  # the marketing agency's receiver is on 127.0.0.1
             CONSENTRY_ZK_SOURCE_KEYS=json.dumps([source_key]),
         )
         return environment

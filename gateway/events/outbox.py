@@ -23,6 +23,7 @@ from sqlalchemy import Engine, and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 from starlette.concurrency import run_in_threadpool
 
+from gateway.events.destinations import PublicOnlyTransport
 from gateway.events.signing import EVENT_ID_HEADER, EventSigner
 from gateway.settings import Settings
 from gateway.store.federation_tables import change_events, event_deliveries, webhooks
@@ -194,7 +195,10 @@ async def drain_once(outbox: Outbox, http: httpx.AsyncClient) -> int:
 async def run_outbox(outbox: Outbox) -> None:
     """Drain for as long as the server runs: right after each batch that delivered, else every poll period."""
     timeout = httpx.Timeout(outbox.settings.events_timeout_seconds)
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
+    if not outbox.settings.events_private_addresses:
+        transport = PublicOnlyTransport(transport)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport) as http:
         while True:
             try:
                 if await drain_once(outbox, http):

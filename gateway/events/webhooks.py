@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, and_, func, select, update
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.principals import ClientPrincipal
 from gateway.events.changes import EVENT_TYPES
+from gateway.events.destinations import literal_private
 from gateway.events.signing import ed25519_public_jwk
 from gateway.store.federation_tables import change_events, event_deliveries, webhooks
 from ledger import Event
@@ -72,6 +73,7 @@ class Webhooks:
     ledger: Ledger
     pseudonyms: Pseudonyms
     taxonomy: Taxonomy
+    private_addresses: bool = False  # CONSENTRY_EVENTS_PRIVATE_ADDRESSES (see gateway.events.destinations)
 
     def register(
         self,
@@ -84,6 +86,11 @@ class Webhooks:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or parts.username:
             raise InvalidWebhook("url: an absolute http(s) URL without credentials or fragment")
+        if not self.private_addresses and literal_private(parts.hostname):
+            raise InvalidWebhook(
+                f"url: {parts.hostname} is not a public address (an operator may allow private ones with "
+                "CONSENTRY_EVENTS_PRIVATE_ADDRESSES)"
+            )
         unknown = sorted(set(event_types) - set(EVENT_TYPES))
         if not event_types or unknown:
             raise InvalidWebhook(f"event_types: one or more of {', '.join(EVENT_TYPES)}")

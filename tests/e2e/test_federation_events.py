@@ -10,9 +10,11 @@ carries the same id, in order per customer); two gateway processes on one Postgr
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -58,6 +60,7 @@ class Deployment:
             "CONSENTRY_UPSTREAMS_PATH": str(self.upstreams),
             "CONSENTRY_EVENTS_POLL_SECONDS": "0.2",
             "CONSENTRY_EVENTS_BACKOFF_SECONDS": "0.2",
+            "CONSENTRY_EVENTS_PRIVATE_ADDRESSES": "true",  # the receiver listens on 127.0.0.1
             **env,
         }
         environment.pop("CONSENTRY_DATABASE_URL", None)
@@ -369,3 +372,47 @@ def test_a_recipient_with_a_registered_key_must_sign_its_confirmations(
     accepted = confirm(mine)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["action"] == "deleted" and accepted.json()["ledger_index"] > 0
+
+
+def test_webhooks_cannot_reach_private_addresses_unless_the_operator_allows_them(
+    tmp_path: Path, processes: Callable[..., Any]
+) -> None:
+    """Server-side request forgery: a recipient must not make the gateway POST to loopback, the private network or
+    a metadata endpoint, neither by a literal address nor by a name that resolves to one."""
+    world = deploy(tmp_path)
+    port = _free_port()
+    hook = processes(receiver(f"http://127.0.0.1:{port}", world.seeded).start())
+    gateway = processes(world.serve(port, CONSENTRY_EVENTS_PRIVATE_ADDRESSES="false"))
+    bearer = {"Authorization": f"Bearer {token(gateway.base_url, world.seeded, 'marketing')}"}
+    for url in (
+        f"{hook.url}/events",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/x",
+        "http://10.0.0.7/x",
+        "http://localhost:9000/x",
+        "http://admin.localhost/x",
+    ):
+        refused = httpx.post(
+            f"{gateway.base_url}/v1/webhooks", json={"url": url, "event_types": ["consent.withdrawn"]}, headers=bearer
+        )
+        assert refused.status_code in (400, 422), (url, refused.status_code, refused.text)
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "not a public address" in refused.text
+    # A name is accepted at registration, but delivery resolves it and refuses a private address.
+    host = socket.gethostname()
+    assert not all(ipaddress.ip_address(a[4][0]).is_global for a in socket.getaddrinfo(host, None))
+    register_webhook(gateway, world.seeded, "marketing", f"http://{host}:{hook.port}/events", ["consent.withdrawn"])
+    withdraw_marketing(gateway, world.seeded, "cust-1001", "li.wei")
+    engine = create_engine(gateway.database_url)
+    try:
+
+        def refused_delivery() -> Any:
+            with engine.connect() as conn:
+                row = conn.execute(text("SELECT status, last_error FROM gw_event_deliveries")).first()
+            return row if row is not None and row[1] else None
+
+        status, error = wait_for(refused_delivery)
+    finally:
+        engine.dispose()
+    assert status != "delivered" and "not public" in error
+    assert received(hook)["arrivals"] == []
