@@ -7,6 +7,7 @@ check, the receipts and the ledger entries are identical whichever way the custo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any, Literal, NamedTuple
@@ -351,14 +352,9 @@ async def privacy_choice(visit: VisitDep, policies: PoliciesDep) -> Response:
         return posted
     visit, customer, form = posted
     kind = _CHOICES.get(str(form.get("choice") or ""))
-    on = str(form.get("on") or "")
-    if kind is None or on not in ("0", "1"):
+    if kind is None:
         return redirect(visit.page, f"{_PAGE}?error=invalid-request")
-    try:
-        await run_in_threadpool(sale_opt_out.choose, policies, customer, kind, on == "1")
-    except CustomerRightsError as exc:
-        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
-    return redirect(visit.page, f"{_PAGE}?done=choices#privacy-choices")
+    return await _switch(visit, form, partial(sale_opt_out.choose, policies, customer, kind), "choices#privacy-choices")
 
 
 @router.post("/consents/renew")
@@ -385,14 +381,8 @@ async def objection(visit: VisitDep, policies: PoliciesDep) -> Response:
     if isinstance(posted, Response):
         return posted
     visit, customer, form = posted
-    on = str(form.get("on") or "")
-    if on not in ("0", "1"):
-        return redirect(visit.page, f"{_PAGE}?error=invalid-request")
-    try:
-        await run_in_threadpool(objections.object_to, policies, customer, str(form.get("purpose") or ""), on == "1")
-    except CustomerRightsError as exc:
-        return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
-    return redirect(visit.page, f"{_PAGE}?done=objection#objections")
+    change = partial(objections.object_to, policies, customer, str(form.get("purpose") or ""))
+    return await _switch(visit, form, change, "objection#objections")
 
 
 @router.post("/consents/restriction")
@@ -402,11 +392,17 @@ async def restriction(visit: VisitDep, policies: PoliciesDep) -> Response:
     if isinstance(posted, Response):
         return posted
     visit, customer, form = posted
+    return await _switch(visit, form, partial(objections.restrict, policies, customer), "restriction#objections")
+
+
+async def _switch(visit: Visit, form: Any, change: Callable[[bool], object], done: str) -> Response:
+    """The portal's on/off rights (privacy choices, objection, restriction): `on` is "1" or "0", anything else is
+    refused before `change` runs; its refusal comes back as the page's error."""
     on = str(form.get("on") or "")
     if on not in ("0", "1"):
         return redirect(visit.page, f"{_PAGE}?error=invalid-request")
     try:
-        await run_in_threadpool(objections.restrict, policies, customer, on == "1")
+        await run_in_threadpool(change, on == "1")
     except CustomerRightsError as exc:
         return redirect(visit.page, f"{_PAGE}?error={exc.kind}")
-    return redirect(visit.page, f"{_PAGE}?done=restriction#objections")
+    return redirect(visit.page, f"{_PAGE}?done={done}")
