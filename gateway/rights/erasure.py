@@ -39,7 +39,7 @@ from gateway.auth.principals import CustomerPrincipal
 from gateway.events.changes import erasure_change, outbox_effect
 from gateway.rights import consents
 from gateway.rights.errors import NotFoundError
-from gateway.rights.leases import OPEN, Lease, LeasedRequests, LeaseLost
+from gateway.rights.leases import OPEN, Lease, LeasedRequests, LeaseLost, customer_request, customer_requests
 from gateway.rights.rfc3339 import rfc3339
 from gateway.settings import Settings
 from gateway.store.customer_tables import erasure_requests, erasure_sources
@@ -115,23 +115,14 @@ def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
 
 
 def erasure_status(erasures: Erasures, customer: CustomerPrincipal, request_id: str) -> dict[str, Any]:
-    with erasures.engine.connect() as conn:
-        status = _status(conn, request_id)
-    if status is None or status["customer_id"] != customer.customer_id:
+    status = customer_request(erasures.engine, _status, customer.customer_id, request_id)
+    if status is None:
         raise NotFoundError("erasure request")
-    status.pop("customer_id")
     return status
 
 
 def list_erasures(erasures: Erasures, customer: CustomerPrincipal) -> list[dict[str, Any]]:
-    with erasures.engine.connect() as conn:
-        ids = conn.execute(
-            select(erasure_requests.c.request_id)
-            .where(erasure_requests.c.customer_id == customer.customer_id)
-            .order_by(erasure_requests.c.created_at.desc())
-        ).scalars()
-        found = [_status(conn, i) for i in ids]
-    return [{k: v for k, v in s.items() if k != "customer_id"} for s in found if s is not None]
+    return customer_requests(erasures.engine, erasure_requests, _status, customer.customer_id)
 
 
 def request_erasure(erasures: Erasures, customer: CustomerPrincipal) -> dict[str, Any]:

@@ -10,13 +10,14 @@ for requests whose lease ran out, so an acknowledged request is carried on after
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, or_, select, update
 
-__all__ = ["OPEN", "Lease", "LeaseLost", "LeasedRequests"]
+__all__ = ["OPEN", "Lease", "LeaseLost", "LeasedRequests", "customer_request", "customer_requests"]
 
 OPEN = frozenset({"pending", "in_progress", "failed"})
 
@@ -118,3 +119,26 @@ class LeasedRequests:
                 .order_by(self.requests.c.created_at)
             ).all()
         return [(str(r[0]), str(r[1])) for r in rows]
+
+
+Status = Callable[[Connection, str], "dict[str, Any] | None"]
+
+
+def customer_request(engine: Engine, status: Status, customer_id: str, request_id: str) -> dict[str, Any] | None:
+    """One request as its customer sees it (None when it is not theirs: the caller answers 404 either way, so
+    whether another customer's id exists is not revealed)."""
+    with engine.connect() as conn:
+        found = status(conn, request_id)
+    if found is None or found.pop("customer_id") != customer_id:
+        return None
+    return found
+
+
+def customer_requests(engine: Engine, table: Table, status: Status, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's requests in `table`, newest first, each as `status` shows it."""
+    with engine.connect() as conn:
+        ids = conn.execute(
+            select(table.c.request_id).where(table.c.customer_id == customer_id).order_by(table.c.created_at.desc())
+        ).scalars()
+        found = [status(conn, i) for i in ids]
+    return [{k: v for k, v in s.items() if k != "customer_id"} for s in found if s is not None]

@@ -28,7 +28,7 @@ from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
 from gateway.events.changes import outbox_effect, rectification_change
 from gateway.rights.errors import InvalidRectification, NotFoundError
-from gateway.rights.leases import Lease, LeasedRequests, LeaseLost
+from gateway.rights.leases import Lease, LeasedRequests, LeaseLost, customer_request, customer_requests
 from gateway.rights.rfc3339 import rfc3339
 from gateway.settings import Settings
 from gateway.store.customer_tables import rectification_requests, rectification_sources
@@ -133,23 +133,14 @@ def _status(conn: Connection, request_id: str) -> dict[str, Any] | None:
 def rectification_status(
     rectifications: Rectifications, customer: CustomerPrincipal, request_id: str
 ) -> dict[str, Any]:
-    with rectifications.engine.connect() as conn:
-        status = _status(conn, request_id)
-    if status is None or status["customer_id"] != customer.customer_id:
+    status = customer_request(rectifications.engine, _status, customer.customer_id, request_id)
+    if status is None:
         raise NotFoundError("rectification request")
-    status.pop("customer_id")
     return status
 
 
 def list_rectifications(rectifications: Rectifications, customer: CustomerPrincipal) -> list[dict[str, Any]]:
-    with rectifications.engine.connect() as conn:
-        ids = conn.execute(
-            select(rectification_requests.c.request_id)
-            .where(rectification_requests.c.customer_id == customer.customer_id)
-            .order_by(rectification_requests.c.created_at.desc())
-        ).scalars()
-        found = [_status(conn, i) for i in ids]
-    return [{k: v for k, v in s.items() if k != "customer_id"} for s in found if s is not None]
+    return customer_requests(rectifications.engine, rectification_requests, _status, customer.customer_id)
 
 
 def _checked_value(category: str, value: str) -> str:
