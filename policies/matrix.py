@@ -93,11 +93,6 @@ class MatrixRule:
         return data
 
 
-def rule_from_row(row: Sequence[str]) -> MatrixRule:
-    role, ctype, cat, purpose, mode, eft, rid = row
-    return MatrixRule(rid, Effect(eft), role, ctype, cat, purpose, mode)
-
-
 @dataclass(frozen=True)
 class Matrix:
     """A validated rule set; `version` is the file's own number (the database keeps its own version counter)."""

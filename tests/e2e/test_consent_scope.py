@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -26,6 +25,7 @@ from gateway.demo.stack import DemoStack
 from ledger.b64 import b64decode
 from policies import DEFAULT_MATRIX
 from tests.e2e.conftest import _free_port
+from tests.e2e.portal_forms import CellForms
 
 CONSENTRY = str(Path(sys.executable).with_name("consentry"))
 ANNA = "cust-1002"
@@ -92,31 +92,6 @@ def _read_anna(stack: DemoStack) -> dict[str, object]:
     return body
 
 
-class _GiveForms(HTMLParser):
-    """The portal's "give" forms, by the cell (`data-cell`) they sit in."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cell: str | None = None
-        self.forms: dict[str, list[tuple[str, str]]] = {}
-        self._current: list[tuple[str, str]] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "td" and found.get("data-cell"):
-            self.cell = found["data-cell"]
-        elif tag == "form" and self.cell and (found.get("action") or "").endswith("/consents/grant"):
-            self._current = self.forms.setdefault(self.cell, [])
-        elif tag == "input" and self._current is not None and found.get("name"):
-            self._current.append((found["name"] or "", found.get("value") or ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._current = None
-        elif tag == "td":
-            self.cell = None
-
-
 def test_a_widening_waits_for_annas_decision_and_a_narrowing_applies_at_once(demo: DemoStack, tmp_path: Path) -> None:
     assert demo.world is not None
     before = _read_anna(demo)
@@ -151,7 +126,7 @@ def test_a_widening_waits_for_annas_decision_and_a_narrowing_applies_at_once(dem
         awaiting = page.text.split('id="awaiting"', 1)[1].split("</section>", 1)[0]
         assert 'data-awaiting="stuttgart-rnd|vehicle.vin|joint_rnd"' in awaiting
         assert re.search(r"^\+ .*Data: Vehicle identification number", awaiting, re.M), awaiting  # the diff adds it
-        forms = _GiveForms()
+        forms = CellForms("/consents/grant")
         forms.feed(page.text)
         accepted = anna.post(
             "/portal/consents/grant",

@@ -10,7 +10,6 @@ the withdrawn consent is revoked and the rest has a new, valid receipt without d
 from __future__ import annotations
 
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -20,35 +19,11 @@ import pytest
 from gateway.demo.stack import DemoStack
 from policies import DEFAULT_TAXONOMY, load_taxonomy
 from tests.e2e.conftest import _free_port
+from tests.e2e.portal_forms import CellForms
 
 ANNA = "cust-1002"
 RND = "stuttgart-rnd"
 DRIVING = f"{RND}|behavior.driving|joint_rnd"
-
-
-class _WithdrawForms(HTMLParser):
-    """The portal's "withdraw" forms by the cell (`data-cell`) or row header they sit in."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.where: str | None = None
-        self.forms: dict[str, list[tuple[str, str]]] = {}
-        self._current: list[tuple[str, str]] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "td" and found.get("data-cell"):
-            self.where = found["data-cell"]
-        elif tag == "form" and self.where and (found.get("action") or "").endswith("/consents/withdraw"):
-            self._current = self.forms.setdefault(self.where, [])
-        elif tag == "input" and self._current is not None and found.get("name"):
-            self._current.append((found["name"] or "", found.get("value") or ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._current = None
-        elif tag == "td":
-            self.where = None
 
 
 @pytest.fixture
@@ -102,7 +77,7 @@ def test_withdrawing_driving_behaviour_leaves_fault_codes_given(demo: DemoStack)
         assert before[DRIVING] == "given" and before[f"{RND}|vehicle.fault_codes|joint_rnd"] == "given"
 
         page = anna.get("/portal/consents")
-        forms = _WithdrawForms()
+        forms = CellForms("/consents/withdraw")
         forms.feed(page.text)
         withdrawn = anna.post(
             "/portal/consents/withdraw",
