@@ -20,6 +20,7 @@ from sqlalchemy import Engine, exists, insert, select, update
 from gateway.auth.journal import Journal
 from gateway.auth.principals import CLIENT_ROLES, Role, Scope
 from gateway.store.tables import oauth_clients, revoked_tokens
+from policies import Taxonomy
 
 CLIENT_REGISTERED_EVENT = "client.registered"
 CLIENT_ROTATED_EVENT = "client.credentials_rotated"
@@ -50,6 +51,12 @@ _PURPOSE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
 
 class ClientRegistrationError(ValueError):
     """A client registration request is inconsistent or malformed; the message says which rule it broke."""
+
+
+def taxonomy_vocabulary(taxonomy: Taxonomy) -> tuple[frozenset[str], frozenset[str]]:
+    """The purposes and recipient organizations a registration may name: the HTTP route and the CLI both
+    check against it, so neither admits a client the decision engine could decide nothing for."""
+    return frozenset(taxonomy.purposes), frozenset(taxonomy.recipients)
 
 
 def hash_client_secret(secret: str) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from gateway.auth.clients import ClientRegistrationError
+from gateway.auth.clients import ClientRegistrationError, taxonomy_vocabulary
 from gateway.cli._common import fail, runtime
 
 app = typer.Typer(help="OAuth clients (CRM systems, auditors, administrators).", no_args_is_help=True)
@@ -33,7 +33,6 @@ def add(
         except (OSError, ValueError) as exc:
             raise fail(f"{jwks}: not a readable JSON file ({exc})") from exc
     with runtime(create=True) as started:  # enrolling is how a new gateway is set up
-        taxonomy = started.policies.taxonomy
         try:
             client, secret = started.clients.register(
                 client_id=client_id,
@@ -45,7 +44,7 @@ def add(
                 jurisdiction=jurisdiction,
                 auth_method="private_key_jwt" if jwks_document is not None else "client_secret_basic",
                 jwks=jwks_document,
-                vocabulary=(frozenset(taxonomy.purposes), frozenset(taxonomy.recipients)),
+                vocabulary=taxonomy_vocabulary(started.policies.taxonomy),
             )
         except ClientRegistrationError as exc:
             raise fail(str(exc)) from exc

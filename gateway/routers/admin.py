@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialError, DidResolver
-from gateway.auth.clients import ClientRegistrationError
+from gateway.auth.clients import ClientRegistrationError, taxonomy_vocabulary
 from gateway.auth.customers import CustomerExistsError, DidInUseError, InvalidCustomerError
 from gateway.auth.passwords import WeakPasswordError
 from gateway.auth.principals import ClientPrincipal
@@ -157,14 +157,18 @@ _ClientId = Path(description="The client's id.", examples=["crm-dealer-4s"])
     summary="Register an OAuth client",
     description="Admits a CRM, auditor or admin client with its organization, roles, scopes, allowed purposes "
     "and jurisdiction. A `client_secret_basic` client gets a generated secret, shown only in this response; a "
-    "`private_key_jwt` client registers its public JWK Set. Scopes must suit the roles (`proxy`/`zk` need "
+    "`private_key_jwt` client registers its public JWK Set. Allowed purposes must be the taxonomy's, and a CRM "
+    "client's organization one of its recipients. Scopes must suit the roles (`proxy`/`zk` need "
     "`crm`, `ledger:read` and `metrics` need `auditor` or `admin`, `admin` needs `admin`).",
     response_model=ClientCreated,
     responses=problem_responses(409, 422),
     dependencies=[Depends(idempotent(require_admin))],
 )
 async def register_client(
-    clients: ClientsDep, body: ClientRegistration, admin: ClientPrincipal = Depends(require_admin)
+    clients: ClientsDep,
+    policies: PoliciesDep,
+    body: ClientRegistration,
+    admin: ClientPrincipal = Depends(require_admin),
 ) -> ClientCreated:
     try:
         client, secret = await run_in_threadpool(
@@ -179,6 +183,7 @@ async def register_client(
                 auth_method=body.token_endpoint_auth_method,
                 jwks=body.jwks,
                 actor=admin.actor,
+                vocabulary=taxonomy_vocabulary(policies.taxonomy),
             )
         )
     except ClientRegistrationError as exc:

@@ -148,3 +148,34 @@ def test_client_add_refuses_purposes_and_recipients_the_taxonomy_does_not_know(t
         assert message in result.stderr and "Traceback" not in result.stderr
     accepted = [*base, "--organization", "dealer-sh-4s", "--purpose", "repair_prediction"]
     assert subprocess.run(accepted, env=environment, capture_output=True, timeout=120).returncode == 0
+
+
+def test_admin_api_refuses_purposes_and_recipients_the_taxonomy_does_not_know(actors: Actors) -> None:
+    """The HTTP route holds registrations to the same vocabulary as `consentry client add`: a purpose no policy
+    decides on is refused with a problem naming it, and nothing is registered or ledgered for it."""
+    before = _size(actors) - 1
+    body = {"name": "x", "roles": ["crm"], "scopes": ["proxy"], "jurisdiction": "CN"}
+    with closing(actors.gateway.client(headers={"Authorization": f"Bearer {actors.admin}"})) as admin:
+        unknown_purpose = admin.post(
+            "/v1/admin/clients",
+            json={
+                **body,
+                "client_id": "world-dominator",
+                "organization": "dealer-sh-4s",
+                "allowed_purposes": ["marketing", "world-domination"],
+            },
+        )
+        unknown_recipient = admin.post(
+            "/v1/admin/clients",
+            json={**body, "organization": "Shady Data Brokers", "allowed_purposes": ["marketing"]},
+        )
+        listed = admin.get("/v1/admin/clients/world-dominator")
+    assert unknown_purpose.status_code == 422, unknown_purpose.text
+    assert unknown_purpose.headers["content-type"].startswith("application/problem+json")
+    problem = unknown_purpose.json()
+    assert problem["type"] == "https://consentry.dev/problems/invalid-client-metadata"
+    assert "not in the taxonomy: world-domination (" in problem["detail"]
+    assert unknown_recipient.status_code == 422, unknown_recipient.text
+    assert "'Shady Data Brokers' is not one" in unknown_recipient.json()["detail"]
+    assert listed.status_code == 404
+    assert not [e for e in _entries(actors, before) if e["type"] == "client.registered"]

@@ -339,10 +339,10 @@ def test_admin_registers_a_client_whose_secret_works_once_shown(actors: Actors) 
             json={
                 "client_id": "finance-partner",
                 "name": "Finance partner",
-                "organization": "Auto Finance Co.",
+                "organization": "acme-finance",
                 "roles": ["crm"],
                 "scopes": ["proxy"],
-                "allowed_purposes": ["credit-check"],
+                "allowed_purposes": ["financial_product_recommendation"],
                 "jurisdiction": "CN",
             },
         )
@@ -354,7 +354,7 @@ def test_admin_registers_a_client_whose_secret_works_once_shown(actors: Actors) 
             json={
                 "client_id": "finance-partner",
                 "name": "x",
-                "organization": "y",
+                "organization": "acme-finance",
                 "roles": ["crm"],
                 "scopes": ["proxy"],
                 "jurisdiction": "CN",
@@ -365,7 +365,7 @@ def test_admin_registers_a_client_whose_secret_works_once_shown(actors: Actors) 
             json={"name": "x", "organization": "y", "roles": ["crm"], "scopes": ["admin"], "jurisdiction": "CN"},
         )
     assert "client_secret" not in listed
-    assert listed["allowed_purposes"] == ["credit-check"]
+    assert listed["allowed_purposes"] == ["financial_product_recommendation"]
     assert duplicate.status_code == 409
     assert bad_scope.status_code == 422
     assert "needs one of the roles" in bad_scope.json()["detail"]
