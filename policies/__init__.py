@@ -24,6 +24,8 @@ from policies.consent import (
     RecordKind,
     apply_event,
     fold,
+    in_force,
+    retention_end,
 )
 from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, SubjectContext
 from policies.dpia import RATING_RULES, RiskAssessment, assess_risks, assessment_markdown
@@ -143,6 +145,7 @@ __all__ = [
     "check_compliance",
     "flow_changes",
     "fold",
+    "in_force",
     "load_matrix",
     "load_taxonomy",
     "new_casbin_enforcer",
@@ -150,6 +153,7 @@ __all__ = [
     "parse_matrix",
     "parse_taxonomy",
     "render_agreement",
+    "retention_end",
     "shown_cells",
     "split",
     "upgrade",

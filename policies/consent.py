@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from policies.errors import ConsentError
+from policies.taxonomy import Taxonomy
 
 ANY_RECIPIENT = "any"
 ALL_CATEGORIES = "*"
@@ -200,6 +201,33 @@ def fold(events: Iterable[ConsentEvent]) -> ConsentRecord:
     if state is None:
         raise ConsentError("history", "a record needs at least one event")
     return state
+
+
+def retention_end(taxonomy: Taxonomy, record: ConsentRecord) -> tuple[datetime, str] | None:
+    """When a given consent stops being in force and the purpose whose period ends it (None: nothing ends it):
+    the shortest consent retention period of its purposes, counted from when it was last given or renewed, or
+    its own `valid_until` if earlier. The one definition both the decision's view (`in_force`) and the
+    retention sweep that records the lapse use, so they never disagree on the date."""
+    ends = []
+    for purpose in record.purposes:
+        rule = taxonomy.purposes[purpose].retention.get("consent") if purpose in taxonomy.purposes else None
+        if rule is not None:
+            ends.append((record.event_time + timedelta(days=rule.days), purpose))
+    if record.valid_until is not None:
+        ends.append((record.valid_until, min(record.purposes)))
+    return min(ends) if ends else None
+
+
+def in_force(taxonomy: Taxonomy, record: ConsentRecord) -> ConsentRecord:
+    """The record as a decision must read it: a given consent whose retention period has run out is past its
+    validity at once, not only once the periodic sweep has recorded it as expired (fail closed between sweeps).
+    Only consents lapse: an objection, opt-out or restriction that lapsed here would release data."""
+    if record.kind is not RecordKind.CONSENT or record.status not in ACTIVE:
+        return record
+    end = retention_end(taxonomy, record)
+    if end is None or end[0] == record.valid_until:
+        return record
+    return replace(record, valid_until=end[0])
 
 
 @functools.lru_cache(maxsize=1024)

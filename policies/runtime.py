@@ -59,6 +59,6 @@ def open_policies(
         taxonomy=tax,
         consents=ConsentStore(led, tax, pseudonym_key=pseudonym_key),
         matrix=store,
-        engine=DecisionEngine(tax, SqlState(create_engine(led.engine.url), owned=True)),
+        engine=DecisionEngine(tax, SqlState(create_engine(led.engine.url), taxonomy=tax, owned=True)),
         owns_ledger=own,
     )

@@ -39,6 +39,7 @@ from policies.consent import (
     Notice,
     RecordKind,
     apply_event,
+    in_force,
     utcnow,
 )
 from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
@@ -281,10 +282,17 @@ class SqlState:
 
     Parsed records are memoised by (record id, sequence number): a record's row for a given sequence number never
     changes, and the row is still read on every decision, so the memo can never serve a withdrawn consent.
+
+    With the `taxonomy`, each consent is read as `consent.in_force` has it: valid only until its purposes'
+    retention period ends, whether or not the retention sweep has recorded the lapse yet. That end is fixed by
+    the record's version and the taxonomy, so it is worked out once, when the record is parsed.
     """
 
-    def __init__(self, engine: Engine, *, owned: bool = False, memo_size: int = 65_536) -> None:
+    def __init__(
+        self, engine: Engine, *, taxonomy: Taxonomy | None = None, owned: bool = False, memo_size: int = 65_536
+    ) -> None:
         self.engine = engine
+        self._taxonomy = taxonomy
         self._owned = owned
         self._memo: dict[tuple[str, int], ConsentRecord] = {}
         self._memo_size = memo_size
@@ -334,6 +342,10 @@ class SqlState:
         finally:
             cursor.close()
 
+    def _parse(self, row: Mapping[str, Any]) -> ConsentRecord:
+        record = _record_from_row(row)
+        return record if self._taxonomy is None else in_force(self._taxonomy, record)
+
     def read(self, subject_id: str, purpose: str) -> tuple[int, list[ConsentRecord]]:
         try:
             rows = self._fetch(subject_id, purpose)
@@ -349,7 +361,7 @@ class SqlState:
             key = (row[1], row[1 + _SEQ])
             record = memo.get(key)
             if record is None:
-                record = _record_from_row(dict(zip(_RECORD_FIELDS, row[1:], strict=True)))
+                record = self._parse(dict(zip(_RECORD_FIELDS, row[1:], strict=True)))
                 if len(memo) >= self._memo_size:
                     memo.clear()
                 memo[key] = record
@@ -374,7 +386,7 @@ class SqlState:
             raise StateUnavailableError("the policies head row is missing (run the policies migrations)")
         # no memo here: a page of many subjects reads each record once, and keeping them would only grow memory
         for row in rows:
-            record = _record_from_row(dict(zip(_RECORD_FIELDS, row, strict=True)))
+            record = self._parse(dict(zip(_RECORD_FIELDS, row, strict=True)))
             found.setdefault(record.subject_id, []).append(record)
         return int(version), found
 

@@ -36,7 +36,7 @@ from gateway.store.customer_tables import consent_receipts
 from gateway.store.tables import ledger_event_index
 from gateway.upstream import UpstreamRegistry
 from ledger.store import Ledger
-from policies import ConsentRecord, LegalBasis, PolicyRuntime, RetentionAction, Taxonomy
+from policies import ConsentRecord, LegalBasis, PolicyRuntime, RetentionAction, Taxonomy, retention_end
 
 __all__ = [
     "PAYLOAD_KINDS",
@@ -142,15 +142,9 @@ class Survey:
 
 
 def lapse_at(taxonomy: Taxonomy, record: ConsentRecord) -> tuple[datetime, str] | None:
-    """When a live consent lapses and the purpose whose period ends it (None: no period applies)."""
-    ends = []
-    for purpose in record.purposes:
-        rule = taxonomy.purposes[purpose].retention.get("consent") if purpose in taxonomy.purposes else None
-        if rule is not None:
-            ends.append((record.event_time + timedelta(days=rule.days), purpose))
-    if record.valid_until is not None:
-        ends.append((record.valid_until, min(record.purposes)))
-    return min(ends) if ends else None
+    """When a live consent lapses and the purpose whose period ends it (None: no period applies): the end the
+    decisions already honour (`policies.retention_end`), which the sweep then records as `consent.expired`."""
+    return retention_end(taxonomy, record)
 
 
 def _deletes_at_source(taxonomy: Taxonomy, record: ConsentRecord) -> bool:

@@ -21,15 +21,19 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
+from gateway.demo.seed import DEMO_CONSENTS
 from gateway.retention import DELETION_REQUEST_EVENT, ERASURE_EVENT, RETENTION_ACTOR
+from gateway.runtime import Runtime
+from gateway.settings import Settings
 from gateway.store.database import create_db_engine
 from gateway.store.retention_tables import retention_lease
 from ledger import verify_checkpoint, verify_inclusion
 from ledger.store import Ledger
+from policies import ConsentStatus
 from tests.e2e.clocked_gateway import move_clock, start_clocked_gateway
 from tests.e2e.conftest import Actors, Gateway, _free_port, _stop
 from tests.e2e.proxy_world import seed_data_dir, token
@@ -253,6 +257,56 @@ def test_two_gateways_on_postgresql_race_for_the_lease_and_each_action_happens_o
     erased = _events(first, auditor, type=ERASURE_EVENT)
     assert len(erased) == 1  # both reads, one batch, erased once
     assert "retention_run" in first.logs() + second.logs()
+
+
+def test_a_consent_past_its_period_is_refused_before_any_sweep_records_the_lapse(
+    tmp_path: Path, cloud: BackgroundServer, start_gateway: Callable[..., Gateway]
+) -> None:
+    """Between two sweeps (here: the sweep's lease held elsewhere, so none ever runs) a consent whose retention
+    period has just ended is no longer in force: the decision works the end out itself and fails closed."""
+    data_dir = tmp_path / "data-between-sweeps"
+    world, upstreams = seed_data_dir(data_dir, cloud.url)
+    period = timedelta(days=730)  # joint_rnd's consent retention in the demo taxonomy
+    runtime = Runtime.start(Settings(data_dir=data_dir, upstreams_path=upstreams))
+    try:
+        assert runtime.policies.taxonomy.purposes["joint_rnd"].retention["consent"].days == period.days
+        emily = runtime.customers.by_username("emily.carter")
+        assert emily is not None
+        categories, recipients = DEMO_CONSENTS["joint_rnd"]
+        given = runtime.policies.consents.grant(
+            subject_id=emily.customer_id,
+            purposes=["joint_rnd"],
+            categories=list(categories),
+            recipients=list(recipients),
+            jurisdiction="US-CA",
+            actor=f"customer:{emily.customer_id}",
+            cross_border=True,
+            at=datetime.now(UTC) - period - timedelta(minutes=1),  # its period ended a minute ago
+        )
+        with runtime.engine.begin() as conn:  # another process holds the sweep's lease: no sweep can run
+            conn.execute(
+                insert(retention_lease).values(
+                    name="retention", lease_owner="elsewhere", lease_until=datetime.now(UTC) + timedelta(days=1)
+                )
+            )
+    finally:
+        runtime.close()
+    gateway = start_gateway(data_dir=data_dir, upstreams_path=str(upstreams))
+    rnd = token(gateway.base_url, world, "rnd")
+
+    headers = {"Authorization": f"Bearer {rnd}", "Consentry-Purpose": "joint_rnd"}
+    refused = httpx.get(f"{gateway.base_url}/v1/proxy/vehicle-cloud/customers/cust-1005", headers=headers, timeout=30)
+    control = _read(gateway, rnd, "joint_rnd")  # li.wei's consent, given today, still releases
+
+    assert refused.status_code == 403, refused.text
+    withheld = refused.json()["withheld"]
+    assert withheld["behavior.driving"] == ["consent_expired"] and withheld["vehicle.mileage"] == ["consent_expired"]
+    assert control.status_code == 200, control.text
+    runtime = Runtime.start(Settings(data_dir=data_dir, upstreams_path=upstreams))
+    try:  # the refusal came from the decision, not from a sweep: the stored consent is still "given"
+        assert runtime.policies.consents.get(given.record_id).status == ConsentStatus.GIVEN
+    finally:
+        runtime.close()
 
 
 def test_a_production_gateway_has_no_way_to_move_its_clock(actors: Actors) -> None:

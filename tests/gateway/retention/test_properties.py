@@ -1,5 +1,5 @@
 """Invariants of the retention plan: erasure entries name exactly what they erased, and a consent never outlives
-the shortest period of its purposes nor its own end."""
+the shortest period of its purposes nor its own end, and decisions read it as ended from that instant on."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.retention.enforcer import _ranges
 from gateway.retention.plan import lapse_at
-from policies import CollectionMethod, ConsentRecord, ConsentStatus, GivenBy, RecordKind, load_taxonomy
+from policies import CollectionMethod, ConsentRecord, ConsentStatus, GivenBy, RecordKind, in_force, load_taxonomy
 
 TAXONOMY = load_taxonomy()
 PURPOSES = sorted(TAXONOMY.purposes)
@@ -72,3 +72,26 @@ def test_a_consent_lapses_at_its_shortest_period_or_its_own_end(
     renewed = replace(record, status=ConsentStatus.RENEWED, event_time=given_at + timedelta(days=renewed_after))
     later = lapse_at(TAXONOMY, renewed)
     assert later is not None and later[0] >= found[0]
+
+
+@given(
+    st.lists(st.sampled_from(PURPOSES), min_size=1, max_size=3, unique=True),
+    st.one_of(st.none(), st.integers(min_value=1, max_value=5000)),
+    st.integers(min_value=0, max_value=6000),
+    st.sampled_from(list(RecordKind)),
+    st.sampled_from(list(ConsentStatus)),
+)
+def test_decisions_read_a_consent_as_in_force_exactly_until_the_sweep_would_lapse_it(
+    purposes: list[str], own_end: int | None, later: int, kind: RecordKind, status: ConsentStatus
+) -> None:
+    until = None if own_end is None else START + timedelta(days=own_end)
+    record = replace(_record(purposes, START, until), kind=kind, status=status)
+    seen = in_force(TAXONOMY, record)
+    at = START + timedelta(days=later)
+    lapse = lapse_at(TAXONOMY, record)
+    if kind is RecordKind.CONSENT and status in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
+        assert lapse is not None
+        assert seen.active_at(at) == (at < lapse[0])
+        assert seen.status_at(at) == (ConsentStatus.EXPIRED if at >= lapse[0] else status)
+    else:  # an objection, opt-out or restriction never lapses into releasing data; ended records stay as they are
+        assert seen == record
