@@ -5,10 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from gateway.cli.policy_common import DATABASE_URL, JSON, TAXONOMY, guarded, parse_time, pseudonym_key, runtime
+from gateway.cli._common import load_settings
+from gateway.cli._common import runtime as gateway_runtime
+from gateway.cli.policy_common import (
+    DATABASE_URL,
+    JSON,
+    TAXONOMY,
+    fail,
+    guarded,
+    parse_time,
+    pseudonym_key,
+    runtime,
+)
+from gateway.rights import consents
+from gateway.rights.errors import CustomerRightsError
 from policies import ConsentRecord, Notice
 
 app = typer.Typer(help="Consent records (ISO/IEC TS 27560): grant, withdraw, history.", no_args_is_help=True)
@@ -102,10 +116,21 @@ def withdraw(
     taxonomy: Path = TAXONOMY,
     as_json: bool = JSON,
 ) -> None:
-    """Withdraw a consent (GDPR Art. 7(3)); the next decision anywhere already sees it."""
-    with runtime(url, taxonomy, key=pseudonym_key(key), create=False) as rt, guarded():
-        record = rt.consents.withdraw(record_id, actor=actor)
-    _emit(record, as_json)
+    """Withdraw a consent (GDPR Art. 7(3)) as the portal and the consent API do: its receipts are revoked and the
+    recipients it names are told (`consent.withdrawn`) in the withdrawal's ledger transaction; the next decision
+    anywhere already sees it. Needs the gateway's data directory (its receipts and keys)."""
+    overrides: dict[str, Any] = {"taxonomy_path": taxonomy}
+    if url:
+        overrides["database_url"] = url
+    if key:
+        pseudonym_key(key)  # refused here as every other consent command refuses it
+        overrides["pseudonym_key"] = key
+    with gateway_runtime(load_settings(**overrides)) as started, guarded():
+        try:
+            change = consents.withdraw_as_operator(started.policies, started.credentials, record_id, actor=actor)
+        except CustomerRightsError as exc:
+            raise fail(exc.message) from exc
+    _emit(change.record, as_json)
 
 
 @app.command("history")

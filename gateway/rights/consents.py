@@ -581,21 +581,39 @@ def withdraw(
     on the minor's behalf, under their pseudonym."""
     with _one_change_at_a_time(customer.customer_id):
         record = _own(policies, customer, record_id)
-        if record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
-            raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
-        revoked: list[str] = []
-        try:
-            # The receipts are revoked and the recipients' change events queued in the withdrawal's transaction.
-            effect = consent_effect(policies.taxonomy, CONSENT_WITHDRAWN, revoking_effect(credentials, revoked))
-            updated = policies.consents.withdraw(
-                record_id,
-                actor=guardian_actor(policies, guardian) if guardian is not None else customer.actor,
-                effects=effect,
-            )
-        except ConsentError as exc:
-            if exc.field == "time":
-                raise ConcurrentConsentChange() from exc
-            raise ConsentStateConflict(str(exc)) from exc
+        actor = guardian_actor(policies, guardian) if guardian is not None else customer.actor
+        return _withdraw(policies, credentials, record, actor)
+
+
+def withdraw_as_operator(
+    policies: PolicyRuntime, credentials: CredentialService, record_id: str, *, actor: str
+) -> ConsentChange:
+    """An operator's withdrawal of any subject's consent (`consentry consent withdraw`), recorded under the
+    operator's `actor`: the customer's withdrawal in every other respect, so the receipts are revoked and the
+    recipients told just the same."""
+    try:
+        record = policies.consents.get(record_id)
+    except ConsentError:
+        raise NotFoundError("consent record") from None
+    with _one_change_at_a_time(record.subject_id):
+        return _withdraw(policies, credentials, record, actor)
+
+
+def _withdraw(
+    policies: PolicyRuntime, credentials: CredentialService, record: ConsentRecord, actor: str
+) -> ConsentChange:
+    """The one withdrawal every path takes, whoever asks."""
+    if record.status not in (ConsentStatus.GIVEN, ConsentStatus.RENEWED):
+        raise ConsentStateConflict(f"This consent is {record.status.value}; only a given consent can be withdrawn.")
+    revoked: list[str] = []
+    try:
+        # The receipts are revoked and the recipients' change events queued in the withdrawal's transaction.
+        effect = consent_effect(policies.taxonomy, CONSENT_WITHDRAWN, revoking_effect(credentials, revoked))
+        updated = policies.consents.withdraw(record.record_id, actor=actor, effects=effect)
+    except ConsentError as exc:
+        if exc.field == "time":
+            raise ConcurrentConsentChange() from exc
+        raise ConsentStateConflict(str(exc)) from exc
     return ConsentChange(updated, None, tuple(revoked), action="withdrawn")
 
 

@@ -221,6 +221,40 @@ def test_withdrawal_is_delivered_signed_confirmed_and_shown_to_the_customer(
         assert http.get("/v1/me/events").json() == []
 
 
+def test_an_operators_withdrawal_from_the_cli_reaches_the_recipient_like_the_customers(
+    tmp_path: Path, processes: Callable[..., Any]
+) -> None:
+    """`consentry consent withdraw`, run beside a serving gateway, takes the customer's withdrawal path: the
+    event is queued in the withdrawal's transaction and the serving gateway delivers it, signed."""
+    world = deploy(tmp_path)
+    port = _free_port()
+    hook = processes(receiver(f"http://127.0.0.1:{port}", world.seeded).start())
+    gateway = processes(world.serve(port))
+    register_webhook(gateway, world.seeded, "marketing", f"{hook.url}/events", ["consent.withdrawn"])
+    record = world.seeded.consents[("cust-1002", "marketing")]
+    environment = {**os.environ, "CONSENTRY_DATA_DIR": str(world.data_dir)}
+    environment.pop("CONSENTRY_DATABASE_URL", None)
+    withdrawn = subprocess.run(
+        [CONSENTRY, "consent", "withdraw", record, "--actor", "admin:ops", "--json"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert withdrawn.returncode == 0, withdrawn.stderr
+    assert json.loads(withdrawn.stdout)["status"] == "withdrawn"
+
+    (event,) = wait_for(lambda: received(hook)["arrivals"])
+    assert event["type"] == "consent.withdrawn" and event["customer"]["number"] == "cust-1002"
+    assert received(hook)["rejected"] == 0
+    with customer_session(gateway, world.seeded, "anna.schmidt") as http:
+        (mine,) = http.get("/v1/me/events").json()
+        assert mine["event_id"] == event["id"]
+        assert [r["organization"] for r in mine["recipients"]] == ["bright-marketing"]
+        (entry,) = [e for e in http.get("/v1/me/consents/history").json() if e["status"] == "withdrawn"]
+    assert entry["record_id"] == record and entry["actor"] == "admin:ops"
+
+
 def test_tampered_or_foreign_signed_events_are_refused_by_the_receiver(
     tmp_path: Path, processes: Callable[..., Any]
 ) -> None:

@@ -71,7 +71,7 @@ def test_dpia_rates_every_flow_writes_markdown_and_json_and_fails_on_a_high_risk
     assert not any(f["category"].startswith("biometric") for f in flows)
 
 
-def test_grant_explain_withdraw_history(cli: CliRunner) -> None:
+def test_grant_explain_withdraw_history(cli: CliRunner, tmp_path: Path) -> None:
     explain = ["policy", "explain", "--recipient", "dealer-sh-4s", "--subject", "u1", "--category", "vehicle.vin"]
     explain += ["--category", "identity.national_id", "--purpose", "repair_prediction", "--json"]
     granted = cli.invoke(
@@ -89,8 +89,18 @@ def test_grant_explain_withdraw_history(cli: CliRunner) -> None:
     assert (nid["allowed"], nid["reasons"][0], nid["rule"]) == (False, "matrix_deny", "never-release-national-id")
     text = cli.invoke(app, explain[:-1]).stdout
     assert "ALLOW vehicle.vin: matrix_allow, consent rule=dealer-vehicle-repair" in text
+    no_gateway = cli.invoke(app, ["consent", "withdraw", record["record_id"], "--actor", "customer:u1"])
+    assert no_gateway.exit_code == 2 and "data directory" in no_gateway.stderr  # its receipts and keys live there
+    (tmp_path / "data").mkdir()
     withdrawn = cli.invoke(app, ["consent", "withdraw", record["record_id"], "--actor", "customer:u1"])
     assert withdrawn.exit_code == 0, withdrawn.output
+    again = cli.invoke(app, ["consent", "withdraw", record["record_id"], "--actor", "customer:u1"])
+    assert (again.exit_code, again.stderr.strip()) == (
+        2,
+        "error: This consent is withdrawn; only a given consent can be withdrawn.",
+    )
+    unknown = cli.invoke(app, ["consent", "withdraw", "no-such-record", "--actor", "customer:u1"])
+    assert (unknown.exit_code, unknown.stderr.strip()) == (2, "error: No such consent record.")
     decision = json.loads(cli.invoke(app, explain).stdout)
     assert decision["categories"][0]["reasons"] == ["matrix_allow", "consent_withdrawn"]
     history = json.loads(cli.invoke(app, ["consent", "history", "--subject", "u1", "--json"]).stdout)
