@@ -29,7 +29,7 @@ from gateway.analytics.cohort import admitted
 from gateway.analytics.contributions import Contributions, QueryRecord, RepeatedContributor
 from gateway.analytics.dp import CONFIDENCE, DpQuery, PrivateStatistic, Release, Statistic
 from gateway.analytics.policy import aggregate_budget
-from gateway.audit.refusals import purpose_not_allowed, purpose_refusal
+from gateway.audit.refusals import COHORT_TOO_SMALL, purpose_not_allowed, purpose_refusal, refusal
 from gateway.upstream import (
     AnalyticsAttribute,
     CircuitOpen,
@@ -274,12 +274,7 @@ class AnalyticsService:
         try:
             await self._read_cohort(requester, purpose, plan, statistic, record.query_id)
             if statistic.cohort < self.min_cohort:
-                raise Problem(
-                    403,
-                    "cohort-too-small",
-                    f"Fewer than {self.min_cohort} consenting customers: no statistic is computed on so few.",
-                    minimum_cohort=self.min_cohort,
-                )
+                raise await self._refuse_small_cohort(requester, record)
             release = statistic.release()
             index, spent = await self._record(requester, record, key, total, resets_at)
         except BaseException:
@@ -307,12 +302,40 @@ class AnalyticsService:
             source=query.source,
             attribute=query.attribute,
         )
+        return purpose_not_allowed(purpose, await self._append_refusal(event))
+
+    async def _refuse_small_cohort(self, requester: Requester, record: QueryRecord) -> Problem:
+        """Ledgered like every other refusal, so an auditor sees a partner probing small cohorts; the entry names
+        the query and the minimum, never how many customers were counted (a count that small is itself personal)."""
+        event = refusal(
+            requester.actor,
+            requester.actor,
+            requester.organization,
+            requester.client_id,
+            record.purpose,
+            COHORT_TOO_SMALL,
+            source=record.source,
+            attribute=record.attribute,
+            statistic=record.statistic,
+            query_id=record.query_id,
+            minimum_cohort=self.min_cohort,
+        )
+        index = await self._append_refusal(event)
+        return Problem(
+            403,
+            COHORT_TOO_SMALL,
+            f"Fewer than {self.min_cohort} consenting customers: no statistic is computed on so few.",
+            headers={"Consentry-Ledger-Index": str(index)},
+            minimum_cohort=self.min_cohort,
+            ledger_index=index,
+        )
+
+    async def _append_refusal(self, event: Event) -> int:
         try:
-            index = await self._ledger.append_async(event)
+            return await self._ledger.append_async(event)
         except Exception as exc:  # the refusal cannot be recorded: say only that
             log.error("ledger_append_failed", error_type=type(exc).__name__, event_type=event.type)
             raise Problem(503, "ledger-unavailable", "The query cannot be recorded, so nothing is released.") from None
-        return purpose_not_allowed(purpose, index)
 
     async def _read_cohort(
         self, requester: Requester, purpose: str, plan: _Plan, statistic: PrivateStatistic, query_id: str

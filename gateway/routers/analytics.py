@@ -132,7 +132,10 @@ class AggregateAnswer(BaseModel):
     description="Counts, sums, means, histograms over declared bins or quantiles of one attribute of a source, "
     "optionally per declared group, over the customers whose consents and the matrix allow `aggregate` for your "
     "organization, this purpose and the attribute's category. The answer is noisy (OpenDP), states its ε and "
-    "accuracy, and spends your budget for the purpose, source attributes and period; it is in the ledger first.",
+    "accuracy, and spends your budget for the purpose, source attributes and period; it is in the ledger first. "
+    "A purpose you are not registered for (`purpose-not-allowed`) and a cohort below the minimum "
+    "(`cohort-too-small`) are refused with an `access.refused` ledger entry, named by `ledger_index`; nothing is "
+    "spent.",
     response_model=AggregateAnswer,
     responses=problem_responses(400, 401, 403, 404, 409, 502, 503, 504),
 )

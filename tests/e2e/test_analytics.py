@@ -172,11 +172,24 @@ def test_every_refusal_is_a_problem_and_spends_nothing(world: World, tmp_path: P
     )
     try:
         refused = ask(strict, token(strict.base_url, world.seeded, "rnd"), mileage("quantile", 1.0))
-        assert assert_problem(refused, 403, "cohort-too-small")["minimum_cohort"] == 1000
+        problem = assert_problem(refused, 403, "cohort-too-small")
+        auditor = {"Authorization": f"Bearer {token(strict.base_url, world.seeded, 'auditor')}"}
+        found = httpx.get(
+            f"{strict.base_url}/v1/ledger/events", params={"after": size - 1}, headers=auditor, timeout=30
+        ).json()["events"]
     finally:
         _stop(strict)
-    assert ledger_size(world) == size
-    assert "quantile" not in answered(world)  # nothing refused here was recorded
+    assert problem["minimum_cohort"] == 1000
+    # the refusal is an auditor-searchable entry, and the only one: nothing was answered or spent
+    assert ledger_size(world) == size + 1
+    (entry,) = found
+    assert (entry["index"], entry["type"], entry["purpose"]) == (size, "access.refused", "joint_rnd")
+    assert problem["ledger_index"] == size and refused.headers["Consentry-Ledger-Index"] == str(size)
+    with Ledger.open(world.gateway.database_url, create=False) as ledger:
+        payload = ledger.payload(size) or {}
+    assert payload["reason"] == "cohort-too-small" and payload["minimum_cohort"] == 1000
+    assert (payload["statistic"], payload["attribute"], payload["released"]) == ("quantile", "mileage_km", [])
+    assert "quantile" not in answered(world)  # nothing refused here was recorded as answered
 
 
 def answered(world: World) -> set[str]:
