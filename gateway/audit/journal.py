@@ -6,9 +6,11 @@ subjects and appear by their ids. Payloads name what changed, never a secret, a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Connection
 
 from gateway.audit.pseudonyms import Pseudonyms
 from ledger import Event
@@ -22,6 +24,15 @@ class AuthorizationJournal:
     ledger: Ledger
     pseudonyms: Pseudonyms
 
-    def __call__(self, type: str, *, actor: str, subject: str, payload: Mapping[str, Any], personal: bool) -> int:
+    def __call__(
+        self,
+        type: str,
+        *,
+        actor: str,
+        subject: str,
+        payload: Mapping[str, Any],
+        personal: bool,
+        effects: Callable[[Connection, int], None] | None = None,
+    ) -> int:
         named = self.pseudonyms(subject) if personal else subject
-        return self.ledger.append(Event(type=type, actor=actor, subject=named, payload=dict(payload)))
+        return self.ledger.append(Event(type=type, actor=actor, subject=named, payload=dict(payload)), effects=effects)

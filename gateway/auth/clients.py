@@ -10,17 +10,19 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Engine, exists, insert, select, update
+from sqlalchemy import Connection, Engine, exists, insert, select, update
 
-from gateway.auth.journal import Journal
+from gateway.auth.journal import Journal, write
 from gateway.auth.principals import CLIENT_ROLES, Role, Scope
 from gateway.store.tables import oauth_clients, revoked_tokens
 from policies import Taxonomy
+
+T = TypeVar("T")
 
 CLIENT_REGISTERED_EVENT = "client.registered"
 CLIENT_ROTATED_EVENT = "client.credentials_rotated"
@@ -47,6 +49,10 @@ SCOPE_ROLES: Mapping[str, frozenset[Role]] = {
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{3,64}$")
 _PURPOSE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
+
+
+class _NoSuchClient(LookupError):
+    """Raised inside a change to roll it and its ledger entry back: the client named does not exist."""
 
 
 class ClientRegistrationError(ValueError):
@@ -189,9 +195,20 @@ class ClientRegistry:
         self.listeners: list[Callable[[str], None]] = []
         self.journal = journal  # each change is a ledger entry when the runtime provides one
 
-    def _record(self, type: str, actor: str, client_id: str, payload: Mapping[str, Any]) -> None:
-        if self.journal is not None:
-            self.journal(type, actor=actor, subject=f"client:{client_id}", payload=payload, personal=False)
+    def _write(
+        self, change: Callable[[Connection], T], type: str, actor: str, client_id: str, payload: Mapping[str, Any]
+    ) -> T:
+        """The change and its ledger entry commit together (`gateway.auth.journal.write`)."""
+        return write(
+            self.engine,
+            self.journal,
+            change,
+            type,
+            actor=actor,
+            subject=f"client:{client_id}",
+            payload=payload,
+            personal=False,
+        )
 
     def _changed(self, client_id: str) -> None:
         for listener in self.listeners:
@@ -267,19 +284,13 @@ class ClientRegistry:
             "disabled": False,
             "created_at": datetime.now(UTC),
         }
-        with self.engine.begin() as conn:
+
+        def admit(conn: Connection) -> None:
             if conn.execute(select(oauth_clients.c.client_id).where(oauth_clients.c.client_id == client_id)).first():
                 raise ClientRegistrationError(f"client_id {client_id!r} is already registered")
             conn.execute(insert(oauth_clients).values(**values))
-        self._record(
-            CLIENT_REGISTERED_EVENT,
-            actor,
-            client_id,
-            {
-                k: values[k]
-                for k in ("organization", "roles", "scopes", "allowed_purposes", "jurisdiction", "auth_method")
-            },
-        )
+
+        self._write(admit, CLIENT_REGISTERED_EVENT, actor, client_id, {k: values[k] for k in _REGISTRATION_FACTS})
         return _row_to_client(values), secret
 
     def get(self, client_id: str) -> RegisteredClient | None:
@@ -307,26 +318,37 @@ class ClientRegistry:
 
     def set_disabled(self, client_id: str, disabled: bool, *, actor: str = "operator") -> bool:
         """Disabling takes effect at once: bearer checks load the client on every request."""
-        with self.engine.begin() as conn:
-            result = conn.execute(
+
+        def change(conn: Connection) -> None:
+            found = conn.execute(
                 update(oauth_clients).where(oauth_clients.c.client_id == client_id).values(disabled=disabled)
             )
-        self._changed(client_id)
-        if result.rowcount == 1:
-            self._record(CLIENT_DISABLED_EVENT if disabled else CLIENT_ENABLED_EVENT, actor, client_id, {})
-        return result.rowcount == 1
+            if found.rowcount != 1:
+                raise _NoSuchClient(client_id)  # no entry for a client that does not exist
+
+        try:
+            self._write(change, CLIENT_DISABLED_EVENT if disabled else CLIENT_ENABLED_EVENT, actor, client_id, {})
+        except _NoSuchClient:
+            return False
+        finally:
+            self._changed(client_id)
+        return True
 
     def rotate_secret(self, client_id: str, *, actor: str = "operator") -> str | None:
         client = self.get(client_id)
         if client is None or client.auth_method != "client_secret_basic":
             return None
         secret = secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
+
+        def change(conn: Connection) -> None:
             conn.execute(
                 update(oauth_clients)
                 .where(oauth_clients.c.client_id == client_id)
                 .values(secret_hash=hash_client_secret(secret))
             )
-        self._changed(client_id)
-        self._record(CLIENT_ROTATED_EVENT, actor, client_id, {})
+
+        try:
+            self._write(change, CLIENT_ROTATED_EVENT, actor, client_id, {})
+        finally:
+            self._changed(client_id)
         return secret

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, delete, insert, null, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, insert, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.custody import CustodyVault, discard_custodial_key, forget_custodial_key, store_custodial_key
-from gateway.auth.journal import Journal
+from gateway.auth.journal import Journal, write
 from gateway.auth.passwords import hash_password, needs_rehash, verify_password
 from gateway.auth.principals import CustomerPrincipal
 from gateway.store.tables import customer_sessions, customers, login_attempts
@@ -141,7 +141,8 @@ class CustomerStore:
             "customer_type": customer_type,
             "source_subject": source_subject,
         }
-        with self.engine.begin() as conn:
+
+        def enrol(conn: Connection) -> None:
             if conn.execute(select(customers.c.customer_id).where(customers.c.username == username)).first():
                 raise CustomerExistsError(f"username {username!r} is taken")
             if (
@@ -156,14 +157,23 @@ class CustomerStore:
             conn.execute(insert(customers).values(**values))
             if custodial is not None:
                 store_custodial_key(conn, customer_id, *custodial)
-        if self.journal is not None:
-            payload = {
-                "jurisdiction": jurisdiction,
-                "customer_type": customer_type,
-                "source_linked": source_subject is not None,
-                "did": "custodial" if custodial else "wallet" if did else "none",
-            }
-            self.journal(CUSTOMER_ENROLLED_EVENT, actor=actor, subject=customer_id, payload=payload, personal=True)
+
+        payload = {
+            "jurisdiction": jurisdiction,
+            "customer_type": customer_type,
+            "source_linked": source_subject is not None,
+            "did": "custodial" if custodial else "wallet" if did else "none",
+        }
+        write(
+            self.engine,
+            self.journal,
+            enrol,
+            CUSTOMER_ENROLLED_EVENT,
+            actor=actor,
+            subject=customer_id,
+            payload=payload,
+            personal=True,
+        )
         return customer_principal(values)
 
     def get(self, customer_id: str) -> CustomerPrincipal | None:

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, and_, delete, insert, select
+from sqlalchemy import Connection, Engine, and_, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.auth.journal import Journal
+from gateway.auth.journal import Journal, write
 from gateway.store.federation_tables import identity_links
 from keyfiles import SealedBox
 
@@ -84,7 +84,8 @@ class IdentityIndex:
         self.check(identifier)
         digest = self._hash(identifier)
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
+
+        def change(conn: Connection) -> None:
             owner = conn.execute(
                 select(identity_links.c.customer_id).where(
                     and_(identity_links.c.source == source, identity_links.c.identifier_hash == digest)
@@ -110,10 +111,18 @@ class IdentityIndex:
                 )
             except IntegrityError:  # linked to someone else between our check and our write
                 raise IdentifierInUseError(f"{source} already links this identifier to another customer") from None
-        if self.journal is not None:  # which source knows them, never the identifier itself
-            self.journal(
-                IDENTITY_LINKED_EVENT, actor=actor, subject=customer_id, payload={"source": source}, personal=True
-            )
+
+        # which source knows them, never the identifier itself
+        write(
+            self.engine,
+            self.journal,
+            change,
+            IDENTITY_LINKED_EVENT,
+            actor=actor,
+            subject=customer_id,
+            payload={"source": source},
+            personal=True,
+        )
         return IdentityLink(customer_id, source, identifier, now, actor)
 
     def unlink(self, customer_id: str, source: str) -> bool:

@@ -13,9 +13,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
-from gateway.auth.journal import Journal
+from gateway.auth.journal import Journal, write
 from gateway.store.tables import customer_attributes
 from keyfiles import SealedBox
 from ledger.b64 import b64decode, b64encode
@@ -39,16 +39,26 @@ class ProfileAttributeStore:
         """Replace the customer's attributes as a whole: the latest check is the one attested."""
         document = json.dumps(attributes, sort_keys=True).encode()
         sealed = {"sealed": b64encode(self._box.seal(document, customer_id.encode()))}
-        with self.engine.begin() as conn:
+
+        def change(conn: Connection) -> None:
             conn.execute(delete(customer_attributes).where(customer_attributes.c.customer_id == customer_id))
             conn.execute(
                 insert(customer_attributes).values(
                     customer_id=customer_id, attributes=sealed, updated_at=datetime.now(UTC)
                 )
             )
-        if self.journal is not None:
-            payload = {"attributes": sorted(attributes)}
-            self.journal(ATTRIBUTES_RECORDED_EVENT, actor=actor, subject=customer_id, payload=payload, personal=True)
+
+        payload = {"attributes": sorted(attributes)}
+        write(
+            self.engine,
+            self.journal,
+            change,
+            ATTRIBUTES_RECORDED_EVENT,
+            actor=actor,
+            subject=customer_id,
+            payload=payload,
+            personal=True,
+        )
 
     def get(self, customer_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

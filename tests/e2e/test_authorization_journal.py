@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import os
+import sqlite3
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from gateway.settings import Settings
 from gateway.store.database import create_db_engine
 from gateway.store.tables import customer_attributes
 from ledger import parse_envelope
-from tests.e2e.conftest import CONSENTRY, Actors
+from tests.e2e.conftest import CONSENTRY, Actors, Gateway
 
 NATIONAL_ID = "11010519900307451X"
 
@@ -179,3 +180,63 @@ def test_admin_api_refuses_purposes_and_recipients_the_taxonomy_does_not_know(ac
     assert "'Shady Data Brokers' is not one" in unknown_recipient.json()["detail"]
     assert listed.status_code == 404
     assert not [e for e in _entries(actors, before) if e["type"] == "client.registered"]
+
+
+def test_an_authorization_change_the_ledger_cannot_record_does_not_happen(
+    start_gateway: Callable[..., Gateway],
+) -> None:
+    """The change and its ledger entry commit together: while only the ledger fails to write (a trigger on its
+    entries table calls a function SQLite does not have, an OperationalError as from a failing disk), registering
+    a client, enrolling a customer or rotating a secret is answered 503 and leaves no client, no customer and no
+    new secret behind; once the ledger writes again, each succeeds with its entry."""
+    gateway = start_gateway()
+    gateway.register("admin", ["admin"], ["admin", "ledger:read"])
+    admin_token = gateway.token("admin")
+    client = {
+        "client_id": "dealer-unrecorded",
+        "name": "Dealer",
+        "organization": "dealer-bj-4s",
+        "roles": ["crm"],
+        "scopes": ["proxy"],
+        "allowed_purposes": ["service_delivery"],
+        "jurisdiction": "CN",
+    }
+    customer = {"username": "zhou.unrecorded", "password": "a long enough password 123", "jurisdiction": "CN"}
+    database = gateway.database_url.removeprefix("sqlite:///")
+    with closing(sqlite3.connect(database)) as db:
+        db.execute(
+            "CREATE TRIGGER refuse_appends BEFORE INSERT ON ledger_entries BEGIN SELECT ledger_cannot_write(); END"
+        )
+        db.commit()
+    with closing(gateway.client(headers={"Authorization": f"Bearer {admin_token}"})) as admin:
+        refused = [
+            admin.post("/v1/admin/clients", json=client),
+            admin.post("/v1/admin/customers", json=customer),
+            admin.post("/v1/admin/clients/admin/secret"),
+        ]
+        for response in refused:
+            assert response.status_code == 503, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+        assert admin.get("/v1/admin/clients/dealer-unrecorded").status_code == 404
+        assert customer["username"] not in {c["username"] for c in admin.get("/v1/admin/customers").json()}
+        # the secret was not rotated: the one issued before still gets a token
+        with closing(gateway.client()) as http:
+            assert (
+                http.post(
+                    "/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin", gateway.secrets["admin"])
+                ).status_code
+                == 200
+            )
+        with closing(sqlite3.connect(database)) as db:
+            db.execute("DROP TRIGGER refuse_appends")
+            db.commit()
+        size = int(admin.get("/v1/ledger/checkpoint").json()["size"])
+        assert admin.post("/v1/admin/clients", json=client).status_code == 201
+        assert admin.post("/v1/admin/customers", json=customer).status_code == 201
+        assert admin.post("/v1/admin/clients/admin/secret").status_code == 200
+        recorded = admin.get("/v1/ledger/events", params={"after": size - 1, "actor": "client:admin"}).json()
+    assert [e["type"] for e in recorded["events"]] == [
+        "client.registered",
+        "customer.enrolled",
+        "client.credentials_rotated",
+    ]
