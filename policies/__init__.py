@@ -25,6 +25,7 @@ from policies.consent import (
     apply_event,
     fold,
     in_force,
+    in_force_until,
     retention_end,
 )
 from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, SubjectContext
@@ -146,6 +147,7 @@ __all__ = [
     "flow_changes",
     "fold",
     "in_force",
+    "in_force_until",
     "load_matrix",
     "load_taxonomy",
     "new_casbin_enforcer",

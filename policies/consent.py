@@ -208,26 +208,44 @@ def retention_end(taxonomy: Taxonomy, record: ConsentRecord) -> tuple[datetime, 
     the shortest consent retention period of its purposes, counted from when it was last given or renewed, or
     its own `valid_until` if earlier. The one definition both the decision's view (`in_force`) and the
     retention sweep that records the lapse use, so they never disagree on the date."""
+    return _end(taxonomy, record.purposes, record.event_time, record.valid_until)
+
+
+def _end(
+    taxonomy: Taxonomy, purposes: Sequence[str], given: datetime, valid_until: datetime | None
+) -> tuple[datetime, str] | None:
     ends = []
-    for purpose in record.purposes:
+    for purpose in purposes:
         rule = taxonomy.purposes[purpose].retention.get("consent") if purpose in taxonomy.purposes else None
         if rule is not None:
-            ends.append((record.event_time + timedelta(days=rule.days), purpose))
-    if record.valid_until is not None:
-        ends.append((record.valid_until, min(record.purposes)))
+            ends.append((given + timedelta(days=rule.days), purpose))
+    if valid_until is not None:
+        ends.append((valid_until, min(purposes)))
     return min(ends) if ends else None
 
 
-def in_force(taxonomy: Taxonomy, record: ConsentRecord) -> ConsentRecord:
-    """The record as a decision must read it: a given consent whose retention period has run out is past its
+def in_force_until(
+    taxonomy: Taxonomy,
+    kind: RecordKind,
+    status: ConsentStatus,
+    purposes: Sequence[str],
+    given: datetime,
+    valid_until: datetime | None,
+) -> datetime | None:
+    """The end of validity a decision must read: a given consent whose retention period has run out is past its
     validity at once, not only once the periodic sweep has recorded it as expired (fail closed between sweeps).
-    Only consents lapse: an objection, opt-out or restriction that lapsed here would release data."""
-    if record.kind is not RecordKind.CONSENT or record.status not in ACTIVE:
-        return record
-    end = retention_end(taxonomy, record)
-    if end is None or end[0] == record.valid_until:
-        return record
-    return replace(record, valid_until=end[0])
+    Only consents lapse: an objection, opt-out or restriction that lapsed here would release data. Taken field
+    by field so the decisions' state reader applies it while it builds a record, not by copying one."""
+    if kind is not RecordKind.CONSENT or status not in ACTIVE:
+        return valid_until
+    end = _end(taxonomy, purposes, given, valid_until)
+    return valid_until if end is None else end[0]
+
+
+def in_force(taxonomy: Taxonomy, record: ConsentRecord) -> ConsentRecord:
+    """The record as a decision reads it (`in_force_until`)."""
+    until = in_force_until(taxonomy, record.kind, record.status, record.purposes, record.event_time, record.valid_until)
+    return record if until == record.valid_until else replace(record, valid_until=until)
 
 
 @functools.lru_cache(maxsize=1024)

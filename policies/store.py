@@ -39,7 +39,7 @@ from policies.consent import (
     Notice,
     RecordKind,
     apply_event,
-    in_force,
+    in_force_until,
     utcnow,
 )
 from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
@@ -99,14 +99,22 @@ def _revisions(text: str) -> Mapping[str, int]:
     return MappingProxyType(json.loads(text))
 
 
-def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
+def _record_from_row(row: RowMapping | Mapping[str, Any], taxonomy: Taxonomy | None = None) -> ConsentRecord:
+    """The stored record; with a `taxonomy`, as a decision reads it (`consent.in_force_until`)."""
     notice = json.loads(row["notice"]) if row["notice"] else None
+    kind = RecordKind(row["kind"])
+    status = ConsentStatus(row["status"])
+    purposes = _names(row["purposes"])
+    event_time = from_micros(row["event_time"])
+    valid_until = from_micros(row["valid_until"]) if row["valid_until"] is not None else None
+    if taxonomy is not None:
+        valid_until = in_force_until(taxonomy, kind, status, purposes, event_time, valid_until)
     return ConsentRecord(
         record_id=row["record_id"],
         subject_id=row["subject_id"],
         controller=row["controller"],
-        kind=RecordKind(row["kind"]),
-        purposes=_names(row["purposes"]),
+        kind=kind,
+        purposes=purposes,
         categories=_names(row["categories"]),
         recipients=_names(row["recipients"]),
         jurisdiction=row["jurisdiction"],
@@ -117,10 +125,10 @@ def _record_from_row(row: RowMapping | Mapping[str, Any]) -> ConsentRecord:
         separate=bool(row["separate"]),
         cross_border=bool(row["cross_border"]),
         purpose_revisions=_revisions(row["purpose_revisions"]),
-        status=ConsentStatus(row["status"]),
+        status=status,
         valid_from=from_micros(row["valid_from"]),
-        valid_until=from_micros(row["valid_until"]) if row["valid_until"] is not None else None,
-        event_time=from_micros(row["event_time"]),
+        valid_until=valid_until,
+        event_time=event_time,
         seq=row["seq"],
         ledger_index=row["ledger_index"],
         cells=_cells(row["cells"]) if row["cells"] is not None else None,
@@ -283,7 +291,7 @@ class SqlState:
     Parsed records are memoised by (record id, sequence number): a record's row for a given sequence number never
     changes, and the row is still read on every decision, so the memo can never serve a withdrawn consent.
 
-    With the `taxonomy`, each consent is read as `consent.in_force` has it: valid only until its purposes'
+    With the `taxonomy`, each consent is read as `consent.in_force_until` has it: valid only until its purposes'
     retention period ends, whether or not the retention sweep has recorded the lapse yet. That end is fixed by
     the record's version and the taxonomy, so it is worked out once, when the record is parsed.
     """
@@ -343,8 +351,7 @@ class SqlState:
             cursor.close()
 
     def _parse(self, row: Mapping[str, Any]) -> ConsentRecord:
-        record = _record_from_row(row)
-        return record if self._taxonomy is None else in_force(self._taxonomy, record)
+        return _record_from_row(row, self._taxonomy)
 
     def read(self, subject_id: str, purpose: str) -> tuple[int, list[ConsentRecord]]:
         try:
