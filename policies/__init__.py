@@ -47,10 +47,12 @@ from policies.matrix import (
     Mode,
     PrivacyBudget,
     load_matrix,
+    matrix_from_document,
     parse_matrix,
     validate_rules,
 )
 from policies.migrate import upgrade
+from policies.questions import AskedRule, Questions, TemplateSpec
 from policies.runtime import PolicyRuntime, open_policies
 from policies.scope import Split, flow_changes, shown_cells, split
 from policies.states import ALLOW_REASONS, STATE_OF_REASON, CellState, cell_state
@@ -84,6 +86,7 @@ __all__ = [
     "RETENTION_KINDS",
     "STATE_OF_REASON",
     "Agreement",
+    "AskedRule",
     "Category",
     "CategoryDecision",
     "Cell",
@@ -120,6 +123,7 @@ __all__ = [
     "PrivacyBudget",
     "Problem",
     "Purpose",
+    "Questions",
     "Reason",
     "Recipient",
     "RecordKind",
@@ -133,6 +137,7 @@ __all__ = [
     "StateUnavailableError",
     "SubjectContext",
     "Taxonomy",
+    "TemplateSpec",
     "UnknownNameError",
     "ValidationError",
     "allowed_flows",
@@ -145,6 +150,7 @@ __all__ = [
     "fold",
     "load_matrix",
     "load_taxonomy",
+    "matrix_from_document",
     "new_casbin_enforcer",
     "open_policies",
     "parse_matrix",
