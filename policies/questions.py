@@ -143,9 +143,12 @@ def parse_questions(taxonomy: Taxonomy, raw: Any, file: str, line: int, problems
         )
         budget = DEFAULT_QUESTION_BUDGET
     templates: dict[str, TemplateSpec] = {}
+    broken: set[str] = set()  # ids of templates already reported: an `asked` entry naming one is not reported again
     for item in _entries(raw.get("templates", []), "templates", file, at("templates"), problems):
         template = _template(item, file, _line(item, at("templates")), problems)
         if template is None:
+            if isinstance(item.get("id"), str):
+                broken.add(item["id"])
             continue
         first = templates.get(template.id)
         if first is not None:
@@ -157,7 +160,7 @@ def parse_questions(taxonomy: Taxonomy, raw: Any, file: str, line: int, problems
     asked: list[AskedRule] = []
     seen: dict[tuple[str, str], AskedRule] = {}
     for item in _entries(raw.get("asked", []), "asked", file, at("asked"), problems):
-        rule = _asked(taxonomy, item, templates, file, _line(item, at("asked")), problems)
+        rule = _asked(taxonomy, item, templates, broken, file, _line(item, at("asked")), problems)
         if rule is None:
             continue
         first_rule = seen.get((rule.role, rule.purpose))
@@ -253,6 +256,7 @@ def _asked(
     taxonomy: Taxonomy,
     raw: Mapping[str, Any],
     templates: Mapping[str, TemplateSpec],
+    broken: set[str],
     file: str,
     line: int,
     problems: list[Problem],
@@ -270,6 +274,8 @@ def _asked(
         problems.append(Problem(file, line, "questions: asked: templates must be a non-empty list of template ids"))
         return None
     for i in ids:
+        if i in broken:
+            return None
         if i not in templates:
             problems.append(Problem(file, line, f"questions: asked: unknown question template {i!r}"))
     if len(set(ids)) != len(ids):

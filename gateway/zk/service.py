@@ -98,6 +98,12 @@ def load_clock_key(directory: Path, origin: str) -> str:
     return data.decode().strip()
 
 
+def load_registry(categories: frozenset[str], settings: ZkSettings | None = None) -> AttributeRegistry:
+    """The attribute registry this gateway answers about (the configured file, else the bundled one)."""
+    settings = settings or ZkSettings()
+    return AttributeRegistry.load(settings.attributes_path or DEFAULT_ATTRIBUTES, categories)
+
+
 @dataclass
 class ZkService:
     settings: ZkSettings
@@ -128,7 +134,7 @@ class ZkService:
         settings = settings or ZkSettings()
         override = settings.opening_key.get_secret_value() if settings.opening_key else None
         sealer = OpeningSealer(load_opening_key(key_directory, override))
-        registry = AttributeRegistry.load(settings.attributes_path or DEFAULT_ATTRIBUTES, categories)
+        registry = load_registry(categories, settings)
         store = AnchorStore(ledger.engine)
         limiter = RateLimiter(RateLimit(settings.query_rate, settings.query_burst))
         source_keys = tuple(settings.source_key_list())
