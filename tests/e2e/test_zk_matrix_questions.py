@@ -90,9 +90,8 @@ class World:
         return change
 
     def restore(self) -> None:
-        current = self.matrix()
-        if (current["rules"], current["questions"]) != (self.original["rules"], self.original["questions"]):
-            assert self.put_matrix(self.original).status_code == 200
+        response = self.put_matrix(self.original)
+        assert response.status_code == 200 or "leaves the matrix as it is" in response.json()["detail"], response.text
 
 
 def question(template: Document) -> Document:
