@@ -281,3 +281,16 @@ def test_questions_are_versioned_with_the_matrix_and_a_change_of_them_alone_is_a
             actor="admin:test",
         )
     assert [h["diff"].get("questions") is not None for h in store.history()][-2:] == [True, False]
+
+
+def test_questions_are_stored_and_read_back_on_postgresql(pg_runtime: PolicyRuntime) -> None:
+    store = pg_runtime.matrix
+    bundled = load_matrix(TAXONOMY)
+    section = dict(bundled.questions.as_dict(), budget=3)
+    rules = [r.as_dict() for r in bundled.rules]
+    change = store.apply(
+        matrix_from_document(TAXONOMY, {"version": 2, "rules": rules, "questions": section}), actor="a"
+    )
+    assert change.diff["questions"] == {"budget": {"before": 1, "after": 3}}
+    assert store.questions_in_force() == (change.version, Questions.from_dict(section))
+    assert store.questions(change.version - 1).budget == 1
