@@ -416,7 +416,9 @@ def get_matrix(policies: PoliciesDep, _: ClientPrincipal = Depends(require_admin
     "The document is validated whole, against the taxonomy and the attribute registry: any problem (an unknown "
     "role, purpose, category, attribute or template id, a duplicate id, operands unfit for the operator or the "
     "attribute) applies nothing and is listed in `errors`. The change is diffed, recorded in the ledger "
-    "(`policy.change`) and in force at once, for decisions and questions alike.",
+    "(`policy.change`) and in force at once, for decisions and questions alike. A document that changes nothing "
+    "is refused like a malformed one (422, `the change leaves the matrix as it is`), as `consentry policy apply` "
+    "refuses it.",
     response_model=MatrixChangeView,
     responses=problem_responses(409, 422),
 )

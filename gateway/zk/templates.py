@@ -8,12 +8,15 @@ the question carries exactly the declared one (no threshold slipped in) and that
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.zk.attributes import AttributeRegistry, UnknownAttributeError
 from policies import PolicyStore, Problem, Questions, TemplateSpec
 from zkp import Predicate, QuestionTemplate, ZkpError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ class TemplateBooks:
             for spec in questions.templates:
                 try:
                     templates[spec.id] = question_template(spec, self.registry)
-                except (UnknownAttributeError, ZkpError):
-                    continue
+                except (UnknownAttributeError, ZkpError) as exc:
+                    logger.warning("matrix version %d: question template %r cannot be asked: %s", version, spec.id, exc)
             book = self._books[version] = TemplateBook(version, templates, questions)
         return book

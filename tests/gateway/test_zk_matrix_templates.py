@@ -101,7 +101,10 @@ def test_a_book_follows_the_version_in_force_and_keeps_each_version(runtime: Pol
     assert books.at(runtime.matrix, first.version).allows("finance", adult, "financial_product_recommendation")
 
 
-def test_a_template_the_registry_no_longer_admits_cannot_be_asked(runtime: PolicyRuntime) -> None:
+def test_a_template_the_registry_no_longer_admits_cannot_be_asked(
+    runtime: PolicyRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
     without_age = AttributeRegistry({a.id: a for a in REGISTRY if a.id != "age"})
     book = TemplateBooks(without_age).current(runtime.matrix)
     assert book.get("adult") is None and book.get("income-band") is not None
+    assert "question template 'adult' cannot be asked" in caplog.text
