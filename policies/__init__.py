@@ -50,10 +50,12 @@ from policies.matrix import (
     Mode,
     PrivacyBudget,
     load_matrix,
+    matrix_from_document,
     parse_matrix,
     validate_rules,
 )
 from policies.migrate import upgrade
+from policies.questions import AskedRule, Questions, TemplateSpec
 from policies.runtime import PolicyRuntime, open_policies
 from policies.scope import Split, flow_changes, shown_cells, split
 from policies.states import ALLOW_REASONS, STATE_OF_REASON, CellState, cell_state
@@ -87,6 +89,7 @@ __all__ = [
     "RETENTION_KINDS",
     "STATE_OF_REASON",
     "Agreement",
+    "AskedRule",
     "Category",
     "CategoryDecision",
     "Cell",
@@ -123,6 +126,7 @@ __all__ = [
     "PrivacyBudget",
     "Problem",
     "Purpose",
+    "Questions",
     "Reason",
     "Recipient",
     "RecordKind",
@@ -136,6 +140,7 @@ __all__ = [
     "StateUnavailableError",
     "SubjectContext",
     "Taxonomy",
+    "TemplateSpec",
     "UnknownNameError",
     "ValidationError",
     "allowed_flows",
@@ -150,6 +155,7 @@ __all__ = [
     "in_force_until",
     "load_matrix",
     "load_taxonomy",
+    "matrix_from_document",
     "new_casbin_enforcer",
     "open_policies",
     "parse_matrix",

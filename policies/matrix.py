@@ -3,19 +3,21 @@
 A rule names a recipient role, a customer type, a data category (a parent covers its children) and a purpose,
 each possibly `*`, plus a mode: `release` (the raw value may leave), `predicate` (only a proven yes/no answer) or
 `aggregate` (only differentially private statistics over many customers). An allow rule for aggregates carries the
-privacy budget (ε per recipient organization and period) that its statistics draw on.
+privacy budget (ε per recipient organization and period) that its statistics draw on. The `questions:` section
+declares the predicate questions recipients may ask (`policies.questions`), versioned with the rules.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from policies.errors import Problem, ValidationError
+from policies.questions import Questions, parse_questions
 from policies.taxonomy import Taxonomy
 from policies.yamlfile import Located, load_file, load_text
 
@@ -95,11 +97,13 @@ class MatrixRule:
 
 @dataclass(frozen=True)
 class Matrix:
-    """A validated rule set; `version` is the file's own number (the database keeps its own version counter)."""
+    """A validated rule set and its questions; `version` is the file's own number (the database keeps its own
+    version counter)."""
 
     version: int
     rules: tuple[MatrixRule, ...]
     source: str = "<memory>"
+    questions: Questions = field(default_factory=Questions)
 
     def by_id(self) -> dict[str, MatrixRule]:
         return {r.id: r for r in self.rules}
@@ -112,6 +116,15 @@ def load_matrix(taxonomy: Taxonomy, path: Path | str = DEFAULT_MATRIX) -> Matrix
 
 def parse_matrix(taxonomy: Taxonomy, text: str, name: str = "<matrix>") -> Matrix:
     return _parse(load_text(text, name), name, taxonomy)
+
+
+def matrix_from_document(taxonomy: Taxonomy, document: object, name: str = "<matrix>") -> Matrix:
+    """A matrix from an already parsed document (a JSON request body): the same checks as a file, without lines."""
+    if not isinstance(document, Mapping) or not all(isinstance(k, str) for k in document):
+        raise ValidationError([Problem(name, 0, "the matrix must be an object of version, rules and questions")])
+    root = Located(document)
+    root.line, root.key_lines = 0, {}
+    return _parse(root, name, taxonomy)
 
 
 def validate_rules(taxonomy: Taxonomy, rules: Iterable[Mapping[str, Any]], file: str) -> tuple[MatrixRule, ...]:
@@ -131,7 +144,8 @@ def validate_rules(taxonomy: Taxonomy, rules: Iterable[Mapping[str, Any]], file:
 
 def _parse(root: Located, file: str, taxonomy: Taxonomy) -> Matrix:
     problems = [
-        Problem(file, root.line_of(k), f"unknown field {k!r}") for k in sorted(set(root) - {"version", "rules"})
+        Problem(file, root.line_of(k), f"unknown field {k!r}")
+        for k in sorted(set(root) - {"version", "rules", "questions"})
     ]
     version = root.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -140,9 +154,9 @@ def _parse(root: Located, file: str, taxonomy: Taxonomy) -> Matrix:
     if not isinstance(raw_rules, list):
         problems.append(Problem(file, root.line_of("rules"), "'rules' must be a list"))
         raw_rules = []
-    mappings = []
+    mappings: list[Mapping[str, Any]] = []
     for item in raw_rules:
-        if isinstance(item, Located):
+        if isinstance(item, Mapping):
             mappings.append(item)
         else:
             problems.append(Problem(file, root.line_of("rules"), f"every rule must be a mapping, got {item!r}"))
@@ -151,10 +165,11 @@ def _parse(root: Located, file: str, taxonomy: Taxonomy) -> Matrix:
     except ValidationError as exc:
         problems.extend(exc.problems)
         rules = ()
+    questions = parse_questions(taxonomy, root.get("questions"), file, root.line_of("questions"), problems)
     if problems:
         raise ValidationError(sorted(problems, key=lambda p: p.line))
     assert isinstance(version, int)
-    return Matrix(version, rules, file)
+    return Matrix(version, rules, file, questions)
 
 
 def _rule(

@@ -30,6 +30,8 @@ matrix_versions = sa.Table(
     sa.Column("taxonomy_digest", sa.Text, nullable=False),
     sa.Column("diff", sa.Text, nullable=False),
     sa.Column("ledger_index", LedgerIndex, nullable=False),
+    # The version's `questions:` section as JSON (policies.questions); NULL before it existed: nothing askable.
+    sa.Column("questions", sa.Text, nullable=True),
 )
 
 matrix_rules = sa.Table(

@@ -45,6 +45,7 @@ from policies.consent import (
 from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
 from policies.flows import Flow, allowed_flows
 from policies.matrix import Effect, Matrix, MatrixRule, PrivacyBudget, validate_rules
+from policies.questions import Questions, diff_questions
 from policies.scope import flow_changes, shown_cells
 from policies.taxonomy import Taxonomy
 from policies.timeutil import from_micros, to_micros
@@ -186,6 +187,27 @@ def load_rules(engine: Engine, version: int | None = None) -> list[MatrixRule]:
         )
         for r in rows
     ]
+
+
+def load_questions(engine: Engine, version: int | None = None) -> tuple[int, Questions]:
+    """The `questions:` section of `version` (default: the current head, in the same round trip) and its version;
+    a version stored before questions existed declares none."""
+    head, versions = schema.head, schema.matrix_versions
+    if version == 0:
+        return 0, Questions()  # before the first matrix
+    if version is None:
+        query = (
+            select(head.c.matrix_version, versions.c.questions)
+            .select_from(head.outerjoin(versions, versions.c.version == head.c.matrix_version))
+            .where(head.c.id == schema.HEAD_ID)
+        )
+    else:
+        query = select(versions.c.version, versions.c.questions).where(versions.c.version == version)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise StateUnavailableError(f"matrix version {version if version is not None else 'head'} is not stored")
+    return int(row[0]), Questions.from_dict(json.loads(row[1])) if row[1] is not None else Questions()
 
 
 def _record_to_row(record: ConsentRecord) -> dict[str, Any]:
@@ -818,12 +840,21 @@ class PolicyStore:
     def rules(self, version: int | None = None) -> list[MatrixRule]:
         return load_rules(self.engine, version)
 
+    def questions(self, version: int | None = None) -> Questions:
+        return load_questions(self.engine, version)[1]
+
+    def questions_in_force(self) -> tuple[int, Questions]:
+        """The head version and its questions, read together (one round trip, one consistent answer)."""
+        return load_questions(self.engine)
+
     def apply(self, matrix: Matrix | Sequence[MatrixRule], *, actor: str, note: str | None = None) -> PolicyChange:
-        """Replace the matrix with `matrix` (validated against the taxonomy); raises if it changes nothing."""
+        """Replace the matrix with `matrix` (validated against the taxonomy); raises if it changes nothing.
+        A bare rule sequence keeps the questions in force; a `Matrix` replaces them with its own."""
         rules = matrix.rules if isinstance(matrix, Matrix) else tuple(matrix)
         validate_rules(self.taxonomy, [r.as_dict() for r in rules], "<change>")
         base = self.version()
-        return self._commit(base, rules, actor=actor, note=note)
+        questions = matrix.questions if isinstance(matrix, Matrix) else self.questions(base)
+        return self._commit(base, rules, questions, actor=actor, note=note)
 
     def change(
         self,
@@ -842,12 +873,17 @@ class PolicyStore:
             raise ValidationError([Problem("<change>", 0, f"cannot remove unknown rule {i!r}") for i in missing])
         kept = [r.as_dict() for r in current if r.id not in set(remove)]
         rules = validate_rules(self.taxonomy, [*kept, *add], "<change>")
-        return self._commit(base, rules, actor=actor, note=note)
+        return self._commit(base, rules, self.questions(base), actor=actor, note=note)
 
-    def _commit(self, base: int, rules: Sequence[MatrixRule], *, actor: str, note: str | None) -> PolicyChange:
+    def _commit(
+        self, base: int, rules: Sequence[MatrixRule], questions: Questions, *, actor: str, note: str | None
+    ) -> PolicyChange:
         _nonempty(actor, "actor")
         before = self.rules(base)
         diff = diff_rules(before, rules)
+        asked = diff_questions(self.questions(base), questions)
+        if asked:
+            diff["questions"] = asked
         if not any(diff.values()):
             raise ValidationError([Problem("<change>", 0, "the change leaves the matrix as it is")])
         consents = flow_changes(self.taxonomy, before, rules)
@@ -872,6 +908,7 @@ class PolicyStore:
                     taxonomy_digest=self.taxonomy.digest,
                     diff=json.dumps(diff, sort_keys=True),
                     ledger_index=index,
+                    questions=json.dumps(questions.as_dict(), sort_keys=True),
                 )
             )
             conn.execute(

@@ -14,13 +14,34 @@ from gateway.auth.customers import CustomerStore
 from gateway.auth.principals import CustomerPrincipal
 from gateway.cli.policy_common import DATABASE_URL, JSON, MATRIX, TAXONOMY, fail, guarded, parse_time, runtime
 from gateway.store.tables import customers as customers_table
-from policies import DecisionMode, PolicyRuntime, SubjectContext, ValidationError, load_matrix, load_taxonomy
+from gateway.zk.service import load_registry
+from gateway.zk.templates import attribute_problems
+from policies import (
+    DecisionMode,
+    Matrix,
+    PolicyRuntime,
+    SubjectContext,
+    Taxonomy,
+    ValidationError,
+    load_matrix,
+    load_taxonomy,
+)
 from policies.agreement import render_agreement
 from policies.compliance import check as compliance_check
 from policies.dpia import RATING_RULES, assess_risks, assessment_markdown
 
 app = typer.Typer(help="The data taxonomy and the authorization matrix.", no_args_is_help=True)
 READ_ONLY_KEY = b"\0" * 32  # read commands never pseudonymise: no ledger entry is written
+
+
+def _load_checked(taxonomy: Path, matrix: Path) -> tuple[Taxonomy, Matrix]:
+    """The taxonomy and the matrix, the matrix's question templates checked against the attribute registry too."""
+    tax = load_taxonomy(taxonomy)
+    mat = load_matrix(tax, matrix)
+    problems = attribute_problems(mat.questions, load_registry(frozenset(tax.categories)), str(matrix))
+    if problems:
+        raise ValidationError(problems)
+    return tax, mat
 
 
 def _dump(value: Any) -> None:
@@ -37,8 +58,7 @@ def check(
 ) -> None:
     """Validate the taxonomy and matrix (each problem as file:line on stderr, exit 2), then list conflicts."""
     try:
-        tax = load_taxonomy(taxonomy)
-        mat = load_matrix(tax, matrix)
+        tax, mat = _load_checked(taxonomy, matrix)
     except ValidationError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -48,14 +68,20 @@ def check(
         _dump(
             {
                 "taxonomy": {"path": str(taxonomy), "version": tax.version, "sha256": tax.digest},
-                "matrix": {"path": str(matrix), "version": mat.version, "rules": len(mat.rules)},
+                "matrix": {
+                    "path": str(matrix),
+                    "version": mat.version,
+                    "rules": len(mat.rules),
+                    "question_templates": len(mat.questions.templates),
+                },
                 "findings": [{"code": f.code, "message": f.message, "line": f.line} for f in findings],
             }
         )
     else:
         typer.echo(
             f"ok: {taxonomy} (version {tax.version}: {len(tax.categories)} categories, {len(tax.purposes)} purposes, "
-            f"{len(tax.recipients)} recipients) and {matrix} ({len(mat.rules)} rules)"
+            f"{len(tax.recipients)} recipients) and {matrix} ({len(mat.rules)} rules, "
+            f"{len(mat.questions.templates)} question templates)"
         )
         for f in findings:
             typer.echo(f"warning: {f}" + (f" ({taxonomy}:{f.line})" if f.code == "notice_missing_item" else ""))
@@ -228,8 +254,7 @@ def apply(
 ) -> None:
     """Replace the stored matrix: validated whole, diffed, appended to the ledger, applied atomically."""
     try:
-        tax = load_taxonomy(taxonomy)
-        mat = load_matrix(tax, matrix)
+        _, mat = _load_checked(taxonomy, matrix)
     except ValidationError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

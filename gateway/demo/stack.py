@@ -53,7 +53,8 @@ MEDIAN_MILEAGE: dict[str, object] = {
 }
 
 
-# Question templates of gateway/zk/questions.yaml, exactly as declared (a recipient cannot change a threshold).
+# Question templates of the matrix (`questions:` in policies/data/matrix.yaml), exactly as declared (a recipient
+# cannot change a threshold).
 CATALYST_OR_MISFIRE: dict[str, object] = {
     "id": "catalyst-or-misfire",
     "attribute": "fault_code",

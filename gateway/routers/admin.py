@@ -1,10 +1,10 @@
-"""Administration: register OAuth clients, enrol customers, rotate keys. Admin clients only."""
+"""Administration: register OAuth clients, enrol customers, rotate keys, replace the matrix. Admin clients only."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -19,12 +19,15 @@ from gateway.dependencies import (
     CustomersDep,
     KeysDep,
     PoliciesDep,
+    ZkDep,
     idempotent,
     require_admin,
 )
 from gateway.routers.customer import CustomerProfile
 from gateway.web.problems import Problem, problem_responses
+from gateway.zk.templates import attribute_problems
 from keyfiles import KeyFileError
+from policies import PolicyConflictError, ValidationError, matrix_from_document
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403))
 
@@ -146,6 +149,70 @@ class RotatedKey(BaseModel):
     ring: str
     kid: str = Field(description="The new current key; earlier keys keep verifying.")
     keys: int = Field(description="How many keys the ring now holds.")
+
+
+_MATRIX_EXAMPLE: dict[str, Any] = {
+    "version": 1,
+    "rules": [
+        {
+            "id": "finance-age-predicate",
+            "effect": "allow",
+            "role": "finance",
+            "category": "profile.birth_date",
+            "purpose": "financial_product_recommendation",
+            "mode": "predicate",
+        }
+    ],
+    "questions": {
+        "budget": 1,
+        "templates": [{"id": "adult", "attribute": "age", "op": ">=", "operands": [18]}],
+        "asked": [{"role": "finance", "purpose": "financial_product_recommendation", "templates": ["adult"]}],
+    },
+}
+
+
+class MatrixView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_MATRIX_EXAMPLE]})
+
+    version: int = Field(description="The version in force (the database's counter).")
+    rules: list[dict[str, Any]]
+    questions: dict[str, Any] = Field(description="Question templates, who may ask which, and the budget.")
+
+
+class MatrixChangeView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": 2,
+                    "ledger_index": 41,
+                    "diff": {
+                        "added": [],
+                        "removed": [],
+                        "changed": [],
+                        "questions": {
+                            "asked": {
+                                "added": [],
+                                "removed": [
+                                    {
+                                        "role": "finance",
+                                        "purpose": "financial_product_recommendation",
+                                        "template": "adult",
+                                    }
+                                ],
+                            }
+                        },
+                    },
+                    "consents": {"widened": [], "narrowed": []},
+                }
+            ]
+        }
+    )
+
+    version: int = Field(description="The new version, in force at once on every worker.")
+    ledger_index: int = Field(description="The `policy.change` entry recording who changed what.")
+    diff: dict[str, Any] = Field(description="Rules added, removed, changed; and `questions` when they changed.")
+    consents: dict[str, Any] = Field(description="Flows widened (awaiting a fresh consent) and narrowed (stopped).")
 
 
 _ClientId = Path(description="The client's id.", examples=["crm-dealer-4s"])
@@ -332,3 +399,52 @@ def rotate_key(
     except KeyFileError as exc:
         raise Problem(409, "conflict", str(exc)) from exc
     return RotatedKey(ring=ring, kid=fresh.kid, keys=len(keys.ring(ring).keys))
+
+
+@router.get(
+    "/matrix",
+    summary="Show the authorization matrix in force",
+    description="The rules and the question templates of the version in force; a valid body for `PUT`.",
+    response_model=MatrixView,
+)
+def get_matrix(policies: PoliciesDep, _: ClientPrincipal = Depends(require_admin)) -> MatrixView:
+    version, questions = policies.matrix.questions_in_force()
+    rules = policies.matrix.rules(version)
+    return MatrixView(version=version, rules=[r.as_dict() for r in rules], questions=questions.as_dict())
+
+
+@router.put(
+    "/matrix",
+    summary="Replace the authorization matrix",
+    description="Replaces the rules and the question templates (`questions`: templates with a fixed attribute, "
+    "operator and operands, which role may ask which for which purpose, and the budget of distinct questions). "
+    "The document is validated whole, against the taxonomy and the attribute registry: any problem (an unknown "
+    "role, purpose, category, attribute or template id, a duplicate id, operands unfit for the operator or the "
+    "attribute) applies nothing and is listed in `errors`. The change is diffed, recorded in the ledger "
+    "(`policy.change`) and in force at once, for decisions and questions alike. A document that changes nothing "
+    "is refused like a malformed one (422, `the change leaves the matrix as it is`), as `consentry policy apply` "
+    "refuses it.",
+    response_model=MatrixChangeView,
+    responses=problem_responses(409, 422),
+)
+async def put_matrix(
+    policies: PoliciesDep,
+    zk: ZkDep,
+    document: dict[str, Any] = Body(openapi_examples={"matrix": {"value": _MATRIX_EXAMPLE}}),
+    note: str | None = Query(None, max_length=500, description="Why, for the ledger and the history."),
+    admin: ClientPrincipal = Depends(require_admin),
+) -> MatrixChangeView:
+    try:
+        matrix = matrix_from_document(policies.taxonomy, document, "matrix")
+        problems = attribute_problems(matrix.questions, zk.registry, "matrix")
+        if problems:
+            raise ValidationError(problems)
+        change = await run_in_threadpool(policies.matrix.apply, matrix, actor=admin.actor, note=note)
+    except ValidationError as exc:
+        messages = [p.message for p in exc.problems]
+        raise Problem(422, "invalid-matrix", "; ".join(messages), errors=[{"message": m} for m in messages]) from None
+    except PolicyConflictError as exc:
+        raise Problem(409, "conflict", str(exc)) from exc
+    return MatrixChangeView(
+        version=change.version, ledger_index=change.ledger_index, diff=dict(change.diff), consents=dict(change.consents)
+    )

@@ -230,9 +230,11 @@ async def zk_statement(request: Request, relay: ZkRelayDep) -> JSONResponse:
 @router.post(
     "/v1/zk/questions",
     summary="Ask the customer's wallet a declared question; get its proven answer",
-    description="Requires scope `zk`. The template must be declared for your role and the purpose, exactly as "
-    "declared (`template-altered` otherwise), the audience your organization, `asked_at` within the clock skew "
-    "and the question open at most the configured lifetime. The matrix and the customer's consents must allow "
+    description="Requires scope `zk`. The template must be one the matrix in force declares (its `questions:` "
+    "section; `unknown-template` otherwise), exactly as declared (`template-altered` otherwise), and one your "
+    "role may ask for the purpose (`template-not-declared`, recorded in the ledger), the audience your "
+    "organization, `asked_at` within the clock skew and the question open at most the configured lifetime. The "
+    "matrix's rules and the customer's consents must allow "
     "a predicate on the attribute's category, and the budget of distinct templates per (your organization, "
     "subject, attribute, statement validity period) must not be spent on other templates; refusals are recorded "
     "in the ledger. The question then waits for the customer's wallet up to `wait` seconds: 200 with the "

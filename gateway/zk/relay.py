@@ -33,9 +33,10 @@ from gateway.web.problems import Problem
 from gateway.zk.attributes import UnknownAttributeError
 from gateway.zk.queries import PolicyRefused, ZkQueries, covering_checkpoint, decide, subject_customer
 from gateway.zk.response import QUERY_EVENT
+from gateway.zk.templates import TemplateBook
 from ledger import Event, LedgerError, cosign
 from ledger.b64 import b64encode
-from policies import UnknownNameError
+from policies import StateUnavailableError, UnknownNameError
 from wallet.protocol import (
     MAX_QUESTIONS_PER_POLL,
     MAX_WAIT_SECONDS,
@@ -247,12 +248,14 @@ async def _refuse_purpose(relay: Relay, principal: ClientPrincipal, question: Qu
     return await _refuse(relay, event, lambda index: purpose_not_allowed(question.purpose, index))
 
 
-def _check_question(relay: Relay, principal: ClientPrincipal, question: Question, now: datetime) -> str:
-    """The checks that need no customer: template declared for the role × purpose, audience, instants (the
-    purpose the client is registered for is checked after, by `_refuse_purpose`, as it is recorded).
-    Returns the attribute's category."""
+def _check_question(
+    relay: Relay, principal: ClientPrincipal, question: Question, now: datetime, book: TemplateBook
+) -> tuple[str, str]:
+    """The checks that need no customer: template declared as carried, audience, instants (whether the role may
+    ask it, and the purpose the client is registered for, are checked after, as refusals are recorded).
+    Returns the attribute's category and the recipient's role."""
     zk = relay.queries.zk
-    declared = zk.templates.get(question.template.id)
+    declared = book.get(question.template.id)
     if declared is None:
         raise Problem(404, "unknown-template", f"No question template {question.template.id!r} is declared.")
     if declared != question.template:
@@ -266,12 +269,6 @@ def _check_question(relay: Relay, principal: ClientPrincipal, question: Question
         role = relay.queries.policies.taxonomy.recipient(principal.organization).role
     except UnknownNameError as exc:
         raise Problem(403, "policy-refused", "Your organization is not a recipient the policy knows.") from exc
-    if declared.id not in zk.templates.allowed(role, question.purpose):
-        raise Problem(
-            403,
-            "template-not-declared",
-            f"Recipients of role {role!r} may not ask {declared.id!r} for the purpose {question.purpose!r}.",
-        )
     if question.audience != f"org:{principal.organization}":
         raise Problem(422, "wrong-audience", f"The question's audience must be org:{principal.organization}.")
     skew = timedelta(seconds=zk.settings.clock_skew_seconds)
@@ -281,7 +278,41 @@ def _check_question(relay: Relay, principal: ClientPrincipal, question: Question
         raise Problem(422, "question-too-long", f"A question stays open at most {zk.settings.max_question_seconds} s.")
     if question.expires_at <= now:
         raise Problem(422, "question-expired", "The question expired before it was asked.")
-    return zk.registry.get(declared.attribute).category
+    return zk.registry.get(declared.attribute).category, role
+
+
+async def _refuse_template(
+    relay: Relay, principal: ClientPrincipal, pseudonym: str, category: str, question: Question, role: str, version: int
+) -> Problem:
+    """The matrix in force does not let this role ask this template for this purpose (any more): recorded like the
+    policy's refusals, with the matrix version that decided it."""
+    event = _question_event(
+        principal.client_id,
+        principal.organization,
+        pseudonym,
+        category,
+        question,
+        outcome="refused",
+        reason="template_not_declared",
+        matrix_version=version,
+    )
+    detail = (
+        f"Under matrix version {version}, recipients of role {role!r} may not ask {question.template.id!r} "
+        f"for the purpose {question.purpose!r}."
+    )
+
+    def refused(index: int) -> Problem:
+        return Problem(
+            403,
+            "template-not-declared",
+            detail,
+            headers={"Consentry-Ledger-Index": str(index)},
+            reason="template_not_declared",
+            matrix_version=version,
+            ledger_index=index,
+        )
+
+    return await _refuse(relay, event, refused)
 
 
 def _claim_budget(
@@ -360,13 +391,19 @@ async def ask(
     except ZkpError as exc:
         raise Problem(422, "invalid-question", str(exc)) from exc
     now = _now()
-    category = _check_question(relay, principal, question, now)
+    try:
+        book = await run_in_threadpool(zk.templates.current, queries.policies.matrix)
+    except (SQLAlchemyError, StateUnavailableError) as exc:
+        raise Problem(503, "unavailable", "The matrix in force cannot be read; nothing is asked.") from exc
+    category, role = _check_question(relay, principal, question, now, book)
     if question.purpose not in principal.allowed_purposes:
         raise await _refuse_purpose(relay, principal, question)
     customer = await subject_customer(queries, question.subject)
     pseudonym = queries.pseudonyms(customer.customer_id)
+    if not book.allows(role, question.template, question.purpose):
+        raise await _refuse_template(relay, principal, pseudonym, category, question, role, book.version)
     try:
-        await run_in_threadpool(decide, queries, principal, customer, category, question.purpose)
+        decision = await run_in_threadpool(decide, queries, principal, customer, category, question.purpose)
     except PolicyRefused as refused:
         event = _question_event(
             principal.client_id,
@@ -378,6 +415,11 @@ async def ask(
             withheld={category: refused.failures},
         )
         raise await _refuse(relay, event, refused.problem) from None
+    version = int(decision["matrix_version"])
+    if version != book.version:  # the matrix changed meanwhile: the template is judged by the decision's version
+        book = await run_in_threadpool(zk.templates.at, queries.policies.matrix, version)
+        if not book.allows(role, question.template, question.purpose):
+            raise await _refuse_template(relay, principal, pseudonym, category, question, role, version)
     statement = await run_in_threadpool(
         current_statement, relay.engine, question.subject, question.template.attribute, now
     )
@@ -392,7 +434,7 @@ async def ask(
         question.template.attribute,
         period,
         question.template.id,
-        zk.templates.budget,
+        book.budget,
     )
     if not claimed:
         event = _question_event(
@@ -405,7 +447,7 @@ async def ask(
             reason="question_budget_exhausted",
         )
         detail = (
-            f"Your organization already asked {zk.templates.budget} other question(s) about this subject's "
+            f"Your organization already asked {book.budget} other question(s) about this subject's "
             f"{question.template.attribute} until {format_utc(statement.valid_until)}; another threshold is refused."
         )
 

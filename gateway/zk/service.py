@@ -22,7 +22,7 @@ from gateway.zk.attributes import DEFAULT_ATTRIBUTES, AttributeRegistry, ZkAttri
 from gateway.zk.nonces import NonceBook
 from gateway.zk.sealing import OpeningSealer, load_opening_key
 from gateway.zk.signals import Signals
-from gateway.zk.templates import DEFAULT_QUESTIONS, TemplateBook
+from gateway.zk.templates import TemplateBooks
 from keyfiles import KeyDirectory
 from ledger import cosigner_verifier_key, generate_cosigner_key
 from ledger.store import Ledger
@@ -59,9 +59,6 @@ class ZkSettings(BaseSettings):
         default=False,
         description="Serve `POST /v1/zk/queries` (the gateway proves any predicate the caller names from openings "
         "it holds). Off by default: free thresholds make a comparison oracle; ask declared templates instead.",
-    )
-    questions_path: Path | None = Field(
-        default=None, description="Question templates per recipient role × purpose (YAML); default: bundled."
     )
     source_keys: str = Field(
         default="",
@@ -101,6 +98,12 @@ def load_clock_key(directory: Path, origin: str) -> str:
     return data.decode().strip()
 
 
+def load_registry(categories: frozenset[str], settings: ZkSettings | None = None) -> AttributeRegistry:
+    """The attribute registry this gateway answers about (the configured file, else the bundled one)."""
+    settings = settings or ZkSettings()
+    return AttributeRegistry.load(settings.attributes_path or DEFAULT_ATTRIBUTES, categories)
+
+
 @dataclass
 class ZkService:
     settings: ZkSettings
@@ -109,7 +112,7 @@ class ZkService:
     anchorer: Anchorer
     nonces: NonceBook
     limiter: RateLimiter
-    templates: TemplateBook
+    templates: TemplateBooks
     source_keys: tuple[str, ...]
     clock_key: str = field(repr=False)
     signals: Signals = field(default_factory=Signals)
@@ -131,10 +134,9 @@ class ZkService:
         settings = settings or ZkSettings()
         override = settings.opening_key.get_secret_value() if settings.opening_key else None
         sealer = OpeningSealer(load_opening_key(key_directory, override))
-        registry = AttributeRegistry.load(settings.attributes_path or DEFAULT_ATTRIBUTES, categories)
+        registry = load_registry(categories, settings)
         store = AnchorStore(ledger.engine)
         limiter = RateLimiter(RateLimit(settings.query_rate, settings.query_burst))
-        templates = TemplateBook.load(settings.questions_path or DEFAULT_QUESTIONS, frozenset(registry.ids))
         source_keys = tuple(settings.source_key_list())
         parse_source_keys(source_keys)  # a malformed key is a start-up error, not a refused statement later
         return cls(
@@ -144,7 +146,7 @@ class ZkService:
             Anchorer(ledger, store, sealer),
             NonceBook(ledger.engine),
             limiter,
-            templates,
+            TemplateBooks(registry),
             source_keys,
             load_clock_key(key_directory, origin),
         )

@@ -1,87 +1,99 @@
-"""The question templates recipients may ask, per recipient role × purpose (`questions.yaml`).
+"""The question templates recipients may ask: the `questions:` section of the matrix version in force.
 
-A recipient names a template; the gateway checks that the template the question carries is exactly the one
-declared (so no threshold can be slipped in) and that its role may ask it for the purpose. The budget of
-distinct templates per (recipient organization, subject, attribute, validity period) is declared here too.
+The matrix (`policies.questions`) declares the templates and which recipient role may ask which for which purpose;
+this module joins them with the attribute registry, which only the gateway knows: a template's attribute must be
+registered and its operands must suit the attribute's kind. A recipient names a template; the relay checks that
+the question carries exactly the declared one (no threshold slipped in) and that its role may ask it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
-
+from gateway.zk.attributes import AttributeRegistry, UnknownAttributeError
+from policies import PolicyStore, Problem, Questions, TemplateSpec
 from zkp import Predicate, QuestionTemplate, ZkpError
 
-DEFAULT_QUESTIONS = Path(__file__).with_name("questions.yaml")
-
-
-class TemplateBookError(ValueError):
-    """The question template file is malformed; the message names the entry and the rule."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TemplateBook:
+    """The askable templates of one matrix version."""
+
+    version: int
     templates: Mapping[str, QuestionTemplate]
-    asked: Mapping[tuple[str, str], frozenset[str]]
-    budget: int
+    asked: Questions
+
+    @property
+    def budget(self) -> int:
+        return self.asked.budget
 
     def get(self, template_id: str) -> QuestionTemplate | None:
         return self.templates.get(template_id)
 
-    def allowed(self, role: str, purpose: str) -> frozenset[str]:
-        """The template ids a recipient of `role` may ask for `purpose` (none when nothing is declared)."""
-        return self.asked.get((role, purpose), frozenset())
+    def allows(self, role: str, question: QuestionTemplate, purpose: str) -> bool:
+        """Whether a recipient of `role` may ask exactly `question` for `purpose` under this version."""
+        return self.get(question.id) == question and question.id in self.asked.allowed(role, purpose)
 
-    @classmethod
-    def load(cls, path: Path | str = DEFAULT_QUESTIONS, attributes: frozenset[str] | None = None) -> TemplateBook:
+
+def question_template(spec: TemplateSpec, registry: AttributeRegistry) -> QuestionTemplate:
+    """The zkp template of a declared one, checked against the registered attribute (raises ZkpError or
+    UnknownAttributeError)."""
+    predicate = Predicate.from_json({"op": spec.op, "operands": [*spec.operands]})
+    template = QuestionTemplate(spec.id, spec.attribute, predicate)
+    template.check(registry.get(spec.attribute).schema)
+    return template
+
+
+def attribute_problems(questions: Questions, registry: AttributeRegistry, file: str) -> list[Problem]:
+    """What the policies cannot check in a matrix's questions: unknown attributes, operands unfit for the kind."""
+    problems = []
+    for spec in questions.templates:
         try:
-            document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise TemplateBookError(f"{path}: {exc}") from exc
-        return cls.parse(document, attributes)
-
-    @classmethod
-    def parse(cls, document: object, attributes: frozenset[str] | None = None) -> TemplateBook:
-        if not isinstance(document, dict) or set(document) != {"version", "budget", "templates", "asked"}:
-            raise TemplateBookError("the file is a mapping with exactly version, budget, templates and asked")
-        budget = document["budget"]
-        if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= 100:
-            raise TemplateBookError("budget is an integer from 1 to 100")
-        templates: dict[str, QuestionTemplate] = {}
-        for position, entry in enumerate(_list(document["templates"], "templates")):
-            template = _template(entry, position)
-            if template.id in templates:
-                raise TemplateBookError(f"template {template.id!r} is declared twice")
-            if attributes is not None and template.attribute not in attributes:
-                raise TemplateBookError(f"template {template.id!r}: unknown attribute {template.attribute!r}")
-            templates[template.id] = template
-        asked: dict[tuple[str, str], frozenset[str]] = {}
-        for position, entry in enumerate(_list(document["asked"], "asked")):
-            if not isinstance(entry, dict) or set(entry) != {"role", "purpose", "templates"}:
-                raise TemplateBookError(f"asked[{position}] has exactly role, purpose and templates")
-            ids = entry["templates"]
-            if not isinstance(ids, list) or not all(isinstance(i, str) and i in templates for i in ids):
-                raise TemplateBookError(f"asked[{position}]: templates is a list of declared template ids")
-            key = (str(entry["role"]), str(entry["purpose"]))
-            asked[key] = asked.get(key, frozenset()) | frozenset(ids)
-        return cls(templates, asked, budget)
+            question_template(spec, registry)
+        except UnknownAttributeError:
+            known = ", ".join(registry.ids)
+            problems.append(
+                Problem(
+                    file,
+                    spec.line,
+                    f"question template {spec.id!r}: unknown attribute {spec.attribute!r} (registered: {known})",
+                )
+            )
+        except ZkpError as exc:
+            problems.append(Problem(file, spec.line, f"question template {spec.id!r}: {exc}"))
+    return problems
 
 
-def _list(value: object, name: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise TemplateBookError(f"{name} is a list")
-    return value
+class TemplateBooks:
+    """Template books by matrix version: a stored version never changes, so each is built once per process, while
+    the version in force is read from the database on every question (a change applies at once, on every worker).
+    A template the registry no longer admits (uploads are checked; the registry may be swapped later) is left out,
+    so it cannot be asked."""
 
+    def __init__(self, registry: AttributeRegistry) -> None:
+        self.registry = registry
+        self._books: dict[int, TemplateBook] = {}
 
-def _template(entry: object, position: int) -> QuestionTemplate:
-    if not isinstance(entry, dict) or set(entry) != {"id", "attribute", "op", "operands"}:
-        raise TemplateBookError(f"templates[{position}] has exactly id, attribute, op and operands")
-    try:
-        predicate = Predicate.from_json({"op": entry["op"], "operands": entry["operands"]})
-        return QuestionTemplate(str(entry["id"]), str(entry["attribute"]), predicate)
-    except ZkpError as exc:
-        raise TemplateBookError(f"templates[{position}]: {exc}") from exc
+    def current(self, store: PolicyStore) -> TemplateBook:
+        version, questions = store.questions_in_force()
+        return self._book(version, questions)
+
+    def at(self, store: PolicyStore, version: int) -> TemplateBook:
+        book = self._books.get(version)
+        return book if book is not None else self._book(version, store.questions(version))
+
+    def _book(self, version: int, questions: Questions) -> TemplateBook:
+        book = self._books.get(version)
+        if book is None:
+            templates = {}
+            for spec in questions.templates:
+                try:
+                    templates[spec.id] = question_template(spec, self.registry)
+                except (UnknownAttributeError, ZkpError) as exc:
+                    logger.warning("matrix version %d: question template %r cannot be asked: %s", version, spec.id, exc)
+            book = self._books[version] = TemplateBook(version, templates, questions)
+        return book
