@@ -153,6 +153,14 @@ def writer(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{WRITE: True})
 
 
+def sqlite_wal_path(conn: Connection) -> Path | None:
+    """The write-ahead log of an embedded SQLite file (whether or not it exists yet), None for any other database."""
+    database = conn.engine.url.database
+    if conn.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(f"{database}-wal")
+
+
 def _writer_lock_path(conn: Connection) -> Path | None:
     """The lock file that queues the ledger writers of an embedded SQLite file, None for any other database."""
     database = conn.engine.url.database
