@@ -47,7 +47,11 @@ from ledger.errors import LedgerError
 from ledger.rfc9162 import leaf_hash
 from ledger.store.database import (
     driver_sql,
+    flat_keys,
+    found_nodes,
     locked_transaction,
+    nodes_sql,
+    raw_sqlite_transaction,
     read_nodes,
     run_autocommit,
     sqlite_wal_path,
@@ -139,6 +143,39 @@ def append_in_one_trip(
     if not run_autocommit(conn, APPEND_ONE_TRIP, params):
         return None
     return assigned, moved
+
+
+def append_on_sqlite(
+    conn: Connection, cached: Frontier | None, requests: Sequence[Request]
+) -> tuple[dict[int, list[int]], Frontier]:
+    """Append effect-free requests under SQLite's write lock, on the driver connection; committed on return."""
+    with raw_sqlite_transaction(conn) as (dbapi, size):
+        if cached is not None and cached.size == size:
+            frontier = cached.copy()
+        else:
+            keys = range_nodes(0, size)
+            rows = dbapi.execute(nodes_sql(len(keys), "qmark"), flat_keys(keys)).fetchall() if keys else []
+            found = found_nodes(rows, keys)
+            frontier = Frontier(size, [found[k] for k in keys])
+        entry_rows: list[tuple[Any, ...]] = []
+        payload_rows: list[tuple[Any, ...]] = []
+        node_rows: list[tuple[Any, ...]] = []
+        assigned: dict[int, list[int]] = {}
+        next_index = size
+        for number, request in enumerate(requests):
+            assigned[number] = list(range(next_index, next_index + len(request.entries)))
+            for entry in request.entries:
+                entry_rows.append((next_index, entry.data))
+                if entry.payload_json is not None:
+                    payload_rows.append((next_index, entry.subject, entry.salt, entry.payload_json))
+                node_rows += frontier.append(leaf_hash(entry.data))
+                next_index += 1
+        dbapi.executemany(INSERT_ENTRY, entry_rows)
+        if payload_rows:
+            dbapi.executemany(INSERT_PAYLOAD, payload_rows)
+        dbapi.executemany(INSERT_NODE, node_rows)
+        dbapi.execute(UPDATE_SIZE, (next_index,))
+    return assigned, frontier
 
 
 def _insert(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -442,6 +479,8 @@ class Sequencer:
             if cached is not None and conn.dialect.name == "postgresql" and all(r.effects is None for r in requests):
                 done = append_in_one_trip(conn, cached, requests)
                 self.fallbacks += done is None
+            if done is None and conn.dialect.name == "sqlite" and all(r.effects is None for r in requests):
+                done = append_on_sqlite(conn, cached, requests)
             if done is not None:
                 assigned, frontier = done
             else:
