@@ -335,7 +335,7 @@ class Sequencer:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._queue: queue.SimpleQueue[Request | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Request | list[Request] | object] = queue.SimpleQueue()
         self._frontier: Frontier | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -357,6 +357,19 @@ class Sequencer:
                 self._start_worker()
             self._queue.put(request)
         return request.future
+
+    def submit_requests(self, requests: list[Request]) -> None:
+        """Queue requests as ONE item (an event loop's appends of one turn): the worker wakes once for them all.
+
+        Errors reach each request's future, since its appender awaits it rather than calling in."""
+        with self._lock:
+            if self._closed:
+                for request in requests:
+                    request.future.set_exception(LedgerError("the ledger is closed"))
+                return
+            if self._thread is None:
+                self._start_worker()
+            self._queue.put(requests)
 
     def _start_worker(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
@@ -397,14 +410,14 @@ class Sequencer:
         or none for GATHER_GAP_S, or GATHER_MAX_S passed. A lone appender never waits, and neither does
         anyone on SQLite, whose flushes overlap (see WalSyncer): there the next batch goes while one flushes.
         """
-        batch = [first]
-        count = len(first.entries) if isinstance(first, Request) else 0
+        batch: list[Request | object] = [*_requests_in(first)]
+        count = sum(len(r.entries) for r in _requests_in(first))
         # With the flush outside the write lock (SQLite) a batch is cheap and flushes overlap: commit what is here.
         expected = self._expected if self._expected > 1 and self._syncer is None else 0
         deadline = time.monotonic() + GATHER_MAX_S
         while count < MAX_BATCH_ENTRIES:
             try:
-                if len(batch) < expected:
+                if len(batch) < expected:  # a list counts as one: it comes from a loop that sent all it had
                     more = self._queue.get(timeout=max(0.0, min(GATHER_GAP_S, deadline - time.monotonic())))
                 else:
                     more = self._queue.get_nowait()
@@ -413,8 +426,8 @@ class Sequencer:
             taken.append(more)  # from here the worker answers for it, even if it dies
             if more is _STOP:
                 return self._runnable(batch), True
-            batch.append(more)
-            count += len(more.entries) if isinstance(more, Request) else 0
+            batch += _requests_in(more)
+            count += sum(len(r.entries) for r in _requests_in(more))
         return self._runnable(batch), False
 
     @staticmethod
@@ -506,7 +519,17 @@ class Sequencer:
             requests[number].future.set_result(indices)
 
 
+def _requests_in(item: Request | object) -> list[Request]:
+    """The requests of a queue item: one request, a list of them (`submit_requests`), or none (_STOP)."""
+    if isinstance(item, Request):
+        return [item]
+    if isinstance(item, list):
+        return [r for r in item if isinstance(r, Request)]
+    return []
+
+
 def _writer_failed(item: Request | object, exc: BaseException) -> None:
-    """Tell the appender waiting on a queue item that the writer died before answering it."""
-    if isinstance(item, Request) and not item.future.done():
-        item.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))
+    """Tell the appenders waiting on a queue item that the writer died before answering them."""
+    for request in _requests_in(item):
+        if not request.future.done():
+            request.future.set_exception(LedgerError(f"the ledger writer failed: {exc!r}"))
