@@ -2,7 +2,9 @@
 
 Durability: an append is acknowledged after COMMIT returns. SQLite runs `synchronous=FULL` in WAL
 mode, so COMMIT returns only after the WAL is fsynced: an acknowledged entry survives a process
-crash AND a power cut (NORMAL would survive only the former). Every PostgreSQL session sets
+crash AND a power cut (NORMAL would survive only the former). The one exception is the sequencer's own
+connection: it commits with NORMAL and answers appenders only after it has fdatasynced the WAL itself,
+outside the write lock (see `ledger.store.sequencer.WalSyncer`). Every PostgreSQL session sets
 `synchronous_commit=on`, whatever the server default, so COMMIT returns after the WAL flush.
 
 Serialisation: every writer first locks the single `ledger_head` row (`SELECT … FOR UPDATE` on
