@@ -2,7 +2,9 @@
 
 Durability: an append is acknowledged after COMMIT returns. SQLite runs `synchronous=FULL` in WAL
 mode, so COMMIT returns only after the WAL is fsynced: an acknowledged entry survives a process
-crash AND a power cut (NORMAL would survive only the former). Every PostgreSQL session sets
+crash AND a power cut (NORMAL would survive only the former). The one exception is the sequencer's own
+connection: it commits with NORMAL and answers appenders only after it has fdatasynced the WAL itself,
+outside the write lock (see `ledger.store.sequencer.WalSyncer`). Every PostgreSQL session sets
 `synchronous_commit=on`, whatever the server default, so COMMIT returns after the WAL flush.
 
 Serialisation: every writer first locks the single `ledger_head` row (`SELECT … FOR UPDATE` on
@@ -153,10 +155,22 @@ def writer(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{WRITE: True})
 
 
-def _writer_lock_path(conn: Connection) -> Path | None:
-    """The lock file that queues the ledger writers of an embedded SQLite file, None for any other database."""
+def sqlite_wal_path(conn: Connection) -> Path | None:
+    """The write-ahead log of an embedded SQLite file (whether or not it exists yet), None for any other database."""
     database = conn.engine.url.database
     if conn.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(f"{database}-wal")
+
+
+def _writer_lock_path(conn: Connection) -> Path | None:
+    """The lock file that queues the ledger writers of an embedded SQLite file, None for any other database."""
+    return _lock_path_of(conn.dialect.name, conn.engine.url.database)
+
+
+@functools.lru_cache(maxsize=64)
+def _lock_path_of(dialect: str, database: str | None) -> Path | None:
+    if dialect != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(f"{database}-ledger-writer.lock")
 
@@ -177,6 +191,34 @@ def _writers_queued(conn: Connection) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def raw_sqlite_transaction(conn: Connection) -> Iterator[tuple[Any, int]]:
+    """`locked_transaction` straight on an idle SQLite `writer`'s driver connection; yields (it, size).
+
+    The sequencer's hot path: through SQLAlchemy each statement cost more CPU than SQLite's work on it
+    (hundreds of microseconds a batch, all of it holding the interpreter lock the event loop wants).
+    Driver errors come out as SQLAlchemy's, as on every other path."""
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:
+        raise LedgerError("the writer's connection is closed")
+    driver_error = conn.dialect.loaded_dbapi.Error
+    with _writers_queued(conn):
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+            try:
+                row = dbapi.execute(HEAD_SELECT).fetchone()
+                if row is None:
+                    raise NotALedgerError("the ledger head row is missing")
+                yield dbapi, int(row[0])
+                dbapi.execute("COMMIT")
+            except BaseException:
+                if dbapi.in_transaction:
+                    dbapi.execute("ROLLBACK")
+                raise
+        except driver_error as exc:
+            raise DBAPIError.instance("", (), exc, driver_error, dialect=conn.dialect) from exc
 
 
 @contextlib.contextmanager
@@ -240,13 +282,13 @@ def open_engine(url: str, *, create: bool) -> Engine:
 
 
 @functools.lru_cache(maxsize=512)
-def _nodes_sql(count: int, paramstyle: str) -> str:
+def nodes_sql(count: int, paramstyle: str) -> str:
     mark = "?" if paramstyle == "qmark" else "%s"
     match = " OR ".join([f"(level = {mark} AND idx = {mark})"] * count)
     return f"SELECT level, idx, hash FROM {schema.nodes.name} WHERE {match}"  # noqa: S608 - no values in the text
 
 
-def _found_nodes(rows: Iterable[Sequence[Any]], keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+def found_nodes(rows: Iterable[Sequence[Any]], keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     found = {(int(level), int(idx)): bytes(digest) for level, idx, digest in rows}
     for key in keys:
         if key not in found:
@@ -254,7 +296,7 @@ def _found_nodes(rows: Iterable[Sequence[Any]], keys: Sequence[tuple[int, int]])
     return found
 
 
-def _flat(keys: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+def flat_keys(keys: Sequence[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(v for key in keys for v in key)
 
 
@@ -267,8 +309,8 @@ def read_nodes(conn: Connection, keys: Sequence[tuple[int, int]]) -> dict[tuple[
     """
     if not keys:
         return {}
-    sql = _nodes_sql(len(keys), conn.dialect.paramstyle)
-    return _found_nodes(conn.exec_driver_sql(sql, _flat(keys)).all(), keys)
+    sql = nodes_sql(len(keys), conn.dialect.paramstyle)
+    return found_nodes(conn.exec_driver_sql(sql, flat_keys(keys)).all(), keys)
 
 
 def read_nodes_now(engine: Engine, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -280,7 +322,7 @@ def read_nodes_now(engine: Engine, keys: Sequence[tuple[int, int]]) -> dict[tupl
     """
     if not keys:
         return {}
-    sql, params = _nodes_sql(len(keys), engine.dialect.paramstyle), _flat(keys)
+    sql, params = nodes_sql(len(keys), engine.dialect.paramstyle), flat_keys(keys)
     driver_error = engine.dialect.loaded_dbapi.Error
     dbapi = engine.raw_connection()
     try:
@@ -294,4 +336,4 @@ def read_nodes_now(engine: Engine, keys: Sequence[tuple[int, int]]) -> dict[tupl
         raise DBAPIError.instance(sql, params, exc, driver_error, dialect=engine.dialect) from exc
     finally:
         dbapi.close()  # back to the pool, which rolls back whatever the driver opened
-    return _found_nodes(rows, keys)
+    return found_nodes(rows, keys)

@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.envelope import ERASURE_TYPE, Event, prepare
+from ledger.envelope import ERASURE_TYPE, Event, PreparedEntry, prepare
 from ledger.errors import EventError, LedgerError
 from ledger.note import NoteError, parse_signer_key
 from ledger.rfc9162 import ProofError
 from ledger.store import schema
 from ledger.store.database import open_engine, purge_wal, read_nodes, read_nodes_now, write_transaction
-from ledger.store.sequencer import Effects, Sequencer
+from ledger.store.sequencer import Effects, Request, Sequencer
 from ledger.tree import Range, assemble, consistency_ranges, inclusion_ranges, keys_for
 
 # Entries whose payloads one statement deletes: well inside every driver's limit on bound parameters.
@@ -48,7 +48,10 @@ def hashes_now(engine: Engine, ranges: Sequence[Range]) -> list[bytes]:
 
 
 class _LoopWaker:
-    """Hands the sequencer's answers to one event loop, waking it once per committed batch.
+    """Hands one event loop's appends to the sequencer and its answers back, one wake each way per batch.
+
+    The appends a loop makes in one turn go to the sequencer as one queue item after that turn, so the
+    writer thread wakes (and takes the interpreter lock from the loop) once for them rather than once each.
 
     `asyncio.wrap_future` wakes the loop once per append: with 16 appenders in a batch, 16 self-pipe writes
     from the writer thread, each a hand-over of the interpreter lock between the writer and the loop. Here
@@ -57,10 +60,23 @@ class _LoopWaker:
     (withdrawn if not yet sequenced, appended regardless once it is).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sequencer: Sequencer) -> None:
         self._loop = weakref.ref(loop)  # the ledger's map of wakers must not keep a finished loop alive
+        self._sequencer = sequencer
         self._lock = threading.Lock()
         self._ready: list[tuple[Future[list[int]], asyncio.Future[list[int]]]] = []
+        self._outgoing: list[Request] = []  # touched on the loop only
+
+    def submit(self, entries: Sequence[PreparedEntry], effects: Effects | None) -> asyncio.Future[list[int]]:
+        request = Request(entries, effects)
+        self._outgoing.append(request)
+        if len(self._outgoing) == 1:
+            asyncio.get_running_loop().call_soon(self._send)
+        return self.watch(request.future)
+
+    def _send(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        self._sequencer.submit_requests(outgoing)
 
     def watch(self, future: Future[list[int]]) -> asyncio.Future[list[int]]:
         waiter: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -136,12 +152,12 @@ class Ledger:
         are given but must not touch loop-bound objects. Cancelling the task before the entry is
         sequenced withdraws it; once sequenced it is appended regardless.
         """
-        future = self._sequencer.submit([prepare(event)], effects)
+        entries = [prepare(event)]
         loop = asyncio.get_running_loop()
         waker = self._wakers.get(loop)
         if waker is None:
-            waker = self._wakers[loop] = _LoopWaker(loop)
-        return (await waker.watch(future))[0]
+            waker = self._wakers[loop] = _LoopWaker(loop, self._sequencer)
+        return (await waker.submit(entries, effects))[0]
 
     def append_many(self, events: Sequence[Event]) -> list[int]:
         """Append all events atomically (one transaction, contiguous indices), or none of them."""

@@ -297,3 +297,27 @@ def test_async_appends_answered_in_one_batch_each_get_their_own_answer(ledger: L
     for position, answer in enumerate(answers):
         if isinstance(answer, int):
             assert parse_envelope(ledger.entry(answer))["actor"] == f"t{position if position < 7 else position - 1}"
+
+
+def test_an_event_loops_appends_of_one_turn_reach_the_writer_as_one_queue_item(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One wake of the writer thread per loop turn, not per append: each wake takes the interpreter lock."""
+    seq = ledger._sequencer
+    sent: list[int] = []
+    real_submit = seq.submit_requests
+
+    def counting(requests: list[object]) -> None:
+        sent.append(len(requests))
+        real_submit(requests)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(seq, "submit_requests", counting)
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(ledger.append_async(Event(type="test.task", actor=f"t{i}")) for i in range(16)))
+
+    indices = asyncio.run(main())
+    assert sent == [16]
+    assert sorted(indices) == list(range(16))
+    for i, index in enumerate(indices):
+        assert parse_envelope(ledger.entry(index))["actor"] == f"t{i}"
