@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from policies.consent import ConsentRecord, ConsentStatus, GivenBy, RecordKind
 from policies.decision import CategoryDecision, ConsentRef, Decision, Reason, SubjectContext
@@ -41,6 +41,9 @@ _NEEDED_FOR_THE_SERVICE = frozenset({LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIG
 # GDPR Art. 18(2): restricted data is processed only with consent, for legal claims, to protect another person or
 # for an important public interest; a contract, a legitimate interest or a mere notice no longer suffice.
 _RESTRICTABLE = frozenset({LegalBasis.CONTRACT, LegalBasis.LEGITIMATE_INTEREST, LegalBasis.NOTICE})
+
+# The enforcer's reason strings as the codes a decision carries (a dict lookup is cheaper than the enum's call).
+_MATRIX_REASON = {r.value: r for r in (Reason.MATRIX_ALLOW, Reason.MATRIX_DENY, Reason.NO_MATCHING_RULE)}
 
 DecisionMode = Literal["release", "predicate", "aggregate"]
 _MODES = ("release", "predicate", "aggregate")
@@ -90,8 +93,10 @@ class _Snapshot:
     decisions: dict[_DecisionKey, tuple[CategoryDecision, ...]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Context:
+class _Context(NamedTuple):
+    """The question's resolved names, built on every decision: a tuple because it is cheaper to build than a frozen
+    dataclass, and as immutable."""
+
     recipient: Recipient
     customer_type: CustomerType
     jurisdiction: Jurisdiction
@@ -264,16 +269,18 @@ class DecisionEngine:
     ) -> tuple[CategoryDecision, ...]:
         return tuple(self._category(snap, ctx, records, c, mode) for c in categories)
 
-    def _matrix_outcome(self, snap: _Snapshot, ctx: _Context, category: str, mode: str) -> MatrixOutcome:
+    def _matrix_outcome(
+        self, snap: _Snapshot, ctx: _Context, category: str, lineage: tuple[str, ...], mode: str
+    ) -> MatrixOutcome:
+        if self._cache_size <= 0:
+            return snap.enforcer.evaluate(ctx.recipient.role, ctx.customer_type.id, lineage, ctx.purpose.id, mode)
         key = (ctx.recipient.role, ctx.customer_type.id, category, ctx.purpose.id, mode)
         outcome = snap.outcomes.get(key)
         if outcome is None:
-            lineage = self._taxonomy.lineage(category)
             outcome = snap.enforcer.evaluate(key[0], key[1], lineage, key[3], mode)
-            if self._cache_size > 0:
-                if len(snap.outcomes) >= self._cache_size:
-                    snap.outcomes.clear()
-                snap.outcomes[key] = outcome
+            if len(snap.outcomes) >= self._cache_size:
+                snap.outcomes.clear()
+            snap.outcomes[key] = outcome
         return outcome
 
     def _category(
@@ -281,14 +288,14 @@ class DecisionEngine:
     ) -> CategoryDecision:
         if category not in self._taxonomy.categories:
             return CategoryDecision(category, False, (Reason.UNKNOWN_CATEGORY,))
-        matrix = self._matrix_outcome(snap, ctx, category, mode)
-        reasons: list[Reason] = [Reason(matrix.reason)]
+        lineage = self._taxonomy.lineage(category)
+        matrix = self._matrix_outcome(snap, ctx, category, lineage, mode)
+        reasons: list[Reason] = [_MATRIX_REASON[matrix.reason]]
         rule = matrix.rule.id if matrix.rule is not None else None
         basis = ctx.basis
         if basis is None:
             reasons.append(Reason.NO_LEGAL_BASIS)
             return CategoryDecision(category, False, tuple(reasons), rule)
-        lineage = self._taxonomy.lineage(category)
         mine = [r for r in records if r.covers_category(lineage)]
         consent: ConsentRecord | None = None
         if basis is LegalBasis.CONSENT:

@@ -161,3 +161,77 @@ def test_policies_use_casbin_through_its_public_api_only() -> None:
     """No overridden or called private method, no swapped internals: Casbin upgrades cannot change decisions."""
     modules = [path for package in runtime_packages() for path in (ROOT / package).rglob("*.py")]
     assert not [use for path in modules for use in private_uses(path, "casbin")]
+
+
+# Few values per field, so that random rules collide: the same scope twice, parents and children, `*` everywhere.
+FEW_ROLES = sorted(TAX.roles)[:2]
+FEW_CTYPES = sorted(TAX.customer_types)[:2]
+FEW_CATS = sorted(c for c in TAX.categories if c.split(".")[0] in ("vehicle", "contact"))
+FEW_PURPOSES = sorted(TAX.purposes)[:2]
+ALL_MODES = ["release", "predicate", "aggregate"]
+
+
+def reference_outcome(
+    rules: list[MatrixRule], role: str, ctype: str, cat: str, purpose: str, mode: str
+) -> tuple[bool, str, MatrixRule | None]:
+    """model.conf read literally: scan every rule with the matcher; any matching deny refuses, else any matching
+    allow permits, else nothing matched and the answer is no. The rule cited is the most specific matching one of
+    the deciding effect: most exact fields, then the deepest category, then an exact role, then an exact customer
+    type, then the first in the matrix."""
+
+    def matches(rule: MatrixRule) -> bool:
+        return (
+            rule.role in ("*", role)
+            and rule.customer_type in ("*", ctype)
+            and category_match(cat, rule.category)
+            and rule.purpose in ("*", purpose)
+            and mode_match(mode, rule.mode, rule.effect)
+        )
+
+    def specificity(item: tuple[int, MatrixRule]) -> tuple[int, int, bool, bool, int]:
+        index, rule = item
+        exact = sum(v != "*" for v in (rule.role, rule.customer_type, rule.category, rule.purpose))
+        depth = 0 if rule.category == "*" else rule.category.count(".") + 1
+        return (-exact, -depth, rule.role == "*", rule.customer_type == "*", index)
+
+    matching = [(i, r) for i, r in enumerate(rules) if matches(r)]
+    denies = [m for m in matching if m[1].effect is Effect.DENY]
+    allows = [m for m in matching if m[1].effect is Effect.ALLOW]
+    if denies:
+        return False, "matrix_deny", min(denies, key=specificity)[1]
+    if allows:
+        return True, "matrix_allow", min(allows, key=specificity)[1]
+    return False, "no_matching_rule", None
+
+
+few_rules = st.lists(
+    st.builds(
+        lambda i, eft, role, ct, cat, p, mode: MatrixRule(f"r{i}", Effect(eft), role, ct, cat, p, mode),
+        st.integers(0, 10**6),
+        st.sampled_from(["allow", "deny"]),
+        st.sampled_from([*FEW_ROLES, "*"]),
+        st.sampled_from([*FEW_CTYPES, "*"]),
+        st.sampled_from([*FEW_CATS, "*"]),
+        st.sampled_from([*FEW_PURPOSES, "*"]),
+        st.sampled_from([*ALL_MODES, "*"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(few_rules, st.data())
+def test_indexed_evaluation_equals_a_reference_scan_and_cites_the_same_rule(
+    rules: list[MatrixRule], data: st.DataObject
+) -> None:
+    """The index's answer, reason and cited rule are the reference scan's, for every request over a random matrix
+    (denies, `*` in every field, parent categories, all three modes)."""
+    indexed = IndexedEnforcer(rules)
+    for role in FEW_ROLES:
+        for ctype in FEW_CTYPES:
+            cat = data.draw(st.sampled_from(FEW_CATS))
+            for purpose in FEW_PURPOSES:
+                for mode in ALL_MODES:
+                    outcome = indexed.evaluate(role, ctype, TAX.lineage(cat), purpose, mode)
+                    expected = reference_outcome(rules, role, ctype, cat, purpose, mode)
+                    assert (outcome.allowed, outcome.reason, outcome.rule) == expected
