@@ -187,7 +187,9 @@ def _demo_point(tmp: str, decisions: int, rng: random.Random) -> dict[str, Any]:
     categories = demo_categories()
     row: dict[str, Any] = {"customers": customers, "categories_per_decision": len(categories)}
     for regime, memo in (("memo_off", 0), ("memo_on", 4_096)):
-        engine = DecisionEngine(rt.taxonomy, SqlState(create_engine(url), owned=True), memo_size=memo)
+        engine = DecisionEngine(
+            rt.taxonomy, SqlState(create_engine(url), taxonomy=rt.taxonomy, owned=True), memo_size=memo
+        )
         requests = [("dealer-sh-4s", s, None, "repair_prediction", "release") for s in subjects]
         _measure(engine, requests[: decisions // 3], categories)  # warm connections and caches
         row[f"full_decision_{regime}"] = _percentiles(_measure(engine, requests, categories))
@@ -273,13 +275,15 @@ def run(*, quick: bool) -> dict[str, Any]:
                 requests.append((recipient, subject, category, purpose, mode))
             row: dict[str, Any] = {}
             for regime, cache, memo in (("cold", 0, 0), ("warm", 262_144, 4_096)):
-                engine = DecisionEngine(tax, SqlState(create_engine(url), owned=True), cache_size=cache, memo_size=memo)
+                engine = DecisionEngine(
+                    tax, SqlState(create_engine(url), taxonomy=tax, owned=True), cache_size=cache, memo_size=memo
+                )
                 for r, s, c, p, m in requests[: decisions // 3]:  # warm connections (and, when warm, the cache)
                     engine.decide(r, s, [c], p, mode=m)  # type: ignore[arg-type]
                 samples = _measure(engine, requests)
                 row[f"ours_full_decision_{regime}"] = _percentiles(samples)
                 engine.close()
-            checker = DecisionEngine(tax, SqlState(create_engine(url), owned=True))
+            checker = DecisionEngine(tax, SqlState(create_engine(url), taxonomy=tax, owned=True))
             allowed = sum(
                 checker.decide(r, s, [c], p, mode=m).categories[0].allowed  # type: ignore[arg-type]
                 for r, s, c, p, m in requests[:500]

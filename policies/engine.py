@@ -136,7 +136,7 @@ class DecisionEngine:
         from policies.taxonomy import load_taxonomy
 
         tax = taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
-        return cls(tax, SqlState(create_engine(url), owned=True))
+        return cls(tax, SqlState(create_engine(url), taxonomy=tax, owned=True))
 
     def decide(
         self,

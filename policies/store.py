@@ -318,9 +318,7 @@ class SqlState:
     the record's version and the taxonomy, so it is worked out once, when the record is parsed.
     """
 
-    def __init__(
-        self, engine: Engine, *, taxonomy: Taxonomy | None = None, owned: bool = False, memo_size: int = 65_536
-    ) -> None:
+    def __init__(self, engine: Engine, *, taxonomy: Taxonomy, owned: bool = False, memo_size: int = 65_536) -> None:
         self.engine = engine
         self._taxonomy = taxonomy
         self._owned = owned

@@ -35,7 +35,9 @@ RECIPIENTS = ["any", "any", "role:dealer", "role:rnd", f"org:{DEALER_SH}", "org:
 
 def _engine(url: str, rt: PolicyRuntime, *, memo_size: int) -> DecisionEngine:
     """An engine as a second gateway process would have: its own connections, its own caches."""
-    return DecisionEngine(rt.taxonomy, SqlState(create_engine(url), owned=True), memo_size=memo_size)
+    return DecisionEngine(
+        rt.taxonomy, SqlState(create_engine(url), taxonomy=rt.taxonomy, owned=True), memo_size=memo_size
+    )
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from policies import ConsentStatus, StateUnavailableError, upgrade
 from policies.runtime import PolicyRuntime, open_policies
 from policies.store import SqlState
+from policies.taxonomy import load_taxonomy
 from tests.policies.conftest import PSEUDONYM_KEY
 
 REPAIR = "repair_prediction"
@@ -55,7 +56,7 @@ def _in_thread(fn: Any) -> None:
 @pytest.fixture
 def state(runtime: PolicyRuntime) -> Iterator[SqlState]:
     """A state source on its own engine, as a second gateway process would read the database."""
-    sql = SqlState(create_engine(runtime.ledger.engine.url), owned=True)
+    sql = SqlState(create_engine(runtime.ledger.engine.url), taxonomy=runtime.taxonomy, owned=True)
     yield sql
     sql.close()
 
@@ -92,7 +93,7 @@ def test_no_snapshot_outlives_a_read_even_if_the_driver_opens_a_transaction(runt
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("BEGIN")
 
-    state = SqlState(engine, owned=True)
+    state = SqlState(engine, taxonomy=runtime.taxonomy, owned=True)
     try:
         assert state.read("cai", REPAIR)[1] == []
         _grant(runtime, "cai")
@@ -102,7 +103,7 @@ def test_no_snapshot_outlives_a_read_even_if_the_driver_opens_a_transaction(runt
 
 
 def test_close_closes_every_threads_connection_and_later_reads_fail_closed(runtime: PolicyRuntime) -> None:
-    state = SqlState(create_engine(runtime.ledger.engine.url), owned=True)
+    state = SqlState(create_engine(runtime.ledger.engine.url), taxonomy=runtime.taxonomy, owned=True)
     connections: list[sqlite3.Connection] = []
     ready, done = threading.Barrier(4), threading.Event()
 
@@ -158,7 +159,7 @@ def test_in_memory_sqlite_stays_on_the_pool() -> None:
     """Every connection to `sqlite://` is its own empty database, so the read must use the pool's one."""
     engine = create_engine("sqlite://")
     upgrade(engine)
-    state = SqlState(engine, owned=True)
+    state = SqlState(engine, taxonomy=load_taxonomy(), owned=True)
     checkouts = _checkouts(engine)
     assert state.read("gus", REPAIR) == (0, [])
     state.read("gus", REPAIR)
@@ -169,7 +170,7 @@ def test_in_memory_sqlite_stays_on_the_pool() -> None:
 @pytest.mark.postgres
 def test_postgresql_reads_stay_on_the_pool(postgres_url: str) -> None:
     rt = open_policies(postgres_url, pseudonym_key=PSEUDONYM_KEY)
-    state = SqlState(create_engine(postgres_url), owned=True)
+    state = SqlState(create_engine(postgres_url), taxonomy=rt.taxonomy, owned=True)
     try:
         checkouts = _checkouts(state.engine)
         _grant(rt, "hal")
