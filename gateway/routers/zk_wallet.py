@@ -227,6 +227,20 @@ async def zk_statement(request: Request, relay: ZkRelayDep) -> JSONResponse:
     return JSONResponse(anchored, status_code=201 if created else 200)
 
 
+@router.get(
+    "/v1/zk/statements/{digest}/evidence",
+    summary="Fresh evidence for an anchored statement (no authentication)",
+    description="The statement's anchor (entry time, payload salt, inclusion proof) in the latest checkpoint, "
+    "cosigned by the gateway's clock now. When a later statement of its series is anchored and current, the "
+    "evidence carries it as `successor`, included in the same checkpoint: put this evidence beside a stored "
+    "answer and the public verifier tells whether the answer still stands (`superseded` otherwise). "
+    "`digest` is the hex SHA-256 of the statement's RFC 8785 form.",
+    responses=problem_responses(404, 410, 422),
+)
+async def zk_statement_evidence(relay: ZkRelayDep, digest: str = Path(pattern=r"^[0-9a-f]{64}$")) -> dict[str, Any]:
+    return await run_in_threadpool(relaying.statement_evidence, relay, digest)
+
+
 @router.post(
     "/v1/zk/questions",
     summary="Ask the customer's wallet a declared question; get its proven answer",
