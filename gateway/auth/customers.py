@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, delete, insert, null, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, insert, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.custody import CustodyVault, discard_custodial_key, forget_custodial_key, store_custodial_key
@@ -46,6 +46,18 @@ class CustomerExistsError(ValueError):
 
 class InvalidCustomerError(ValueError):
     """A field of a new customer breaks a rule; the message names it."""
+
+
+def bind_did(conn: Connection, customer_id: str, did: str) -> None:
+    """`CustomerStore.set_did` inside the caller's transaction (so a ledger entry can commit with it)."""
+    owner = conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).scalar()
+    if owner is not None and owner != customer_id:
+        raise DidInUseError("this DID already belongs to another customer")
+    try:
+        conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
+    except IntegrityError:  # bound to someone else between our check and our write
+        raise DidInUseError("this DID already belongs to another customer") from None
+    forget_custodial_key(conn, customer_id)
 
 
 class DidInUseError(ValueError):
@@ -219,14 +231,7 @@ class CustomerStore:
         """Bind the customer's wallet DID, after the wallet proved control of it; the custodial key of the DID it
         replaces is deleted in the same transaction (the wallet holds its own key)."""
         with self.engine.begin() as conn:
-            owner = conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).scalar()
-            if owner is not None and owner != customer_id:
-                raise DidInUseError("this DID already belongs to another customer")
-            try:
-                conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
-            except IntegrityError:  # bound to someone else between our check and our write
-                raise DidInUseError("this DID already belongs to another customer") from None
-            forget_custodial_key(conn, customer_id)
+            bind_did(conn, customer_id, did)
 
     def ensure_did(self, customer_id: str) -> str:
         """The customer's DID, creating a custodial did:key for a customer enrolled before DIDs were given at
