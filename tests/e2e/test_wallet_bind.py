@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -192,3 +193,28 @@ def test_a_did_bound_to_another_customer_is_a_conflict(world: World) -> None:
     refused = world.bind(directory, world.code("liu.yang"))
     assert refused.returncode == 1
     assert "HTTP 409: this DID already belongs to another customer" in refused.stderr
+
+
+def test_the_code_shown_on_her_portal_account_page_binds_her_wallet(world: World) -> None:
+    customer_id = world.enrol("zhao.lei")
+    directory, did = world.new_wallet("zhao.lei-wallet")
+    with world.gateway.client() as http:
+        signed_in = http.post("/v1/session", json={"username": "zhao.lei", "password": PASSWORD})
+        assert signed_in.status_code == 200, signed_in.text
+        page = http.get("/portal/account").text
+        form = re.search(
+            r'action="[^"]*/account/wallet-binding-code" class="stack">\s*<input type="hidden" name="([^"]+)" '
+            r'value="([^"]+)"',
+            page,
+        )
+        assert form is not None, page
+        shown = http.post("/portal/account/wallet-binding-code", data={form.group(1): form.group(2)})
+    assert shown.status_code == 200, shown.text
+    found = re.search(r'<code id="binding-code">([A-Z0-9-]+)</code>', shown.text)
+    assert found is not None, shown.text
+    assert f"consentry wallet bind --gateway {world.gateway.base_url} --code {found.group(1)}" in shown.text
+    bound = world.bind(directory, found.group(1))
+    assert bound.returncode == 0, bound.stderr
+    assert json.loads(bound.stdout)["customer_id"] == customer_id
+    with DidSession(world.gateway.base_url, WalletStore(directory).key) as session:
+        assert session.request("GET", "/v1/me/did").json()["did"] == did
