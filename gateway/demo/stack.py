@@ -99,10 +99,12 @@ class DemoStack:
         self.port = port
         self.workers = workers
         self.https = https
-        # The vehicle cloud signs zero-knowledge statements and anchors them at the gateway (plain HTTP only: over
-        # HTTPS it would have to trust the demo's self-signed certificate, so it does not anchor there).
+        # The vehicle cloud signs zero-knowledge statements and anchors them at the gateway; over https it trusts
+        # the gateway by the demo's self-signed certificate, given explicitly (verification stays on).
         self.source_key_file = self.data_dir / "vehicle-cloud" / "source-key.json"
-        anchoring = () if https else ("--gateway", self.url)
+        anchoring: tuple[str, ...] = ("--gateway", self.url)
+        if self.certificate is not None:
+            anchoring += ("--gateway-ca", str(self.certificate))
         self.upstream = VehicleCloudProcess(
             port=upstream_port, args=("--source-key-file", str(self.source_key_file), *anchoring)
         )
