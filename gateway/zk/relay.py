@@ -563,19 +563,15 @@ def _successor(relay: Relay, digest: str, now: datetime) -> tuple[SignedStatemen
     """The latest statement of the series of `digest` anchored here and current by `now`, and its ledger index:
     what shows a verifier that the statement `digest` was superseded."""
     t = zk_statements
+    answered = select(t.c.source, t.c.subject, t.c.attribute, t.c.seq).where(t.c.digest == digest).subquery()
+    series = and_(
+        t.c.source == answered.c.source, t.c.subject == answered.c.subject, t.c.attribute == answered.c.attribute
+    )
     with relay.engine.connect() as conn:
-        row = conn.execute(select(t.c.source, t.c.subject, t.c.attribute, t.c.seq).where(t.c.digest == digest)).first()
-        if row is None:
-            return None
         later = conn.execute(
             select(t.c.statement, t.c.ledger_index)
-            .where(
-                t.c.source == row.source,
-                t.c.subject == row.subject,
-                t.c.attribute == row.attribute,
-                t.c.seq > row.seq,
-                t.c.issued_at <= now,
-            )
+            .join(answered, series)
+            .where(t.c.seq > answered.c.seq, t.c.issued_at <= now)
             .order_by(t.c.seq.desc())
             .limit(1)
         ).first()
