@@ -4,7 +4,9 @@ The gateway issues a single-use challenge; the wallet answers with a Verifiable 
 `authentication` over that challenge and this gateway's domain. The challenge is consumed before the
 presentation is checked, so a failed attempt burns it too. A verified holder DID that is bound to a
 customer opens the same session cookie as password sign-in. Binding (a signed-in customer proving control
-of a DID) is how a DID becomes bound, unless the administrator enrolled the customer with it. A customer
+of a DID, or a wallet proving it with a one-time code the signed-in customer took: `consentry wallet bind`,
+`gateway.rights.wallet_binding`) is how a DID becomes bound, unless the administrator enrolled the customer
+with it. A customer
 enrolled without one has a custodial did:key whose private key the gateway keeps sealed until the customer
 takes it (`POST /v1/me/did/custody`, once). Challenges are rate-limited per customer (binding) and per remote
 address (sign-in), since each one is a row in the database.
