@@ -261,6 +261,12 @@ def _end_to_end(iterations: int) -> dict[str, Any]:
     ):
         assert stack.world is not None
         store = WalletStore(stack.wallet_dir)
+        with httpx.Client(base_url=stack.url, timeout=30) as http:  # she binds her wallet, as demo step W1 does
+            password = stack.world.passwords["li.wei"]
+            http.post("/v1/session", json={"username": "li.wei", "password": password}).raise_for_status()
+            code = http.post("/v1/me/wallet/binding-codes").json()["code"]
+        with DidSession(stack.url, store.key) as session:
+            session.bind(code)
         with DidSession(stack.upstream.url, store.key) as session:
             for held in SourceClient(session).fetch():
                 store.add_statement(held)

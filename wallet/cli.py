@@ -153,6 +153,13 @@ class _Stopped(Exception):
     """SIGINT or SIGTERM: the wallet stops serving."""
 
 
+def _bind(args: argparse.Namespace) -> None:
+    store = _store(args)
+    with DidSession(args.gateway, store.key) as session:
+        bound = session.bind(args.code)
+    print(json.dumps(bound, indent=2))
+
+
 def _grant(args: argparse.Namespace) -> None:
     store = _store(args)
     start = datetime.now(UTC)
@@ -214,6 +221,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", type=int, default=25, choices=range(MAX_WAIT_SECONDS + 1), metavar="SECONDS")
     run.add_argument("--ask", action=argparse.BooleanOptionalAction, default=None, help="ask in the terminal")
     run.set_defaults(run=_run)
+    bind = commands.add_parser(
+        "bind", help="bind the wallet's DID to your account with the one-time code from your account page"
+    )
+    bind.add_argument("--gateway", required=True, help="the gateway's base URL")
+    bind.add_argument("--code", required=True, help="the binding code (valid ten minutes, once)")
+    bind.set_defaults(run=_bind)
     grant = commands.add_parser("grant", help="sign a temporary access grant and send it to the gateway")
     grant.add_argument("--gateway", required=True)
     grant.add_argument("--recipient", required=True)

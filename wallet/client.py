@@ -17,6 +17,8 @@ import httpx
 
 from wallet.identity import DidKey
 from wallet.protocol import (
+    BINDING_CHALLENGE_PATH,
+    BINDINGS_PATH,
     CHALLENGE_PATH,
     CUSTODY_PATH,
     CUSTODY_STATEMENTS_PATH,
@@ -97,8 +99,9 @@ class DidSession:
     def close(self) -> None:
         self._http.close()
 
-    def sign_in(self) -> None:
-        issued = _body(self._http.post(CHALLENGE_PATH), (200, 201), "DID challenge")
+    def _presentation(self, challenge_path: str) -> dict[str, Any]:
+        """DID Authentication over a fresh challenge from `challenge_path`, for this server's domain only."""
+        issued = _body(self._http.post(challenge_path), (200, 201), "DID challenge")
         if not isinstance(issued, Mapping) or not all(isinstance(issued.get(k), str) for k in ("challenge", "domain")):
             raise WalletProtocolError("DID challenge: the server sent no challenge and domain")
         if issued["domain"] != self.domain:
@@ -106,9 +109,18 @@ class DidSession:
                 f"DID challenge: the server asks for a signature for {issued['domain']!r}, not for itself "
                 f"({self.domain!r}); refused"
             )
-        presentation = self.key.login_presentation(issued["challenge"], issued["domain"])
+        return self.key.login_presentation(issued["challenge"], issued["domain"])
+
+    def sign_in(self) -> None:
+        presentation = self._presentation(CHALLENGE_PATH)
         _body(self._http.post(SESSION_PATH, json={"presentation": presentation}), (200,), "DID sign-in")
         self._signed_in = True
+
+    def bind(self, code: str) -> Any:
+        """Bind this wallet's DID to the account the one-time `code` was shown to (no sign-in needed: the
+        code is the customer's say-so, the signature the wallet's proof of its key)."""
+        body = {"code": code, "presentation": self._presentation(BINDING_CHALLENGE_PATH)}
+        return _body(self._http.post(BINDINGS_PATH, json=body), (201,), "wallet binding")
 
     def request(self, method: str, path: str, **options: Any) -> httpx.Response:
         if not self._signed_in:

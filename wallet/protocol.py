@@ -19,6 +19,8 @@ from zkp import EncodingError, HeldStatement, Question, ZkpError
 PROTOCOL_VERSION = 1
 CHALLENGE_PATH = "/v1/session/did/challenge"
 SESSION_PATH = "/v1/session/did"
+BINDING_CHALLENGE_PATH = "/v1/wallet/bindings/challenge"
+BINDINGS_PATH = "/v1/wallet/bindings"
 QUESTIONS_PATH = "/v1/me/wallet/questions"
 GRANTS_PATH = "/v1/me/wallet/grants"
 CUSTODY_PATH = "/v1/me/wallet/custody"

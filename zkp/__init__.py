@@ -20,7 +20,7 @@ from zkp.answer_verifier import (
 )
 from zkp.binding import SUBJECT_SALT_SIZE, new_subject_salt, subject_binding
 from zkp.errors import EncodingError, ProofRefused, SchemaError, VerificationError, ZkpError
-from zkp.evidence import ANCHOR_ACTOR, ANCHOR_EVENT, Evidence, anchor_entry, anchor_event
+from zkp.evidence import ANCHOR_ACTOR, ANCHOR_EVENT, Evidence, Successor, anchor_entry, anchor_event, anchor_time
 from zkp.group import H_DOMAIN_TAG
 from zkp.pedersen import Commitment, Opening, commit
 from zkp.proof import Answer, Proof, answer, prove, verify, verify_answer
@@ -70,12 +70,14 @@ __all__ = [
     "SignedStatement",
     "SourceStatement",
     "Statement",
+    "Successor",
     "TrustAnchors",
     "VerificationError",
     "VerifiedAnswer",
     "ZkpError",
     "anchor_entry",
     "anchor_event",
+    "anchor_time",
     "answer",
     "answer_question",
     "category_scalar",

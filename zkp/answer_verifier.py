@@ -11,6 +11,9 @@ Evidence}`; it is accepted only when every one of these holds, checked in this o
                  tlog-cosignature): its time T is the latest such cosignature's;
 5. inclusion   — the anchor entry rebuilt from the statement (neutral actor, binding as subject, payload
                  hash over the salt and the signed statement) is included in that checkpoint (RFC 9162);
+   superseded  — when the evidence carries a successor (a later statement of the series, signed by a pinned
+                 source key and included in the same checkpoint) that is current at T, the answer is over a
+                 superseded statement, and the reason names the successor's sequence number and ledger entry;
 6. freshness   — the statement is current at T (issued_at ≤ T < valid_until: not expired, and, since a
                  source's windows never overlap, not superseded), T lies between the question's asking
                  (less `max_checkpoint_age`) and its expiry, and, with `now`, the question has not expired
@@ -40,10 +43,10 @@ from ledger import (
 )
 from zkp.binding import subject_binding
 from zkp.errors import VerificationError, ZkpError
-from zkp.evidence import Evidence, anchor_entry
+from zkp.evidence import Evidence, Successor, anchor_entry
 from zkp.proven_answer import ProvenAnswer, check_answer_proof
 from zkp.question import Question, QuestionTemplate
-from zkp.source_statement import SourceStatement, overlapping, parse_source_keys
+from zkp.source_statement import SignedStatement, SourceStatement, overlapping, parse_source_keys
 from zkp.times import format_utc
 
 DEFAULT_MAX_CHECKPOINT_AGE = timedelta(minutes=5)
@@ -53,7 +56,8 @@ DEFAULT_CLOCK_SKEW = timedelta(seconds=30)
 class AnswerRejected(VerificationError):
     """The answer does not prove what it claims; `reason` is a stable code, the message says why.
 
-    Reasons: malformed, question, source, binding, checkpoint, checkpoint-time, inclusion, stale, expired, proof.
+    Reasons: malformed, question, source, binding, checkpoint, checkpoint-time, inclusion, superseded, stale,
+    expired, proof.
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -172,6 +176,38 @@ def _checkpoint(evidence: Evidence, trust: TrustAnchors) -> tuple[int, bytes, da
     return checkpoint.size, checkpoint.root, moment
 
 
+def _check_successor(
+    signed: SignedStatement, successor: Successor, trust: TrustAnchors, size: int, root: bytes, moment: datetime
+) -> None:
+    """Reject the answer when the evidence shows, with public material, a successor current at `moment`."""
+    statement, later = signed.statement, successor.signed.statement
+    if later.series() != statement.series() or later.seq <= statement.seq:
+        raise AnswerRejected("malformed", "the evidence's successor is not a later statement of the answered series")
+    try:
+        successor.signed.check_signature(trust.sources)
+    except VerificationError as exc:
+        raise AnswerRejected("source", f"the evidence's successor: {exc}") from exc
+    if overlapping(statement, later):
+        raise AnswerRejected(
+            "source",
+            f"the source {statement.source} signed seq {statement.seq} and seq {later.seq} with overlapping windows",
+        )
+    entry = anchor_entry(successor.signed, successor.entry_time, successor.payload_salt)
+    try:
+        verify_inclusion(leaf_hash(entry), successor.ledger_index, size, list(successor.inclusion_proof), root)
+    except ProofError as exc:
+        raise AnswerRejected(
+            "inclusion", f"the successor's anchor is not entry {successor.ledger_index} of the signed tree: {exc}"
+        ) from exc
+    if moment >= later.issued_at:
+        raise AnswerRejected(
+            "superseded",
+            f"the statement (seq {statement.seq}) was superseded by seq {later.seq}, anchored at ledger index "
+            f"{successor.ledger_index} and current from {format_utc(later.issued_at)}, before the checkpoint's "
+            f"time {format_utc(moment)}",
+        )
+
+
 def _check_freshness(
     statement: SourceStatement,
     question: Question,
@@ -236,6 +272,8 @@ def verify_full_answer(
         raise AnswerRejected(
             "inclusion", f"the statement's anchor is not entry {evidence.ledger_index} of the signed tree: {exc}"
         ) from exc
+    if evidence.successor is not None:
+        _check_successor(signed, evidence.successor, trust, size, root, moment)
     _check_freshness(statement, question, moment, now, max_checkpoint_age, clock_skew)
 
     try:

@@ -8,6 +8,12 @@ signed statement itself. Evidence carries only what a verifier cannot recompute 
 the payload's salt, the inclusion proof as one base64url string of concatenated hashes, and the checkpoint
 note); the verifier rebuilds the entry from the statement, so an entry with any other type, actor, subject
 or payload fails inclusion.
+
+When a later statement of the same series is anchored and current by the checkpoint's time, evidence built
+then carries it (`Successor`: the signed statement and its own inclusion in the same checkpoint), so a verifier
+sees with public material that the answered statement was superseded and by which entry, rather than only that
+its window ended. A presenter who leaves the successor out gains nothing: sources' windows never overlap, so a
+current successor means the answered statement's window has ended by then.
 """
 
 from __future__ import annotations
@@ -56,63 +62,111 @@ def anchor_entry(signed: SignedStatement, entry_time: str, payload_salt: bytes) 
     return bytes(rfc8785.dumps(envelope))
 
 
+def _anchor_position(data: Mapping[str, Any]) -> tuple[int, str, bytes, tuple[bytes, ...]]:
+    """An anchor's index, entry time, payload salt and inclusion proof, as evidence encodes them."""
+    index, entry_time, nodes = data["ledger_index"], data["entry_time"], data["inclusion_proof"]
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise EncodingError("ledger_index is a non-negative integer")
+    if not isinstance(entry_time, str) or not 0 < len(entry_time) <= MAX_TIME_LENGTH:
+        raise EncodingError("entry_time is the entry's RFC 3339 time, as the ledger wrote it")
+    if not isinstance(nodes, str) or len(nodes) > (MAX_PROOF_NODES * HASH_SIZE * 4 + 2) // 3:
+        raise EncodingError(f"inclusion_proof is base64url of at most {MAX_PROOF_NODES} hashes")
+    salt = b64url_decode(data["payload_salt"])
+    if len(salt) != PAYLOAD_SALT_SIZE:
+        raise EncodingError(f"payload_salt is {PAYLOAD_SALT_SIZE} bytes")
+    path = b64url_decode(nodes)
+    if len(path) % HASH_SIZE:
+        raise EncodingError(f"inclusion_proof is a whole number of {HASH_SIZE}-byte hashes")
+    return index, entry_time, salt, tuple(path[i : i + HASH_SIZE] for i in range(0, len(path), HASH_SIZE))
+
+
+def _position_json(index: int, entry_time: str, salt: bytes, proof: Sequence[bytes]) -> dict[str, Any]:
+    return {
+        "ledger_index": index,
+        "entry_time": entry_time,
+        "payload_salt": b64url_encode(salt),
+        "inclusion_proof": b64url_encode(b"".join(proof)),
+    }
+
+
+@dataclass(frozen=True)
+class Successor:
+    """A later statement of the answered statement's series and its anchor's inclusion in the same checkpoint."""
+
+    signed: SignedStatement
+    ledger_index: int
+    entry_time: str
+    payload_salt: bytes
+    inclusion_proof: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "statement": self.signed.to_json(),
+            **_position_json(self.ledger_index, self.entry_time, self.payload_salt, self.inclusion_proof),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Successor:
+        keys = {"statement", "ledger_index", "entry_time", "payload_salt", "inclusion_proof"}
+        if not isinstance(data, Mapping) or set(data) != keys:
+            raise EncodingError(f"a successor is an object with exactly {', '.join(sorted(keys))}")
+        return cls(SignedStatement.from_json(data["statement"]), *_anchor_position(data))
+
+
 @dataclass(frozen=True)
 class Evidence:
-    """Where the statement is in the ledger and the signed checkpoint that proves it."""
+    """Where the statement is in the ledger and the signed checkpoint that proves it (and, once it was
+    superseded, the successor that did it)."""
 
     ledger_index: int
     entry_time: str
     payload_salt: bytes
     inclusion_proof: tuple[bytes, ...]
     checkpoint: str
+    successor: Successor | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "ledger_index": self.ledger_index,
-            "entry_time": self.entry_time,
-            "payload_salt": b64url_encode(self.payload_salt),
-            "inclusion_proof": b64url_encode(b"".join(self.inclusion_proof)),
+        document = {
+            **_position_json(self.ledger_index, self.entry_time, self.payload_salt, self.inclusion_proof),
             "checkpoint": self.checkpoint,
         }
+        if self.successor is not None:
+            document["successor"] = self.successor.to_json()
+        return document
 
     @classmethod
     def from_json(cls, data: object) -> Evidence:
         keys = {"ledger_index", "entry_time", "payload_salt", "inclusion_proof", "checkpoint"}
-        if not isinstance(data, Mapping) or set(data) != keys:
-            raise EncodingError(f"evidence is an object with exactly {', '.join(sorted(keys))}")
-        index, entry_time, nodes, note = (
-            data["ledger_index"],
-            data["entry_time"],
-            data["inclusion_proof"],
-            data["checkpoint"],
-        )
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise EncodingError("ledger_index is a non-negative integer")
-        if not isinstance(entry_time, str) or not 0 < len(entry_time) <= MAX_TIME_LENGTH:
-            raise EncodingError("entry_time is the entry's RFC 3339 time, as the ledger wrote it")
-        if not isinstance(nodes, str) or len(nodes) > (MAX_PROOF_NODES * HASH_SIZE * 4 + 2) // 3:
-            raise EncodingError(f"inclusion_proof is base64url of at most {MAX_PROOF_NODES} hashes")
+        if not isinstance(data, Mapping) or set(data) - {"successor"} != keys:
+            raise EncodingError(f"evidence is an object with exactly {', '.join(sorted(keys))} (and a successor)")
+        note = data["checkpoint"]
         if not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH:
             raise EncodingError(f"checkpoint is a signed note of at most {MAX_NOTE_LENGTH} characters")
-        salt = b64url_decode(data["payload_salt"])
-        if len(salt) != PAYLOAD_SALT_SIZE:
-            raise EncodingError(f"payload_salt is {PAYLOAD_SALT_SIZE} bytes")
-        path = b64url_decode(nodes)
-        if len(path) % HASH_SIZE:
-            raise EncodingError(f"inclusion_proof is a whole number of {HASH_SIZE}-byte hashes")
-        return cls(
-            index, entry_time, salt, tuple(path[i : i + HASH_SIZE] for i in range(0, len(path), HASH_SIZE)), note
-        )
+        successor = Successor.from_json(data["successor"]) if "successor" in data else None
+        return cls(*_anchor_position(data), note, successor)
 
     @classmethod
     def from_ledger(
-        cls, entry: bytes, ledger_index: int, payload_salt: bytes, inclusion_proof: Sequence[bytes], checkpoint: str
+        cls,
+        entry: bytes,
+        ledger_index: int,
+        payload_salt: bytes,
+        inclusion_proof: Sequence[bytes],
+        checkpoint: str,
+        successor: Successor | None = None,
     ) -> Evidence:
         """Evidence from what a ledger returns for an anchor entry (its bytes, salt, proof, checkpoint)."""
-        try:
-            envelope = parse_envelope(entry)
-        except EventError as exc:
-            raise EncodingError(f"not a ledger entry: {exc}") from exc
-        if (envelope["type"], envelope["actor"]) != (ANCHOR_EVENT, ANCHOR_ACTOR):
-            raise EncodingError(f"entry {ledger_index} is not a statement anchor")
-        return cls(ledger_index, str(envelope["time"]), payload_salt, tuple(inclusion_proof), checkpoint)
+        return cls(
+            ledger_index, anchor_time(entry, ledger_index), payload_salt, tuple(inclusion_proof), checkpoint, successor
+        )
+
+
+def anchor_time(entry: bytes, ledger_index: int) -> str:
+    """The time the ledger wrote into a statement anchor's entry; `EncodingError` for any other entry."""
+    try:
+        envelope = parse_envelope(entry)
+    except EventError as exc:
+        raise EncodingError(f"not a ledger entry: {exc}") from exc
+    if (envelope["type"], envelope["actor"]) != (ANCHOR_EVENT, ANCHOR_ACTOR):
+        raise EncodingError(f"entry {ledger_index} is not a statement anchor")
+    return str(envelope["time"])

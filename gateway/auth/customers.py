@@ -48,6 +48,18 @@ class InvalidCustomerError(ValueError):
     """A field of a new customer breaks a rule; the message names it."""
 
 
+def bind_did(conn: Connection, customer_id: str, did: str) -> None:
+    """`CustomerStore.set_did` inside the caller's transaction (so a ledger entry can commit with it)."""
+    owner = conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).scalar()
+    if owner is not None and owner != customer_id:
+        raise DidInUseError("this DID already belongs to another customer")
+    try:
+        conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
+    except IntegrityError:  # bound to someone else between our check and our write
+        raise DidInUseError("this DID already belongs to another customer") from None
+    forget_custodial_key(conn, customer_id)
+
+
 class DidInUseError(ValueError):
     """The DID already belongs to another customer; a DID signs in as one customer only."""
 
@@ -229,14 +241,7 @@ class CustomerStore:
         """Bind the customer's wallet DID, after the wallet proved control of it; the custodial key of the DID it
         replaces is deleted in the same transaction (the wallet holds its own key)."""
         with self.engine.begin() as conn:
-            owner = conn.execute(select(customers.c.customer_id).where(customers.c.did == did)).scalar()
-            if owner is not None and owner != customer_id:
-                raise DidInUseError("this DID already belongs to another customer")
-            try:
-                conn.execute(update(customers).where(customers.c.customer_id == customer_id).values(did=did))
-            except IntegrityError:  # bound to someone else between our check and our write
-                raise DidInUseError("this DID already belongs to another customer") from None
-            forget_custodial_key(conn, customer_id)
+            bind_did(conn, customer_id, did)
 
     def ensure_did(self, customer_id: str) -> str:
         """The customer's DID, creating a custodial did:key for a customer enrolled before DIDs were given at

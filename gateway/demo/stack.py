@@ -100,10 +100,12 @@ class DemoStack:
         self.port = port
         self.workers = workers
         self.https = https
-        # The vehicle cloud signs zero-knowledge statements and anchors them at the gateway (plain HTTP only: over
-        # HTTPS it would have to trust the demo's self-signed certificate, so it does not anchor there).
+        # The vehicle cloud signs zero-knowledge statements and anchors them at the gateway; over https it trusts
+        # the gateway by the demo's self-signed certificate, given explicitly (verification stays on).
         self.source_key_file = self.data_dir / "vehicle-cloud" / "source-key.json"
-        anchoring = () if https else ("--gateway", self.url)
+        anchoring: tuple[str, ...] = ("--gateway", self.url)
+        if self.certificate is not None:
+            anchoring += ("--gateway-ca", str(self.certificate))
         self.upstream = VehicleCloudProcess(
             port=upstream_port, args=("--source-key-file", str(self.source_key_file), *anchoring)
         )
@@ -218,12 +220,12 @@ class DemoStack:
             _patiently(lambda: http.post("/v1/webhooks", json=hook, headers=bearer))
 
     def _give_li_wei_a_wallet(self, runtime: Runtime) -> None:
-        """Li Wei installed the wallet (`consentry wallet init`) and bound its DID to her account and at the
-        vehicle cloud; she consented to the finance partner's income questions, as separate consent."""
+        """Li Wei installed the wallet (`consentry wallet init`) and enrolled its DID at the vehicle cloud; she
+        consented to the finance partner's income questions, as separate consent. Binding the DID to her account
+        at the gateway is hers to do (`consentry wallet bind`, the first printed wallet step)."""
         assert self.world is not None
         did = WalletStore.init(self.wallet_dir).key.did
         customer_id = self.world.customer_ids["cust-1001"]
-        runtime.customers.set_did(customer_id, did)
         bound = httpx.put(f"{self.upstream.url}/customers/cust-1001/wallet", json={"did": did}, timeout=10)
         bound.raise_for_status()
         runtime.policies.consents.grant(
@@ -350,7 +352,14 @@ class DemoStack:
         pid = shlex.quote(str(self.wallet_dir / "run.pid"))
         log = shlex.quote(str(self.wallet_dir / "run.log"))
         _, source_key = load_or_create_source_key(self.source_key_file)
+        code = f"$(curl -s -b {self._cookie_jar('li.wei')} -X POST {self.url}/v1/me/wallet/binding-codes | jq -r .code)"
+        bind = shlex.join([self.consentry, "wallet", "--dir", str(self.wallet_dir), "bind", "--gateway", self.url])
         return [
+            DemoStep(
+                "Li Wei signs in and takes a one-time binding code (as on her portal account page); her wallet "
+                "signs the gateway's challenge with her DID key and binds the DID to her account (a ledger entry)",
+                f'{self._sign_in("li.wei")} && {bind} --code "{code}"',
+            ),
             DemoStep(
                 "Li Wei's wallet signs in to the vehicle cloud with her DID and fetches the statements it signed "
                 "about her, openings included (the vehicle cloud anchors the signed statements at the gateway)",

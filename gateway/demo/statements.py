@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,11 +79,16 @@ def _value(schema: AttributeSchema, record: Mapping[str, Any], today: date) -> i
 
 @dataclass
 class StatementSource:
-    """The vehicle cloud's signing side; `gateway_url` is where statements are anchored (None: not anchored)."""
+    """The vehicle cloud's signing side; `gateway_url` is where statements are anchored (None: not anchored).
+
+    `gateway_ca` is the PEM certificate (or CA) an https gateway is trusted by, instead of the system's: the
+    demo's self-signed one. Verification stays on; the file is read at each anchoring, since the demo's gateway
+    writes it after the vehicle cloud starts."""
 
     signer_key: str
     verifier_key: str
     gateway_url: str | None = None
+    gateway_ca: Path | None = None
     wallets: dict[str, str] = field(default_factory=dict)  # wallet DID -> customer id
     _salts: dict[str, bytes] = field(default_factory=dict)
     _issued: dict[tuple[str, str, int], HeldStatement] = field(default_factory=dict)
@@ -131,7 +137,8 @@ class StatementSource:
         """Anchor each statement at the gateway (idempotent there); raises `httpx.HTTPError` when it refuses."""
         if self.gateway_url is None:
             return
-        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=30) as http:
+        trust = ssl.create_default_context(cafile=self.gateway_ca) if self.gateway_ca is not None else True
+        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=30, verify=trust) as http:
             for held in statements:
                 body = {
                     "statement": held.signed.to_json(),

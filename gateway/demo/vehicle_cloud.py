@@ -316,10 +316,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8701)
     parser.add_argument("--source-key-file", type=Path, help="sign zero-knowledge statements with this key (0600)")
     parser.add_argument("--gateway", help="anchor signed statements at this gateway")
+    parser.add_argument(
+        "--gateway-ca", type=Path, help="trust an https gateway by this PEM certificate (the demo's self-signed one)"
+    )
     args = parser.parse_args(argv)
     source = None
     if args.source_key_file is not None:
         signer, verifier = load_or_create_source_key(args.source_key_file)
-        source = StatementSource(signer, verifier, args.gateway)
+        source = StatementSource(signer, verifier, args.gateway, args.gateway_ca)
     app = create_vehicle_cloud_app(source=source)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)

@@ -4,7 +4,9 @@ The gateway issues a single-use challenge; the wallet answers with a Verifiable 
 `authentication` over that challenge and this gateway's domain. The challenge is consumed before the
 presentation is checked, so a failed attempt burns it too. A verified holder DID that is bound to a
 customer opens the same session cookie as password sign-in. Binding (a signed-in customer proving control
-of a DID) is how a DID becomes bound, unless the administrator enrolled the customer with it. A customer
+of a DID, or a wallet proving it with a one-time code the signed-in customer took: `consentry wallet bind`,
+`gateway.rights.wallet_binding`) is how a DID becomes bound, unless the administrator enrolled the customer
+with it. A customer
 enrolled without one has a custodial did:key whose private key the gateway keeps sealed until the customer
 takes it (`POST /v1/me/did/custody`, once). Challenges are rate-limited per customer (binding) and per remote
 address (sign-in), since each one is a row in the database.
@@ -40,6 +42,7 @@ from gateway.dependencies import (
     require_customer,
 )
 from gateway.rights.did_custody import did_custody, release_key
+from gateway.rights.wallet_binding import BindingCodeError, bind_with_code, issue_binding_code
 from gateway.routers.customer import CustomerProfile, SessionInfo
 from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_model
@@ -333,3 +336,105 @@ async def take_custody(
     jwk = await run_in_threadpool(_release, customers, ledger, pseudonyms, customer)
     response.headers["Cache-Control"] = "no-store"
     return PrivateJwk(**jwk)
+
+
+class WalletBindingCode(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"code": "K7QM-3XHD-PZ9A", "expires_at": "2026-01-01T08:10:00+00:00"}]}
+    )
+    code: str = Field(description="Type it into `consentry wallet bind --code`; binds one wallet, once.")
+    expires_at: str
+
+
+class WalletBinding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=32, description="The code the customer got on their account page.")
+    presentation: dict[str, Any] = Field(
+        description="The wallet's DID Authentication over a challenge from `POST /v1/wallet/bindings/challenge`."
+    )
+
+
+class WalletBound(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "did": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+                    "customer_id": "c-2f1a",
+                    "ledger_index": 42,
+                }
+            ]
+        }
+    )
+    did: str
+    customer_id: str
+    ledger_index: int = Field(description="The `customer.did.bound` entry recording the binding.")
+
+
+@router.post(
+    "/me/wallet/binding-codes",
+    status_code=201,
+    summary="A one-time code to bind a wallet to my account",
+    description="The signed-in customer's proof of the account for `consentry wallet bind`: shown once, valid "
+    "ten minutes, binds one wallet. Rate-limited per customer: beyond the burst, 429 with Retry-After.",
+    response_model=WalletBindingCode,
+    responses=problem_responses(401, 429),
+)
+def wallet_binding_code(
+    engine: EngineDep, limits: LimitsDep, response: Response, customer: CustomerPrincipal = Depends(require_customer)
+) -> WalletBindingCode:
+    enforce((limits.did_challenge_per_customer, customer.customer_id))
+    issued = issue_binding_code(engine, customer.customer_id)
+    response.headers["Cache-Control"] = "no-store"
+    return WalletBindingCode(code=issued.code, expires_at=issued.expires_at.isoformat())
+
+
+@router.post(
+    "/wallet/bindings/challenge",
+    status_code=201,
+    summary="Start binding a wallet with a code",
+    description="A single-use challenge for `POST /v1/wallet/bindings` (it cannot be used to sign in). "
+    "Rate-limited per remote address and for the whole gateway: beyond the burst, 429 with Retry-After.",
+    response_model=DidChallenge,
+    responses=problem_responses(429),
+)
+def wallet_binding_challenge(
+    request: Request, engine: EngineDep, credentials: CredentialsDep, limits: LimitsDep, settings: SettingsDep
+) -> DidChallenge:
+    enforce(
+        (limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)),
+        (limits.credential_checks_global, GLOBAL_KEY),
+    )
+    return _issue(engine, credentials, "bind")
+
+
+@router.post(
+    "/wallet/bindings",
+    status_code=201,
+    summary="Bind a wallet's DID to the account a binding code was shown to",
+    description="The wallet proves control of the DID (a presentation over a challenge from "
+    "`POST /v1/wallet/bindings/challenge`), the code proves the customer's say-so. The signature is checked "
+    "first (401 naming the failed rule; the code stays usable), then the code: 403 `binding-code-invalid` when "
+    "unknown or used, 410 `binding-code-expired`. A DID already bound to another customer is a 409. On success "
+    "the DID signs in as the customer, and the ledger records `customer.did.bound`.",
+    response_model=WalletBound,
+    responses=problem_responses(400, 401, 403, 409, 410, 413, 422),
+    openapi_extra=body_schema(WalletBinding),
+)
+async def bind_wallet(
+    request: Request,
+    engine: EngineDep,
+    credentials: CredentialsDep,
+    ledger: LedgerDep,
+    pseudonyms: PseudonymsDep,
+) -> WalletBound:
+    body = await read_model(request, WalletBinding, PRESENTATION_MAX_BYTES)
+    did = await run_in_threadpool(_proven_did, engine, credentials, body.presentation, "bind", 401)
+    try:
+        customer_id, index = await run_in_threadpool(bind_with_code, ledger, pseudonyms, body.code, did)
+    except BindingCodeError as exc:
+        status, kind = (410, "binding-code-expired") if exc.kind == "expired" else (403, "binding-code-invalid")
+        raise Problem(status, kind, str(exc)) from None
+    except DidInUseError as exc:
+        raise Problem(409, "conflict", str(exc)) from None
+    return WalletBound(did=did, customer_id=customer_id, ledger_index=index)

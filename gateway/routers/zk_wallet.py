@@ -227,6 +227,49 @@ async def zk_statement(request: Request, relay: ZkRelayDep) -> JSONResponse:
     return JSONResponse(anchored, status_code=201 if created else 200)
 
 
+class StatementEvidence(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ledger_index": 41,
+                    "entry_time": "2026-03-02T00:00:01.000000Z",
+                    "payload_salt": "fbo6PtVOUesSzHvw4zh3koo3yLVORM0H065690Vfmww",
+                    "inclusion_proof": "b4Jt0lqW3k1rYv0VQm2xk6cQe7yN9zPZr8pWk1uQy2E",
+                    "checkpoint": "consentry.example/ledger\n58\nZzN0…=\n\n— consentry.example/ledger 4Vxr…\n"
+                    "— consentry.example/ledger/clock Yup6…\n",
+                }
+            ]
+        }
+    )
+    ledger_index: int
+    entry_time: str
+    payload_salt: str
+    inclusion_proof: str = Field(description="base64url of the concatenated RFC 9162 audit path")
+    checkpoint: str = Field(description="The signed checkpoint note, cosigned by the gateway's clock now.")
+    successor: dict[str, Any] | None = Field(
+        None,
+        description="Present once a later statement of the series is current: that signed statement and its "
+        "anchor's position in the same checkpoint.",
+    )
+
+
+@router.get(
+    "/v1/zk/statements/{digest}/evidence",
+    summary="Fresh evidence for an anchored statement (no authentication)",
+    description="The statement's anchor (entry time, payload salt, inclusion proof) in the latest checkpoint, "
+    "cosigned by the gateway's clock now. When a later statement of its series is anchored and current, the "
+    "evidence carries it as `successor`, included in the same checkpoint: put this evidence beside a stored "
+    "answer and the public verifier tells whether the answer still stands (`superseded` otherwise). "
+    "`digest` is the hex SHA-256 of the statement's RFC 8785 form.",
+    response_model=StatementEvidence,
+    response_model_exclude_none=True,
+    responses=problem_responses(404, 410, 422),
+)
+async def zk_statement_evidence(relay: ZkRelayDep, digest: str = Path(pattern=r"^[0-9a-f]{64}$")) -> dict[str, Any]:
+    return await run_in_threadpool(relaying.statement_evidence, relay, digest)
+
+
 @router.post(
     "/v1/zk/questions",
     summary="Ask the customer's wallet a declared question; get its proven answer",

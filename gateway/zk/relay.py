@@ -53,10 +53,12 @@ from zkp import (
     SchemaError,
     SignedStatement,
     SourceStatement,
+    Successor,
     TrustAnchors,
     VerificationError,
     ZkpError,
     anchor_event,
+    anchor_time,
     check_succession,
     format_utc,
     parse_source_keys,
@@ -599,15 +601,57 @@ def _open_question(engine: Engine, customer: CustomerPrincipal, question_id: str
     return row
 
 
-def _evidence(relay: Relay, index: int, now: datetime) -> Evidence:
-    """The anchor's evidence: entry, payload salt, inclusion proof and a checkpoint cosigned by our clock now."""
+def _successor(relay: Relay, digest: str, now: datetime) -> tuple[SignedStatement, int] | None:
+    """The latest statement of the series of `digest` anchored here and current by `now`, and its ledger index:
+    what shows a verifier that the statement `digest` was superseded."""
+    t = zk_statements
+    answered = select(t.c.source, t.c.subject, t.c.attribute, t.c.seq).where(t.c.digest == digest).subquery()
+    series = and_(
+        t.c.source == answered.c.source, t.c.subject == answered.c.subject, t.c.attribute == answered.c.attribute
+    )
+    with relay.engine.connect() as conn:
+        later = conn.execute(
+            select(t.c.statement, t.c.ledger_index)
+            .join(answered, series)
+            .where(t.c.seq > answered.c.seq, t.c.issued_at <= now)
+            .order_by(t.c.seq.desc())
+            .limit(1)
+        ).first()
+    if later is None:
+        return None
+    return SignedStatement.from_json(json.loads(later.statement)), int(later.ledger_index)
+
+
+def _evidence(relay: Relay, index: int, digest: str, now: datetime) -> Evidence:
+    """The anchor's evidence: entry, payload salt, inclusion proof and a checkpoint cosigned by our clock now,
+    with the statement's successor (included in the same checkpoint) when one supersedes it by now."""
     ledger = relay.queries.ledger
-    note, size, _ = covering_checkpoint(relay.queries, index)
+    later = _successor(relay, digest, now)
+    note, size, _ = covering_checkpoint(relay.queries, index if later is None else max(index, later[1]))
     salted = ledger.salted_payload(index)
     if salted is None:
         raise Problem(410, "anchor-erased", "The statement's anchor was erased.")
+    successor = None
+    if later is not None and (later_salted := ledger.salted_payload(later[1])) is not None:
+        signed, at = later
+        proof = tuple(ledger.inclusion_proof(at, size))
+        successor = Successor(signed, at, anchor_time(ledger.entry(at), at), later_salted[0], proof)
     timed = cosign(note, relay.queries.zk.clock_key, int(now.timestamp()))
-    return Evidence.from_ledger(ledger.entry(index), index, salted[0], ledger.inclusion_proof(index, size), timed)
+    return Evidence.from_ledger(
+        ledger.entry(index), index, salted[0], ledger.inclusion_proof(index, size), timed, successor
+    )
+
+
+def statement_evidence(relay: Relay, digest: str) -> dict[str, Any]:
+    """Fresh evidence for an anchored statement: a holder of a stored answer re-checks it as of now, and sees
+    the successor when the statement was superseded."""
+    with relay.engine.connect() as conn:
+        index = conn.execute(
+            select(zk_statements.c.ledger_index).where(zk_statements.c.digest == digest)
+        ).scalar_one_or_none()
+    if index is None:
+        raise Problem(404, "not-found", "No statement with this digest is anchored here.")
+    return _evidence(relay, int(index), digest, datetime.now(UTC)).to_json()
 
 
 def _verify(relay: Relay, row: Mapping[str, Any], answer_json: object) -> tuple[dict[str, Any], bool]:
@@ -625,7 +669,7 @@ def _verify(relay: Relay, row: Mapping[str, Any], answer_json: object) -> tuple[
     if index is None:
         raise Problem(422, "answer-rejected", "inclusion: the statement was never anchored here.", reason="inclusion")
     now = datetime.now(UTC)
-    document = {"answer": answer.to_json(), "evidence": _evidence(relay, int(index), now).to_json()}
+    document = {"answer": answer.to_json(), "evidence": _evidence(relay, int(index), digest, now).to_json()}
     try:
         verified = verify_full_answer(document, relay.trust(), question=question, now=now)
     except AnswerRejected as exc:

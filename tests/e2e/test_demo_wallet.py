@@ -1,6 +1,7 @@
-"""`consentry demo`, issue 15: the printed commands start Li Wei's wallet, the dealership gets a proven "yes",
-anyone verifies it with public keys, a second income threshold is refused and, with the wallet stopped, the
-next question gets "customer unavailable". Run for real with bash, curl and jq against the running stack."""
+"""`consentry demo`, issue 15: the printed commands bind Li Wei's wallet to her account and start it, the
+dealership gets a proven "yes", anyone verifies it with public keys, a second income threshold is refused and,
+with the wallet stopped, the next question gets "customer unavailable". Run for real with bash, curl and jq
+against the running stack."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from benchmarks import zk
 from gateway.demo.stack import DemoStack
 from gateway.store.database import create_db_engine
 from tests.e2e.conftest import _free_port
+from wallet import WalletStore
 
 
 def run(command: str) -> subprocess.CompletedProcess[str]:
@@ -22,8 +24,11 @@ def run(command: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_printed_wallet_story_runs(tmp_path: Path) -> None:
     with DemoStack(tmp_path / "demo", port=_free_port(), upstream_port=_free_port()) as stack:
-        fetch, rules, start, dealer, verify, income, second, stop, again = stack.wallet_steps()
+        bind, fetch, rules, start, dealer, verify, income, second, stop, again = stack.wallet_steps()
         try:
+            bound = run(bind.command)
+            assert bound.returncode == 0, bound.stderr
+            assert json.loads(bound.stdout)["did"] == WalletStore(stack.wallet_dir).key.did
             fetched = run(fetch.command)
             assert fetched.returncode == 0, fetched.stderr
             assert "fault_code from vehicle-cloud.consentry.demo" in fetched.stdout
@@ -63,7 +68,8 @@ def test_questions_reach_the_wallet_and_answers_the_dealer_across_two_workers(tm
     """With `serve --workers 2` the wallet's poll and the dealership's question may land on different workers:
     the waiters re-read the database, so every question is still answered."""
     with DemoStack(tmp_path / "demo", port=_free_port(), upstream_port=_free_port(), workers=2) as stack:
-        fetch, rules, start, dealer, *_, stop, _ = stack.wallet_steps()
+        bind, fetch, rules, start, dealer, *_, stop, _ = stack.wallet_steps()
+        assert run(bind.command).returncode == 0
         assert run(fetch.command).returncode == 0
         assert run(rules.command).returncode == 0
         assert run(start.command).returncode == 0

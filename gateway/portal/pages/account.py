@@ -1,5 +1,6 @@
 """My account: who the portal thinks you are, your DID, taking custody of its private key, and who answers
-questions about you (your wallet, the default, or the gateway in custodial mode: `gateway.zk.custody`).
+questions about you (your wallet, the default, or the gateway in custodial mode: `gateway.zk.custody`), and the
+one-time code with which your wallet binds its DID to the account (`gateway.rights.wallet_binding`).
 
 Taking custody is a confirm page and a CSRF-checked POST whose answer is the only place the key ever appears:
 the JWK is in that page and in a `data:` download link inside it, so no URL can fetch it again, and the page
@@ -17,11 +18,21 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, SealedKeyError
-from gateway.dependencies import CustomersDep, EngineDep, LedgerDep, PseudonymsDep, ZkRelayDep
+from gateway.auth.rate_limits import enforce
+from gateway.dependencies import (
+    CustomersDep,
+    EngineDep,
+    LedgerDep,
+    LimitsDep,
+    PseudonymsDep,
+    SettingsDep,
+    ZkRelayDep,
+)
 from gateway.portal.questions import asked_phrase
 from gateway.portal.session import Visit, VisitDep, open_signed_in_form
 from gateway.portal.web import PORTAL_PREFIX, redirect, render
 from gateway.rights.did_custody import did_custody, release_key
+from gateway.rights.wallet_binding import BindingCode, issue_binding_code
 from gateway.web.problems import Problem
 from gateway.zk import custody as zk_custody
 from gateway.zk import relay as relaying
@@ -35,7 +46,13 @@ KEY_FILE_NAME = "consentry-did-key.jwk.json"
 
 
 async def _account_page(
-    engine: Engine, relay: Relay, visit: Visit, status_code: int = 200, notice: str | None = None
+    engine: Engine,
+    relay: Relay,
+    visit: Visit,
+    status_code: int = 200,
+    notice: str | None = None,
+    binding: BindingCode | None = None,
+    gateway_url: str | None = None,
 ) -> Response:
     assert visit.customer is not None
     custody = await run_in_threadpool(did_custody, engine, visit.customer)
@@ -63,6 +80,8 @@ async def _account_page(
         answering=answering,
         pending=asked,
         notice=notice,
+        binding=binding,
+        gateway_url=gateway_url,
     )
 
 
@@ -120,6 +139,23 @@ async def take_custody(
         file_name=KEY_FILE_NAME,
         ledger_index=released.ledger_index,
     )
+
+
+@router.post("/account/wallet-binding-code")
+async def wallet_binding_code(
+    visit: VisitDep, engine: EngineDep, relay: ZkRelayDep, limits: LimitsDep, settings: SettingsDep
+) -> Response:
+    """A one-time code for `consentry wallet bind`, shown in this answer only (portal pages are not cached)."""
+    posted = await open_signed_in_form(visit)
+    if isinstance(posted, Response):
+        return posted
+    visit, customer, _ = posted
+    try:
+        enforce((limits.did_challenge_per_customer, customer.customer_id))
+    except Problem:
+        return await _account_page(engine, relay, visit, 429, "binding-code-limit")
+    issued = await run_in_threadpool(issue_binding_code, engine, customer.customer_id)
+    return await _account_page(engine, relay, visit, binding=issued, gateway_url=settings.issuer)
 
 
 @router.post("/account/answering")
