@@ -384,9 +384,16 @@ def test_a_record_shape_seen_before_walks_members_and_elements_from_the_cache(
     document = {"a": {"b": 1, "c": 2}, "d": {"c": 3}, "e": [{"c": 4}, 5]}
     first = filter_document(document, fm, {"x", "y"})
     computed: list[object] = []
-    member, element = fm._automaton.member, fm._automaton.element
-    monkeypatch.setattr(fm._automaton, "member", lambda *args: computed.append(args) or member(*args))
-    monkeypatch.setattr(fm._automaton, "element", lambda *args: computed.append(args) or element(*args))
+
+    def counted(work: Any) -> Any:
+        def step(*args: Any) -> Any:
+            computed.append(args)
+            return work(*args)
+
+        return step
+
+    monkeypatch.setattr(fm._automaton, "member", counted(fm._automaton.member))
+    monkeypatch.setattr(fm._automaton, "element", counted(fm._automaton.element))
     assert filter_document(document, fm, {"x", "y"}) == first
     assert computed == []
 
