@@ -16,6 +16,13 @@ and fetching the same way as the gateway, doing nothing else. Its ratio is what 
 before any of the gateway's work. Every point also reports the CPU each party spent per request (the load
 generator, the upstream, and the hop: forwarder or gateway, all its threads and workers), read from /proc; on
 a machine whose cores are all busy, those figures, not wall time, say where a request's cost goes.
+
+`cpu_breakdown_c16` says where the gateway's CPU per read goes at concurrency 16, by stubbing one part at a time
+in a live server (`benchmarks._stubbed_gateway`: the ledger append, the upstream fetch with parse and filter, the
+decision, the request-context middleware, the token check). One unmodified gateway and one gateway per stubbed
+part run side by side on the same seeded data directory and upstream; rounds interleave them, and a part's cost
+*in place* is the median over rounds of the unmodified gateway's CPU per read minus the stubbed one's. What no part
+explains (the server, the framework, the route) is `rest_us`.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from __future__ import annotations
 import os
 import resource
 import socket
+import statistics
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +41,7 @@ import httpx
 
 from benchmarks._cpu import process_tree_cpu_s
 from benchmarks._loadgen import LoadResult, measure
+from benchmarks._stubbed_gateway import PARTS
 from gateway.demo.partners import DEMO_LINKS
 from gateway.demo.server import ServerProcess
 from gateway.demo.stack import DemoStack
@@ -40,6 +50,7 @@ CONCURRENCIES = (1, 16, 64)
 WORKERS = (1, 2)
 RECORD = "/customers/cust-1001"
 PROFILE = DEMO_LINKS["cust-1001"]["billing"]  # the profile read names Li Wei by her loyalty account number
+BREAKDOWN_CONCURRENCY = 16
 
 
 def _free_port() -> int:
@@ -77,7 +88,8 @@ def _point(url: str, parties: Mapping[str, int | None], concurrency: int, durati
     return {**result.as_dict(), "cpu_ms_per_request": cpu}
 
 
-def _measure_stack(stack: DemoStack, duration: float, forwarder: ServerProcess | None) -> dict[str, Any]:
+def _read_headers(stack: DemoStack) -> dict[str, str]:
+    """The dealer's bearer token and declared purpose: a read every gateway of the benchmark releases."""
     assert stack.world is not None
     token = httpx.post(
         f"{stack.url}/oauth/token",
@@ -85,7 +97,11 @@ def _measure_stack(stack: DemoStack, duration: float, forwarder: ServerProcess |
         auth=("dealer", stack.world.client_secrets["dealer"]),
         timeout=30,
     ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}", "Consentry-Purpose": "service_delivery"}
+    return {"Authorization": f"Bearer {token}", "Consentry-Purpose": "service_delivery"}
+
+
+def _measure_stack(stack: DemoStack, duration: float, forwarder: ServerProcess | None) -> dict[str, Any]:
+    headers = _read_headers(stack)
     upstream = {"upstream": stack.upstream.pid}
     points: dict[str, Any] = {}
     for concurrency in CONCURRENCIES:
@@ -122,6 +138,71 @@ def _measure_stack(stack: DemoStack, duration: float, forwarder: ServerProcess |
     return points
 
 
+def _environment_of(pid: int) -> dict[str, str]:
+    """The environment a process was started with (Linux's /proc, as `benchmarks._cpu` reads CPU time)."""
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode().split("=", 1) for entry in entries if b"=" in entry)
+
+
+@contextmanager
+def _gateways(stack: DemoStack, parts: tuple[str, ...]) -> Iterator[dict[str, tuple[str, int | None]]]:
+    """The stack's own gateway (`base`) and, beside it, one gateway per stubbed part on the same data directory and
+    configuration (so one token is valid at all of them): name to (URL, process id)."""
+    assert stack.gateway_pid is not None
+    environment = _environment_of(stack.gateway_pid)
+    gateways: dict[str, tuple[str, int | None]] = {"base": (stack.url, stack.gateway_pid)}
+    with ExitStack() as running:
+        for part in parts:
+            port = _free_port()
+            stubbed = ServerProcess(
+                "benchmarks._stubbed_gateway",
+                port=port,
+                args=("--part", part),
+                env={**environment, "CONSENTRY_PORT": str(port)},
+                startup_timeout=120,
+            )
+            running.enter_context(stubbed)
+            gateways[part] = (stubbed.url, stubbed.pid)
+        yield gateways
+
+
+def cpu_breakdown(*, duration: float, rounds: int, parts: tuple[str, ...] = tuple(PARTS)) -> dict[str, Any]:
+    """Microseconds of gateway CPU per read each part costs in place at concurrency 16 (see the module docstring).
+
+    Per round every gateway is measured once, in an order rotated from round to round so no gateway always
+    follows the same neighbour; a part's figure is the median of its per-round differences from `base`."""
+    per_round: dict[str, list[float]] = {name: [] for name in ("base", *parts)}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        DemoStack(Path(tmp) / "bench", port=_free_port(), upstream_port=_free_port()) as stack,
+        _gateways(stack, parts) as gateways,
+    ):
+        headers = _read_headers(stack)
+        order = list(gateways)
+        for number in range(rounds):
+            shift = number % len(order)
+            for name in order[shift:] + order[:shift]:
+                url, pid = gateways[name]
+                read = f"{url}/v1/proxy/vehicle-cloud{RECORD}"
+                point = _point(read, {"gateway": pid}, BREAKDOWN_CONCURRENCY, duration, headers=headers)
+                if point["errors"] or set(point["statuses"]) != {"200"}:
+                    raise RuntimeError(f"the {name} gateway did not release every read: {point['statuses']}")
+                per_round[name].append(point["cpu_ms_per_request"]["gateway"] * 1000)
+    base = statistics.median(per_round["base"])
+    in_place = {
+        part: round(statistics.median(b - s for b, s in zip(per_round["base"], per_round[part], strict=True)), 1)
+        for part in parts
+    }
+    return {
+        "concurrency": BREAKDOWN_CONCURRENCY,
+        "rounds": rounds,
+        "base_us": round(base, 1),
+        "in_place_us": in_place,
+        "rest_us": round(base - sum(in_place.values()), 1),
+        "cpu_us_per_read": {name: [round(v, 1) for v in values] for name, values in per_round.items()},
+    }
+
+
 def run(*, quick: bool) -> dict[str, Any]:
     """The default deployment (one process) at the top level, with the bare forwarder beside it; `workers_2`
     repeats the gateway with `serve --workers 2`."""
@@ -144,6 +225,7 @@ def run(*, quick: bool) -> dict[str, Any]:
             results.update(points)
         else:
             results[f"workers_{workers}"] = points
+    results["cpu_breakdown_c16"] = cpu_breakdown(duration=duration, rounds=3 if quick else 4)
     c16 = results["c16"]
     results["targets_c16"] = {
         "throughput_ratio_at_least_0.5": c16["throughput_ratio"] >= 0.5,

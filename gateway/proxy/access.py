@@ -96,11 +96,9 @@ class AccessOutcome:
     decision: Decision
     result: FilterResult
     points: int
-
-    @property
-    def withheld(self) -> dict[str, list[str]]:
-        """Every withheld category with its reason codes (unmapped fields are counted apart)."""
-        return withheld_reasons(self.decision)
+    withheld: dict[str, list[str]]
+    """Every withheld category with its reason codes (unmapped fields are counted apart), as the ledger entry
+    records them."""
 
 
 @dataclass(frozen=True)
@@ -266,7 +264,7 @@ async def read(
     purpose = await require_purpose_recorded(flow, principal, purpose, source, path, query)
     config, resolved = resolve(flow, source, path, query)
     customer = await subject_customer(flow, resolved)
-    decision = await decide(flow, principal, customer, sorted(config.field_map.categories), purpose)
+    decision = await decide(flow, principal, customer, config.field_map.sorted_categories, purpose)
     try:
         fetched = await flow.upstreams.client(source).fetch_filtered(resolved, decision.allowed)
     except CircuitOpen as exc:
@@ -279,6 +277,7 @@ async def read(
         raise _not_found()
     result = fetched.result
     released = list(result.released_categories)
+    withheld = withheld_reasons(decision)
     offer = flow.policies.taxonomy.purpose(purpose).value_offer
     points = offer.points_per_use if offer is not None and released else 0
     donation = offer.donation_per_use if offer is not None and released else 0
@@ -290,7 +289,7 @@ async def read(
         "upstream": source,
         "outcome": "released" if released else "refused",
         "released": released,
-        "withheld": withheld_reasons(decision),
+        "withheld": withheld,
         "unmapped_withheld": len(result.unmapped),
         "matrix_version": decision.matrix_version,
         "consents": _consents(decision),
@@ -304,7 +303,7 @@ async def read(
     earned = points or donation
     effects = accrual_effect(customer.customer_id, purpose, principal.organization, points, now) if earned else None
     index = await append_access(flow, event, effects)
-    outcome = AccessOutcome(index, decision, result, points)
+    outcome = AccessOutcome(index, decision, result, points, withheld)
     if not released:
         raise Problem(
             403,
@@ -330,7 +329,7 @@ async def check(
     purpose = await require_purpose_recorded(flow, principal, purpose, source, path, query)
     config, resolved = resolve(flow, source, path, query)
     customer = await subject_customer(flow, resolved)
-    decision = await decide(flow, principal, customer, sorted(config.field_map.categories), purpose)
+    decision = await decide(flow, principal, customer, config.field_map.sorted_categories, purpose)
     payload = {
         "recipient": principal.organization,
         "client_id": principal.client_id,

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from math import isfinite
 from typing import Any
 
 from gateway.upstream.selectors import Selector, Step, format_pointer, parse_selector
@@ -73,9 +74,11 @@ class FieldMap:
 
     mappings: tuple[FieldMapping, ...]
     _automaton: _Automaton = field(init=False, repr=False, compare=False, hash=False)
+    _categories: tuple[str, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_automaton", _Automaton(self.mappings))
+        object.__setattr__(self, "_categories", tuple(sorted({m.category for m in self.mappings})))
 
     @classmethod
     def of(cls, rules: Iterable[tuple[str, str] | tuple[str, str, bool]]) -> FieldMap:
@@ -88,7 +91,12 @@ class FieldMap:
 
     @property
     def categories(self) -> frozenset[str]:
-        return frozenset(m.category for m in self.mappings)
+        return frozenset(self._categories)
+
+    @property
+    def sorted_categories(self) -> tuple[str, ...]:
+        """The categories in order, as every decision over this map asks for them (sorted once, not per read)."""
+        return self._categories
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +111,16 @@ class FilterResult:
     unmapped: tuple[str, ...]
     released_leaves: int
     withheld_leaves: int
+    _released: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # read two or three times per proxied read (the response, the ledger entry): worked out once
+        released = tuple(sorted(c for c, s in self.categories.items() if s is CategoryStatus.RELEASED))
+        object.__setattr__(self, "_released", released)
 
     @property
     def released_categories(self) -> tuple[str, ...]:
-        return tuple(sorted(c for c, s in self.categories.items() if s is CategoryStatus.RELEASED))
+        return self._released
 
     @property
     def withheld_categories(self) -> tuple[str, ...]:
@@ -122,12 +136,30 @@ MAX_CACHED_TRANSITIONS = 65_536
 MAX_CACHED_NAME = 128
 
 
-class _Automaton:
-    """The selectors of one field map run as an NFA over all mappings at once, determinised lazily.
+class _Node:
+    """One state set of the automaton, precompiled into what the walk needs at a node: the categories a leaf
+    here takes (`leaf`), those its descendants inherit (`subtree`), and the nodes its members and elements lead
+    to, filled in as documents show them. Together the nodes are the field map's filter plan: after the first
+    record of a shape, a node costs one dict lookup on its member name and nothing else."""
 
-    A state set is a frozenset of (mapping, steps matched). Upstream records share their shape, so after the
-    first few documents every member name maps to a known next set and a node costs one dict lookup instead
-    of a pass over every live selector. The cache is shared by every request through this field map.
+    __slots__ = ("elements", "exact", "leaf", "members", "size_sensitive", "states", "subtree")
+
+    def __init__(self, states: _States, subtree: frozenset[str], exact: frozenset[str], size_sensitive: bool) -> None:
+        self.states = states
+        self.subtree = subtree
+        self.exact = exact
+        self.leaf = subtree | exact
+        self.size_sensitive = size_sensitive
+        self.members: dict[str, _Node] = {}
+        self.elements: dict[int | tuple[int, int], _Node] = {}
+
+
+class _Automaton:
+    """The selectors of one field map run as an NFA over all mappings at once, determinised lazily into `_Node`s.
+
+    A state set is a frozenset of (mapping, steps matched); each set met is one node, shared by every request
+    through this field map. Upstream records share their shape, so after the first few documents every member
+    name maps to a known next node instead of a pass over every live selector.
     """
 
     def __init__(self, mappings: tuple[FieldMapping, ...]) -> None:
@@ -135,41 +167,48 @@ class _Automaton:
         self.lengths = [len(steps) for steps in self.steps]
         self.categories = [m.category for m in mappings]
         self.subtree = [m.subtree for m in mappings]
-        self.start: _States = frozenset((m, 0) for m in range(len(mappings)))
-        self._transitions: dict[tuple[_States, str | int, int], _States] = {}
-        self._matched: dict[_States, tuple[frozenset[str], frozenset[str]]] = {}
-        self._size_sensitive: dict[_States, bool] = {}
+        self._initial: _States = frozenset((m, 0) for m in range(len(mappings)))
+        self._start_over()
 
-    def matched(self, states: _States) -> tuple[frozenset[str], frozenset[str]]:
-        """(categories of subtree mappings, categories of exact mappings) that end at this node."""
-        found = self._matched.get(states)
+    def _start_over(self) -> None:
+        self._nodes: dict[_States, _Node] = {}
+        self.cached = 0  # transitions kept by the nodes of this generation
+        self.start = self._node(self._initial)
+
+    def _node(self, states: _States) -> _Node:
+        found = self._nodes.get(states)
         if found is None:
-            subtree = frozenset(self.categories[m] for m, done in states if done == self.lengths[m] and self.subtree[m])
-            exact = frozenset(
-                self.categories[m] for m, done in states if done == self.lengths[m] and not self.subtree[m]
+            ended = [m for m, done in states if done == self.lengths[m]]
+            found = _Node(
+                states,
+                frozenset(self.categories[m] for m in ended if self.subtree[m]),
+                frozenset(self.categories[m] for m in ended if not self.subtree[m]),
+                any(done < self.lengths[m] and _counts_from_end(self.steps[m][done]) for m, done in states),
             )
-            found = (subtree, exact)
-            _remember(self._matched, states, found)
+            self._nodes[states] = found
         return found
 
-    def advance(self, states: _States, key: str | int, size: int) -> _States:
-        if isinstance(key, int) and not self._depends_on_size(states):
-            size = -1  # the answer is the same for every array length: cache it once
-        if isinstance(key, str) and len(key) > MAX_CACHED_NAME:
-            return self._step(states, key, size)  # too rare and too big to keep
-        cache_key = (states, key, size if isinstance(key, int) else -1)
-        nxt = self._transitions.get(cache_key)
-        if nxt is None:
-            nxt = self._step(states, key, size)
-            _remember(self._transitions, cache_key, nxt)
+    def _count_one(self) -> None:
+        """Count one more cached transition; a full cache starts over (a new generation of nodes)."""
+        if self.cached >= MAX_CACHED_TRANSITIONS:
+            self._start_over()
+        self.cached += 1
+
+    def member(self, node: _Node, key: str) -> _Node:
+        nxt = self._node(self._step(node.states, key, 0))
+        if len(key) <= MAX_CACHED_NAME:  # a longer name is too rare and too big to keep
+            self._count_one()
+            node.members[key] = nxt
         return nxt
 
-    def _depends_on_size(self, states: _States) -> bool:
-        sensitive = self._size_sensitive.get(states)
-        if sensitive is None:
-            sensitive = any(done < self.lengths[m] and _counts_from_end(self.steps[m][done]) for m, done in states)
-            _remember(self._size_sensitive, states, sensitive)
-        return sensitive
+    def element(self, node: _Node, index: int, size: int) -> _Node:
+        cache_key: int | tuple[int, int] = (index, size) if node.size_sensitive else index
+        nxt = node.elements.get(cache_key)
+        if nxt is None:
+            nxt = self._node(self._step(node.states, index, size))
+            self._count_one()
+            node.elements[cache_key] = nxt
+        return nxt
 
     def _step(self, states: _States, key: str | int, size: int) -> _States:
         nxt: set[_State] = set()
@@ -196,15 +235,14 @@ def _pointer(path: _Path) -> str:
 
 
 class _Walk:
-    """One filtering pass over a document, driving the field map's automaton.
+    """One filtering pass over a document, following the field map's nodes.
 
-    This is the per-node loop of every proxied read, so it reads the automaton's caches directly and keeps
-    a node's path as a linked pair, turned into a JSON Pointer only for what is reported or refused."""
+    This is the per-node loop of every proxied read: a container's plain scalar members (the most common
+    node) are placed right in the container's loop, and a node's path is kept as a linked pair, turned into a
+    JSON Pointer only for what is reported or refused."""
 
     def __init__(self, automaton: _Automaton, released: frozenset[str], max_depth: int) -> None:
         self.automaton = automaton
-        self.transitions = automaton._transitions
-        self.matched = automaton._matched
         self.released = released
         self.max_depth = max_depth
         self.seen: set[str] = set()
@@ -212,20 +250,19 @@ class _Walk:
         self.released_leaves = 0
         self.withheld_leaves = 0
 
-    def node(self, value: Any, path: _Path, depth: int, states: _States, inherited: frozenset[str]) -> Any:
+    def node(self, value: Any, path: _Path, depth: int, plan: _Node, inherited: frozenset[str]) -> Any:
         if depth > self.max_depth:
             raise DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {_pointer(path)!r}")
-        found = self.matched.get(states)
-        subtree, exact = found if found is not None else self.automaton.matched(states)
-        own = inherited | subtree if subtree else inherited
+        own = inherited | plan.subtree if plan.subtree else inherited
         if isinstance(value, dict):
             if value:
-                return self._object(value, path, depth, states, own)
+                return self._object(value, path, depth, plan, own)
         elif isinstance(value, list):
             if value:
-                return self._array(value, path, depth, states, own)
+                return self._array(value, path, depth, plan, own)
         elif type(value) not in _PLAIN_SCALARS:
             _check_leaf(value, path)
+        exact = plan.exact
         return self._leaf(value, path, own | exact if exact else own)
 
     def _leaf(self, value: Any, path: _Path, categories: frozenset[str]) -> Any:
@@ -239,38 +276,57 @@ class _Walk:
         self.withheld_leaves += 1
         return _DROP
 
-    def _object(self, value: dict[Any, Any], path: _Path, depth: int, states: _States, own: frozenset[str]) -> Any:
+    def _object(self, value: dict[Any, Any], path: _Path, depth: int, plan: _Node, own: frozenset[str]) -> Any:
         out: dict[str, Any] = {}
-        transitions = self.transitions
-        advance = self.automaton.advance
+        members = plan.members
+        member = self.automaton.member
         node = self.node
+        leaf = self._leaf
         depth += 1
+        inline = depth <= self.max_depth  # past it, `node` refuses the first child
         for key, child in value.items():
             if not isinstance(key, str):
                 raise InvalidDocument(f"object member names must be strings, found {key!r} at {_pointer(path)!r}")
-            nxt = transitions.get((states, key, -1))  # the cache key `advance` files a member name under
-            kept = node(child, (path, key), depth, nxt if nxt is not None else advance(states, key, 0), own)
+            nxt = members.get(key)
+            if nxt is None:
+                nxt = member(plan, key)
+            kind = type(child)
+            if inline and kind in _INLINE_SCALARS:
+                if kind is float and not isfinite(child):
+                    _check_leaf(child, (path, key))
+                categories = own | nxt.leaf if own else nxt.leaf
+                kept = leaf(child, (path, key), categories)
+            else:
+                kept = node(child, (path, key), depth, nxt, own)
             if kept is not _DROP:
                 out[key] = kept
         return out if out else _DROP
 
-    def _array(self, value: list[Any], path: _Path, depth: int, states: _States, own: frozenset[str]) -> Any:
+    def _array(self, value: list[Any], path: _Path, depth: int, plan: _Node, own: frozenset[str]) -> Any:
         out = []
         size = len(value)
-        advance = self.automaton.advance
+        elements = plan.elements
+        element = self.automaton.element
         node = self.node
+        leaf = self._leaf
+        sized = plan.size_sensitive
         depth += 1
+        inline = depth <= self.max_depth
         for index, child in enumerate(value):
-            kept = node(child, (path, index), depth, advance(states, index, size), own)
+            nxt = None if sized else elements.get(index)
+            if nxt is None:
+                nxt = element(plan, index, size)
+            kind = type(child)
+            if inline and kind in _INLINE_SCALARS:
+                if kind is float and not isfinite(child):
+                    _check_leaf(child, (path, index))
+                categories = own | nxt.leaf if own else nxt.leaf
+                kept = leaf(child, (path, index), categories)
+            else:
+                kept = node(child, (path, index), depth, nxt, own)
             if kept is not _DROP:
                 out.append(kept)
         return out if out else _DROP
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(cache) >= MAX_CACHED_TRANSITIONS:
-        cache.clear()
-    cache[key] = value
 
 
 def _counts_from_end(step: Step) -> bool:
@@ -279,6 +335,8 @@ def _counts_from_end(step: Step) -> bool:
 
 
 _PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+_INLINE_SCALARS = _PLAIN_SCALARS | {float}  # placed in their container's loop (a float once checked finite)
+_NOTHING: frozenset[str] = frozenset()
 
 
 def _check_leaf(value: Any, path: _Path) -> None:
@@ -301,7 +359,7 @@ def filter_document(
         return FilterResult(type(document)(), {}, (), 0, 0)
     automaton = field_map._automaton
     walk = _Walk(automaton, frozenset(released), max_depth)
-    filtered = walk.node(document, (), 0, automaton.start, frozenset())
+    filtered = walk.node(document, (), 0, automaton.start, _NOTHING)
     if filtered is _DROP:
         filtered = {} if isinstance(document, dict) else [] if isinstance(document, list) else None
     statuses = {

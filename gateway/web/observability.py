@@ -36,9 +36,15 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+_access_log = True  # whether `request` lines at info level pass the configured filter (`configure_logging`)
+
+
 def configure_logging(level: str) -> None:
     """JSON lines on stderr for our events and for every library logging through `logging` (uvicorn,
     alembic), with context variables (the request id) merged into each line."""
+    global _access_log
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    _access_log = threshold <= logging.INFO
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -46,7 +52,7 @@ def configure_logging(level: str) -> None:
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
@@ -101,27 +107,63 @@ def _route_template(scope: Scope) -> str:
     return str(path) if path else "unmatched"
 
 
+class _Series:
+    """The labelled children of `Metrics` for one method, route and status, looked up once: `labels()` takes
+    a lock and builds its key on every call, a price each request paid twice."""
+
+    __slots__ = ("count", "latency")
+
+    def __init__(self, metrics: Metrics, method: str, route: str, status: int) -> None:
+        self.count = metrics.requests.labels(method, route, str(status))
+        self.latency = metrics.latency.labels(method, route)
+
+
+# A bound on the series kept: method, route template and status are bounded already, but a client may send any
+# method name; past the bound the children are looked up every time (still counted, only slower).
+MAX_CACHED_SERIES = 4096
+
+
 class RequestContextMiddleware:
     """Assigns the request id, binds it for logging, and records metrics and one access log line."""
 
     def __init__(self, app: ASGIApp, metrics_getter: Callable[[], Metrics]) -> None:
         self.app = app
         self.metrics_getter = metrics_getter
+        self._metrics: Metrics | None = None
+        self._series: dict[tuple[str, str, int], _Series] = {}
+
+    def _record(self, method: str, route: str, status: int, elapsed: float) -> None:
+        metrics = self.metrics_getter()
+        if metrics is not self._metrics:  # another registry (a restarted runtime): its own children
+            self._metrics, self._series = metrics, {}
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = _Series(metrics, method, route, status)
+            if len(self._series) < MAX_CACHED_SERIES:
+                self._series[key] = series
+        series.count.inc()
+        series.latency.observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), None)
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
         request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else str(random_uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
-        status = [500]
+        id_field = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_field]
             await send(message)
 
         started = time.perf_counter()
@@ -131,14 +173,9 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            metrics = self.metrics_getter()
-            metrics.requests.labels(scope["method"], route, str(status[0])).inc()
-            metrics.latency.labels(scope["method"], route).observe(elapsed)
-            log.info(
-                "request",
-                method=scope["method"],
-                route=route,
-                status=status[0],
-                duration_ms=round(elapsed * 1000, 3),
-            )
+            self._record(scope["method"], route, status, elapsed)
+            if _access_log:
+                log.info(
+                    "request", method=scope["method"], route=route, status=status, duration_ms=round(elapsed * 1000, 3)
+                )
             structlog.contextvars.unbind_contextvars("request_id")

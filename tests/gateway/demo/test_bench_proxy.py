@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks import proxy
+from benchmarks._stubbed_gateway import PARTS
 
 
 def test_the_proxy_benchmark_compares_direct_forwarded_and_gateway_reads_in_one_run(
@@ -46,4 +47,18 @@ def test_the_proxy_benchmark_compares_direct_forwarded_and_gateway_reads_in_one_
         assert all(isinstance(cpu[name], float) and cpu[name] > 0 for name in cpu), cpu
     assert "forwarder" not in results["workers_2"]["c16"]  # the bare hop is the one-process peer only
     assert results["workers_2"]["c16"]["gateway"]["cpu_ms_per_request"]["gateway"] > 0  # workers counted
+    assert set(results["cpu_breakdown_c16"]["in_place_us"]) == set(PARTS)
     assert set(results["targets_c16"]) == {"throughput_ratio_at_least_0.5", "added_p99_at_most_5ms"}
+
+
+def test_the_cpu_breakdown_measures_a_gateway_with_each_part_stubbed_against_an_unmodified_one() -> None:
+    """Every stubbed gateway released every read (else the breakdown raises); the figures are per part, per round,
+    and what no part explains is the rest."""
+    breakdown = proxy.cpu_breakdown(duration=0.5, rounds=2)
+    assert set(PARTS) == {"ledger", "upstream", "decision", "request_context", "token"}
+    assert set(breakdown["in_place_us"]) == set(PARTS)
+    assert set(breakdown["cpu_us_per_read"]) == {"base", *PARTS}
+    for name, rounds in breakdown["cpu_us_per_read"].items():
+        assert len(rounds) == 2 and all(isinstance(v, float) and v > 0 for v in rounds), name
+    explained = sum(breakdown["in_place_us"].values())
+    assert breakdown["rest_us"] == pytest.approx(breakdown["base_us"] - explained, abs=0.2)

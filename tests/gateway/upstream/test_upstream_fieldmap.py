@@ -355,8 +355,7 @@ def test_ever_new_member_names_cannot_grow_the_cache_without_bound(monkeypatch: 
     result = filter_document(doc, field_map, {"c.a"})
     assert result.document == {"known": "kept"}
     assert len(result.unmapped) == 500
-    automaton = field_map._automaton
-    assert len(automaton._transitions) <= 50
+    assert len(_cached_members(field_map)) <= 50
 
 
 def test_a_full_cache_starts_over_so_the_usual_record_shape_is_cached_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -365,7 +364,7 @@ def test_a_full_cache_starts_over_so_the_usual_record_shape_is_cached_again(monk
     filter_document({f"id-{i}": {"email": "x"} for i in range(200)}, field_map, {"contact.email"})
     usual = {"email": "a@example.com"}
     assert filter_document(usual, field_map, {"contact.email"}).document == usual
-    assert any(key[1] == "email" for key in field_map._automaton._transitions)
+    assert "email" in _cached_members(field_map)
 
 
 def test_long_member_names_are_filtered_but_never_cached() -> None:
@@ -373,20 +372,44 @@ def test_long_member_names_are_filtered_but_never_cached() -> None:
     long_name = "x" * (fieldmap.MAX_CACHED_NAME + 1)
     result = filter_document({"name": "Li", long_name: "leak?"}, field_map, {"identity.name"})
     assert result.document == {"name": "Li"} and result.unmapped == ("/" + long_name,)
-    assert all(key[1] != long_name for key in field_map._automaton._transitions)
+    assert long_name not in _cached_members(field_map)
 
 
-def test_a_record_shape_seen_before_walks_its_members_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_record_shape_seen_before_walks_members_and_elements_from_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The walk looks member names up in the automaton's cache itself (the hot path); if its key ever differed
-    from the one `advance` files them under, every member would be worked out again."""
-    fm = FieldMap.of([("/a/b", "x"), ("$..c", "y")])
-    document = {"a": {"b": 1, "c": 2}, "d": {"c": 3}}
+    from the one `member` or `element` files them under, every member would be worked out again."""
+    fm = FieldMap.of([("/a/b", "x"), ("$..c", "y"), ("$.e[*].c", "y")])
+    document = {"a": {"b": 1, "c": 2}, "d": {"c": 3}, "e": [{"c": 4}, 5]}
     first = filter_document(document, fm, {"x", "y"})
     computed: list[object] = []
-    advance = fm._automaton.advance
-    monkeypatch.setattr(fm._automaton, "advance", lambda *args: computed.append(args) or advance(*args))
+
+    def counted(work: Any) -> Any:
+        def step(*args: Any) -> Any:
+            computed.append(args)
+            return work(*args)
+
+        return step
+
+    monkeypatch.setattr(fm._automaton, "member", counted(fm._automaton.member))
+    monkeypatch.setattr(fm._automaton, "element", counted(fm._automaton.element))
     assert filter_document(document, fm, {"x", "y"}) == first
     assert computed == []
+
+
+def _cached_members(field_map: FieldMap) -> list[str]:
+    """Every member name the field map's current plan has cached a transition for, once per transition."""
+    names: list[str] = []
+    pending, seen = [field_map._automaton.start], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        names += node.members
+        pending += [*node.members.values(), *node.elements.values()]
+    return names
 
 
 # --- the leaf count that caps a response before it is parsed (gateway.upstream.client.count_leaves) ----------
