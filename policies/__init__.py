@@ -37,6 +37,7 @@ from policies.errors import (
     PolicyError,
     Problem,
     StateUnavailableError,
+    UnchangedMatrixError,
     UnknownNameError,
     ValidationError,
 )
@@ -141,6 +142,7 @@ __all__ = [
     "SubjectContext",
     "Taxonomy",
     "TemplateSpec",
+    "UnchangedMatrixError",
     "UnknownNameError",
     "ValidationError",
     "allowed_flows",

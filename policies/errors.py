@@ -30,6 +30,15 @@ class ValidationError(PolicyError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class UnchangedMatrixError(ValidationError):
+    """A proposed matrix equals the version in force: nothing to record. `consentry policy apply` refuses it as a
+    mistake; an HTTP `PUT` of the same document is idempotent and answers with the version in force."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        super().__init__([Problem("<change>", 0, "the change leaves the matrix as it is")])
+
+
 class UnknownNameError(PolicyError):
     """A request named a recipient, purpose, customer type, jurisdiction or category the taxonomy lacks."""
 

@@ -42,7 +42,14 @@ from policies.consent import (
     in_force_until,
     utcnow,
 )
-from policies.errors import ConsentError, PolicyError, Problem, StateUnavailableError, ValidationError
+from policies.errors import (
+    ConsentError,
+    PolicyError,
+    Problem,
+    StateUnavailableError,
+    UnchangedMatrixError,
+    ValidationError,
+)
 from policies.flows import Flow, allowed_flows
 from policies.matrix import Effect, Matrix, MatrixRule, PrivacyBudget, validate_rules
 from policies.questions import Questions, diff_questions
@@ -883,7 +890,7 @@ class PolicyStore:
         if asked:
             diff["questions"] = asked
         if not any(diff.values()):
-            raise ValidationError([Problem("<change>", 0, "the change leaves the matrix as it is")])
+            raise UnchangedMatrixError(base)
         consents = flow_changes(self.taxonomy, before, rules)
         version = base + 1
         now = utcnow()

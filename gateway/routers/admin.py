@@ -27,7 +27,7 @@ from gateway.routers.customer import CustomerProfile
 from gateway.web.problems import Problem, problem_responses
 from gateway.zk.templates import attribute_problems
 from keyfiles import KeyFileError
-from policies import PolicyConflictError, ValidationError, matrix_from_document
+from policies import PolicyConflictError, UnchangedMatrixError, ValidationError, matrix_from_document
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403))
 
@@ -209,8 +209,10 @@ class MatrixChangeView(BaseModel):
         }
     )
 
-    version: int = Field(description="The new version, in force at once on every worker.")
-    ledger_index: int = Field(description="The `policy.change` entry recording who changed what.")
+    version: int = Field(description="The new version (or, for a document that changed nothing, the one in force).")
+    ledger_index: int | None = Field(
+        description="The `policy.change` entry recording who changed what; null when nothing changed."
+    )
     diff: dict[str, Any] = Field(description="Rules added, removed, changed; and `questions` when they changed.")
     consents: dict[str, Any] = Field(description="Flows widened (awaiting a fresh consent) and narrowed (stopped).")
 
@@ -421,9 +423,9 @@ def get_matrix(policies: PoliciesDep, _: ClientPrincipal = Depends(require_admin
     "The document is validated whole, against the taxonomy and the attribute registry: any problem (an unknown "
     "role, purpose, category, attribute or template id, a duplicate id, operands unfit for the operator or the "
     "attribute) applies nothing and is listed in `errors`. The change is diffed, recorded in the ledger "
-    "(`policy.change`) and in force at once, for decisions and questions alike. A document that changes nothing "
-    "is refused like a malformed one (422, `the change leaves the matrix as it is`), as `consentry policy apply` "
-    "refuses it.",
+    "(`policy.change`) and in force at once, for decisions and questions alike. `PUT` is idempotent: a document "
+    "equal to the version in force records nothing and answers 200 with that version, an empty diff and no "
+    "ledger index.",
     response_model=MatrixChangeView,
     responses=problem_responses(409, 422),
 )
@@ -440,6 +442,10 @@ async def put_matrix(
         if problems:
             raise ValidationError(problems)
         change = await run_in_threadpool(policies.matrix.apply, matrix, actor=admin.actor, note=note)
+    except UnchangedMatrixError as exc:
+        return MatrixChangeView(
+            version=exc.version, ledger_index=None, diff={"added": [], "removed": [], "changed": []}, consents={}
+        )
     except ValidationError as exc:
         messages = [p.message for p in exc.problems]
         raise Problem(422, "invalid-matrix", "; ".join(messages), errors=[{"message": m} for m in messages]) from None
