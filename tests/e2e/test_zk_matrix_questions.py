@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import secrets
 import signal
 import subprocess
@@ -24,16 +23,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from gateway.auth.customers import CustomerStore
-from gateway.cli import app
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
 from gateway.demo.statements import StatementSource
-from gateway.store.database import create_db_engine
 from ledger.store import Ledger
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop
+from tests.e2e.zk_holder import enrol_holder, grant, serve_on
 
 SUBJECT = "cust-1001"  # li.wei: fault codes P0301 and P0420
 ADMIN, DEALER = "matrix-admin", "dealer-pudong"
@@ -128,46 +124,26 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     registry["upstreams"][0]["base_url"] = cloud.url
     upstreams = tmp / "upstreams.yaml"
     upstreams.write_text(yaml.safe_dump(registry))
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-        "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
-        "CONSENTRY_ZK_SOURCE_KEYS": json.dumps([source.verifier_key]),
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
-    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    try:
+        gateway, environment = serve_on(
+            tmp,
+            port,
+            CONSENTRY_UPSTREAMS_PATH=str(upstreams),
+            CONSENTRY_ZK_SOURCE_KEYS=json.dumps([source.verifier_key]),
+        )
+    except BaseException:
+        cloud.stop()
+        raise
     world = World(gateway, environment, tmp / "li.wei-wallet", {})
     try:
-        _wait_ready(gateway)
         gateway.register(ADMIN, ["admin"], ["admin"])
         gateway.register(DEALER, ["crm"], ["zk"], organization=DEALER_ORG, allowed_purposes=[SERVICE])
         initialised = world.wallet("init")
         assert initialised.returncode == 0, initialised.stderr
         did = initialised.stdout.strip()
-        engine = create_db_engine(database_url)
-        try:
-            customer = CustomerStore(engine).create(
-                username="li.wei",
-                password=None,
-                display_name="Li Wei",
-                jurisdiction="CN",
-                source_subject=SUBJECT,
-                did=did,
-            )
-        finally:
-            engine.dispose()
+        customer_id = enrol_holder(gateway.database_url, SUBJECT, did)
         assert httpx.put(f"{cloud.url}/customers/{SUBJECT}/wallet", json={"did": did}).status_code == 204
-        env = {k: v for k, v in environment.items() if k.startswith("CONSENTRY_")}
-        args = ["consent", "grant", "--subject", customer.customer_id, "--purpose", SERVICE, "--separate", "--json"]
-        args += ["--recipient", f"org:{DEALER_ORG}", "--jurisdiction", "CN", "--actor", "admin:test"]
-        granted = CliRunner().invoke(app, [*args, "--category", "vehicle.fault_codes"], env=env)
-        assert granted.exit_code == 0, granted.output
+        grant(environment, customer_id, DEALER_ORG, SERVICE, "vehicle.fault_codes")
         fetched = world.wallet("fetch", "--source", cloud.url, "--source-key", source.verifier_key)
         assert fetched.returncode == 0, fetched.stderr
         for template in ("catalyst-or-misfire", "catalytic-converter"):

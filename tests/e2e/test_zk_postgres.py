@@ -23,13 +23,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
-from typer.testing import CliRunner
 
-from gateway.auth.customers import CustomerStore
-from gateway.cli import app
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
 from gateway.demo.statements import ATTRIBUTES
-from gateway.store.database import create_db_engine
 from ledger import generate_signer_key, parse_envelope
 from ledger.b64 import b64encode
 from ledger.store import Ledger
@@ -47,6 +43,7 @@ from tests.e2e.test_zk_wallet import (
     SUBJECT,
     question,
 )
+from tests.e2e.zk_holder import enrol_holder, grant
 from zkp import HeldStatement, Question, TrustAnchors, issue_statement, new_subject_salt, verify_full_answer
 from zkp.encoding import b64url_encode
 
@@ -139,27 +136,9 @@ def _enrol(pair: Pair, signer: str) -> None:
     pair.second.secrets.update(pair.first.secrets)
     made = pair.wallet("init")
     assert made.returncode == 0, made.stderr
-    engine = create_db_engine(pair.first.database_url)
-    try:
-        customer = CustomerStore(engine).create(
-            username="li.wei",
-            password=None,
-            display_name="Li Wei",
-            jurisdiction="CN",
-            source_subject=SUBJECT,
-            did=made.stdout.strip(),
-        )
-    finally:
-        engine.dispose()
-    env = {k: v for k, v in pair.environment.items() if k.startswith("CONSENTRY_")}
-    for recipient, purpose, category in (
-        ("dealer-sh-4s", SERVICE, "vehicle.fault_codes"),
-        ("acme-finance", FINANCE_PURPOSE, "financial.income"),
-    ):
-        args = ["consent", "grant", "--subject", customer.customer_id, "--purpose", purpose, "--separate"]
-        args += ["--recipient", f"org:{recipient}", "--jurisdiction", "CN", "--actor", "admin:test"]
-        result = CliRunner().invoke(app, [*args, "--category", category, "--json"], env=env)
-        assert result.exit_code == 0, result.output
+    customer_id = enrol_holder(pair.first.database_url, SUBJECT, made.stdout.strip())
+    grant(pair.environment, customer_id, "dealer-sh-4s", SERVICE, "vehicle.fault_codes")
+    grant(pair.environment, customer_id, "acme-finance", FINANCE_PURPOSE, "financial.income")
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     salt = new_subject_salt()
     for name, value in VALUES.items():

@@ -21,12 +21,11 @@ from typing import Any
 
 import pytest
 
-from gateway.auth.customers import CustomerStore
 from gateway.demo.statements import ATTRIBUTES
-from gateway.store.database import create_db_engine
 from ledger import generate_signer_key
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
-from tests.e2e.test_zk_wallet import CATALYST, DEALER, SERVICE, SUBJECT, World, ask, grant_consent, question, trust
+from tests.e2e.conftest import CONSENTRY, _free_port, _stop
+from tests.e2e.test_zk_wallet import CATALYST, DEALER, SERVICE, SUBJECT, World, ask, question, trust
+from tests.e2e.zk_holder import enrol_holder, grant, serve_on
 from wallet import DidSession, WalletStore
 from zkp import AnswerRejected, HeldStatement, Question, answer_question, issue_statement, new_subject_salt
 from zkp import verify_full_answer as verify
@@ -83,38 +82,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, Sou
     tmp = tmp_path_factory.mktemp("zk-supersession")
     port = _free_port()
     signer, verifier = generate_signer_key(SOURCE)
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-        "CONSENTRY_ZK_SOURCE_KEYS": json.dumps([verifier]),
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
-    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    gateway, environment = serve_on(tmp, port, CONSENTRY_ZK_SOURCE_KEYS=json.dumps([verifier]))
     world = World(gateway, None, environment, tmp / "li.wei-wallet", tmp)  # type: ignore[arg-type]
     try:
-        _wait_ready(gateway)
         gateway.register(DEALER, ["crm"], ["zk"], organization="dealer-sh-4s", allowed_purposes=[SERVICE])
         initialised = world.wallet("init")
         assert initialised.returncode == 0, initialised.stderr
-        engine = create_db_engine(database_url)
-        try:
-            customer = CustomerStore(engine).create(
-                username="li.wei",
-                password=None,
-                display_name="Li Wei",
-                jurisdiction="CN",
-                source_subject=SUBJECT,
-                did=initialised.stdout.strip(),
-            )
-        finally:
-            engine.dispose()
-        grant_consent(world, customer.customer_id, "dealer-sh-4s", SERVICE, "vehicle.fault_codes")
+        customer_id = enrol_holder(gateway.database_url, SUBJECT, initialised.stdout.strip())
+        grant(environment, customer_id, "dealer-sh-4s", SERVICE, "vehicle.fault_codes")
         added = world.wallet("rule", "add", "--recipient", "org:dealer-sh-4s", "--template", CATALYST["id"])
         assert added.returncode == 0, added.stderr
         yield world, Source(signer, verifier, new_subject_salt())

@@ -28,16 +28,14 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from gateway.auth.customers import CustomerStore
-from gateway.cli import app
 from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
 from gateway.demo.statements import StatementSource
 from gateway.store.database import create_db_engine
 from ledger.store import Ledger
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop
+from tests.e2e.zk_holder import enrol_holder, grant, serve_on
 from wallet import DidSession, WalletStore
 from zkp import AnswerRejected, Question, TrustAnchors, verify_full_answer
 
@@ -126,16 +124,6 @@ def trust(world: World) -> TrustAnchors:
     return TrustAnchors(tuple(keys["log_keys"]), tuple(keys["time_keys"]), tuple(keys["source_keys"]))
 
 
-def grant_consent(world: World, customer_id: str, recipient: str, purpose: str, *categories: str) -> None:
-    env = {k: v for k, v in world.environment.items() if k.startswith("CONSENTRY_")}
-    args = ["consent", "grant", "--subject", customer_id, "--purpose", purpose, "--separate", "--json"]
-    args += ["--recipient", f"org:{recipient}", "--jurisdiction", "CN", "--actor", "admin:test"]
-    for category in categories:
-        args += ["--category", category]
-    result = CliRunner().invoke(app, args, env=env)
-    assert result.exit_code == 0, result.output
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("zk-wallet")
@@ -146,23 +134,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     registry["upstreams"][0]["base_url"] = cloud.url
     upstreams = tmp / "upstreams.yaml"
     upstreams.write_text(yaml.safe_dump(registry))
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-        "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
-        "CONSENTRY_ZK_SOURCE_KEYS": json.dumps([source.verifier_key]),
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
-    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    try:
+        gateway, environment = serve_on(
+            tmp,
+            port,
+            CONSENTRY_UPSTREAMS_PATH=str(upstreams),
+            CONSENTRY_ZK_SOURCE_KEYS=json.dumps([source.verifier_key]),
+        )
+    except BaseException:
+        cloud.stop()
+        raise
     world = World(gateway, cloud, environment, tmp / "li.wei-wallet", tmp)
     try:
-        _wait_ready(gateway)
         gateway.register(DEALER, ["crm"], ["zk"], organization="dealer-sh-4s", allowed_purposes=[SERVICE])
         gateway.register(FINANCE, ["crm"], ["zk"], organization="acme-finance", allowed_purposes=[FINANCE_PURPOSE])
         gateway.register(RND, ["crm"], ["proxy"], organization="stuttgart-rnd", allowed_purposes=["joint_rnd"])
@@ -170,21 +153,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         initialised = world.wallet("init")
         assert initialised.returncode == 0, initialised.stderr
         did = initialised.stdout.strip()
-        engine = create_db_engine(database_url)
-        try:
-            customer = CustomerStore(engine).create(
-                username="li.wei",
-                password=None,
-                display_name="Li Wei",
-                jurisdiction="CN",
-                source_subject=SUBJECT,
-                did=did,
-            )
-        finally:
-            engine.dispose()
+        customer_id = enrol_holder(gateway.database_url, SUBJECT, did)
         assert httpx.put(f"{cloud.url}/customers/{SUBJECT}/wallet", json={"did": did}).status_code == 204
-        grant_consent(world, customer.customer_id, "dealer-sh-4s", SERVICE, "vehicle.fault_codes")
-        grant_consent(world, customer.customer_id, "acme-finance", FINANCE_PURPOSE, "financial.income")
+        grant(environment, customer_id, "dealer-sh-4s", SERVICE, "vehicle.fault_codes")
+        grant(environment, customer_id, "acme-finance", FINANCE_PURPOSE, "financial.income")
         fetched = world.wallet("fetch", "--source", cloud.url, "--source-key", source.verifier_key)
         assert fetched.returncode == 0, fetched.stderr
         for recipient, template in (

@@ -1,0 +1,67 @@
+"""Starting a gateway for the wallet tests, and enrolling li.wei as the holder of a wallet's DID.
+
+Four e2e modules (wallet, matrix questions, supersession, PostgreSQL) set the same scene: a `consentry serve` on a
+port the source must know in advance, and li.wei enrolled by the operator with her wallet's DID and her consents.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gateway.auth.customers import CustomerStore
+from gateway.cli import app
+from gateway.store.database import create_db_engine
+from tests.e2e.conftest import CONSENTRY, Gateway, _stop, _wait_ready
+
+__all__ = ["enrol_holder", "grant", "serve_on"]
+
+
+def serve_on(tmp: Path, port: int, **env: str) -> tuple[Gateway, dict[str, str]]:
+    """`consentry serve` on embedded SQLite in `tmp/data`, on `port`; returns it ready, with its environment (the
+    wallet and CLI commands run in it)."""
+    environment = {
+        **os.environ,
+        "CONSENTRY_DATA_DIR": str(tmp / "data"),
+        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
+        "CONSENTRY_PORT": str(port),
+        **env,
+    }
+    environment.pop("CONSENTRY_DATABASE_URL", None)
+    log_path = tmp / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
+    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    try:
+        _wait_ready(gateway)
+    except BaseException:
+        _stop(gateway)
+        raise
+    return gateway, environment
+
+
+def enrol_holder(database_url: str, subject: str, did: str) -> str:
+    """The operator enrols li.wei, known to the vehicle cloud as `subject`, with her wallet's DID; her customer id."""
+    engine = create_db_engine(database_url)
+    try:
+        customer = CustomerStore(engine).create(
+            username="li.wei", password=None, display_name="Li Wei", jurisdiction="CN", source_subject=subject, did=did
+        )
+    finally:
+        engine.dispose()
+    return customer.customer_id
+
+
+def grant(environment: dict[str, str], customer_id: str, recipient: str, purpose: str, *categories: str) -> None:
+    """A separate consent for `categories` to one recipient organization, recorded through the CLI."""
+    env = {k: v for k, v in environment.items() if k.startswith("CONSENTRY_")}
+    args = ["consent", "grant", "--subject", customer_id, "--purpose", purpose, "--separate", "--json"]
+    args += ["--recipient", f"org:{recipient}", "--jurisdiction", "CN", "--actor", "admin:test"]
+    for category in categories:
+        args += ["--category", category]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
