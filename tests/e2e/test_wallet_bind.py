@@ -9,7 +9,6 @@ non-zero exit (command line), and bind nothing.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -25,7 +24,8 @@ from gateway.auth.customers import CustomerStore
 from gateway.store.database import create_db_engine
 from gateway.store.wallet_binding_tables import wallet_binding_codes
 from ledger.store import Ledger
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop
+from tests.e2e.zk_holder import serve_on
 from wallet import DidSession, WalletStore
 from wallet.client import WalletProtocolError
 
@@ -82,21 +82,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("wallet-bind")
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
-    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    gateway, environment = serve_on(tmp, _free_port())
     try:
-        _wait_ready(gateway)
         yield World(gateway, environment, tmp)
     finally:
         _stop(gateway)

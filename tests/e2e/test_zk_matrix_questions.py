@@ -22,14 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from gateway.demo import BackgroundServer, create_vehicle_cloud_app
-from gateway.demo.registry import DEMO_UPSTREAMS_PATH
-from gateway.demo.statements import StatementSource
 from ledger.store import Ledger
 from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop
-from tests.e2e.zk_holder import enrol_holder, grant, serve_on
+from tests.e2e.zk_holder import enrol_holder, grant, serve_on, statement_cloud
 
 SUBJECT = "cust-1001"  # li.wei: fault codes P0301 and P0420
 ADMIN, DEALER = "matrix-admin", "dealer-pudong"
@@ -118,12 +114,7 @@ def dealer_asked(document: Document) -> list[str]:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("zk-matrix")
     port = _free_port()
-    source = StatementSource.generate(gateway_url=f"http://127.0.0.1:{port}")
-    cloud = BackgroundServer(create_vehicle_cloud_app(source=source), port=_free_port()).start()
-    registry = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
-    registry["upstreams"][0]["base_url"] = cloud.url
-    upstreams = tmp / "upstreams.yaml"
-    upstreams.write_text(yaml.safe_dump(registry))
+    source, cloud, upstreams = statement_cloud(tmp, port)
     try:
         gateway, environment = serve_on(
             tmp,

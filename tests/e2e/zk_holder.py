@@ -10,14 +10,18 @@ import os
 import subprocess
 from pathlib import Path
 
+import yaml
 from typer.testing import CliRunner
 
 from gateway.auth.customers import CustomerStore
 from gateway.cli import app
+from gateway.demo import BackgroundServer, create_vehicle_cloud_app
+from gateway.demo.registry import DEMO_UPSTREAMS_PATH
+from gateway.demo.statements import StatementSource
 from gateway.store.database import create_db_engine
-from tests.e2e.conftest import CONSENTRY, Gateway, _stop, _wait_ready
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
 
-__all__ = ["enrol_holder", "grant", "serve_on"]
+__all__ = ["enrol_holder", "grant", "serve_on", "statement_cloud"]
 
 
 def serve_on(tmp: Path, port: int, **env: str) -> tuple[Gateway, dict[str, str]]:
@@ -42,6 +46,18 @@ def serve_on(tmp: Path, port: int, **env: str) -> tuple[Gateway, dict[str, str]]
         _stop(gateway)
         raise
     return gateway, environment
+
+
+def statement_cloud(tmp: Path, gateway_port: int) -> tuple[StatementSource, BackgroundServer, Path]:
+    """The demo vehicle cloud, signing statements for the gateway to come on `gateway_port`, started; with the
+    upstream registry that points the gateway at it."""
+    source = StatementSource.generate(gateway_url=f"http://127.0.0.1:{gateway_port}")
+    cloud = BackgroundServer(create_vehicle_cloud_app(source=source), port=_free_port()).start()
+    registry = yaml.safe_load(DEMO_UPSTREAMS_PATH.read_text())
+    registry["upstreams"][0]["base_url"] = cloud.url
+    upstreams = tmp / "upstreams.yaml"
+    upstreams.write_text(yaml.safe_dump(registry))
+    return source, cloud, upstreams
 
 
 def enrol_holder(database_url: str, subject: str, did: str) -> str:
