@@ -28,7 +28,7 @@ from gateway.auth.custody import KeyAlreadyReleasedError, NoCustodialKeyError, S
 from gateway.auth.customers import CustomerStore, DidInUseError
 from gateway.auth.did_challenges import CHALLENGE_TTL, DidChallengeStore, Purpose
 from gateway.auth.principals import CustomerPrincipal
-from gateway.auth.rate_limits import GLOBAL_KEY, enforce, request_address_key
+from gateway.auth.rate_limits import GLOBAL_KEY, RequestLimits, enforce, request_address_key
 from gateway.dependencies import (
     SESSION_COOKIE,
     CredentialsDep,
@@ -44,6 +44,7 @@ from gateway.dependencies import (
 from gateway.rights.did_custody import did_custody, release_key
 from gateway.rights.wallet_binding import BindingCodeError, bind_with_code, issue_binding_code
 from gateway.routers.customer import CustomerProfile, SessionInfo
+from gateway.settings import Settings
 from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
 from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_model
 from gateway.web.problems import Problem, problem_responses
@@ -121,6 +122,23 @@ def _with_auth_header(problem: Problem, status: int) -> Problem:
     return problem
 
 
+def _unauthenticated_challenge(
+    request: Request,
+    engine: Engine,
+    credentials: CredentialService,
+    limits: RequestLimits,
+    settings: Settings,
+    purpose: Purpose,
+) -> DidChallenge:
+    """A challenge for a caller nobody has authenticated: each buys one signature check, so it is counted per
+    remote address and against the process-wide allowance of credential checks."""
+    enforce(
+        (limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)),
+        (limits.credential_checks_global, GLOBAL_KEY),
+    )
+    return _issue(engine, credentials, purpose)
+
+
 @router.post(
     "/session/did/challenge",
     status_code=201,
@@ -134,12 +152,7 @@ def _with_auth_header(problem: Problem, status: int) -> Problem:
 def login_challenge(
     request: Request, engine: EngineDep, credentials: CredentialsDep, limits: LimitsDep, settings: SettingsDep
 ) -> DidChallenge:
-    # Each login challenge buys one signature check: counted per address and against the process-wide allowance.
-    enforce(
-        (limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)),
-        (limits.credential_checks_global, GLOBAL_KEY),
-    )
-    return _issue(engine, credentials, "login")
+    return _unauthenticated_challenge(request, engine, credentials, limits, settings, "login")
 
 
 @router.post(
@@ -401,11 +414,7 @@ def wallet_binding_code(
 def wallet_binding_challenge(
     request: Request, engine: EngineDep, credentials: CredentialsDep, limits: LimitsDep, settings: SettingsDep
 ) -> DidChallenge:
-    enforce(
-        (limits.did_challenge_per_address, request_address_key(request, settings.trusted_proxies)),
-        (limits.credential_checks_global, GLOBAL_KEY),
-    )
-    return _issue(engine, credentials, "bind")
+    return _unauthenticated_challenge(request, engine, credentials, limits, settings, "bind")
 
 
 @router.post(
