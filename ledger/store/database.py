@@ -175,12 +175,26 @@ def _lock_path_of(dialect: str, database: str | None) -> Path | None:
     return Path(f"{database}-ledger-writer.lock")
 
 
+def open_writer_lock(conn: Connection) -> int | None:
+    """A descriptor on the writers' lock file (see `_writers_queued`) for a writer that commits again and again:
+    opening the file per commit cost more than the lock. None for any database without one."""
+    path = _writer_lock_path(conn)
+    return None if path is None else os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
 @contextlib.contextmanager
-def _writers_queued(conn: Connection) -> Iterator[None]:
+def _writers_queued(conn: Connection, held: int | None = None) -> Iterator[None]:
     """Several processes on one SQLite file would meet at its write lock, and SQLite's busy handler waits for
     that lock in sleeps that grow to 100 ms, so a commit could idle long after the lock was free. An exclusive
     `flock` on a file beside the database queues ledger writers in the kernel instead, which wakes the next
     one as soon as the lock is released. It only orders writers; the database's own lock still guards the data."""
+    if held is not None:  # the caller's own descriptor (`open_writer_lock`): lock it, and unlock it after
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+        return
     path = _writer_lock_path(conn)
     if path is None:
         yield
@@ -194,8 +208,9 @@ def _writers_queued(conn: Connection) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def raw_sqlite_transaction(conn: Connection) -> Iterator[tuple[Any, int]]:
+def raw_sqlite_transaction(conn: Connection, lock_fd: int | None = None) -> Iterator[tuple[Any, int]]:
     """`locked_transaction` straight on an idle SQLite `writer`'s driver connection; yields (it, size).
+    `lock_fd`, from `open_writer_lock` on the same database, queues behind other writers without reopening the file.
 
     The sequencer's hot path: through SQLAlchemy each statement cost more CPU than SQLite's work on it
     (hundreds of microseconds a batch, all of it holding the interpreter lock the event loop wants).
@@ -204,7 +219,7 @@ def raw_sqlite_transaction(conn: Connection) -> Iterator[tuple[Any, int]]:
     if dbapi is None:
         raise LedgerError("the writer's connection is closed")
     driver_error = conn.dialect.loaded_dbapi.Error
-    with _writers_queued(conn):
+    with _writers_queued(conn, lock_fd):
         try:
             dbapi.execute("BEGIN IMMEDIATE")
             try:

@@ -51,6 +51,7 @@ from ledger.store.database import (
     found_nodes,
     locked_transaction,
     nodes_sql,
+    open_writer_lock,
     raw_sqlite_transaction,
     read_nodes,
     run_autocommit,
@@ -91,25 +92,44 @@ UPDATE_SIZE = "UPDATE ledger_head SET size = ? WHERE id = 1"
 
 # The head row is the lock: the UPDATE waits for any writer holding it and then re-checks `size` on the
 # committed row, so the inserts (gated on its RETURNING row) only ever land at the true head.
+# Each column travels as ONE array literal in text (bytes in hex): letting the driver adapt Python lists
+# element by element cost more CPU than everything else in an append (see `_int_array`, `_hex_array`).
 APPEND_ONE_TRIP = """
 WITH moved AS (
     UPDATE ledger_head SET size = %s WHERE id = 1 AND size = %s RETURNING size
 ), e AS (
     INSERT INTO ledger_entries (idx, data)
-    SELECT * FROM unnest(%s::bigint[], %s::bytea[]) WHERE EXISTS (SELECT FROM moved)
+    SELECT i, decode(d, 'hex') FROM unnest(%s::bigint[], %s::text[]) AS t(i, d) WHERE EXISTS (SELECT FROM moved)
 ), p AS (
     INSERT INTO ledger_payloads (idx, subject, salt, payload)
-    SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[], %s::bytea[]) WHERE EXISTS (SELECT FROM moved)
+    SELECT i, s, decode(a, 'hex'), decode(b, 'hex')
+    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS t(i, s, a, b) WHERE EXISTS (SELECT FROM moved)
 ), n AS (
     INSERT INTO ledger_nodes (level, idx, hash)
-    SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[]) WHERE EXISTS (SELECT FROM moved)
+    SELECT l, i, decode(h, 'hex')
+    FROM unnest(%s::smallint[], %s::bigint[], %s::text[]) AS t(l, i, h) WHERE EXISTS (SELECT FROM moved)
 )
 SELECT count(*) FROM moved
 """
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[c] for row in rows] for c in range(width)]
+def _int_array(values: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _hex_array(values: Sequence[bytes]) -> str:
+    """Hex digits need no quoting in an array literal; `decode(…, 'hex')` turns them back into the same bytes."""
+    return "{" + ",".join([v.hex() for v in values]) + "}"
+
+
+def _text_array(values: Sequence[str | None]) -> str:
+    """A PostgreSQL array literal: every element double-quoted with `\\` and `"` escaped, so no content (braces,
+    commas, blanks, the word NULL) is read as syntax; None is the unquoted NULL."""
+    return (
+        "{"
+        + ",".join("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
 
 
 def append_in_one_trip(
@@ -136,9 +156,15 @@ def append_in_one_trip(
     params = (
         next_index,
         size,
-        *_columns(entry_rows, 2),
-        *_columns(payload_rows, 4),
-        *_columns(node_rows, 3),
+        _int_array([row[0] for row in entry_rows]),
+        _hex_array([row[1] for row in entry_rows]),
+        _int_array([row[0] for row in payload_rows]),
+        _text_array([row[1] for row in payload_rows]),
+        _hex_array([row[2] for row in payload_rows]),
+        _hex_array([row[3] for row in payload_rows]),
+        _int_array([row[0] for row in node_rows]),
+        _int_array([row[1] for row in node_rows]),
+        _hex_array([row[2] for row in node_rows]),
     )
     if not run_autocommit(conn, APPEND_ONE_TRIP, params):
         return None
@@ -146,10 +172,10 @@ def append_in_one_trip(
 
 
 def append_on_sqlite(
-    conn: Connection, cached: Frontier | None, requests: Sequence[Request]
+    conn: Connection, cached: Frontier | None, requests: Sequence[Request], lock_fd: int | None = None
 ) -> tuple[dict[int, list[int]], Frontier]:
     """Append effect-free requests under SQLite's write lock, on the driver connection; committed on return."""
-    with raw_sqlite_transaction(conn) as (dbapi, size):
+    with raw_sqlite_transaction(conn, lock_fd) as (dbapi, size):
         if cached is not None and cached.size == size:
             frontier = cached.copy()
         else:
@@ -342,6 +368,7 @@ class Sequencer:
         self._closed = False
         self._expected = 0  # appenders active around the last commit
         self._conn: Connection | None = None  # the worker's own, kept between batches (no pool round trip)
+        self._lock_fd: int | None = None  # its descriptor on the SQLite writers' lock file, kept likewise
         self._syncer: WalSyncer | None = None  # SQLite in WAL mode: the fsync happens outside the write lock
         self.commits = 0  # batches committed, by either path
         self.fallbacks = 0  # one-trip attempts that found the head moved by another writer
@@ -457,6 +484,9 @@ class Sequencer:
         self._drop_connection()
 
     def _drop_connection(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
         conn, self._conn = self._conn, None
         if conn is None:
             return
@@ -476,6 +506,7 @@ class Sequencer:
             else:
                 self._syncer.reopen()
             dbapi.execute("PRAGMA synchronous = NORMAL")
+        self._lock_fd = open_writer_lock(conn)
         return conn
 
     def _commit(self, requests: list[Request]) -> None:
@@ -493,7 +524,7 @@ class Sequencer:
                 done = append_in_one_trip(conn, cached, requests)
                 self.fallbacks += done is None
             if done is None and conn.dialect.name == "sqlite" and all(r.effects is None for r in requests):
-                done = append_on_sqlite(conn, cached, requests)
+                done = append_on_sqlite(conn, cached, requests, self._lock_fd)
             if done is not None:
                 assigned, frontier = done
             else:
