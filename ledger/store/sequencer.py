@@ -132,6 +132,28 @@ def _text_array(values: Sequence[str | None]) -> str:
     )
 
 
+Rows = list[tuple[Any, ...]]
+
+
+def _batch_rows(frontier: Frontier, requests: Sequence[Request]) -> tuple[dict[int, list[int]], Rows, Rows, Rows]:
+    """The entry, payload and tree-node rows of a batch appended at `frontier.size`, advancing `frontier`; with the
+    indices each request was given. Both effect-free paths (PostgreSQL's one trip, SQLite's driver) write these."""
+    entry_rows: Rows = []
+    payload_rows: Rows = []
+    node_rows: Rows = []
+    assigned: dict[int, list[int]] = {}
+    next_index = frontier.size
+    for number, request in enumerate(requests):
+        assigned[number] = list(range(next_index, next_index + len(request.entries)))
+        for entry in request.entries:
+            entry_rows.append((next_index, entry.data))
+            if entry.payload_json is not None:
+                payload_rows.append((next_index, entry.subject, entry.salt, entry.payload_json))
+            node_rows += frontier.append(leaf_hash(entry.data))
+            next_index += 1
+    return assigned, entry_rows, payload_rows, node_rows
+
+
 def append_in_one_trip(
     conn: Connection, frontier: Frontier, requests: Sequence[Request]
 ) -> tuple[dict[int, list[int]], Frontier] | None:
@@ -140,21 +162,9 @@ def append_in_one_trip(
     Returns the indices per request and the advanced frontier, or None (and nothing written) if the head moved."""
     size = frontier.size
     moved = frontier.copy()
-    entry_rows: list[tuple[Any, ...]] = []
-    payload_rows: list[tuple[Any, ...]] = []
-    node_rows: list[tuple[Any, ...]] = []
-    assigned: dict[int, list[int]] = {}
-    next_index = size
-    for number, request in enumerate(requests):
-        assigned[number] = list(range(next_index, next_index + len(request.entries)))
-        for entry in request.entries:
-            entry_rows.append((next_index, entry.data))
-            if entry.payload_json is not None:
-                payload_rows.append((next_index, entry.subject, entry.salt, entry.payload_json))
-            node_rows += moved.append(leaf_hash(entry.data))
-            next_index += 1
+    assigned, entry_rows, payload_rows, node_rows = _batch_rows(moved, requests)
     params = (
-        next_index,
+        size + len(entry_rows),
         size,
         _int_array([row[0] for row in entry_rows]),
         _hex_array([row[1] for row in entry_rows]),
@@ -183,24 +193,12 @@ def append_on_sqlite(
             rows = dbapi.execute(nodes_sql(len(keys), "qmark"), flat_keys(keys)).fetchall() if keys else []
             found = found_nodes(rows, keys)
             frontier = Frontier(size, [found[k] for k in keys])
-        entry_rows: list[tuple[Any, ...]] = []
-        payload_rows: list[tuple[Any, ...]] = []
-        node_rows: list[tuple[Any, ...]] = []
-        assigned: dict[int, list[int]] = {}
-        next_index = size
-        for number, request in enumerate(requests):
-            assigned[number] = list(range(next_index, next_index + len(request.entries)))
-            for entry in request.entries:
-                entry_rows.append((next_index, entry.data))
-                if entry.payload_json is not None:
-                    payload_rows.append((next_index, entry.subject, entry.salt, entry.payload_json))
-                node_rows += frontier.append(leaf_hash(entry.data))
-                next_index += 1
+        assigned, entry_rows, payload_rows, node_rows = _batch_rows(frontier, requests)
         dbapi.executemany(INSERT_ENTRY, entry_rows)
         if payload_rows:
             dbapi.executemany(INSERT_PAYLOAD, payload_rows)
         dbapi.executemany(INSERT_NODE, node_rows)
-        dbapi.execute(UPDATE_SIZE, (next_index,))
+        dbapi.execute(UPDATE_SIZE, (frontier.size,))
     return assigned, frontier
 
 
