@@ -37,9 +37,13 @@ def pseudonym(key: bytes, subject_id: str) -> str:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and `Z`: one spelling per instant, so the leaf is canonical."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise EventError("event time must be timezone-aware (UTC)")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise EventError("event time must be timezone-aware (UTC)")
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:  # strftime writes such years unpadded; existing leaves keep their spelling
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"  # a third of strftime's cost
 
 
 def parse_time(text: str) -> datetime:

@@ -181,9 +181,15 @@ def _decoder(upstream: str, coding: str) -> Any:
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-# orjson reads an integer beyond 64 bits as a float (losing digits the upstream sent); such bodies take the
-# standard parser, which keeps them exact.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# orjson reads an integer beyond 64 bits as a float (losing digits the upstream sent); a body with a run of 19
+# digits anywhere takes the standard parser, which keeps them exact. Found by mapping every digit to "0" and
+# everything else to a blank, then a substring search: both in C at memory speed, ~10x cheaper than a regex scan.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def _has_long_digit_run(content: bytes) -> bool:
+    return _LONG_DIGIT_RUN in content.translate(_DIGITS_AS_ZEROS)
 
 
 def _is_unicode_text(document: Any) -> bool:
@@ -239,7 +245,7 @@ class UpstreamResponse:
             raise UpstreamResponseRefused(
                 self.upstream, f"answered with {self.content_type or 'no content type'}, not JSON; nothing released"
             )
-        if _LONG_DIGITS.search(self.content) is None:
+        if not _has_long_digit_run(self.content):
             # orjson is strict RFC 8259 (no NaN, no lone surrogates, UTF-8 only) and several times faster; what
             # it refuses goes to the standard parser below, which accepts or refuses it with a precise reason.
             try:

@@ -16,6 +16,7 @@ import re
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -359,9 +360,15 @@ class UpstreamConfig(_Model):
         self._field_map = FieldMap(mappings)
         self._subject_re = re.compile(self.subject.pattern)
 
-    @property
+    # Cached: reading a pydantic private attribute goes through `BaseModel.__getattr__` (~2 µs), and every
+    # proxied read asks for these several times; the cached copy sits in the instance's own dictionary.
+    @cached_property
     def field_map(self) -> FieldMap:
         return self._field_map
+
+    @cached_property
+    def _subject_pattern(self) -> re.Pattern[str]:
+        return self._subject_re
 
     @property
     def supports_erasure(self) -> bool:
@@ -373,7 +380,7 @@ class UpstreamConfig(_Model):
         Whatever the configured pattern, a subject is never a dot segment and never holds a slash,
         backslash or control character: an upstream that decodes ``%2F`` must not be walked out of its path.
         """
-        if subject in ("", ".", "..") or _UNSAFE_SUBJECT.search(subject) or not self._subject_re.fullmatch(subject):
+        if subject in ("", ".", "..") or _UNSAFE_SUBJECT.search(subject) or not self._subject_pattern.fullmatch(subject):
             raise InvalidSubject(f"{subject!r} is not a valid subject identifier for upstream {self.name!r}")
         return subject
 

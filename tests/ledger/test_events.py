@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import Event, EventError, parse_envelope
-from ledger.envelope import canonical_envelope, canonical_json, prepare
+from ledger.envelope import canonical_envelope, canonical_json, format_time, prepare
 from ledger.store import Ledger
 
 
@@ -19,6 +19,19 @@ def test_time_is_normalised_to_utc_with_microseconds(sqlite_url: str) -> None:
     with Ledger.open(sqlite_url) as ledger:
         index = ledger.append(Event(type="access", actor="crm", time=moment))
         assert parse_envelope(ledger.entry(index))["time"] == "2026-01-02T03:04:05.000006Z"
+
+
+@settings(max_examples=300)
+@given(
+    moment=st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))]))
+)
+def test_every_instant_has_the_one_spelling_leaves_have_always_used(moment: datetime) -> None:
+    """The leaf's time is hashed: a faster spelling must write exactly the bytes earlier appends wrote."""
+    try:
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:
+        return  # not an instant in UTC at all
+    assert format_time(moment) == in_utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @pytest.mark.parametrize(
