@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import rfc8785
 
 from ledger.b64 import b64encode
@@ -60,15 +62,17 @@ _ENVELOPE_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_k
 _SAFE_INTEGER = 2**53 - 1  # RFC 8785 §3.2.2.3: numbers are IEEE 754 doubles
 _FIRST_SURROGATE = "\ud800"
 _FAST_PATH_NODES = 100_000
+# orjson, compact with sorted keys, writes RFC 8785 bytes for the documents `_plain` admits, up to key order:
+# it sorts keys by UTF-8 bytes, RFC 8785 by UTF-16 code units, which agree below U+D800. A lead byte from 0xED
+# on marks a character from U+D000 up somewhere in the output (conservatively), and such output is redone.
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_HIGH_CHARACTER = re.compile(rb"[\xed-\xff]")
 
 
-def _encodes_alike(value: Any) -> bool:
-    """Whether the C encoder writes RFC 8785 bytes for `value` (see `canonical_envelope` for why).
-
-    Floats are left to the canonicaliser (ECMAScript number formatting), as are integers beyond the
-    double range (it refuses them), and keys holding a character from U+D800 up, where sorting by UTF-16
-    code unit and by code point can disagree.
-    """
+def _plain(value: Any) -> bool:
+    """Whether `value` holds only dicts with string keys, lists, strings, booleans, None and integers in the double
+    range, by exact type (subclasses may serialise differently). The rest goes to the canonicaliser: floats
+    (ECMAScript number formatting) and integers beyond the double range (it refuses them)."""
     stack = [value]
     budget = _FAST_PATH_NODES  # a cycle (or a monster) goes to the canonicaliser, which refuses cycles
     while stack:
@@ -85,7 +89,7 @@ def _encodes_alike(value: Any) -> bool:
             return False
         if kind is dict:
             for key in item:
-                if type(key) is not str or (key and max(key) >= _FIRST_SURROGATE):
+                if type(key) is not str:
                     return False
             stack.extend(item.values())
         elif kind is list:
@@ -95,13 +99,40 @@ def _encodes_alike(value: Any) -> bool:
     return True
 
 
+def _encodes_alike(value: Any) -> bool:
+    """Whether the C encoder writes RFC 8785 bytes for `value` (see `canonical_envelope` for why): a `_plain`
+    document none of whose keys holds a character from U+D800 up, where sorting by UTF-16 code unit and by code
+    point can disagree."""
+    if not _plain(value):
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            for key in item:
+                if key and max(key) >= _FIRST_SURROGATE:
+                    return False
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    return True
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes, with every refusal of the canonicaliser turned into an EventError.
 
-    Plain documents (every ledger payload the gateway writes) go through the C encoder, ~5x cheaper than
-    the pure-Python canonicaliser that handles the rest.
+    Plain documents (every ledger payload the gateway writes) are written by orjson, ~30x cheaper than the C
+    JSON encoder with sorted keys, which takes those with characters from U+D000 up and is in turn ~5x cheaper
+    than the pure-Python canonicaliser that handles the rest.
     """
     try:
+        if _plain(value):
+            try:
+                written = orjson.dumps(value, option=_ORJSON_OPTIONS)
+            except orjson.JSONEncodeError:  # a lone surrogate: the encoder below names it
+                written = None
+            if written is not None and _HIGH_CHARACTER.search(written) is None:
+                return written
         if _encodes_alike(value):
             return _ENVELOPE_ENCODER.encode(value).encode("utf-8")
         return rfc8785.dumps(value)
@@ -112,13 +143,17 @@ def canonical_json(value: Any) -> bytes:
 
 
 def canonical_envelope(envelope: Mapping[str, str | int | None]) -> bytes:
-    """RFC 8785 bytes of an envelope through the C JSON encoder: ~5x cheaper on every append.
+    """RFC 8785 bytes of an envelope through orjson: far cheaper than the canonicaliser on every append.
 
-    Sound only for the envelope's values (strings, small integers, null) under ASCII keys: there
-    Python's encoder with sorted keys, no whitespace and raw non-ASCII writes what RFC 8785 (ECMAScript
-    JSON.stringify) writes: the same short escapes, lowercase \\u00xx for other controls, all else raw,
-    and ASCII keys sort alike by UTF-16 unit or code point. A lone surrogate is not Unicode, so not JSON.
+    Sound only for the envelope's values (strings, small integers, null) under ASCII keys: there orjson
+    with sorted keys writes what RFC 8785 (ECMAScript JSON.stringify) writes: no whitespace, the same short
+    escapes, lowercase \\u00xx for other controls, all else raw, and ASCII keys sort alike by UTF-16 unit or
+    code point. A lone surrogate is not Unicode, so not JSON: the standard encoder says where it is.
     """
+    try:
+        return orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        pass
     try:
         return _ENVELOPE_ENCODER.encode(envelope).encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -136,6 +136,28 @@ def test_rfc8785_canonical_json_is_byte_identical_to_the_reference_canonicaliser
     assert canonical_json(value) == expected
 
 
+_plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_plain_values)
+def test_documents_without_floats_take_the_fast_writer_and_still_write_exactly_rfc8785(value: object) -> None:
+    """Every ledger payload the gateway writes is such a document: any key order, escape or character slip
+    here would change a leaf hash from what another RFC 8785 implementation computes."""
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@given(st.text(max_size=3), st.sampled_from(["\ud800", "\udfff"]), st.booleans())
+def test_a_lone_surrogate_anywhere_in_a_payload_is_refused(text: str, surrogate: str, as_key: bool) -> None:
+    value = {text + surrogate: 1} if as_key else {"k": [text + surrogate]}
+    with pytest.raises(EventError, match="lone surrogate"):
+        canonical_json(value)
+
+
 @pytest.mark.parametrize(
     "value",
     [
