@@ -380,7 +380,8 @@ class UpstreamConfig(_Model):
         Whatever the configured pattern, a subject is never a dot segment and never holds a slash,
         backslash or control character: an upstream that decodes ``%2F`` must not be walked out of its path.
         """
-        if subject in ("", ".", "..") or _UNSAFE_SUBJECT.search(subject) or not self._subject_pattern.fullmatch(subject):
+        unsafe = subject in ("", ".", "..") or _UNSAFE_SUBJECT.search(subject) is not None
+        if unsafe or not self._subject_pattern.fullmatch(subject):
             raise InvalidSubject(f"{subject!r} is not a valid subject identifier for upstream {self.name!r}")
         return subject
 
