@@ -108,6 +108,7 @@ __all__ = [
     "bearer_token",
     "current_client",
     "idempotent",
+    "parse_bearer",
     "require_admin",
     "require_auditor",
     "require_client",
@@ -207,7 +208,14 @@ def _invalid_token(description: str) -> Problem:
 
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header (RFC 6750 §2.1), read as `HTTPBearer` reads it."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def parse_bearer(authorization: str | None) -> str | None:
+    """The token of an `Authorization` header's value, for a caller that has read the header itself."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 
