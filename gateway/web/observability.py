@@ -17,7 +17,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger import random_uuid4
+from ledger import random_bytes
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -100,6 +100,16 @@ class Metrics:
         )
 
 
+def fresh_request_id() -> str:
+    """A random (version 4) UUID in its canonical text, as `str(uuid.uuid4())` but a third of the cost: every
+    request without an id of its own gets one, and `uuid.UUID`'s checks and conversions were most of it."""
+    raw = bytearray(random_bytes(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def _route_template(scope: Scope) -> str:
     """The matched route's path template, never the raw path (which would explode label cardinality)."""
     route = scope.get("route")
@@ -150,7 +160,7 @@ class RequestContext:
         """Assign the request id (`incoming`, the first `X-Request-ID`, when sane) and bind it for logging;
         returns the id as a response header value and the start time to hand to `close`."""
         text = incoming.decode("latin-1") if incoming else None
-        request_id = text if text and _SANE_REQUEST_ID.match(text) else str(random_uuid4())
+        request_id = text if text and _SANE_REQUEST_ID.match(text) else fresh_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         return request_id.encode("latin-1"), time.perf_counter()
