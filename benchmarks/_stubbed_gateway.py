@@ -16,7 +16,7 @@ PART is one of `PARTS`:
   once with a counter as the entry's index;
 - ``upstream``: the upstream fetch, the JSON parse and the field filter answer the first filtered result;
 - ``decision``: the consent read and the decision answer the first decision for that client, customer and purpose;
-- ``request_context``: the request-context middleware (request id, metrics, access log) passes the request on;
+- ``request_context``: the request context (request id, metrics, access log) assigns a fixed id and records nothing;
 - ``token``: the bearer token check answers the first principal for that token.
 """
 
@@ -86,14 +86,18 @@ def _stub_decision() -> None:
 
 
 def _stub_request_context() -> None:
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import Scope
 
-    from gateway.web.observability import RequestContextMiddleware
+    from gateway.web.observability import RequestContext
 
-    async def passthrough(self: RequestContextMiddleware, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+    def open_(self: RequestContext, scope: Scope, incoming: bytes | None) -> tuple[bytes, float]:
+        return b"stubbed-request-id", 0.0
 
-    RequestContextMiddleware.__call__ = passthrough  # type: ignore[method-assign]
+    def close(self: RequestContext, scope: Scope, status: int, started: float) -> None:
+        return None
+
+    RequestContext.open = open_  # type: ignore[method-assign]
+    RequestContext.close = close  # type: ignore[method-assign]
 
 
 def _stub_token() -> None:

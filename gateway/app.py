@@ -47,11 +47,11 @@ from gateway.routers import credentials as credentials_api
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.web.body_limits import BodySizeLimitMiddleware
-from gateway.web.direct_routes import DirectRoutes
+from gateway.web.direct_routes import DirectApp, DirectRoutes
 from gateway.web.idempotency import REPLAY_HEADER, IdempotencyMiddleware, IdempotentReplay
-from gateway.web.observability import RequestContextMiddleware, configure_logging
+from gateway.web.observability import RequestContext, RequestContextMiddleware, configure_logging
 from gateway.web.problems import ProblemDetails, document_problem_answers, install_problem_handlers
-from gateway.web.request_head import SingletonHeadersMiddleware
+from gateway.web.request_head import SINGLETON_HEADERS, SingletonHeadersMiddleware
 
 # Routes are matched in this order, so the proxy (every CRM read) comes first; no two routers share a path.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -161,7 +161,7 @@ def create_app(
             if owned:
                 app.state.runtime.close()
 
-    app = FastAPI(
+    app = DirectApp(
         title="Consentry gateway",
         version="1.0.0",
         description=DESCRIPTION,
@@ -179,13 +179,14 @@ def create_app(
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
 
-    # Starlette runs the last-added middleware first: request context, singleton headers, the proxy's direct
-    # routes, then body limit, then idempotency.
+    # Starlette runs the last-added middleware first: request context, singleton headers, then body limit, then
+    # idempotency. The proxy's direct routes are served ahead of all of them, with the same request context.
+    context = RequestContext(lambda: app.state.runtime.metrics)
     app.add_middleware(IdempotencyMiddleware, store_getter=lambda: app.state.runtime.idempotency)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(DirectRoutes, routes=proxy.router.routes)
     app.add_middleware(SingletonHeadersMiddleware)
-    app.add_middleware(RequestContextMiddleware, metrics_getter=lambda: app.state.runtime.metrics)
+    app.add_middleware(RequestContextMiddleware, context=context)
+    app.direct = DirectRoutes(app, proxy.router.routes, context, SINGLETON_HEADERS)
 
     _register_problem_schema(app)
     return app

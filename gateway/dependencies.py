@@ -32,7 +32,7 @@ from gateway.audit.integrity import LedgerIntegrity
 from gateway.audit.pseudonyms import Pseudonyms
 from gateway.auth.authorization_server import GatewayAuthorizationServer
 from gateway.auth.bearer import BearerAuthenticator
-from gateway.auth.clients import ClientRegistry
+from gateway.auth.clients import ClientRegistry, RegisteredClient
 from gateway.auth.customers import CustomerStore, LoginThrottle, SessionStore
 from gateway.auth.identity_index import IdentityIndex
 from gateway.auth.principals import ClientPrincipal, CustomerPrincipal, Role
@@ -108,6 +108,7 @@ __all__ = [
     "bearer_token",
     "current_client",
     "idempotent",
+    "parse_bearer",
     "require_admin",
     "require_auditor",
     "require_client",
@@ -207,7 +208,14 @@ def _invalid_token(description: str) -> Problem:
 
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer` header (RFC 6750 §2.1), read as `HTTPBearer` reads it."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def parse_bearer(authorization: str | None) -> str | None:
+    """The token of an `Authorization` header's value, for a caller that has read the header itself."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 
@@ -234,18 +242,35 @@ async def authenticate_client(request: Request, bearer: BearerAuthenticator, tok
         raise _invalid_token("revoked")
     if client is None or client.disabled:
         raise _invalid_token("client disabled")
-    token_scopes = frozenset(str(claims.get("scope") or "").split()) & client.scopes
+    principal = _principal_of(claims, client)
+    request.state.principal = principal.actor
+    return principal
+
+
+# The principal of a token's verified claims and its client's registration, kept while the authenticator hands
+# out those very objects (it caches both; both are immutable): building it anew on every request cost a third of
+# the whole check. Keyed by the claims' id, which the entry keeps alive, so no other object can take that id.
+_PRINCIPALS: dict[int, tuple[dict[str, Any], RegisteredClient, ClientPrincipal]] = {}
+PRINCIPALS_KEPT = 4096
+
+
+def _principal_of(claims: dict[str, Any], client: RegisteredClient) -> ClientPrincipal:
+    kept = _PRINCIPALS.get(id(claims))
+    if kept is not None and kept[0] is claims and kept[1] is client:
+        return kept[2]
     principal = ClientPrincipal(
         client_id=client.client_id,
         organization=client.organization,
         roles=client.roles,
-        scopes=token_scopes,
+        scopes=frozenset(str(claims.get("scope") or "").split()) & client.scopes,
         allowed_purposes=client.allowed_purposes,
         jurisdiction=client.jurisdiction,
         token_id=str(claims["jti"]),
         token_expires_at=int(claims["exp"]),
     )
-    request.state.principal = principal.actor
+    if len(_PRINCIPALS) >= PRINCIPALS_KEPT:
+        _PRINCIPALS.clear()
+    _PRINCIPALS[id(claims)] = (claims, client, principal)
     return principal
 
 

@@ -6,6 +6,7 @@ path (`/v1/proxy/vehicle-cloud/customers/cust-1001`). The steps and their order 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,14 +17,16 @@ from pydantic import BaseModel, Field
 from gateway.audit.integrity import LedgerIntegrity
 from gateway.auth.bearer import BearerAuthenticator
 from gateway.auth.principals import ClientPrincipal
-from gateway.dependencies import PROXY_GRANTS, authenticate_client, bearer_token
+from gateway.dependencies import PROXY_GRANTS, authenticate_client, parse_bearer
 from gateway.proxy import access
-from gateway.web.json_response import FastJSONResponse
+from gateway.web.json_response import RawJSONResponse
 from gateway.web.problems import Problem, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["proxy"])
 
 LEDGER_INDEX_HEADER = "Consentry-Ledger-Index"
+_LEDGER_INDEX = LEDGER_INDEX_HEADER.lower().encode()
+_NO_STORE = (b"cache-control", b"no-store")
 _ERRORS = (400, 401, 403, 404, 409, 413, 502, 503, 504)
 
 # These routes read their bearer token and purpose header themselves: FastAPI's dependency solving cost more
@@ -76,10 +79,34 @@ class ProxyCollaborators:
     integrity: LedgerIntegrity
 
 
-async def _proxy_client(request: Request) -> tuple[access.AccessFlow, ClientPrincipal]:
+# The request headers each route reads, by their place in `_head`'s answer.
+_READ_HEAD = {
+    b"authorization": 0,
+    access.PURPOSE_HEADER.lower().encode(): 1,
+    access.DEPARTMENT_HEADER.lower().encode(): 2,
+    access.STAFF_HEADER.lower().encode(): 3,
+}
+_CHECK_HEAD = {b"authorization": 0, access.PURPOSE_HEADER.lower().encode(): 1}
+
+
+def _head(request: Request, names: Mapping[bytes, int]) -> list[str | None]:
+    """The first value of each header in `names`, as `request.headers.get` reads it, in one pass over the head."""
+    found: list[str | None] = [None] * len(names)
+    for name, value in request.scope["headers"]:
+        place = names.get(name)
+        if place is not None and found[place] is None:
+            found[place] = value.decode("latin-1")
+    return found
+
+
+def _query(request: Request) -> dict[str, str]:
+    return dict(request.query_params) if request.scope["query_string"] else {}
+
+
+async def _proxy_client(request: Request, authorization: str | None) -> tuple[access.AccessFlow, ClientPrincipal]:
     """The access flow and the CRM client calling, with the same checks and answers as `require_client`."""
     parts: ProxyCollaborators = request.app.state.proxy
-    principal = await authenticate_client(request, parts.bearer, bearer_token(request))
+    principal = await authenticate_client(request, parts.bearer, parse_bearer(authorization))
     granted = PROXY_GRANTS.check(principal)
     if parts.integrity.failure is not None:
         # The stored log no longer produces the head the gateway signed (or was not audited yet): an access
@@ -175,11 +202,10 @@ class MayIAnswer(BaseModel):
     },
 )
 async def proxy_read(request: Request, source: str = SOURCE, path: str = UPSTREAM_PATH) -> JSONResponse:
-    flow, principal = await _proxy_client(request)
-    purpose = request.headers.get(access.PURPOSE_HEADER)
-    department, staff = request.headers.get(access.DEPARTMENT_HEADER), request.headers.get(access.STAFF_HEADER)
+    authorization, purpose, department, staff = _head(request, _READ_HEAD)
+    flow, principal = await _proxy_client(request, authorization)
     outcome = await access.read(
-        flow, principal, source, path, dict(request.query_params), purpose, department=department, staff=staff
+        flow, principal, source, path, _query(request), purpose, department=department, staff=staff
     )
     # `ProxyRead`'s fields, built directly: validating what the gateway itself just typed is pure cost here.
     body = {
@@ -192,7 +218,7 @@ async def proxy_read(request: Request, source: str = SOURCE, path: str = UPSTREA
         "matrix_version": outcome.decision.matrix_version,
         "points_accrued": outcome.points,
     }
-    return FastJSONResponse(body, headers={LEDGER_INDEX_HEADER: str(outcome.ledger_index), "Cache-Control": "no-store"})
+    return RawJSONResponse(body, ((_LEDGER_INDEX, b"%d" % outcome.ledger_index), _NO_STORE))
 
 
 @router.get(
@@ -209,9 +235,9 @@ async def proxy_read(request: Request, source: str = SOURCE, path: str = UPSTREA
     responses=problem_responses(*_ERRORS),
 )
 async def may_i(request: Request, source: str = SOURCE, path: str = UPSTREAM_PATH) -> JSONResponse:
-    flow, principal = await _proxy_client(request)
-    purpose = request.headers.get(access.PURPOSE_HEADER)
-    outcome = await access.check(flow, principal, source, path, dict(request.query_params), purpose)
+    authorization, purpose = _head(request, _CHECK_HEAD)
+    flow, principal = await _proxy_client(request, authorization)
+    outcome = await access.check(flow, principal, source, path, _query(request), purpose)
     answer = MayIAnswer(
         purpose=outcome.decision.purpose,
         matrix_version=outcome.decision.matrix_version,

@@ -8,7 +8,7 @@ this layer turns them into responses.
 
 from gateway.web.body_limits import BodySizeLimitMiddleware, BodyTooLarge
 from gateway.web.credential_problems import credential_problem, rule_problem, verification_problem
-from gateway.web.direct_routes import DirectRoutes
+from gateway.web.direct_routes import DirectApp, DirectRoutes
 from gateway.web.idempotency import (
     REPLAY_HEADER,
     IdempotencyMiddleware,
@@ -18,8 +18,14 @@ from gateway.web.idempotency import (
     idempotent,
 )
 from gateway.web.json_body import PRESENTATION_MAX_BYTES, body_schema, read_capped, read_model
-from gateway.web.json_response import FastJSONResponse
-from gateway.web.observability import REQUEST_ID_HEADER, Metrics, RequestContextMiddleware, configure_logging
+from gateway.web.json_response import FastJSONResponse, RawJSONResponse
+from gateway.web.observability import (
+    REQUEST_ID_HEADER,
+    Metrics,
+    RequestContext,
+    RequestContextMiddleware,
+    configure_logging,
+)
 from gateway.web.problems import (
     MEDIA_TYPE,
     PROBLEM_BASE,
@@ -42,6 +48,7 @@ __all__ = [
     "BodySizeLimitMiddleware",
     "BodyTooLarge",
     "BoundedHeadProtocol",
+    "DirectApp",
     "DirectRoutes",
     "FastJSONResponse",
     "IdempotencyMiddleware",
@@ -50,6 +57,8 @@ __all__ = [
     "Metrics",
     "Problem",
     "ProblemDetails",
+    "RawJSONResponse",
+    "RequestContext",
     "RequestContextMiddleware",
     "SingletonHeadersMiddleware",
     "StoredResponse",

@@ -15,9 +15,10 @@ from gateway.auth.authorization_server import FormRequest
 from gateway.auth.clients import ClientRegistry
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.auth.tokens import RevocationList
-from gateway.dependencies import bearer_token
+from gateway.dependencies import authenticate_client, bearer_token, parse_bearer
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.web.problems import Problem
 
 
 def issue(runtime: Runtime, client_id: str, secret: str) -> str:
@@ -116,3 +117,40 @@ def test_rfc6750_bearer_header_parsing_of_every_client_route(header: str | None,
     headers = [(b"authorization", header.encode())] if header is not None else []
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""})
     assert bearer_token(request) == token
+    assert parse_bearer(header) == token  # the proxy's direct routes read the header themselves
+
+
+def _request() -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""})
+
+
+@pytest.mark.anyio
+async def test_each_token_and_each_registration_has_its_own_principal(tmp_path: Path) -> None:
+    """Principals are kept per verified claims and client registration: never one token's for another's."""
+    runtime, token = started(tmp_path, auth_cache_seconds=30)
+    try:
+        first = await authenticate_client(_request(), runtime.bearer, token)
+        assert await authenticate_client(_request(), runtime.bearer, token) == first
+        _, secret = runtime.clients.register(
+            client_id="auditor",
+            name="a",
+            organization="p",
+            roles=["auditor"],
+            scopes=["ledger:read"],
+            jurisdiction="DE",
+        )
+        assert secret is not None
+        other = await authenticate_client(_request(), runtime.bearer, issue(runtime, "auditor", secret))
+        assert (other.client_id, other.organization, other.scopes) == ("auditor", "p", frozenset({"ledger:read"}))
+        assert other.token_id != first.token_id
+        runtime.clients.set_disabled("crm", True)
+        with pytest.raises(Problem):
+            await authenticate_client(_request(), runtime.bearer, token)
+        runtime.clients.set_disabled("crm", False)
+        assert await authenticate_client(_request(), runtime.bearer, token) == first
+        new_secret = runtime.clients.rotate_secret("crm")
+        assert new_secret is not None
+        second = await authenticate_client(_request(), runtime.bearer, issue(runtime, "crm", new_secret))
+        assert second.token_id != first.token_id and second.client_id == "crm"
+    finally:
+        runtime.close()

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 
-from gateway.web import FastJSONResponse
+from gateway.web import FastJSONResponse, RawJSONResponse
 
 documents = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -27,3 +27,15 @@ def test_the_body_is_the_same_document(document: Any) -> None:
 
 def test_an_integer_beyond_64_bits_is_rendered_exactly() -> None:
     assert bytes(FastJSONResponse({"n": 2**70}).body) == b'{"n":1180591620717411303424}'
+
+
+@given(documents, st.integers(min_value=0, max_value=2**63))
+def test_a_raw_headed_response_is_the_mapping_headed_one(document: Any, index: int) -> None:
+    raw = RawJSONResponse(document, ((b"consentry-ledger-index", b"%d" % index), (b"cache-control", b"no-store")))
+    mapped = FastJSONResponse(document, headers={"Consentry-Ledger-Index": str(index), "Cache-Control": "no-store"})
+    assert (raw.status_code, raw.raw_headers, bytes(raw.body)) == (
+        mapped.status_code,
+        mapped.raw_headers,
+        bytes(mapped.body),
+    )
+    assert raw.background is None
