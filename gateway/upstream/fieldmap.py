@@ -135,30 +135,32 @@ _RELEASED, _WITHHELD = CategoryStatus.RELEASED, CategoryStatus.WITHHELD  # an en
 _DROP = object()
 _State = tuple[int, int]  # (mapping number, steps already matched)
 _States = frozenset[_State]
-# Bounds the memory a hostile upstream's ever-new member names can make the transition cache take: a full
-# cache starts over (the record shapes that matter are back after one request), and long names are not kept.
+# Bounds the memory a hostile upstream's ever-new member names can make the transition cache (the nodes' and
+# the views') take: a full cache starts over (the record shapes that matter are back after one request), and
+# long names are not kept.
 MAX_CACHED_TRANSITIONS = 65_536
 MAX_CACHED_NAME = 128
 # Released sets (as far as this map's categories go) whose decided plans are kept: a client's purposes and its
 # subjects' consents make a handful; more start the cache over rather than grow it.
 MAX_CACHED_RELEASED_SETS = 32
-# Per released set, the reports kept for the sets of leaf kinds documents showed (one per record shape, mostly).
+# Per released set, the reports kept for the sets of leaf kinds documents showed (one per record shape, mostly),
+# and only for sets this small: a report costs its key's size, and a rare big document can work its own out.
 MAX_CACHED_REPORTS = 64
+MAX_REPORTED_KINDS = 256
 
 
 class _Node:
     """One state set of the automaton, precompiled into what the walk needs at a node: the categories a leaf
-    here takes (`leaf`), those its descendants inherit (`subtree`), and the nodes its members and elements lead
-    to, filled in as documents show them. Together the nodes are the field map's filter plan, shared by every
-    released set; `_View`s decide it for one."""
+    here takes from mappings that end here (`exact`), those its descendants inherit (`subtree`), and the nodes
+    its members and elements lead to, filled in as documents show them. Together the nodes are the field map's
+    filter plan, shared by every released set; `_View`s decide it for one."""
 
-    __slots__ = ("elements", "exact", "leaf", "members", "size_sensitive", "states", "subtree")
+    __slots__ = ("elements", "exact", "members", "size_sensitive", "states", "subtree")
 
     def __init__(self, states: _States, subtree: frozenset[str], exact: frozenset[str], size_sensitive: bool) -> None:
         self.states = states
         self.subtree = subtree
         self.exact = exact
-        self.leaf = subtree | exact
         self.size_sensitive = size_sensitive
         self.members: dict[str, _Node] = {}
         self.elements: dict[int | tuple[int, int], _Node] = {}
@@ -177,7 +179,7 @@ class _View:
         self.leaf = leaf
         self.released = released
         self.sized = node.size_sensitive
-        self.walk: object = None  # the last walk to meet a leaf here (`_Walk.token`)
+        self.walk: object = None  # the mark of the last walk to count a leaf here among those it met
         self.members: dict[str, _View] = {}
         self.elements: dict[int | tuple[int, int], _View] = {}
 
@@ -281,12 +283,14 @@ class _Decided:
         key = frozenset(seen)
         found = self.reports.get(key)
         if found is None:
-            if len(self.reports) >= MAX_CACHED_REPORTS:
-                self.reports = {}
-            categories = sorted(set[str]().union(*[view.leaf for view in seen]))
+            categories = sorted(set[str]().union(*[view.leaf for view in key]))
             released = self.released
             statuses = {c: _RELEASED if c in released else _WITHHELD for c in categories}
-            found = self.reports[key] = (statuses, tuple(c for c in categories if c in released))
+            found = (statuses, tuple(c for c in categories if c in released))
+            if len(key) <= MAX_REPORTED_KINDS:
+                if len(self.reports) >= MAX_CACHED_REPORTS:
+                    self.reports = {}
+                self.reports[key] = found
         return found
 
     def view(self, node: _Node, inherited: frozenset[str]) -> _View:
@@ -338,7 +342,10 @@ class _Walk:
     def __init__(self, decided: _Decided, max_depth: int) -> None:
         self.decided = decided
         self.max_depth = max_depth
-        self.seen: list[_View] = []  # of mapped leaves: their categories are the ones to report
+        self.seen: list[_View] = []  # of the mapped leaves met: their categories are the ones to report
+        # Marks a view as in `seen` already, so a leaf costs no set insertion. Only this walk leaves this mark,
+        # right before it appends the view: a concurrent walk's mark over it can make this one append a view
+        # twice, never miss one.
         self.token = object()
         self.unmapped: list[str] = []
         self.released_leaves = 0
@@ -411,8 +418,10 @@ class _Walk:
                 kept = self.node(child, (path, key), depth, nxt)
             if kept is not _DROP:
                 out[key] = kept
-        self.released_leaves += released
-        self.withheld_leaves += withheld
+        if released:
+            self.released_leaves += released
+        if withheld:
+            self.withheld_leaves += withheld
         return out if out else _DROP
 
     def _array(self, value: list[Any], path: _Path, depth: int, view: _View) -> Any:
@@ -453,8 +462,10 @@ class _Walk:
                 kept = self.node(child, (path, index), depth, nxt)
             if kept is not _DROP:
                 out.append(kept)
-        self.released_leaves += released
-        self.withheld_leaves += withheld
+        if released:
+            self.released_leaves += released
+        if withheld:
+            self.withheld_leaves += withheld
         return out if out else _DROP
 
 

@@ -331,3 +331,14 @@ def test_a_key_that_only_compares_equal_to_a_cached_member_name_is_still_refused
     filter_document({"name": "Li"}, field_map, {"identity.name"})  # caches "name"
     with pytest.raises(InvalidDocument, match="member names must be strings"):
         filter_document({_PosingAsAName(): "Li"}, field_map, {"identity.name"})
+
+
+def test_a_report_is_kept_only_for_a_document_with_few_kinds_of_leaf(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fieldmap, "MAX_REPORTED_KINDS", 3)
+    field_map = FieldMap.of([(f"/k{i}", f"c.{i}") for i in range(6)])
+    released = {"c.0"}
+    small = filter_document({"k0": 0, "k1": 1}, field_map, released)
+    big = filter_document({f"k{i}": i for i in range(6)}, field_map, released)
+    assert big.categories == {f"c.{i}": R if i == 0 else W for i in range(6)}
+    assert big.released_categories == ("c.0",) and small.released_categories == ("c.0",)
+    assert [len(kinds) for kinds in field_map._automaton._decided[frozenset(released)].reports] == [2]
