@@ -31,7 +31,7 @@ from enum import StrEnum
 from math import isfinite
 from typing import Any
 
-from gateway.upstream.selectors import Selector, Step, format_pointer, parse_selector
+from gateway.upstream.selectors import Selector, Step, parse_selector
 
 __all__ = [
     "CategoryStatus",
@@ -111,12 +111,14 @@ class FilterResult:
     unmapped: tuple[str, ...]
     released_leaves: int
     withheld_leaves: int
-    _released: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # read two or three times per proxied read (the response, the ledger entry): worked out once, or handed
+    # in by `filter_document`, which keeps it for the documents that show the same categories
+    _released: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # read two or three times per proxied read (the response, the ledger entry): worked out once
-        released = tuple(sorted(c for c, s in self.categories.items() if s is CategoryStatus.RELEASED))
-        object.__setattr__(self, "_released", released)
+        if not self._released:
+            released = tuple(sorted([c for c, s in self.categories.items() if s is _RELEASED]))
+            object.__setattr__(self, "_released", released)
 
     @property
     def released_categories(self) -> tuple[str, ...]:
@@ -127,31 +129,59 @@ class FilterResult:
         return tuple(sorted(c for c, s in self.categories.items() if s is CategoryStatus.WITHHELD))
 
 
+_RELEASED, _WITHHELD = CategoryStatus.RELEASED, CategoryStatus.WITHHELD  # an enum member's lookup is slow
+
+
 _DROP = object()
 _State = tuple[int, int]  # (mapping number, steps already matched)
 _States = frozenset[_State]
-# Bounds the memory a hostile upstream's ever-new member names can make the transition cache take: a full
-# cache starts over (the record shapes that matter are back after one request), and long names are not kept.
+# Bounds the memory a hostile upstream's ever-new member names can make the transition cache (the nodes' and
+# the views') take: a full cache starts over (the record shapes that matter are back after one request), and
+# long names are not kept.
 MAX_CACHED_TRANSITIONS = 65_536
 MAX_CACHED_NAME = 128
+# Released sets (as far as this map's categories go) whose decided plans are kept: a client's purposes and its
+# subjects' consents make a handful; more start the cache over rather than grow it.
+MAX_CACHED_RELEASED_SETS = 32
+# Per released set, the reports kept for the sets of leaf kinds documents showed (one per record shape, mostly),
+# and only for sets this small: a report costs its key's size, and a rare big document can work its own out.
+MAX_CACHED_REPORTS = 64
+MAX_REPORTED_KINDS = 256
 
 
 class _Node:
     """One state set of the automaton, precompiled into what the walk needs at a node: the categories a leaf
-    here takes (`leaf`), those its descendants inherit (`subtree`), and the nodes its members and elements lead
-    to, filled in as documents show them. Together the nodes are the field map's filter plan: after the first
-    record of a shape, a node costs one dict lookup on its member name and nothing else."""
+    here takes from mappings that end here (`exact`), those its descendants inherit (`subtree`), and the nodes
+    its members and elements lead to, filled in as documents show them. Together the nodes are the field map's
+    filter plan, shared by every released set; `_View`s decide it for one."""
 
-    __slots__ = ("elements", "exact", "leaf", "members", "size_sensitive", "states", "subtree")
+    __slots__ = ("elements", "exact", "members", "size_sensitive", "states", "subtree")
 
     def __init__(self, states: _States, subtree: frozenset[str], exact: frozenset[str], size_sensitive: bool) -> None:
         self.states = states
         self.subtree = subtree
         self.exact = exact
-        self.leaf = subtree | exact
         self.size_sensitive = size_sensitive
         self.members: dict[str, _Node] = {}
         self.elements: dict[int | tuple[int, int], _Node] = {}
+
+
+class _View:
+    """A node as reached with the categories inherited from its ancestors' ``subtree`` mappings, decided for
+    one released set: what a leaf here is (`leaf`) and whether it goes out (`released`) are worked out once,
+    so after the first record of a shape a leaf costs the walk one dict lookup and a flag."""
+
+    __slots__ = ("elements", "leaf", "members", "node", "own", "released", "sized", "walk")
+
+    def __init__(self, node: _Node, own: frozenset[str], leaf: frozenset[str], released: bool) -> None:
+        self.node = node
+        self.own = own  # what the members and elements inherit
+        self.leaf = leaf
+        self.released = released
+        self.sized = node.size_sensitive
+        self.walk: object = None  # the mark of the last walk to count a leaf here among those it met
+        self.members: dict[str, _View] = {}
+        self.elements: dict[int | tuple[int, int], _View] = {}
 
 
 class _Automaton:
@@ -167,13 +197,25 @@ class _Automaton:
         self.lengths = [len(steps) for steps in self.steps]
         self.categories = [m.category for m in mappings]
         self.subtree = [m.subtree for m in mappings]
+        self.mapped = frozenset(self.categories)
         self._initial: _States = frozenset((m, 0) for m in range(len(mappings)))
         self._start_over()
 
     def _start_over(self) -> None:
         self._nodes: dict[_States, _Node] = {}
-        self.cached = 0  # transitions kept by the nodes of this generation
+        self._decided: dict[frozenset[str], _Decided] = {}
+        self.cached = 0  # transitions kept by the nodes and views of this generation
         self.start = self._node(self._initial)
+
+    def decided(self, released: Iterable[str]) -> _Decided:
+        """The plan decided for ``released``; categories this map does not name cannot change a verdict."""
+        key = self.mapped.intersection(released)
+        found = self._decided.get(key)
+        if found is None:
+            if len(self._decided) >= MAX_CACHED_RELEASED_SETS:
+                self._decided = {}
+            found = self._decided[key] = _Decided(self, key)
+        return found
 
     def _node(self, states: _States) -> _Node:
         found = self._nodes.get(states)
@@ -223,109 +265,207 @@ class _Automaton:
         return frozenset(nxt)
 
 
+class _Decided:
+    """The filter plan decided for one released set: its `_View`s, one per node and inherited categories (the
+    elements of an array of records share theirs), linked as documents show them, like the nodes."""
+
+    __slots__ = ("automaton", "released", "reports", "root", "views")
+
+    def __init__(self, automaton: _Automaton, released: frozenset[str]) -> None:
+        self.automaton = automaton
+        self.released = released
+        self.views: dict[tuple[_Node, frozenset[str]], _View] = {}
+        self.reports: dict[frozenset[_View], tuple[dict[str, CategoryStatus], tuple[str, ...]]] = {}
+        self.root = self.view(automaton.start, _NOTHING)
+
+    def report(self, seen: list[_View]) -> tuple[dict[str, CategoryStatus], tuple[str, ...]]:
+        """The status of every category of the mapped leaves met, and the released ones in order."""
+        key = frozenset(seen)
+        found = self.reports.get(key)
+        if found is None:
+            categories = sorted(set[str]().union(*[view.leaf for view in key]))
+            released = self.released
+            statuses = {c: _RELEASED if c in released else _WITHHELD for c in categories}
+            found = (statuses, tuple(c for c in categories if c in released))
+            if len(key) <= MAX_REPORTED_KINDS:
+                if len(self.reports) >= MAX_CACHED_REPORTS:
+                    self.reports = {}
+                self.reports[key] = found
+        return found
+
+    def view(self, node: _Node, inherited: frozenset[str]) -> _View:
+        found = self.views.get((node, inherited))
+        if found is None:
+            own = inherited | node.subtree
+            leaf = own | node.exact
+            found = self.views[node, inherited] = _View(node, own, leaf, bool(leaf) and leaf <= self.released)
+        return found
+
+    def member(self, view: _View, key: str) -> _View:
+        node = view.node
+        nxt = node.members.get(key)
+        if nxt is None:
+            nxt = self.automaton.member(node, key)
+        found = self.view(nxt, view.own)
+        if len(key) <= MAX_CACHED_NAME:
+            self.automaton._count_one()
+            view.members[key] = found
+        return found
+
+    def element(self, view: _View, index: int, size: int) -> _View:
+        found = self.view(self.automaton.element(view.node, index, size), view.own)
+        self.automaton._count_one()
+        view.elements[(index, size) if view.sized else index] = found
+        return found
+
+
 _Path = tuple[Any, ...]  # () for the root, else (parent path, member name or index): O(1) to extend
 
 
 def _pointer(path: _Path) -> str:
-    keys: list[str | int] = []
+    """The RFC 6901 pointer of a linked path, escaped as `format_pointer` does, without building a tuple."""
+    pointer = ""
     while path:
         path, key = path
-        keys.append(key)
-    return format_pointer(tuple(reversed(keys)))
+        pointer = "/" + str(key).replace("~", "~0").replace("/", "~1") + pointer
+    return pointer
 
 
 class _Walk:
-    """One filtering pass over a document, following the field map's nodes.
+    """One filtering pass over a document, following the views decided for its released set.
 
-    This is the per-node loop of every proxied read: a container's plain scalar members (the most common
-    node) are placed right in the container's loop, and a node's path is kept as a linked pair, turned into a
-    JSON Pointer only for what is reported or refused."""
+    This is the per-node loop of every proxied read: a container's plain scalars and non-empty plain
+    containers (nearly every node) are placed right in the container's loop, a scalar by its view's flags,
+    and a path is built only for a container, as a linked pair turned into a JSON Pointer only for what is
+    reported or refused."""
 
-    def __init__(self, automaton: _Automaton, released: frozenset[str], max_depth: int) -> None:
-        self.automaton = automaton
-        self.released = released
+    def __init__(self, decided: _Decided, max_depth: int) -> None:
+        self.decided = decided
         self.max_depth = max_depth
-        self.seen: set[str] = set()
+        self.seen: list[_View] = []  # of the mapped leaves met: their categories are the ones to report
+        # Marks a view as in `seen` already, so a leaf costs no set insertion. Only this walk leaves this mark,
+        # right before it appends the view: a concurrent walk's mark over it can make this one append a view
+        # twice, never miss one.
+        self.token = object()
         self.unmapped: list[str] = []
         self.released_leaves = 0
         self.withheld_leaves = 0
 
-    def node(self, value: Any, path: _Path, depth: int, plan: _Node, inherited: frozenset[str]) -> Any:
+    def node(self, value: Any, path: _Path, depth: int, view: _View) -> Any:
+        """The root, and what a container's loop does not place itself: empty containers, subclasses, errors."""
         if depth > self.max_depth:
-            raise DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {_pointer(path)!r}")
-        own = inherited | plan.subtree if plan.subtree else inherited
+            raise self._too_deep(path)
         if isinstance(value, dict):
             if value:
-                return self._object(value, path, depth, plan, own)
+                return self._object(value, path, depth, view)
         elif isinstance(value, list):
             if value:
-                return self._array(value, path, depth, plan, own)
+                return self._array(value, path, depth, view)
         elif type(value) not in _PLAIN_SCALARS:
             _check_leaf(value, path)
-        exact = plan.exact
-        return self._leaf(value, path, own | exact if exact else own)
-
-    def _leaf(self, value: Any, path: _Path, categories: frozenset[str]) -> Any:
-        if not categories:
-            self.unmapped.append(_pointer(path))
-            return _DROP
-        self.seen |= categories
-        if categories <= self.released:
+        if view.released:
+            self.seen.append(view)
             self.released_leaves += 1
             return value
-        self.withheld_leaves += 1
+        if view.leaf:
+            self.seen.append(view)
+            self.withheld_leaves += 1
+        else:
+            self.unmapped.append(_pointer(path))
         return _DROP
 
-    def _object(self, value: dict[Any, Any], path: _Path, depth: int, plan: _Node, own: frozenset[str]) -> Any:
-        out: dict[str, Any] = {}
-        members = plan.members
-        member = self.automaton.member
-        node = self.node
-        leaf = self._leaf
+    def _too_deep(self, path: _Path) -> DocumentTooDeep:
+        return DocumentTooDeep(f"document nests deeper than {self.max_depth} levels at {_pointer(path)!r}")
+
+    def _object(self, value: dict[Any, Any], path: _Path, depth: int, view: _View) -> Any:
         depth += 1
-        inline = depth <= self.max_depth  # past it, `node` refuses the first child
-        for key, child in value.items():
+        if depth > self.max_depth:  # the first member is refused, once its name is found to be one
+            key = next(iter(value))
             if not isinstance(key, str):
                 raise InvalidDocument(f"object member names must be strings, found {key!r} at {_pointer(path)!r}")
-            nxt = members.get(key)
+            raise self._too_deep((path, key))
+        out: dict[str, Any] = {}
+        members = view.members
+        token = self.token
+        released = withheld = 0
+        for key, child in value.items():
+            nxt = members.get(key) if type(key) is str else None
             if nxt is None:
-                nxt = member(plan, key)
+                if not isinstance(key, str):
+                    raise InvalidDocument(f"object member names must be strings, found {key!r} at {_pointer(path)!r}")
+                nxt = self.decided.member(view, key)
             kind = type(child)
-            if inline and kind in _INLINE_SCALARS:
+            if kind in _INLINE_SCALARS:
                 if kind is float and not isfinite(child):
                     _check_leaf(child, (path, key))
-                categories = own | nxt.leaf if own else nxt.leaf
-                kept = leaf(child, (path, key), categories)
+                if nxt.released:
+                    out[key] = child
+                    released += 1
+                elif nxt.leaf:
+                    withheld += 1
+                else:
+                    self.unmapped.append(_pointer((path, key)))
+                    continue
+                if nxt.walk is not token:
+                    nxt.walk = token
+                    self.seen.append(nxt)
+                continue
+            if kind is dict and child:
+                kept = self._object(child, (path, key), depth, nxt)
+            elif kind is list and child:
+                kept = self._array(child, (path, key), depth, nxt)
             else:
-                kept = node(child, (path, key), depth, nxt, own)
+                kept = self.node(child, (path, key), depth, nxt)
             if kept is not _DROP:
                 out[key] = kept
+        if released:
+            self.released_leaves += released
+        if withheld:
+            self.withheld_leaves += withheld
         return out if out else _DROP
 
-    def _array(self, value: list[Any], path: _Path, depth: int, plan: _Node, own: frozenset[str]) -> Any:
-        out = []
-        size = len(value)
-        elements = plan.elements
-        element = self.automaton.element
-        node = self.node
-        leaf = self._leaf
-        sized = plan.size_sensitive
+    def _array(self, value: list[Any], path: _Path, depth: int, view: _View) -> Any:
         depth += 1
-        inline = depth <= self.max_depth
+        size = len(value)
+        if depth > self.max_depth:
+            raise self._too_deep((path, 0))
+        out = []
+        elements = view.elements
+        token = self.token
+        sized = view.sized
+        released = withheld = 0
         for index, child in enumerate(value):
-            nxt = None if sized else elements.get(index)
+            nxt = elements.get((index, size) if sized else index)
             if nxt is None:
-                nxt = element(plan, index, size)
+                nxt = self.decided.element(view, index, size)
             kind = type(child)
-            if inline and kind in _INLINE_SCALARS:
+            if kind in _INLINE_SCALARS:
                 if kind is float and not isfinite(child):
                     _check_leaf(child, (path, index))
-                categories = own | nxt.leaf if own else nxt.leaf
-                kept = leaf(child, (path, index), categories)
+                if nxt.released:
+                    out.append(child)
+                    released += 1
+                elif nxt.leaf:
+                    withheld += 1
+                else:
+                    self.unmapped.append(_pointer((path, index)))
+                    continue
+                if nxt.walk is not token:
+                    nxt.walk = token
+                    self.seen.append(nxt)
+                continue
+            if kind is dict and child:
+                kept = self._object(child, (path, index), depth, nxt)
+            elif kind is list and child:
+                kept = self._array(child, (path, index), depth, nxt)
             else:
-                kept = node(child, (path, index), depth, nxt, own)
+                kept = self.node(child, (path, index), depth, nxt)
             if kept is not _DROP:
                 out.append(kept)
+        if released:
+            self.released_leaves += released
+        if withheld:
+            self.withheld_leaves += withheld
         return out if out else _DROP
 
 
@@ -357,12 +497,17 @@ def filter_document(
     if isinstance(document, dict | list) and not document:
         # an empty root holds no data: nothing to release, withhold or report
         return FilterResult(type(document)(), {}, (), 0, 0)
-    automaton = field_map._automaton
-    walk = _Walk(automaton, frozenset(released), max_depth)
-    filtered = walk.node(document, (), 0, automaton.start, _NOTHING)
+    decided = field_map._automaton.decided(released)
+    walk = _Walk(decided, max_depth)
+    filtered = walk.node(document, (), 0, decided.root)
     if filtered is _DROP:
         filtered = {} if isinstance(document, dict) else [] if isinstance(document, list) else None
-    statuses = {
-        c: CategoryStatus.RELEASED if c in walk.released else CategoryStatus.WITHHELD for c in sorted(walk.seen)
-    }
-    return FilterResult(filtered, statuses, tuple(walk.unmapped), walk.released_leaves, walk.withheld_leaves)
+    statuses, released_categories = decided.report(walk.seen)
+    return FilterResult(
+        filtered,
+        dict(statuses),  # the caller's own: the kept one is shared
+        tuple(walk.unmapped),
+        walk.released_leaves,
+        walk.withheld_leaves,
+        released_categories,
+    )
