@@ -31,7 +31,7 @@ from enum import StrEnum
 from math import isfinite
 from typing import Any
 
-from gateway.upstream.selectors import Selector, Step, parse_selector
+from gateway.upstream.selectors import Selector, Step, format_pointer, parse_selector
 
 __all__ = [
     "CategoryStatus",
@@ -323,12 +323,11 @@ _Path = tuple[Any, ...]  # () for the root, else (parent path, member name or in
 
 
 def _pointer(path: _Path) -> str:
-    """The RFC 6901 pointer of a linked path, escaped as `format_pointer` does, without building a tuple."""
-    pointer = ""
+    keys: list[str | int] = []
     while path:
         path, key = path
-        pointer = "/" + str(key).replace("~", "~0").replace("/", "~1") + pointer
-    return pointer
+        keys.append(key)
+    return format_pointer(tuple(reversed(keys)))
 
 
 class _Walk:

@@ -32,9 +32,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from gateway.web.observability import RequestContext
+from gateway.web.observability import RequestContext, SendWithId
 
 __all__ = ["DirectApp", "DirectRoutes"]
 
@@ -87,22 +87,12 @@ class DirectRoutes:
         route, found, incoming = matched
         scope["app"] = self.app
         request_id, started = self.context.open(scope, incoming)
-        id_field = (b"x-request-id", request_id)
         params = {name: route.param_convertors[name].convert(value) for name, value in found.groupdict().items()}
         scope["route"] = route
         scope["endpoint"] = route.endpoint
         scope["path_params"] = params
         request = Request(scope, receive)
-        status = 500
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status, response_started = message["status"], True
-                message["headers"] = [*message.get("headers", ()), id_field]
-            await send(message)
-
+        answer = SendWithId(send, request_id)
         try:
             try:
                 try:
@@ -113,23 +103,17 @@ class DirectRoutes:
                         raise
                     response = handled
                 if type(response).__call__ is Response.__call__ and response.background is None:
-                    status, response_started = response.status_code, True
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": status,
-                            "headers": [*response.raw_headers, id_field],
-                        }
-                    )
+                    status, headers = response.status_code, response.raw_headers
+                    await answer({"type": "http.response.start", "status": status, "headers": headers})
                     await send({"type": "http.response.body", "body": response.body})
                 else:
-                    await response(scope, receive, send_with_id)
+                    await response(scope, receive, answer)
             finally:
-                self.context.close(scope, status, started)
+                self.context.close(scope, answer.status, started)
         except Exception as exc:
-            if not response_started:
-                answer = await _server_error(self.app, Request(scope), exc)
-                await answer(scope, receive, send)
+            if not answer.started:
+                failure = await _server_error(self.app, Request(scope), exc)
+                await failure(scope, receive, send)
             raise
 
 

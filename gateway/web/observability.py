@@ -17,7 +17,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger import random_bytes
+from ledger import random_uuid4
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -100,16 +100,6 @@ class Metrics:
         )
 
 
-def fresh_request_id() -> str:
-    """A random (version 4) UUID in its canonical text, as `str(uuid.uuid4())` but a third of the cost: every
-    request without an id of its own gets one, and `uuid.UUID`'s checks and conversions were most of it."""
-    raw = bytearray(random_bytes(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
 def _route_template(scope: Scope) -> str:
     """The matched route's path template, never the raw path (which would explode label cardinality)."""
     route = scope.get("route")
@@ -160,7 +150,7 @@ class RequestContext:
         """Assign the request id (`incoming`, the first `X-Request-ID`, when sane) and bind it for logging;
         returns the id as a response header value and the start time to hand to `close`."""
         text = incoming.decode("latin-1") if incoming else None
-        request_id = text if text and _SANE_REQUEST_ID.match(text) else fresh_request_id()
+        request_id = text if text and _SANE_REQUEST_ID.match(text) else random_uuid4()
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         return request_id.encode("latin-1"), time.perf_counter()
@@ -184,6 +174,25 @@ def first_request_id(scope: Scope) -> bytes | None:
     return None
 
 
+class SendWithId:
+    """A `send` that appends the request id to the response head and remembers the status it carried (500 until
+    one is sent): the full stack's middleware and the direct routes answer through one."""
+
+    __slots__ = ("id_field", "send", "started", "status")
+
+    def __init__(self, send: Send, request_id: bytes) -> None:
+        self.send = send
+        self.id_field = (b"x-request-id", request_id)
+        self.status = 500
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status, self.started = message["status"], True
+            message["headers"] = [*message.get("headers", ()), self.id_field]
+        await self.send(message)
+
+
 class RequestContextMiddleware:
     """Assigns the request id, binds it for logging, and records metrics and one access log line."""
 
@@ -196,17 +205,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id, started = self.context.open(scope, first_request_id(scope))
-        id_field = (b"x-request-id", request_id)
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_field]
-            await send(message)
-
+        answer = SendWithId(send, request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, answer)
         finally:
-            self.context.close(scope, status, started)
+            self.context.close(scope, answer.status, started)

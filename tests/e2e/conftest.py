@@ -117,6 +117,30 @@ def _stop(gateway: Gateway) -> None:
             gateway.process.wait()
 
 
+def serve_on(tmp: Path, port: int, **env: str) -> tuple[Gateway, dict[str, str]]:
+    """`consentry serve` on embedded SQLite in `tmp/data`, on `port`; returns it ready, with its environment (the
+    wallet and CLI commands run in it)."""
+    environment = {
+        **os.environ,
+        "CONSENTRY_DATA_DIR": str(tmp / "data"),
+        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
+        "CONSENTRY_PORT": str(port),
+        **env,
+    }
+    environment.pop("CONSENTRY_DATABASE_URL", None)
+    log_path = tmp / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
+    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    try:
+        _wait_ready(gateway)
+    except BaseException:
+        _stop(gateway)
+        raise
+    return gateway, environment
+
+
 @pytest.fixture
 def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     """Start gateways for this test; each is stopped when the test ends."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, st
 
 from gateway.auth.customers import SessionStore
 from gateway.store.database import create_db_engine
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from tests.e2e.conftest import Gateway, _free_port, _stop, serve_on
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 FUZZ_EXAMPLES = int(os.environ.get("CONSENTRY_FUZZ_EXAMPLES", "3"))
@@ -38,25 +37,8 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, 
     """A gateway of its own (fuzzed writes must not disturb other tests) and the request headers of each role."""
     tmp = tmp_path_factory.mktemp("fuzz")
     port = _free_port()
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    gateway = Gateway(
-        f"http://127.0.0.1:{port}",
-        tmp / "data",
-        f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}",
-        log_path,
-        process,
-    )
+    gateway, _ = serve_on(tmp, port)
     try:
-        _wait_ready(gateway)
         gateway.register("admin", ["admin"], ["admin", "ledger:read"])
         gateway.register("auditor", ["auditor"], ["ledger:read"])
         gateway.register("crm", ["crm"], ["proxy", "zk"], allowed_purposes=["service-reminder"])

@@ -6,9 +6,7 @@ aggregate query, each with a purpose the client is not registered for, get the d
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import VEHICLE_CLOUD, write_demo_registry
 from gateway.store.database import create_db_engine
 from ledger.store import Ledger
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from tests.e2e.conftest import Gateway, _free_port, _stop, serve_on
 
 CLIENT, ORGANIZATION = "dealer-crm", "dealer-sh-4s"
 REGISTERED, UNREGISTERED = "repair_prediction", "service_delivery"
@@ -50,22 +48,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     cloud = BackgroundServer(create_vehicle_cloud_app(), port=_free_port()).start()
     upstreams = write_demo_registry(tmp / "upstreams.yaml", {VEHICLE_CLOUD: cloud.url})
     port = _free_port()
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-        "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
-        "CONSENTRY_ZK_THRESHOLD_QUERIES": "true",  # so the predicate query reaches its purpose check
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
-    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    try:  # the source is stopped if the gateway never comes up
+        gateway, _ = serve_on(
+            tmp,
+            port,
+            CONSENTRY_UPSTREAMS_PATH=str(upstreams),
+            CONSENTRY_ZK_THRESHOLD_QUERIES="true",  # so the predicate query reaches its purpose check
+        )
+    except BaseException:
+        cloud.stop()
+        raise
+    database_url = gateway.database_url
     try:
-        _wait_ready(gateway)
         gateway.register(
             CLIENT,
             ["crm"],

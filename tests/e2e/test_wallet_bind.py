@@ -24,8 +24,7 @@ from gateway.auth.customers import CustomerStore
 from gateway.store.database import create_db_engine
 from gateway.store.wallet_binding_tables import wallet_binding_codes
 from ledger.store import Ledger
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop
-from tests.e2e.zk_holder import serve_on
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, serve_on
 from wallet import DidSession, WalletStore
 from wallet.client import WalletProtocolError
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -28,7 +27,7 @@ from gateway.demo.registry import VEHICLE_CLOUD, write_demo_registry
 from gateway.store.database import create_db_engine
 from gateway.zk import ResponseVerificationError, verify_response
 from ledger import generate_signer_key
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready, serve_on
 
 PURPOSE = "financial_product_recommendation"
 CLIENT = "finance-crm"
@@ -103,22 +102,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZkWorld]:
     cloud = BackgroundServer(create_vehicle_cloud_app(), port=_free_port()).start()
     upstreams = write_demo_registry(tmp / "upstreams.yaml", {VEHICLE_CLOUD: cloud.url})
     port = _free_port()
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-        "CONSENTRY_UPSTREAMS_PATH": str(upstreams),
-        "CONSENTRY_ZK_THRESHOLD_QUERIES": "true",  # the gateway-proved queries of issue 6, off by default
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
-    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
+    try:  # the source is stopped if the gateway never comes up
+        gateway, environment = serve_on(
+            tmp,
+            port,
+            CONSENTRY_UPSTREAMS_PATH=str(upstreams),
+            CONSENTRY_ZK_THRESHOLD_QUERIES="true",  # the gateway-proved queries of issue 6, off by default
+        )
+    except BaseException:
+        cloud.stop()
+        raise
     try:
-        _wait_ready(gateway)
         gateway.register(CLIENT, ["crm"], ["zk"], organization="acme-finance", allowed_purposes=[PURPOSE, "marketing"])
         gateway.register("auditor", ["auditor"], ["ledger:read"])
         with gateway.client(headers={"Authorization": f"Bearer {gateway.token('auditor')}"}) as http:

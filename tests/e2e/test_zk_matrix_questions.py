@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from ledger.store import Ledger
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop
-from tests.e2e.zk_holder import enrol_holder, grant, serve_on, statement_cloud
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, serve_on
+from tests.e2e.zk_holder import enrol_holder, grant, statement_cloud
 
 SUBJECT = "cust-1001"  # li.wei: fault codes P0301 and P0420
 ADMIN, DEALER = "matrix-admin", "dealer-pudong"

@@ -23,9 +23,9 @@ import pytest
 
 from gateway.demo.statements import ATTRIBUTES
 from ledger import generate_signer_key
-from tests.e2e.conftest import CONSENTRY, _free_port, _stop
+from tests.e2e.conftest import CONSENTRY, _free_port, _stop, serve_on
 from tests.e2e.test_zk_wallet import CATALYST, DEALER, SERVICE, SUBJECT, World, ask, question, trust
-from tests.e2e.zk_holder import enrol_holder, grant, serve_on
+from tests.e2e.zk_holder import enrol_holder, grant
 from wallet import DidSession, WalletStore
 from zkp import AnswerRejected, HeldStatement, Question, answer_question, issue_statement, new_subject_salt
 from zkp import verify_full_answer as verify

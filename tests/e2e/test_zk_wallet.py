@@ -31,8 +31,8 @@ from sqlalchemy import text
 from gateway.demo import BackgroundServer
 from gateway.store.database import create_db_engine
 from ledger.store import Ledger
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop
-from tests.e2e.zk_holder import enrol_holder, grant, serve_on, statement_cloud
+from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, serve_on
+from tests.e2e.zk_holder import enrol_holder, grant, statement_cloud
 from wallet import DidSession, WalletStore
 from zkp import AnswerRejected, Question, TrustAnchors, verify_full_answer
 

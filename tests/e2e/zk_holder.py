@@ -1,13 +1,12 @@
 """Starting a gateway for the wallet tests, and enrolling li.wei as the holder of a wallet's DID.
 
-Four e2e modules (wallet, matrix questions, supersession, PostgreSQL) set the same scene: a `consentry serve` on a
-port the source must know in advance, and li.wei enrolled by the operator with her wallet's DID and her consents.
+Four e2e modules (wallet, matrix questions, supersession, PostgreSQL) set the same scene: a source signing statements
+for a gateway on a port it must know in advance (`serve_on`), and li.wei enrolled by the operator with her wallet's
+DID and her consents.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -19,33 +18,9 @@ from gateway.demo import BackgroundServer, create_vehicle_cloud_app
 from gateway.demo.registry import DEMO_UPSTREAMS_PATH
 from gateway.demo.statements import StatementSource
 from gateway.store.database import create_db_engine
-from tests.e2e.conftest import CONSENTRY, Gateway, _free_port, _stop, _wait_ready
+from tests.e2e.conftest import _free_port
 
-__all__ = ["enrol_holder", "grant", "serve_on", "statement_cloud"]
-
-
-def serve_on(tmp: Path, port: int, **env: str) -> tuple[Gateway, dict[str, str]]:
-    """`consentry serve` on embedded SQLite in `tmp/data`, on `port`; returns it ready, with its environment (the
-    wallet and CLI commands run in it)."""
-    environment = {
-        **os.environ,
-        "CONSENTRY_DATA_DIR": str(tmp / "data"),
-        "CONSENTRY_ISSUER": f"http://127.0.0.1:{port}",
-        "CONSENTRY_PORT": str(port),
-        **env,
-    }
-    environment.pop("CONSENTRY_DATABASE_URL", None)
-    log_path = tmp / "gateway.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([CONSENTRY, "serve"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    database_url = f"sqlite:///{(tmp / 'data' / 'consentry.db').resolve()}"
-    gateway = Gateway(f"http://127.0.0.1:{port}", tmp / "data", database_url, log_path, process)
-    try:
-        _wait_ready(gateway)
-    except BaseException:
-        _stop(gateway)
-        raise
-    return gateway, environment
+__all__ = ["enrol_holder", "grant", "statement_cloud"]
 
 
 def statement_cloud(tmp: Path, gateway_port: int) -> tuple[StatementSource, BackgroundServer, Path]:

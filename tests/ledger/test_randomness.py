@@ -29,11 +29,14 @@ def test_a_negative_size_is_refused() -> None:
         random_bytes(-1)
 
 
-def test_uuids_are_version_4_and_distinct() -> None:
+def test_uuids_are_canonical_version_4_text_and_distinct() -> None:
+    """Request ids are these: a random UUID in canonical text, never repeated."""
     ids = [random_uuid4() for _ in range(2000)]
-    assert {i.version for i in ids} == {4}
-    assert {i.variant for i in ids} == {uuid.RFC_4122}
     assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text  # lower-case hex, dashes where RFC 9562 puts them
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="fork")

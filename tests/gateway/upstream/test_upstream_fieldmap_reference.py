@@ -18,27 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.upstream import CategoryStatus, DocumentTooDeep, FieldMap, InvalidDocument, fieldmap, filter_document
-from gateway.upstream.selectors import Step, format_pointer
+from gateway.upstream.selectors import format_pointer
+from tests.gateway.upstream.test_upstream_fieldmap import oracle_leaves
 
 R, W = CategoryStatus.RELEASED, CategoryStatus.WITHHELD
 _DROP = object()
 
 # --- the reference -----------------------------------------------------------------------------------------
-
-
-def select(node: Any, steps: tuple[Step, ...], path: tuple[Any, ...] = ()) -> set[tuple[Any, ...]]:
-    """Every path the selector's steps reach from ``node``, by plain recursion."""
-    if not steps:
-        return {path}
-    step, rest = steps[0], steps[1:]
-    children = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
-    out: set[tuple[Any, ...]] = set()
-    for key, child in children:
-        if step.selects(key, len(children)):
-            out |= select(child, rest, (*path, key))
-        if step.descendant:
-            out |= select(child, steps, (*path, key))
-    return out
 
 
 def refuse_what_is_not_json(node: Any, path: tuple[Any, ...], depth: int, max_depth: int) -> None:
@@ -63,17 +49,10 @@ def reference(document: Any, field_map: FieldMap, released: set[str], max_depth:
     if isinstance(document, dict | list) and not document:
         return (type(document)(), {}, (), 0, 0)  # an empty root holds no data
     refuse_what_is_not_json(document, (), 0, max_depth)
-    selected = [(m, select(document, m.selector.steps)) for m in field_map.mappings]
+    categories = oracle_leaves(document, field_map)  # rule 2, leaf by leaf
     unmapped: list[str] = []
     seen: set[str] = set()
     counts = {"released": 0, "withheld": 0}
-
-    def categories(path: tuple[Any, ...]) -> set[str]:  # rule 2
-        return {
-            m.category
-            for m, paths in selected
-            if path in paths or (m.subtree and any(path[: len(p)] == p and len(p) < len(path) for p in paths))
-        }
 
     def keep(node: Any, path: tuple[Any, ...]) -> Any:
         if isinstance(node, dict) and node:  # structure: kept as far as it still holds a released leaf (rule 1)
@@ -82,7 +61,7 @@ def reference(document: Any, field_map: FieldMap, released: set[str], max_depth:
         if isinstance(node, list) and node:  # rule 5
             elements = [v for i, c in enumerate(node) if (v := keep(c, (*path, i))) is not _DROP]
             return elements or _DROP
-        cats = categories(path)
+        cats = categories[path]
         if not cats:  # rule 3
             unmapped.append(format_pointer(path))
             return _DROP
