@@ -143,6 +143,8 @@ class Ledger:
 
     def append(self, event: Event, *, effects: Effects | None = None) -> int:
         """Append one event; returns its index once durable. `effects(conn, index)` share its transaction."""
+        if effects is None:
+            return self._sequencer.append_here([prepare(event)])[0]
         return self._sequencer.submit([prepare(event)], effects).result()[0]
 
     async def append_async(self, event: Event, *, effects: Effects | None = None) -> int:
@@ -169,7 +171,7 @@ class Ledger:
                 raise EventError(f"event {position}: {exc}", position) from exc
         if not prepared:
             return []
-        return self._sequencer.submit(prepared, None).result()
+        return self._sequencer.append_here(prepared)
 
     def erase_subject(self, subject: str, *, actor: str) -> int:
         """GDPR Art. 17: delete the subject's payloads and salts and record the erasure, atomically."""

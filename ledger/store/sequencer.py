@@ -17,6 +17,11 @@ with `synchronous=FULL`; a crash before the fdatasync loses only unanswered batc
 a prefix of the commits, so never a gap. A failed fdatasync fails every batch it covered and every later
 one: after an I/O error the kernel may report a later flush clean although pages were lost.
 
+Threads appending to such a file skip the worker once it has connected (`Sequencer.append_here`): each
+hand-over between appender, worker and flush thread is a wake-up and an interpreter-lock hand-over. An
+appender that finds no one committing commits everything queued itself, flushes and answers its batch;
+the others' rounds are numbered in commit order and settled in that order, as the flush threads' are.
+
 On PostgreSQL a batch without effects usually costs ONE round trip: the locked path waits for the
 server once per statement (SELECT … FOR UPDATE, the INSERTs, UPDATE, COMMIT: five waits on the wire,
 each also paying a scheduling delay on a busy host) while the WAL flush itself is ~0.1 ms. The
@@ -28,6 +33,7 @@ and the batch goes through the locked path.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import queue
@@ -263,7 +269,10 @@ class WalSyncer:
     def __init__(self, wal: Path) -> None:
         self._wal = wal
         self._fd: int | None = None
-        self._cond = threading.Condition()
+        self._retired: list[int] = []  # descriptors on WAL files a new connection replaced
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # work for the flush threads
+        self._settled = threading.Condition(lock)  # `close` waits here for rounds flushed by committers
         self._pending: list[tuple[list[Request], dict[int, list[int]]]] = []
         self._rounds_begun = 0
         self._rounds_settled = 0
@@ -281,22 +290,58 @@ class WalSyncer:
             self._pending.append((requests, assigned))
             self._cond.notify()
 
+    def begin(self) -> int:
+        """Number a round its committer will flush itself (`finish`); call it before the next commit can begin,
+        so rounds are numbered in commit order."""
+        with self._cond:
+            number = self._rounds_begun
+            self._rounds_begun += 1
+            return number
+
+    def finish(self, rounds: Sequence[tuple[int, list[Request], dict[int, list[int]]]]) -> None:
+        """Flush once for rounds numbered by `begin` and committed before this call, then answer what can be."""
+        failure: BaseException | None = None
+        try:
+            with self._cond:
+                fd = self._descriptor()
+            if fd is not None:
+                os.fdatasync(fd)
+        except BaseException as exc:  # whatever stopped the flush, these rounds are not durable
+            failure = exc
+        for number, requests, assigned in rounds:
+            self._answer(self._settle_in_order(number, [(requests, assigned)], failure))
+
     def reopen(self) -> None:
         """A new writer connection may see a new WAL file (SQLite deletes it when its last connection closes):
         later rounds flush whatever file the path names now."""
         with self._cond:
-            fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)  # a flush in flight on it holds its own reference to the file
+            if self._fd is not None:  # a flush may be about to use it: closed with the syncer, never reused before
+                self._retired.append(self._fd)
+                self._fd = None
 
     def close(self) -> None:
-        """Flush and answer what is queued, then stop."""
+        """Flush and answer what is queued, wait for the rounds committers flush themselves, then stop."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         for thread in self._threads:
             thread.join()
-        self.reopen()
+        with self._cond:
+            while self._rounds_settled < self._rounds_begun:
+                self._settled.wait()
+            fds, self._retired = [*self._retired, *([] if self._fd is None else [self._fd])], []
+            self._fd = None
+        for fd in fds:
+            os.close(fd)
+
+    def _descriptor(self) -> int | None:
+        """The WAL's descriptor, opened on first use; call with `_cond` held."""
+        if self._fd is None and self.failure is None:
+            try:
+                self._fd = os.open(self._wal, os.O_RDONLY)
+            except OSError as exc:
+                self.failure = exc
+        return self._fd
 
     def _run(self) -> None:
         while True:
@@ -308,12 +353,7 @@ class WalSyncer:
                 batches, self._pending = self._pending, []
                 number = self._rounds_begun
                 self._rounds_begun += 1
-                if self._fd is None and self.failure is None:
-                    try:
-                        self._fd = os.open(self._wal, os.O_RDONLY)
-                    except OSError as exc:
-                        self.failure = exc
-                fd = self._fd
+                fd = self._descriptor()
             failure: BaseException | None = None
             try:
                 if fd is not None:
@@ -338,6 +378,8 @@ class WalSyncer:
                 if failed is not None and self.failure is None:
                     self.failure = failed
                 ready.append((done, self.failure))
+            if ready:
+                self._settled.notify_all()
             return ready
 
     @staticmethod
@@ -368,6 +410,8 @@ class Sequencer:
         self._conn: Connection | None = None  # the worker's own, kept between batches (no pool round trip)
         self._lock_fd: int | None = None  # its descriptor on the SQLite writers' lock file, kept likewise
         self._syncer: WalSyncer | None = None  # SQLite in WAL mode: the fsync happens outside the write lock
+        self._role = threading.Lock()  # held by whoever commits: the worker, or a thread appender leading
+        self._waiting: collections.deque[Request] = collections.deque()  # thread appenders' requests to lead
         self.commits = 0  # batches committed, by either path
         self.fallbacks = 0  # one-trip attempts that found the head moved by another writer
 
@@ -382,6 +426,56 @@ class Sequencer:
                 self._start_worker()
             self._queue.put(request)
         return request.future
+
+    def append_here(self, entries: Sequence[PreparedEntry]) -> list[int]:
+        """Append effect-free entries for a thread and wait until they are durable, committing in this thread.
+
+        Handing every append to the worker costs three thread wake-ups per batch (appender to worker to flush
+        thread to appender), each a hand-over of the interpreter lock, and on a fast disk those, not the
+        disk, bound what threads append. So on SQLite in WAL mode a thread appender queues its request and,
+        if no one is committing, commits everything queued itself, lets the next leader in, flushes the WAL
+        and answers the batch (flat combining). Whoever commits drains the queue again before it leaves,
+        so a request queued while another thread held the role is never stranded. Elsewhere, and until the
+        first commit has shown the database is such a file, the worker commits as for `submit`."""
+        if self._syncer is None:
+            return self.submit(entries, None).result()
+        if threading.current_thread() is self._thread:
+            raise LedgerError("cannot append from inside an effects callback (it runs in the append's transaction)")
+        request = Request(entries, None)
+        with self._lock:
+            if self._closed:
+                raise LedgerError("the ledger is closed")
+            self._waiting.append(request)
+        rounds = self._lead(self._syncer)
+        if rounds:
+            self._syncer.finish(rounds)
+        return request.future.result()
+
+    def _lead(self, syncer: WalSyncer) -> list[tuple[int, list[Request], dict[int, list[int]]]]:
+        """Commit queued thread appends while there are some and no one else commits; the rounds to flush."""
+        rounds: list[tuple[int, list[Request], dict[int, list[int]]]] = []
+        while self._waiting and self._role.acquire(blocking=False):
+            try:
+                committed = self._commit(self._take_waiting())
+                if committed is not None:
+                    rounds.append((syncer.begin(), *committed))
+            finally:
+                self._role.release()
+        return rounds
+
+    def _take_waiting(self) -> list[Request]:
+        """Up to a batch of queued thread appends, or none (each failed) once the ledger is closed."""
+        taken: list[Request] = []
+        count = 0
+        while self._waiting and count < MAX_BATCH_ENTRIES:
+            request = self._waiting.popleft()
+            taken.append(request)
+            count += len(request.entries)
+        if self._closed:
+            for request in taken:
+                request.future.set_exception(LedgerError("the ledger is closed"))
+            return []
+        return self._runnable(taken)
 
     def submit_requests(self, requests: list[Request]) -> None:
         """Queue requests as ONE item (an event loop's appends of one turn): the worker wakes once for them all.
@@ -423,6 +517,9 @@ class Sequencer:
             self._queue.put(_STOP)
         if thread is not None:
             thread.join()
+        with self._role:
+            self._take_waiting()  # a leader may have left some behind just as the ledger closed
+            self._drop_connection()
         if self._syncer is not None:
             self._syncer.close()
 
@@ -456,7 +553,7 @@ class Sequencer:
         return self._runnable(batch), False
 
     @staticmethod
-    def _runnable(batch: list[Request | object]) -> list[Request]:
+    def _runnable(batch: Sequence[Request | object]) -> list[Request]:
         """Drop requests whose caller cancelled them before they were sequenced."""
         return [r for r in batch if isinstance(r, Request) and r.future.set_running_or_notify_cancel()]
 
@@ -469,17 +566,42 @@ class Sequencer:
                     break
                 in_hand = [item]
                 requests, stop = self._gather(item, in_hand)
-                self._commit(requests)
+                with self._role:
+                    committed = self._commit(requests)
+                if committed is not None:
+                    self._answer(*committed)
                 self._expected = len(requests) + self._queue.qsize()
+                self._serve_waiting()
                 if stop:
                     break
         except BaseException as exc:  # dying: no appender in hand may wait forever
-            self._drop_connection()
+            with self._role:
+                self._drop_connection()
             self._worker_died(exc)
             for item in in_hand:
                 _writer_failed(item, exc)
             raise
-        self._drop_connection()
+        with self._role:
+            self._drop_connection()
+
+    def _serve_waiting(self) -> None:
+        """Thread appends queued while the worker held the role would wait for a leader that is gone: commit them
+        here, and let the flush threads answer them."""
+        while self._waiting and self._role.acquire(blocking=False):
+            try:
+                committed = self._commit(self._take_waiting())
+            finally:
+                self._role.release()
+            if committed is not None:
+                self._answer(*committed)
+
+    def _answer(self, requests: list[Request], assigned: dict[int, list[int]]) -> None:
+        """Answer a committed batch: after the WAL flush on SQLite (by the flush threads), at once elsewhere."""
+        if self._syncer is not None:  # only ever made for a SQLite file in WAL mode
+            self._syncer.settle(requests, assigned)
+            return
+        for number, indices in assigned.items():
+            requests[number].future.set_result(indices)
 
     def _drop_connection(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
@@ -507,9 +629,11 @@ class Sequencer:
         self._lock_fd = open_writer_lock(conn)
         return conn
 
-    def _commit(self, requests: list[Request]) -> None:
+    def _commit(self, requests: list[Request]) -> tuple[list[Request], dict[int, list[int]]] | None:
+        """Commit a batch (holding `_role`); the batch and each request's indices, or None if nothing committed.
+        A failure reaches every request's future here."""
         if not requests:
-            return
+            return None
         try:
             if self._syncer is not None and self._syncer.failure is not None:
                 raise LedgerError(f"the ledger could not flush its log earlier: {self._syncer.failure!r}")
@@ -538,14 +662,10 @@ class Sequencer:
                     request.future.set_exception(exc)
             with contextlib.suppress(SQLAlchemyError):  # already failing: the next batch takes a fresh one
                 self._drop_connection()
-            return
+            return None
         self._frontier = frontier
         self.commits += 1
-        if self._syncer is not None and conn.dialect.name == "sqlite":
-            self._syncer.settle(requests, assigned)
-            return
-        for number, indices in assigned.items():
-            requests[number].future.set_result(indices)
+        return requests, assigned
 
 
 def _requests_in(item: Request | object) -> list[Request]:

@@ -3,6 +3,7 @@ no answer before the flush, no answer at all after a failed one, and no unsynced
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import Event, LedgerError, root_hash
+from ledger import Event, LedgerError, parse_envelope, root_hash
 from ledger.store import Ledger, audit
 from ledger.store import sequencer as sequencer_module
 from tests.ledger.test_sequencer import _appender
@@ -19,7 +20,10 @@ from tests.ledger.test_sequencer import _appender
 FULL = 2  # PRAGMA synchronous
 
 
-def test_an_append_is_answered_only_after_the_wal_is_flushed(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("earlier", [0, 1], ids=["first append (the worker commits)", "later (the thread commits)"])
+def test_an_append_is_answered_only_after_the_wal_is_flushed(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, earlier: int
+) -> None:
     flushed: list[os.stat_result] = []
     release = threading.Event()
     real_fdatasync = os.fdatasync
@@ -30,13 +34,15 @@ def test_an_append_is_answered_only_after_the_wal_is_flushed(sqlite_url: str, mo
         flushed.append(os.fstat(fd))
 
     with Ledger.open(sqlite_url) as ledger:
+        for _ in range(earlier):
+            ledger.append(Event(type="test.earlier", actor="a"))
         monkeypatch.setattr(sequencer_module.os, "fdatasync", held_fdatasync)
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(ledger.append, Event(type="test.held", actor="a"))
             with pytest.raises(TimeoutError):
                 pending.result(timeout=0.5)  # committed, perhaps, but not yet on disk: not answered
             release.set()
-            assert pending.result(timeout=60) == 0
+            assert pending.result(timeout=60) == earlier
         wal = Path(sqlite_url.removeprefix("sqlite:///") + "-wal")
         assert flushed, "the answer came without a flush"
         assert all(os.path.samestat(f, wal.stat()) for f in flushed), "what was flushed is not the WAL"
@@ -86,3 +92,84 @@ def test_two_processes_on_one_sqlite_file_never_fork_or_skip(sqlite_url: str) ->
         assert ledger.size() == 480
         assert ledger.root() == root_hash(ledger.entries(0, 480))
         assert audit(ledger, []).size == 480
+
+
+def _appending_until_closed(
+    ledger: Ledger, name: str, acknowledged: dict[int, tuple[str, int]], lock: threading.Lock
+) -> None:
+    number = 0
+    while True:
+        try:
+            index = ledger.append(Event(type="test.thread", actor=name, payload={"n": number}))
+        except LedgerError as exc:
+            assert "closed" in str(exc)
+            return
+        with lock:
+            assert index not in acknowledged, f"index {index} handed out twice"
+            acknowledged[index] = (name, number)
+        number += 1
+
+
+def test_thread_appenders_committing_for_each_other_keep_every_answer_across_a_close(sqlite_url: str) -> None:
+    """Threads commit each other's appends and flush them themselves: closing in the middle refuses what was
+    not committed, answers what was, and the log holds exactly the answered entries, each where it was told."""
+    ledger = Ledger.open(sqlite_url)
+    ledger.append(Event(type="test.first", actor="main"))  # from here on the appending threads commit
+    acknowledged: dict[int, tuple[str, int]] = {0: ("main", -1)}
+    lock = threading.Lock()
+    threads = [
+        threading.Thread(target=_appending_until_closed, args=(ledger, f"thread-{t}", acknowledged, lock))
+        for t in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    while len(acknowledged) < 400:
+        threading.Event().wait(0.01)
+    ledger.close()
+    for thread in threads:
+        thread.join(30)
+        assert not thread.is_alive(), "an appender was left waiting after the close"
+    with Ledger.open(sqlite_url, create=False) as reopened:
+        assert reopened.size() == len(acknowledged), "an answered append is missing or an unanswered one was kept"
+        for index, (name, number) in acknowledged.items():
+            envelope = parse_envelope(reopened.entry(index))
+            assert envelope["actor"] == name
+            if number >= 0:
+                assert reopened.payload(index) == {"n": number}
+        assert audit(reopened, []).size == len(acknowledged)
+
+
+def test_thread_and_event_loop_appenders_share_one_contiguous_log(sqlite_url: str) -> None:
+    """The worker commits the loop's appends, threads commit their own: they queue for the same role."""
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.append(Event(type="test.first", actor="main"))
+        threaded: dict[int, str] = {}
+        lock = threading.Lock()
+
+        def work(name: str) -> None:
+            for _ in range(60):
+                index = ledger.append(Event(type="test.thread", actor=name))
+                with lock:
+                    threaded[index] = name
+
+        async def loop_appends() -> list[int]:
+            indices = []
+            for wave in range(20):
+                indices += await asyncio.gather(
+                    *(ledger.append_async(Event(type="test.task", actor=f"task-{wave}-{i}")) for i in range(6))
+                )
+            return indices
+
+        threads = [threading.Thread(target=work, args=(f"thread-{t}",)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        from_loop = asyncio.run(loop_appends())
+        for thread in threads:
+            thread.join(60)
+        assert not set(from_loop) & set(threaded), "an index was given to a task and a thread"
+        assert sorted([0, *from_loop, *threaded]) == list(range(1 + 120 + 240))
+        for index, name in threaded.items():
+            assert parse_envelope(ledger.entry(index))["actor"] == name
+        for position, index in enumerate(from_loop):
+            assert parse_envelope(ledger.entry(index))["actor"] == f"task-{position // 6}-{position % 6}"
+        assert ledger.root() == root_hash(ledger.entries(0, 361))
