@@ -20,7 +20,7 @@ one: after an I/O error the kernel may report a later flush clean although pages
 Threads appending to such a file skip the worker once it has connected (`Sequencer.append_here`): each
 hand-over between appender, worker and flush thread is a wake-up and an interpreter-lock hand-over. An
 appender that finds no one committing commits everything queued itself, flushes and answers its batch;
-the others' rounds are numbered in commit order and settled in that order, as the flush threads' are.
+its round is numbered as its flush begins and settled in that order, as the flush threads' are.
 
 On PostgreSQL a batch without effects usually costs ONE round trip: the locked path waits for the
 server once per statement (SELECT … FOR UPDATE, the INSERTs, UPDATE, COMMIT: five waits on the wire,
@@ -70,6 +70,7 @@ Effects = Callable[[Connection, int], None]
 MAX_BATCH_ENTRIES = 5_000
 GATHER_GAP_S = 0.0003
 GATHER_MAX_S = 0.001
+MAX_LEADS = 4  # batches a thread commits before it flushes them; with its own answered it then leaves the rest
 SYNC_THREADS = 3  # measured: 1 no gain over main, 2-4 about 2x, 8 less (more flushes than the disk merges)
 
 
@@ -276,7 +277,10 @@ class WalSyncer:
         self._pending: list[tuple[list[Request], dict[int, list[int]]]] = []
         self._rounds_begun = 0
         self._rounds_settled = 0
-        self._finished: dict[int, tuple[list[tuple[list[Request], dict[int, list[int]]]], BaseException | None]] = {}
+        self._held = 0  # batches committed by appenders that flush them themselves, not yet numbered
+        self._finished: dict[
+            int, tuple[list[tuple[list[Request], dict[int, list[int]]]], BaseException | None, bool]
+        ] = {}
         self._stopping = False
         self.failure: BaseException | None = None  # once set, the ledger refuses further appends
         self._threads = [
@@ -290,32 +294,41 @@ class WalSyncer:
             self._pending.append((requests, assigned))
             self._cond.notify()
 
-    def begin(self) -> int:
-        """Number a round its committer will flush itself (`finish`); call it before the next commit can begin,
-        so rounds are numbered in commit order."""
+    def hold(self) -> None:
+        """Announce a batch its committer will flush itself (`finish`), before anyone could close the syncer."""
         with self._cond:
+            self._held += 1
+
+    def finish(self, batches: list[tuple[list[Request], dict[int, list[int]]]]) -> None:
+        """Flush once for held batches committed before this call, then answer what can be.
+
+        The round is numbered as its flush begins, like the flush threads' rounds: all flushes share one
+        descriptor, and the kernel reports a write-back error to one of them only, so a round numbered after a
+        failed flush must never be answered durable. An interruption (KeyboardInterrupt, SystemExit) is no
+        answer from the disk: the batches are refused, the ledger stays usable, and the interruption goes on."""
+        with self._cond:
+            self._held -= len(batches)
             number = self._rounds_begun
             self._rounds_begun += 1
-            return number
-
-    def finish(self, rounds: Sequence[tuple[int, list[Request], dict[int, list[int]]]]) -> None:
-        """Flush once for rounds numbered by `begin` and committed before this call, then answer what can be."""
+            fd = self._descriptor()
         failure: BaseException | None = None
+        interrupted: BaseException | None = None
         try:
-            with self._cond:
-                fd = self._descriptor()
             if fd is not None:
                 os.fdatasync(fd)
-        except BaseException as exc:  # whatever stopped the flush, these rounds are not durable
+        except OSError as exc:
             failure = exc
-        for number, requests, assigned in rounds:
-            self._answer(self._settle_in_order(number, [(requests, assigned)], failure))
+        except BaseException as exc:
+            interrupted = exc
+        self._answer(self._settle_in_order(number, batches, failure or interrupted, interrupted is None))
+        if interrupted is not None:
+            raise interrupted
 
     def reopen(self) -> None:
         """A new writer connection may see a new WAL file (SQLite deletes it when its last connection closes):
         later rounds flush whatever file the path names now."""
         with self._cond:
-            if self._fd is not None:  # a flush may be about to use it: closed with the syncer, never reused before
+            if self._fd is not None:  # a flush may be about to use it: closed once every numbered round settled
                 self._retired.append(self._fd)
                 self._fd = None
 
@@ -327,7 +340,7 @@ class WalSyncer:
         for thread in self._threads:
             thread.join()
         with self._cond:
-            while self._rounds_settled < self._rounds_begun:
+            while self._held or self._rounds_settled < self._rounds_begun:
                 self._settled.wait()
             fds, self._retired = [*self._retired, *([] if self._fd is None else [self._fd])], []
             self._fd = None
@@ -367,19 +380,25 @@ class WalSyncer:
         number: int,
         batches: list[tuple[list[Request], dict[int, list[int]]]],
         failure: BaseException | None,
+        lasting: bool = True,
     ) -> list[tuple[list[tuple[list[Request], dict[int, list[int]]]], BaseException | None]]:
-        """The rounds that can be answered now, oldest first, each with the failure it must report."""
+        """The rounds that can be answered now, oldest first, each with the failure it must report; a failure
+        that is not `lasting` (an interrupted flush) refuses its own round only."""
         with self._cond:
-            self._finished[number] = (batches, failure)
+            self._finished[number] = (batches, failure, lasting)
             ready = []
             while self._rounds_settled in self._finished:
-                done, failed = self._finished.pop(self._rounds_settled)
+                done, failed, for_good = self._finished.pop(self._rounds_settled)
                 self._rounds_settled += 1
-                if failed is not None and self.failure is None:
+                if failed is not None and for_good and self.failure is None:
                     self.failure = failed
-                ready.append((done, self.failure))
+                ready.append((done, self.failure or failed))
             if ready:
                 self._settled.notify_all()
+            if self._rounds_settled == self._rounds_begun and self._retired:
+                retired, self._retired = self._retired, []  # never closed twice, even if interrupted midway
+                for fd in retired:  # no flush holds an unsettled round, so none is using these
+                    os.close(fd)
             return ready
 
     @staticmethod
@@ -434,10 +453,13 @@ class Sequencer:
         thread to appender), each a hand-over of the interpreter lock, and on a fast disk those, not the
         disk, bound what threads append. So on SQLite in WAL mode a thread appender queues its request and,
         if no one is committing, commits everything queued itself, lets the next leader in, flushes the WAL
-        and answers the batch (flat combining). Whoever commits drains the queue again before it leaves,
-        so a request queued while another thread held the role is never stranded. Elsewhere, and until the
-        first commit has shown the database is such a file, the worker commits as for `submit`."""
-        if self._syncer is None:
+        and answers the batch (flat combining). Whoever commits looks at the queue again after letting the role
+        go, and a thread that stops leading with appends still queued wakes the worker for them, so a request
+        queued while another thread held the role is never stranded. Elsewhere, and until the first commit has
+        shown the database is such a file, the worker commits as for `submit`. So does the main thread: Python
+        delivers signals there (Ctrl-C), and an interruption in the middle of committing for other threads
+        would leave them waiting."""
+        if self._syncer is None or threading.current_thread() is threading.main_thread():
             return self.submit(entries, None).result()
         if threading.current_thread() is self._thread:
             raise LedgerError("cannot append from inside an effects callback (it runs in the append's transaction)")
@@ -446,22 +468,42 @@ class Sequencer:
             if self._closed:
                 raise LedgerError("the ledger is closed")
             self._waiting.append(request)
-        rounds = self._lead(self._syncer)
-        if rounds:
-            self._syncer.finish(rounds)
+        try:
+            handed_on = self._lead(self._syncer, request)
+        except BaseException:
+            self._hand_to_worker()  # others may have queued behind this thread's commit
+            raise
+        if handed_on:
+            self._hand_to_worker()
         return request.future.result()
 
-    def _lead(self, syncer: WalSyncer) -> list[tuple[int, list[Request], dict[int, list[int]]]]:
-        """Commit queued thread appends while there are some and no one else commits; the rounds to flush."""
-        rounds: list[tuple[int, list[Request], dict[int, list[int]]]] = []
-        while self._waiting and self._role.acquire(blocking=False):
+    def _lead(self, syncer: WalSyncer, request: Request) -> bool:
+        """Commit queued thread appends while some are queued and no one else commits, then flush them at once;
+        up to MAX_LEADS batches a flush. True if this thread stops with some still queued (its own answered)."""
+        while True:
+            batches: list[tuple[list[Request], dict[int, list[int]]]] = []
             try:
-                committed = self._commit(self._take_waiting())
-                if committed is not None:
-                    rounds.append((syncer.begin(), *committed))
+                while len(batches) < MAX_LEADS and self._waiting and self._role.acquire(blocking=False):
+                    try:
+                        committed = self._commit(self._take_waiting())
+                        if committed is not None:
+                            syncer.hold()
+                            batches.append(committed)
+                    finally:
+                        self._role.release()
             finally:
-                self._role.release()
-        return rounds
+                if batches:
+                    syncer.finish(batches)
+            if len(batches) < MAX_LEADS:
+                return False  # the queue was empty, or whoever holds the role looks at it after letting go
+            if request.future.done():
+                return bool(self._waiting)
+
+    def _hand_to_worker(self) -> None:
+        """Appends queued while this thread held the role wait for whoever holds it next: wake the worker, which
+        commits them (`_serve_waiting`), when this thread will not."""
+        if self._waiting:
+            self.submit_requests([])
 
     def _take_waiting(self) -> list[Request]:
         """Up to a batch of queued thread appends, or none (each failed) once the ledger is closed."""
@@ -518,7 +560,8 @@ class Sequencer:
         if thread is not None:
             thread.join()
         with self._role:
-            self._take_waiting()  # a leader may have left some behind just as the ledger closed
+            while self._waiting:  # left behind just as the ledger closed: refused
+                self._take_waiting()
             self._drop_connection()
         if self._syncer is not None:
             self._syncer.close()
@@ -580,6 +623,7 @@ class Sequencer:
             self._worker_died(exc)
             for item in in_hand:
                 _writer_failed(item, exc)
+            self._hand_to_worker()  # thread appends queued while this worker held the role
             raise
         with self._role:
             self._drop_connection()
@@ -657,11 +701,15 @@ class Sequencer:
                     assigned = write_batch(conn, size, frontier, requests)
         except BaseException as exc:  # every waiter learns why; the worker lives on for later appends
             self._frontier = None
+            # an interruption belongs to the thread it hit, not to the other appenders of its batch
+            error = exc if isinstance(exc, Exception) else LedgerError(f"the append was interrupted: {exc!r}")
             for request in requests:
                 if isinstance(request, Request) and not request.future.done():
-                    request.future.set_exception(exc)
+                    request.future.set_exception(error)
             with contextlib.suppress(SQLAlchemyError):  # already failing: the next batch takes a fresh one
                 self._drop_connection()
+            if error is not exc:
+                raise
             return None
         self._frontier = frontier
         self.commits += 1

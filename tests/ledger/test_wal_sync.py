@@ -4,13 +4,17 @@ no answer before the flush, no answer at all after a failed one, and no unsynced
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from ledger import Event, LedgerError, parse_envelope, root_hash
 from ledger.store import Ledger, audit
@@ -173,3 +177,162 @@ def test_thread_and_event_loop_appenders_share_one_contiguous_log(sqlite_url: st
         for position, index in enumerate(from_loop):
             assert parse_envelope(ledger.entry(index))["actor"] == f"task-{position // 6}-{position % 6}"
         assert ledger.root() == root_hash(ledger.entries(0, 361))
+
+
+def test_closing_refuses_every_queued_append_however_many_batches_are_queued(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two appenders queue a whole batch each and find the role taken by the closing ledger: both get an answer."""
+    ledger = Ledger.open(sqlite_url)
+    ledger.append(Event(type="test.first", actor="main"))
+    seq = ledger._sequencer
+    go = threading.Event()
+    real_lead, real_drop = sequencer_module.Sequencer._lead, sequencer_module.Sequencer._drop_connection
+
+    def lead(self: sequencer_module.Sequencer, *args: object) -> bool:
+        if threading.current_thread().name.startswith("big"):
+            go.wait(10)
+        return real_lead(self, *args)  # type: ignore[arg-type]
+
+    def drop(self: sequencer_module.Sequencer) -> None:
+        if threading.current_thread().name == "closer":
+            go.set()
+            threading.Event().wait(0.3)  # the appenders try the role now, while the closing ledger holds it
+        real_drop(self)
+
+    monkeypatch.setattr(sequencer_module.Sequencer, "_lead", lead)
+    monkeypatch.setattr(sequencer_module.Sequencer, "_drop_connection", drop)
+    answers: dict[str, str] = {}
+
+    def append_batch(name: str) -> None:
+        events = [Event(type="test.big", actor=name)] * sequencer_module.MAX_BATCH_ENTRIES
+        try:
+            answers[name] = f"appended {len(ledger.append_many(events))}"
+        except LedgerError as exc:
+            answers[name] = str(exc)
+
+    appenders = [threading.Thread(target=append_batch, args=(f"big-{i}",), name=f"big-{i}") for i in range(2)]
+    for thread in appenders:
+        thread.start()
+    while len(seq._waiting) < 2:
+        threading.Event().wait(0.01)
+    closer = threading.Thread(target=ledger.close, name="closer")
+    closer.start()
+    closer.join(30)
+    assert not closer.is_alive()
+    for thread in appenders:
+        thread.join(30)
+        assert not thread.is_alive(), "an appender queued behind the close was never answered"
+    assert answers == {"big-0": "the ledger is closed", "big-1": "the ledger is closed"}
+
+
+def test_an_interrupted_flush_refuses_its_append_but_leaves_the_ledger_usable(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interruption while the appending thread flushes is not an answer from the disk: that append fails, later
+    ones work."""
+    real_fdatasync = os.fdatasync
+    interrupts = [KeyboardInterrupt()]
+
+    def interrupted_once(fd: int) -> None:
+        if interrupts:
+            raise interrupts.pop()
+        real_fdatasync(fd)
+
+    def append_in_a_thread(ledger: Ledger, event: Event) -> object:
+        answer: list[object] = []
+
+        def run() -> None:
+            try:
+                answer.append(ledger.append(event))
+            except BaseException as exc:  # the interruption is what is looked at
+                answer.append(exc)
+
+        thread = threading.Thread(target=run)  # the main thread hands its appends to the worker
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive()
+        return answer[0]
+
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.append(Event(type="test.first", actor="a"))
+        monkeypatch.setattr(sequencer_module.os, "fdatasync", interrupted_once)
+        assert isinstance(append_in_a_thread(ledger, Event(type="test.interrupted", actor="a")), KeyboardInterrupt)
+        assert append_in_a_thread(ledger, Event(type="test.after", actor="a")) == 2
+        assert ledger.append(Event(type="test.from-main", actor="a")) == 3
+        assert audit(ledger, []).size == 4
+
+
+def test_a_flush_that_begins_after_a_failed_one_never_answers_durable(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All flushes share one descriptor and the kernel reports a write-back error to one of them: a thread that
+    committed first but begins its flush after the flush threads' failed must not be told its entry is durable."""
+    real_fdatasync = os.fdatasync
+    flush_thread_failed = threading.Event()
+    leader_committed = threading.Event()
+    real_hold, real_finish = sequencer_module.WalSyncer.hold, sequencer_module.WalSyncer.finish
+
+    def hold(self: sequencer_module.WalSyncer) -> None:
+        real_hold(self)
+        leader_committed.set()
+
+    def finish(self: sequencer_module.WalSyncer, *batch: Any) -> None:
+        flush_thread_failed.wait(10)  # preempted between its commit and its flush
+        real_finish(self, *batch)
+
+    def fdatasync(fd: int) -> None:
+        if threading.current_thread().name == "leader":
+            real_fdatasync(fd)  # reported clean: the kernel reported the error to the other flush
+            return
+        flush_thread_failed.set()
+        raise OSError(errno.EIO, "simulated write-back error")
+
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.append(Event(type="test.first", actor="main"))
+        monkeypatch.setattr(sequencer_module.WalSyncer, "hold", hold)
+        monkeypatch.setattr(sequencer_module.WalSyncer, "finish", finish)
+        monkeypatch.setattr(sequencer_module.os, "fdatasync", fdatasync)
+        answers: dict[str, object] = {}
+
+        def lead() -> None:
+            try:
+                answers["thread"] = ledger.append(Event(type="test.thread", actor="leader"))
+            except LedgerError as exc:
+                answers["thread"] = str(exc)
+
+        leader = threading.Thread(target=lead, name="leader")
+        leader.start()
+        assert leader_committed.wait(10)
+
+        async def from_the_loop() -> object:
+            try:
+                return await ledger.append_async(Event(type="test.loop", actor="loop"))
+            except LedgerError as exc:
+                return str(exc)
+
+        answers["loop"] = asyncio.run(from_the_loop())
+        leader.join(30)
+        assert not leader.is_alive()
+        assert all("could not flush its log" in str(answer) for answer in answers.values()), answers
+
+
+def test_descriptors_of_replaced_wal_connections_are_not_kept(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every failed commit drops the writer's connection and the next one reopens the WAL: no descriptor piles up."""
+    real_append = sequencer_module.append_on_sqlite
+    calls = [0]
+
+    def every_other_fails(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] % 2 == 0:
+            raise OperationalError("INSERT", (), sqlite3.OperationalError("database is locked"))
+        return real_append(*args, **kwargs)
+
+    with Ledger.open(sqlite_url) as ledger:
+        ledger.append(Event(type="test.first", actor="a"))
+        monkeypatch.setattr(sequencer_module, "append_on_sqlite", every_other_fails)
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(100):
+            with contextlib.suppress(OperationalError):
+                ledger.append(Event(type="test.flaky", actor="a"))
+        assert len(os.listdir("/proc/self/fd")) <= before + 2
