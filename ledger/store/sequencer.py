@@ -308,21 +308,8 @@ class WalSyncer:
         answer from the disk: the batches are refused, the ledger stays usable, and the interruption goes on."""
         with self._cond:
             self._held -= len(batches)
-            number = self._rounds_begun
-            self._rounds_begun += 1
-            fd = self._descriptor()
-        failure: BaseException | None = None
-        interrupted: BaseException | None = None
-        try:
-            if fd is not None:
-                os.fdatasync(fd)
-        except OSError as exc:
-            failure = exc
-        except BaseException as exc:
-            interrupted = exc
-        self._answer(self._settle_in_order(number, batches, failure or interrupted, interrupted is None))
-        if interrupted is not None:
-            raise interrupted
+            number, fd = self._begin_round()
+        self._flush_round(number, fd, batches)
 
     def reopen(self) -> None:
         """A new writer connection may see a new WAL file (SQLite deletes it when its last connection closes):
@@ -364,16 +351,32 @@ class WalSyncer:
                 if not self._pending:
                     return
                 batches, self._pending = self._pending, []
-                number = self._rounds_begun
-                self._rounds_begun += 1
-                fd = self._descriptor()
-            failure: BaseException | None = None
-            try:
-                if fd is not None:
-                    os.fdatasync(fd)
-            except OSError as exc:
-                failure = exc
-            self._answer(self._settle_in_order(number, batches, failure))
+                number, fd = self._begin_round()
+            self._flush_round(number, fd, batches)
+
+    def _begin_round(self) -> tuple[int, int | None]:
+        """Number a round as its flush begins, with the descriptor it flushes; call with `_cond` held."""
+        number = self._rounds_begun
+        self._rounds_begun += 1
+        return number, self._descriptor()
+
+    def _flush_round(
+        self, number: int, fd: int | None, batches: list[tuple[list[Request], dict[int, list[int]]]]
+    ) -> None:
+        """fdatasync, then settle the round and answer what can be. Only an OSError is the disk's answer: an
+        interruption refuses this round alone and goes on."""
+        failure: BaseException | None = None
+        interrupted: BaseException | None = None
+        try:
+            if fd is not None:
+                os.fdatasync(fd)
+        except OSError as exc:
+            failure = exc
+        except BaseException as exc:
+            interrupted = exc
+        self._answer(self._settle_in_order(number, batches, failure or interrupted, interrupted is None))
+        if interrupted is not None:
+            raise interrupted
 
     def _settle_in_order(
         self,
