@@ -68,11 +68,11 @@ class _LoopWaker:
         self._outgoing: list[Request] = []  # touched on the loop only
 
     def submit(self, entries: Sequence[PreparedEntry], effects: Effects | None) -> asyncio.Future[list[int]]:
-        request = Request(entries, effects)
-        self._outgoing.append(request)
+        future: Future[list[int]] = Future()
+        self._outgoing.append(Request(entries, effects, future))
         if len(self._outgoing) == 1:
             asyncio.get_running_loop().call_soon(self._send)
-        return self.watch(request.future)
+        return self.watch(future)
 
     def _send(self) -> None:
         outgoing, self._outgoing = self._outgoing, []

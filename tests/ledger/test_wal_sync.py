@@ -9,7 +9,7 @@ import errno
 import os
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import InvalidStateError, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +336,28 @@ def test_descriptors_of_replaced_wal_connections_are_not_kept(sqlite_url: str, m
             with contextlib.suppress(OperationalError):
                 ledger.append(Event(type="test.flaky", actor="a"))
         assert len(os.listdir("/proc/self/fd")) <= before + 2
+
+
+def test_a_thread_appenders_answer_wakes_it_once_with_its_indices_or_its_error() -> None:
+    """`append_here` waits on an `Answer`, not a `Future`: it must block until answered, hand back exactly what it
+    was answered with, and refuse a second answer as a Future does."""
+    answer = sequencer_module.Answer()
+    woke: list[list[int]] = []
+    waiter = threading.Thread(target=lambda: woke.append(answer.result()))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and not answer.done()
+    assert answer.set_running_or_notify_cancel()
+    answer.set_result([7, 8])
+    waiter.join(10)
+    assert woke == [[7, 8]] and answer.done() and answer.result() == [7, 8]
+    assert not answer.set_running_or_notify_cancel()
+    with pytest.raises(InvalidStateError):
+        answer.set_exception(LedgerError("late"))
+
+    failed = sequencer_module.Answer()
+    failed.set_exception(LedgerError("the ledger is closed"))
+    with pytest.raises(LedgerError, match="closed"):
+        failed.result()
+    with pytest.raises(InvalidStateError):
+        failed.set_result([1])
