@@ -14,6 +14,10 @@ Figures (one JSON object):
   `entries_per_commit` (the mean group-commit size), `cpu_us_per_append` (the whole process's CPU time,
   client side only), `fallbacks` (PostgreSQL one-trip batches that found the head moved and took the
   locked path; 0 with one process) and, for SQLite, `of_ceiling`;
+- `sqlite_one_thread`: appends/s and CPU per append (that thread's own) of one thread appending 1, 4 or 8 events
+  per `Ledger.append_many` on SQLite: each durable append with no hand-over between threads, at a fixed batch
+  size. Against `appends_per_s` at the `entries_per_commit` its appenders reached, it separates what SQLite and
+  the flush cost per commit from what handing appends between threads costs;
 - `proofs`: p50/p99 milliseconds to build an inclusion and a consistency proof from the SQLite
   database at `leaves` leaves, for random sizes and indices, with the same figures for pymerkle 7's
   SQLite-backed tree on the same leaf data, and the ratios pymerkle / ours (> 1: we are faster).
@@ -61,6 +65,7 @@ APPENDERS_MEANING = (
 )
 PAGE = 4096
 MANY_APPENDERS = 64
+ONE_THREAD_BATCHES = (1, 4, 8)
 FSYNC_FILE_PAGES = 1024  # cycle over 4 MiB, the size of SQLite's default WAL before a checkpoint resets it
 
 
@@ -143,6 +148,39 @@ def _appends_per_second(url: str, appenders: int, seconds: float) -> dict[str, f
         "fallbacks": fallbacks,
         "cpu_us_per_append": round(cpu * 1e6 / max(1, sum(counts)), 1),
         **_percentiles(latencies),
+    }
+
+
+def one_thread_batches(url: str, batch: int, seconds: float) -> dict[str, float]:
+    """One thread (not the main one, so it commits and flushes itself) appending `batch` events per
+    `Ledger.append_many`: a durable append with no hand-over between threads, at a fixed batch size. N appenders
+    that each wait for their own answer cannot do better than this at the batch size they reach."""
+    ledger = Ledger.open(url)
+    counts: list[int] = []
+    timing: dict[str, float] = {}
+
+    def work() -> None:
+        start, cpu_before = time.perf_counter(), time.thread_time()
+        done = 0
+        while time.perf_counter() - start < seconds:
+            ledger.append_many(
+                [Event(type="bench.append", actor="appender:0", payload={"n": done + n}) for n in range(batch)]
+            )
+            done += batch
+        timing["elapsed"] = time.perf_counter() - start
+        timing["cpu"] = time.thread_time() - cpu_before
+        counts.append(done)
+
+    commits_before = ledger.batch_counts()[0]
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    commits = ledger.batch_counts()[0] - commits_before
+    ledger.close()
+    return {
+        "appends_per_s": round(counts[0] / timing["elapsed"], 1),
+        "cpu_us_per_append": round(timing["cpu"] * 1e6 / counts[0], 1),
+        "entries_per_commit": round(counts[0] / max(1, commits), 2),
     }
 
 
@@ -321,6 +359,10 @@ def run(*, quick: bool) -> dict[str, Any]:
         # Beyond the issue's 1 and 8: with more appends outstanding a commit carries more, so this
         # shows whether the sequencer or the disk is the limit at 8.
         result["appends_per_s"][f"sqlite_{MANY_APPENDERS}"] = _sqlite_appends(base, MANY_APPENDERS, seconds)
+        result["sqlite_one_thread"] = {
+            f"batch_{batch}": one_thread_batches(f"sqlite:///{base / f'batches{batch}.db'}", batch, seconds / 2)
+            for batch in ONE_THREAD_BATCHES
+        }
         result["fsync_per_s"] = statistics.median(
             [figures["fsync_per_s"] for figures in result["appends_per_s"].values() if isinstance(figures, dict)]
         )

@@ -35,3 +35,9 @@ def test_unpreempted_tail_accounts_for_every_call() -> None:
 def test_a_full_collection_inside_a_call_is_counted() -> None:
     figures = bench._time_each_unpreempted([lambda: gc.collect(2)] * 3 + [lambda: None])
     assert figures["full_gc_share"] == 0.75
+
+
+def test_one_thread_batches_commit_the_batch_they_are_given(tmp_path: Path) -> None:
+    figures = bench.one_thread_batches(f"sqlite:///{tmp_path / 'floor.db'}", 4, 0.3)
+    assert figures["appends_per_s"] > 0 and figures["cpu_us_per_append"] > 0
+    assert figures["entries_per_commit"] == 4, "each append_many is one transaction of the whole batch"
