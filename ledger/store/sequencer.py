@@ -81,16 +81,17 @@ class Answer:
     wakes only to block again; with eight appenders that cost a tenth of the SQLite append rate. Nothing else
     awaits these, so they need no callbacks and cannot be cancelled."""
 
-    __slots__ = ("_error", "_gate", "_indices")
+    __slots__ = ("_answered", "_error", "_gate", "_indices")
 
     def __init__(self) -> None:
         self._gate = threading.Lock()
         self._gate.acquire()
+        self._answered = False  # not `_gate.locked()`: the waiter holds the gate for a moment after waking
         self._indices: list[int] | None = None
         self._error: BaseException | None = None
 
     def done(self) -> bool:
-        return not self._gate.locked()
+        return self._answered
 
     def set_running_or_notify_cancel(self) -> bool:
         return not self.done()
@@ -106,8 +107,9 @@ class Answer:
         self._gate.release()
 
     def _settle(self) -> None:
-        if self.done():
+        if self._answered:
             raise InvalidStateError("the append was answered already")
+        self._answered = True
 
     def result(self) -> list[int]:
         """Block until answered; the indices, or the error the append failed with."""
