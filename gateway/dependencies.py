@@ -22,7 +22,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from credentials import CredentialService
 from gateway.analytics import AnalyticsService, Contributions
@@ -233,10 +232,7 @@ async def authenticate_client(request: Request, bearer: BearerAuthenticator, tok
         claims = bearer.claims(token)
     except AccessTokenError as exc:
         raise _invalid_token(str(exc).split(":")[0]) from exc
-    # From memory when fresh (no thread hop); otherwise the database, off the event loop.
-    result = bearer.cached(claims)
-    if result is None:
-        result = await run_in_threadpool(bearer.resolve, claims)
+    result = await bearer.current(claims)  # from memory when fresh, else one shared read off the event loop
     client = result.client
     if result.revoked:
         raise _invalid_token("revoked")

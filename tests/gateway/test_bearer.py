@@ -3,11 +3,16 @@ configured staleness bound, never with `auth_cache_seconds=0`; cached claims sti
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from starlette.datastructures import Headers
 from starlette.requests import Request
 
@@ -152,5 +157,126 @@ async def test_each_token_and_each_registration_has_its_own_principal(tmp_path: 
         assert new_secret is not None
         second = await authenticate_client(_request(), runtime.bearer, issue(runtime, "crm", new_secret))
         assert second.token_id != first.token_id and second.client_id == "crm"
+    finally:
+        runtime.close()
+
+
+def _count_reads(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every database read of the bearer state (client registrations, the revocation list)."""
+    reads: list[str] = []
+    clients, revocations = runtime.bearer.clients, runtime.bearer.revocations
+    real_get, real_active = clients.get, revocations.active
+
+    def get(client_id: str) -> Any:
+        reads.append("client")
+        return real_get(client_id)
+
+    def active() -> list[str]:
+        reads.append("revocations")
+        return real_active()
+
+    monkeypatch.setattr(clients, "get", get)
+    monkeypatch.setattr(revocations, "active", active)
+    return reads
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_calls_on_stale_state_reads_the_database_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every cached answer goes stale at one instant for all requests in flight; each reading the database then
+    stalled the gateway once per staleness period (15-40 ms at concurrency 16). They share one read."""
+    runtime, token = started(tmp_path, auth_cache_seconds=0.3)
+    try:
+        first = await authenticate_client(_request(), runtime.bearer, token)
+        reads = _count_reads(runtime, monkeypatch)
+        time.sleep(0.35)  # all of it stale now
+        answers = await asyncio.gather(*(authenticate_client(_request(), runtime.bearer, token) for _ in range(16)))
+        assert answers == [first] * 16
+        assert sorted(reads) == ["client", "revocations"]
+    finally:
+        runtime.close()
+
+
+@pytest.mark.anyio
+async def test_steady_traffic_refreshes_ahead_and_never_waits_for_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, token = started(tmp_path, auth_cache_seconds=1.0)
+    try:
+        await authenticate_client(_request(), runtime.bearer, token)
+        reads = _count_reads(runtime, monkeypatch)
+        time.sleep(0.6)  # past half its life, still within the bound: answered from memory, re-read behind it
+        await authenticate_client(_request(), runtime.bearer, token)
+        for _ in range(200):
+            if len(reads) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(reads) == ["client", "revocations"]
+        await asyncio.sleep(0.05)
+        time.sleep(0.5)  # 1.1 s after the first read: stale but for the read-ahead
+        assert runtime.bearer.cached(runtime.bearer.claims(token)) is not None
+    finally:
+        runtime.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("change", ["disable the client", "revoke the token"])
+async def test_a_change_through_this_process_during_a_shared_read_applies_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A re-read that began before the change must not put the old state back: the change applies at once."""
+    runtime, token = started(tmp_path, auth_cache_seconds=0.3)
+    try:
+        await authenticate_client(_request(), runtime.bearer, token)
+        reading, release = threading.Event(), threading.Event()
+        real_get = runtime.bearer.clients.get
+
+        def slow_get(client_id: str) -> Any:
+            registered = real_get(client_id)  # the state before the change
+            reading.set()
+            release.wait(10)
+            return registered
+
+        monkeypatch.setattr(runtime.bearer.clients, "get", slow_get)
+        time.sleep(0.35)
+        pending = asyncio.ensure_future(authenticate_client(_request(), runtime.bearer, token))
+        assert await asyncio.to_thread(reading.wait, 10)
+        if change == "disable the client":
+            runtime.clients.set_disabled("crm", True)
+        else:
+            claims = runtime.bearer.claims(token)
+            runtime.revocations.revoke(claims["jti"], "crm", claims["exp"])
+        release.set()
+        with contextlib.suppress(Problem):
+            await pending  # in flight across the change: it may still pass
+        monkeypatch.setattr(runtime.bearer.clients, "get", real_get)
+        with pytest.raises(Problem) as refused:
+            await authenticate_client(_request(), runtime.bearer, token)
+        assert refused.value.status == 401
+    finally:
+        runtime.close()
+
+
+@pytest.mark.anyio
+async def test_a_failed_shared_read_fails_every_waiter_and_the_next_call_reads_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, token = started(tmp_path, auth_cache_seconds=0.3)
+    try:
+        first = await authenticate_client(_request(), runtime.bearer, token)
+        real_get = runtime.bearer.clients.get
+
+        def broken(client_id: str) -> Any:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+        monkeypatch.setattr(runtime.bearer.clients, "get", broken)
+        time.sleep(0.35)
+        outcomes = await asyncio.gather(
+            *(authenticate_client(_request(), runtime.bearer, token) for _ in range(4)), return_exceptions=True
+        )
+        assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
+        monkeypatch.setattr(runtime.bearer.clients, "get", real_get)
+        assert await authenticate_client(_request(), runtime.bearer, token) == first
     finally:
         runtime.close()
