@@ -87,24 +87,26 @@ class BearerAuthenticator:
         """The answer from memory when nothing needed is stale, else None (then call `resolve`)."""
         if self.ttl <= 0:
             return None
-        now = time.monotonic()
         entry = self._client_cache.get(str(claims["client_id"]))
-        if entry is None or now - entry[0] >= self.ttl or now - self._revoked_loaded_at >= self.ttl:
+        if entry is None or self._age(entry) >= self.ttl:
             return None
         return BearerResult(claims, entry[1], str(claims["jti"]) in self._revoked)
+
+    def _age(self, entry: tuple[float, RegisteredClient | None]) -> float:
+        """How old the older of a client's cached registration and the revocation list is."""
+        now = time.monotonic()
+        return max(now - entry[0], now - self._revoked_loaded_at)
 
     async def current(self, claims: dict[str, Any]) -> BearerResult:
         """Client and revocation state for verified claims, no older than `ttl`; see the module docstring."""
         if self.ttl <= 0:
             return await run_in_threadpool(self.resolve, claims)
         client_id, jti = str(claims["client_id"]), str(claims["jti"])
-        result = self.cached(claims)
-        if result is not None:
-            now = time.monotonic()
-            entry = self._client_cache.get(client_id)
-            if entry is not None and max(now - entry[0], now - self._revoked_loaded_at) >= self.ttl / 2:
-                self._reread(client_id)
-            return result
+        entry = self._client_cache.get(client_id)
+        if entry is not None and (age := self._age(entry)) < self.ttl:
+            if age >= self.ttl / 2:
+                self._reread(client_id)  # in the background: this request goes on with what is cached
+            return BearerResult(claims, entry[1], jti in self._revoked)
         client, revoked = await asyncio.shield(self._reread(client_id))  # one waiter leaving ends no one's read
         return BearerResult(claims, client, jti in revoked)
 
@@ -119,7 +121,7 @@ class BearerAuthenticator:
             def finished(done: _Reread) -> None:
                 running.pop(client_id, None)
                 if not done.cancelled() and done.exception() is not None:
-                    # whoever waits gets the error; a read-ahead nobody waits for is only logged
+                    # whoever waits gets the error too; a read-ahead may have no one waiting, so it is logged here
                     log.warning("bearer_state_unreadable", client_id=client_id, error=repr(done.exception()))
 
             reread.add_done_callback(finished)

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ class Answer:
 class Request:
     entries: Sequence[PreparedEntry]
     effects: Effects | None
-    future: Future[list[int]] | Answer = field(default_factory=Future)
+    future: Future[list[int]] | Answer  # an Answer for a thread appender that waits in `append_here`
 
 
 _STOP = object()

@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from gateway.auth.authorization_server import FormRequest
 from gateway.auth.clients import ClientRegistry
+from gateway.auth.principals import ClientPrincipal
 from gateway.auth.rfc9068 import AccessTokenError
 from gateway.auth.tokens import RevocationList
 from gateway.dependencies import authenticate_client, bearer_token, parse_bearer
@@ -161,6 +162,11 @@ async def test_each_token_and_each_registration_has_its_own_principal(tmp_path: 
         runtime.close()
 
 
+async def _call(runtime: Runtime, token: str) -> ClientPrincipal:
+    """What every client route does first: authenticate the bearer token."""
+    return await authenticate_client(_request(), runtime.bearer, token)
+
+
 def _count_reads(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record every database read of the bearer state (client registrations, the revocation list)."""
     reads: list[str] = []
@@ -188,10 +194,10 @@ async def test_a_burst_of_calls_on_stale_state_reads_the_database_once(
     stalled the gateway once per staleness period (15-40 ms at concurrency 16). They share one read."""
     runtime, token = started(tmp_path, auth_cache_seconds=0.3)
     try:
-        first = await authenticate_client(_request(), runtime.bearer, token)
+        first = await _call(runtime, token)
         reads = _count_reads(runtime, monkeypatch)
         time.sleep(0.35)  # all of it stale now
-        answers = await asyncio.gather(*(authenticate_client(_request(), runtime.bearer, token) for _ in range(16)))
+        answers = await asyncio.gather(*(_call(runtime, token) for _ in range(16)))
         assert answers == [first] * 16
         assert sorted(reads) == ["client", "revocations"]
     finally:
@@ -204,10 +210,10 @@ async def test_steady_traffic_refreshes_ahead_and_never_waits_for_the_database(
 ) -> None:
     runtime, token = started(tmp_path, auth_cache_seconds=1.0)
     try:
-        await authenticate_client(_request(), runtime.bearer, token)
+        await _call(runtime, token)
         reads = _count_reads(runtime, monkeypatch)
         time.sleep(0.6)  # past half its life, still within the bound: answered from memory, re-read behind it
-        await authenticate_client(_request(), runtime.bearer, token)
+        await _call(runtime, token)
         for _ in range(200):
             if len(reads) == 2:
                 break
@@ -228,7 +234,7 @@ async def test_a_change_through_this_process_during_a_shared_read_applies_at_onc
     """A re-read that began before the change must not put the old state back: the change applies at once."""
     runtime, token = started(tmp_path, auth_cache_seconds=0.3)
     try:
-        await authenticate_client(_request(), runtime.bearer, token)
+        await _call(runtime, token)
         reading, release = threading.Event(), threading.Event()
         real_get = runtime.bearer.clients.get
 
@@ -240,7 +246,7 @@ async def test_a_change_through_this_process_during_a_shared_read_applies_at_onc
 
         monkeypatch.setattr(runtime.bearer.clients, "get", slow_get)
         time.sleep(0.35)
-        pending = asyncio.ensure_future(authenticate_client(_request(), runtime.bearer, token))
+        pending = asyncio.ensure_future(_call(runtime, token))
         assert await asyncio.to_thread(reading.wait, 10)
         if change == "disable the client":
             runtime.clients.set_disabled("crm", True)
@@ -252,7 +258,7 @@ async def test_a_change_through_this_process_during_a_shared_read_applies_at_onc
             await pending  # in flight across the change: it may still pass
         monkeypatch.setattr(runtime.bearer.clients, "get", real_get)
         with pytest.raises(Problem) as refused:
-            await authenticate_client(_request(), runtime.bearer, token)
+            await _call(runtime, token)
         assert refused.value.status == 401
     finally:
         runtime.close()
@@ -264,7 +270,7 @@ async def test_a_failed_shared_read_fails_every_waiter_and_the_next_call_reads_a
 ) -> None:
     runtime, token = started(tmp_path, auth_cache_seconds=0.3)
     try:
-        first = await authenticate_client(_request(), runtime.bearer, token)
+        first = await _call(runtime, token)
         real_get = runtime.bearer.clients.get
 
         def broken(client_id: str) -> Any:
@@ -272,11 +278,9 @@ async def test_a_failed_shared_read_fails_every_waiter_and_the_next_call_reads_a
 
         monkeypatch.setattr(runtime.bearer.clients, "get", broken)
         time.sleep(0.35)
-        outcomes = await asyncio.gather(
-            *(authenticate_client(_request(), runtime.bearer, token) for _ in range(4)), return_exceptions=True
-        )
+        outcomes = await asyncio.gather(*(_call(runtime, token) for _ in range(4)), return_exceptions=True)
         assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
         monkeypatch.setattr(runtime.bearer.clients, "get", real_get)
-        assert await authenticate_client(_request(), runtime.bearer, token) == first
+        assert await _call(runtime, token) == first
     finally:
         runtime.close()
